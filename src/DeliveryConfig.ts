@@ -1,0 +1,54 @@
+/** How hard to push Mailjet and how patiently to retry. From the environment, or built in code. */
+import { Config, Context, Duration, Effect, Layer } from "effect"
+import { positiveInt } from "./internal/config.js"
+
+export interface DeliverySettings {
+  /** Events in flight at once; one contact's events still go one at a time, in order. */
+  readonly concurrency: number
+  /** Attempts per event for `MailjetUnavailable` (Signal's contract is 5). */
+  readonly maxAttempts: number
+  /** First retry delay; it doubles per attempt, with jitter, up to `retryMax`. */
+  readonly retryBase: Duration.Duration
+  readonly retryMax: Duration.Duration
+  /** Requests per second across all lanes; cut on a 429 and recovered slowly. */
+  readonly maxRps: number
+  /** Consecutive failed calls after which Mailjet is taken to be down. */
+  readonly outageThreshold: number
+}
+
+/**
+ * Mailjet publishes no limit for the contact endpoints; the one figure known is 500 calls per
+ * 10 s for the Send API, with other endpoints "much lower" (mailjet-api.md §3). 10 per second
+ * stays well inside that; accounts with a known higher limit raise MAILJET_MAX_RPS.
+ */
+export const DEFAULT_MAX_RPS = 10
+
+export const defaults: DeliverySettings = {
+  concurrency: 8,
+  maxAttempts: 5,
+  retryBase: Duration.seconds(1),
+  retryMax: Duration.seconds(30),
+  maxRps: DEFAULT_MAX_RPS,
+  outageThreshold: 20
+}
+
+export const deliverySettings: Config.Config<DeliverySettings> = Config.all({
+  concurrency: positiveInt("MAILJET_CONCURRENCY").pipe(Config.withDefault(defaults.concurrency)),
+  maxAttempts: positiveInt("MAILJET_MAX_ATTEMPTS").pipe(Config.withDefault(defaults.maxAttempts)),
+  retryBase: Config.duration("MAILJET_RETRY_BASE").pipe(Config.withDefault(defaults.retryBase)),
+  retryMax: Config.duration("MAILJET_RETRY_MAX").pipe(Config.withDefault(defaults.retryMax)),
+  maxRps: Config.number("MAILJET_MAX_RPS").pipe(
+    Config.validate({ message: "must be a positive number", validation: (n) => n > 0 }),
+    Config.withDefault(defaults.maxRps)
+  ),
+  outageThreshold: positiveInt("MAILJET_OUTAGE_THRESHOLD").pipe(Config.withDefault(defaults.outageThreshold))
+})
+
+export class DeliveryConfig extends Context.Tag("signal-mailjet/DeliveryConfig")<DeliveryConfig, DeliverySettings>() {
+  static readonly layer = Layer.effect(DeliveryConfig, deliverySettings)
+  static readonly layerFrom = (settings: Partial<DeliverySettings>) =>
+    Layer.succeed(DeliveryConfig, { ...defaults, ...settings })
+  /** The environment, with the CLI's flags over it. */
+  static readonly layerWith = (overrides: Partial<DeliverySettings>) =>
+    Layer.effect(DeliveryConfig, Effect.map(deliverySettings, (s) => ({ ...s, ...overrides })))
+}

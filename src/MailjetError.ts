@@ -1,0 +1,69 @@
+/**
+ * The errors a Mailjet call can end in, each with the fix in its message.
+ * Fatal ones (`Unauthorized`, `ListNotFound`) stop a run; per-contact ones are
+ * dead-lettered; transient ones are retried.
+ */
+import { Schema } from "effect"
+
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {}) {
+  override get message(): string {
+    return "Mailjet rejected the credentials (401). Re-copy both keys from Mailjet's API key management page into MAILJET_API_KEY and MAILJET_SECRET_KEY (the API key is the user, the secret key the password); a regenerated secret invalidates the old one."
+  }
+}
+
+export class ListNotFound extends Schema.TaggedError<ListNotFound>()("ListNotFound", {
+  listId: Schema.Number
+}) {
+  override get message(): string {
+    return `Mailjet has no contact list ${this.listId} for this API key (404 Object not found). Check MAILJET_LIST_ID against the list's ID in Mailjet (Contacts > Contact lists), and that the keys belong to the same account or sub-account.`
+  }
+}
+
+export class PropertyMissing extends Schema.TaggedError<PropertyMissing>()("PropertyMissing", {
+  property: Schema.String
+}) {
+  override get message(): string {
+    return `The contact property "${this.property}" is not defined in Mailjet (400 Property not defined). Create it in Mailjet (Contacts > Contact properties), or run \`signal-mailjet check --create-missing-properties\`, then replay the dead letters.`
+  }
+}
+
+export class InvalidContact extends Schema.TaggedError<InvalidContact>()("InvalidContact", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Mailjet refused the contact: ${this.detail}. Fix the event's data or the preset's property types, then replay the dead letters.`
+  }
+}
+
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {}) {
+  override get message(): string {
+    return "Mailjet answered 429 Too Many Requests. Lower MAILJET_MAX_RPS or MAILJET_CONCURRENCY; the event is retried."
+  }
+}
+
+export class MailjetUnavailable extends Schema.TaggedError<MailjetUnavailable>()("MailjetUnavailable", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Mailjet could not be reached or failed (${this.detail}). The event is retried; if it persists, check https://status.mailjet.com and MAILJET_BASE_URL.`
+  }
+}
+
+/** Any error a Mailjet call can end in. */
+export type MailjetError =
+  | Unauthorized
+  | ListNotFound
+  | PropertyMissing
+  | InvalidContact
+  | RateLimited
+  | MailjetUnavailable
+
+/** Errors that stop a whole run: no later event can succeed until a person fixes the configuration. */
+export type FatalError = Unauthorized | ListNotFound
+
+export const isFatal = (e: { readonly _tag: string }): e is FatalError =>
+  e._tag === "Unauthorized" || e._tag === "ListNotFound"
+
+/** Errors worth another attempt of the same request. */
+export const isTransient = (e: { readonly _tag: string }): e is RateLimited | MailjetUnavailable =>
+  e._tag === "RateLimited" || e._tag === "MailjetUnavailable"

@@ -1,0 +1,57 @@
+/** Config helpers shared by the configuration services. */
+import { Config, ConfigError, Either, Option } from "effect"
+
+/**
+ * One line per bad variable: `MAILJET_LIST_ID: must be a positive integer (got "abc")`.
+ * Effect's own rendering nests And/Or and prints a missing secret as `<redacted>`.
+ */
+export const formatConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
+  const lines: Array<string> = []
+  const walk = (e: ConfigError.ConfigError): void => {
+    switch (e._op) {
+      case "And":
+      case "Or":
+        walk(e.left)
+        walk(e.right)
+        return
+      case "MissingData":
+        lines.push(`${e.path.join("_")}: ${e.message.startsWith("Expected") ? "missing" : e.message}`)
+        return
+      default:
+        lines.push(`${e.path.join("_")}: ${e.message}`)
+    }
+  }
+  walk(error)
+  return Array.from(new Set(lines))
+}
+
+/** A variable that must be set and not blank, with an alternative name accepted as a fallback. */
+export const requiredWithFallback = <A>(
+  name: string,
+  fallback: string | undefined,
+  read: (name: string) => Config.Config<A>,
+  isBlank: (a: A) => boolean
+): Config.Config<A> => {
+  const names = fallback === undefined ? [name] : [name, fallback]
+  return Config.all(names.map((n) => Config.option(read(n)))).pipe(
+    Config.mapOrFail((values) => {
+      const found = values.map((v) => Option.filter(v, (a) => !isBlank(a))).find(Option.isSome)
+      return found
+        ? Either.right(found.value)
+        : Either.left(
+          ConfigError.MissingData(
+            [name],
+            fallback === undefined ? "missing" : `missing (set ${name}, or Mailjet's own ${fallback})`
+          )
+        )
+    })
+  )
+}
+
+/** A positive integer variable. */
+export const positiveInt = (name: string): Config.Config<number> =>
+  Config.integer(name).pipe(
+    Config.mapOrFail((n) =>
+      n > 0 ? Either.right(n) : Either.left(ConfigError.InvalidData([name], `must be a positive integer (got ${n})`))
+    )
+  )
