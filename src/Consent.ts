@@ -1,0 +1,50 @@
+/**
+ * Marketing consent, read from `context.consent` (signal-events.md). Pure resolution in
+ * `resolveConsent`; the service only binds the configured category.
+ */
+import { Config, Context, Effect, Layer } from "effect"
+import type { SignalEvent } from "./SignalEvent.js"
+
+export type ConsentState = "Granted" | "Withdrawn" | "Unknown"
+
+const fromBoolean = (v: unknown): ConsentState | undefined =>
+  v === true ? "Granted" : v === false ? "Withdrawn" : undefined
+
+/**
+ * `consent[category]` as a boolean wins; else `consent.categories`, either a map like `consent`
+ * or a list of granted names. A list is the whole set of grants, so a category missing from it
+ * is withdrawn: subscribing someone who did not opt in is the worse mistake.
+ */
+export const resolveConsent = (event: SignalEvent, category: string): ConsentState => {
+  const consent = event.context?.consent
+  if (consent === undefined) return "Unknown"
+  const direct = fromBoolean(consent[category])
+  if (direct !== undefined) return direct
+  const categories = consent["categories"]
+  if (Array.isArray(categories)) return categories.includes(category) ? "Granted" : "Withdrawn"
+  if (typeof categories === "object" && categories !== null) {
+    return fromBoolean((categories as Record<string, unknown>)[category]) ?? "Unknown"
+  }
+  return "Unknown"
+}
+
+export const DEFAULT_CONSENT_CATEGORY = "marketing"
+
+export class Consent extends Context.Tag("signal-mailjet/Consent")<Consent, {
+  readonly category: string
+  readonly resolve: (event: SignalEvent) => ConsentState
+}>() {
+  static readonly make = (category: string = DEFAULT_CONSENT_CATEGORY): Context.Tag.Service<Consent> => ({
+    category,
+    resolve: (event) => resolveConsent(event, category)
+  })
+
+  /** The category from `MAILJET_CONSENT_CATEGORY` (default `marketing`). */
+  static readonly layer = Layer.effect(
+    Consent,
+    Effect.map(
+      Config.nonEmptyString("MAILJET_CONSENT_CATEGORY").pipe(Config.withDefault(DEFAULT_CONSENT_CATEGORY)),
+      (category) => Consent.make(category.trim())
+    )
+  )
+}

@@ -1,0 +1,71 @@
+/**
+ * Fitting property values to Mailjet's datatypes before they are sent, so a `"49.90"` from a
+ * web form lands as 49.9 in a float property instead of failing the whole contact.
+ */
+import { Either } from "effect"
+import type { Datatype } from "./Preset.js"
+
+const INT = /^[+-]?\d+$/
+const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
+
+const describe = (v: unknown): string =>
+  v === null ? "null" : Array.isArray(v) ? "a list" : typeof v === "object" ? "an object" : `a ${typeof v}`
+
+/** RFC 3339 in UTC; Unix timestamps (seconds) are accepted as Mailjet does. */
+const toDatetime = (v: unknown): string | undefined => {
+  const date = typeof v === "number" && Number.isFinite(v)
+    ? new Date(v * 1000)
+    : typeof v === "string" && v.trim() !== ""
+    ? INT.test(v.trim()) ? new Date(Number(v.trim()) * 1000) : new Date(v.trim())
+    : undefined
+  if (date === undefined || Number.isNaN(date.getTime())) return undefined
+  return date.toISOString().replace(/\.000Z$/, "Z")
+}
+
+export const coerceValue = (datatype: Datatype, v: unknown): Either.Either<string | number | boolean, string> => {
+  const fail = () => Either.left(`expects ${datatype}, got ${describe(v)}`)
+  switch (datatype) {
+    case "str":
+      return typeof v === "string" ? Either.right(v) : typeof v === "number" || typeof v === "boolean" ? Either.right(String(v)) : fail()
+    case "int":
+      if (typeof v === "number") return Number.isSafeInteger(v) ? Either.right(v) : fail()
+      return typeof v === "string" && INT.test(v.trim()) && Number.isSafeInteger(Number(v.trim())) ? Either.right(Number(v.trim())) : fail()
+    case "float":
+      if (typeof v === "number") return Number.isFinite(v) ? Either.right(v) : fail()
+      return typeof v === "string" && FLOAT.test(v.trim()) ? Either.right(Number(v.trim())) : fail()
+    case "bool":
+      if (typeof v === "boolean") return Either.right(v)
+      if (v === 1 || v === 0) return Either.right(v === 1)
+      if (typeof v === "string" && /^(true|false)$/i.test(v.trim())) return Either.right(v.trim().toLowerCase() === "true")
+      return fail()
+    case "datetime": {
+      const d = toDatetime(v)
+      return d === undefined ? fail() : Either.right(d)
+    }
+  }
+}
+
+/**
+ * Every property fitted to its datatype, or the first that cannot be, named. A property with no
+ * known datatype is sent as is: Mailjet will say whether it exists.
+ */
+export const coerceProperties = (
+  properties: Readonly<Record<string, unknown>>,
+  datatypes: ReadonlyMap<string, Datatype>
+): Either.Either<Record<string, string | number | boolean>, string> => {
+  const out: Record<string, string | number | boolean> = {}
+  for (const [name, value] of Object.entries(properties)) {
+    const datatype = datatypes.get(name)
+    if (datatype === undefined) {
+      if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
+        out[name] = value
+        continue
+      }
+      return Either.left(`property "${name}" has ${describe(value)}, which no Mailjet property can hold`)
+    }
+    const fitted = coerceValue(datatype, value)
+    if (Either.isLeft(fitted)) return Either.left(`property "${name}" ${fitted.left}`)
+    out[name] = fitted.right
+  }
+  return Either.right(out)
+}

@@ -1,0 +1,159 @@
+/**
+ * From a Signal event and its consent to a Mailjet contact upsert, or a drop with a reason.
+ * Pure functions (property-tested); the service binds a preset.
+ */
+import { Config, Context, Effect, Layer, Option } from "effect"
+import type { ConsentState } from "./Consent.js"
+import type { Action, Preset, Source } from "./Preset.js"
+import { canonicalEventName, DefaultPreset, loadPreset } from "./Preset.js"
+import type { SignalEvent } from "./SignalEvent.js"
+
+export type PropertyValue = string | number | boolean
+
+/** One `managecontact` call, before property values are fitted to Mailjet's datatypes. */
+export interface ContactUpsert {
+  readonly email: string
+  readonly name: string | undefined
+  readonly action: Action
+  readonly properties: Readonly<Record<string, unknown>>
+}
+
+export type Mapped =
+  | { readonly _tag: "Upsert"; readonly upsert: ContactUpsert }
+  | { readonly _tag: "Dropped"; readonly reason: string }
+
+export const DropReason = {
+  noEmail: "no email in traits, context.traits or properties",
+  invalidEmail: "email is not a valid address",
+  notMapped: "event not mapped by the preset"
+} as const
+
+// Deliberately loose: Mailjet is the judge of deliverability; this only keeps out what cannot be an address.
+const EMAIL = /^[^\s@"<>(),;:\\[\]]+@[^\s@"<>(),;:\\[\]]+\.[^\s@"<>(),;:\\[\].]+$/u
+
+/** Trimmed and lower-cased, so case variants are one contact; undefined when it cannot be an address. */
+export const normaliseEmail = (raw: string): string | undefined => {
+  const email = raw.trim().toLowerCase()
+  if (email.length > 254) return undefined
+  const at = email.lastIndexOf("@")
+  if (at < 1 || at > 64 || !EMAIL.test(email) || email.includes("..")) return undefined
+  return email
+}
+
+const nonEmptyString = (v: unknown): v is string => typeof v === "string" && v.trim() !== ""
+
+/** `traits` over `context.traits`, key by key. */
+export const mergedTraits = (event: SignalEvent): Readonly<Record<string, unknown>> =>
+  event.context?.traits === undefined ? event.traits ?? {} : { ...event.context.traits, ...event.traits }
+
+/** The first non-empty string of `traits.email`, `context.traits.email`, `properties.email`. */
+export const rawEmail = (event: SignalEvent): string | undefined =>
+  [event.traits?.["email"], event.context?.traits?.["email"], event.properties?.["email"]].find(nonEmptyString)
+
+/** `identify` is the `Identified` event; page and screen calls are never mapped. */
+export const eventKey = (event: SignalEvent): string | undefined =>
+  event.type === "identify"
+    ? "identified"
+    : event.type === "track" && event.event !== undefined
+    ? canonicalEventName(event.event)
+    : undefined
+
+/** No value: absent, null or an empty string. `false` and `0` are values. */
+const hasValue = (v: unknown): boolean => v !== undefined && v !== null && v !== ""
+
+const readPath = (event: SignalEvent, traits: Readonly<Record<string, unknown>>, path: string): unknown => {
+  const [head, ...rest] = path.split(".")
+  let current: unknown = head === "traits" ? traits : (event as Record<string, unknown>)[head!]
+  for (const key of rest) {
+    if (typeof current !== "object" || current === null) return undefined
+    current = (current as Record<string, unknown>)[key]
+  }
+  return current
+}
+
+export const readSource = (event: SignalEvent, traits: Readonly<Record<string, unknown>>, source: Source): unknown => {
+  if (typeof source === "string") return readPath(event, traits, source)
+  if (Array.isArray(source)) {
+    for (const path of source) {
+      const v = readPath(event, traits, path)
+      if (hasValue(v)) return v
+    }
+    return undefined
+  }
+  return (source as { readonly value: PropertyValue }).value
+}
+
+/** `first_name + " " + last_name`, else `traits.name`; undefined when empty. */
+export const contactName = (traits: Readonly<Record<string, unknown>>): string | undefined => {
+  const part = (a: string, b: string) => {
+    const v = traits[a] ?? traits[b]
+    return typeof v === "string" ? v.trim() : ""
+  }
+  const full = `${part("first_name", "firstName")} ${part("last_name", "lastName")}`.trim()
+  if (full !== "") return full
+  const name = traits["name"]
+  return nonEmptyString(name) ? name.trim() : undefined
+}
+
+export const actionFor = (consent: ConsentState): Action =>
+  consent === "Granted" ? "addforce" : consent === "Withdrawn" ? "unsub" : "addnoforce"
+
+export const mapEvent = (preset: Preset, event: SignalEvent, consent: ConsentState): Mapped => {
+  const key = eventKey(event)
+  const rule = key === undefined ? undefined : preset.events.get(key)
+  if (rule === undefined) return { _tag: "Dropped", reason: DropReason.notMapped }
+  const raw = rawEmail(event)
+  if (raw === undefined) return { _tag: "Dropped", reason: DropReason.noEmail }
+  const email = normaliseEmail(raw)
+  if (email === undefined) return { _tag: "Dropped", reason: DropReason.invalidEmail }
+  const traits = mergedTraits(event)
+  const properties: Record<string, unknown> = {}
+  for (const [property, source] of rule.properties) {
+    const value = readSource(event, traits, source)
+    if (hasValue(value)) properties[property] = value
+  }
+  return {
+    _tag: "Upsert",
+    upsert: {
+      email,
+      name: contactName(traits),
+      action: rule.action === "consent" ? actionFor(consent) : rule.action,
+      properties
+    }
+  }
+}
+
+/** The `managecontact` body: `Name` and `Properties` only when they have content. */
+export const requestBody = (
+  upsert: { readonly email: string; readonly name: string | undefined; readonly action: Action },
+  properties: Readonly<Record<string, unknown>>
+): Record<string, unknown> => {
+  const body: Record<string, unknown> = { Email: upsert.email }
+  if (upsert.name !== undefined && upsert.name !== "") body["Name"] = upsert.name
+  body["Action"] = upsert.action
+  if (Object.keys(properties).length > 0) body["Properties"] = properties
+  return body
+}
+
+export class Mapping extends Context.Tag("signal-mailjet/Mapping")<Mapping, {
+  readonly preset: Preset
+  readonly map: (event: SignalEvent, consent: ConsentState) => Mapped
+}>() {
+  static readonly make = (preset: Preset = DefaultPreset): Context.Tag.Service<Mapping> => ({
+    preset,
+    map: (event, consent) => mapEvent(preset, event, consent)
+  })
+
+  static readonly layerPreset = (preset: Preset) => Layer.succeed(Mapping, Mapping.make(preset))
+
+  /** The preset file at `path` (the CLI's `--preset`), else `MAILJET_PRESET`, else the Default preset. */
+  static readonly layer = (path: Option.Option<string> = Option.none()) =>
+    Layer.effect(
+      Mapping,
+      Effect.gen(function*() {
+        const file = Option.isSome(path) ? path : yield* Config.option(Config.nonEmptyString("MAILJET_PRESET"))
+        const preset = Option.isSome(file) ? yield* loadPreset(file.value) : DefaultPreset
+        return Mapping.make(preset)
+      })
+    )
+}

@@ -1,0 +1,70 @@
+/**
+ * The event Signal delivers (signal-events.md). Unknown fields are tolerated and ignored:
+ * Signal's schema grows over time.
+ */
+import { Either, ParseResult, Schema } from "effect"
+
+const Fields = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+const nullableFields = Schema.optionalWith(Fields, { nullable: true })
+
+export const EventType = Schema.Literal("track", "identify", "page", "screen", "group", "alias")
+export type EventType = typeof EventType.Type
+
+export const EventContext = Schema.Struct({
+  traits: nullableFields,
+  consent: nullableFields
+})
+
+export const SignalEvent = Schema.Struct({
+  type: EventType,
+  event: Schema.optionalWith(Schema.String, { nullable: true }),
+  name: Schema.optionalWith(Schema.String, { nullable: true }),
+  messageId: Schema.optionalWith(Schema.String, { nullable: true }),
+  timestamp: Schema.optionalWith(Schema.String, { nullable: true }),
+  userId: Schema.optional(Schema.NullOr(Schema.String)),
+  user_id: Schema.optional(Schema.NullOr(Schema.String)),
+  anonymousId: Schema.optionalWith(Schema.String, { nullable: true }),
+  anonymous_id: Schema.optionalWith(Schema.String, { nullable: true }),
+  traits: nullableFields,
+  properties: nullableFields,
+  context: Schema.optionalWith(EventContext, { nullable: true })
+}).annotations({ identifier: "SignalEvent" })
+export type SignalEvent = typeof SignalEvent.Type
+
+const decode = Schema.decodeUnknownEither(SignalEvent, { errors: "first" })
+
+/** Decodes one parsed JSON value; the Left is a one-line reason fit for an outcome line. */
+export const decodeSignalEvent = (input: unknown): Either.Either<SignalEvent, string> =>
+  Either.mapLeft(decode(input), (e) => `not a Signal event: ${oneLine(ParseResult.TreeFormatter.formatErrorSync(e))}`)
+
+/** Parses and decodes one NDJSON line. */
+export const parseSignalEvent = (line: string): Either.Either<{ readonly raw: unknown; readonly event: SignalEvent }, {
+  readonly raw: unknown
+  readonly reason: string
+}> => {
+  let raw: unknown
+  try {
+    raw = JSON.parse(line)
+  } catch (e) {
+    return Either.left({ raw: line, reason: `not JSON: ${e instanceof Error ? e.message : String(e)}` })
+  }
+  return Either.match(decodeSignalEvent(raw), {
+    onLeft: (reason) => Either.left({ raw, reason }),
+    onRight: (event) => Either.right({ raw, event })
+  })
+}
+
+const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, " ").trim()
+
+/** The event's name as an outcome line shows it: the track name, or the call type. */
+export const eventLabel = (e: SignalEvent): string =>
+  e.type === "track" ? e.event ?? "track" : e.type === "identify" ? "Identified" : e.type
+
+/** Whatever the original carried as messageId, even when it did not decode. */
+export const rawMessageId = (raw: unknown): string | undefined => {
+  if (typeof raw === "object" && raw !== null && "messageId" in raw) {
+    const id = (raw as { readonly messageId: unknown }).messageId
+    return typeof id === "string" ? id : undefined
+  }
+  return undefined
+}
