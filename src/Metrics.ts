@@ -1,0 +1,50 @@
+/** The counters `serve` exposes, and the masking every log line uses for emails. */
+import { Effect, Metric, MetricBoundaries } from "effect"
+import type { Outcome } from "./Outcome.js"
+
+export const outcomes = Metric.counter("signal_mailjet_events_total", {
+  description: "Events by outcome, event and reason (or error)",
+  incremental: true
+})
+export const attempts = Metric.counter("signal_mailjet_attempts_total", {
+  description: "HTTP attempts made to managecontact",
+  incremental: true
+})
+export const rateLimited = Metric.counter("signal_mailjet_rate_limited_total", {
+  description: "429 answers from Mailjet",
+  incremental: true
+})
+export const requestDuration = Metric.histogram(
+  "signal_mailjet_request_duration_ms",
+  MetricBoundaries.exponential({ start: 5, factor: 2, count: 12 }),
+  "Duration of one managecontact attempt in milliseconds"
+)
+
+// Tagged metrics are cached: one key per combination, not one allocation per event.
+const tagged = new Map<string, Metric.Metric.Counter<number>>()
+const outcomeCounter = (outcome: string, event: string, reason: string) => {
+  const key = `${outcome}\u0000${event}\u0000${reason}`
+  let m = tagged.get(key)
+  if (m === undefined) {
+    m = outcomes.pipe(Metric.tagged("outcome", outcome), Metric.tagged("event", event), Metric.tagged("reason", reason))
+    tagged.set(key, m)
+  }
+  return m
+}
+
+/** `event` must be of bounded cardinality: the preset's name for it, or "unmapped". */
+export const countOutcome = (event: string, o: Outcome): Effect.Effect<void> =>
+  Metric.increment(
+    outcomeCounter(
+      o.outcome,
+      event,
+      o.outcome === "delivered" ? o.action : o.outcome === "dropped" ? o.reason : o.error ?? "stopped"
+    )
+  )
+
+/** `jane.doe@example.com` → `j***@example.com`: enough to tell contacts apart in a log, not to mail them. */
+export const maskEmail = (email: string): string => {
+  const at = email.lastIndexOf("@")
+  if (at < 1) return "***"
+  return `${email[0]}***${email.slice(at)}`
+}

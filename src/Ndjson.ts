@@ -1,0 +1,47 @@
+/** NDJSON in: a file or stdin as a stream of lines, read with back-pressure, never whole. */
+import { FileSystem } from "@effect/platform"
+import { NodeStream } from "@effect/platform-node"
+import { Data, Effect, Stream } from "effect"
+
+export class InputUnreadable extends Data.TaggedError("InputUnreadable")<{
+  readonly source: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `Cannot read ${this.source === "-" ? "standard input" : this.source}: ${this.detail}`
+  }
+}
+
+/** Lines of a file, or of stdin for `-`. */
+export const readLines = (source: string): Stream.Stream<string, InputUnreadable, FileSystem.FileSystem> => {
+  const fail = (detail: string) => new InputUnreadable({ source, detail })
+  const bytes = source === "-"
+    ? NodeStream.fromReadable(() => process.stdin, (e) => fail(e instanceof Error ? e.message : String(e)))
+    : Stream.unwrap(Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const info = yield* fs.stat(source).pipe(Effect.mapError((e) => fail(e.message)))
+      if (info.type !== "File") return yield* Effect.fail(fail("not a file"))
+      return fs.stream(source, { chunkSize: 64 * 1024 }).pipe(Stream.mapError((e) => fail(e.message)))
+    }))
+  return bytes.pipe(Stream.decodeText(), Stream.splitLines)
+}
+
+/**
+ * Dead-letter records back into event lines for `replay`: each record's `event` is the original
+ * (an object, or the text of a line that was not JSON). A line that is not a record is passed on
+ * as it is, to be judged like any input line.
+ */
+export const deadLetterEvents = <E, R>(lines: Stream.Stream<string, E, R>): Stream.Stream<string, E, R> =>
+  Stream.map(lines, (line) => {
+    if (line.trim() === "") return line
+    try {
+      const record: unknown = JSON.parse(line)
+      if (typeof record === "object" && record !== null && "event" in record && "error" in record && "reason" in record && "at" in record) {
+        const event = (record as { readonly event: unknown }).event
+        return typeof event === "string" ? event : JSON.stringify(event)
+      }
+    } catch {
+      // not JSON: delivered as is, so it is dead-lettered again with the reason
+    }
+    return line
+  })

@@ -1,0 +1,43 @@
+/**
+ * A request to stop gracefully (SIGINT, SIGTERM): stop reading, finish what is in flight within
+ * a deadline, flush, exit. A second signal stops at once.
+ */
+import { Context, Deferred, Effect, Layer } from "effect"
+
+export class Shutdown extends Context.Tag("signal-mailjet/Shutdown")<Shutdown, {
+  /** Completes when a shutdown is requested. */
+  readonly requested: Effect.Effect<void>
+  readonly request: Effect.Effect<void>
+}>() {
+  static readonly make = Effect.map(Deferred.make<void>(), (d) =>
+    Shutdown.of({ requested: Deferred.await(d), request: Effect.asVoid(Deferred.succeed(d, undefined)) }))
+
+  /** Never requested: for embedding, where the host owns the process's signals. */
+  static readonly layerNever = Layer.effect(Shutdown, Shutdown.make)
+
+  /** SIGINT and SIGTERM request a shutdown; a second one runs `force`. */
+  static readonly layerSignals = (force: () => void) =>
+    Layer.scoped(
+      Shutdown,
+      Effect.gen(function*() {
+        const shutdown = yield* Shutdown.make
+        let signals = 0
+        const onSignal = () => {
+          if (++signals > 1) return force()
+          Effect.runFork(shutdown.request)
+        }
+        yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            process.on("SIGINT", onSignal)
+            process.on("SIGTERM", onSignal)
+          }),
+          () =>
+            Effect.sync(() => {
+              process.off("SIGINT", onSignal)
+              process.off("SIGTERM", onSignal)
+            })
+        )
+        return shutdown
+      })
+    )
+}
