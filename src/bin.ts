@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/** The `signal-mailjet` process: runs the CLI and turns its end into an exit code. */
+import { NodeContext } from "@effect/platform-node"
+import { Cause, Effect, Exit, Layer, Option } from "effect"
+import { run } from "./Cli.js"
+import { Shutdown } from "./Shutdown.js"
+
+const main = run(process.argv).pipe(
+  Effect.provide(Layer.merge(NodeContext.layer, Shutdown.layerSignals(() => process.exit(130))))
+)
+
+const fiber = Effect.runFork(main)
+fiber.addObserver((exit) => {
+  if (Exit.isSuccess(exit)) return process.exit(0)
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isSome(failure)) {
+    const e = failure.value
+    if (typeof e === "object" && e !== null && "_tag" in e && e._tag === "ExitCode") {
+      return process.exit((e as unknown as { readonly code: number }).code)
+    }
+    // @effect/cli has printed usage errors already.
+    return process.exit(2)
+  }
+  process.stderr.write(`signal-mailjet: internal error, please report it:\n${Cause.pretty(exit.cause)}\n`)
+  process.exit(2)
+})
