@@ -55,9 +55,9 @@ export class Simulator extends Context.Tag("signal-mailjet/Simulator")<Simulator
 
 export interface LayerOptions extends SimulatorOptions {
   /** Default 0: a random free port. */
-  readonly port?: number
+  readonly port?: number | undefined
   /** Default "127.0.0.1". */
-  readonly host?: string
+  readonly host?: string | undefined
 }
 
 const headerValue = (value: string | ReadonlyArray<string> | undefined): string | undefined =>
@@ -183,7 +183,7 @@ export const makeApp = (options: SimulatorOptions): Effect.Effect<{
         })
         if (outcome._tag === "Reset") {
           resetConnection(request)
-          // Nothing can be sent any more; interrupting makes the server skip its own reply.
+          // Nothing can be sent any more: end the fiber; the server's fallback reply goes nowhere.
           return Effect.interrupt
         }
         const response = toResponse(request, outcome)
@@ -194,9 +194,9 @@ export const makeApp = (options: SimulatorOptions): Effect.Effect<{
     const app: HttpApp.Default = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
       hasBody(request) ? Effect.flatMap(readText(request), (text) => handle(request, text)) : handle(request, undefined)
     ).pipe(
-          // The server runs apps uninterruptibly; let a client abort cut the latency sleep short.
-          Effect.interruptible
-        )
+      // The server runs apps uninterruptibly; let a client abort cut the latency sleep short.
+      Effect.interruptible
+    )
 
     const service: SimulatorState = {
       contacts: Effect.sync(core.contacts),
@@ -218,7 +218,11 @@ const formatUrl = (address: HttpServer.Address): string => {
   return `http://${host}:${address.port}`
 }
 
-/** Serves the simulator with NodeHttpServer (default 127.0.0.1, random free port) and provides `Simulator`. */
+/**
+ * Serves the simulator with NodeHttpServer (default 127.0.0.1, random free port) and provides
+ * `Simulator`. Times come from the Clock, so run it on the live clock (in @effect/vitest:
+ * `layer(Simulator.layer(...), { excludeTestServices: true })`), or latency never elapses.
+ */
 export const layer = (options: LayerOptions): Layer.Layer<Simulator, ServeError> =>
   Layer.scoped(
     Simulator,

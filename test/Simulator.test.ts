@@ -324,6 +324,8 @@ layer(Simulator.layer(options), { excludeTestServices: true })("Simulator", (it)
           ErrorMessage: "Object properties invalid",
           StatusCode: 400
         })
+        const spaced = yield* manage({ Email: " a@example.com", Action: "addforce" })
+        expect(spaced.json).toMatchObject({ ErrorInfo: { Email: "MJ08 Property email is invalid: Invalid character in mail" } })
         const str = yield* manage({ Email: "a@example.com", Action: "addforce", Properties: "{\"firstname\":\"A\"}" })
         expect(str.status).toBe(400)
         expect(str.json).toMatchObject({ ErrorMessage: "Object properties invalid", ErrorInfo: { Properties: expect.any(String) } })

@@ -10,29 +10,29 @@ export type Datatype = "str" | "int" | "float" | "bool" | "datetime"
 
 export interface SimulatorFaults {
   /** Added to every reply (after the request has been applied). */
-  readonly latencyMs?: number
+  readonly latencyMs?: number | undefined
   /** Requests per second allowed (sliding one-second window); beyond it 429 with Mailjet's HTML body. */
-  readonly maxRps?: number
+  readonly maxRps?: number | undefined
   /** Share 0..1 of requests answered 500 (JSON with ErrorIdentifier) or 503. */
-  readonly errorRate?: number
+  readonly errorRate?: number | undefined
   /** Share 0..1 of requests whose connection is reset without a reply. */
-  readonly resetRate?: number
+  readonly resetRate?: number | undefined
   /** Every request answered 503 while true. */
-  readonly outage?: boolean
+  readonly outage?: boolean | undefined
 }
 
 export interface SimulatorOptions {
   readonly apiKey: string
   readonly secretKey: string
   /** Default `[{ id: 1, name: "Signal" }]`. */
-  readonly lists?: ReadonlyArray<{ readonly id: number; readonly name: string }>
+  readonly lists?: ReadonlyArray<{ readonly id: number; readonly name: string }> | undefined
   /** Pre-defined contact properties (contactmetadata, NameSpace "static"). Default none. */
-  readonly properties?: ReadonlyArray<{ readonly name: string; readonly datatype: Datatype }>
-  readonly faults?: SimulatorFaults
+  readonly properties?: ReadonlyArray<{ readonly name: string; readonly datatype: Datatype }> | undefined
+  readonly faults?: SimulatorFaults | undefined
   /** Seed for the fault draws, so tests are reproducible. Default: random. */
-  readonly seed?: number
+  readonly seed?: number | undefined
   /** How many recorded requests are kept (oldest dropped first). Default 100,000. */
-  readonly recordLimit?: number
+  readonly recordLimit?: number | undefined
 }
 
 export type Membership = "subscribed" | "unsubscribed"
@@ -486,7 +486,8 @@ export const makeCore = (options: SimulatorOptions): Core => {
     }
 
     const info: Record<string, unknown> = {}
-    const email = typeof Email === "string" ? Email.trim() : ""
+    // Not trimmed: stray whitespace is a client bug worth surfacing (rejected as an invalid character).
+    const email = typeof Email === "string" ? Email : ""
     if (email === "") info.Email = "MJ08 Property email is invalid: MJ03 A non-empty value is required"
     else {
       const problem = emailProblem(email)
@@ -735,7 +736,7 @@ export const makeCore = (options: SimulatorOptions): Core => {
     latencyMs: () => faults.latencyMs ?? 0,
     contacts: () => [...contactsById.values()].map(snapshot),
     contact: (email) => {
-      const c = contactsByEmail.get(email.trim().toLowerCase())
+      const c = contactsByEmail.get(email.toLowerCase())
       return c === undefined ? undefined : snapshot(c)
     },
     requests: () => records.length < recordLimit ? records.slice() : [...records.slice(recordHead), ...records.slice(0, recordHead)],
