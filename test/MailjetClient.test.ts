@@ -1,0 +1,218 @@
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import { MailjetClient, readErrorBody } from "../src/MailjetClient.js"
+import * as Simulator from "../src/Simulator.js"
+import { clientLayer, KEY, presetProperties, SECRET } from "./support/layers.js"
+
+const seedBody = {
+  Email: "jane.doe@example.com",
+  Name: "Jane Doe",
+  Action: "addforce",
+  Properties: { first_name: "Jane", last_name: "Doe", signup_method: "email" }
+} as const
+
+const simulator = Simulator.layer({
+  apiKey: KEY,
+  secretKey: SECRET,
+  lists: [{ id: 1, name: "Signal" }],
+  properties: presetProperties,
+  seed: 7
+})
+
+/** A client for the running simulator, built per test so config can vary. */
+const withClient = <A, E>(
+  use: (client: MailjetClient["Type"]) => Effect.Effect<A, E>,
+  options: Parameters<typeof clientLayer>[1] = {}
+) =>
+  Effect.gen(function*() {
+    const sim = yield* Simulator.Simulator
+    return yield* Effect.flatMap(MailjetClient, use).pipe(Effect.provide(clientLayer(sim.url, options)))
+  })
+
+layer(simulator, { excludeTestServices: true })("MailjetClient against the simulator", (it) => {
+  it.effect("managecontact: 201 with the contact id, and the simulator holds the contact", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      const res = yield* withClient((c) => c.manageContact(seedBody))
+      expect(res.status).toBe(201)
+      expect(res.contactId).toBeTypeOf("number")
+      const contact = yield* sim.contact("jane.doe@example.com")
+      expect(contact._tag).toBe("Some")
+      const requests = yield* sim.requests
+      expect(requests.at(-1)?.path).toBe("/v3/REST/contactslist/1/managecontact")
+      expect(requests.at(-1)?.body).toEqual(seedBody)
+    }))
+
+  it.effect("401 becomes Unauthorized, and its message says to re-copy both keys", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(withClient((c) => c.manageContact(seedBody), { secret: "wrong" }))
+      expect(error._tag).toBe("Unauthorized")
+      expect(error.message).toMatch(/Re-copy both keys/)
+      expect(error.message).not.toContain(SECRET)
+    }))
+
+  it.effect("404 on managecontact and on the list becomes ListNotFound with the id", () =>
+    Effect.gen(function*() {
+      const onManage = yield* Effect.flip(withClient((c) => c.manageContact(seedBody), { listId: 999 }))
+      expect(onManage).toMatchObject({ _tag: "ListNotFound", listId: 999 })
+      expect(onManage.message).toMatch(/MAILJET_LIST_ID/)
+      const onList = yield* Effect.flip(withClient((c) => c.getList, { listId: 999 }))
+      expect(onList).toMatchObject({ _tag: "ListNotFound", listId: 999 })
+    }))
+
+  it.effect("400 Property not defined becomes PropertyMissing naming the property", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(withClient((c) =>
+        c.manageContact({ Email: "a@example.com", Action: "addnoforce", Properties: { shoe_size: "42" } })
+      ))
+      expect(error).toMatchObject({ _tag: "PropertyMissing", property: "shoe_size" })
+      expect(error.message).toMatch(/--create-missing-properties/)
+    }))
+
+  it.effect("any other 400 becomes InvalidContact with Mailjet's message", () =>
+    Effect.gen(function*() {
+      const mismatch = yield* Effect.flip(withClient((c) =>
+        c.manageContact({ Email: "a@example.com", Action: "addnoforce", Properties: { last_order_value: "lots" } })
+      ))
+      expect(mismatch._tag).toBe("InvalidContact")
+      expect(mismatch.message).toMatch(/Property type does not match definition/)
+      const badEmail = yield* Effect.flip(withClient((c) => c.manageContact({ Email: "nope", Action: "addforce" })))
+      expect(badEmail._tag).toBe("InvalidContact")
+      expect(badEmail.message).toMatch(/Object properties invalid/)
+    }))
+
+  it.effect("429 becomes RateLimited; 5xx, resets and timeouts become MailjetUnavailable", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      const manage = withClient((c) => c.manageContact(seedBody), { timeout: "200 millis" })
+      yield* sim.setFaults({ maxRps: 1 })
+      yield* Effect.ignore(manage)
+      expect(yield* Effect.flip(manage)).toMatchObject({ _tag: "RateLimited" })
+      yield* sim.setFaults({ outage: true })
+      expect(yield* Effect.flip(manage)).toMatchObject({ _tag: "MailjetUnavailable", detail: "HTTP 503" })
+      yield* sim.setFaults({ resetRate: 1 })
+      expect(yield* Effect.flip(manage)).toMatchObject({ _tag: "MailjetUnavailable" })
+      yield* sim.setFaults({ latencyMs: 1000 })
+      const timedOut = yield* Effect.flip(manage)
+      expect(timedOut._tag).toBe("MailjetUnavailable")
+      expect(timedOut.message).toMatch(/no answer within 200ms/)
+      yield* sim.setFaults({})
+      expect((yield* manage).status).toBe(201)
+    }))
+
+  it.effect("getList, listProperties and defineProperty read and write contactmetadata", () =>
+    Effect.gen(function*() {
+      const list = yield* withClient((c) => c.getList)
+      expect(list).toMatchObject({ id: 1, name: "Signal" })
+      const before = yield* withClient((c) => c.listProperties)
+      expect(before.map((p) => [p.name, p.datatype])).toEqual(presetProperties.map((p) => [p.name, p.datatype]))
+      const created = yield* withClient((c) => c.defineProperty("plan", "str"))
+      expect(created).toMatchObject({ name: "plan", datatype: "str" })
+      const duplicate = yield* Effect.flip(withClient((c) => c.defineProperty("plan", "str")))
+      expect(duplicate._tag).toBe("PropertyRejected")
+      expect(duplicate.message).toMatch(/already exists/)
+      const after = yield* withClient((c) => c.listProperties)
+      expect(after.map((p) => p.name)).toContain("plan")
+    }))
+})
+
+/** Replies exactly as recorded in mailjet-api.md, whatever is asked. */
+const cannedServer = (reply: { status: number; reason?: string; type?: string; body: string; headers?: Record<string, string> }) =>
+  Layer.scoped(
+    Canned,
+    Effect.acquireRelease(
+      Effect.async<{ url: string; server: Http.Server }>((resume) => {
+        const server = Http.createServer((req, res) => {
+          req.resume()
+          req.on("end", () => {
+            res.writeHead(reply.status, reply.reason ?? "", {
+              "content-type": reply.type ?? "application/json",
+              ...reply.headers
+            })
+            res.end(reply.body)
+          })
+        })
+        server.listen(0, "127.0.0.1", () =>
+          resume(Effect.succeed({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server })))
+      }),
+      ({ server }) => Effect.async<void>((resume) => server.close(() => resume(Effect.void)))
+    ).pipe(Effect.map(({ url }) => ({ url })))
+  )
+class Canned extends Effect.Tag("test/Canned")<Canned, { readonly url: string }>() {}
+
+const againstCanned = (reply: Parameters<typeof cannedServer>[0]) =>
+  Effect.gen(function*() {
+    const { url } = yield* Canned
+    return yield* Effect.flip(Effect.flatMap(MailjetClient, (c) => c.manageContact(seedBody)).pipe(Effect.provide(clientLayer(url))))
+  }).pipe(Effect.provide(cannedServer(reply)))
+
+describe("MailjetClient on the bodies recorded in mailjet-api.md", () => {
+  it.live("401: empty text/html body with Www-Authenticate is not parsed as JSON", () =>
+    Effect.gen(function*() {
+      const e = yield* againstCanned({
+        status: 401,
+        reason: "Unauthorized",
+        type: "text/html",
+        body: "",
+        headers: { "www-authenticate": "Basic realm=\"Provide an apiKey and secretKey\"" }
+      })
+      expect(e._tag).toBe("Unauthorized")
+    }))
+
+  it.live("429: the HTML page is not parsed as JSON", () =>
+    Effect.gen(function*() {
+      const e = yield* againstCanned({ status: 429, type: "text/html", body: "<html><body><h1>429 Too Many Requests</h1>" })
+      expect(e._tag).toBe("RateLimited")
+    }))
+
+  it.live("404 Object not found", () =>
+    Effect.gen(function*() {
+      const e = yield* againstCanned({
+        status: 404,
+        reason: "Object not found",
+        body: "{ \"ErrorInfo\" : \"\", \"ErrorMessage\" : \"Object not found\", \"StatusCode\" : 404 }"
+      })
+      expect(e).toMatchObject({ _tag: "ListNotFound", listId: 1 })
+    }))
+
+  it.live("500 with ErrorIdentifier", () =>
+    Effect.gen(function*() {
+      const e = yield* againstCanned({
+        status: 500,
+        body: "{\"ErrorIdentifier\": \"A8EBD4F2-69F4-4DFA-9547-EB4B5EF48D93\", \"ErrorInfo\": \"\", \"ErrorMessage\": \"An Unexpected Error occurred during API request\", \"StatusCode\": 500}"
+      })
+      expect(e).toMatchObject({ _tag: "MailjetUnavailable", detail: "HTTP 500" })
+    }))
+
+  it.live("400 empty-body reply (mailjet-gem#48) is InvalidContact with the field errors", () =>
+    Effect.gen(function*() {
+      const e = yield* againstCanned({
+        status: 400,
+        body:
+          "{ \"ErrorMessage\" : \"Object properties invalid\", \"StatusCode\" : 400, \"ErrorInfo\" : { \"Email\" : \"MJ08 Property email is invalid: MJ03 A non-empty value is required\", \"Action\" : \"Invalid action: \" } }"
+      })
+      expect(e._tag).toBe("InvalidContact")
+      expect(e.message).toContain("MJ08 Property email is invalid")
+    }))
+
+  it.live("a 2xx body that is not an envelope is MailjetUnavailable, not a crash", () =>
+    Effect.gen(function*() {
+      const e = yield* againstCanned({ status: 201, body: "<html>proxy</html>", type: "text/html" })
+      expect(e._tag).toBe("MailjetUnavailable")
+    }))
+
+  it("readErrorBody reads the documented undefined-property and type-mismatch body", () => {
+    const d = readErrorBody({
+      ErrorInfo: { Properties: [{ property1: "Property not defined" }, { propertyN: "Property type does not match definition" }] },
+      ErrorMessage: "Object properties invalid",
+      StatusCode: 400
+    })
+    expect(d.undefinedProperties).toEqual(["property1"])
+    expect(d.message).toBe(
+      "Object properties invalid; property1: Property not defined; propertyN: Property type does not match definition"
+    )
+  })
+})

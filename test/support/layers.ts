@@ -1,0 +1,52 @@
+/** Layers the tests compose, the way a host program would. */
+import { NodeHttpClient } from "@effect/platform-node"
+import { Duration, Layer } from "effect"
+import { Consent } from "../../src/Consent.js"
+import { Delivery } from "../../src/Delivery.js"
+import { DeliveryConfig, type DeliverySettings } from "../../src/DeliveryConfig.js"
+import { MailjetClient } from "../../src/MailjetClient.js"
+import { MailjetConfig } from "../../src/MailjetConfig.js"
+import { Mapping } from "../../src/Mapping.js"
+import { Pacer } from "../../src/Pacer.js"
+import { DefaultPreset, type Preset } from "../../src/Preset.js"
+
+export const KEY = "test-public-key-7f3a"
+export const SECRET = "test-secret-key-9c1e"
+
+export const presetProperties = Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype }))
+
+export const clientLayer = (
+  baseUrl: string,
+  options: { readonly listId?: number; readonly secret?: string; readonly timeout?: Duration.DurationInput } = {}
+) =>
+  MailjetClient.layer.pipe(
+    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.provide(MailjetConfig.layerFrom({
+      apiKey: KEY,
+      secretKey: options.secret ?? SECRET,
+      listId: options.listId ?? 1,
+      baseUrl,
+      timeout: options.timeout ?? Duration.seconds(5)
+    }))
+  )
+
+/** Delivery wired to `baseUrl`, with fast retries unless told otherwise. */
+export const deliveryLayer = (
+  baseUrl: string,
+  settings: Partial<DeliverySettings> = {},
+  options: { readonly listId?: number; readonly secret?: string; readonly preset?: Preset } = {}
+) =>
+  Delivery.layer.pipe(
+    Layer.provideMerge(Layer.mergeAll(
+      clientLayer(baseUrl, options),
+      Layer.succeed(Consent, Consent.make()),
+      Mapping.layerPreset(options.preset ?? DefaultPreset),
+      Pacer.layer
+    )),
+    Layer.provideMerge(DeliveryConfig.layerFrom({
+      maxRps: 10_000,
+      retryBase: Duration.millis(5),
+      retryMax: Duration.millis(50),
+      ...settings
+    }))
+  )
