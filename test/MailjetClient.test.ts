@@ -138,7 +138,10 @@ const cannedServer = (reply: { status: number; reason?: string; type?: string; b
         server.listen(0, "127.0.0.1", () =>
           resume(Effect.succeed({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server })))
       }),
-      ({ server }) => Effect.async<void>((resume) => server.close(() => resume(Effect.void)))
+      ({ server }) =>
+        Effect.async<void>((resume) => {
+          server.close(() => resume(Effect.void))
+        })
     ).pipe(Effect.map(({ url }) => ({ url })))
   )
 class Canned extends Effect.Tag("test/Canned")<Canned, { readonly url: string }>() {}
