@@ -1,0 +1,302 @@
+import { expect, layer } from "@effect/vitest"
+import { Chunk, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
+import { Delivery, makeRunState } from "../src/Delivery.js"
+import type { DeliverySettings } from "../src/DeliveryConfig.js"
+import { MailjetClient } from "../src/MailjetClient.js"
+import { Mapping } from "../src/Mapping.js"
+import { deadLetterEvents } from "../src/Ndjson.js"
+import { deadLetterLine, type Result } from "../src/Outcome.js"
+import { isHealthy, preflight } from "../src/Preflight.js"
+import * as Simulator from "../src/Simulator.js"
+import { clientLayer, deliveryLayer, KEY, presetProperties, SECRET } from "./support/layers.js"
+
+const simulator = Simulator.layer({
+  apiKey: KEY,
+  secretKey: SECRET,
+  lists: [{ id: 1, name: "Signal" }],
+  properties: presetProperties,
+  seed: 11
+})
+
+// ---- generated inputs
+
+const Kind = Schema.Literal("Signed Up", "Identified", "Order Completed", "Subscribed", "Unsubscribed", "Page", "Broken")
+const GenEvent = Schema.Struct({
+  contact: Schema.Literal(0, 1, 2, 3, 4, 5),
+  kind: Kind,
+  consent: Schema.Literal("granted", "withdrawn", "unknown"),
+  value: Schema.Int.pipe(Schema.between(0, 1000))
+})
+type GenEvent = typeof GenEvent.Type
+const Faults = Schema.Struct({
+  errorRate: Schema.Literal(0, 0.1, 0.3),
+  resetRate: Schema.Literal(0, 0.1)
+})
+
+const emailOf = (contact: number) => `Contact.${contact}@Example.com`
+
+const toLine = (e: GenEvent, i: number): string => {
+  if (e.kind === "Broken") return i % 2 === 0 ? "{not json" : JSON.stringify({ type: "nonsense" })
+  const consent = e.consent === "granted" ? { marketing: true } : e.consent === "withdrawn" ? { marketing: false } : undefined
+  const context = { traits: { email: emailOf(e.contact), first_name: `F${e.contact}` }, ...(consent ? { consent } : {}) }
+  if (e.kind === "Page") return JSON.stringify({ type: "page", name: "Home", messageId: `m${i}`, context })
+  if (e.kind === "Identified") return JSON.stringify({ type: "identify", messageId: `m${i}`, context })
+  return JSON.stringify({
+    type: "track",
+    event: e.kind,
+    messageId: `m${i}`,
+    properties: { method: `via${e.value}`, revenue: e.value, currency: "EUR" },
+    context
+  })
+}
+
+/** The contact state Mailjet should hold after the delivered requests, applied in order. */
+const model = (requests: ReadonlyArray<{ readonly body: unknown }>) => {
+  const contacts = new Map<string, { membership: "subscribed" | "unsubscribed" | undefined; properties: Record<string, unknown> }>()
+  for (const { body } of requests) {
+    const b = body as { Email: string; Action: string; Properties?: Record<string, unknown> }
+    const c = contacts.get(b.Email) ?? { membership: undefined, properties: {} }
+    c.membership = b.Action === "addforce"
+      ? "subscribed"
+      : b.Action === "unsub"
+      ? "unsubscribed"
+      : b.Action === "addnoforce"
+      ? c.membership ?? "subscribed"
+      : c.membership
+    Object.assign(c.properties, b.Properties ?? {})
+    contacts.set(b.Email, c)
+  }
+  return contacts
+}
+
+const runLines = (lines: ReadonlyArray<string>, settings: Partial<DeliverySettings> = {}, listId = 1) =>
+  Effect.gen(function*() {
+    const sim = yield* Simulator.Simulator
+    return Chunk.toReadonlyArray(
+      yield* Effect.flatMap(Delivery, (d) => Stream.runCollect(d.run(Stream.fromIterable(lines)))).pipe(
+        Effect.provide(deliveryLayer(sim.url, { concurrency: 8, ...settings }, { listId }))
+      )
+    )
+  })
+
+const count = (results: ReadonlyArray<Result>, outcome: string) =>
+  results.filter((r) => r.outcome.outcome === outcome).length
+
+layer(simulator, { excludeTestServices: true })("Delivery against the simulator", (it) => {
+  it.effect.prop(
+    "conservation and final state: every line has one result, in order, and Mailjet holds the delivered events applied in order",
+    { events: Schema.Array(GenEvent).pipe(Schema.maxItems(40)), faults: Faults },
+    ({ events, faults }) =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.Simulator
+        yield* sim.reset
+        yield* sim.setFaults(faults)
+        const lines = events.map(toLine)
+        const results = yield* runLines(lines, { maxAttempts: 3, outageThreshold: 1000 })
+        yield* sim.setFaults({})
+        // Conservation: one result per line read, in input order.
+        expect(results.map((r) => r.line)).toEqual(lines.map((_, i) => i + 1))
+        const total = ["delivered", "dropped", "dead-lettered", "not-attempted"].reduce((n, o) => n + count(results, o), 0)
+        expect(total).toBe(lines.length)
+        // Final state: the requests that succeeded (the simulator applies only those), in order.
+        const applied = (yield* sim.requests).filter((r) => r.status === 201)
+        expect(applied.length).toBeGreaterThanOrEqual(count(results, "delivered"))
+        const expected = model(applied)
+        for (const [email, state] of expected) {
+          const contact = Option.getOrThrow(yield* sim.contact(email))
+          expect(contact.lists.get(1)).toBe(state.membership)
+          expect(contact.properties).toEqual(state.properties)
+        }
+        expect((yield* sim.contacts).length).toBe(expected.size)
+        // Every delivered event reached Mailjet, and only mapped events with an email did.
+        const deliveredEmails = new Set(applied.map((r) => (r.body as { Email: string }).Email))
+        for (const r of results) {
+          if (r.outcome.outcome === "delivered") {
+            const e = events[r.line - 1]!
+            expect(deliveredEmails.has(emailOf(e.contact).toLowerCase())).toBe(true)
+          }
+        }
+      }),
+    { fastCheck: { numRuns: 25 } }
+  )
+
+  it.effect("one contact's events keep input order under concurrency; other contacts run in parallel", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      yield* sim.setFaults({ latencyMs: 20 })
+      const lines = Array.from({ length: 80 }, (_, i) =>
+        JSON.stringify({
+          type: "track",
+          event: i % 2 === 0 ? "Subscribed" : "Unsubscribed",
+          messageId: `m${i}`,
+          properties: {},
+          traits: { email: `c${i % 4}@example.com`, first_name: `n${i}` }
+        }))
+      const started = Date.now()
+      const results = yield* runLines(lines, { concurrency: 16 })
+      const elapsed = Date.now() - started
+      yield* sim.setFaults({})
+      expect(count(results, "delivered")).toBe(80)
+      const requests = yield* sim.requests
+      for (let c = 0; c < 4; c++) {
+        const names = requests
+          .filter((r) => (r.body as { Email: string }).Email === `c${c}@example.com`)
+          .map((r) => Number((r.body as { Name: string }).Name.slice(1)))
+        expect(names).toEqual(Array.from({ length: 20 }, (_, k) => c + 4 * k))
+      }
+      // 80 requests at 20 ms each would take 1.6 s one at a time; four contacts in parallel take a quarter.
+      expect(elapsed).toBeLessThan(1200)
+      // Each contact ends in the state of its last event (line 77+c: odd → Unsubscribed).
+      for (let c = 0; c < 4; c++) {
+        const contact = Option.getOrThrow(yield* sim.contact(`c${c}@example.com`))
+        expect(contact.lists.get(1)).toBe((76 + c) % 2 === 0 ? "subscribed" : "unsubscribed")
+      }
+    }))
+
+  it.effect("a 429 storm slows every lane and burns no attempts: everything is delivered", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      yield* sim.setFaults({ maxRps: 40 })
+      const lines = Array.from({ length: 60 }, (_, i) =>
+        JSON.stringify({ type: "track", event: "Subscribed", traits: { email: `r${i}@example.com` } }))
+      const results = yield* runLines(lines, { maxRps: 400, maxAttempts: 1, concurrency: 8 })
+      yield* sim.setFaults({})
+      expect(count(results, "delivered")).toBe(60)
+      const limited = (yield* sim.requests).filter((r) => r.status === 429).length
+      expect(limited).toBeGreaterThan(0)
+    }))
+
+  it.effect("a fatal error stops the run: later events are not attempted, and say why", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      const lines = Array.from({ length: 20 }, (_, i) =>
+        JSON.stringify({ type: "track", event: "Subscribed", traits: { email: `f${i}@example.com` } }))
+      const results = yield* runLines(lines, { concurrency: 2 }, 404)
+      expect(count(results, "not-attempted")).toBe(20)
+      expect(results.filter((r) => "error" in r.outcome && r.outcome.error === "ListNotFound").length).toBeGreaterThan(0)
+      // In-flight events finish; nothing after the first failures is sent.
+      expect((yield* sim.requests).length).toBeLessThanOrEqual(2)
+    }))
+
+  it.effect("an outage stops spending attempts: the rest are not attempted instead of dead-lettered", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      yield* sim.setFaults({ outage: true })
+      const lines = Array.from({ length: 200 }, (_, i) =>
+        JSON.stringify({ type: "track", event: "Subscribed", traits: { email: `o${i}@example.com` } }))
+      const results = yield* runLines(lines, { concurrency: 4, maxAttempts: 3, outageThreshold: 10 })
+      yield* sim.setFaults({})
+      expect(results.length).toBe(200)
+      expect(count(results, "not-attempted")).toBeGreaterThan(180)
+      expect(count(results, "dead-lettered")).toBeLessThan(10)
+      expect((yield* sim.requests).length).toBeLessThan(30)
+      const reason = results.find((r) => r.outcome.outcome === "not-attempted")?.outcome
+      expect(reason && "reason" in reason ? reason.reason : "").toMatch(/Mailjet looks down/)
+    }))
+
+  it.effect("a stop in the middle (shutdown): in-flight events finish, the rest have an outcome, none lost", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      yield* sim.setFaults({ latencyMs: 30 })
+      const lines = Array.from({ length: 100 }, (_, i) =>
+        JSON.stringify({ type: "track", event: "Subscribed", traits: { email: `s${i}@example.com` } }))
+      const results = yield* Effect.gen(function*() {
+        const delivery = yield* Delivery
+        const state = yield* makeRunState
+        const fiber = yield* Effect.fork(Stream.runCollect(delivery.run(Stream.fromIterable(lines), state)))
+        yield* Effect.sleep("100 millis")
+        yield* state.stop({ _tag: "Shutdown" })
+        return Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+      }).pipe(Effect.provide(deliveryLayer(sim.url, { concurrency: 4 })))
+      yield* sim.setFaults({})
+      expect(results.length).toBe(100)
+      const delivered = count(results, "delivered")
+      expect(delivered).toBeGreaterThan(0)
+      expect(delivered + count(results, "not-attempted")).toBe(100)
+      const applied = (yield* sim.requests).filter((r) => r.status === 201).length
+      expect(applied).toBe(delivered)
+    }))
+
+  it.effect("preflight reports missing and mismatched properties and creates missing ones on request", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      const mapping = Mapping.make()
+      const report = yield* preflight(mapping.preset, { createMissing: false })
+      expect(report.list).toMatchObject({ id: 1 })
+      expect(isHealthy(report)).toBe(true)
+      expect(report.datatypes.get("last_order_value")).toBe("float")
+      return sim
+    }).pipe(
+      Effect.flatMap((sim) =>
+        Effect.gen(function*() {
+          // A second simulator that lacks two properties and has one with another type.
+          const bare = yield* Simulator.Simulator
+          const mapping = Mapping.make()
+          const check = yield* preflight(mapping.preset, { createMissing: false }).pipe(
+            Effect.provide(clientLayer(bare.url))
+          )
+          expect(check.missing.map((m) => m.name).sort()).toEqual(["last_order_currency", "signup_method"])
+          expect(check.mismatched).toEqual([{ name: "last_order_value", preset: "float", mailjet: "int" }])
+          const fixed = yield* preflight(mapping.preset, { createMissing: true }).pipe(Effect.provide(clientLayer(bare.url)))
+          expect(fixed.created.map((c) => [c.name, c.datatype]).sort()).toEqual([
+            ["last_order_currency", "str"],
+            ["signup_method", "str"]
+          ])
+          expect(fixed.missing).toEqual([])
+          const unauthorized = yield* Effect.flip(
+            preflight(mapping.preset, { createMissing: false }).pipe(Effect.provide(clientLayer(bare.url, { secret: "x" })))
+          )
+          expect(unauthorized._tag).toBe("Unauthorized")
+          expect(sim.url).not.toBe(bare.url)
+        }).pipe(
+          Effect.provide(Simulator.layer({
+            apiKey: KEY,
+            secretKey: SECRET,
+            properties: [
+              { name: "first_name", datatype: "str" },
+              { name: "last_name", datatype: "str" },
+              { name: "last_order_value", datatype: "int" }
+            ]
+          }))
+        )
+      ),
+      Effect.provide(Layer.unwrapEffect(Effect.map(Simulator.Simulator, (sim) => clientLayer(sim.url))))
+    ))
+
+  it.effect("dead letters replay: a PropertyMissing event is delivered once the property exists", () =>
+    Effect.gen(function*() {
+      const bare = yield* Simulator.Simulator
+      const lines = [
+        JSON.stringify({ type: "track", event: "Signed Up", properties: { method: "sso" }, traits: { email: "p@example.com" } }),
+        "{oops"
+      ]
+      const first = yield* Effect.flatMap(Delivery, (d) => Stream.runCollect(d.run(Stream.fromIterable(lines)))).pipe(
+        Effect.provide(deliveryLayer(bare.url))
+      )
+      const outcomes = Chunk.toReadonlyArray(first).map((r) => r.outcome)
+      expect(outcomes[0]).toMatchObject({ outcome: "dead-lettered", error: "PropertyMissing" })
+      expect(outcomes[1]).toMatchObject({ outcome: "dead-lettered", error: "MalformedEvent", attempts: 0 })
+      const deadLetters = Chunk.toReadonlyArray(first).map((r) => deadLetterLine(r, new Date())!)
+      expect(JSON.parse(deadLetters[0]!)).toMatchObject({ event: JSON.parse(lines[0]!), error: "PropertyMissing", attempts: 1 })
+
+      yield* Effect.flatMap(MailjetClient, (c) => c.defineProperty("signup_method", "str")).pipe(
+        Effect.provide(clientLayer(bare.url))
+      )
+      const replayed = yield* Effect.flatMap(
+        Delivery,
+        (d) => Stream.runCollect(d.run(deadLetterEvents(Stream.fromIterable(deadLetters))))
+      ).pipe(Effect.provide(deliveryLayer(bare.url)))
+      const again = Chunk.toReadonlyArray(replayed).map((r) => r.outcome)
+      expect(again[0]).toMatchObject({ outcome: "delivered", action: "addnoforce", status: 201 })
+      expect(again[1]).toMatchObject({ outcome: "dead-lettered", error: "MalformedEvent" })
+      const contact = Option.getOrThrow(yield* bare.contact("p@example.com"))
+      expect(contact.properties).toEqual({ signup_method: "sso" })
+    }).pipe(
+      Effect.provide(Simulator.layer({ apiKey: KEY, secretKey: SECRET, properties: [] }))
+    ))
+})
