@@ -141,6 +141,15 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
   readonly deliver: (event: unknown) => Effect.Effect<Outcome, FatalError>
   /** NDJSON lines in, one result per line out, in input order. Never fails on Mailjet's account. */
   readonly run: <E, R>(lines: Stream.Stream<string, E, R>, state?: RunState) => Stream.Stream<Result, E, R>
+  /**
+   * Any items (Kafka records) in, each with its result, in input order: so whoever commits
+   * progress knows that everything before an item is done once the item comes out.
+   */
+  readonly runTagged: <M, E, R>(
+    items: Stream.Stream<M, E, R>,
+    read: (m: M) => { readonly line: number; readonly text: string },
+    state?: RunState
+  ) => Stream.Stream<readonly [M, Result], E, R>
   /** Datatypes Mailjet reported (preflight), used to fit values; the preset's otherwise. */
   readonly useDatatypes: (datatypes: ReadonlyMap<string, Datatype>) => Effect.Effect<void>
 }>() {
@@ -278,17 +287,19 @@ const make = Effect.gen(function*() {
     )
   }
 
-  const run = <E, R>(lines: Stream.Stream<string, E, R>, given?: RunState): Stream.Stream<Result, E, R> =>
+  const runTagged = <M, E, R>(
+    items: Stream.Stream<M, E, R>,
+    read: (m: M) => { readonly line: number; readonly text: string },
+    given?: RunState
+  ): Stream.Stream<readonly [M, Result], E, R> =>
     Stream.unwrap(Effect.gen(function*() {
       const state = given ?? (yield* makeRunState)
       const health = makeHealth(config.outageThreshold)
       const types = yield* Ref.get(datatypes)
-      let physical = 0
-      return lines.pipe(
-        // Line numbers count every physical line, so they point into the file; blank lines are no events.
-        Stream.map((text) => ({ text, line: ++physical })),
-        Stream.filter(({ text }) => text.trim() !== ""),
-        Stream.map(({ line, text }) => {
+      return items.pipe(
+        // Sequential and pure: decisions and per-contact tickets are taken in input order.
+        Stream.map((item) => {
+          const { line, text } = read(item)
           const parsed = parseSignalEvent(text)
           const prepared = prepare(
             Either.match(parsed, {
@@ -300,12 +311,12 @@ const make = Effect.gen(function*() {
             mapping.map,
             types
           )
-          return prepared._tag === "Done" ? prepared : { ...prepared, ticket: takeTicket(prepared.email) }
+          return [item, prepared._tag === "Done" ? prepared : { ...prepared, ticket: takeTicket(prepared.email) }] as const
         }),
         Stream.mapEffect(
-          (p) => {
+          ([item, p]) => {
             if (p._tag === "Done") {
-              return Effect.as(logResult(p.result, "unmapped", undefined), p.result)
+              return Effect.as(logResult(p.result, "unmapped", undefined), [item, p.result] as const)
             }
             return p.ticket.wait.pipe(
               Effect.zipRight(send(p, state, health)),
@@ -316,8 +327,8 @@ const make = Effect.gen(function*() {
                   reason: error.message
                 } as const)
               ),
-              Effect.map((o) => finish(p, o)),
-              Effect.tap((r) => logResult(r, p.mapped, p.email)),
+              Effect.map((o) => [item, finish(p, o)] as const),
+              Effect.tap(([, r]) => logResult(r, p.mapped, p.email)),
               Effect.ensuring(p.ticket.release)
             )
           },
@@ -325,6 +336,18 @@ const make = Effect.gen(function*() {
         )
       )
     }))
+
+  const run = <E, R>(lines: Stream.Stream<string, E, R>, given?: RunState): Stream.Stream<Result, E, R> =>
+    Stream.suspend(() => {
+      let physical = 0
+      return lines.pipe(
+        // Line numbers count every physical line, so they point into the file; blank lines are no events.
+        Stream.map((text) => ({ text, line: ++physical })),
+        Stream.filter(({ text }) => text.trim() !== ""),
+        (numbered) => runTagged(numbered, (x) => x, given),
+        Stream.map(([, r]) => r)
+      )
+    })
 
   const deliver = (raw: unknown): Effect.Effect<Outcome, FatalError> =>
     Effect.gen(function*() {
@@ -344,6 +367,7 @@ const make = Effect.gen(function*() {
   return Delivery.of({
     deliver,
     run,
+    runTagged,
     useDatatypes: (types) => Ref.update(datatypes, (current) => new Map([...current, ...types]))
   })
 })
