@@ -10,7 +10,8 @@
 import { Clock, Context, Deferred, Duration, Effect, Either, FiberId, Layer, Option, Random, Ref, Stream } from "effect"
 import { Consent } from "./Consent.js"
 import { coerceProperties } from "./Datatypes.js"
-import { DeliveryConfig } from "./DeliveryConfig.js"
+import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
+import { MailjetConfig } from "./MailjetConfig.js"
 import type { ManageContactBody } from "./MailjetClient.js"
 import { MailjetClient } from "./MailjetClient.js"
 import type { FatalError, MailjetError } from "./MailjetError.js"
@@ -153,7 +154,21 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
   /** Datatypes Mailjet reported (preflight), used to fit values; the preset's otherwise. */
   readonly useDatatypes: (datatypes: ReadonlyMap<string, Datatype>) => Effect.Effect<void>
 }>() {
+  /** Needs its parts: `MailjetClient`, `Consent`, `Mapping`, `Pacer`, `DeliveryConfig`. */
   static readonly layer = Layer.effect(Delivery, Effect.suspend(() => make))
+
+  /**
+   * Delivery with every part read from the current ConfigProvider (the environment by default),
+   * and the parts kept in the output. The host brings an `HttpClient` and a `FileSystem` (for a
+   * preset file).
+   */
+  static readonly live = (
+    options: { readonly preset?: Option.Option<string>; readonly overrides?: Partial<DeliverySettings> } = {}
+  ) =>
+    Delivery.layer.pipe(
+      Layer.provideMerge(Layer.mergeAll(MailjetClient.layer, Consent.layer, Mapping.layer(options.preset), Pacer.layer)),
+      Layer.provideMerge(Layer.mergeAll(MailjetConfig.layer, DeliveryConfig.layerWith(options.overrides ?? {})))
+    )
 }
 
 const make = Effect.gen(function*() {

@@ -1,0 +1,83 @@
+/**
+ * A host program as the README shows it: its own HttpClient (fetch here, not undici), its own
+ * configuration source, the library's layers, and the seed event.
+ */
+import { FetchHttpClient } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
+import { expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Option } from "effect"
+import { Delivery, Simulator } from "../src/index.js"
+
+const seedEvent = {
+  type: "track",
+  event: "Signed Up",
+  messageId: "6f1d3c1e-8a51-4c4b-9a0e-2f4f1c7b9d10",
+  timestamp: "2026-11-26T10:15:00.000Z",
+  anonymousId: "0b7e6a53-3f5e-4f0a-9a39-7d0c2f7f2a11",
+  properties: { method: "email" },
+  context: {
+    traits: { email: "jane.doe@example.com", first_name: "Jane", last_name: "Doe" },
+    consent: { marketing: true }
+  }
+}
+
+it.live("a host composes Delivery.live with its own HttpClient and ConfigProvider and delivers the seed", () =>
+  Effect.gen(function*() {
+    const sim = yield* Simulator.Simulator
+
+    // --- the host program, as in the README
+    const MailjetLive = Delivery.live().pipe(
+      Layer.provide(Layer.mergeAll(FetchHttpClient.layer, NodeFileSystem.layer)),
+      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
+        MAILJET_API_KEY: "host-key",
+        MAILJET_SECRET_KEY: "host-secret",
+        MAILJET_LIST_ID: "42",
+        MAILJET_BASE_URL: sim.url
+      })))
+    )
+    const outcome = yield* Effect.flatMap(Delivery, (d) => d.deliver(seedEvent)).pipe(Effect.provide(MailjetLive))
+    // ---
+
+    expect(outcome).toEqual({ outcome: "delivered", action: "addforce", status: 201, attempts: 1 })
+    const requests = yield* sim.requests
+    expect(requests).toHaveLength(1)
+    expect(requests[0]!.path).toBe("/v3/REST/contactslist/42/managecontact")
+    expect(requests[0]!.body).toEqual({
+      Email: "jane.doe@example.com",
+      Name: "Jane Doe",
+      Action: "addforce",
+      Properties: { first_name: "Jane", last_name: "Doe", signup_method: "email" }
+    })
+    const contact = yield* sim.contact("jane.doe@example.com")
+    expect(Option.map(contact, (c) => c.lists.get(42))).toEqual(Option.some("subscribed"))
+  }).pipe(
+    Effect.provide(Simulator.layer({
+      apiKey: "host-key",
+      secretKey: "host-secret",
+      lists: [{ id: 42, name: "Newsletter" }],
+      properties: [
+        { name: "first_name", datatype: "str" },
+        { name: "last_name", datatype: "str" },
+        { name: "signup_method", datatype: "str" }
+      ]
+    }))
+  ))
+
+it.live("a fatal error reaches the host as a typed failure with the fix in its message", () =>
+  Effect.gen(function*() {
+    const sim = yield* Simulator.Simulator
+    const error = yield* Effect.flatMap(Delivery, (d) => d.deliver(seedEvent)).pipe(
+      Effect.provide(Delivery.live().pipe(
+        Layer.provide(Layer.mergeAll(FetchHttpClient.layer, NodeFileSystem.layer)),
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
+          MAILJET_API_KEY: "host-key",
+          MAILJET_SECRET_KEY: "wrong-secret",
+          MAILJET_LIST_ID: "42",
+          MAILJET_BASE_URL: sim.url
+        })))
+      )),
+      Effect.flip
+    )
+    expect(error._tag).toBe("Unauthorized")
+    expect(error.message).toMatch(/MAILJET_API_KEY and MAILJET_SECRET_KEY/)
+  }).pipe(Effect.provide(Simulator.layer({ apiKey: "host-key", secretKey: "host-secret", lists: [{ id: 42, name: "N" }] }))))
