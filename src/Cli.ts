@@ -5,7 +5,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { ConfigError, Console, Data, Duration, Effect, Either, Layer, Logger, LogLevel, Option, Stream } from "effect"
+import { ConfigError, Console, Data, Duration, Effect, Either, Layer, Logger, LogLevel, Option, Ref, Stream } from "effect"
 import { Consent } from "./Consent.js"
 import { Delivery, makeRunState, prepare, stopMessage, type StopReason } from "./Delivery.js"
 import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
@@ -22,6 +22,9 @@ import { parseSignalEvent } from "./SignalEvent.js"
 import * as Simulator from "./Simulator.js"
 import { runDemo } from "./Demo.js"
 import { DefaultPreset } from "./Preset.js"
+import { KafkaConfig } from "./KafkaConfig.js"
+import { serve, type WorkerStatus } from "./KafkaWorker.js"
+import * as WorkerHttp from "./WorkerHttp.js"
 
 /** Ends a command with a process exit code; the message (if any) has been printed already. */
 export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
@@ -407,6 +410,42 @@ const simulateCommand = Command.make(
     )
 ).pipe(Command.withDescription("Run the local Mailjet simulator (Contacts API v3: auth, lists, managecontact, contactmetadata) until stopped."))
 
+// ---- serve
+
+const serveCommand = Command.make(
+  "serve",
+  {
+    preset: presetOption,
+    concurrency: concurrencyOption,
+    logFormat: logFormatOption,
+    logLevel: logLevelOption
+  },
+  (o) =>
+    Effect.gen(function*() {
+      const kafka = yield* KafkaConfig
+      const status = yield* Ref.make<WorkerStatus>({ preflight: false, joined: false, paused: false })
+      yield* Layer.launch(WorkerHttp.layer(status, { port: kafka.port, host: process.env["HTTP_HOST"] ?? "0.0.0.0" })).pipe(
+        Effect.catchAll((e) => Effect.zipRight(stderr(`signal-mailjet serve: cannot listen on port ${kafka.port}: ${String(e)}`), fail(2))),
+        Effect.forkScoped
+      )
+      yield* serve(status).pipe(
+        Effect.catchAll((e) => Effect.zipRight(stderr(`signal-mailjet serve: stopped: ${e.message}`), fail(2)))
+      )
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(Layer.merge(
+        deliveryLayer(o.preset, Option.match(o.concurrency, { onNone: () => ({}), onSome: (concurrency) => ({ concurrency }) })),
+        KafkaConfig.layer
+      )),
+      reportSetupErrors,
+      (e) => withRuntime(o.logFormat, o.logLevel, e)
+    )
+).pipe(
+  Command.withDescription(
+    "Run Signal's delivery worker: consume delivery-{SIGNAL_INTEGRATION_ID} from KAFKA_BROKERS in a consumer group, deliver each event, dead-letter to delivery-{id}-dlq, and commit offsets only past events that are done. HTTP on PORT (default 8080): /health, /ready, /metrics. SIGTERM finishes in-flight events, commits and leaves the group. Exits non-zero on a fatal error (401, unknown list) with the fix in the message."
+  )
+)
+
 // ---- demo
 
 const demoCommand = Command.make("demo", {}, () => runDemo).pipe(
@@ -417,7 +456,7 @@ const demoCommand = Command.make("demo", {}, () => runDemo).pipe(
 
 export const command = Command.make("signal-mailjet").pipe(
   Command.withDescription("The Mailjet destination of Datafly Signal: keeps one Mailjet contact list current from Signal events."),
-  Command.withSubcommands([deliverCommand, checkCommand, replayCommand, simulateCommand, demoCommand])
+  Command.withSubcommands([deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand])
 )
 
 export const run = Command.run(command, { name: "signal-mailjet", version: "0.1.0" })

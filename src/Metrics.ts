@@ -48,3 +48,13 @@ export const maskEmail = (email: string): string => {
   if (at < 1) return "***"
   return `${email[0]}***${email.slice(at)}`
 }
+
+export const inFlight = Metric.gauge("signal_mailjet_in_flight_events", {
+  description: "Events read and not yet done"
+})
+export const lastCommit = Metric.gauge("signal_mailjet_last_commit_timestamp_seconds", {
+  description: "When offsets were last committed to Kafka (Unix seconds)"
+})
+export const committedOffset = Metric.gauge("signal_mailjet_committed_offset", {
+  description: "The last committed offset by partition"
+})

@@ -1,0 +1,92 @@
+/** Where `serve` consumes from and dead-letters to, and how it connects. From the environment. */
+import { Config, ConfigError, Context, Duration, Either, Layer, Option, Redacted } from "effect"
+
+export type SaslMechanism = "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
+
+export interface KafkaSettings {
+  readonly brokers: ReadonlyArray<string>
+  readonly topic: string
+  readonly groupId: string
+  readonly deadLetterTopic: string
+  readonly clientId: string
+  readonly sasl: Option.Option<{
+    readonly mechanism: SaslMechanism
+    readonly username: string
+    readonly password: Redacted.Redacted<string>
+  }>
+  readonly tls: boolean
+  /** How often done offsets are committed (and at every stop). */
+  readonly commitInterval: Duration.Duration
+  /** HTTP port of /health, /ready, /metrics. */
+  readonly port: number
+  /** How long in-flight events may take to finish after SIGTERM. */
+  readonly shutdownTimeout: Duration.Duration
+}
+
+const brokers = Config.string("KAFKA_BROKERS").pipe(
+  Config.mapOrFail((raw) => {
+    const list = raw.split(",").map((b) => b.trim()).filter((b) => b !== "")
+    const bad = list.find((b) => !/^[^\s:]+:\d{1,5}$/.test(b))
+    return list.length === 0
+      ? Either.left(ConfigError.InvalidData(["KAFKA_BROKERS"], "must list at least one host:port"))
+      : bad !== undefined
+      ? Either.left(ConfigError.InvalidData(["KAFKA_BROKERS"], `"${bad}" is not host:port`))
+      : Either.right(list)
+  })
+)
+
+/** Topic, group and dead-letter topic follow Signal's naming from the integration id unless set. */
+const names = Config.all({
+  integrationId: Config.option(Config.nonEmptyString("SIGNAL_INTEGRATION_ID")),
+  topic: Config.option(Config.nonEmptyString("KAFKA_TOPIC")),
+  groupId: Config.option(Config.nonEmptyString("KAFKA_GROUP_ID")),
+  deadLetterTopic: Config.option(Config.nonEmptyString("KAFKA_DLQ_TOPIC"))
+}).pipe(
+  Config.mapOrFail(({ deadLetterTopic, groupId, integrationId, topic }) => {
+    const from = (o: Option.Option<string>, name: string, make: (id: string) => string) =>
+      Option.orElse(o, () => Option.map(integrationId, make)).pipe(
+        Either.fromOption(() =>
+          ConfigError.MissingData([name], `missing (set SIGNAL_INTEGRATION_ID, or ${name} itself)`)
+        )
+      )
+    return Either.all({
+      topic: from(topic, "KAFKA_TOPIC", (id) => `delivery-${id}`),
+      groupId: from(groupId, "KAFKA_GROUP_ID", (id) => `signal-mailjet-${id}`),
+      deadLetterTopic: from(deadLetterTopic, "KAFKA_DLQ_TOPIC", (id) => `delivery-${id}-dlq`)
+    }).pipe(Either.mapLeft((e) => e))
+  })
+)
+
+const sasl = Config.all({
+  mechanism: Config.option(Config.literal("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")("KAFKA_SASL_MECHANISM")),
+  username: Config.option(Config.string("KAFKA_SASL_USERNAME")),
+  password: Config.option(Config.redacted("KAFKA_SASL_PASSWORD"))
+}).pipe(
+  Config.mapOrFail(({ mechanism, password, username }) => {
+    if (Option.isNone(mechanism)) return Either.right(Option.none())
+    if (Option.isNone(username) || Option.isNone(password)) {
+      return Either.left(
+        ConfigError.MissingData(
+          [Option.isNone(username) ? "KAFKA_SASL_USERNAME" : "KAFKA_SASL_PASSWORD"],
+          "missing (KAFKA_SASL_MECHANISM is set)"
+        )
+      )
+    }
+    return Either.right(Option.some({ mechanism: mechanism.value, username: username.value, password: password.value }))
+  })
+)
+
+export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
+  brokers,
+  names,
+  clientId: Config.string("KAFKA_CLIENT_ID").pipe(Config.withDefault("signal-mailjet")),
+  sasl,
+  tls: Config.boolean("KAFKA_TLS").pipe(Config.withDefault(false)),
+  commitInterval: Config.duration("KAFKA_COMMIT_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
+  port: Config.port("PORT").pipe(Config.withDefault(8080)),
+  shutdownTimeout: Config.duration("MAILJET_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
+}).pipe(Config.map(({ names, ...rest }) => ({ ...rest, ...names })))
+
+export class KafkaConfig extends Context.Tag("signal-mailjet/KafkaConfig")<KafkaConfig, KafkaSettings>() {
+  static readonly layer = Layer.effect(KafkaConfig, kafkaSettings)
+}

@@ -1,0 +1,251 @@
+/**
+ * `serve`: Signal's delivery worker for Mailjet. Consumes `delivery-{integration_id}` in a
+ * consumer group, delivers through the same engine as `deliver`, dead-letters to a Kafka topic,
+ * and commits an offset only once every record before it in its partition is done (delivered,
+ * dropped, or acknowledged by the dead-letter topic): at-least-once, and `managecontact` is an
+ * upsert, so a redelivery after a crash is harmless.
+ */
+import type { Message } from "@platformatic/kafka"
+import { Consumer, ProduceAcks, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka"
+import { Data, Effect, Fiber, Metric, Option, Redacted, Ref, Schedule, Stream } from "effect"
+import { Delivery, makeRunState, type StopReason } from "./Delivery.js"
+import { KafkaConfig, type KafkaSettings } from "./KafkaConfig.js"
+import { MailjetClient } from "./MailjetClient.js"
+import { type FatalError, isFatal } from "./MailjetError.js"
+import { Mapping } from "./Mapping.js"
+import * as Metrics from "./Metrics.js"
+import { deadLetterLine, type Result } from "./Outcome.js"
+import { preflight } from "./Preflight.js"
+import { Shutdown } from "./Shutdown.js"
+
+export class KafkaUnavailable extends Data.TaggedError("KafkaUnavailable")<{ readonly detail: string }> {
+  override get message(): string {
+    return `Kafka failed: ${this.detail}. Check KAFKA_BROKERS and the SASL/TLS settings; nothing past the last committed offset was acknowledged.`
+  }
+}
+
+/** What /ready and /health report. */
+export interface WorkerStatus {
+  readonly preflight: boolean
+  readonly joined: boolean
+  readonly paused: boolean
+}
+
+type Record = Message<string, string, string, string>
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+const connection = (k: KafkaSettings) => ({
+  clientId: k.clientId,
+  bootstrapBrokers: [...k.brokers],
+  ...(k.tls ? { tls: {} } : {}),
+  ...(Option.isSome(k.sasl)
+    ? {
+      sasl: {
+        mechanism: k.sasl.value.mechanism,
+        username: k.sasl.value.username,
+        password: Redacted.value(k.sasl.value.password)
+      }
+    }
+    : {})
+})
+
+const promise = <A>(f: () => Promise<A>) =>
+  Effect.tryPromise({ try: f, catch: (e) => new KafkaUnavailable({ detail: errorText(e) }) })
+
+/** Commit offsets: the last done record of each partition commits its offset + 1. */
+const makeCommitter = (topic: string) => {
+  const pending = new Map<number, Record>()
+  const blocked = new Set<number>()
+  return {
+    /** In input order: a record is done, or (not attempted) its partition may not move past it. */
+    mark: (record: Record, done: boolean) => {
+      if (!done) blocked.add(record.partition)
+      else if (!blocked.has(record.partition)) pending.set(record.partition, record)
+    },
+    flush: Effect.suspend(() => {
+      const batch = Array.from(pending.values())
+      pending.clear()
+      return Effect.forEach(batch, (record) =>
+        Effect.async<void, KafkaUnavailable>((resume) => {
+          void record.commit((error) =>
+            resume(error ? Effect.fail(new KafkaUnavailable({ detail: `commit failed: ${errorText(error)}` })) : Effect.void)
+          )
+        }).pipe(
+          Effect.zipRight(Metric.set(Metrics.committedOffset.pipe(Metric.tagged("topic", topic), Metric.tagged("partition", String(record.partition))), Number(record.offset) + 1)),
+          // A commit refused during a rebalance is retried by the next owner reading again: at-least-once.
+          Effect.catchAll((e) => Effect.logWarning(e.message))
+        ), { discard: true }).pipe(
+          Effect.zipRight(batch.length > 0 ? Metric.set(Metrics.lastCommit, Date.now() / 1000) : Effect.void)
+        )
+    })
+  }
+}
+
+/** Runs until SIGTERM (success) or a fatal error (failure); an outage pauses, probes and resumes. */
+export const serve = (status: Ref.Ref<WorkerStatus>) =>
+  Effect.gen(function*() {
+    const kafka = yield* KafkaConfig
+    const delivery = yield* Delivery
+    const client = yield* MailjetClient
+    const mapping = yield* Mapping
+    const shutdown = yield* Shutdown
+
+    // Credentials and list are checked before joining; a transient failure is retried, not fatal.
+    const report = yield* preflight(mapping.preset, { createMissing: false }).pipe(
+      Effect.tapError((e) => Effect.logWarning(`preflight: ${e.message}`)),
+      Effect.retry({
+        schedule: Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds"))),
+        while: (e) => e._tag === "MailjetUnavailable" || e._tag === "RateLimited"
+      })
+    )
+    for (const m of report.missing) {
+      yield* Effect.logWarning(`contact property "${m.name}" is not defined in Mailjet; events that set it will be dead-lettered`)
+    }
+    yield* delivery.useDatatypes(report.datatypes)
+    yield* Ref.update(status, (s) => ({ ...s, preflight: true }))
+
+    const producer = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        new Producer({
+          ...connection(kafka),
+          serializers: stringSerializers,
+          acks: ProduceAcks.ALL,
+          autocreateTopics: true
+        })
+      ),
+      (p) => Effect.ignore(promise(() => p.close()))
+    )
+
+    const deadLetter = (items: ReadonlyArray<readonly [Record, Result]>) => {
+      const at = new Date()
+      const messages = items.flatMap(([record, result]) => {
+        const value = deadLetterLine(result, at)
+        return value === undefined ? [] : [{
+          topic: kafka.deadLetterTopic,
+          ...(record.key ? { key: record.key } : {}),
+          value,
+          headers: new Map([
+            ["signal-mailjet-source", `${record.topic}/${record.partition}/${record.offset}`]
+          ])
+        }]
+      })
+      return messages.length === 0 ? Effect.void : promise(() => producer.send({ messages })).pipe(
+        Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.intersect(Schedule.recurs(5)))),
+        Effect.asVoid
+      )
+    }
+
+    /** One consumer session; returns why it ended. */
+    const session = Effect.scoped(Effect.gen(function*() {
+      const consumer = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          new Consumer({
+            ...connection(kafka),
+            groupId: kafka.groupId,
+            deserializers: stringDeserializers,
+            autocommit: false,
+            sessionTimeout: 10_000,
+            heartbeatInterval: 1_000
+          })
+        ),
+        // Closing leaves the group, so partitions move to another worker at once.
+        (c) => Effect.zipRight(Ref.update(status, (s) => ({ ...s, joined: false })), Effect.ignore(promise(() => c.close())))
+      )
+      const records = yield* promise(() =>
+        consumer.consume({
+          topics: [kafka.topic],
+          mode: "committed",
+          fallbackMode: "earliest",
+          autocommit: false,
+          maxWaitTime: 500
+        })
+      )
+      yield* Ref.update(status, (s) => ({ ...s, joined: true, paused: false }))
+      yield* Effect.logInfo(`consuming ${kafka.topic} as group ${kafka.groupId}`)
+
+      const state = yield* makeRunState
+      const committer = makeCommitter(kafka.topic)
+      // After SIGTERM, in-flight events get the deadline; then the rest are not attempted (and not committed).
+      yield* Effect.forkScoped(
+        shutdown.requested.pipe(
+          Effect.zipRight(Effect.sleep(kafka.shutdownTimeout)),
+          Effect.zipRight(state.stop({ _tag: "Shutdown" }))
+        )
+      )
+      const periodic = yield* Effect.forkScoped(
+        Effect.repeat(committer.flush, Schedule.spaced(kafka.commitInterval))
+      )
+
+      // Stop fetching on SIGTERM or a stop: closing the stream ends the iteration cleanly (an
+      // iterator's return() would wait behind the pending fetch).
+      yield* Effect.forkScoped(
+        Effect.raceFirst(shutdown.requested, Effect.asVoid(state.onStop)).pipe(
+          Effect.zipRight(Effect.ignore(promise(() => records.close())))
+        )
+      )
+      const source = Stream.fromAsyncIterable(
+        records as AsyncIterable<Record>,
+        (e) => new KafkaUnavailable({ detail: errorText(e) })
+      ).pipe(Stream.tap(() => Metric.increment(Metrics.inFlight)))
+      const ended = yield* delivery.runTagged(source, (r) => ({ line: Number(r.offset), text: r.value ?? "" }), state)
+        .pipe(
+          Stream.runForEachChunk((chunk) =>
+            Effect.gen(function*() {
+              const items = Array.from(chunk)
+              yield* deadLetter(items)
+              for (const [record, result] of items) {
+                committer.mark(record, result.outcome.outcome !== "not-attempted")
+              }
+              yield* Metric.incrementBy(Metrics.inFlight, -items.length)
+            })
+          ),
+          Effect.either
+        )
+      yield* Fiber.interrupt(periodic)
+      yield* committer.flush
+      const stopped = yield* state.stopped
+      if (ended._tag === "Left") return { _tag: "Kafka" as const, error: ended.left }
+      return Option.match(stopped, {
+        onNone: () => ({ _tag: "Shutdown" as const }),
+        onSome: (reason: StopReason) => reason._tag === "Fatal" ? { _tag: "Fatal" as const, error: reason.error } : reason
+      })
+    }))
+
+    /** After an outage: not ready, and wait until Mailjet answers again. */
+    const probe = Effect.gen(function*() {
+      yield* Ref.update(status, (s) => ({ ...s, paused: true }))
+      yield* Effect.logWarning("Mailjet looks down: paused consuming; probing")
+      yield* client.getList.pipe(
+        Effect.retry({
+          schedule: Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds"))),
+          while: (e) => e._tag === "MailjetUnavailable" || e._tag === "RateLimited"
+        }),
+        // The schedule never ends, so only a fatal error gets here.
+        Effect.catchAll((e) => (isFatal(e) ? Effect.fail(e) : Effect.die(e))),
+        Effect.raceFirst(Effect.zipRight(shutdown.requested, Effect.fail({ _tag: "ShutdownWhilePaused" as const })))
+      )
+      yield* Effect.logInfo("Mailjet answers again: resuming")
+    })
+
+    while (true) {
+      const end = yield* session
+      switch (end._tag) {
+        case "Shutdown":
+          yield* Effect.logInfo("shut down: offsets committed, group left")
+          return
+        case "Fatal":
+          return yield* Effect.fail<FatalError>(end.error)
+        case "Kafka":
+          return yield* Effect.fail(end.error)
+        case "Outage": {
+          const resumed = yield* Effect.either(probe)
+          if (resumed._tag === "Left") {
+            if (resumed.left._tag === "ShutdownWhilePaused") return
+            return yield* Effect.fail<FatalError>(resumed.left)
+          }
+        }
+      }
+    }
+  })
+

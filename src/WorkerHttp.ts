@@ -1,0 +1,33 @@
+/** `serve`'s HTTP side: liveness, readiness and Prometheus metrics. */
+import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer, Ref } from "effect"
+import { createServer } from "node:http"
+import type { WorkerStatus } from "./KafkaWorker.js"
+import * as Prometheus from "./Prometheus.js"
+
+export const isReady = (s: WorkerStatus): boolean => s.preflight && s.joined && !s.paused
+
+export const router = (status: Ref.Ref<WorkerStatus>) =>
+  HttpRouter.empty.pipe(
+    HttpRouter.get("/health", HttpServerResponse.text("ok")),
+    HttpRouter.get(
+      "/ready",
+      Effect.map(Ref.get(status), (s) =>
+        isReady(s)
+          ? HttpServerResponse.text("ready")
+          : HttpServerResponse.unsafeJson({ ready: false, ...s }, { status: 503 }))
+    ),
+    HttpRouter.get(
+      "/metrics",
+      Effect.map(Prometheus.render, (body) =>
+        HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+    )
+  )
+
+export const layer = (status: Ref.Ref<WorkerStatus>, options: { readonly port: number; readonly host: string }) =>
+  router(status).pipe(
+    HttpServer.serve(),
+    HttpServer.withLogAddress,
+    Layer.provide(NodeHttpServer.layer(createServer, options))
+  )
