@@ -187,7 +187,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
       const source = Stream.fromAsyncIterable(
         records as AsyncIterable<Record>,
         (e) => new KafkaUnavailable({ detail: errorText(e) })
-      ).pipe(Stream.tap(() => Metric.increment(Metrics.inFlight)))
+      ).pipe(Stream.tap((r) => Effect.zipRight(Metric.increment(Metrics.inFlight), Effect.logDebug(`record ${r.partition}/${r.offset}`))))
       const ended = yield* delivery.runTagged(source, (r) => ({ line: Number(r.offset), text: r.value ?? "" }), state)
         .pipe(
           Stream.runForEachChunk((chunk) =>

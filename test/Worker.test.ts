@@ -1,0 +1,231 @@
+/**
+ * `signal-mailjet serve` as a real process against a real Kafka broker and the simulator over
+ * real HTTP.
+ */
+import { Effect, ManagedRuntime } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Simulator from "../src/Simulator.js"
+import {
+  committedOffsets,
+  createTopic,
+  endOffsets,
+  freePort,
+  produce,
+  readTopic,
+  startWorker,
+  waitFor,
+  type Worker
+} from "./support/kafka.js"
+import { KEY, presetProperties, SECRET } from "./support/layers.js"
+
+const runtime = ManagedRuntime.make(Simulator.layer({
+  apiKey: KEY,
+  secretKey: SECRET,
+  lists: [{ id: 1, name: "Signal" }],
+  // signup_method is missing on purpose: events that set it are dead-lettered as PropertyMissing.
+  properties: presetProperties.filter((p) => p.name !== "signup_method"),
+  seed: 3
+}))
+let sim: Simulator.SimulatorService
+const run = <A>(e: Effect.Effect<A>) => runtime.runPromise(e)
+
+beforeAll(async () => {
+  sim = await runtime.runPromise(Simulator.Simulator)
+})
+afterAll(async () => {
+  await runtime.dispose()
+})
+
+const PARTITIONS = 3
+let seq = 0
+/** Each test gets its own integration id, so its own topic, group and dead-letter topic. */
+const integration = async () => {
+  const id = `t${Date.now().toString(36)}${seq++}`
+  await createTopic(`delivery-${id}`, PARTITIONS)
+  return { id, topic: `delivery-${id}`, group: `signal-mailjet-${id}`, dlq: `delivery-${id}-dlq` }
+}
+
+const env = async (id: string, extra: Record<string, string> = {}) => ({
+  MAILJET_API_KEY: KEY,
+  MAILJET_SECRET_KEY: SECRET,
+  MAILJET_LIST_ID: "1",
+  MAILJET_BASE_URL: sim.url,
+  MAILJET_MAX_RPS: "2000",
+  MAILJET_RETRY_BASE: "10 millis",
+  SIGNAL_INTEGRATION_ID: id,
+  KAFKA_COMMIT_INTERVAL: "200 millis",
+  PORT: String(await freePort()),
+  ...extra
+})
+
+const track = (event: string, email: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ type: "track", event, messageId: `${event}-${email}`, traits: { email }, ...extra })
+
+const requestsFor = async (emails: ReadonlySet<string>) =>
+  (await run(sim.requests)).filter((r) => emails.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
+
+/** What a group that finished the topic has committed: the end offset, or none for an empty partition. */
+const committable = async (topic: string) => (await endOffsets(topic)).map((o) => (o === 0 ? -1 : o))
+
+const stop = async (w: Worker) => {
+  w.proc.kill("SIGTERM")
+  return w.exited
+}
+
+describe("serve against a real Kafka broker", () => {
+  it("delivers, drops, dead-letters to the DLQ topic, serves /health /ready /metrics, and commits everything on SIGTERM", async () => {
+    const t = await integration()
+    const emails = ["a1@example.com", "a2@example.com", "a3@example.com"]
+    const records = [
+      { key: emails[0]!, value: track("Subscribed", emails[0]!) },
+      { key: emails[1]!, value: track("Order Completed", emails[1]!, { properties: { revenue: "12.50", currency: "EUR" } }) },
+      { key: "page", value: JSON.stringify({ type: "page", name: "Home", context: { traits: { email: emails[0] } } }) },
+      { key: "broken", value: "{not json" },
+      { key: emails[2]!, value: track("Signed Up", emails[2]!, { properties: { method: "sso" } }) }
+    ]
+    await produce(t.topic, records)
+    const e = await env(t.id)
+    const worker = startWorker(e)
+    const base = `http://127.0.0.1:${e.PORT}`
+    await waitFor("ready", async () => {
+      const res = await fetch(`${base}/ready`).catch(() => undefined)
+      return res?.status === 200 ? true : undefined
+    })
+    expect(await (await fetch(`${base}/health`)).text()).toBe("ok")
+    const dead = await readTopic(t.dlq, 2)
+    expect(dead.map((d) => JSON.parse(d.value).error).sort()).toEqual(["MalformedEvent", "PropertyMissing"])
+    const missing = dead.map((d) => JSON.parse(d.value)).find((d) => d.error === "PropertyMissing")
+    expect(missing.event).toEqual(JSON.parse(records[4]!.value))
+    expect(missing.reason).toMatch(/signup_method/)
+    expect(dead.find((d) => JSON.parse(d.value).error === "MalformedEvent")?.headers.get("signal-mailjet-source")).toMatch(
+      new RegExp(`^${t.topic}/\\d/\\d+$`)
+    )
+    await waitFor("two contacts", async () => ((await requestsFor(new Set(emails))).filter((r) => r.status === 201).length === 2 ? true : undefined))
+    const metrics = await (await fetch(`${base}/metrics`)).text()
+    expect(metrics).toMatch(/signal_mailjet_events_total\{outcome="delivered",event="Subscribed",reason="addforce"\} 1/)
+    expect(metrics).toMatch(/signal_mailjet_events_total\{outcome="dropped",event="unmapped",reason="event not mapped by the preset"\} 1/)
+    expect(metrics).toMatch(/signal_mailjet_events_total\{outcome="dead-lettered",event="Signed Up",reason="PropertyMissing"\} 1/)
+    expect(metrics).toMatch(/# TYPE signal_mailjet_request_duration_ms histogram/)
+    expect(metrics).toMatch(/signal_mailjet_in_flight_events 0/)
+    expect(metrics).toMatch(/signal_mailjet_last_commit_timestamp_seconds \d+/)
+
+    expect(await stop(worker)).toBe(0)
+    expect(worker.stderr()).toMatch(/shut down: offsets committed, group left/)
+    expect(await committedOffsets(t.group, t.topic, PARTITIONS)).toEqual(await committable(t.topic))
+    expect(worker.stdout() + worker.stderr()).not.toContain(SECRET)
+    expect(worker.stdout() + worker.stderr()).not.toContain("a1@example.com")
+
+    // A restart finds nothing left to do: nothing is sent again.
+    const before = (await requestsFor(new Set(emails))).length
+    const again = startWorker(await env(t.id))
+    await waitFor("ready again", async () => (again.stderr().includes("consuming") ? true : undefined))
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(await stop(again)).toBe(0)
+    expect((await requestsFor(new Set(emails))).length).toBe(before)
+  })
+
+  it("keeps one contact's events in order within a partition while contacts run in parallel", async () => {
+    const t = await integration()
+    await run(sim.setFaults({ latencyMs: 15 }))
+    const emails = ["o1@example.com", "o2@example.com", "o3@example.com", "o4@example.com"]
+    const records = Array.from({ length: 120 }, (_, i) => {
+      const email = emails[i % 4]!
+      return { key: email, value: track(i % 3 === 2 ? "Unsubscribed" : "Subscribed", email, { traits: { email, first_name: `n${i}` } }) }
+    })
+    await produce(t.topic, records)
+    const worker = startWorker(await env(t.id, { MAILJET_CONCURRENCY: "16" }))
+    await waitFor("all delivered", async () => ((await requestsFor(new Set(emails))).length >= 120 ? true : undefined), 60_000)
+    expect(await stop(worker)).toBe(0)
+    await run(sim.setFaults({}))
+    const requests = await requestsFor(new Set(emails))
+    for (const email of emails) {
+      const seen = requests.filter((r) => (r.body as { Email: string }).Email === email).map((r) => (r.body as { Name: string }).Name)
+      const sent = records.filter((r) => r.key === email).map((r) => (JSON.parse(r.value) as { traits: { first_name: string } }).traits.first_name)
+      expect(seen).toEqual(sent)
+    }
+  })
+
+  it("survives kill -9 mid-stream: after a restart every event is delivered, dropped or on the DLQ; none lost", async () => {
+    const t = await integration()
+    await run(sim.setFaults({ latencyMs: 10 }))
+    const n = 400
+    const records = Array.from({ length: n }, (_, i) => {
+      const email = `crash${i}@example.com`
+      return i % 50 === 7
+        ? { key: email, value: `{"broken": ${i}` }
+        : i % 50 === 13
+        ? { key: email, value: JSON.stringify({ type: "page", name: "Home", traits: { email } }) }
+        : { key: email, value: track("Subscribed", email) }
+    })
+    await produce(t.topic, records)
+    const e = await env(t.id, { MAILJET_CONCURRENCY: "4" })
+    const first = startWorker(e)
+    const crashEmails = new Set(records.map((r) => r.key))
+    await waitFor("some progress", async () => ((await requestsFor(crashEmails)).length >= 60 ? true : undefined), 60_000)
+    first.proc.kill("SIGKILL")
+    await first.exited
+    const beforeRestart = new Set((await requestsFor(crashEmails)).filter((r) => r.status === 201).map((r) => (r.body as { Email: string }).Email))
+    expect(beforeRestart.size).toBeLessThan(n)
+
+    const second = startWorker({ ...e, PORT: String(await freePort()) })
+    const mapped = records.filter((r) => !r.value.startsWith("{\"broken") && !r.value.includes("\"page\""))
+    await waitFor("every mapped event delivered", async () => {
+      const delivered = new Set((await requestsFor(crashEmails)).filter((r) => r.status === 201).map((r) => (r.body as { Email: string }).Email))
+      return mapped.every((r) => delivered.has(r.key)) ? true : undefined
+    }, 90_000)
+    // Duplicates are allowed after a crash, so read until every broken record is there.
+    const broken = records.filter((r) => r.value.startsWith("{\"broken")).map((r) => r.value)
+    const dead = await readTopic(t.dlq, 2 * broken.length, 5_000)
+    const brokenOnDlq = new Set(dead.map((d) => JSON.parse(d.value).event as string))
+    expect(broken.filter((b) => !brokenOnDlq.has(b))).toEqual([])
+    await waitFor("all committed", async () => {
+      const [c, end] = [await committedOffsets(t.group, t.topic, PARTITIONS), await committable(t.topic)]
+      return JSON.stringify(c) === JSON.stringify(end) ? true : undefined
+    })
+    expect(await stop(second)).toBe(0)
+    await run(sim.setFaults({}))
+  }, 180_000)
+
+  it("a fatal error halts without committing and exits non-zero with the fix", async () => {
+    const t = await integration()
+    await produce(t.topic, Array.from({ length: 20 }, (_, i) => ({ key: `f${i}`, value: track("Subscribed", `fatal${i}@example.com`) })))
+    const worker = startWorker(await env(t.id, { MAILJET_LIST_ID: "404" }))
+    const code = await worker.exited
+    expect(code).toBe(2)
+    expect(worker.stderr()).toMatch(/ListNotFound|no contact list 404/)
+    expect(worker.stderr()).toMatch(/MAILJET_LIST_ID/)
+    expect(await committedOffsets(t.group, t.topic, PARTITIONS)).toEqual([-1, -1, -1])
+
+    // Wrong keys: the message says to re-copy them, and the secret never shows.
+    const unauthorized = startWorker(await env(t.id, { MAILJET_SECRET_KEY: "wrong-secret-1234" }))
+    expect(await unauthorized.exited).toBe(2)
+    expect(unauthorized.stderr()).toMatch(/Re-copy both keys/)
+    expect(unauthorized.stderr()).not.toContain("wrong-secret-1234")
+    expect(await committedOffsets(t.group, t.topic, PARTITIONS)).toEqual([-1, -1, -1])
+  })
+
+  it("an outage pauses (not ready), probes, and resumes without loss", async () => {
+    const t = await integration()
+    const e = await env(t.id, { MAILJET_OUTAGE_THRESHOLD: "5", MAILJET_MAX_ATTEMPTS: "3", MAILJET_CONCURRENCY: "2" })
+    const worker = startWorker(e)
+    const base = `http://127.0.0.1:${e.PORT}`
+    await waitFor("ready", async () => ((await fetch(`${base}/ready`).catch(() => undefined))?.status === 200 ? true : undefined))
+    await run(sim.setFaults({ outage: true }))
+    const emails = Array.from({ length: 40 }, (_, i) => `out${i}@example.com`)
+    await produce(t.topic, emails.map((email) => ({ key: email, value: track("Subscribed", email) })))
+    await waitFor("paused", async () => ((await fetch(`${base}/ready`)).status === 503 ? true : undefined))
+    await run(sim.setFaults({}))
+    // Events that ran out of attempts before the pause are on the DLQ; every other one is delivered.
+    await waitFor("resumed: every event delivered or dead-lettered", async () => {
+      const delivered = new Set((await requestsFor(new Set(emails))).filter((r) => r.status === 201).map((r) => (r.body as { Email: string }).Email))
+      const missing = emails.filter((m) => !delivered.has(m))
+      if (missing.length > 5) return undefined
+      const dead = new Set((await readTopic(t.dlq, missing.length, 3_000)).map((d) => JSON.parse(d.value).event.traits.email as string))
+      return missing.every((m) => dead.has(m)) ? true : undefined
+    }, 90_000)
+    await waitFor("ready again", async () => ((await fetch(`${base}/ready`)).status === 200 ? true : undefined))
+    expect(await stop(worker)).toBe(0)
+    // Events that gave up before the pause are on the DLQ; nothing else went missing.
+    expect(worker.stderr()).toMatch(/paused consuming/)
+  }, 120_000)
+})

@@ -1,0 +1,130 @@
+/** Test helpers around the real broker and the real worker process. */
+import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka"
+import { type ChildProcess, spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+
+export const brokers = () => (process.env["KAFKA_BROKERS"] ?? "127.0.0.1:19092").split(",")
+const bin = fileURLToPath(new URL("../../dist/bin.js", import.meta.url))
+
+export const createTopic = async (topic: string, partitions: number) => {
+  const admin = new Admin({ clientId: "test-admin", bootstrapBrokers: brokers() })
+  try {
+    await admin.createTopics({ topics: [topic], partitions, replicas: 1 })
+  } finally {
+    await admin.close()
+  }
+}
+
+export const produce = async (
+  topic: string,
+  records: ReadonlyArray<{ readonly key: string; readonly value: string }>
+) => {
+  const producer = new Producer({
+    clientId: "test-producer",
+    bootstrapBrokers: brokers(),
+    serializers: stringSerializers,
+    autocreateTopics: true
+  })
+  try {
+    for (let i = 0; i < records.length; i += 500) {
+      await producer.send({ messages: records.slice(i, i + 500).map((r) => ({ topic, key: r.key, value: r.value })) })
+    }
+  } finally {
+    await producer.close()
+  }
+}
+
+/** Every record of a topic, read from the start by a throwaway group until `count` arrive or time runs out. */
+export const readTopic = async (topic: string, count: number, timeoutMs = 15_000) => {
+  const consumer = new Consumer({
+    clientId: "test-reader",
+    groupId: `reader-${topic}-${Date.now()}-${Math.random()}`,
+    bootstrapBrokers: brokers(),
+    deserializers: stringDeserializers,
+    autocommit: false
+  })
+  const out: Array<{ key: string | undefined; value: string; headers: Map<string, string> }> = []
+  try {
+    const stream = await consumer.consume({ topics: [topic], mode: "earliest", autocommit: false, maxWaitTime: 200 })
+    const deadline = setTimeout(() => void stream.close(), timeoutMs)
+    for await (const m of stream) {
+      out.push({ key: m.key, value: m.value, headers: m.headers })
+      if (out.length >= count) break
+    }
+    clearTimeout(deadline)
+    await stream.close()
+  } finally {
+    await consumer.close(true)
+  }
+  return out
+}
+
+/** Committed offset per partition for the group (-1 when none). */
+export const committedOffsets = async (groupId: string, topic: string, partitions: number) => {
+  const consumer = new Consumer({ clientId: "test-offsets", groupId, bootstrapBrokers: brokers(), autocommit: false })
+  try {
+    const offsets = await consumer.listCommittedOffsets({
+      topics: [{ topic, partitions: Array.from({ length: partitions }, (_, i) => i) }]
+    })
+    return (offsets.get(topic) ?? []).map(Number)
+  } finally {
+    await consumer.close(true)
+  }
+}
+
+/** The end (next) offset per partition. */
+export const endOffsets = async (topic: string) => {
+  const consumer = new Consumer({ clientId: "test-end", groupId: `end-${Date.now()}`, bootstrapBrokers: brokers() })
+  try {
+    const offsets = await consumer.listOffsets({ topics: [topic] })
+    return (offsets.get(topic) ?? []).map(Number)
+  } finally {
+    await consumer.close(true)
+  }
+}
+
+export interface Worker {
+  readonly proc: ChildProcess
+  readonly stdout: () => string
+  readonly stderr: () => string
+  readonly exited: Promise<number | null>
+}
+
+/** `signal-mailjet serve` as a real process, with exactly the environment given. */
+export const startWorker = (env: Record<string, string>): Worker => {
+  const proc = spawn(process.execPath, [bin, "serve", "--log-level", process.env["WORKER_LOG_LEVEL"] ?? "info"], {
+    env: { PATH: process.env["PATH"] ?? "", KAFKA_BROKERS: brokers().join(","), HTTP_HOST: "127.0.0.1", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let out = ""
+  let err = ""
+  proc.stdout!.on("data", (d: Buffer) => (out += d.toString()))
+  proc.stderr!.on("data", (d: Buffer) => (err += d.toString()))
+  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)))
+  return { proc, stdout: () => out, stderr: () => err, exited }
+}
+
+export const waitFor = async <A>(
+  what: string,
+  check: () => Promise<A | undefined> | A | undefined,
+  timeoutMs = 30_000
+): Promise<A> => {
+  const started = Date.now()
+  while (Date.now() - started < timeoutMs) {
+    const v = await check()
+    if (v !== undefined) return v
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
+
+export const freePort = async () => {
+  const net = await import("node:net")
+  return new Promise<number>((resolve) => {
+    const server = net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => resolve(port))
+    })
+  })
+}
