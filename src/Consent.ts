@@ -39,12 +39,16 @@ export class Consent extends Context.Tag("signal-mailjet/Consent")<Consent, {
     resolve: (event) => resolveConsent(event, category)
   })
 
-  /** The category from `MAILJET_CONSENT_CATEGORY` (default `marketing`). */
+  /** The category from `MAILJET_CONSENT_CATEGORY` (default `marketing`); a blank one is a config error. */
   static readonly layer = Layer.effect(
     Consent,
     Effect.map(
-      Config.nonEmptyString("MAILJET_CONSENT_CATEGORY").pipe(Config.withDefault(DEFAULT_CONSENT_CATEGORY)),
-      (category) => Consent.make(category.trim())
+      Config.string("MAILJET_CONSENT_CATEGORY").pipe(
+        Config.map((category) => category.trim()),
+        Config.validate({ message: "must name a consent category, e.g. marketing", validation: (c) => c !== "" }),
+        Config.withDefault(DEFAULT_CONSENT_CATEGORY)
+      ),
+      (category) => Consent.make(category)
     )
   )
 }

@@ -9,9 +9,20 @@ const INT = /^[+-]?\d+$/
 const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 
 const describe = (v: unknown): string =>
-  v === null ? "null" : Array.isArray(v) ? "a list" : typeof v === "object" ? "an object" : `a ${typeof v}`
+  v === null
+    ? "null"
+    : v === undefined
+    ? "no value"
+    : Array.isArray(v)
+    ? "a list"
+    : typeof v === "object"
+    ? "an object"
+    : `a ${typeof v}`
 
-/** RFC 3339 in UTC; Unix timestamps (seconds) are accepted as Mailjet does. */
+/**
+ * RFC 3339 in UTC; Unix timestamps (seconds) are accepted as Mailjet does. RFC 3339 has four-digit
+ * years, so instants outside years 0000 to 9999 (which `toISOString` writes as `+010000-…`) are not dates.
+ */
 const toDatetime = (v: unknown): string | undefined => {
   const date = typeof v === "number" && Number.isFinite(v)
     ? new Date(v * 1000)
@@ -19,6 +30,8 @@ const toDatetime = (v: unknown): string | undefined => {
     ? INT.test(v.trim()) ? new Date(Number(v.trim()) * 1000) : new Date(v.trim())
     : undefined
   if (date === undefined || Number.isNaN(date.getTime())) return undefined
+  const year = date.getUTCFullYear()
+  if (year < 0 || year > 9999) return undefined
   return date.toISOString().replace(/\.000Z$/, "Z")
 }
 
@@ -32,7 +45,10 @@ export const coerceValue = (datatype: Datatype, v: unknown): Either.Either<strin
       return typeof v === "string" && INT.test(v.trim()) && Number.isSafeInteger(Number(v.trim())) ? Either.right(Number(v.trim())) : fail()
     case "float":
       if (typeof v === "number") return Number.isFinite(v) ? Either.right(v) : fail()
-      return typeof v === "string" && FLOAT.test(v.trim()) ? Either.right(Number(v.trim())) : fail()
+      // "1e400" is numeric text, but Infinity is not a float Mailjet (or JSON) can hold
+      return typeof v === "string" && FLOAT.test(v.trim()) && Number.isFinite(Number(v.trim()))
+        ? Either.right(Number(v.trim()))
+        : fail()
     case "bool":
       if (typeof v === "boolean") return Either.right(v)
       if (v === 1 || v === 0) return Either.right(v === 1)
@@ -53,19 +69,20 @@ export const coerceProperties = (
   properties: Readonly<Record<string, unknown>>,
   datatypes: ReadonlyMap<string, Datatype>
 ): Either.Either<Record<string, string | number | boolean>, string> => {
-  const out: Record<string, string | number | boolean> = {}
+  const out: Array<[string, string | number | boolean]> = []
   for (const [name, value] of Object.entries(properties)) {
     const datatype = datatypes.get(name)
     if (datatype === undefined) {
       if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
-        out[name] = value
+        out.push([name, value])
         continue
       }
       return Either.left(`property "${name}" has ${describe(value)}, which no Mailjet property can hold`)
     }
     const fitted = coerceValue(datatype, value)
     if (Either.isLeft(fitted)) return Either.left(`property "${name}" ${fitted.left}`)
-    out[name] = fitted.right
+    out.push([name, fitted.right])
   }
-  return Either.right(out)
+  // fromEntries defines own keys: a property named "__proto__" stays a property
+  return Either.right(Object.fromEntries(out))
 }

@@ -42,9 +42,25 @@ export const normaliseEmail = (raw: string): string | undefined => {
 
 const nonEmptyString = (v: unknown): v is string => typeof v === "string" && v.trim() !== ""
 
-/** `traits` over `context.traits`, key by key. */
-export const mergedTraits = (event: SignalEvent): Readonly<Record<string, unknown>> =>
-  event.context?.traits === undefined ? event.traits ?? {} : { ...event.context.traits, ...event.traits }
+/** No value: absent, null or an empty string. `false` and `0` are values. */
+const hasValue = (v: unknown): boolean => v !== undefined && v !== null && v !== ""
+
+/**
+ * `traits` over `context.traits`, key by key. A key of `traits` without a value (null, "") does not
+ * hide a value in `context.traits`, as with the email.
+ */
+export const mergedTraits = (event: SignalEvent): Readonly<Record<string, unknown>> => {
+  const top = event.traits
+  const below = event.context?.traits
+  if (below === undefined) return top ?? {}
+  if (top === undefined) return below
+  const merged = new Map(Object.entries(below))
+  for (const [key, value] of Object.entries(top)) {
+    if (hasValue(value) || !merged.has(key)) merged.set(key, value)
+  }
+  // fromEntries defines own keys, so a "__proto__" key stays data
+  return Object.fromEntries(merged)
+}
 
 /** The first non-empty string of `traits.email`, `context.traits.email`, `properties.email`. */
 export const rawEmail = (event: SignalEvent): string | undefined =>
@@ -58,16 +74,22 @@ export const eventKey = (event: SignalEvent): string | undefined =>
     ? canonicalEventName(event.event)
     : undefined
 
-/** No value: absent, null or an empty string. `false` and `0` are values. */
-const hasValue = (v: unknown): boolean => v !== undefined && v !== null && v !== ""
+/** Own keys only: `traits.constructor` is not a value of the event. */
+const field = (v: unknown, key: string): unknown =>
+  typeof v === "object" && v !== null && Object.hasOwn(v, key) ? (v as Record<string, unknown>)[key] : undefined
+
+/** The id fields come in both spellings (signal-events.md): a path root names both. */
+const SNAKE_CASE: Readonly<Record<string, string>> = { userId: "user_id", anonymousId: "anonymous_id" }
 
 const readPath = (event: SignalEvent, traits: Readonly<Record<string, unknown>>, path: string): unknown => {
-  const [head, ...rest] = path.split(".")
-  let current: unknown = head === "traits" ? traits : (event as Record<string, unknown>)[head!]
-  for (const key of rest) {
-    if (typeof current !== "object" || current === null) return undefined
-    current = (current as Record<string, unknown>)[key]
-  }
+  const [head = "", ...rest] = path.split(".")
+  const snake = SNAKE_CASE[head]
+  let current: unknown = head === "traits"
+    ? traits
+    : snake !== undefined && !hasValue(field(event, head))
+    ? field(event, snake)
+    : field(event, head)
+  for (const key of rest) current = field(current, key)
   return current
 }
 
@@ -85,9 +107,10 @@ export const readSource = (event: SignalEvent, traits: Readonly<Record<string, u
 
 /** `first_name + " " + last_name`, else `traits.name`; undefined when empty. */
 export const contactName = (traits: Readonly<Record<string, unknown>>): string | undefined => {
+  // the first spelling that holds a name: `first_name: ""` does not hide `firstName`
   const part = (a: string, b: string) => {
-    const v = traits[a] ?? traits[b]
-    return typeof v === "string" ? v.trim() : ""
+    const v = [traits[a], traits[b]].find(nonEmptyString)
+    return v === undefined ? "" : v.trim()
   }
   const full = `${part("first_name", "firstName")} ${part("last_name", "lastName")}`.trim()
   if (full !== "") return full

@@ -4,6 +4,7 @@
  */
 import { FileSystem } from "@effect/platform"
 import { Data, Effect, Either, ParseResult, Schema } from "effect"
+import { coerceValue } from "./Datatypes.js"
 
 export const Datatype = Schema.Literal("str", "int", "float", "bool", "datetime")
 export type Datatype = typeof Datatype.Type
@@ -149,6 +150,13 @@ export const compilePreset = (
         return fail(
           `event "${eventName}", property "${property}": source path "${bad}" must start with one of ${SOURCE_ROOTS.join(", ")}`
         )
+      }
+      // a static value that cannot fit would fail every event at delivery: say so now
+      if (typeof src === "object" && !Array.isArray(src)) {
+        const fitted = coerceValue(datatypes.get(property)!, (src as { readonly value: unknown }).value)
+        if (Either.isLeft(fitted)) {
+          return fail(`event "${eventName}", property "${property}": the static value ${fitted.left}`)
+        }
       }
     }
     events.set(key, { name: eventName, action: rule.action, properties: Object.entries(rule.properties) })
