@@ -23,11 +23,14 @@ const describe = (v: unknown): string =>
  * RFC 3339 in UTC; Unix timestamps (seconds) are accepted as Mailjet does. RFC 3339 has four-digit
  * years, so instants outside years 0000 to 9999 (which `toISOString` writes as `+010000-…`) are not dates.
  */
+// A date-time with no offset is read as UTC, not as this server's local time.
+const withZone = (s: string): string => (/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(s) ? `${s}Z` : s)
+
 const toDatetime = (v: unknown): string | undefined => {
   const date = typeof v === "number" && Number.isFinite(v)
     ? new Date(v * 1000)
     : typeof v === "string" && v.trim() !== ""
-    ? INT.test(v.trim()) ? new Date(Number(v.trim()) * 1000) : new Date(v.trim())
+    ? INT.test(v.trim()) ? new Date(Number(v.trim()) * 1000) : new Date(withZone(v.trim()))
     : undefined
   if (date === undefined || Number.isNaN(date.getTime())) return undefined
   const year = date.getUTCFullYear()

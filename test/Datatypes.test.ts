@@ -274,3 +274,11 @@ describe("coerceProperties", () => {
     expect(JSON.stringify(out)).toBe("{\"__proto__\":\"x\",\"a\":1}")
   })
 })
+
+describe("datetime without an offset", () => {
+  it("is read as UTC whatever the server's time zone", () => {
+    expect(coerceValue("datetime", "2026-11-26T10:15:00")).toEqual(Either.right("2026-11-26T10:15:00Z"))
+    expect(coerceValue("datetime", "2026-11-26T10:15:00.250")).toEqual(Either.right("2026-11-26T10:15:00.250Z"))
+    expect(coerceValue("datetime", "2026-11-26T10:15:00+02:00")).toEqual(Either.right("2026-11-26T08:15:00Z"))
+  })
+})
