@@ -9,9 +9,9 @@ import { ConfigError, Console, Data, Duration, Effect, Either, Layer, Logger, Lo
 import { Consent } from "./Consent.js"
 import { Delivery, makeRunState, prepare, stopMessage, type StopReason } from "./Delivery.js"
 import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
-import { formatConfigError } from "./internal/config.js"
+import { formatConfigError, positiveInt } from "./internal/config.js"
 import { MailjetClient } from "./MailjetClient.js"
-import { MailjetConfig, mailjetSettings } from "./MailjetConfig.js"
+import { MailjetConfig } from "./MailjetConfig.js"
 import { Mapping } from "./Mapping.js"
 import { deadLetterEvents, readLines } from "./Ndjson.js"
 import { addToSummary, deadLetterLine, emptySummary, outcomeLine, type Result, type Summary } from "./Outcome.js"
@@ -74,9 +74,12 @@ const logFormatOption = Options.choice("log-format", ["text", "json"]).pipe(
   Options.withDescription("Log lines on stderr as logfmt text or JSON. Emails in logs are masked."),
   Options.withDefault("text" as const)
 )
+// Optional, and info by default: @effect/cli handles a `--log-level` flag itself (a built-in option):
+// it strips the flag from the arguments and sets the minimum level around the whole run, so this
+// option mostly sees nothing, and a default here used to override the level asked for.
 const logLevelOption = Options.choice("log-level", ["debug", "info", "warning", "error", "none"]).pipe(
-  Options.withDefault("info" as const),
-  Options.withDescription("The least severe log level printed on stderr.")
+  Options.withDescription("The least severe log level printed on stderr (default info)."),
+  Options.optional
 )
 
 const levels = {
@@ -88,13 +91,13 @@ const levels = {
 } as const
 
 /** Logs go to stderr, never stdout: stdout carries the outcome lines. */
-export const loggerLayer = (format: "text" | "json", level: keyof typeof levels) =>
+export const loggerLayer = (format: "text" | "json", level: Option.Option<keyof typeof levels> = Option.none()) =>
   Layer.merge(
     Logger.replace(
       Logger.defaultLogger,
       Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
     ),
-    Logger.minimumLogLevel(levels[level])
+    Option.match(level, { onNone: () => Layer.empty, onSome: (l) => Logger.minimumLogLevel(levels[l]) })
   )
 
 /** Everything `deliver`, `replay` and `check` talk to Mailjet with. */
@@ -176,8 +179,12 @@ const deliverLines = (
 
     const state = yield* makeRunState
     // After a shutdown request, in-flight events get a deadline; then the rest are not attempted.
+    let stopReading = false
     yield* Effect.forkScoped(
       shutdown.requested.pipe(
+        Effect.zipRight(Effect.sync(() => {
+          stopReading = true
+        })),
         Effect.zipRight(stderr("signal-mailjet: shutting down: finishing events in flight")),
         Effect.zipRight(Effect.sleep(SHUTDOWN_DEADLINE)),
         Effect.zipRight(state.stop({ _tag: "Shutdown" }))
@@ -185,7 +192,17 @@ const deliverLines = (
     )
     const write = yield* makeSinks(options.deadLetters)
     const summary = emptySummary()
-    const failure = yield* delivery.run(lines.pipe(Stream.interruptWhen(shutdown.requested)), state).pipe(
+    // Stop reading on a shutdown request. `interruptWhen` alone only wins its race while the read
+    // is blocked: with input always ready (a backlog on stdin, a file) reading went on until the
+    // deadline. So also end at the next chunk once requested; every line of a chunk already read
+    // still gets its outcome.
+    const untilShutdown = lines.pipe(
+      Stream.interruptWhen(shutdown.requested),
+      Stream.chunks,
+      Stream.takeWhile(() => !stopReading),
+      Stream.flattenChunks
+    )
+    const failure = yield* delivery.run(untilShutdown, state).pipe(
       Stream.runForEachChunk((chunk) => {
         const results = Array.from(chunk)
         for (const r of results) addToSummary(summary, r)
@@ -217,7 +234,8 @@ const dryRun = (lines: Stream.Stream<string, import("./Ndjson.js").InputUnreadab
     const mapping = yield* Mapping
     const consent = yield* Consent
     const listId = yield* Effect.orElseSucceed(
-      Effect.map(mailjetSettings, (s) => String(s.listId)),
+      // Only the list id: the credentials are not needed (and usually not set) for a dry run.
+      Effect.map(positiveInt("MAILJET_LIST_ID"), String),
       () => "{MAILJET_LIST_ID}"
     )
     let physical = 0
@@ -258,7 +276,7 @@ const sourceArg = Args.text({ name: "FILE" }).pipe(
 
 const withRuntime = <A, E, R>(
   logFormat: "text" | "json",
-  logLevel: keyof typeof levels,
+  logLevel: Option.Option<keyof typeof levels>,
   self: Effect.Effect<A, E, R>
 ) => Effect.provide(self, loggerLayer(logFormat, logLevel))
 

@@ -1,0 +1,683 @@
+/**
+ * End to end: the real built process (`node dist/bin.js …`, built by test/globalSetup.ts) against
+ * the Mailjet simulator served from this test process over real HTTP. Every run gets an explicit
+ * environment (nothing inherited, so no stray MAILJET_* variables) and every run's stdout and
+ * stderr are checked for the credentials.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { Duration, Effect, Option, Schedule } from "effect"
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll } from "vitest"
+import { DefaultPreset } from "../src/Preset.js"
+import * as Simulator from "../src/Simulator.js"
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url))
+const BIN = Path.join(ROOT, "dist", "bin.js")
+
+// Distinctive, so a leak is unmistakable.
+const KEY = "e2e-apikey-Q7ZP4KX2"
+const SECRET = "e2e-secret-M3VW8RJ5"
+const WRONG_SECRET = "e2e-wrong-secret-H6TN1CY9"
+const LIST_ID = 7
+const SECRETS = [
+  KEY,
+  SECRET,
+  WRONG_SECRET,
+  Buffer.from(`${KEY}:${SECRET}`).toString("base64"),
+  Buffer.from(`${KEY}:${WRONG_SECRET}`).toString("base64")
+]
+
+const MANAGE_PATH = `/v3/REST/contactslist/${LIST_ID}/managecontact`
+
+// ---- the seed example (signal-events.md)
+
+const SEED_EVENT = {
+  type: "track",
+  event: "Signed Up",
+  messageId: "6f1d3c1e-8a51-4c4b-9a0e-2f4f1c7b9d10",
+  timestamp: "2026-11-26T10:15:00.000Z",
+  anonymousId: "0b7e6a53-3f5e-4f0a-9a39-7d0c2f7f2a11",
+  properties: { method: "email" },
+  context: {
+    traits: { email: "jane.doe@example.com", first_name: "Jane", last_name: "Doe" },
+    consent: { marketing: true }
+  }
+}
+const SEED = JSON.stringify(SEED_EVENT)
+const SEED_BODY = {
+  Email: "jane.doe@example.com",
+  Name: "Jane Doe",
+  Action: "addforce",
+  Properties: { first_name: "Jane", last_name: "Doe", signup_method: "email" }
+}
+const SEED_OUTCOME = {
+  line: 1,
+  messageId: "6f1d3c1e-8a51-4c4b-9a0e-2f4f1c7b9d10",
+  event: "Signed Up",
+  outcome: "delivered",
+  action: "addforce",
+  status: 201,
+  attempts: 1
+}
+
+const IDENTIFY = JSON.stringify({
+  type: "identify",
+  messageId: "a3c2e9b0-0d4e-4a61-8f0e-5b7a1c2d3e01",
+  userId: "u-1002",
+  traits: { email: "Max.Mustermann@Example.de", firstName: "Max", lastName: "Mustermann" },
+  context: { consent: { marketing: false } }
+})
+
+const subscribed = (i: number) =>
+  JSON.stringify({ type: "track", event: "Subscribed", messageId: `m-${i}`, traits: { email: `user${i}@example.com` } })
+
+// ---- running the process
+
+interface RunResult {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+interface Running {
+  readonly child: ChildProcessWithoutNullStreams
+  readonly done: Promise<RunResult>
+}
+
+/** Only what the process needs: PATH and friends, never this process's MAILJET_* or MJ_* variables. */
+const cleanEnv = (vars: Readonly<Record<string, string>>): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { NO_COLOR: "1" }
+  for (const name of ["PATH", "HOME", "LANG", "TMPDIR"]) {
+    const value = process.env[name]
+    if (value !== undefined) env[name] = value
+  }
+  return { ...env, ...vars }
+}
+
+const noSecrets = (r: RunResult): RunResult => {
+  for (const secret of SECRETS) {
+    expect(r.stdout, `stdout leaks ${secret}`).not.toContain(secret)
+    expect(r.stderr, `stderr leaks ${secret}`).not.toContain(secret)
+  }
+  return r
+}
+
+const startProcess = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Running => {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ["pipe", "pipe", "pipe"] })
+  // Writes after the process ended fail with EPIPE: expected, not a test failure.
+  child.stdin.on("error", () => undefined)
+  let stdout = ""
+  let stderr = ""
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d
+  })
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d
+  })
+  const done = new Promise<RunResult>((resolve, reject) => {
+    child.on("error", reject)
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+  return { child, done }
+}
+
+/** Starts the process, killed when the scope closes if it is still running. */
+const start = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>) =>
+  Effect.acquireRelease(Effect.sync(() => startProcess(args, env)), ({ child }) =>
+    Effect.sync(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+    }))
+
+const finished = (running: Running, timeout: Duration.DurationInput = "20 seconds") =>
+  Effect.promise(() => running.done).pipe(
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`the process did not end within ${Duration.format(timeout)}`) }),
+    Effect.orDie,
+    Effect.map(noSecrets)
+  )
+
+/** Runs to the end with `stdin` as its whole input (none: stdin is closed at once). */
+const run = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>, stdin = "") =>
+  Effect.scoped(Effect.gen(function*() {
+    const running = yield* start(args, env)
+    running.child.stdin.end(stdin)
+    return yield* finished(running)
+  }))
+
+const lines = (text: string): ReadonlyArray<string> => text.split("\n").filter((l) => l !== "")
+const outcomes = (stdout: string): ReadonlyArray<Record<string, unknown>> =>
+  lines(stdout).map((l) => JSON.parse(l) as Record<string, unknown>)
+const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, "")
+const summaryOf = (stderr: string) => {
+  const m = /^signal-mailjet: (\d+) read, (\d+) delivered, (\d+) dropped, (\d+) dead-lettered, (\d+) not attempted in \d+\.\d s(?: \(stopped: (\w+)\))?$/m
+    .exec(stderr)
+  expect(m, `no summary line in:\n${stderr}`).not.toBeNull()
+  const [, read, delivered, dropped, deadLettered, notAttempted, stopped] = m!
+  return {
+    read: Number(read),
+    delivered: Number(delivered),
+    dropped: Number(dropped),
+    deadLettered: Number(deadLettered),
+    notAttempted: Number(notAttempted),
+    stopped
+  }
+}
+
+// ---- the simulator
+
+const presetProperties = Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype }))
+
+const simulatorOptions = (properties: typeof presetProperties): Simulator.LayerOptions => ({
+  apiKey: KEY,
+  secretKey: SECRET,
+  lists: [{ id: LIST_ID, name: "Signal" }],
+  properties,
+  seed: 7
+})
+
+const fresh = Effect.flatMap(Simulator.Simulator, (sim) => Effect.zipRight(sim.setFaults({}), sim.reset))
+
+const requests = Effect.flatMap(Simulator.Simulator, (sim) => sim.requests)
+const manageRequests = Effect.map(requests, (rs) => rs.filter((r) => r.path.endsWith("/managecontact")))
+
+/** Polls until `check` holds. */
+const waitFor = (what: string, check: Effect.Effect<boolean, never, Simulator.Simulator>) =>
+  check.pipe(
+    Effect.flatMap((ok) => (ok ? Effect.void : Effect.fail("not yet" as const))),
+    Effect.retry({ schedule: Schedule.spaced("10 millis") }),
+    Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`timed out waiting for ${what}`) }),
+    Effect.orDie
+  )
+
+/** Preflight is done once the contact properties have been read. */
+const preflightDone = waitFor(
+  "preflight",
+  Effect.map(requests, (rs) => rs.some((r) => r.path.startsWith("/v3/REST/contactmetadata") && r.status === 200))
+)
+
+const env = (sim: Simulator.SimulatorService, extra: Readonly<Record<string, string>> = {}): Record<string, string> => ({
+  MAILJET_API_KEY: KEY,
+  MAILJET_SECRET_KEY: SECRET,
+  MAILJET_LIST_ID: String(LIST_ID),
+  MAILJET_BASE_URL: sim.url,
+  MAILJET_MAX_RPS: "1000",
+  MAILJET_RETRY_BASE: "10 millis",
+  ...extra
+})
+
+const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "signal-mailjet-cli-"))
+afterAll(() => Fs.rmSync(tmp, { recursive: true, force: true }))
+let files = 0
+const file = (content: string): string => {
+  const path = Path.join(tmp, `input-${++files}.ndjson`)
+  Fs.writeFileSync(path, content)
+  return path
+}
+const newPath = (name: string): string => Path.join(tmp, `${++files}-${name}`)
+
+// ---- the tests
+
+layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices: true })("CLI (end to end)", (it) => {
+  describe("deliver", () => {
+    for (const via of ["stdin", "a file"] as const) {
+      it.effect(`the seed example via ${via}: its outcome line, and exactly its request`, () =>
+        Effect.gen(function*() {
+          yield* fresh
+          const sim = yield* Simulator.Simulator
+          const r = via === "stdin"
+            ? yield* run(["deliver"], env(sim), `${SEED}\n`)
+            : yield* run(["deliver", file(`${SEED}\n`)], env(sim))
+          expect(r.code).toBe(0)
+          expect(outcomes(r.stdout)).toStrictEqual([SEED_OUTCOME])
+          expect(summaryOf(r.stderr)).toStrictEqual({
+            read: 1,
+            delivered: 1,
+            dropped: 0,
+            deadLettered: 0,
+            notAttempted: 0,
+            stopped: undefined
+          })
+          const sent = yield* manageRequests
+          expect(sent.map((s) => ({ method: s.method, path: s.path, body: s.body, status: s.status }))).toStrictEqual([
+            { method: "POST", path: MANAGE_PATH, body: SEED_BODY, status: 201 }
+          ])
+          const contact = Option.getOrThrow(yield* sim.contact("jane.doe@example.com"))
+          expect(contact.lists.get(LIST_ID)).toBe("subscribed")
+        }))
+    }
+
+    it.effect("a mixed file: outcomes in input order on physical line numbers, malformed lines dead-lettered, then replay", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        const sim = yield* Simulator.Simulator
+        const notAnEvent = { foo: 1, messageId: "x-1" }
+        const input = [
+          SEED, // 1 delivered
+          "", // 2 blank: no event
+          "this is {not json", // 3 dead-lettered
+          JSON.stringify({ type: "page", name: "Pricing", messageId: "p-1", context: { traits: { email: "a@example.com" } } }), // 4 dropped
+          JSON.stringify(notAnEvent), // 5 JSON, not an event: dead-lettered
+          JSON.stringify({ type: "track", event: "Signed Up", messageId: "n-1", properties: { method: "email" } }), // 6 dropped
+          "   ", // 7 blank
+          JSON.stringify({ type: "track", event: "Signed Up", messageId: "b-1", traits: { email: "not-an-email" } }), // 8 dropped
+          IDENTIFY // 9 delivered
+        ].join("\n") + "\n"
+        const deadLetters = newPath("dead.ndjson")
+        const before = Date.now()
+        const r = yield* run(["deliver", file(input), "--dead-letters", deadLetters], env(sim))
+        const after = Date.now()
+        expect(r.code).toBe(1)
+        const malformed = {
+          outcome: "dead-lettered",
+          error: "MalformedEvent",
+          attempts: 0
+        }
+        expect(outcomes(r.stdout)).toStrictEqual([
+          SEED_OUTCOME,
+          { line: 3, ...malformed, reason: expect.stringMatching(/^not JSON: /) },
+          { line: 4, messageId: "p-1", event: "page", outcome: "dropped", reason: "event not mapped by the preset" },
+          {
+            line: 5,
+            messageId: "x-1",
+            ...malformed,
+            reason: expect.stringMatching(/^not a Signal event: .*\["type"\].*is missing/)
+          },
+          {
+            line: 6,
+            messageId: "n-1",
+            event: "Signed Up",
+            outcome: "dropped",
+            reason: "no email in traits, context.traits or properties"
+          },
+          { line: 8, messageId: "b-1", event: "Signed Up", outcome: "dropped", reason: "email is not a valid address" },
+          {
+            line: 9,
+            messageId: "a3c2e9b0-0d4e-4a61-8f0e-5b7a1c2d3e01",
+            event: "Identified",
+            outcome: "delivered",
+            action: "unsub",
+            status: 201,
+            attempts: 1
+          }
+        ])
+        expect(summaryOf(r.stderr)).toMatchObject({ read: 7, delivered: 2, dropped: 3, deadLettered: 2, notAttempted: 0 })
+        expect((yield* manageRequests).map((s) => (s.body as { readonly Email: string }).Email)).toStrictEqual([
+          "jane.doe@example.com",
+          "max.mustermann@example.de"
+        ])
+
+        // Dead letters: the original event plus error, reason, attempts, at.
+        const records = outcomes(Fs.readFileSync(deadLetters, "utf8"))
+        const printed = outcomes(r.stdout).filter((o) => o["outcome"] === "dead-lettered")
+        expect(records).toStrictEqual([
+          { event: "this is {not json", error: "MalformedEvent", reason: printed[0]!["reason"], attempts: 0, at: expect.any(String) },
+          { event: notAnEvent, error: "MalformedEvent", reason: printed[1]!["reason"], attempts: 0, at: expect.any(String) }
+        ])
+        for (const record of records) {
+          const at = Date.parse(String(record["at"]))
+          expect(at).toBeGreaterThanOrEqual(before - 1000)
+          expect(at).toBeLessThanOrEqual(after + 1000)
+        }
+
+        // Replay: the same outcomes for those events (numbered by the dead-letter file's lines).
+        yield* sim.reset
+        const again = yield* run(["replay", deadLetters], env(sim))
+        expect(again.code).toBe(1)
+        expect(outcomes(again.stdout)).toStrictEqual(printed.map((o, i) => ({ ...o, line: i + 1 })))
+        expect((yield* manageRequests).length).toBe(0)
+      }))
+  })
+
+  describe("fatal errors", () => {
+    it.effect("wrong credentials: exit 2, re-copy the keys, nothing delivered", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        const sim = yield* Simulator.Simulator
+        const results = yield* Effect.forEach(
+          [["deliver"], ["deliver", "--log-level", "debug"], ["check"]],
+          (args) => run(args, env(sim, { MAILJET_SECRET_KEY: WRONG_SECRET }), `${SEED}\n${IDENTIFY}\n`),
+          { concurrency: "unbounded" }
+        )
+        for (const r of results) {
+          expect(r.code).toBe(2)
+          expect(r.stdout).toBe("")
+          expect(r.stderr).toContain("Mailjet rejected the credentials (401)")
+          expect(r.stderr).toContain("Re-copy both keys")
+        }
+        expect((yield* requests).map((q) => q.status).every((s) => s === 401)).toBe(true)
+        expect(yield* manageRequests).toStrictEqual([])
+        expect(yield* sim.contacts).toStrictEqual([])
+      }))
+
+    it.effect("unknown list id: exit 2, check the list id, nothing delivered", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        const sim = yield* Simulator.Simulator
+        const results = yield* Effect.forEach(
+          [["deliver"], ["check"]],
+          (args) => run(args, env(sim, { MAILJET_LIST_ID: "99" }), `${SEED}\n`),
+          { concurrency: "unbounded" }
+        )
+        for (const r of results) {
+          expect(r.code).toBe(2)
+          expect(r.stdout).toBe("")
+          expect(r.stderr).toContain("Mailjet has no contact list 99 for this API key (404 Object not found)")
+          expect(r.stderr).toContain("Check MAILJET_LIST_ID")
+        }
+        expect(yield* manageRequests).toStrictEqual([])
+        expect(yield* sim.contacts).toStrictEqual([])
+      }))
+  })
+
+  describe("configuration", () => {
+    it.effect("bad variables: exit 2, one line per bad variable naming it, no request sent", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        const sim = yield* Simulator.Simulator
+        const cases: ReadonlyArray<{ readonly vars: Record<string, string>; readonly bad: ReadonlyArray<string> }> = [
+          { vars: { MAILJET_SECRET_KEY: SECRET, MAILJET_LIST_ID: "7", MAILJET_BASE_URL: sim.url }, bad: ["MAILJET_API_KEY"] },
+          { vars: { ...env(sim), MAILJET_LIST_ID: "seven" }, bad: ["MAILJET_LIST_ID"] },
+          { vars: { ...env(sim), MAILJET_LIST_ID: "7.5" }, bad: ["MAILJET_LIST_ID"] },
+          { vars: { ...env(sim), MAILJET_BASE_URL: "http://example.com" }, bad: ["MAILJET_BASE_URL"] },
+          {
+            vars: { MAILJET_SECRET_KEY: SECRET, MAILJET_LIST_ID: "abc", MAILJET_BASE_URL: "http://10.1.2.3:3030" },
+            bad: ["MAILJET_API_KEY", "MAILJET_LIST_ID", "MAILJET_BASE_URL"]
+          }
+        ]
+        // Independent runs that must not reach the simulator at all: run them side by side.
+        // deliver for each case; check (same configuration path) for the case with every problem at once.
+        const runs = [
+          ...cases.map(({ bad, vars }) => ({ bad, vars, command: "deliver" })),
+          { ...cases.at(-1)!, command: "check" }
+        ]
+        const results = yield* Effect.forEach(runs, ({ command, vars }) => run([command], vars, `${SEED}\n`), {
+          concurrency: 4
+        })
+        for (const [i, { bad, command }] of runs.entries()) {
+          const r = results[i]!
+          expect(r.code, `${command} with bad ${bad.join(", ")}`).toBe(2)
+          expect(r.stdout).toBe("")
+          expect(r.stderr).toMatch(/^signal-mailjet: configuration error:$/m)
+          const problems = lines(r.stderr).filter((l) => /^\s+MAILJET_/.test(l)).map((l) => l.trim())
+          expect(problems.map((p) => p.slice(0, p.indexOf(":")))).toStrictEqual(bad)
+          if (bad.includes("MAILJET_API_KEY")) {
+            expect(problems[0]).toBe("MAILJET_API_KEY: missing (set MAILJET_API_KEY, or Mailjet's own MJ_APIKEY_PUBLIC)")
+          }
+          if (bad.includes("MAILJET_BASE_URL")) expect(r.stderr).toMatch(/MAILJET_BASE_URL: plain http is refused/)
+        }
+        expect(yield* requests).toStrictEqual([])
+      }))
+
+    it.effect("MJ_APIKEY_PUBLIC / MJ_APIKEY_PRIVATE are accepted as fallbacks", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        const sim = yield* Simulator.Simulator
+        const { MAILJET_API_KEY: _k, MAILJET_SECRET_KEY: _s, ...rest } = env(sim)
+        const vars = { ...rest, MJ_APIKEY_PUBLIC: KEY, MJ_APIKEY_PRIVATE: SECRET }
+        const [r, check] = yield* Effect.all([run(["deliver"], vars, `${SEED}\n`), run(["check"], vars)], {
+          concurrency: "unbounded"
+        })
+        expect(r.code).toBe(0)
+        expect(outcomes(r.stdout)).toStrictEqual([SEED_OUTCOME])
+        expect(check.code).toBe(0)
+      }))
+  })
+
+  it.effect("--dry-run without credentials prints method, path and body, and sends nothing", () =>
+    Effect.gen(function*() {
+      yield* fresh
+      const sim = yield* Simulator.Simulator
+      const input = `${SEED}\n${JSON.stringify({ type: "page", messageId: "p-2" })}\n`
+      const [r, bare] = yield* Effect.all([
+        run(["deliver", "--dry-run"], { MAILJET_LIST_ID: String(LIST_ID), MAILJET_BASE_URL: sim.url }, input),
+        // Without any configuration at all, the path shows where the list id goes.
+        run(["deliver", "--dry-run", file(`${SEED}\n`)], {})
+      ], { concurrency: "unbounded" })
+      expect(r.code).toBe(0)
+      expect(outcomes(r.stdout)).toStrictEqual([
+        {
+          line: 1,
+          messageId: SEED_OUTCOME.messageId,
+          event: "Signed Up",
+          outcome: "dry-run",
+          action: "addforce",
+          request: { method: "POST", path: MANAGE_PATH, body: SEED_BODY }
+        },
+        { line: 2, messageId: "p-2", event: "page", outcome: "dropped", reason: "event not mapped by the preset" }
+      ])
+      expect(bare.code).toBe(0)
+      expect(outcomes(bare.stdout)[0]!["request"]).toStrictEqual({
+        method: "POST",
+        path: "/v3/REST/contactslist/{MAILJET_LIST_ID}/managecontact",
+        body: SEED_BODY
+      })
+      expect(yield* requests).toStrictEqual([])
+    }))
+
+  it.effect("check: exit 0 when all is well", () =>
+    Effect.gen(function*() {
+      yield* fresh
+      const sim = yield* Simulator.Simulator
+      const r = yield* run(["check"], env(sim))
+      expect(r.code).toBe(0)
+      expect(lines(r.stdout)).toStrictEqual([
+        `list ${LIST_ID} "Signal": reachable with these credentials`,
+        ...presetProperties.map((p) => `property ${p.name} (${p.datatype}): ok`),
+        "all good"
+      ])
+    }))
+
+  describe("Mailjet failing", () => {
+    it.effect("5xx on every call: dead-lettered MailjetUnavailable after MAILJET_MAX_ATTEMPTS, with --log-level debug", () =>
+      Effect.scoped(Effect.gen(function*() {
+        yield* fresh
+        const sim = yield* Simulator.Simulator
+        const running = yield* start(["deliver", "--log-level", "debug"], env(sim, { MAILJET_MAX_ATTEMPTS: "2" }))
+        yield* preflightDone
+        yield* sim.setFaults({ errorRate: 1 })
+        running.child.stdin.end(`${SEED}\n`)
+        const r = yield* finished(running)
+        expect(r.code).toBe(1)
+        expect(outcomes(r.stdout)).toStrictEqual([
+          {
+            line: 1,
+            messageId: SEED_OUTCOME.messageId,
+            event: "Signed Up",
+            outcome: "dead-lettered",
+            attempts: 2,
+            reason: expect.stringMatching(/^gave up after 2 attempts: Mailjet could not be reached or failed \(HTTP 50[03]\)/),
+            error: "MailjetUnavailable"
+          }
+        ])
+        expect((yield* manageRequests).map((q) => q.status).every((s) => s === 500 || s === 503)).toBe(true)
+        expect((yield* manageRequests).length).toBe(2)
+        // Debug logging is on (the retry is logged) and masks the email.
+        expect(r.stderr).toMatch(/level=DEBUG.*message=retrying/)
+        expect(r.stderr).toContain("j***@example.com")
+        expect(r.stderr).not.toContain("jane.doe@example.com")
+      })))
+
+    it.effect("an outage: the first event is dead-lettered, the rest not attempted, exit 2", () =>
+      Effect.scoped(Effect.gen(function*() {
+        yield* fresh
+        const sim = yield* Simulator.Simulator
+        const running = yield* start(
+          ["deliver"],
+          env(sim, { MAILJET_MAX_ATTEMPTS: "2", MAILJET_OUTAGE_THRESHOLD: "2", MAILJET_CONCURRENCY: "1" })
+        )
+        yield* preflightDone
+        yield* sim.setFaults({ outage: true })
+        running.child.stdin.end([0, 1, 2, 3].map(subscribed).join("\n") + "\n")
+        const r = yield* finished(running)
+        expect(r.code).toBe(2)
+        const down = "Mailjet looks down (2 calls in a row failed, last: HTTP 503); stopped sending. Rerun later: redelivery is safe."
+        expect(outcomes(r.stdout)).toStrictEqual([
+          {
+            line: 1,
+            messageId: "m-0",
+            event: "Subscribed",
+            outcome: "dead-lettered",
+            attempts: 2,
+            reason: expect.stringMatching(/^gave up after 2 attempts: Mailjet could not be reached or failed \(HTTP 503\)/),
+            error: "MailjetUnavailable"
+          },
+          ...[1, 2, 3].map((i) => ({
+            line: i + 1,
+            messageId: `m-${i}`,
+            event: "Subscribed",
+            outcome: "not-attempted",
+            reason: down
+          }))
+        ])
+        expect(summaryOf(r.stderr)).toStrictEqual({
+          read: 4,
+          delivered: 0,
+          dropped: 0,
+          deadLettered: 1,
+          notAttempted: 3,
+          stopped: "Outage"
+        })
+        expect(r.stderr).toContain(`signal-mailjet: ${down}`)
+        expect((yield* manageRequests).length).toBe(2)
+      })))
+  })
+
+  it.effect("SIGTERM in the middle of a slow run: prompt exit, an outcome for every line read, nothing lost", () =>
+    Effect.scoped(Effect.gen(function*() {
+      yield* fresh
+      const sim = yield* Simulator.Simulator
+      yield* sim.setFaults({ latencyMs: 300 })
+      const running = yield* start(["deliver"], env(sim, { MAILJET_CONCURRENCY: "8" }))
+      yield* preflightDone
+      // Events arrive faster than they can be sent (8 in flight, 300 ms each), and stdin stays open.
+      let written = 0
+      const writer = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          setInterval(() => {
+            running.child.stdin.write(`${subscribed(written++)}\n`)
+          }, 15)
+        ),
+        (t) => Effect.sync(() => clearInterval(t))
+      )
+      yield* Effect.sleep("1500 millis")
+      const signalledAt = Date.now()
+      running.child.kill("SIGTERM")
+      const r = yield* finished(running, "30 seconds")
+      const tookMs = Date.now() - signalledAt
+      clearInterval(writer)
+
+      expect(r.signal).toBeNull()
+      // The shutdown deadline for events in flight is 10 s; what was read here needs about a second or two.
+      expect(tookMs).toBeLessThan(8000)
+      expect(r.stderr).toContain("signal-mailjet: shutting down: finishing events in flight")
+      const printed = outcomes(r.stdout)
+      const summary = summaryOf(r.stderr)
+      expect(printed.length).toBeGreaterThan(0)
+      // It stopped reading: not everything written was read.
+      expect(printed.length).toBeLessThan(written)
+      // Every line read has exactly one outcome, in input order.
+      expect(printed.map((o) => [o["line"], o["messageId"]])).toStrictEqual(
+        printed.map((_, i) => [i + 1, `m-${i}`])
+      )
+      const count = (kind: string) => printed.filter((o) => o["outcome"] === kind).length
+      expect(summary.read).toBe(printed.length)
+      expect(summary.delivered).toBe(count("delivered"))
+      expect(summary.dropped).toBe(count("dropped"))
+      expect(summary.deadLettered).toBe(count("dead-lettered"))
+      expect(summary.notAttempted).toBe(count("not-attempted"))
+      expect(summary.delivered + summary.dropped + summary.deadLettered + summary.notAttempted).toBe(printed.length)
+      expect(r.code).toBe(summary.notAttempted > 0 ? 2 : summary.deadLettered > 0 ? 1 : 0)
+      // Nothing lost: what was delivered is in Mailjet, and nothing without an outcome line was sent.
+      const delivered = printed.filter((o) => o["outcome"] === "delivered").map((o) => Number(String(o["messageId"]).slice(2)))
+      const contacts = (yield* sim.contacts).map((c) => c.email).sort()
+      expect(contacts).toStrictEqual(delivered.map((i) => `user${i}@example.com`).sort())
+      for (const o of printed) {
+        if (o["outcome"] === "delivered") expect(o).toMatchObject({ event: "Subscribed", action: "addforce", status: 201, attempts: 1 })
+      }
+    })), 40_000)
+
+  describe("help and demo", () => {
+    it.effect("--help and deliver --help describe the commands and options", () =>
+      Effect.gen(function*() {
+        const [top, deliver] = yield* Effect.all([run(["--help"], {}), run(["deliver", "--help"], {})], {
+          concurrency: "unbounded"
+        })
+        expect(top.code).toBe(0)
+        const text = plain(top.stdout)
+        for (const command of ["deliver", "check", "replay", "simulate", "demo"]) expect(text).toContain(`- ${command}`)
+        expect(text).toContain("Datafly Signal")
+
+        expect(deliver.code).toBe(0)
+        const d = plain(deliver.stdout)
+        for (const option of ["--dry-run", "--dead-letters", "--concurrency", "--preset", "--create-missing-properties", "--log-format", "--log-level"]) {
+          expect(d).toContain(option)
+        }
+        expect(d).toContain("Exit 0: all delivered or dropped; 1: some dead-lettered; 2: a fatal error")
+      }))
+
+    it.effect("demo (npm start): exit 0, the table and the contacts", () =>
+      Effect.gen(function*() {
+        const r = yield* run(["demo"], {})
+        expect(r.code).toBe(0)
+        expect(r.stdout).toMatch(/^signal-mailjet demo: 12 example events to a local Mailjet simulator \(http:\/\/127\.0\.0\.1:\d+\)/)
+        expect(r.stdout).toMatch(/^line\s+event\s+email\s+consent\s+action\s+name\s+properties sent\s+Mailjet answered$/m)
+        expect(r.stdout).toMatch(/^1\s+Signed Up\s+jane\.doe@example\.com\s+Granted\s+addforce\s+Jane Doe\s+\{"first_name":"Jane","last_name":"Doe","signup_method":"email"\}\s+201 delivered$/m)
+        expect(r.stdout).toContain("Contacts in list 1 afterwards:")
+        expect(r.stdout).toMatch(/^email\s+name\s+subscription\s+properties$/m)
+        expect(r.stdout).toMatch(/^sam\.lee@example\.com\s+Sam Lee\s+unsubscribed\s/m)
+        expect(r.stdout).toMatch(/^max\.mustermann@example\.de\s+Max Mustermann\s+unsubscribed\s/m)
+      }))
+  })
+})
+
+layer(
+  Simulator.layer(simulatorOptions(presetProperties.filter((p) => p.name !== "signup_method"))),
+  { excludeTestServices: true }
+)("CLI (end to end): a contact property missing in Mailjet", (it) => {
+  it.effect("dead-lettered PropertyMissing with a preflight warning; check names it; --create-missing-properties fixes it; replay delivers", () =>
+    Effect.gen(function*() {
+      yield* fresh
+      const sim = yield* Simulator.Simulator
+      const deadLetters = newPath("missing.ndjson")
+      const r = yield* run(["deliver", "--dead-letters", deadLetters], env(sim), `${SEED}\n`)
+      expect(r.code).toBe(1)
+      expect(outcomes(r.stdout)).toStrictEqual([
+        {
+          line: 1,
+          messageId: SEED_OUTCOME.messageId,
+          event: "Signed Up",
+          outcome: "dead-lettered",
+          attempts: 1,
+          reason: expect.stringContaining("The contact property \"signup_method\" is not defined in Mailjet"),
+          error: "PropertyMissing"
+        }
+      ])
+      expect(r.stderr).toContain(
+        "signal-mailjet: contact property \"signup_method\" (str) is not defined in Mailjet: events that set it will be dead-lettered as PropertyMissing."
+      )
+      expect(outcomes(Fs.readFileSync(deadLetters, "utf8"))).toStrictEqual([
+        { event: SEED_EVENT, error: "PropertyMissing", reason: outcomes(r.stdout)[0]!["reason"], attempts: 1, at: expect.any(String) }
+      ])
+
+      const check = yield* run(["check"], env(sim))
+      expect(check.code).toBe(1)
+      expect(check.stdout).toContain("property signup_method (str): MISSING in Mailjet")
+      expect(lines(check.stdout).at(-1)).toBe("not ready: see the lines above")
+
+      const fixed = yield* run(["deliver", "--create-missing-properties"], env(sim), `${SEED}\n`)
+      expect(fixed.code).toBe(0)
+      expect(fixed.stderr).toContain("signal-mailjet: created contact property \"signup_method\" (str)")
+      expect(outcomes(fixed.stdout)).toStrictEqual([SEED_OUTCOME])
+      const sent = (yield* manageRequests).filter((q) => q.status === 201)
+      expect(sent.map((q) => q.body)).toStrictEqual([SEED_BODY])
+
+      expect((yield* run(["check"], env(sim))).code).toBe(0)
+      const replay = yield* run(["replay", deadLetters], env(sim))
+      expect(replay.code).toBe(0)
+      expect(outcomes(replay.stdout)).toStrictEqual([SEED_OUTCOME])
+    }))
+})

@@ -1,0 +1,13 @@
+/**
+ * Vitest global setup: compiles src → dist once, so the end-to-end CLI tests spawn the current
+ * code (`node dist/bin.js …`), also when vitest runs without `npm test`'s `pretest`.
+ */
+import { execFileSync } from "node:child_process"
+import { createRequire } from "node:module"
+import { fileURLToPath } from "node:url"
+
+export const setup = (): void => {
+  const root = fileURLToPath(new URL("..", import.meta.url))
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
+  execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit", timeout: 120_000 })
+}
