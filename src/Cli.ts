@@ -185,6 +185,7 @@ const deliverLines = (
         Effect.zipRight(Effect.sync(() => {
           stopReading = true
         })),
+        Effect.zipRight(state.drain),
         Effect.zipRight(stderr("signal-mailjet: shutting down: finishing events in flight")),
         Effect.zipRight(Effect.sleep(SHUTDOWN_DEADLINE)),
         Effect.zipRight(state.stop({ _tag: "Shutdown" }))

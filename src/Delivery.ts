@@ -126,16 +126,25 @@ export interface RunState {
   readonly stop: (reason: StopReason) => Effect.Effect<void>
   /** Completes when the run is stopped: waits (pacing, backoff) race it so a stop is prompt. */
   readonly onStop: Effect.Effect<StopReason>
+  /** Starts nothing new: events already sending finish (retries included), the rest are not attempted. */
+  readonly drain: Effect.Effect<void>
+  readonly draining: Effect.Effect<boolean>
 }
 
-export const makeRunState: Effect.Effect<RunState> = Effect.map(Deferred.make<StopReason>(), (stopped) => ({
-  stopped: Deferred.poll(stopped).pipe(Effect.flatMap(Option.match({
-    onNone: () => Effect.succeedNone,
-    onSome: Effect.asSome
-  }))),
-  stop: (reason) => Effect.asVoid(Deferred.succeed(stopped, reason)),
-  onStop: Deferred.await(stopped)
-}))
+export const makeRunState: Effect.Effect<RunState> = Effect.gen(function*() {
+  const stopped = yield* Deferred.make<StopReason>()
+  const draining = yield* Deferred.make<void>()
+  return {
+    stopped: Effect.flatMap(
+      Deferred.poll(stopped),
+      Option.match({ onNone: () => Effect.succeedNone, onSome: Effect.asSome })
+    ),
+    stop: (reason) => Effect.asVoid(Deferred.succeed(stopped, reason)),
+    onStop: Deferred.await(stopped),
+    drain: Effect.asVoid(Deferred.succeed(draining, undefined)),
+    draining: Deferred.isDone(draining)
+  }
+})
 
 export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
   /** One event (a parsed JSON value), for embedding. Only fatal errors fail. */
@@ -204,6 +213,9 @@ const make = Effect.gen(function*() {
             reason: stopMessage(stopped.value),
             ...(attempts > 0 ? { attempts } : {})
           } as const
+        }
+        if (attempts === 0 && (yield* state.draining)) {
+          return { outcome: "not-attempted", reason: stopMessage({ _tag: "Shutdown" }) } as const
         }
         // A stop during the wait is seen at the top of the loop.
         if (Option.isNone(yield* Effect.raceFirst(Effect.asSome(pacer.take), Effect.as(state.onStop, Option.none())))) {

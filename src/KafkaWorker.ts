@@ -169,6 +169,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
       // After SIGTERM, in-flight events get the deadline; then the rest are not attempted (and not committed).
       yield* Effect.forkScoped(
         shutdown.requested.pipe(
+          Effect.zipRight(state.drain),
           Effect.zipRight(Effect.sleep(kafka.shutdownTimeout)),
           Effect.zipRight(state.stop({ _tag: "Shutdown" }))
         )

@@ -222,6 +222,29 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
       expect(applied).toBe(delivered)
     }))
 
+  it.effect("drain (a shutdown request): events already sending finish, none not yet started is sent", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      yield* sim.setFaults({ latencyMs: 100 })
+      const lines = Array.from({ length: 50 }, (_, i) =>
+        JSON.stringify({ type: "track", event: "Subscribed", traits: { email: `d${i}@example.com` } }))
+      const results = yield* Effect.gen(function*() {
+        const delivery = yield* Delivery
+        const state = yield* makeRunState
+        const fiber = yield* Effect.fork(Stream.runCollect(delivery.run(Stream.fromIterable(lines), state)))
+        yield* Effect.sleep("50 millis")
+        yield* state.drain
+        return Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+      }).pipe(Effect.provide(deliveryLayer(sim.url, { concurrency: 4 })))
+      yield* sim.setFaults({})
+      expect(results.length).toBe(50)
+      // The four in flight when the drain began are delivered; everything after is not attempted.
+      expect(count(results, "delivered")).toBe(4)
+      expect(count(results, "not-attempted")).toBe(46)
+      expect((yield* sim.requests).length).toBe(4)
+    }))
+
   it.effect("preflight reports missing and mismatched properties and creates missing ones on request", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.Simulator
