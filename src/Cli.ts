@@ -3,8 +3,8 @@
  * works without any configuration and a bad configuration is reported before anything is sent.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
-import { NodeHttpClient } from "@effect/platform-node"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { ConfigError, Console, Data, Duration, Effect, Either, Layer, Logger, LogLevel, Option, Ref, Stream } from "effect"
 import { Consent } from "./Consent.js"
 import { Delivery, makeRunState, prepare, stopMessage, type StopReason } from "./Delivery.js"
@@ -19,12 +19,8 @@ import { Pacer } from "./Pacer.js"
 import { isHealthy, preflight, type PreflightReport } from "./Preflight.js"
 import { Shutdown } from "./Shutdown.js"
 import { parseSignalEvent } from "./SignalEvent.js"
-import * as Simulator from "./Simulator.js"
-import { runDemo } from "./Demo.js"
 import { DefaultPreset } from "./Preset.js"
-import { KafkaConfig } from "./KafkaConfig.js"
-import { serve, type WorkerStatus } from "./KafkaWorker.js"
-import * as WorkerHttp from "./WorkerHttp.js"
+import type { WorkerStatus } from "./KafkaWorker.js"
 
 /** Ends a command with a process exit code; the message (if any) has been printed already. */
 export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
@@ -393,41 +389,58 @@ const simulateCommand = Command.make(
     port: Options.integer("port").pipe(Options.withDefault(3030), Options.withDescription("Port on 127.0.0.1 (0: any free port).")),
     listId: Options.integer("list-id").pipe(Options.withDefault(1), Options.withDescription("The id of the one contact list.")),
     latency: Options.integer("latency-ms").pipe(Options.withDefault(0), Options.withDescription("Delay added to every reply.")),
-    maxRps: Options.integer("max-rps").pipe(Options.optional, Options.withDescription("Answer 429 beyond this many requests per second.")),
+    maxRps: Options.integer("max-rps").pipe(Options.optional, Options.withDescription("Answer 429 (Mailjet's HTML body) beyond this many requests per second.")),
     errorRate: Options.float("error-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of requests answered 500/503.")),
     resetRate: Options.float("reset-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of connections reset without a reply.")),
+    outageAfter: Options.integer("outage-after").pipe(Options.optional, Options.withDescription("Seconds after start when a full outage (every request 503) begins.")),
+    outageFor: Options.integer("outage-for").pipe(Options.withDefault(30), Options.withDescription("How many seconds the outage lasts.")),
     bare: Options.boolean("no-properties").pipe(Options.withDescription("Start with no contact properties defined (the Default preset's are defined otherwise)."))
   },
   (o) =>
     Effect.gen(function*() {
+      const Simulator = yield* Effect.promise(() => import("./Simulator.js"))
+      const given = process.env["MAILJET_API_KEY"] !== undefined
       const apiKey = process.env["MAILJET_API_KEY"] ?? "simulator-key"
       const secretKey = process.env["MAILJET_SECRET_KEY"] ?? "simulator-secret"
-      const sim = yield* Simulator.Simulator
-      yield* Console.log(`Mailjet simulator listening on ${sim.url} (contact list ${o.listId})`)
-      yield* Console.log(
-        process.env["MAILJET_API_KEY"] === undefined
-          ? `credentials: MAILJET_API_KEY=${apiKey} MAILJET_SECRET_KEY=${secretKey}`
-          : "credentials: the MAILJET_API_KEY and MAILJET_SECRET_KEY of this environment"
-      )
-      yield* Console.log(`try: MAILJET_BASE_URL=${sim.url} MAILJET_LIST_ID=${o.listId} signal-mailjet deliver events.ndjson`)
-      return yield* Effect.never
-    }).pipe(
-      Effect.provide(Simulator.layer({
-        apiKey: process.env["MAILJET_API_KEY"] ?? "simulator-key",
-        secretKey: process.env["MAILJET_SECRET_KEY"] ?? "simulator-secret",
-        port: o.port,
-        lists: [{ id: o.listId, name: "Signal" }],
-        properties: o.bare ? [] : Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype })),
-        faults: {
-          latencyMs: o.latency,
-          errorRate: o.errorRate,
-          resetRate: o.resetRate,
-          ...(Option.isSome(o.maxRps) ? { maxRps: o.maxRps.value } : {})
+      const faults = {
+        latencyMs: o.latency,
+        errorRate: o.errorRate,
+        resetRate: o.resetRate,
+        ...(Option.isSome(o.maxRps) ? { maxRps: o.maxRps.value } : {})
+      }
+      return yield* Effect.gen(function*() {
+        const sim = yield* Simulator.Simulator
+        yield* Console.log(`Mailjet simulator listening on ${sim.url} (contact list ${o.listId})`)
+        // Built-in keys are not secrets: they only open this local simulator.
+        yield* Console.log(
+          given
+            ? "credentials: the MAILJET_API_KEY and MAILJET_SECRET_KEY of this environment"
+            : `credentials: MAILJET_API_KEY=${apiKey} MAILJET_SECRET_KEY=${secretKey}`
+        )
+        yield* Console.log(`try: MAILJET_BASE_URL=${sim.url} MAILJET_LIST_ID=${o.listId} signal-mailjet deliver events.ndjson`)
+        if (Option.isSome(o.outageAfter)) {
+          yield* Effect.sleep(Duration.seconds(o.outageAfter.value))
+          yield* sim.setFaults({ ...faults, outage: true })
+          yield* Console.log(`outage: every request answered 503 for ${o.outageFor} s`)
+          yield* Effect.sleep(Duration.seconds(o.outageFor))
+          yield* sim.setFaults(faults)
+          yield* Console.log("outage over")
         }
-      })),
-      Effect.catchTag("ServeError", (e) => Effect.zipRight(stderr(`signal-mailjet simulate: cannot listen on port ${o.port}: ${String(e.cause)}`), exit(2)))
-    )
-).pipe(Command.withDescription("Run the local Mailjet simulator (Contacts API v3: auth, lists, managecontact, contactmetadata) until stopped."))
+        return yield* Effect.never
+      }).pipe(
+        Effect.provide(Simulator.layer({
+          apiKey,
+          secretKey,
+          port: o.port,
+          lists: [{ id: o.listId, name: "Signal" }],
+          properties: o.bare ? [] : Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype })),
+          faults
+        })),
+        Effect.catchTag("ServeError", (e) =>
+          Effect.zipRight(stderr(`signal-mailjet simulate: cannot listen on port ${o.port}: ${String(e.cause)}`), exit(2)))
+      )
+    })
+).pipe(Command.withDescription("Run the local Mailjet simulator (Contacts API v3: auth, lists, managecontact, contactmetadata, and injectable faults) until stopped."))
 
 // ---- serve
 
@@ -440,6 +453,10 @@ const serveCommand = Command.make(
     logLevel: logLevelOption
   },
   (o) =>
+    // Loaded on use: the Kafka client alone costs a few hundred ms of start-up for every command.
+    Effect.flatMap(
+      Effect.promise(() => Promise.all([import("./KafkaConfig.js"), import("./KafkaWorker.js"), import("./WorkerHttp.js")])),
+      ([{ KafkaConfig }, { serve }, WorkerHttp]) =>
     Effect.gen(function*() {
       const kafka = yield* KafkaConfig
       const status = yield* Ref.make<WorkerStatus>({ preflight: false, joined: false, paused: false })
@@ -458,7 +475,7 @@ const serveCommand = Command.make(
       )),
       reportSetupErrors,
       (e) => withRuntime(o.logFormat, o.logLevel, e)
-    )
+    ))
 ).pipe(
   Command.withDescription(
     "Run Signal's delivery worker: consume delivery-{SIGNAL_INTEGRATION_ID} from KAFKA_BROKERS in a consumer group, deliver each event, dead-letter to delivery-{id}-dlq, and commit offsets only past events that are done. HTTP on PORT (default 8080): /health, /ready, /metrics. SIGTERM finishes in-flight events, commits and leaves the group. Exits non-zero on a fatal error (401, unknown list) with the fix in the message."
@@ -467,7 +484,7 @@ const serveCommand = Command.make(
 
 // ---- demo
 
-const demoCommand = Command.make("demo", {}, () => runDemo).pipe(
+const demoCommand = Command.make("demo", {}, () => Effect.flatMap(Effect.promise(() => import("./Demo.js")), (m) => m.runDemo)).pipe(
   Command.withDescription(
     "Start the simulator in this process, deliver the bundled example events and print what was sent, what Mailjet answered, and the list's contacts. Needs no credentials."
   )

@@ -2,7 +2,7 @@
  * `npm start`: the whole path on a fresh clone with no credentials. The simulator runs in this
  * process; the bundled events go through the same layers `deliver` uses.
  */
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Console, Duration, Effect, Either, Layer, Redacted, Stream } from "effect"
 import { Consent } from "./Consent.js"
 import { Delivery } from "./Delivery.js"

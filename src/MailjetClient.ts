@@ -2,8 +2,10 @@
  * The Mailjet Contacts API (v3 REST) as typed calls. One attempt per call, bounded by the
  * configured timeout: retrying and pacing belong to delivery, which sees every lane at once.
  */
-import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
-import type { HttpClientError } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import { MailjetConfig } from "./MailjetConfig.js"
 import {

@@ -45,7 +45,7 @@ export class MailjetUnavailable extends Schema.TaggedError<MailjetUnavailable>()
   detail: Schema.String
 }) {
   override get message(): string {
-    return `Mailjet could not be reached or failed (${this.detail}). The event is retried; if it persists, check https://status.mailjet.com and MAILJET_BASE_URL.`
+    return `Mailjet could not be reached or failed (${this.detail}). Calls are retried with backoff; if it persists, check https://status.mailjet.com, the network and MAILJET_BASE_URL. Redelivery is safe.`
   }
 }
 

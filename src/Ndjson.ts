@@ -1,6 +1,6 @@
 /** NDJSON in: a file or stdin as a stream of lines, read with back-pressure, never whole. */
-import { FileSystem } from "@effect/platform"
-import { NodeStream } from "@effect/platform-node"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Data, Effect, Stream } from "effect"
 
 export class InputUnreadable extends Data.TaggedError("InputUnreadable")<{

@@ -2,7 +2,7 @@
  * Which Signal events become which Mailjet contact updates. The Default preset is the table in
  * signal-events.md; a JSON preset file can extend it (the default) or replace it.
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Data, Effect, Either, ParseResult, Schema } from "effect"
 import { coerceValue } from "./Datatypes.js"
 

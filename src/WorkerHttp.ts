@@ -1,6 +1,8 @@
 /** `serve`'s HTTP side: liveness, readiness and Prometheus metrics. */
-import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer, Ref } from "effect"
 import { createServer } from "node:http"
 import type { WorkerStatus } from "./KafkaWorker.js"

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `signal-mailjet` process: runs the CLI and turns its end into an exit code. */
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Effect, Exit, Layer, Option } from "effect"
 import { run } from "./Cli.js"
 import { Shutdown } from "./Shutdown.js"

@@ -4,7 +4,7 @@
  * environment (nothing inherited, so no stray MAILJET_* variables) and every run's stdout and
  * stderr are checked for the credentials.
  */
-import { describe, expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Option, Schedule } from "effect"
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -681,3 +681,42 @@ layer(
       expect(outcomes(replay.stdout)).toStrictEqual([SEED_OUTCOME])
     }))
 })
+
+describe("simulate as a process", () => {
+  it.live("serves the API, and --outage-after / --outage-for answer 503 for the window", () =>
+    Effect.promise(async () => {
+      const proc = spawn(process.execPath, [BIN, "simulate", "--port", "0", "--outage-after", "1", "--outage-for", "1"], {
+        env: { PATH: process.env["PATH"] ?? "", MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      try {
+        let out = ""
+        const url = await new Promise<string>((resolve, reject) => {
+          proc.stdout.on("data", (d: Buffer) => {
+            out += d.toString()
+            const m = /listening on (http:\/\/\S+)/.exec(out)
+            if (m) resolve(m[1]!)
+          })
+          proc.on("exit", () => reject(new Error(`simulate exited: ${out}`)))
+        })
+        const auth = { authorization: `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}` }
+        const get = () => fetch(`${url}/v3/REST/contactslist/1`, { headers: auth }).then((r) => r.status)
+        expect(await get()).toBe(200)
+        const during = await waitForStatus(get, 503)
+        expect(during).toBe(503)
+        expect(await waitForStatus(get, 200)).toBe(200)
+        expect(out).not.toContain(SECRET)
+      } finally {
+        proc.kill("SIGTERM")
+      }
+    }))
+})
+
+const waitForStatus = async (get: () => Promise<number>, want: number) => {
+  for (let i = 0; i < 60; i++) {
+    const s = await get()
+    if (s === want) return s
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return get()
+}
