@@ -8,14 +8,13 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { ConfigError, Console, Data, Duration, Effect, Either, Layer, Logger, LogLevel, Option, Ref, Stream } from "effect"
 import { Consent } from "./Consent.js"
 import { Delivery, makeRunState, prepare, stopMessage, type StopReason } from "./Delivery.js"
-import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
+import type { DeliverySettings } from "./DeliveryConfig.js"
 import { formatConfigError, positiveInt } from "./internal/config.js"
 import { MailjetClient } from "./MailjetClient.js"
 import { MailjetConfig } from "./MailjetConfig.js"
 import { Mapping } from "./Mapping.js"
-import { deadLetterEvents, readLines } from "./Ndjson.js"
+import { checkSource, deadLetterEvents, readLines } from "./Ndjson.js"
 import { addToSummary, deadLetterLine, emptySummary, outcomeLine, type Result, type Summary } from "./Outcome.js"
-import { Pacer } from "./Pacer.js"
 import { isHealthy, preflight, type PreflightReport } from "./Preflight.js"
 import { Shutdown } from "./Shutdown.js"
 import { parseSignalEvent } from "./SignalEvent.js"
@@ -96,13 +95,12 @@ export const loggerLayer = (format: "text" | "json", level: Option.Option<keyof 
     Option.match(level, { onNone: () => Layer.empty, onSome: (l) => Logger.minimumLogLevel(levels[l]) })
   )
 
-/** Everything `deliver`, `replay` and `check` talk to Mailjet with. */
-export const deliveryLayer = (preset: Option.Option<string>, overrides: Partial<DeliverySettings>) => {
-  const config = Layer.mergeAll(MailjetConfig.layer, DeliveryConfig.layerWith(overrides))
-  const client = MailjetClient.layer.pipe(Layer.provide(NodeHttpClient.layerUndici))
-  const parts = Layer.mergeAll(client, Consent.layer, Mapping.layer(preset), Pacer.layer)
-  return Delivery.layer.pipe(Layer.provideMerge(parts), Layer.provideMerge(config))
-}
+/** Everything `deliver`, `replay` and `serve` talk to Mailjet with: the environment, with flags over it. */
+export const deliveryLayer = (preset: Option.Option<string>, overrides: Partial<DeliverySettings>) =>
+  Delivery.live({ preset, overrides }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+
+const withConcurrency = (concurrency: Option.Option<number>): Partial<DeliverySettings> =>
+  Option.match(concurrency, { onNone: () => ({}), onSome: (n) => ({ concurrency: n }) })
 
 // ---- deliver / replay
 
@@ -300,9 +298,9 @@ const deliverCommand = Command.make(
         (e) => withRuntime(o.logFormat, o.logLevel, e)
       )
     }
-    return deliverLines(lines, o).pipe(
+    return Effect.zipRight(checkSource(o.file), deliverLines(lines, o)).pipe(
       Effect.scoped,
-      Effect.provide(deliveryLayer(o.preset, Option.match(o.concurrency, { onNone: () => ({}), onSome: (concurrency) => ({ concurrency }) }))),
+      Effect.provide(deliveryLayer(o.preset, withConcurrency(o.concurrency))),
       reportSetupErrors,
       (e) => withRuntime(o.logFormat, o.logLevel, e)
     )
@@ -329,7 +327,7 @@ const replayCommand = Command.make(
   (o) =>
     deliverLines(deadLetterEvents(readLines(o.file)), o).pipe(
       Effect.scoped,
-      Effect.provide(deliveryLayer(o.preset, Option.match(o.concurrency, { onNone: () => ({}), onSome: (concurrency) => ({ concurrency }) }))),
+      Effect.provide(deliveryLayer(o.preset, withConcurrency(o.concurrency))),
       reportSetupErrors,
       (e) => withRuntime(o.logFormat, o.logLevel, e)
     )
@@ -470,7 +468,7 @@ const serveCommand = Command.make(
     }).pipe(
       Effect.scoped,
       Effect.provide(Layer.merge(
-        deliveryLayer(o.preset, Option.match(o.concurrency, { onNone: () => ({}), onSome: (concurrency) => ({ concurrency }) })),
+        deliveryLayer(o.preset, withConcurrency(o.concurrency)),
         KafkaConfig.layer
       )),
       reportSetupErrors,

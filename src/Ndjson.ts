@@ -12,15 +12,22 @@ export class InputUnreadable extends Data.TaggedError("InputUnreadable")<{
   }
 }
 
+/** Fails unless `source` is stdin (`-`) or a readable file: checked before anything is sent. */
+export const checkSource = (source: string): Effect.Effect<void, InputUnreadable, FileSystem.FileSystem> =>
+  source === "-" ? Effect.void : Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const info = yield* fs.stat(source).pipe(Effect.mapError((e) => new InputUnreadable({ source, detail: e.message })))
+    if (info.type !== "File") return yield* Effect.fail(new InputUnreadable({ source, detail: "not a file" }))
+  })
+
 /** Lines of a file, or of stdin for `-`. */
 export const readLines = (source: string): Stream.Stream<string, InputUnreadable, FileSystem.FileSystem> => {
   const fail = (detail: string) => new InputUnreadable({ source, detail })
   const bytes = source === "-"
     ? NodeStream.fromReadable(() => process.stdin, (e) => fail(e instanceof Error ? e.message : String(e)))
     : Stream.unwrap(Effect.gen(function*() {
+      yield* checkSource(source)
       const fs = yield* FileSystem.FileSystem
-      const info = yield* fs.stat(source).pipe(Effect.mapError((e) => fail(e.message)))
-      if (info.type !== "File") return yield* Effect.fail(fail("not a file"))
       return fs.stream(source, { chunkSize: 64 * 1024 }).pipe(Stream.mapError((e) => fail(e.message)))
     }))
   return bytes.pipe(Stream.decodeText(), Stream.splitLines)
