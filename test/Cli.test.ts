@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll } from "vitest"
 import { DefaultPreset } from "../src/Preset.js"
 import * as Simulator from "../src/Simulator.js"
+import { SEED_BODY, SEED_EVENT } from "./support/seed.js"
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))
 const BIN = Path.join(ROOT, "dist", "bin.js")
@@ -35,25 +36,7 @@ const MANAGE_PATH = `/v3/REST/contactslist/${LIST_ID}/managecontact`
 
 // ---- the seed example (signal-events.md)
 
-const SEED_EVENT = {
-  type: "track",
-  event: "Signed Up",
-  messageId: "6f1d3c1e-8a51-4c4b-9a0e-2f4f1c7b9d10",
-  timestamp: "2026-11-26T10:15:00.000Z",
-  anonymousId: "0b7e6a53-3f5e-4f0a-9a39-7d0c2f7f2a11",
-  properties: { method: "email" },
-  context: {
-    traits: { email: "jane.doe@example.com", first_name: "Jane", last_name: "Doe" },
-    consent: { marketing: true }
-  }
-}
 const SEED = JSON.stringify(SEED_EVENT)
-const SEED_BODY = {
-  Email: "jane.doe@example.com",
-  Name: "Jane Doe",
-  Action: "addforce",
-  Properties: { first_name: "Jane", last_name: "Doe", signup_method: "email" }
-}
 const SEED_OUTCOME = {
   line: 1,
   messageId: "6f1d3c1e-8a51-4c4b-9a0e-2f4f1c7b9d10",

@@ -7,19 +7,9 @@ import { NodeFileSystem } from "@effect/platform-node"
 import { expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Option } from "effect"
 import { Delivery, Simulator } from "../src/index.js"
+import { SEED_BODY, SEED_EVENT } from "./support/seed.js"
 
-const seedEvent = {
-  type: "track",
-  event: "Signed Up",
-  messageId: "6f1d3c1e-8a51-4c4b-9a0e-2f4f1c7b9d10",
-  timestamp: "2026-11-26T10:15:00.000Z",
-  anonymousId: "0b7e6a53-3f5e-4f0a-9a39-7d0c2f7f2a11",
-  properties: { method: "email" },
-  context: {
-    traits: { email: "jane.doe@example.com", first_name: "Jane", last_name: "Doe" },
-    consent: { marketing: true }
-  }
-}
+const seedEvent = SEED_EVENT
 
 it.live("a host composes Delivery.live with its own HttpClient and ConfigProvider and delivers the seed", () =>
   Effect.gen(function*() {
@@ -42,12 +32,7 @@ it.live("a host composes Delivery.live with its own HttpClient and ConfigProvide
     const requests = yield* sim.requests
     expect(requests).toHaveLength(1)
     expect(requests[0]!.path).toBe("/v3/REST/contactslist/42/managecontact")
-    expect(requests[0]!.body).toEqual({
-      Email: "jane.doe@example.com",
-      Name: "Jane Doe",
-      Action: "addforce",
-      Properties: { first_name: "Jane", last_name: "Doe", signup_method: "email" }
-    })
+    expect(requests[0]!.body).toEqual(SEED_BODY)
     const contact = yield* sim.contact("jane.doe@example.com")
     expect(Option.map(contact, (c) => c.lists.get(42))).toEqual(Option.some("subscribed"))
   }).pipe(

@@ -5,13 +5,9 @@ import type { AddressInfo } from "node:net"
 import { MailjetClient, readErrorBody } from "../src/MailjetClient.js"
 import * as Simulator from "../src/Simulator.js"
 import { clientLayer, KEY, presetProperties, SECRET } from "./support/layers.js"
+import { SEED_BODY } from "./support/seed.js"
 
-const seedBody = {
-  Email: "jane.doe@example.com",
-  Name: "Jane Doe",
-  Action: "addforce",
-  Properties: { first_name: "Jane", last_name: "Doe", signup_method: "email" }
-} as const
+const seedBody = SEED_BODY
 
 const simulator = Simulator.layer({
   apiKey: KEY,
