@@ -5,7 +5,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { ConfigError, Console, Data, Duration, Effect, Either, Layer, Logger, LogLevel, Option, Ref, Stream } from "effect"
+import { ConfigError, Console, Data, Duration, Effect, Either, Layer, Logger, LogLevel, Option, Ref, type Scope, Stream } from "effect"
 import { Consent } from "./Consent.js"
 import { Delivery, makeRunState, prepare, stopMessage, type StopReason } from "./Delivery.js"
 import type { DeliverySettings } from "./DeliveryConfig.js"
@@ -275,6 +275,33 @@ const withRuntime = <A, E, R>(
   self: Effect.Effect<A, E, R>
 ) => Effect.provide(self, loggerLayer(logFormat, logLevel))
 
+/** The options `deliver` and `replay` share. */
+const runOptions = {
+  deadLetters: deadLettersOption,
+  concurrency: concurrencyOption,
+  preset: presetOption,
+  createMissing: createMissingOption,
+  logFormat: logFormatOption,
+  logLevel: logLevelOption
+}
+
+/** A delivery run with the layers, error reporting and logging `deliver` and `replay` share. */
+const runLines = <A, E extends { readonly _tag: string }>(
+  self: Effect.Effect<A, E, Delivery | Mapping | MailjetClient | Shutdown | FileSystem.FileSystem | Scope.Scope>,
+  o: {
+    readonly preset: Option.Option<string>
+    readonly concurrency: Option.Option<number>
+    readonly logFormat: "text" | "json"
+    readonly logLevel: Option.Option<keyof typeof levels>
+  }
+) =>
+  self.pipe(
+    Effect.scoped,
+    Effect.provide(deliveryLayer(o.preset, withConcurrency(o.concurrency))),
+    reportSetupErrors,
+    (e) => withRuntime(o.logFormat, o.logLevel, e)
+  )
+
 const deliverCommand = Command.make(
   "deliver",
   {
@@ -282,12 +309,7 @@ const deliverCommand = Command.make(
     dryRun: Options.boolean("dry-run").pipe(
       Options.withDescription("Print each request that would be sent (method, path, body); send nothing; no credentials needed.")
     ),
-    deadLetters: deadLettersOption,
-    concurrency: concurrencyOption,
-    preset: presetOption,
-    createMissing: createMissingOption,
-    logFormat: logFormatOption,
-    logLevel: logLevelOption
+    ...runOptions
   },
   (o) => {
     const lines = readLines(o.file)
@@ -298,12 +320,7 @@ const deliverCommand = Command.make(
         (e) => withRuntime(o.logFormat, o.logLevel, e)
       )
     }
-    return Effect.zipRight(checkSource(o.file), deliverLines(lines, o)).pipe(
-      Effect.scoped,
-      Effect.provide(deliveryLayer(o.preset, withConcurrency(o.concurrency))),
-      reportSetupErrors,
-      (e) => withRuntime(o.logFormat, o.logLevel, e)
-    )
+    return runLines(Effect.zipRight(checkSource(o.file), deliverLines(lines, o)), o)
   }
 ).pipe(
   Command.withDescription(
@@ -317,20 +334,9 @@ const replayCommand = Command.make(
     file: Args.file({ name: "DEAD_LETTER_FILE", exists: "yes" }).pipe(
       Args.withDescription("A dead-letter file written by --dead-letters.")
     ),
-    deadLetters: deadLettersOption,
-    concurrency: concurrencyOption,
-    preset: presetOption,
-    createMissing: createMissingOption,
-    logFormat: logFormatOption,
-    logLevel: logLevelOption
+    ...runOptions
   },
-  (o) =>
-    deliverLines(deadLetterEvents(readLines(o.file)), o).pipe(
-      Effect.scoped,
-      Effect.provide(deliveryLayer(o.preset, withConcurrency(o.concurrency))),
-      reportSetupErrors,
-      (e) => withRuntime(o.logFormat, o.logLevel, e)
-    )
+  (o) => runLines(deliverLines(deadLetterEvents(readLines(o.file)), o), o)
 ).pipe(
   Command.withDescription(
     "Deliver the events of a dead-letter file again (after fixing what the `reason` says), with the same outcome lines and exit codes as deliver. Use a new --dead-letters file for what fails again."
