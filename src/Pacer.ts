@@ -2,9 +2,17 @@
  * One request budget shared by every lane: a paced token bucket (GCRA) whose rate halves on a
  * 429 and climbs back by 5% of the maximum per second, so a rate-limit storm slows everyone at
  * once instead of burning each event's attempts.
+ *
+ * Requests are spaced evenly at 95% of the maximum, with no burst above it: a limiter counts
+ * requests as they arrive, arrival times jitter (a pause on either side bunches them), and at 100%
+ * with a burst the first second and every jitter drew a 429, each costing a halving and ten
+ * seconds of climb (measured: 0.75 of the limit reached; now 0.95 and no 429).
  */
 import { Clock, Context, Effect, Layer } from "effect"
 import { DeliveryConfig } from "./DeliveryConfig.js"
+
+/** The share of the rate actually paced (see above). */
+const HEADROOM = 0.95
 
 export interface PacerState {
   readonly rate: number
@@ -14,6 +22,12 @@ export interface PacerState {
 export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
   /** Waits for this request's slot. */
   readonly take: Effect.Effect<void>
+  /**
+   * Takes this request's slot without waiting for it: succeeds with the milliseconds until the slot
+   * (0: now). `take` is `reserve` then a sleep; a caller that must stay interruptible by something
+   * else (a stop) races only the sleep, and only when there is one.
+   */
+  readonly reserve: Effect.Effect<number>
   /** Mailjet said 429: slow down. */
   readonly rateLimited: Effect.Effect<void>
   readonly state: Effect.Effect<PacerState>
@@ -21,7 +35,7 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
   static readonly make = (maxRps: number, options: { readonly burst?: number } = {}) =>
     Effect.sync(() => {
       const floor = Math.min(maxRps, 0.5)
-      const burst = Math.max(1, options.burst ?? Math.min(10, Math.ceil(maxRps / 10)))
+      const burst = Math.max(1, options.burst ?? 1)
       let rate = maxRps
       let tat = 0 // theoretical arrival time of the next request, ms
       let adjustedAt = 0
@@ -35,14 +49,15 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
         adjustedAt = now
       }
 
-      const take = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const reserve = Effect.map(Clock.currentTimeMillis, (now) => {
         recover(now)
-        const interval = 1000 / rate
+        const interval = 1000 / (rate * HEADROOM)
         const start = Math.max(tat, now - interval * (burst - 1))
         tat = start + interval
-        const wait = start - now
-        return wait > 0 ? Effect.sleep(wait) : Effect.void
+        return Math.max(0, start - now)
       })
+
+      const take = Effect.flatMap(reserve, (wait) => (wait > 0 ? Effect.sleep(wait) : Effect.void))
 
       const rateLimited = Effect.map(Clock.currentTimeMillis, (now) => {
         limited++
@@ -55,7 +70,7 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
         }
       })
 
-      return Pacer.of({ take, rateLimited, state: Effect.sync(() => ({ rate, rateLimited: limited })) })
+      return Pacer.of({ take, reserve, rateLimited, state: Effect.sync(() => ({ rate, rateLimited: limited })) })
     })
 
   static readonly layer = Layer.effect(Pacer, Effect.flatMap(DeliveryConfig, (c) => Pacer.make(c.maxRps)))

@@ -38,7 +38,7 @@ export interface SimulatorState {
   readonly contacts: Effect.Effect<ReadonlyArray<SimulatedContact>>
   /** Matched case-insensitively, like the server does. */
   readonly contact: (email: string) => Effect.Effect<Option.Option<SimulatedContact>>
-  /** Oldest first; bounded by `recordLimit`. */
+  /** Oldest first; bounded by `recordLimit`; empty when `recordRequests` is false. */
   readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
   /** Replaces the whole fault configuration. */
   readonly setFaults: (faults: SimulatorFaults) => Effect.Effect<void>

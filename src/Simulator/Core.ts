@@ -33,6 +33,11 @@ export interface SimulatorOptions {
   readonly seed?: number | undefined
   /** How many recorded requests are kept (oldest dropped first). Default 100,000. */
   readonly recordLimit?: number | undefined
+  /**
+   * Default true. False keeps no request log (`requests` stays empty): for benchmarks, where the
+   * client is what is measured and the log would only cost memory and time.
+   */
+  readonly recordRequests?: boolean | undefined
 }
 
 export type Membership = "subscribed" | "unsubscribed"
@@ -362,6 +367,7 @@ export const makeCore = (options: SimulatorOptions): Core => {
 
   // Recorded requests: a ring buffer, so memory stays bounded under a benchmark.
   const recordLimit = Math.max(1, options.recordLimit ?? DEFAULT_RECORD_LIMIT)
+  const recording = options.recordRequests ?? true
   let records: Array<RecordedRequest> = []
   let recordHead = 0
   const record = (r: RecordedRequest): void => {
@@ -724,13 +730,15 @@ export const makeCore = (options: SimulatorOptions): Core => {
       const search = q === -1 ? "" : request.url.slice(q + 1)
       const body = readBody(request.body)
       const outcome = respond(request, body, pathname, search)
-      record({
-        method: request.method,
-        path: request.url,
-        body: body.json !== undefined ? body.json.value : body.raw === "" ? undefined : body.raw,
-        status: outcome._tag === "Reply" ? outcome.status : 0,
-        at: request.now
-      })
+      if (recording) {
+        record({
+          method: request.method,
+          path: request.url,
+          body: body.json !== undefined ? body.json.value : body.raw === "" ? undefined : body.raw,
+          status: outcome._tag === "Reply" ? outcome.status : 0,
+          at: request.now
+        })
+      }
       return outcome
     },
     latencyMs: () => faults.latencyMs ?? 0,
