@@ -1,0 +1,369 @@
+/**
+ * `npm run bench`: how fast this project delivers, against what.
+ *
+ * The Mailjet simulator runs in its own process over HTTPS (a certificate made for this run,
+ * trusted through NODE_EXTRA_CA_CERTS), answering at once and keeping no request log, so the
+ * client is what is measured. Every contender sends the same N `Signed Up` events (unique
+ * emails) at the same concurrency, each in a process of its own:
+ *   (1) a raw undici keep-alive loop posting managecontact bodies built beforehand (the ceiling),
+ *   (2) node-mailjet, Mailjet's SDK, making the same calls,
+ *   (3a) this project's path in process (`Delivery.run` over the lines, undici HttpClient),
+ *   (3b) the CLI, `node dist/bin.js deliver FILE`.
+ * Then: mapping alone (`prepare`, no I/O); peak RSS of `deliver` over a 1,000,000-event file;
+ * the rate reached against a simulator that allows R requests per second with 50 ms latency.
+ *
+ * Every run checks conservation: each event delivered once, the simulator holding N contacts.
+ * Options: --events N --concurrency C --runs K --warmup W --rss-events M --rss-runs K --rate R --rate-seconds S
+ * --latency MS --only throughput,mapping,rss,rate --keep (keep the temp dir)
+ * --contenders undici,node-mailjet,delivery,cli --profile DIR (a V8 CPU profile of every contender and CLI run into DIR, for `--cpu-prof` reading).
+ * Results also go to bench-out/bench-<time>.json.
+ */
+import { spawnSync } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { parseArgs } from "node:util"
+import { makeCert } from "./bench/cert.js"
+import { writeEvents } from "./bench/events.js"
+import { root, runCli, runContender, startSimulator, type CliRun } from "./bench/processes.js"
+import type { ContenderKind, ContenderResult, SimulatorStats } from "./bench/protocol.js"
+
+const { values: flags } = parseArgs({
+  options: {
+    events: { type: "string", default: "50000" },
+    concurrency: { type: "string", default: "32" },
+    runs: { type: "string", default: "3" },
+    warmup: { type: "string", default: "2000" },
+    "rss-events": { type: "string", default: "1000000" },
+    "rss-runs": { type: "string", default: "1" },
+    rate: { type: "string", default: "200" },
+    "rate-seconds": { type: "string", default: "20" },
+    latency: { type: "string", default: "50" },
+    only: { type: "string", default: "throughput,mapping,rss,rate" },
+    keep: { type: "boolean", default: false },
+    profile: { type: "string" },
+    contenders: { type: "string", default: "undici,node-mailjet,node-mailjet-no-keepalive,delivery,cli" }
+  },
+  strict: true
+})
+
+const int = (name: keyof typeof flags): number => {
+  const n = Number(flags[name])
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number (got ${String(flags[name])})`)
+  return n
+}
+const N = int("events")
+const C = int("concurrency")
+const RUNS = Math.max(1, int("runs"))
+const WARMUP = Math.min(int("warmup"), N)
+const RSS_EVENTS = int("rss-events")
+const RSS_RUNS = Math.max(1, int("rss-runs"))
+const R = int("rate")
+const RATE_SECONDS = int("rate-seconds")
+const LATENCY = int("latency")
+const only = new Set((flags.only ?? "").split(",").map((s) => s.trim()))
+const contenders = new Set((flags.contenders ?? "").split(",").map((s) => s.trim()))
+const nodeArgs = flags.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${Path.resolve(flags.profile)}`]
+
+const API_KEY = "bench-key"
+const SECRET_KEY = "bench-secret"
+const LIST_ID = 7
+/** No contender may take longer than this (the 1M-event run takes about 6 minutes); the bench stops rather than hang. */
+const TIMEOUT_MS = 15 * 60_000
+
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`)
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+
+interface Sample {
+  readonly rate: number
+  /** Peak RSS, kB (the CLI only). */
+  readonly maxRssKb?: number | undefined
+  readonly clientCpuUsPerEvent: number | undefined
+  readonly serverCpuUsPerEvent: number | undefined
+  readonly connections: number | undefined
+}
+
+type Row = "undici" | "node-mailjet" | "node-mailjet-no-keepalive" | "delivery" | "cli" | "mapping"
+const LABELS: Readonly<Record<Row, string>> = {
+  undici: "(1) raw undici keep-alive loop (ceiling)",
+  "node-mailjet": "(2) node-mailjet, same calls",
+  "node-mailjet-no-keepalive": "(2′) node-mailjet without keep-alive (Node ≤ 18's default agent)",
+  delivery: "(3a) Delivery.run in process",
+  cli: "(3b) CLI `deliver` as a process",
+  mapping: "mapping alone (`prepare`, no I/O)"
+}
+
+const conservation = (what: string, events: number, ok: number, server: SimulatorStats | undefined) => {
+  const problems: Array<string> = []
+  if (ok !== events) problems.push(`${events - ok} of ${events} events not delivered`)
+  if (server !== undefined) {
+    if ((server.byStatus["201"] ?? 0) !== events) problems.push(`simulator answered 201 ${server.byStatus["201"] ?? 0} times for ${events} events`)
+    if (server.contacts !== events) problems.push(`simulator holds ${server.contacts} contacts for ${events} events`)
+  }
+  if (problems.length > 0) throw new Error(`${what}: conservation broken: ${problems.join("; ")}`)
+}
+
+/** Peak RSS (kB) of `node dist/bin.js --help`, by GNU time: what loading the CLI alone costs. */
+const peakRssOfHelp = (): number | undefined => {
+  if (!Fs.existsSync("/usr/bin/time")) return undefined
+  const r = spawnSync("/usr/bin/time", ["-f", "%M", process.execPath, Path.join(root, "dist/bin.js"), "--help"], { encoding: "utf8" })
+  const kb = Number(r.stderr.trim().split("\n").pop())
+  return Number.isFinite(kb) ? kb : undefined
+}
+
+const main = async () => {
+  const nodeMailjetVersion = (JSON.parse(Fs.readFileSync(Path.join(root, "node_modules/node-mailjet/package.json"), "utf8")) as { version: string }).version
+  const cpus = Os.cpus()
+  const machine = `${cpus.length} cores (${cpus[0]?.model.trim() ?? "unknown CPU"}), ${fmt(Os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${Os.type()} ${Os.release()}`
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "signal-mailjet-bench-"))
+  log(`work dir ${dir}`)
+  const started = performance.now()
+  const samples = new Map<Row, Array<Sample>>()
+  const add = (row: Row, s: Sample) => samples.set(row, [...(samples.get(row) ?? []), s])
+  const report: Record<string, unknown> = { machine, events: N, concurrency: C, runs: RUNS, warmup: WARMUP, nodeMailjet: nodeMailjetVersion }
+  try {
+    const cert = makeCert(dir)
+    const eventsPath = Path.join(dir, "events.ndjson")
+    const warmupPath = Path.join(dir, "warmup.ndjson")
+    // (2′) opens a TLS connection per call: a tenth of the events tell its rate as well, in a tenth of the time.
+    const fewPath = Path.join(dir, "events-few.ndjson")
+    const FEW = Math.max(1, Math.min(N, Math.ceil(N / 10)))
+    await writeEvents(eventsPath, N, "bench")
+    await writeEvents(fewPath, FEW, "bench")
+    await writeEvents(warmupPath, WARMUP, "warmup")
+    const simSetup = { keyPath: cert.keyPath, certPath: cert.certPath, apiKey: API_KEY, secretKey: SECRET_KEY, listId: LIST_ID }
+    const cliEnv = (url: string, maxRps: number): Record<string, string> => ({
+      MAILJET_API_KEY: API_KEY,
+      MAILJET_SECRET_KEY: SECRET_KEY,
+      MAILJET_LIST_ID: String(LIST_ID),
+      MAILJET_BASE_URL: url,
+      MAILJET_CONCURRENCY: String(C),
+      MAILJET_MAX_RPS: String(maxRps),
+      NODE_EXTRA_CA_CERTS: cert.certPath
+    })
+    const contender = (kind: ContenderKind, url: string) => ({
+      kind,
+      url,
+      apiKey: API_KEY,
+      secretKey: SECRET_KEY,
+      listId: LIST_ID,
+      eventsPath: kind === "node-mailjet-no-keepalive" ? fewPath : eventsPath,
+      warmupPath,
+      concurrency: C
+    })
+    const sample = (r: ContenderResult, server: SimulatorStats | undefined): Sample => ({
+      rate: r.events / r.seconds,
+      clientCpuUsPerEvent: (r.cpuMs * 1000) / r.events,
+      serverCpuUsPerEvent: server === undefined ? undefined : (server.cpuMs * 1000) / r.events,
+      connections: server?.connections
+    })
+
+    // ---- throughput: every contender, the same events, the same concurrency
+    if (only.has("throughput") || only.has("mapping")) {
+      const sim = only.has("throughput") ? await startSimulator({ ...simSetup, faults: {} }) : undefined
+      try {
+        const order: Array<Row> = [
+          ...(only.has("throughput") ? (["undici", "node-mailjet", "node-mailjet-no-keepalive", "delivery", "cli"] as const).filter((c) => contenders.has(c)) : []),
+          ...(only.has("mapping") ? ["mapping"] as const : [])
+        ]
+        for (let run = 1; run <= RUNS; run++) {
+          // Rotate the order, so no contender always goes first (or last) on a warm machine.
+          const rotated = [...order.slice((run - 1) % order.length), ...order.slice(0, (run - 1) % order.length)]
+          for (const row of rotated) {
+            if (row === "cli") {
+              await sim!.reset()
+              const cli = await runCli({ eventsPath, env: cliEnv(sim!.url, 1e9), workDir: dir, timeoutMs: TIMEOUT_MS, nodeArgs })
+              const server = await sim!.stats()
+              if (cli.exitCode !== 0) throw new Error(`cli: exit ${cli.exitCode}: ${cli.summary}`)
+              conservation("cli", N, cli.delivered, server)
+              if (cli.lines !== N) throw new Error(`cli: ${cli.lines} outcome lines for ${N} events`)
+              add("cli", {
+                rate: N / cli.seconds,
+                maxRssKb: cli.maxRssKb,
+                clientCpuUsPerEvent: cli.cpuSeconds === undefined ? undefined : (cli.cpuSeconds * 1e6) / N,
+                serverCpuUsPerEvent: (server.cpuMs * 1000) / N,
+                connections: server.connections
+              })
+              log(`run ${run}: cli ${fmt(N / cli.seconds)} events/s (${cli.summary})`)
+            } else {
+              const { result, server } = await runContender(
+                contender(row, sim?.url ?? ""),
+                row === "mapping" ? undefined : sim,
+                cert.certPath,
+                TIMEOUT_MS,
+                nodeArgs
+              )
+              conservation(row, row === "node-mailjet-no-keepalive" ? FEW : N, result.ok, server)
+              add(row, sample(result, server))
+              log(`run ${run}: ${row} ${fmt(result.events / result.seconds)} events/s`)
+            }
+          }
+        }
+      } finally {
+        await sim?.stop()
+      }
+    }
+
+    // ---- peak RSS of deliver over a large file (once by default: it takes about 6 minutes)
+    const rssRuns: Array<CliRun> = []
+    const helpKb = only.has("rss") && RSS_EVENTS > 0 ? peakRssOfHelp() : undefined
+    if (only.has("rss") && RSS_EVENTS > 0) {
+      const bigPath = Path.join(dir, "big.ndjson")
+      log(`writing ${fmt(RSS_EVENTS)} events`)
+      await writeEvents(bigPath, RSS_EVENTS, "rss")
+      try {
+        for (let run = 1; run <= RSS_RUNS; run++) {
+          // The simulator keeps every contact: give it room (its memory is not what is measured).
+          const sim = await startSimulator({ ...simSetup, faults: {} }, { heapMb: 8192 })
+          try {
+            const cli = await runCli({ eventsPath: bigPath, env: cliEnv(sim.url, 1e9), workDir: dir, timeoutMs: TIMEOUT_MS })
+            const server = await sim.stats()
+            if (cli.exitCode !== 0) throw new Error(`rss: exit ${cli.exitCode}: ${cli.summary}`)
+            conservation("rss", RSS_EVENTS, cli.delivered, server)
+            rssRuns.push(cli)
+            log(`rss run ${run}: ${fmt((cli.maxRssKb ?? 0) / 1024)} MB peak for ${fmt(RSS_EVENTS)} events, ${fmt(RSS_EVENTS / cli.seconds)} events/s`)
+          } finally {
+            await sim.stop()
+          }
+        }
+      } finally {
+        Fs.rmSync(bigPath, { force: true })
+      }
+    }
+
+    // ---- against a rate limit: R requests per second, 50 ms latency
+    interface Limited {
+      readonly run: CliRun
+      readonly events: number
+      readonly server: SimulatorStats
+      readonly sendingRate: number
+    }
+    const limitedRuns: Array<Limited> = []
+    if (only.has("rate") && R > 0) {
+      const events = R * RATE_SECONDS
+      const ratePath = Path.join(dir, "rate.ndjson")
+      await writeEvents(ratePath, events, "rate")
+      for (let run = 1; run <= RUNS; run++) {
+        const sim = await startSimulator({ ...simSetup, faults: { maxRps: R, latencyMs: LATENCY } })
+        try {
+          const cli = await runCli({ eventsPath: ratePath, env: cliEnv(sim.url, R), workDir: dir, timeoutMs: TIMEOUT_MS })
+          const server = await sim.stats()
+          if (cli.exitCode !== 0) throw new Error(`rate: exit ${cli.exitCode}: ${cli.summary}`)
+          conservation("rate", events, cli.delivered, server)
+          const window = (server.lastOkAt - server.firstOkAt) / 1000
+          const sendingRate = window > 0 ? (events - 1) / window : 0
+          limitedRuns.push({ run: cli, events, server, sendingRate })
+          log(`rate run ${run}: ${fmt(sendingRate, 1)}/s while sending (R=${R}), ${server.byStatus["429"] ?? 0} 429s${
+            server.tooManyAt.length > 0 ? ` at ${server.tooManyAt.map((t) => `${((t - server.firstOkAt) / 1000).toFixed(2)}`).join(", ")} s` : ""
+          }`)
+        } finally {
+          await sim.stop()
+        }
+      }
+    }
+
+    // ---- the table
+    const out: Array<string> = []
+    const medianOf = (row: Row, f: (s: Sample) => number | undefined) => {
+      const xs = (samples.get(row) ?? []).map(f).filter((x): x is number => x !== undefined)
+      return xs.length === 0 ? undefined : median(xs)
+    }
+    const rate = (row: Row) => medianOf(row, (s) => s.rate)
+    out.push(`signal-mailjet bench — ${machine}`)
+    out.push(`${fmt(N)} Signed Up events (unique emails), concurrency ${C}, medians of ${RUNS} run(s); simulator over HTTPS in its own process on the same cores`)
+    out.push("")
+    out.push("| contender | events/s | client CPU µs/event | simulator CPU µs/event | TLS connections |")
+    out.push("|---|---:|---:|---:|---:|")
+    for (const row of ["undici", "node-mailjet", "node-mailjet-no-keepalive", "delivery", "cli", "mapping"] as const) {
+      if (!samples.has(row)) continue
+      const cell = (x: number | undefined, d = 0) => (x === undefined ? "–" : fmt(x, d))
+      const label = row === "node-mailjet"
+        ? `(2) node-mailjet ${nodeMailjetVersion}, same calls`
+        : row === "node-mailjet-no-keepalive"
+        ? `(2′) node-mailjet ${nodeMailjetVersion} without keep-alive (Node ≤ 18's default agent; ${fmt(Math.max(1, Math.min(N, Math.ceil(N / 10))))} events)`
+        : LABELS[row]
+      out.push(`| ${label} | ${cell(rate(row))} | ${cell(medianOf(row, (s) => s.clientCpuUsPerEvent))} | ${cell(medianOf(row, (s) => s.serverCpuUsPerEvent))} | ${cell(medianOf(row, (s) => s.connections))} |`)
+    }
+    const ratios: Record<string, number> = {}
+    const ratioLine = (a: Row, b: Row, target: number | undefined) => {
+      const x = rate(a)
+      const y = rate(b)
+      if (x === undefined || y === undefined) return
+      const r = x / y
+      ratios[`${a}/${b}`] = r
+      const goal = target === undefined ? "(context, no target)" : `target ≥ ${target}×`
+      const verdict = target === undefined ? "" : r >= target ? "met" : "NOT met"
+      out.push(`| ${LABELS[a].split(" ")[0]} ÷ ${LABELS[b].split(" ")[0]} | ${fmt(r, 2)}× | ${goal} | ${verdict} |`)
+    }
+    if (samples.has("delivery") || samples.has("cli")) {
+      out.push("")
+      out.push("| ratio | value | target | |")
+      out.push("|---|---:|---|---|")
+      ratioLine("delivery", "undici", 0.6)
+      ratioLine("cli", "undici", 0.6)
+      ratioLine("delivery", "node-mailjet", 3)
+      ratioLine("cli", "node-mailjet", 3)
+      ratioLine("delivery", "node-mailjet-no-keepalive", undefined)
+      ratioLine("cli", "node-mailjet-no-keepalive", undefined)
+    }
+    if (rssRuns.length > 0 || limitedRuns.length > 0) {
+      out.push("")
+      out.push("| measure | value | target | |")
+      out.push("|---|---:|---|---|")
+    }
+    if (rssRuns.length > 0) {
+      const mb = median(rssRuns.map((r) => r.maxRssKb ?? 0)) / 1024
+      const speed = median(rssRuns.map((r) => RSS_EVENTS / r.seconds))
+      out.push(`| peak RSS of \`deliver\`, ${fmt(RSS_EVENTS)} events (${rssRuns.length === 1 ? "one run" : `median of ${rssRuns.length}`}) | ${fmt(mb)} MB (${fmt(speed)} events/s) | ≤ 150 MB | ${mb <= 150 ? "met" : "NOT met"} |`)
+      const small = medianOf("cli", (s) => s.maxRssKb)
+      if (small !== undefined) out.push(`| peak RSS of \`deliver\`, ${fmt(N)} events (the throughput runs) | ${fmt(small / 1024)} MB | (context) | |`)
+      if (helpKb !== undefined) out.push(`| peak RSS of \`signal-mailjet --help\` (the modules loaded, no work) | ${fmt(helpKb / 1024)} MB | (context) | |`)
+    }
+    if (limitedRuns.length > 0) {
+      const rate1 = median(limitedRuns.map((l) => l.sendingRate))
+      const wall = median(limitedRuns.map((l) => l.events / l.run.seconds))
+      const share = rate1 / R
+      const tooMany = limitedRuns.map((l) => l.server.byStatus["429"] ?? 0)
+      const lost = limitedRuns.map((l) => l.events - l.run.delivered)
+      const events = limitedRuns[0]!.events
+      out.push(`| rate reached, limit R=${R}/s with ${LATENCY} ms latency (${fmt(events)} events, median of ${limitedRuns.length}) | ${fmt(rate1, 1)}/s = ${fmt(share, 3)} R (${fmt(wall, 1)}/s incl. start-up) | ≥ 0.9 R | ${share >= 0.9 ? "met" : "NOT met"} |`)
+      out.push(`| 429s seen / events lost, per run | ${tooMany.join(", ")} / ${lost.join(", ")} | none lost | ${lost.every((x) => x === 0) ? "met" : "NOT met"} |`)
+    }
+    out.push("")
+    out.push(`${fmt((performance.now() - started) / 1000)} s in all. Reproduce: npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`)
+    process.stdout.write(out.join("\n") + "\n")
+
+    Object.assign(report, {
+      samples: Object.fromEntries(samples),
+      ratios,
+      rss: { events: RSS_EVENTS, helpKb, runs: rssRuns.map((r) => ({ maxRssKb: r.maxRssKb, seconds: r.seconds, cpuSeconds: r.cpuSeconds })) },
+      rate: {
+        limit: R,
+        latencyMs: LATENCY,
+        runs: limitedRuns.map((l) => ({
+          events: l.events,
+          sendingRate: l.sendingRate,
+          wallSeconds: l.run.seconds,
+          byStatus: l.server.byStatus,
+          delivered: l.run.delivered
+        }))
+      }
+    })
+    const outDir = Path.join(root, "bench-out")
+    Fs.mkdirSync(outDir, { recursive: true })
+    Fs.writeFileSync(Path.join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`), JSON.stringify(report, null, 2) + "\n")
+  } finally {
+    if (flags.keep) log(`kept ${dir}`)
+    else Fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`)
+  process.exit(1)
+})
