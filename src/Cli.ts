@@ -423,14 +423,18 @@ const simulateCommand = Command.make(
         )
         yield* Console.log(`try: MAILJET_BASE_URL=${sim.url} MAILJET_LIST_ID=${o.listId} signal-mailjet deliver events.ndjson`)
         if (Option.isSome(o.outageAfter)) {
-          yield* Effect.sleep(Duration.seconds(o.outageAfter.value))
-          yield* sim.setFaults({ ...faults, outage: true })
-          yield* Console.log(`outage: every request answered 503 for ${o.outageFor} s`)
-          yield* Effect.sleep(Duration.seconds(o.outageFor))
-          yield* sim.setFaults(faults)
-          yield* Console.log("outage over")
+          const after = o.outageAfter.value
+          yield* Effect.fork(Effect.gen(function*() {
+            yield* Effect.sleep(Duration.seconds(after))
+            yield* sim.setFaults({ ...faults, outage: true })
+            yield* Console.log(`outage: every request answered 503 for ${o.outageFor} s`)
+            yield* Effect.sleep(Duration.seconds(o.outageFor))
+            yield* sim.setFaults(faults)
+            yield* Console.log("outage over")
+          }))
         }
-        return yield* Effect.never
+        // Until SIGINT or SIGTERM: the simulator's scope then closes its server.
+        return yield* (yield* Shutdown).requested
       }).pipe(
         Effect.provide(Simulator.layer({
           apiKey,

@@ -689,8 +689,11 @@ describe("simulate as a process", () => {
         expect(during).toBe(503)
         expect(await waitForStatus(get, 200)).toBe(200)
         expect(out).not.toContain(SECRET)
-      } finally {
+        const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)))
         proc.kill("SIGTERM")
+        expect(await exited).toBe(0)
+      } finally {
+        proc.kill("SIGKILL")
       }
     }))
 })
