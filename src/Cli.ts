@@ -7,7 +7,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { ConfigError, Console, Data, Duration, Effect, Either, Layer, Logger, LogLevel, Option, Ref, type Scope, Stream } from "effect"
 import { Consent } from "./Consent.js"
-import { Delivery, makeRunState, prepare, stopMessage, type StopReason } from "./Delivery.js"
+import { Delivery, makeRunState, prepareLine, stopMessage, type StopReason } from "./Delivery.js"
 import type { DeliverySettings } from "./DeliveryConfig.js"
 import { formatConfigError, positiveInt } from "./internal/config.js"
 import { MailjetClient } from "./MailjetClient.js"
@@ -17,7 +17,6 @@ import { checkSource, deadLetterEvents, readLines } from "./Ndjson.js"
 import { addToSummary, deadLetterLine, emptySummary, outcomeLine, type Result, type Summary } from "./Outcome.js"
 import { isHealthy, preflight, type PreflightReport } from "./Preflight.js"
 import { Shutdown } from "./Shutdown.js"
-import { parseSignalEvent } from "./SignalEvent.js"
 import { DefaultPreset } from "./Preset.js"
 import type { WorkerStatus } from "./KafkaWorker.js"
 
@@ -238,18 +237,7 @@ const dryRun = (lines: Stream.Stream<string, import("./Ndjson.js").InputUnreadab
       Stream.map((text) => ({ text, line: ++physical })),
       Stream.filter(({ text }) => text.trim() !== ""),
       Stream.map(({ line, text }) => {
-        const parsed = parseSignalEvent(text)
-        const p = prepare(
-          {
-            line,
-            raw: Either.isLeft(parsed) ? parsed.left.raw : parsed.right.raw,
-            event: Either.map(parsed, (x) => x.event).pipe(Either.mapLeft((x) => x.reason))
-          },
-          consent.resolve,
-          mapping.preset,
-          mapping.map,
-          mapping.preset.datatypes
-        )
+        const p = prepareLine(text, line, consent.resolve, mapping, mapping.preset.datatypes)
         if (p._tag === "Done") return outcomeLine(p.result)
         return JSON.stringify({
           line: p.line,

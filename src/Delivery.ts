@@ -99,6 +99,25 @@ export const prepare = (
   }
 }
 
+/** `prepare` for one NDJSON line: what `run`, `--dry-run` and the benchmark all start from. */
+export const prepareLine = (
+  text: string,
+  line: number,
+  resolveConsent: (e: SignalEvent) => "Granted" | "Withdrawn" | "Unknown",
+  mapping: Context.Tag.Service<Mapping>,
+  datatypes: ReadonlyMap<string, Datatype>
+): Prepared =>
+  prepare(
+    Either.match(parseSignalEvent(text), {
+      onLeft: ({ raw, reason }) => ({ line, raw, event: Either.left(reason) }),
+      onRight: ({ event, raw }) => ({ line, raw, event: Either.right(event) })
+    }),
+    resolveConsent,
+    mapping.preset,
+    mapping.map,
+    datatypes
+  )
+
 type StreamItem<S> = S extends Stream.Stream<infer A, infer _E, infer _R> ? A : never
 
 /** Passes chunks on, cutting those longer than `size` into pieces of at most `size`. */
@@ -404,17 +423,7 @@ const make = Effect.gen(function*() {
         // Sequential and pure: decisions and per-contact tickets are taken in input order.
         Stream.map((item) => {
           const { line, text } = read(item)
-          const parsed = parseSignalEvent(text)
-          const prepared = prepare(
-            Either.match(parsed, {
-              onLeft: ({ raw, reason }) => ({ line, raw, event: Either.left(reason) }),
-              onRight: ({ event, raw }) => ({ line, raw, event: Either.right(event) })
-            }),
-            consent.resolve,
-            mapping.preset,
-            mapping.map,
-            types
-          )
+          const prepared = prepareLine(text, line, consent.resolve, mapping, types)
           return [item, prepared._tag === "Done" ? prepared : { ...prepared, ticket: takeTicket(prepared.email) }] as const
         })
       )

@@ -11,17 +11,16 @@
  * - mapping: `prepare` alone (decode, consent, mapping, datatypes), no I/O.
  */
 import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
-import { ConfigProvider, Effect, Either, Layer, ManagedRuntime, Stream } from "effect"
+import { ConfigProvider, Effect, Layer, ManagedRuntime, Stream } from "effect"
 import { createRequire } from "node:module"
 import * as Fs from "node:fs"
 import * as Https from "node:https"
 import { Agent, request } from "undici"
 import { Consent } from "../../src/Consent.js"
-import { Delivery, prepare } from "../../src/Delivery.js"
+import { Delivery, prepareLine } from "../../src/Delivery.js"
 import type { ManageContactBody } from "../../src/MailjetClient.js"
 import { Mapping } from "../../src/Mapping.js"
 import { readLines } from "../../src/Ndjson.js"
-import { parseSignalEvent } from "../../src/SignalEvent.js"
 import type { ContenderResult, ContenderSetup, FromContender, ToContender } from "./protocol.js"
 
 const setup = JSON.parse(process.env["BENCH_CONTENDER"] ?? "{}") as ContenderSetup
@@ -35,24 +34,13 @@ const consent = Consent.make()
 /** What the project would send for each line, through its own mapping: every contender sends exactly these. */
 const bodies = (lines: ReadonlyArray<string>): Array<ManageContactBody> =>
   lines.map((text, i) => {
-    const p = prepareLine(text, i + 1)
+    const p = prepareOne(text, i + 1)
     if (p._tag !== "Send") throw new Error(`line ${i + 1} would not be sent`)
     return p.body
   })
 
-const prepareLine = (text: string, line: number) => {
-  const parsed = parseSignalEvent(text)
-  return prepare(
-    Either.match(parsed, {
-      onLeft: ({ raw, reason }) => ({ line, raw, event: Either.left(reason) }),
-      onRight: ({ event, raw }) => ({ line, raw, event: Either.right(event) })
-    }),
-    consent.resolve,
-    mapping.preset,
-    mapping.map,
-    mapping.preset.datatypes
-  )
-}
+const prepareOne = (text: string, line: number) =>
+  prepareLine(text, line, consent.resolve, mapping, mapping.preset.datatypes)
 
 /** `count` jobs over `concurrency` workers. */
 const pool = async (count: number, concurrency: number, job: (i: number) => Promise<boolean>) => {
@@ -173,7 +161,7 @@ const mappingRunner = (): Runner => {
     let ok = 0
     let failed = 0
     for (let i = 0; i < lines.length; i++) {
-      if (prepareLine(lines[i]!, i + 1)._tag === "Send") ok++
+      if (prepareOne(lines[i]!, i + 1)._tag === "Send") ok++
       else failed++
     }
     return { events: lines.length, ok, failed }
