@@ -277,8 +277,10 @@ const main = async () => {
     out.push(`signal-mailjet bench — ${machine}`)
     out.push(`${fmt(N)} Signed Up events (unique emails), concurrency ${C}, medians of ${RUNS} run(s); simulator over HTTPS in its own process on the same cores`)
     out.push("")
-    out.push("| contender | events/s | client CPU µs/event | simulator CPU µs/event | TLS connections |")
-    out.push("|---|---:|---:|---:|---:|")
+    if (samples.size > 0) {
+      out.push("| contender | events/s | client CPU µs/event | simulator CPU µs/event | TLS connections |")
+      out.push("|---|---:|---:|---:|---:|")
+    }
     for (const row of ["undici", "node-mailjet", "node-mailjet-no-keepalive", "delivery", "cli", "mapping"] as const) {
       if (!samples.has(row)) continue
       const cell = (x: number | undefined, d = 0) => (x === undefined ? "–" : fmt(x, d))
