@@ -4,7 +4,6 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import * as FileSystem from "@effect/platform/FileSystem"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { ConfigError, Console, Data, Duration, Effect, Either, Layer, Logger, LogLevel, Option, Ref, type Scope, Stream } from "effect"
 import { Consent } from "./Consent.js"
 import { Delivery, makeRunState, prepareLine, stopMessage, type StopReason } from "./Delivery.js"
@@ -96,7 +95,7 @@ export const loggerLayer = (format: "text" | "json", level: Option.Option<keyof 
 
 /** Everything `deliver`, `replay` and `serve` talk to Mailjet with: the environment, with flags over it. */
 export const deliveryLayer = (preset: Option.Option<string>, overrides: Partial<DeliverySettings>) =>
-  Delivery.live({ preset, overrides }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  Delivery.live({ preset, overrides })
 
 const withConcurrency = (concurrency: Option.Option<number>): Partial<DeliverySettings> =>
   Option.match(concurrency, { onNone: () => ({}), onSome: (n) => ({ concurrency: n }) })
@@ -362,7 +361,7 @@ const checkCommand = Command.make(
       return yield* exit(isHealthy(r) ? 0 : 1)
     }).pipe(
       Effect.provide(Layer.mergeAll(
-        MailjetClient.layer.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provide(MailjetConfig.layer)),
+        MailjetClient.layer.pipe(Layer.provide(MailjetConfig.layer)),
         Mapping.layer(o.preset)
       )),
       reportSetupErrors

@@ -251,8 +251,8 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
 
   /**
    * Delivery with every part read from the current ConfigProvider (the environment by default),
-   * and the parts kept in the output. The host brings an `HttpClient` and a `FileSystem` (for a
-   * preset file).
+   * and the parts kept in the output. The host brings a `FileSystem` (for a preset file); the
+   * client keeps its own connections to Mailjet.
    */
   static readonly live = (
     options: { readonly preset?: Option.Option<string>; readonly overrides?: Partial<DeliverySettings> } = {}

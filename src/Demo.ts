@@ -2,7 +2,6 @@
  * `npm start`: the whole path on a fresh clone with no credentials. The simulator runs in this
  * process; the bundled events go through the same layers `deliver` uses.
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Console, Duration, Effect, Either, Layer, Redacted, Stream } from "effect"
 import { Consent } from "./Consent.js"
 import { Delivery } from "./Delivery.js"
@@ -91,7 +90,6 @@ export const runDemo = Effect.gen(function*() {
       Delivery.layer.pipe(
         Layer.provide(Layer.mergeAll(
           MailjetClient.layer.pipe(
-            Layer.provide(NodeHttpClient.layerUndici),
             Layer.provide(MailjetConfig.layerFrom({
               apiKey: Redacted.make(KEY),
               secretKey: Redacted.make(SECRET),

@@ -2,11 +2,8 @@
  * The Mailjet Contacts API (v3 REST) as typed calls. One attempt per call, bounded by the
  * configured timeout: retrying and pacing belong to delivery, which sees every lane at once.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
-import { Cause, Context, Duration, Effect, FiberId, Layer, Schema } from "effect"
+import { Context, Duration, Effect, Either, Layer, Redacted, Schema } from "effect"
+import { type Dispatcher, Pool } from "undici"
 import { MailjetConfig } from "./MailjetConfig.js"
 import {
   InvalidContact,
@@ -66,8 +63,8 @@ export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<M
     datatype: Datatype
   ) => Effect.Effect<PropertyDefinition, Unauthorized | PropertyRejected | Transient>
 }>() {
-  /** Needs an `HttpClient` (the process uses undici with keep-alive) and a `MailjetConfig`. */
-  static readonly layer = Layer.effect(MailjetClient, Effect.suspend(() => make))
+  /** Needs a `MailjetConfig`; keeps its own pool of keep-alive connections to Mailjet, closed with the layer. */
+  static readonly layer = Layer.scoped(MailjetClient, Effect.suspend(() => make))
 }
 
 const envelope = <A, I>(item: Schema.Schema<A, I>) =>
@@ -117,151 +114,182 @@ export const readErrorBody = (body: unknown): ErrorDetails => {
   return { message, undefinedProperties }
 }
 
-/**
- * The tracer and clock a program has when it installs none. The default tracer keeps no spans, so
- * under it requests skip the HTTP client's span (attributes, redacted headers: about 30 µs of CPU
- * per request, measured); a host that installs a tracer (OpenTelemetry) gets every span as before.
- */
-const defaultTracer = Effect.runSync(Effect.tracer)
+/** The clock a program has when it installs none: under another one (a TestClock) virtual time decides timeouts. */
 const defaultClock = Effect.runSync(Effect.clock)
 
-/**
- * `Effect.timeout` for about a third of its cost on the live clock (measured: 85 → 28 µs of CPU
- * per request): one fork and one timer instead of a race of two fibers, one of them sleeping. At
- * the deadline the request's fiber is interrupted (undici aborts the request) and the call fails
- * with a `TimeoutException`, as with `Effect.timeout`. Under another clock (a TestClock) it is
- * `Effect.timeout`, so virtual time still decides.
- */
-const timeoutAfter = (duration: Duration.Duration) => {
-  const ms = Duration.toMillis(duration)
-  return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | Cause.TimeoutException, R> =>
-    Effect.flatMap(Effect.clock, (clock) =>
-      clock !== defaultClock
-        ? Effect.timeout(self, duration)
-        : Effect.flatMap(Effect.fork(self), (fiber) =>
-          Effect.async<A, E | Cause.TimeoutException>((resume) => {
-            let settled = false
-            const timer = setTimeout(() => {
-              if (settled) return
-              settled = true
-              fiber.unsafeInterruptAsFork(FiberId.none)
-              resume(Effect.fail(new Cause.TimeoutException(`Operation timed out after '${Duration.format(duration)}'`)))
-            }, ms)
-            fiber.addObserver((exit) => {
-              if (settled) return
-              settled = true
-              clearTimeout(timer)
-              resume(exit)
-            })
-            return Effect.sync(() => {
-              if (settled) return
-              settled = true
-              clearTimeout(timer)
-              fiber.unsafeInterruptAsFork(FiberId.none)
-            })
-          })))
+/** One HTTP exchange, its body read whole: every Mailjet reply is small. */
+interface Reply {
+  readonly status: number
+  readonly text: string
 }
+
+const EMPTY: ReadonlyArray<Buffer> = []
+
+/**
+ * One request on undici's dispatcher API, the layer `fetch` and `request` are built on, without
+ * their streams, AbortController or header objects: `@effect/platform`'s HttpClient on undici cost
+ * more CPU per request than all the rest of an event's work (measured, see BENCHMARKS.md). `timeoutMs` bounds the whole exchange; when it is `undefined` the caller bounds
+ * it (under a TestClock). Interruption aborts the request.
+ */
+const exchange = (
+  pool: Pool,
+  options: Dispatcher.DispatchOptions,
+  timeoutMs: number | undefined,
+  onTimeout: () => MailjetUnavailable
+): Effect.Effect<Reply, MailjetUnavailable> =>
+  Effect.async<Reply, MailjetUnavailable>((resume) => {
+    let settled = false
+    let controller: Dispatcher.DispatchController | undefined
+    // An abort wanted before undici starts the request (it waits in the pool's queue) is done when it starts.
+    let abortWith: Error | undefined
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let status = 0
+    let chunks: Array<Buffer> = EMPTY as Array<Buffer>
+    const settle = (effect: Effect.Effect<Reply, MailjetUnavailable>) => {
+      if (settled) return
+      settled = true
+      if (timer !== undefined) clearTimeout(timer)
+      resume(effect)
+    }
+    const abort = (error: Error) => {
+      if (controller === undefined) abortWith = error
+      else if (!controller.aborted) controller.abort(error)
+    }
+    pool.dispatch(options, {
+      onRequestStart(c) {
+        controller = c
+        if (abortWith !== undefined) c.abort(abortWith)
+      },
+      onResponseStart(_c, statusCode) {
+        status = statusCode
+      },
+      onResponseData(_c, chunk) {
+        if (chunks === EMPTY) chunks = []
+        chunks.push(chunk)
+      },
+      onResponseEnd() {
+        const text = chunks.length === 0 ? "" : chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8")
+        settle(Effect.succeed({ status, text }))
+      },
+      onResponseError(_c, error) {
+        settle(Effect.fail(new MailjetUnavailable({ detail: `transport error: ${error.message}` })))
+      }
+    })
+    if (!settled && timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        // Settled first: aborting reports an error of its own, which this one wins over.
+        settle(Effect.fail(onTimeout()))
+        abort(new Error("timed out"))
+      }, timeoutMs)
+    }
+    return Effect.sync(() => {
+      if (settled) return
+      settled = true
+      if (timer !== undefined) clearTimeout(timer)
+      abort(new Error("interrupted"))
+    })
+  })
 
 const make = Effect.gen(function*() {
   const config = yield* MailjetConfig
   const listId = config.listId
-  const root = new URL("/v3/REST", config.baseUrl).href
-  const prepareRequest = (req: HttpClientRequest.HttpClientRequest) =>
-    req.pipe(
-      HttpClientRequest.prependUrl(root),
-      HttpClientRequest.basicAuth(config.apiKey, config.secretKey),
-      HttpClientRequest.acceptJson
-    )
-  const timed = HttpClient.transformResponse(yield* HttpClient.HttpClient, timeoutAfter(config.timeout))
-  // Trace ids are ours, not Mailjet's business.
-  const traced = HttpClient.withTracerPropagation(timed, false)
-  // With no span there is nothing to propagate.
-  const untraced = HttpClient.withTracerDisabledWhen(timed, () => true)
-  /** Takes a request made by `prepareRequest`. */
-  const execute = (request: HttpClientRequest.HttpClientRequest) =>
-    Effect.flatMap(Effect.tracer, (tracer) => (tracer === defaultTracer ? untraced : traced).execute(request))
+  const root = new URL("/v3/REST", config.baseUrl)
+  const pool = yield* Effect.acquireRelease(
+    Effect.sync(() => new Pool(root.origin)),
+    // Nothing is in flight by then unless the program was interrupted: do not wait for it.
+    (p) => Effect.promise(() => p.destroy())
+  )
+  const basePath = root.pathname
+  const headers = {
+    authorization: `Basic ${Buffer.from(`${Redacted.value(config.apiKey)}:${Redacted.value(config.secretKey)}`).toString("base64")}`,
+    accept: "application/json"
+  }
+  const jsonHeaders = { ...headers, "content-type": "application/json" }
+  const timeoutMs = Duration.toMillis(config.timeout)
+  const timedOut = () => new MailjetUnavailable({ detail: `no answer within ${Duration.format(config.timeout)}` })
 
   const unavailable = (detail: string) => new MailjetUnavailable({ detail })
 
-  /**
-   * Sends one request (made by `prepareRequest`); the statuses every endpoint shares are mapped
-   * here, the rest by `onStatus`.
-   */
+  const request = (method: "GET" | "POST", path: string, body?: unknown) => {
+    const options: Dispatcher.DispatchOptions = body === undefined
+      ? { method, path: basePath + path, headers }
+      : { method, path: basePath + path, headers: jsonHeaders, body: JSON.stringify(body) }
+    return Effect.flatMap(Effect.clock, (clock) =>
+      clock === defaultClock
+        ? exchange(pool, options, timeoutMs, timedOut)
+        : Effect.timeoutFail(exchange(pool, options, undefined, timedOut), {
+          duration: config.timeout,
+          onTimeout: timedOut
+        }))
+  }
+
+  /** Statuses every endpoint shares are mapped here; the rest by `status`. */
   const send = <A, E>(
-    request: HttpClientRequest.HttpClientRequest,
+    exchanged: Effect.Effect<Reply, MailjetUnavailable>,
     on: {
-      readonly ok: (res: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E | MailjetUnavailable>
-      readonly status: (
-        res: HttpClientResponse.HttpClientResponse
-      ) => Effect.Effect<never, E | MailjetUnavailable>
+      readonly ok: (res: Reply) => Effect.Effect<A, E | MailjetUnavailable>
+      readonly status: (res: Reply) => Effect.Effect<never, E | MailjetUnavailable>
     }
   ): Effect.Effect<A, E | Unauthorized | Transient> =>
-    execute(request).pipe(
-      Effect.catchTags({
-        RequestError: (e: HttpClientError.RequestError) => Effect.fail(unavailable(`${e.reason.toLowerCase()} error: ${e.cause instanceof Error ? e.cause.message : e.description ?? "request failed"}`)),
-        ResponseError: (e: HttpClientError.ResponseError) => Effect.fail(unavailable(`response error: ${e.reason}`)),
-        TimeoutException: () => Effect.fail(unavailable(`no answer within ${Duration.format(config.timeout)}`))
-      }),
-      Effect.flatMap((res): Effect.Effect<A, E | Unauthorized | Transient> => {
-        const s = res.status
-        if (s >= 200 && s < 300) return on.ok(res)
-        // 401 and 429 bodies are not JSON (empty, or an HTML page): drain them unread.
-        if (s === 401) return Effect.zipRight(Effect.ignore(res.text), Effect.fail(new Unauthorized()))
-        if (s === 429) return Effect.zipRight(Effect.ignore(res.text), Effect.fail(new RateLimited()))
-        if (s >= 500 || s === 408) return Effect.zipRight(Effect.ignore(res.text), Effect.fail(unavailable(`HTTP ${s}`)))
-        return on.status(res)
-      })
-    )
+    Effect.flatMap(exchanged, (res): Effect.Effect<A, E | Unauthorized | Transient> => {
+      const s = res.status
+      if (s >= 200 && s < 300) return on.ok(res)
+      // 401 and 429 bodies are not JSON (empty, or an HTML page).
+      if (s === 401) return Effect.fail(new Unauthorized())
+      if (s === 429) return Effect.fail(new RateLimited())
+      if (s >= 500 || s === 408) return Effect.fail(unavailable(`HTTP ${s}`))
+      return on.status(res)
+    })
 
-  /** `HttpClientResponse.schemaBodyJson`, with the parser made once rather than looked up per call. */
+  /** The reply's envelope, with the parser made once rather than per call. */
   const decodeOk = <A, I>(schema: Schema.Schema<A, I>) => {
     const decode = Schema.decodeUnknownEither(schema)
-    return (res: HttpClientResponse.HttpClientResponse) =>
-      Effect.flatMap(res.json, decode).pipe(
-        Effect.mapError(() => unavailable(`HTTP ${res.status} with a body that is not a Mailjet envelope`))
-      )
+    return (res: Reply): Effect.Effect<A, MailjetUnavailable> => {
+      let json: unknown
+      try {
+        json = JSON.parse(res.text)
+      } catch {
+        json = undefined
+      }
+      const decoded = decode(json)
+      return Either.isRight(decoded)
+        ? Effect.succeed(decoded.right)
+        : Effect.fail(unavailable(`HTTP ${res.status} with a body that is not a Mailjet envelope`))
+    }
   }
 
   /** A 4xx body as JSON when it is JSON; anything else is summarised by status. */
-  const errorDetails = (res: HttpClientResponse.HttpClientResponse) =>
-    res.text.pipe(
-      Effect.map((text): ErrorDetails => {
-        try {
-          return readErrorBody(JSON.parse(text))
-        } catch {
-          return { message: `HTTP ${res.status}`, undefinedProperties: [] }
-        }
-      }),
-      Effect.orElseSucceed((): ErrorDetails => ({ message: `HTTP ${res.status}`, undefinedProperties: [] }))
-    )
+  const errorDetails = (res: Reply): ErrorDetails => {
+    try {
+      return readErrorBody(JSON.parse(res.text))
+    } catch {
+      return { message: `HTTP ${res.status}`, undefinedProperties: [] }
+    }
+  }
 
   const manageContactPath = `/contactslist/${listId}/managecontact`
   // Built once: a schema made per call was compiled into a new parser per call.
   const decodeManaged = decodeOk(envelope(ManagedItem))
-  // URL and headers set once: only the body differs from call to call.
-  const manageContactRequest = prepareRequest(HttpClientRequest.post(manageContactPath))
   const manageContact = (body: ManageContactBody) =>
-    send<ManagedContact, ListNotFound | PropertyMissing | InvalidContact>(
-      HttpClientRequest.bodyUnsafeJson(manageContactRequest, body),
-      {
+    send<ManagedContact, ListNotFound | PropertyMissing | InvalidContact>(request("POST", manageContactPath, body), {
       ok: (res) =>
         Effect.map(decodeManaged(res), (env): ManagedContact => ({
           status: res.status,
           contactId: env.Data[0]?.ContactID
         })),
-      status: (res) =>
-        res.status === 404
-          ? Effect.zipRight(Effect.ignore(res.text), Effect.fail(new ListNotFound({ listId })))
-          : Effect.flatMap(errorDetails(res), (d) =>
-            Effect.fail(
-              d.undefinedProperties[0] !== undefined
-                ? new PropertyMissing({ property: d.undefinedProperties[0] })
-                : new InvalidContact({ detail: res.status === 400 ? d.message : `HTTP ${res.status}: ${d.message}` })
-            ))
+      status: (res) => {
+        if (res.status === 404) return Effect.fail(new ListNotFound({ listId }))
+        const d = errorDetails(res)
+        return Effect.fail(
+          d.undefinedProperties[0] !== undefined
+            ? new PropertyMissing({ property: d.undefinedProperties[0] })
+            : new InvalidContact({ detail: res.status === 400 ? d.message : `HTTP ${res.status}: ${d.message}` })
+        )
+      }
     })
 
   const decodeList = decodeOk(envelope(ListItem))
-  const getList = send<ContactList, ListNotFound>(prepareRequest(HttpClientRequest.get(`/contactslist/${listId}`)), {
+  const getList = send<ContactList, ListNotFound>(request("GET", `/contactslist/${listId}`), {
     ok: (res) =>
       Effect.flatMap(decodeList(res), (env) => {
         const item = env.Data[0]
@@ -271,8 +299,8 @@ const make = Effect.gen(function*() {
       }),
     status: (res) =>
       res.status === 404
-        ? Effect.zipRight(Effect.ignore(res.text), Effect.fail(new ListNotFound({ listId })))
-        : Effect.flatMap(errorDetails(res), (d) => Effect.fail(unavailable(`HTTP ${res.status}: ${d.message}`)))
+        ? Effect.fail(new ListNotFound({ listId }))
+        : Effect.fail(unavailable(`HTTP ${res.status}: ${errorDetails(res).message}`))
   })
 
   const toDefinition = (p: typeof PropertyItem.Type): PropertyDefinition => ({
@@ -284,16 +312,10 @@ const make = Effect.gen(function*() {
   const PAGE = 1000
   const decodeProperties = decodeOk(envelope(PropertyItem))
   const propertiesPage = (offset: number) =>
-    send(
-      HttpClientRequest.get("/contactmetadata").pipe(
-        HttpClientRequest.setUrlParams({ Limit: String(PAGE), Offset: String(offset) }),
-        prepareRequest
-      ),
-      {
-        ok: decodeProperties,
-        status: (res) => Effect.flatMap(errorDetails(res), (d) => Effect.fail(unavailable(`HTTP ${res.status}: ${d.message}`)))
-      }
-    )
+    send(request("GET", `/contactmetadata?Limit=${PAGE}&Offset=${offset}`), {
+      ok: decodeProperties,
+      status: (res) => Effect.fail(unavailable(`HTTP ${res.status}: ${errorDetails(res).message}`))
+    })
 
   // Paged, as Mailjet advises: step Offset until a short page.
   const listProperties = Effect.gen(function*() {
@@ -307,18 +329,14 @@ const make = Effect.gen(function*() {
 
   const defineProperty = (name: string, datatype: Datatype) =>
     send<PropertyDefinition, PropertyRejected>(
-      HttpClientRequest.post("/contactmetadata").pipe(
-        HttpClientRequest.bodyUnsafeJson({ Datatype: datatype, Name: name, NameSpace: "static" }),
-        prepareRequest
-      ),
+      request("POST", "/contactmetadata", { Datatype: datatype, Name: name, NameSpace: "static" }),
       {
         ok: (res) =>
           Effect.flatMap(decodeProperties(res), (env) =>
             env.Data[0] === undefined
               ? Effect.fail(unavailable("empty reply to a property definition"))
               : Effect.succeed(toDefinition(env.Data[0]))),
-        status: (res) =>
-          Effect.flatMap(errorDetails(res), (d) => Effect.fail(new PropertyRejected({ property: name, detail: d.message })))
+        status: (res) => Effect.fail(new PropertyRejected({ property: name, detail: errorDetails(res).message }))
       }
     )
 

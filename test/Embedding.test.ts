@@ -1,33 +1,31 @@
 /**
- * A host program as the README shows it: its own HttpClient (fetch here, not undici), its own
- * configuration source, the library's layers, and the seed event.
+ * A host program as the README shows it: its own configuration source, the library's layers,
+ * and the seed event.
  */
-import { FetchHttpClient } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Option } from "effect"
 import { Delivery, Simulator } from "../src/index.js"
 import { SEED_BODY, SEED_EVENT } from "./support/seed.js"
 
-const seedEvent = SEED_EVENT
+/** The host's layer, as in the README, with the secret it was configured with. */
+const hostLayer = (url: string, secret: string) =>
+  Delivery.live().pipe(
+    Layer.provide(NodeFileSystem.layer),
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
+      MAILJET_API_KEY: "host-key",
+      MAILJET_SECRET_KEY: secret,
+      MAILJET_LIST_ID: "42",
+      MAILJET_BASE_URL: url
+    })))
+  )
 
-it.live("a host composes Delivery.live with its own HttpClient and ConfigProvider and delivers the seed", () =>
+it.live("a host composes Delivery.live with its own ConfigProvider and delivers the seed", () =>
   Effect.gen(function*() {
     const sim = yield* Simulator.Simulator
-
-    // --- the host program, as in the README
-    const MailjetLive = Delivery.live().pipe(
-      Layer.provide(Layer.mergeAll(FetchHttpClient.layer, NodeFileSystem.layer)),
-      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
-        MAILJET_API_KEY: "host-key",
-        MAILJET_SECRET_KEY: "host-secret",
-        MAILJET_LIST_ID: "42",
-        MAILJET_BASE_URL: sim.url
-      })))
+    const outcome = yield* Effect.flatMap(Delivery, (d) => d.deliver(SEED_EVENT)).pipe(
+      Effect.provide(hostLayer(sim.url, "host-secret"))
     )
-    const outcome = yield* Effect.flatMap(Delivery, (d) => d.deliver(seedEvent)).pipe(Effect.provide(MailjetLive))
-    // ---
-
     expect(outcome).toEqual({ outcome: "delivered", action: "addforce", status: 201, attempts: 1 })
     const requests = yield* sim.requests
     expect(requests).toHaveLength(1)
@@ -51,16 +49,8 @@ it.live("a host composes Delivery.live with its own HttpClient and ConfigProvide
 it.live("a fatal error reaches the host as a typed failure with the fix in its message", () =>
   Effect.gen(function*() {
     const sim = yield* Simulator.Simulator
-    const error = yield* Effect.flatMap(Delivery, (d) => d.deliver(seedEvent)).pipe(
-      Effect.provide(Delivery.live().pipe(
-        Layer.provide(Layer.mergeAll(FetchHttpClient.layer, NodeFileSystem.layer)),
-        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
-          MAILJET_API_KEY: "host-key",
-          MAILJET_SECRET_KEY: "wrong-secret",
-          MAILJET_LIST_ID: "42",
-          MAILJET_BASE_URL: sim.url
-        })))
-      )),
+    const error = yield* Effect.flatMap(Delivery, (d) => d.deliver(SEED_EVENT)).pipe(
+      Effect.provide(hostLayer(sim.url, "wrong-secret")),
       Effect.flip
     )
     expect(error._tag).toBe("Unauthorized")

@@ -10,7 +10,7 @@
  * - delivery: this project's path in process, `Delivery.run` over the file's lines;
  * - mapping: `prepare` alone (decode, consent, mapping, datatypes), no I/O.
  */
-import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
+import { NodeFileSystem } from "@effect/platform-node"
 import { ConfigProvider, Effect, Layer, ManagedRuntime, Stream } from "effect"
 import { createRequire } from "node:module"
 import * as Fs from "node:fs"
@@ -126,7 +126,7 @@ const mailjetRunner = (keepAlive: boolean): Runner => {
 
 const deliveryRunner = (): Runner => {
   const layer = Delivery.live({ overrides: { concurrency: setup.concurrency, maxRps: 1e9 } }).pipe(
-    Layer.provide(Layer.mergeAll(NodeHttpClient.layerUndici, NodeFileSystem.layer)),
+    Layer.provide(NodeFileSystem.layer),
     Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
       MAILJET_API_KEY: setup.apiKey,
       MAILJET_SECRET_KEY: setup.secretKey,

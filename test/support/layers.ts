@@ -1,5 +1,4 @@
 /** Layers the tests compose, the way a host program would. */
-import { NodeHttpClient } from "@effect/platform-node"
 import { Duration, Layer } from "effect"
 import { Consent } from "../../src/Consent.js"
 import { Delivery } from "../../src/Delivery.js"
@@ -20,7 +19,6 @@ export const clientLayer = (
   options: { readonly listId?: number; readonly secret?: string; readonly timeout?: Duration.DurationInput } = {}
 ) =>
   MailjetClient.layer.pipe(
-    Layer.provide(NodeHttpClient.layerUndici),
     Layer.provide(MailjetConfig.layerFrom({
       apiKey: KEY,
       secretKey: options.secret ?? SECRET,
