@@ -7,8 +7,9 @@
  * finishes, everything after it is `not-attempted`, and the stream still yields a result for
  * every line it reads.
  */
-import { Channel, Chunk, Clock, Context, Deferred, Duration, Effect, Either, Fiber, FiberId, Layer, Option, Random, Ref, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Either, FiberId, Layer, Option, Random, Ref, Stream } from "effect"
 import { Consent } from "./Consent.js"
+import { orderedConcurrently } from "./internal/stream.js"
 import { coerceProperties } from "./Datatypes.js"
 import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
 import { MailjetConfig } from "./MailjetConfig.js"
@@ -119,68 +120,6 @@ export const prepareLine = (
   )
 
 type StreamItem<S> = S extends Stream.Stream<infer A, infer _E, infer _R> ? A : never
-
-/** Passes chunks on, cutting those longer than `size` into pieces of at most `size`. */
-const splitChunks = <A, E>(size: number) => {
-  const loop: Channel.Channel<Chunk.Chunk<A>, Chunk.Chunk<A>, E, E, unknown, unknown> = Channel.readWith({
-    onInput: (chunk: Chunk.Chunk<A>) => {
-      if (chunk.length <= size) return Channel.zipRight(Channel.write(chunk), loop)
-      const pieces: Array<Chunk.Chunk<A>> = []
-      for (let i = 0; i < chunk.length; i += size) {
-        pieces.push(Chunk.unsafeFromArray(Chunk.toReadonlyArray(chunk).slice(i, i + size)))
-      }
-      return Channel.zipRight(Channel.writeAll(...pieces), loop)
-    },
-    onFailure: (e: E) => Channel.fail(e),
-    onDone: () => Channel.void
-  })
-  return loop
-}
-
-/**
- * `Stream.mapEffect(f, { concurrency })`, ordered, for less: that operator costs about 65 µs of CPU
- * per element (measured), more than the rest of an event's work. Here each element's effect is
- * forked once a permit is free (taken in input order, so at most `concurrency` run at once), the
- * fibers pass through a buffer in input order and are awaited in that order. Chunks go through
- * whole (a sink writes a chunk at a time), cut to at most `PIECE` elements so that how far it
- * reads ahead (about `concurrency` pieces) does not depend on how the input is chunked. The fibers
- * live in the stream's scope: when the stream ends early (an upstream failure, an interruption)
- * the ones still running are interrupted.
- */
-const orderedConcurrently = <A, B, E, R, R2>(
-  self: Stream.Stream<A, E, R>,
-  f: (a: A) => Effect.Effect<B, never, R2>,
-  concurrency: number
-): Stream.Stream<B, E, R | R2> =>
-  Stream.unwrapScoped(Effect.gen(function*() {
-    const scope = yield* Effect.scope
-    const permits = yield* Effect.makeSemaphore(concurrency)
-    // Elements started and not yet passed on: bounds how far it reads ahead, whatever the chunking
-    // (at least a piece, so the piece being started can always finish starting).
-    const window = yield* Effect.makeSemaphore(concurrency + PIECE)
-    const start = (a: A) =>
-      Effect.zipRight(permits.take(1), Effect.forkIn(Effect.ensuring(f(a), permits.release(1)), scope))
-    return self.pipe(
-      Stream.pipeThroughChannel(splitChunks<A, E>(PIECE)),
-      Stream.mapChunksEffect((chunk) =>
-        Effect.zipRight(window.take(chunk.length), Effect.map(Effect.forEach(chunk, start), Chunk.unsafeFromArray))
-      ),
-      // As many pieces as there may be fibers running, so one-element chunks (Kafka) still run
-      // `concurrency` at once.
-      Stream.bufferChunks({ capacity: concurrency }),
-      // `Fiber.await`, not `join`: nothing a lane sets in its FiberRefs is for the stream to inherit,
-      // and merging them back cost more than the await.
-      Stream.mapChunksEffect((fibers) =>
-        Effect.map(
-          Effect.zipLeft(Effect.forEach(fibers, (fiber) => Effect.flatten(Fiber.await(fiber))), window.release(fibers.length)),
-          Chunk.unsafeFromArray
-        )
-      )
-    )
-  }))
-
-/** Events handed to lanes together; see `orderedConcurrently`. */
-const PIECE = 8
 
 /** Tracks consecutive failed calls across all lanes; a success resets it. */
 const makeHealth = (threshold: number) => {
