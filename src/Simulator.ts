@@ -63,15 +63,21 @@ export interface LayerOptions extends SimulatorOptions {
 const headerValue = (value: string | ReadonlyArray<string> | undefined): string | undefined =>
   typeof value === "string" ? value : value?.[0]
 
-/** The Node response behind a request, when it is served by NodeHttpServer (not e.g. a web handler). */
-const nodeResponse = (request: HttpServerRequest.HttpServerRequest): Http.ServerResponse | undefined => {
+/** The Node object behind a request, when it is served by NodeHttpServer (not e.g. a web handler). */
+const nodeSide = <T>(get: () => unknown, type: new(...args: Array<never>) => T): T | undefined => {
   try {
-    const res: unknown = NodeHttpServerRequest.toServerResponse(request)
-    return res instanceof Http.ServerResponse ? res : undefined
+    const value = get()
+    return value instanceof type ? value : undefined
   } catch {
     return undefined
   }
 }
+
+const nodeResponse = (request: HttpServerRequest.HttpServerRequest) =>
+  nodeSide(() => NodeHttpServerRequest.toServerResponse(request), Http.ServerResponse)
+
+const nodeRequest = (request: HttpServerRequest.HttpServerRequest) =>
+  nodeSide(() => NodeHttpServerRequest.toIncomingMessage(request), Http.IncomingMessage)
 
 const resetConnection = (request: HttpServerRequest.HttpServerRequest): void => {
   try {
@@ -113,15 +119,6 @@ const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
 }
 
 const MAX_BODY_BYTES = 10 * 1024 * 1024
-
-const nodeRequest = (request: HttpServerRequest.HttpServerRequest): Http.IncomingMessage | undefined => {
-  try {
-    const req: unknown = NodeHttpServerRequest.toIncomingMessage(request)
-    return req instanceof Http.IncomingMessage ? req : undefined
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * The body as text; "" when it cannot be read (client gone, over 10 MB), which the core answers

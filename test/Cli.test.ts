@@ -316,6 +316,18 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
   })
 
   describe("fatal errors", () => {
+    /** Exit 2, nothing on stdout, and stderr says what is wrong and the fix. */
+    const expectFatal = (
+      results: ReadonlyArray<RunResult>,
+      says: ReadonlyArray<string>
+    ) => {
+      for (const r of results) {
+        expect(r.code).toBe(2)
+        expect(r.stdout).toBe("")
+        for (const text of says) expect(r.stderr).toContain(text)
+      }
+    }
+
     it.effect("wrong credentials: exit 2, re-copy the keys, nothing delivered", () =>
       Effect.gen(function*() {
         yield* fresh
@@ -325,12 +337,7 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
           (args) => run(args, env(sim, { MAILJET_SECRET_KEY: WRONG_SECRET }), `${SEED}\n${IDENTIFY}\n`),
           { concurrency: "unbounded" }
         )
-        for (const r of results) {
-          expect(r.code).toBe(2)
-          expect(r.stdout).toBe("")
-          expect(r.stderr).toContain("Mailjet rejected the credentials (401)")
-          expect(r.stderr).toContain("Re-copy both keys")
-        }
+        expectFatal(results, ["Mailjet rejected the credentials (401)", "Re-copy both keys"])
         expect((yield* requests).map((q) => q.status).every((s) => s === 401)).toBe(true)
         expect(yield* manageRequests).toStrictEqual([])
         expect(yield* sim.contacts).toStrictEqual([])
@@ -345,12 +352,7 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
           (args) => run(args, env(sim, { MAILJET_LIST_ID: "99" }), `${SEED}\n`),
           { concurrency: "unbounded" }
         )
-        for (const r of results) {
-          expect(r.code).toBe(2)
-          expect(r.stdout).toBe("")
-          expect(r.stderr).toContain("Mailjet has no contact list 99 for this API key (404 Object not found)")
-          expect(r.stderr).toContain("Check MAILJET_LIST_ID")
-        }
+        expectFatal(results, ["Mailjet has no contact list 99 for this API key (404 Object not found)", "Check MAILJET_LIST_ID"])
         expect(yield* manageRequests).toStrictEqual([])
         expect(yield* sim.contacts).toStrictEqual([])
       }))

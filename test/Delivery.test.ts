@@ -8,15 +8,9 @@ import { deadLetterEvents } from "../src/Ndjson.js"
 import { deadLetterLine, type Result } from "../src/Outcome.js"
 import { isHealthy, preflight } from "../src/Preflight.js"
 import * as Simulator from "../src/Simulator.js"
-import { clientLayer, deliveryLayer, KEY, presetProperties, SECRET } from "./support/layers.js"
+import { clientLayer, deliveryLayer, KEY, SECRET, simulatorLayer } from "./support/layers.js"
 
-const simulator = Simulator.layer({
-  apiKey: KEY,
-  secretKey: SECRET,
-  lists: [{ id: 1, name: "Signal" }],
-  properties: presetProperties,
-  seed: 11
-})
+const simulator = simulatorLayer(11)
 
 // ---- generated inputs
 

@@ -4,18 +4,12 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { MailjetClient, readErrorBody } from "../src/MailjetClient.js"
 import * as Simulator from "../src/Simulator.js"
-import { clientLayer, KEY, presetProperties, SECRET } from "./support/layers.js"
+import { clientLayer, presetProperties, SECRET, simulatorLayer } from "./support/layers.js"
 import { SEED_BODY } from "./support/seed.js"
 
 const seedBody = SEED_BODY
 
-const simulator = Simulator.layer({
-  apiKey: KEY,
-  secretKey: SECRET,
-  lists: [{ id: 1, name: "Signal" }],
-  properties: presetProperties,
-  seed: 7
-})
+const simulator = simulatorLayer(7)
 
 /** A client for the running simulator, built per test so config can vary. */
 const withClient = <A, E>(

@@ -8,11 +8,16 @@ import { MailjetConfig } from "../../src/MailjetConfig.js"
 import { Mapping } from "../../src/Mapping.js"
 import { Pacer } from "../../src/Pacer.js"
 import { DefaultPreset, type Preset } from "../../src/Preset.js"
+import * as Simulator from "../../src/Simulator.js"
 
 export const KEY = "test-public-key-7f3a"
 export const SECRET = "test-secret-key-9c1e"
 
 export const presetProperties = Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype }))
+
+/** A simulator with list 1 and the Default preset's properties, for these credentials. */
+export const simulatorLayer = (seed: number) =>
+  Simulator.layer({ apiKey: KEY, secretKey: SECRET, lists: [{ id: 1, name: "Signal" }], properties: presetProperties, seed })
 
 export const clientLayer = (
   baseUrl: string,
