@@ -2,7 +2,10 @@
  * Marketing consent, read from `context.consent` (signal-events.md). Pure resolution in
  * `resolveConsent`; the service only binds the configured category.
  */
-import { Config, Context, Effect, Layer } from "effect"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { SignalEvent } from "./SignalEvent.js"
 
 export type ConsentState = "Granted" | "Withdrawn" | "Unknown"

@@ -2,7 +2,7 @@
  * Fitting property values to Mailjet's datatypes before they are sent, so a `"49.90"` from a
  * web form lands as 49.9 in a float property instead of failing the whole contact.
  */
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import type { Datatype } from "./Preset.js"
 
 const INT = /^[+-]?\d+$/

@@ -7,7 +7,18 @@
  * finishes, everything after it is `not-attempted`, and the stream still yields a result for
  * every line it reads.
  */
-import { Clock, Context, Deferred, Duration, Effect, Either, FiberId, Layer, Option, Random, Ref, Stream } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
 import { Consent } from "./Consent.js"
 import { orderedConcurrently } from "./internal/stream.js"
 import { coerceProperties } from "./Datatypes.js"

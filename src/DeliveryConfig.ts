@@ -1,5 +1,9 @@
 /** How hard to push Mailjet and how patiently to retry. From the environment, or built in code. */
-import { Config, Context, Duration, Effect, Layer } from "effect"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { positiveInt } from "./internal/config.js"
 
 export interface DeliverySettings {

@@ -2,7 +2,13 @@
  * `npm start`: the whole path on a fresh clone with no credentials. The simulator runs in this
  * process; the bundled events go through the same layers `deliver` uses.
  */
-import { Console, Duration, Effect, Either, Layer, Redacted, Stream } from "effect"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import { Consent } from "./Consent.js"
 import { Delivery } from "./Delivery.js"
 import { DeliveryConfig } from "./DeliveryConfig.js"

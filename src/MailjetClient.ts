@@ -2,7 +2,13 @@
  * The Mailjet Contacts API (v3 REST) as typed calls. One attempt per call, bounded by the
  * configured timeout: retrying and pacing belong to delivery, which sees every lane at once.
  */
-import { Context, Duration, Effect, Either, Layer, Redacted, Schema } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { type Dispatcher, Pool } from "undici"
 import { MailjetConfig } from "./MailjetConfig.js"
 import {

@@ -2,7 +2,14 @@
  * Where and as whom to talk to Mailjet. Read from the environment by `MailjetConfig.layer`,
  * or built in code by `MailjetConfig.layerFrom` when embedded.
  */
-import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Redacted } from "effect"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import { positiveInt, requiredWithFallback } from "./internal/config.js"
 
 export interface MailjetSettings {

@@ -3,7 +3,7 @@
  * Fatal ones (`Unauthorized`, `ListNotFound`) stop a run; per-contact ones are
  * dead-lettered; transient ones are retried.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {}) {
   override get message(): string {

@@ -2,7 +2,11 @@
  * From a Signal event and its consent to a Mailjet contact upsert, or a drop with a reason.
  * Pure functions (property-tested); the service binds a preset.
  */
-import { Config, Context, Effect, Layer, Option } from "effect"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type { ConsentState } from "./Consent.js"
 import type { Action, Preset, Source } from "./Preset.js"
 import { canonicalEventName, DefaultPreset, loadPreset } from "./Preset.js"

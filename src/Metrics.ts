@@ -1,5 +1,9 @@
 /** The counters `serve` exposes, and the masking every log line uses for emails. */
-import { Effect, Metric, MetricBoundaries, MetricKey, MetricLabel } from "effect"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricKey from "effect/MetricKey"
+import * as MetricLabel from "effect/MetricLabel"
 import type { Outcome } from "./Outcome.js"
 
 const outcomesOptions = { description: "Events by outcome, event and reason (or error)", incremental: true } as const

@@ -1,7 +1,9 @@
 /** NDJSON in: a file or stdin as a stream of lines, read with back-pressure, never whole. */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeStream from "@effect/platform-node/NodeStream"
-import { Data, Effect, Stream } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import type { Readable } from "node:stream"
 

@@ -8,7 +8,10 @@
  * with a burst the first second and every jitter drew a 429, each costing a halving and ten
  * seconds of climb (measured: 0.75 of the limit reached; now 0.95 and no 429).
  */
-import { Clock, Context, Effect, Layer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { DeliveryConfig } from "./DeliveryConfig.js"
 
 /** The share of the rate actually paced (see above). */

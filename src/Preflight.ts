@@ -3,7 +3,8 @@
  * preset can write exist in Mailjet with a datatype its values fit? Contact properties are read
  * once per run.
  */
-import { Effect, Schedule } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import type { ContactList, PropertyDefinition } from "./MailjetClient.js"
 import type { PropertyRejected } from "./MailjetClient.js"
 import { MailjetClient } from "./MailjetClient.js"

@@ -3,7 +3,11 @@
  * signal-events.md; a JSON preset file can extend it (the default) or replace it.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Data, Effect, Either, ParseResult, Schema } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import { coerceValue } from "./Datatypes.js"
 
 export const Datatype = Schema.Literal("str", "int", "float", "bool", "datetime")

@@ -1,5 +1,8 @@
 /** Effect's metric registry in the Prometheus text exposition format (version 0.0.4), for /metrics. */
-import { Effect, Metric, MetricState, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricState from "effect/MetricState"
+import * as Option from "effect/Option"
 
 const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, "\\\"")
 const labels = (tags: ReadonlyArray<{ readonly key: string; readonly value: string }>, extra = "") => {

@@ -2,7 +2,10 @@
  * A request to stop gracefully (SIGINT, SIGTERM): stop reading, finish what is in flight within
  * a deadline, flush, exit. A second signal stops at once.
  */
-import { Context, Deferred, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 
 export class Shutdown extends Context.Tag("signal-mailjet/Shutdown")<Shutdown, {
   /** Completes when a shutdown is requested. */

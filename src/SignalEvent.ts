@@ -2,7 +2,9 @@
  * The event Signal delivers (signal-events.md). Unknown fields are tolerated and ignored:
  * Signal's schema grows over time.
  */
-import { Either, ParseResult, Schema } from "effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 
 const Fields = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 const nullableFields = Schema.optionalWith(Fields, { nullable: true })

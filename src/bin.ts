@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 /** The `signal-mailjet` process: runs the CLI and turns its end into an exit code. */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Cause, Effect, Exit, Layer, Option } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { run } from "./Cli.js"
 import { Shutdown } from "./Shutdown.js"
 

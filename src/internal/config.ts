@@ -1,5 +1,8 @@
 /** Config helpers shared by the configuration services. */
-import { Config, ConfigError, Either, Option } from "effect"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 
 /**
  * One line per bad variable: `MAILJET_LIST_ID: must be a positive integer (got "abc")`.

@@ -1,5 +1,9 @@
 /** Stream plumbing for delivery's hot path. */
-import { Channel, Chunk, Effect, Exit, Stream } from "effect"
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Stream from "effect/Stream"
 
 /** Elements handed to lanes together; see `orderedConcurrently`. */
 const PIECE = 8
