@@ -8,7 +8,7 @@
  *   (1) a raw undici keep-alive loop posting managecontact bodies built beforehand (the ceiling),
  *   (2) node-mailjet, Mailjet's SDK, making the same calls,
  *   (3a) this project's path in process (`Delivery.run` over the lines, undici HttpClient),
- *   (3b) the CLI, `node dist/bin.js deliver FILE`.
+ *   (3b) the CLI, `dist/bin.js deliver FILE` (run as a user runs it, through its first line).
  * Then: mapping alone (`prepare`, no I/O); peak RSS of `deliver` over a 1,000,000-event file;
  * the rate reached against a simulator that allows R requests per second with 50 ms latency.
  *
@@ -108,10 +108,10 @@ const conservation = (what: string, events: number, ok: number, server: Simulato
   if (problems.length > 0) throw new Error(`${what}: conservation broken: ${problems.join("; ")}`)
 }
 
-/** Peak RSS (kB) of `node dist/bin.js --help`, by GNU time: what loading the CLI alone costs. */
+/** Peak RSS (kB) of `dist/bin.js --help`, by GNU time: what loading the CLI alone costs. */
 const peakRssOfHelp = (): number | undefined => {
   if (!Fs.existsSync("/usr/bin/time")) return undefined
-  const r = spawnSync("/usr/bin/time", ["-f", "%M", process.execPath, Path.join(root, "dist/bin.js"), "--help"], { encoding: "utf8" })
+  const r = spawnSync("/usr/bin/time", ["-f", "%M", Path.join(root, "dist/bin.js"), "--help"], { encoding: "utf8" })
   const kb = Number(r.stderr.trim().split("\n").pop())
   return Number.isFinite(kb) ? kb : undefined
 }

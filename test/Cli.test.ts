@@ -1,5 +1,5 @@
 /**
- * End to end: the real built process (`node dist/bin.js …`, built by test/globalSetup.ts) against
+ * End to end: the real built process (`dist/bin.js …`, built by test/globalSetup.ts) against
  * the Mailjet simulator served from this test process over real HTTP. Every run gets an explicit
  * environment (nothing inherited, so no stray MAILJET_* variables) and every run's stdout and
  * stderr are checked for the credentials.
@@ -91,7 +91,7 @@ const noSecrets = (r: RunResult): RunResult => {
 }
 
 const startProcess = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Running => {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ["pipe", "pipe", "pipe"] })
+  const child = spawn(BIN, args, { cwd: ROOT, env: cleanEnv(env), stdio: ["pipe", "pipe", "pipe"] })
   // Writes after the process ended fail with EPIPE: expected, not a test failure.
   child.stdin.on("error", () => undefined)
   let stdout = ""
@@ -670,7 +670,7 @@ layer(
 describe("simulate as a process", () => {
   it.live("serves the API, and --outage-after / --outage-for answer 503 for the window", () =>
     Effect.promise(async () => {
-      const proc = spawn(process.execPath, [BIN, "simulate", "--port", "0", "--outage-after", "1", "--outage-for", "1"], {
+      const proc = spawn(BIN, ["simulate", "--port", "0", "--outage-after", "1", "--outage-for", "1"], {
         env: { PATH: process.env["PATH"] ?? "", MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET },
         stdio: ["ignore", "pipe", "pipe"]
       })

@@ -119,7 +119,11 @@ export interface CliRun {
 
 const GNU_TIME = "/usr/bin/time"
 
-/** `node dist/bin.js deliver FILE` as a child process; stdout goes to a file, counted afterwards. */
+/**
+ * `dist/bin.js deliver FILE` as a child process, run as a user runs it (its first line picks node
+ * and the heap's bounds); with `nodeArgs` (profiling), `node ARGS dist/bin.js`. Stdout goes to a
+ * file, counted afterwards.
+ */
 export const runCli = async (options: {
   readonly eventsPath: string
   readonly env: Readonly<Record<string, string>>
@@ -132,7 +136,10 @@ export const runCli = async (options: {
   Fs.rmSync(timePath, { force: true })
   const out = Fs.openSync(outPath, "w")
   const useTime = Fs.existsSync(GNU_TIME)
-  const node = [process.execPath, ...(options.nodeArgs ?? []), Path.join(root, "dist/bin.js"), "deliver", options.eventsPath]
+  const bin = Path.join(root, "dist/bin.js")
+  const node = options.nodeArgs === undefined || options.nodeArgs.length === 0
+    ? [bin, "deliver", options.eventsPath]
+    : [process.execPath, ...options.nodeArgs, bin, "deliver", options.eventsPath]
   const [command, ...args] = useTime ? [GNU_TIME, "-v", "-o", timePath, ...node] : node
   const started = performance.now()
   const child = spawn(command!, args, {

@@ -92,7 +92,7 @@ export interface Worker {
 
 /** `signal-mailjet serve` as a real process, with exactly the environment given. */
 export const startWorker = (env: Record<string, string>): Worker => {
-  const proc = spawn(process.execPath, [bin, "serve", "--log-level", process.env["WORKER_LOG_LEVEL"] ?? "info"], {
+  const proc = spawn(bin, ["serve", "--log-level", process.env["WORKER_LOG_LEVEL"] ?? "info"], {
     env: { PATH: process.env["PATH"] ?? "", KAFKA_BROKERS: brokers().join(","), HTTP_HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
