@@ -1,10 +1,11 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --max-old-space-size=96
+#!/usr/bin/env -S node --max-semi-space-size=8 --max-old-space-size=128
 /**
  * The `signal-mailjet` process: runs the CLI and turns its end into an exit code.
  *
- * The heap is bounded on the first line (they cannot be set once V8 runs): left alone, V8 lets the
- * old generation grow to about four times what is live before collecting it, and `deliver` peaked
- * at 235 MB while about 40 MB was live; bounded, 140 MB for 5% more CPU (BENCHMARKS.md).
+ * The heap is bounded on the first line (V8's limits cannot be changed once it runs): left alone,
+ * V8 lets the old generation grow to about four times what is live before collecting it, and
+ * `deliver` peaked at 235 MB while about 40 MB was live. A smaller young generation and a capped
+ * old one keep it near 140 MB for about 10% more CPU (BENCHMARKS.md).
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Cause from "effect/Cause"
