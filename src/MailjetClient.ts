@@ -129,13 +129,12 @@ interface Reply {
   readonly text: string
 }
 
-const EMPTY: ReadonlyArray<Buffer> = []
-
 /**
  * One request on undici's dispatcher API, the layer `fetch` and `request` are built on, without
  * their streams, AbortController or header objects: `@effect/platform`'s HttpClient on undici cost
- * more CPU per request than all the rest of an event's work (measured, see BENCHMARKS.md). `timeoutMs` bounds the whole exchange; when it is `undefined` the caller bounds
- * it (under a TestClock). Interruption aborts the request.
+ * more CPU per request than all the rest of an event's work (measured, see BENCHMARKS.md).
+ * `timeoutMs` bounds the whole exchange; when it is `undefined` the caller bounds it (under a
+ * TestClock). Interruption aborts the request.
  */
 const exchange = (
   pool: Pool,
@@ -150,12 +149,16 @@ const exchange = (
     let abortWith: Error | undefined
     let timer: ReturnType<typeof setTimeout> | undefined
     let status = 0
-    let chunks: Array<Buffer> = EMPTY as Array<Buffer>
-    const settle = (effect: Effect.Effect<Reply, MailjetUnavailable>) => {
-      if (settled) return
+    const chunks: Array<Buffer> = []
+    /** True for the first caller only: the exchange ends once. */
+    const end = () => {
+      if (settled) return false
       settled = true
       if (timer !== undefined) clearTimeout(timer)
-      resume(effect)
+      return true
+    }
+    const settle = (effect: Effect.Effect<Reply, MailjetUnavailable>) => {
+      if (end()) resume(effect)
     }
     const abort = (error: Error) => {
       if (controller === undefined) abortWith = error
@@ -170,12 +173,10 @@ const exchange = (
         status = statusCode
       },
       onResponseData(_c, chunk) {
-        if (chunks === EMPTY) chunks = []
         chunks.push(chunk)
       },
       onResponseEnd() {
-        const text = chunks.length === 0 ? "" : chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8")
-        settle(Effect.succeed({ status, text }))
+        settle(Effect.succeed({ status, text: Buffer.concat(chunks).toString("utf8") }))
       },
       onResponseError(_c, error) {
         settle(Effect.fail(new MailjetUnavailable({ detail: `transport error: ${error.message}` })))
@@ -189,10 +190,7 @@ const exchange = (
       }, timeoutMs)
     }
     return Effect.sync(() => {
-      if (settled) return
-      settled = true
-      if (timer !== undefined) clearTimeout(timer)
-      abort(new Error("interrupted"))
+      if (end()) abort(new Error("interrupted"))
     })
   })
 
