@@ -107,10 +107,6 @@ export const loggerLayer = (format: "text" | "json", level: Option.Option<keyof 
     Option.match(level, { onNone: () => Layer.empty, onSome: (l) => Logger.minimumLogLevel(levels[l]) })
   )
 
-/** Everything `deliver`, `replay` and `serve` talk to Mailjet with: the environment, with flags over it. */
-export const deliveryLayer = (preset: Option.Option<string>, overrides: Partial<DeliverySettings>) =>
-  Delivery.live({ preset, overrides })
-
 const withConcurrency = (concurrency: Option.Option<number>): Partial<DeliverySettings> =>
   Option.match(concurrency, { onNone: () => ({}), onSome: (n) => ({ concurrency: n }) })
 
@@ -298,7 +294,7 @@ const runLines = <A, E extends { readonly _tag: string }>(
 ) =>
   self.pipe(
     Effect.scoped,
-    Effect.provide(deliveryLayer(o.preset, withConcurrency(o.concurrency))),
+    Effect.provide(Delivery.live({ preset: o.preset, overrides: withConcurrency(o.concurrency) })),
     reportSetupErrors,
     (e) => withRuntime(o.logFormat, o.logLevel, e)
   )
@@ -479,7 +475,7 @@ const serveCommand = Command.make(
     }).pipe(
       Effect.scoped,
       Effect.provide(Layer.merge(
-        deliveryLayer(o.preset, withConcurrency(o.concurrency)),
+        Delivery.live({ preset: o.preset, overrides: withConcurrency(o.concurrency) }),
         KafkaConfig.layer
       )),
       reportSetupErrors,
