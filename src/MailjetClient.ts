@@ -123,6 +123,15 @@ export const readErrorBody = (body: unknown): ErrorDetails => {
 /** The clock a program has when it installs none: under another one (a TestClock) virtual time decides timeouts. */
 const defaultClock = Effect.runSync(Effect.clock)
 
+/** A body's JSON, or `undefined` when it is not JSON (JSON itself has no `undefined`). */
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
 /** One HTTP exchange, its body read whole: every Mailjet reply is small. */
 interface Reply {
   readonly status: number
@@ -249,13 +258,7 @@ const make = Effect.gen(function*() {
   const decodeOk = <A, I>(schema: Schema.Schema<A, I>) => {
     const decode = Schema.decodeUnknownEither(schema)
     return (res: Reply): Effect.Effect<A, MailjetUnavailable> => {
-      let json: unknown
-      try {
-        json = JSON.parse(res.text)
-      } catch {
-        json = undefined
-      }
-      const decoded = decode(json)
+      const decoded = decode(parseJson(res.text))
       return Either.isRight(decoded)
         ? Effect.succeed(decoded.right)
         : Effect.fail(unavailable(`HTTP ${res.status} with a body that is not a Mailjet envelope`))
@@ -264,11 +267,8 @@ const make = Effect.gen(function*() {
 
   /** A 4xx body as JSON when it is JSON; anything else is summarised by status. */
   const errorDetails = (res: Reply): ErrorDetails => {
-    try {
-      return readErrorBody(JSON.parse(res.text))
-    } catch {
-      return { message: `HTTP ${res.status}`, undefinedProperties: [] }
-    }
+    const json = parseJson(res.text)
+    return json === undefined ? { message: `HTTP ${res.status}`, undefinedProperties: [] } : readErrorBody(json)
   }
 
   const manageContactPath = `/contactslist/${listId}/managecontact`

@@ -87,12 +87,13 @@ export const orderedConcurrently = <A, B, E, R, R2>(
     const result = (job: Job<A, B>): Effect.Effect<B> =>
       job.exit !== undefined
         ? job.exit
-        : Effect.flatten(Effect.async<Exit.Exit<B>>((resume) => {
-          job.waiter = (exit) => resume(Effect.succeed(exit))
+        : Effect.async<B>((resume) => {
+          // An Exit is an effect: the lane's result resumes the waiting side as it is.
+          job.waiter = resume
           return Effect.sync(() => {
             job.waiter = undefined
           })
-        }))
+        })
     return self.pipe(
       Stream.pipeThroughChannel(splitChunks<A, E>(PIECE)),
       Stream.mapChunksEffect((chunk) => Effect.as(window.take(chunk.length), Chunk.map(chunk, submit))),
