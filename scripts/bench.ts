@@ -7,7 +7,7 @@
  * emails) at the same concurrency, each in a process of its own:
  *   (1) a raw undici keep-alive loop posting managecontact bodies built beforehand (the ceiling),
  *   (2) node-mailjet, Mailjet's SDK, making the same calls,
- *   (3a) this project's path in process (`Delivery.run` over the lines, undici HttpClient),
+ *   (3a) this project's path in process (`Delivery.run` over the lines),
  *   (3b) the CLI, `dist/bin.js deliver FILE` (run as a user runs it, through its first line).
  * Then: mapping alone (`prepare`, no I/O); peak RSS of `deliver` over a 1,000,000-event file;
  * the rate reached against a simulator that allows R requests per second with 50 ms latency.

@@ -23,22 +23,19 @@ export interface PacerState {
 }
 
 export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
-  /** Waits for this request's slot. */
-  readonly take: Effect.Effect<void>
   /**
    * Takes this request's slot without waiting for it: succeeds with the milliseconds until the slot
-   * (0: now). `take` is `reserve` then a sleep; a caller that must stay interruptible by something
-   * else (a stop) races only the sleep, and only when there is one.
+   * (0: now). The caller sleeps that long, so one that must stay interruptible by something else
+   * (a stop) races only the sleep, and only when there is one.
    */
   readonly reserve: Effect.Effect<number>
   /** Mailjet said 429: slow down. */
   readonly rateLimited: Effect.Effect<void>
   readonly state: Effect.Effect<PacerState>
 }>() {
-  static readonly make = (maxRps: number, options: { readonly burst?: number } = {}) =>
+  static readonly make = (maxRps: number) =>
     Effect.sync(() => {
       const floor = Math.min(maxRps, 0.5)
-      const burst = Math.max(1, options.burst ?? 1)
       let rate = maxRps
       let tat = 0 // theoretical arrival time of the next request, ms
       let adjustedAt = 0
@@ -55,12 +52,10 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
       const reserve = Effect.map(Clock.currentTimeMillis, (now) => {
         recover(now)
         const interval = 1000 / (rate * HEADROOM)
-        const start = Math.max(tat, now - interval * (burst - 1))
+        const start = Math.max(tat, now)
         tat = start + interval
         return Math.max(0, start - now)
       })
-
-      const take = Effect.flatMap(reserve, (wait) => (wait > 0 ? Effect.sleep(wait) : Effect.void))
 
       const rateLimited = Effect.map(Clock.currentTimeMillis, (now) => {
         limited++
@@ -73,7 +68,7 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
         }
       })
 
-      return Pacer.of({ take, reserve, rateLimited, state: Effect.sync(() => ({ rate, rateLimited: limited })) })
+      return Pacer.of({ reserve, rateLimited, state: Effect.sync(() => ({ rate, rateLimited: limited })) })
     })
 
   static readonly layer = Layer.effect(Pacer, Effect.flatMap(DeliveryConfig, (c) => Pacer.make(c.maxRps)))
