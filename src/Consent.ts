@@ -6,7 +6,7 @@ import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { SignalEvent } from "./SignalEvent.js"
+import type { SignalEvent } from "./Domain/SignalEvent.js"
 
 export type ConsentState = "Granted" | "Withdrawn" | "Unknown"
 

@@ -8,9 +8,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { ConsentState } from "./Consent.js"
-import type { Action, Preset, Source } from "./Preset.js"
-import { canonicalEventName, DefaultPreset, loadPreset } from "./Preset.js"
-import type { SignalEvent } from "./SignalEvent.js"
+import type { Action, Preset, Source } from "./Preset/Preset.js"
+import { canonicalEventName, DefaultPreset, loadPreset } from "./Preset/Preset.js"
+import type { SignalEvent } from "./Domain/SignalEvent.js"
 
 export type PropertyValue = string | number | boolean
 

@@ -13,8 +13,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { run } from "./Cli.js"
-import { Shutdown } from "./Shutdown.js"
+import { run } from "./Cli/Cli.js"
+import { Shutdown } from "./Run/Shutdown.js"
 
 const main = run(process.argv).pipe(
   Effect.provide(Layer.merge(NodeContext.layer, Shutdown.layerSignals(() => process.exit(130))))

@@ -3,9 +3,9 @@
  * See "Embedding" in the README.
  */
 export { Consent, type ConsentState, DEFAULT_CONSENT_CATEGORY, resolveConsent } from "./Consent.js"
-export { coerceProperties, coerceValue } from "./Datatypes.js"
-export { Delivery, makeRunState, type Prepared, prepare, type RunState, type StopReason, stopMessage } from "./Delivery.js"
-export { DeliveryConfig, type DeliverySettings, deliverySettings } from "./DeliveryConfig.js"
+export { coerceProperties, coerceValue } from "./Preset/Datatypes.js"
+export { Delivery, makeRunState, type Prepared, prepare, type RunState, type StopReason, stopMessage } from "./Delivery/Delivery.js"
+export { DeliveryConfig, type DeliverySettings, deliverySettings } from "./Delivery/DeliveryConfig.js"
 export { formatConfigError } from "./internal/config.js"
 export {
   type ContactList,
@@ -14,8 +14,8 @@ export {
   MailjetClient,
   type PropertyDefinition,
   PropertyRejected
-} from "./MailjetClient.js"
-export { DEFAULT_BASE_URL, MailjetConfig, type MailjetSettings, mailjetSettings } from "./MailjetConfig.js"
+} from "./Mailjet/MailjetClient.js"
+export { DEFAULT_BASE_URL, MailjetConfig, type MailjetSettings, mailjetSettings } from "./Mailjet/MailjetConfig.js"
 export {
   type FatalError,
   InvalidContact,
@@ -27,13 +27,13 @@ export {
   PropertyMissing,
   RateLimited,
   Unauthorized
-} from "./MailjetError.js"
+} from "./Mailjet/MailjetError.js"
 export { type ContactUpsert, DropReason, type Mapped, mapEvent, Mapping, normaliseEmail, requestBody } from "./Mapping.js"
-export * as Metrics from "./Metrics.js"
-export { deadLetterEvents, InputUnreadable, readLines } from "./Ndjson.js"
-export { deadLetterLine, type Outcome, outcomeLine, type Result, type Summary } from "./Outcome.js"
-export { Pacer } from "./Pacer.js"
-export { isHealthy, preflight, type PreflightReport } from "./Preflight.js"
+export * as Metrics from "./Delivery/Metrics.js"
+export { deadLetterEvents, InputUnreadable, readLines } from "./Run/Ndjson.js"
+export { deadLetterLine, type Outcome, outcomeLine, type Result, type Summary } from "./Domain/Outcome.js"
+export { Pacer } from "./Delivery/Pacer.js"
+export { isHealthy, preflight, type PreflightReport } from "./Mailjet/Preflight.js"
 export {
   canonicalEventName,
   type Datatype,
@@ -42,7 +42,7 @@ export {
   parsePreset,
   type Preset,
   PresetInvalid
-} from "./Preset.js"
-export { Shutdown } from "./Shutdown.js"
-export { decodeSignalEvent, SignalEvent } from "./SignalEvent.js"
-export * as Simulator from "./Simulator.js"
+} from "./Preset/Preset.js"
+export { Shutdown } from "./Run/Shutdown.js"
+export { decodeSignalEvent, SignalEvent } from "./Domain/SignalEvent.js"
+export * as Simulator from "./Simulator/Simulator.js"

@@ -12,8 +12,8 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll } from "vitest"
-import { DefaultPreset } from "../src/Preset.js"
-import * as Simulator from "../src/Simulator.js"
+import { DefaultPreset } from "../src/Preset/Preset.js"
+import * as Simulator from "../src/Simulator/Simulator.js"
 import { SEED_BODY, SEED_EVENT } from "./support/seed.js"
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Schema } from "effect"
 import { Consent, DEFAULT_CONSENT_CATEGORY, resolveConsent } from "../src/Consent.js"
-import { SignalEvent } from "../src/SignalEvent.js"
+import { SignalEvent } from "../src/Domain/SignalEvent.js"
 import { Category, ConsentFlags, ConsentForm, ConsentList, ConsentMap, expectedConsent } from "./arbitraries.js"
 
 const decode = Schema.decodeUnknownSync(SignalEvent)

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
 import type { FastCheck } from "effect"
-import { coerceProperties, coerceValue } from "../src/Datatypes.js"
-import { Datatype, DefaultPreset } from "../src/Preset.js"
+import { coerceProperties, coerceValue } from "../src/Preset/Datatypes.js"
+import { Datatype, DefaultPreset } from "../src/Preset/Preset.js"
 
 type FC = typeof FastCheck
 

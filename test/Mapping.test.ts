@@ -1,11 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
 import { Consent, resolveConsent } from "../src/Consent.js"
-import { coerceProperties } from "../src/Datatypes.js"
+import { coerceProperties } from "../src/Preset/Datatypes.js"
 import type { ContactUpsert, Mapped } from "../src/Mapping.js"
 import { DropReason, mapEvent, Mapping, normaliseEmail, requestBody } from "../src/Mapping.js"
-import { DefaultPreset } from "../src/Preset.js"
-import { SignalEvent } from "../src/SignalEvent.js"
+import { DefaultPreset } from "../src/Preset/Preset.js"
+import { SignalEvent } from "../src/Domain/SignalEvent.js"
 import {
   Category,
   ConsentForm,

@@ -6,9 +6,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Mapped } from "../src/Mapping.js"
 import { DropReason, mapEvent, Mapping } from "../src/Mapping.js"
-import type { Preset } from "../src/Preset.js"
-import { canonicalEventName, DefaultPreset, loadPreset, parsePreset, PresetInvalid } from "../src/Preset.js"
-import { SignalEvent } from "../src/SignalEvent.js"
+import type { Preset } from "../src/Preset/Preset.js"
+import { canonicalEventName, DefaultPreset, loadPreset, parsePreset, PresetInvalid } from "../src/Preset/Preset.js"
+import { SignalEvent } from "../src/Domain/SignalEvent.js"
 import { asciiCanonical, MAPPED_EVENTS, Spelling } from "./arbitraries.js"
 
 const decode = Schema.decodeUnknownSync(SignalEvent)

@@ -1,7 +1,7 @@
 import { expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, TestClock } from "effect"
-import { Delivery } from "../src/Delivery.js"
-import * as Simulator from "../src/Simulator.js"
+import { Delivery } from "../src/Delivery/Delivery.js"
+import * as Simulator from "../src/Simulator/Simulator.js"
 import { deliveryLayer, KEY, presetProperties, SECRET } from "./support/layers.js"
 
 // The simulator stamps requests with Effect's Clock, here the TestClock: the gaps between

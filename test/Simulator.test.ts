@@ -1,7 +1,7 @@
 import { assert, describe, expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Simulator from "../src/Simulator.js"
+import * as Simulator from "../src/Simulator/Simulator.js"
 
 const API_KEY = "public-key"
 const SECRET_KEY = "secret-key"

@@ -4,7 +4,7 @@
  */
 import { Effect, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Simulator from "../src/Simulator.js"
+import * as Simulator from "../src/Simulator/Simulator.js"
 import {
   committedOffsets,
   createTopic,

@@ -17,10 +17,10 @@ import * as Fs from "node:fs"
 import * as Https from "node:https"
 import { Agent, request } from "undici"
 import { Consent } from "../../src/Consent.js"
-import { Delivery, prepareLine } from "../../src/Delivery.js"
-import type { ManageContactBody } from "../../src/MailjetClient.js"
+import { Delivery, prepareLine } from "../../src/Delivery/Delivery.js"
+import type { ManageContactBody } from "../../src/Mailjet/MailjetClient.js"
 import { Mapping } from "../../src/Mapping.js"
-import { readLines } from "../../src/Ndjson.js"
+import { readLines } from "../../src/Run/Ndjson.js"
 import type { ContenderResult, ContenderSetup, FromContender, ToContender } from "./protocol.js"
 
 const setup = JSON.parse(process.env["BENCH_CONTENDER"] ?? "{}") as ContenderSetup

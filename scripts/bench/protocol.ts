@@ -1,5 +1,5 @@
 /** What the bench's processes say to each other over their IPC channels. */
-import type { SimulatorFaults } from "../../src/Simulator.js"
+import type { SimulatorFaults } from "../../src/Simulator/Simulator.js"
 
 export interface SimulatorSetup {
   readonly keyPath: string

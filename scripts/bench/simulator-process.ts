@@ -7,8 +7,8 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Https from "node:https"
-import { DefaultPreset } from "../../src/Preset.js"
-import * as Simulator from "../../src/Simulator.js"
+import { DefaultPreset } from "../../src/Preset/Preset.js"
+import * as Simulator from "../../src/Simulator/Simulator.js"
 import type { FromSimulator, SimulatorSetup, SimulatorStats, ToSimulator } from "./protocol.js"
 
 const setup = JSON.parse(process.env["BENCH_SIMULATOR"] ?? "{}") as SimulatorSetup

@@ -8,10 +8,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { coerceValue } from "./Datatypes.js"
+import { coerceValue, Datatype } from "./Datatypes.js"
 
-export const Datatype = Schema.Literal("str", "int", "float", "bool", "datetime")
-export type Datatype = typeof Datatype.Type
+export { Datatype }
 
 export const Action = Schema.Literal("addforce", "addnoforce", "unsub", "remove")
 export type Action = typeof Action.Type

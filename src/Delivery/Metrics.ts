@@ -4,7 +4,7 @@ import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricKey from "effect/MetricKey"
 import * as MetricLabel from "effect/MetricLabel"
-import type { Outcome } from "./Outcome.js"
+import type { Outcome } from "../Domain/Outcome.js"
 
 const outcomesOptions = { description: "Events by outcome, event and reason (or error)", incremental: true } as const
 export const outcomes = Metric.counter("signal_mailjet_events_total", outcomesOptions)

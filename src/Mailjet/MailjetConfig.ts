@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { positiveInt, requiredWithFallback } from "./internal/config.js"
+import { positiveInt, requiredWithFallback } from "../internal/config.js"
 
 export interface MailjetSettings {
   readonly apiKey: Redacted.Redacted<string>

@@ -19,8 +19,8 @@ import {
   RateLimited,
   Unauthorized
 } from "./MailjetError.js"
-import type { Action, Datatype } from "./Preset.js"
-import { Datatype as DatatypeSchema } from "./Preset.js"
+import type { Action, Datatype } from "../Preset/Preset.js"
+import { Datatype as DatatypeSchema } from "../Preset/Preset.js"
 
 export interface ManageContactBody {
   readonly Email: string

@@ -9,7 +9,7 @@ import type { ContactList, PropertyDefinition } from "./MailjetClient.js"
 import type { PropertyRejected } from "./MailjetClient.js"
 import { MailjetClient } from "./MailjetClient.js"
 import type { ListNotFound, MailjetUnavailable, RateLimited, Unauthorized } from "./MailjetError.js"
-import type { Datatype, Preset } from "./Preset.js"
+import type { Datatype, Preset } from "../Preset/Preset.js"
 
 export interface PreflightReport {
   readonly list: ContactList

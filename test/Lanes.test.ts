@@ -4,7 +4,7 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Duration, Effect, Exit, Fiber, Schema, Stream, TestClock } from "effect"
-import { orderedConcurrently } from "../src/internal/stream.js"
+import { orderedConcurrently } from "../src/Delivery/Lanes.js"
 
 const Item = Schema.Struct({ value: Schema.Int, delayMs: Schema.Int.pipe(Schema.between(0, 5)) })
 

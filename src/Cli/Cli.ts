@@ -19,19 +19,19 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Consent } from "./Consent.js"
-import { Delivery, makeRunState, prepareLine, stopMessage, type StopReason } from "./Delivery.js"
-import type { DeliverySettings } from "./DeliveryConfig.js"
-import { formatConfigError, positiveInt } from "./internal/config.js"
-import { MailjetClient } from "./MailjetClient.js"
-import { MailjetConfig } from "./MailjetConfig.js"
-import { Mapping } from "./Mapping.js"
-import { checkSource, deadLetterEvents, readLines } from "./Ndjson.js"
-import { addToSummary, deadLetterLine, emptySummary, outcomeLine, type Result, type Summary } from "./Outcome.js"
-import { isHealthy, preflight, type PreflightReport } from "./Preflight.js"
-import { Shutdown } from "./Shutdown.js"
-import { DefaultPreset } from "./Preset.js"
-import type { WorkerStatus } from "./KafkaWorker.js"
+import { Consent } from "../Consent.js"
+import { Delivery, makeRunState, prepareLine, stopMessage, type StopReason } from "../Delivery/Delivery.js"
+import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
+import { formatConfigError, positiveInt } from "../internal/config.js"
+import { MailjetClient } from "../Mailjet/MailjetClient.js"
+import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
+import { Mapping } from "../Mapping.js"
+import { checkSource, deadLetterEvents, readLines } from "../Run/Ndjson.js"
+import { addToSummary, deadLetterLine, emptySummary, outcomeLine, type Result, type Summary } from "../Domain/Outcome.js"
+import { isHealthy, preflight, type PreflightReport } from "../Mailjet/Preflight.js"
+import { Shutdown } from "../Run/Shutdown.js"
+import { DefaultPreset } from "../Preset/Preset.js"
+import type { WorkerStatus } from "../Kafka/KafkaWorker.js"
 
 /** Ends a command with a process exit code; the message (if any) has been printed already. */
 export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
@@ -165,7 +165,7 @@ const SHUTDOWN_DEADLINE = Duration.seconds(10)
 
 /** Preflight, then every line through delivery; the exit code follows design.md. */
 const deliverLines = (
-  lines: Stream.Stream<string, import("./Ndjson.js").InputUnreadable, FileSystem.FileSystem>,
+  lines: Stream.Stream<string, import("../Run/Ndjson.js").InputUnreadable, FileSystem.FileSystem>,
   options: { readonly deadLetters: Option.Option<string>; readonly createMissing: boolean }
 ) =>
   Effect.gen(function*() {
@@ -232,7 +232,7 @@ const deliverLines = (
 
 
 /** `--dry-run`: the requests that would be sent, and no credentials needed. */
-const dryRun = (lines: Stream.Stream<string, import("./Ndjson.js").InputUnreadable, FileSystem.FileSystem>) =>
+const dryRun = (lines: Stream.Stream<string, import("../Run/Ndjson.js").InputUnreadable, FileSystem.FileSystem>) =>
   Effect.gen(function*() {
     const mapping = yield* Mapping
     const consent = yield* Consent
@@ -399,7 +399,7 @@ const simulateCommand = Command.make(
   },
   (o) =>
     Effect.gen(function*() {
-      const Simulator = yield* Effect.promise(() => import("./Simulator.js"))
+      const Simulator = yield* Effect.promise(() => import("../Simulator/Simulator.js"))
       const given = process.env["MAILJET_API_KEY"] !== undefined
       const apiKey = process.env["MAILJET_API_KEY"] ?? "simulator-key"
       const secretKey = process.env["MAILJET_SECRET_KEY"] ?? "simulator-secret"
@@ -460,7 +460,7 @@ const serveCommand = Command.make(
   (o) =>
     // Loaded on use: the Kafka client alone costs a few hundred ms of start-up for every command.
     Effect.flatMap(
-      Effect.promise(() => Promise.all([import("./KafkaConfig.js"), import("./KafkaWorker.js"), import("./WorkerHttp.js")])),
+      Effect.promise(() => Promise.all([import("../Kafka/KafkaConfig.js"), import("../Kafka/KafkaWorker.js"), import("../Kafka/WorkerHttp.js")])),
       ([{ KafkaConfig }, { serve }, WorkerHttp]) =>
     Effect.gen(function*() {
       const kafka = yield* KafkaConfig

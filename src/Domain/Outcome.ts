@@ -1,5 +1,5 @@
 /** What became of one input event, and the line `deliver` prints for it. */
-import type { Action } from "./Preset.js"
+import type { Action } from "../Preset/Preset.js"
 
 export type Outcome =
   | { readonly outcome: "delivered"; readonly action: Action; readonly status: number; readonly attempts: number }

@@ -4,7 +4,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { positiveInt } from "./internal/config.js"
+import { positiveInt } from "../internal/config.js"
 
 export interface DeliverySettings {
   /** Events in flight at once; one contact's events still go one at a time, in order. */

@@ -3,7 +3,11 @@
  * web form lands as 49.9 in a float property instead of failing the whole contact.
  */
 import * as Either from "effect/Either"
-import type { Datatype } from "./Preset.js"
+import * as Schema from "effect/Schema"
+
+/** A Mailjet contact property's datatype. */
+export const Datatype = Schema.Literal("str", "int", "float", "bool", "datetime")
+export type Datatype = typeof Datatype.Type
 
 const INT = /^[+-]?\d+$/
 const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/

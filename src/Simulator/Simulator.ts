@@ -21,7 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Http from "node:http"
-import { makeCore, type Outcome, type SimulatedContact, type RecordedRequest, type SimulatorFaults, type SimulatorOptions } from "./Simulator/Core.js"
+import { makeCore, type Outcome, type SimulatedContact, type RecordedRequest, type SimulatorFaults, type SimulatorOptions } from "./Core.js"
 
 export type {
   Datatype,
@@ -30,8 +30,8 @@ export type {
   SimulatedContact,
   SimulatorFaults,
   SimulatorOptions
-} from "./Simulator/Core.js"
-export { TOO_MANY_REQUESTS_BODY } from "./Simulator/Core.js"
+} from "./Core.js"
+export { TOO_MANY_REQUESTS_BODY } from "./Core.js"
 
 /** The simulator's state, independent of the socket it is served on. */
 export interface SimulatorState {
