@@ -63,14 +63,25 @@ const model = (requests: ReadonlyArray<{ readonly body: unknown }>) => {
   return contacts
 }
 
-const runLines = (lines: ReadonlyArray<string>, settings: Partial<DeliverySettings> = {}, listId = 1) =>
+/** Every result the run gave, and the error it stopped with (after them), if it stopped early. */
+const runUntilStopped = (lines: ReadonlyArray<string>, settings: Partial<DeliverySettings> = {}, listId = 1) =>
   Effect.gen(function*() {
     const sim = yield* Simulator.Simulator
-    return Chunk.toReadonlyArray(
-      yield* Effect.flatMap(Delivery, (d) => Stream.runCollect(d.run(Stream.fromIterable(lines)))).pipe(
-        Effect.provide(deliveryLayer(sim.url, { concurrency: 8, ...settings }, { listId }))
+    const results: Array<Result> = []
+    const stopped = yield* Effect.flatMap(Delivery, (d) =>
+      Stream.runForEach(d.run(Stream.fromIterable(lines)), (r) => Effect.sync(() => results.push(r)))).pipe(
+        Effect.provide(deliveryLayer(sim.url, { concurrency: 8, ...settings }, { listId })),
+        Effect.flip,
+        Effect.option
       )
-    )
+    return { results, stopped }
+  })
+
+/** A run that must not stop early. */
+const runLines = (lines: ReadonlyArray<string>, settings: Partial<DeliverySettings> = {}, listId = 1) =>
+  Effect.map(runUntilStopped(lines, settings, listId), ({ results, stopped }) => {
+    expect(Option.map(stopped, (e) => e._tag)).toStrictEqual(Option.none())
+    return results
   })
 
 const count = (results: ReadonlyArray<Result>, outcome: string) =>
@@ -168,7 +179,9 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
       yield* sim.reset
       const lines = Array.from({ length: 20 }, (_, i) =>
         JSON.stringify({ type: "track", event: "Subscribed", traits: { email: `f${i}@example.com` } }))
-      const results = yield* runLines(lines, { concurrency: 2 }, 404)
+      const { results, stopped } = yield* runUntilStopped(lines, { concurrency: 2 }, 404)
+      // The run's error, once every event read has its result.
+      expect(Option.map(stopped, (e) => e._tag)).toStrictEqual(Option.some("ListNotFound"))
       expect(count(results, "not-attempted")).toBe(20)
       expect(results.filter((r) => "error" in r.outcome && r.outcome.error === "ListNotFound").length).toBeGreaterThan(0)
       // In-flight events finish; nothing after the first failures is sent.
@@ -182,8 +195,9 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
       yield* sim.setFaults({ outage: true })
       const lines = Array.from({ length: 200 }, (_, i) =>
         JSON.stringify({ type: "track", event: "Subscribed", traits: { email: `o${i}@example.com` } }))
-      const results = yield* runLines(lines, { concurrency: 4, maxAttempts: 3, outageThreshold: 10 })
+      const { results, stopped } = yield* runUntilStopped(lines, { concurrency: 4, maxAttempts: 3, outageThreshold: 10 })
       yield* sim.setFaults({})
+      expect(Option.map(stopped, (e) => e._tag)).toStrictEqual(Option.some("MailjetOutage"))
       expect(results.length).toBe(200)
       expect(count(results, "not-attempted")).toBeGreaterThan(180)
       expect(count(results, "dead-lettered")).toBeLessThan(10)

@@ -17,7 +17,7 @@ import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Consent } from "../Consent.js"
 import { orderedConcurrently } from "./Lanes.js"
@@ -31,9 +31,21 @@ import { eventKey, Mapping, requestBody } from "../Mapping.js"
 import * as Metrics from "./Metrics.js"
 import type { Outcome, Result } from "../Domain/Outcome.js"
 import { Pacer } from "./Pacer.js"
-import type { Action, Datatype, Preset } from "../Preset/Preset.js"
+import type { Datatype } from "../Preset/Datatypes.js"
+import type { Action, Preset } from "../Preset/Preset.js"
+import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import type { SignalEvent } from "../Domain/SignalEvent.js"
 import { decodeSignalEvent, eventLabel, parseSignalEvent, rawMessageId } from "../Domain/SignalEvent.js"
+
+/** Many calls in a row failed: a run stops spending attempts and ends with this error. */
+export class MailjetOutage extends Schema.TaggedError<MailjetOutage>()("MailjetOutage", { detail: Schema.String }) {
+  override get message(): string {
+    return `Mailjet looks down (${this.detail}); stopped sending. Rerun later: redelivery is safe.`
+  }
+}
+
+/** What ends a run early, in `run`'s error channel once every event read has its result. */
+export type RunStopped = FatalError | MailjetOutage
 
 /** Why a run stopped sending. */
 export type StopReason =
@@ -130,6 +142,16 @@ export const prepareLine = (
     datatypes
   )
 
+/** Physical line numbers, so they point into the file, for the lines that are not blank (no events). */
+export const numbered = <E, R>(lines: Stream.Stream<string, E, R>) =>
+  Stream.suspend(() => {
+    let physical = 0
+    return lines.pipe(
+      Stream.map((text) => ({ text, line: ++physical })),
+      Stream.filter(({ text }) => text.trim() !== "")
+    )
+  })
+
 type StreamItem<S> = S extends Stream.Stream<infer A, infer _E, infer _R> ? A : never
 
 /** Tracks consecutive failed calls across all lanes; a success resets it. */
@@ -183,7 +205,7 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
   /** One event (a parsed JSON value), for embedding. Only fatal errors fail. */
   readonly deliver: (event: unknown) => Effect.Effect<Outcome, FatalError>
   /** NDJSON lines in, one result per line out, in input order. Never fails on Mailjet's account. */
-  readonly run: <E, R>(lines: Stream.Stream<string, E, R>, state?: RunState) => Stream.Stream<Result, E, R>
+  readonly run: <E, R>(lines: Stream.Stream<string, E, R>, state?: RunState) => Stream.Stream<Result, E | RunStopped, R>
   /**
    * Any items (Kafka records) in, each with its result, in input order: so whoever commits
    * progress knows that everything before an item is done once the item comes out.
@@ -192,25 +214,29 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
     items: Stream.Stream<M, E, R>,
     read: (m: M) => { readonly line: number; readonly text: string },
     state?: RunState
-  ) => Stream.Stream<readonly [M, Result], E, R>
-  /** Datatypes Mailjet reported (preflight), used to fit values; the preset's otherwise. */
-  readonly useDatatypes: (datatypes: ReadonlyMap<string, Datatype>) => Effect.Effect<void>
+  ) => Stream.Stream<readonly [M, Result], E | RunStopped, R>
 }>() {
-  /** Needs its parts: `MailjetClient`, `Consent`, `Mapping`, `Pacer`, `DeliveryConfig`. */
+  /** Needs its parts: `MailjetClient`, `Consent`, `Mapping`, `Pacer`, `DeliveryConfig`, `PropertyTypes`. */
   static readonly layer = Layer.effect(Delivery, Effect.suspend(() => make))
 
   /**
-   * Delivery with every part read from the current ConfigProvider (the environment by default),
-   * and the parts kept in the output. The host brings a `FileSystem` (for a preset file); the
-   * client keeps its own connections to Mailjet.
+   * Every part but `PropertyTypes`, read from the current ConfigProvider, kept in the output. The
+   * host brings a `FileSystem` (for a preset file); the client keeps its own connections to Mailjet.
    */
-  static readonly live = (
+  static readonly parts = (
     options: { readonly preset?: Option.Option<string>; readonly overrides?: Partial<DeliverySettings> } = {}
   ) =>
-    Delivery.layer.pipe(
-      Layer.provideMerge(Layer.mergeAll(MailjetClient.layer, Consent.layer, Mapping.layer(options.preset), Pacer.layer)),
+    Layer.mergeAll(MailjetClient.layer, Consent.layer, Mapping.layer(options.preset), Pacer.layer).pipe(
       Layer.provideMerge(Layer.mergeAll(MailjetConfig.layer, DeliveryConfig.layerWith(options.overrides ?? {})))
     )
+
+  /** The preset's own datatypes, for a host that runs no preflight. */
+  static readonly presetTypes = Layer.effect(PropertyTypes, Effect.map(Mapping, (m) => m.preset.datatypes))
+
+  /** Delivery with every part read from the current ConfigProvider (the environment by default). */
+  static readonly live = (
+    options: { readonly preset?: Option.Option<string>; readonly overrides?: Partial<DeliverySettings> } = {}
+  ) => Delivery.layer.pipe(Layer.provideMerge(Delivery.presetTypes), Layer.provideMerge(Delivery.parts(options)))
 }
 
 const make = Effect.gen(function*() {
@@ -219,7 +245,7 @@ const make = Effect.gen(function*() {
   const mapping = yield* Mapping
   const config = yield* DeliveryConfig
   const pacer = yield* Pacer
-  const datatypes = yield* Ref.make<ReadonlyMap<string, Datatype>>(mapping.preset.datatypes)
+  const datatypes = yield* PropertyTypes
 
   const backoff = (failures: number) =>
     Effect.flatMap(Random.next, (r) => {
@@ -364,16 +390,15 @@ const make = Effect.gen(function*() {
     items: Stream.Stream<M, E, R>,
     read: (m: M) => { readonly line: number; readonly text: string },
     given?: RunState
-  ): Stream.Stream<readonly [M, Result], E, R> =>
+  ): Stream.Stream<readonly [M, Result], E | RunStopped, R> =>
     Stream.unwrap(Effect.gen(function*() {
       const state = given ?? (yield* makeRunState)
       const health = makeHealth(config.outageThreshold)
-      const types = yield* Ref.get(datatypes)
       const decided = items.pipe(
         // Sequential and pure: decisions and per-contact tickets are taken in input order.
         Stream.map((item) => {
           const { line, text } = read(item)
-          const prepared = prepareLine(text, line, consent.resolve, mapping, types)
+          const prepared = prepareLine(text, line, consent.resolve, mapping, datatypes)
           return [item, prepared._tag === "Done" ? prepared : { ...prepared, ticket: takeTicket(prepared.email) }] as const
         })
       )
@@ -395,20 +420,16 @@ const make = Effect.gen(function*() {
           Effect.ensuring(p.ticket.release)
         )
       }
-      return orderedConcurrently(decided, settle, config.concurrency)
+      // Every event read has its result first; then a stop that was not asked for is the run's error.
+      const stopped = Effect.flatMap(state.stopped, (s): Effect.Effect<void, RunStopped> =>
+        Option.isNone(s) || s.value._tag === "Shutdown"
+          ? Effect.void
+          : Effect.fail(s.value._tag === "Fatal" ? s.value.error : new MailjetOutage({ detail: s.value.detail })))
+      return Stream.concat(orderedConcurrently(decided, settle, config.concurrency), Stream.drain(Stream.fromEffect(stopped)))
     }))
 
-  const run = <E, R>(lines: Stream.Stream<string, E, R>, given?: RunState): Stream.Stream<Result, E, R> =>
-    Stream.suspend(() => {
-      let physical = 0
-      return lines.pipe(
-        // Line numbers count every physical line, so they point into the file; blank lines are no events.
-        Stream.map((text) => ({ text, line: ++physical })),
-        Stream.filter(({ text }) => text.trim() !== ""),
-        (numbered) => runTagged(numbered, (x) => x, given),
-        Stream.map(([, r]) => r)
-      )
-    })
+  const run = <E, R>(lines: Stream.Stream<string, E, R>, given?: RunState): Stream.Stream<Result, E | RunStopped, R> =>
+    Stream.map(runTagged(numbered(lines), (x) => x, given), ([, r]) => r)
 
   const deliver = (raw: unknown): Effect.Effect<Outcome, FatalError> =>
     Effect.gen(function*() {
@@ -418,18 +439,13 @@ const make = Effect.gen(function*() {
         consent.resolve,
         mapping.preset,
         mapping.map,
-        yield* Ref.get(datatypes)
+        datatypes
       )
       if (p._tag === "Done") return p.result.outcome
       const { release, wait } = takeTicket(p.email)
       return yield* wait.pipe(Effect.zipRight(send(p, state, makeHealth(config.outageThreshold))), Effect.ensuring(release))
     })
 
-  return Delivery.of({
-    deliver,
-    run,
-    runTagged,
-    useDatatypes: (types) => Ref.update(datatypes, (current) => new Map([...current, ...types]))
-  })
+  return Delivery.of({ deliver, run, runTagged })
 })
 

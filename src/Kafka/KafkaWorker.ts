@@ -16,15 +16,14 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import { Delivery, makeRunState, type StopReason } from "../Delivery/Delivery.js"
-import { KafkaConfig, type KafkaSettings } from "./KafkaConfig.js"
-import { MailjetClient } from "../Mailjet/MailjetClient.js"
-import { type FatalError, isFatal } from "../Mailjet/MailjetError.js"
-import { Mapping } from "../Mapping.js"
 import * as Metrics from "../Delivery/Metrics.js"
 import { deadLetterLine, type Result } from "../Domain/Outcome.js"
-import { preflight } from "../Mailjet/Preflight.js"
+import { MailjetClient } from "../Mailjet/MailjetClient.js"
+import { isFatal, isTransient } from "../Mailjet/MailjetError.js"
+import { Preflight } from "../Mailjet/Preflight.js"
+import * as Session from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
+import { KafkaConfig, type KafkaSettings } from "./KafkaConfig.js"
 
 export class KafkaUnavailable extends Data.TaggedError("KafkaUnavailable")<{ readonly detail: string }> {
   override get message(): string {
@@ -94,23 +93,13 @@ const makeCommitter = (topic: string) => {
 export const serve = (status: Ref.Ref<WorkerStatus>) =>
   Effect.gen(function*() {
     const kafka = yield* KafkaConfig
-    const delivery = yield* Delivery
     const client = yield* MailjetClient
-    const mapping = yield* Mapping
     const shutdown = yield* Shutdown
 
-    // Credentials and list are checked before joining; a transient failure is retried, not fatal.
-    const report = yield* preflight(mapping.preset, { createMissing: false }).pipe(
-      Effect.tapError((e) => Effect.logWarning(`preflight: ${e.message}`)),
-      Effect.retry({
-        schedule: Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds"))),
-        while: (e) => e._tag === "MailjetUnavailable" || e._tag === "RateLimited"
-      })
-    )
-    for (const m of report.missing) {
+    // Credentials and list were checked (preflight) before joining.
+    for (const m of (yield* Preflight).missing) {
       yield* Effect.logWarning(`contact property "${m.name}" is not defined in Mailjet; events that set it will be dead-lettered`)
     }
-    yield* delivery.useDatatypes(report.datatypes)
     yield* Ref.update(status, (s) => ({ ...s, preflight: true }))
 
     const producer = yield* Effect.acquireRelease(
@@ -172,53 +161,33 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
       yield* Ref.update(status, (s) => ({ ...s, joined: true, paused: false }))
       yield* Effect.logInfo(`consuming ${kafka.topic} as group ${kafka.groupId}`)
 
-      const state = yield* makeRunState
       const committer = makeCommitter(kafka.topic)
-      // After SIGTERM, in-flight events get the deadline; then the rest are not attempted (and not committed).
-      yield* Effect.forkScoped(
-        shutdown.requested.pipe(
-          Effect.zipRight(state.drain),
-          Effect.zipRight(Effect.sleep(kafka.shutdownTimeout)),
-          Effect.zipRight(state.stop({ _tag: "Shutdown" }))
-        )
-      )
       const periodic = yield* Effect.forkScoped(
         Effect.repeat(committer.flush, Schedule.spaced(kafka.commitInterval))
       )
-
-      // Stop fetching on SIGTERM or a stop: closing the stream ends the iteration cleanly (an
-      // iterator's return() would wait behind the pending fetch).
-      yield* Effect.forkScoped(
-        Effect.raceFirst(shutdown.requested, Effect.asVoid(state.onStop)).pipe(
-          Effect.zipRight(Effect.ignore(promise(() => records.close())))
-        )
-      )
-      const source = Stream.fromAsyncIterable(
-        records as AsyncIterable<Record>,
-        (e) => new KafkaUnavailable({ detail: errorText(e) })
-      ).pipe(Stream.tap((r) => Effect.zipRight(Metric.increment(Metrics.inFlight), Effect.logDebug(`record ${r.partition}/${r.offset}`))))
-      const ended = yield* delivery.runTagged(source, (r) => ({ line: Number(r.offset), text: r.value ?? "" }), state)
-        .pipe(
-          Stream.runForEachChunk((chunk) =>
-            Effect.gen(function*() {
-              const items = Array.from(chunk)
-              yield* deadLetter(items)
-              for (const [record, result] of items) {
-                committer.mark(record, result.outcome.outcome !== "not-attempted")
-              }
-              yield* Metric.incrementBy(Metrics.inFlight, -items.length)
-            })
-          ),
-          Effect.either
-        )
+      const end = yield* Session.run({
+        // Stop fetching on SIGTERM or a stop: closing the stream ends the iteration cleanly (an
+        // iterator's return() would wait behind the pending fetch).
+        source: ({ shutdown, stopped }) =>
+          Stream.unwrapScoped(Effect.as(
+            Effect.forkScoped(Effect.zipRight(Effect.raceFirst(shutdown, stopped), Effect.ignore(promise(() => records.close())))),
+            Stream.fromAsyncIterable(records as AsyncIterable<Record>, (e) => new KafkaUnavailable({ detail: errorText(e) })).pipe(
+              Stream.tap((r) => Effect.zipRight(Metric.increment(Metrics.inFlight), Effect.logDebug(`record ${r.partition}/${r.offset}`)))
+            )
+          )),
+        read: (r) => ({ line: Number(r.offset), text: r.value ?? "" }),
+        sink: (items) =>
+          Effect.gen(function*() {
+            yield* deadLetter(items)
+            // Not attempted: its partition may not move past it.
+            for (const [record, result] of items) committer.mark(record, result.outcome.outcome !== "not-attempted")
+            yield* Metric.incrementBy(Metrics.inFlight, -items.length)
+          }),
+        shutdownTimeout: kafka.shutdownTimeout
+      })
       yield* Fiber.interrupt(periodic)
       yield* committer.flush
-      const stopped = yield* state.stopped
-      if (ended._tag === "Left") return { _tag: "Kafka" as const, error: ended.left }
-      return Option.match(stopped, {
-        onNone: () => ({ _tag: "Shutdown" as const }),
-        onSome: (reason: StopReason) => reason._tag === "Fatal" ? { _tag: "Fatal" as const, error: reason.error } : reason
-      })
+      return end.failure
     }))
 
     /** After an outage: not ready, and wait until Mailjet answers again. */
@@ -228,7 +197,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
       yield* client.getList.pipe(
         Effect.retry({
           schedule: Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds"))),
-          while: (e) => e._tag === "MailjetUnavailable" || e._tag === "RateLimited"
+          while: isTransient
         }),
         // The schedule never ends, so only a fatal error gets here.
         Effect.catchAll((e) => (isFatal(e) ? Effect.fail(e) : Effect.die(e))),
@@ -238,23 +207,16 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
     })
 
     while (true) {
-      const end = yield* session
-      switch (end._tag) {
-        case "Shutdown":
-          yield* Effect.logInfo("shut down: offsets committed, group left")
-          return
-        case "Fatal":
-          return yield* Effect.fail<FatalError>(end.error)
-        case "Kafka":
-          return yield* Effect.fail(end.error)
-        case "Outage": {
-          const resumed = yield* Effect.either(probe)
-          if (resumed._tag === "Left") {
-            if (resumed.left._tag === "ShutdownWhilePaused") return
-            return yield* Effect.fail<FatalError>(resumed.left)
-          }
-        }
+      const failure = yield* session
+      if (Option.isNone(failure)) {
+        yield* Effect.logInfo("shut down: offsets committed, group left")
+        return
+      }
+      if (failure.value._tag !== "MailjetOutage") return yield* Effect.fail(failure.value)
+      const resumed = yield* Effect.either(probe)
+      if (resumed._tag === "Left") {
+        if (resumed.left._tag === "ShutdownWhilePaused") return
+        return yield* Effect.fail(resumed.left)
       }
     }
   })
-

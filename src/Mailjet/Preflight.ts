@@ -3,13 +3,18 @@
  * preset can write exist in Mailjet with a datatype its values fit? Contact properties are read
  * once per run.
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import { Mapping } from "../Mapping.js"
+import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import type { ContactList, PropertyDefinition } from "./MailjetClient.js"
 import type { PropertyRejected } from "./MailjetClient.js"
 import { MailjetClient } from "./MailjetClient.js"
 import type { ListNotFound, MailjetUnavailable, RateLimited, Unauthorized } from "./MailjetError.js"
-import type { Datatype, Preset } from "../Preset/Preset.js"
+import type { Datatype } from "../Preset/Datatypes.js"
+import type { Preset } from "../Preset/Preset.js"
 
 export interface PreflightReport {
   readonly list: ContactList
@@ -31,19 +36,40 @@ export const compatible = (preset: Datatype, mailjet: Datatype): boolean =>
 // Preflight runs once; a blip should not abort a run, an outage should.
 const transient = Schedule.exponential("500 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(3)))
 
+export interface PreflightOptions {
+  readonly createMissing: boolean
+  /** How long to retry a 429 or an unavailable Mailjet; a few tries by default. */
+  readonly retry?: Schedule.Schedule<unknown, { readonly _tag: string; readonly message: string }>
+}
+
+export type PreflightError = Unauthorized | ListNotFound | RateLimited | MailjetUnavailable | PropertyRejected
+
+/** The report of the run's preflight, which also sets the `PropertyTypes` delivery fits values to. */
+export class Preflight extends Context.Tag("signal-mailjet/Preflight")<Preflight, PreflightReport>() {
+  /** Runs preflight once, when the layer is built: Mailjet's datatypes over the preset's. */
+  static readonly layer = (options: PreflightOptions) =>
+    Layer.effectContext(Effect.gen(function*() {
+      const { preset } = yield* Mapping
+      const report = yield* preflight(preset, options)
+      return Context.make(Preflight, report).pipe(
+        Context.add(PropertyTypes, new Map([...preset.datatypes, ...report.datatypes]))
+      )
+    }))
+}
+
 export const preflight = (
   preset: Preset,
-  options: { readonly createMissing: boolean }
+  options: PreflightOptions
 ): Effect.Effect<
   PreflightReport,
-  Unauthorized | ListNotFound | RateLimited | MailjetUnavailable | PropertyRejected,
+  PreflightError,
   MailjetClient
 > =>
   Effect.gen(function*() {
     const client = yield* MailjetClient
-    const retrying = <A, E extends { readonly _tag: string }>(e: Effect.Effect<A, E>) =>
+    const retrying = <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) =>
       Effect.retry(e, {
-        schedule: transient,
+        schedule: options.retry ?? transient,
         while: (err) => err._tag === "RateLimited" || err._tag === "MailjetUnavailable"
       })
     const list = yield* retrying(client.getList)

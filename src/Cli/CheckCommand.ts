@@ -1,0 +1,51 @@
+/** `signal-mailjet check`: credentials, list and contact properties, before any event is sent. */
+import * as Command from "@effect/cli/Command"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import { MailjetClient } from "../Mailjet/MailjetClient.js"
+import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
+import { isHealthy, preflight } from "../Mailjet/Preflight.js"
+import { Mapping } from "../Mapping.js"
+import { createMissingOption, exit, presetOption, reportSetupErrors, stderr } from "./Options.js"
+
+export const checkCommand = Command.make(
+  "check",
+  { preset: presetOption, createMissing: createMissingOption },
+  (o) =>
+    Effect.gen(function*() {
+      const mapping = yield* Mapping
+      const result = yield* Effect.either(preflight(mapping.preset, { createMissing: o.createMissing }))
+      if (Either.isLeft(result)) {
+        yield* stderr(`signal-mailjet check: ${result.left.message}`)
+        return yield* exit(2)
+      }
+      const r = result.right
+      yield* Console.log(`list ${r.list.id} "${r.list.name}": reachable with these credentials`)
+      for (const [name, datatype] of mapping.preset.datatypes) {
+        const created = r.created.some((c) => c.name.toLowerCase() === name.toLowerCase())
+        const missing = r.missing.some((m) => m.name === name)
+        const mismatch = r.mismatched.find((m) => m.name === name)
+        yield* Console.log(
+          missing
+            ? `property ${name} (${datatype}): MISSING in Mailjet; create it or run check --create-missing-properties`
+            : mismatch
+            ? `property ${name}: Mailjet has ${mismatch.mailjet}, the preset writes ${datatype}: change one of them`
+            : `property ${name} (${r.datatypes.get(name)}): ${created ? "created" : "ok"}`
+        )
+      }
+      yield* Console.log(isHealthy(r) ? "all good" : "not ready: see the lines above")
+      return yield* exit(isHealthy(r) ? 0 : 1)
+    }).pipe(
+      Effect.provide(Layer.mergeAll(
+        MailjetClient.layer.pipe(Layer.provide(MailjetConfig.layer)),
+        Mapping.layer(o.preset)
+      )),
+      reportSetupErrors
+    )
+).pipe(
+  Command.withDescription(
+    "Check the credentials, the list (GET contactslist/{id}) and every contact property the preset writes. Exit 0 only when all is well."
+  )
+)

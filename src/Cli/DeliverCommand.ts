@@ -1,0 +1,73 @@
+/** `signal-mailjet deliver`: Signal events from a file or stdin to the Mailjet contact list. */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import { Consent } from "../Consent.js"
+import { numbered, prepareLine } from "../Delivery/Delivery.js"
+import { outcomeLine } from "../Domain/Outcome.js"
+import { positiveInt } from "../internal/config.js"
+import { Mapping } from "../Mapping.js"
+import { checkSource, type InputUnreadable, readLines } from "../Run/Ndjson.js"
+import { reportSetupErrors, withLogging } from "./Options.js"
+import { runLines, runOptions } from "./RunLines.js"
+
+/** `--dry-run`: the requests that would be sent, and no credentials needed. */
+const dryRun = (lines: Stream.Stream<string, InputUnreadable, FileSystem.FileSystem>) =>
+  Effect.gen(function*() {
+    const mapping = yield* Mapping
+    const consent = yield* Consent
+    const listId = yield* Effect.orElseSucceed(
+      // Only the list id: the credentials are not needed (and usually not set) for a dry run.
+      Effect.map(positiveInt("MAILJET_LIST_ID"), String),
+      () => "{MAILJET_LIST_ID}"
+    )
+    yield* numbered(lines).pipe(
+      Stream.map(({ line, text }) => {
+        const p = prepareLine(text, line, consent.resolve, mapping, mapping.preset.datatypes)
+        if (p._tag === "Done") return outcomeLine(p.result)
+        return JSON.stringify({
+          line: p.line,
+          messageId: p.messageId,
+          event: p.event,
+          outcome: "dry-run",
+          action: p.action,
+          request: { method: "POST", path: `/v3/REST/contactslist/${listId}/managecontact`, body: p.body }
+        })
+      }),
+      Stream.runForEachChunk((chunk) => Effect.sync(() => process.stdout.write(`${Array.from(chunk).join("\n")}\n`)))
+    )
+  })
+
+export const deliverCommand = Command.make(
+  "deliver",
+  {
+    file: Args.text({ name: "FILE" }).pipe(
+      Args.withDescription("NDJSON Signal events, one per line; `-` or nothing reads stdin."),
+      Args.withDefault("-")
+    ),
+    dryRun: Options.boolean("dry-run").pipe(
+      Options.withDescription("Print each request that would be sent (method, path, body); send nothing; no credentials needed.")
+    ),
+    ...runOptions
+  },
+  (o) => {
+    const lines = readLines(o.file)
+    if (o.dryRun) {
+      return dryRun(lines).pipe(
+        Effect.provide(Layer.merge(Consent.layer, Mapping.layer(o.preset))),
+        reportSetupErrors,
+        withLogging(o)
+      )
+    }
+    // The input is checked before preflight calls Mailjet.
+    return runLines(lines, o, checkSource(o.file))
+  }
+).pipe(
+  Command.withDescription(
+    "Deliver Signal events (NDJSON, a file or stdin) to the Mailjet contact list. Prints one JSON outcome line per event on stdout, in input order, and a summary on stderr. Exit 0: all delivered or dropped; 1: some dead-lettered; 2: a fatal error (bad configuration, 401, unknown list, Mailjet down) stopped the run, and a rerun is safe."
+  )
+)

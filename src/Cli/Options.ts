@@ -1,0 +1,101 @@
+/** What the commands share: options, logging, exit codes, and how setup problems are reported. */
+import * as Options from "@effect/cli/Options"
+import * as ConfigError from "effect/ConfigError"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
+import { formatConfigError } from "../internal/config.js"
+
+/** Ends a command with a process exit code; the message (if any) has been printed already. */
+export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
+
+export const exit = (code: number) => (code === 0 ? Effect.void : Effect.fail(new ExitCode({ code })))
+export const stderr = (text: string) => Effect.sync(() => process.stderr.write(`${text}\n`))
+
+/** Errors that mean the run cannot start: printed as one line each (their message names the fix), exit 2. */
+const SETUP_ERRORS = new Set([
+  "PresetInvalid",
+  "InputUnreadable",
+  "OutputUnwritable",
+  "Unauthorized",
+  "ListNotFound",
+  "RateLimited",
+  "MailjetUnavailable",
+  "PropertyRejected"
+])
+
+/** Configuration, preset, input and preflight problems: reported before anything is sent, exit 2. */
+export const reportSetupErrors = <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>) =>
+  self.pipe(
+    Effect.catchIf(
+      (e): e is Extract<E, ConfigError.ConfigError> => ConfigError.isConfigError(e),
+      (e) =>
+        Effect.zipRight(
+          stderr(
+            `signal-mailjet: configuration error:\n${formatConfigError(e).map((l) => `  ${l}`).join("\n")}\nSee "Configuration" in the README.`
+          ),
+          exit(2)
+        )
+    ),
+    Effect.catchIf(
+      (e): e is Exclude<E, ConfigError.ConfigError | ExitCode> => SETUP_ERRORS.has(e._tag),
+      (e) => Effect.zipRight(stderr(`signal-mailjet: ${(e as unknown as Error).message}`), exit(2))
+    )
+  )
+
+export const presetOption = Options.file("preset", { exists: "either" }).pipe(
+  Options.withDescription("A preset JSON file that extends or replaces the Default preset (else MAILJET_PRESET)."),
+  Options.optional
+)
+export const concurrencyOption = Options.integer("concurrency").pipe(
+  Options.withDescription("Events in flight at once (else MAILJET_CONCURRENCY, default 8). One contact's events always go in order."),
+  Options.optional
+)
+export const deadLettersOption = Options.file("dead-letters").pipe(
+  Options.withDescription("Append dead-lettered events to this NDJSON file, for `replay`."),
+  Options.optional
+)
+export const createMissingOption = Options.boolean("create-missing-properties").pipe(
+  Options.withDescription("Define contact properties the preset writes that Mailjet lacks, with the preset's datatype.")
+)
+export const logFormatOption = Options.choice("log-format", ["text", "json"]).pipe(
+  Options.withDescription("Log lines on stderr as logfmt text or JSON. Emails in logs are masked."),
+  Options.withDefault("text" as const)
+)
+// Optional, and info by default: @effect/cli handles a `--log-level` flag itself (a built-in option):
+// it strips the flag from the arguments and sets the minimum level around the whole run, so this
+// option mostly sees nothing, and a default here used to override the level asked for.
+export const logLevelOption = Options.choice("log-level", ["debug", "info", "warning", "error", "none"]).pipe(
+  Options.withDescription("The least severe log level printed on stderr (default info)."),
+  Options.optional
+)
+
+const levels = {
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  none: LogLevel.None
+} as const
+
+export type LogLevelName = keyof typeof levels
+
+/** Logs go to stderr, never stdout: stdout carries the outcome lines. */
+export const loggerLayer = (format: "text" | "json", level: Option.Option<LogLevelName> = Option.none()) =>
+  Layer.merge(
+    Logger.replace(
+      Logger.defaultLogger,
+      Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
+    ),
+    Option.match(level, { onNone: () => Layer.empty, onSome: (l) => Logger.minimumLogLevel(levels[l]) })
+  )
+
+export const withLogging = (o: { readonly logFormat: "text" | "json"; readonly logLevel: Option.Option<LogLevelName> }) =>
+<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.provide(self, loggerLayer(o.logFormat, o.logLevel))
+
+export const withConcurrency = (concurrency: Option.Option<number>): Partial<DeliverySettings> =>
+  Option.match(concurrency, { onNone: () => ({}), onSome: (n) => ({ concurrency: n }) })

@@ -1,0 +1,73 @@
+/** `signal-mailjet serve`: Signal's Kafka delivery worker for Mailjet, with /health /ready /metrics. */
+import * as Command from "@effect/cli/Command"
+import * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import { Delivery } from "../Delivery/Delivery.js"
+import type { WorkerStatus } from "../Kafka/KafkaWorker.js"
+import { Preflight } from "../Mailjet/Preflight.js"
+import {
+  concurrencyOption,
+  exit,
+  logFormatOption,
+  logLevelOption,
+  presetOption,
+  reportSetupErrors,
+  stderr,
+  withConcurrency,
+  withLogging
+} from "./Options.js"
+
+// A worker outlives a Mailjet blip at start: it retries until Mailjet answers, reporting not ready.
+const untilMailjetAnswers = Schedule.exponential("1 second").pipe(
+  Schedule.union(Schedule.spaced("30 seconds")),
+  Schedule.tapInput((e: { readonly _tag: string; readonly message: string }) => Effect.logWarning(`preflight: ${e.message}`))
+)
+
+export const serveCommand = Command.make(
+  "serve",
+  {
+    preset: presetOption,
+    concurrency: concurrencyOption,
+    logFormat: logFormatOption,
+    logLevel: logLevelOption
+  },
+  (o) =>
+    // Loaded on use: the Kafka client alone costs a few hundred ms of start-up for every command.
+    Effect.flatMap(
+      Effect.promise(() =>
+        Promise.all([import("../Kafka/KafkaConfig.js"), import("../Kafka/KafkaWorker.js"), import("../Kafka/WorkerHttp.js")])
+      ),
+      ([{ KafkaConfig }, { serve }, WorkerHttp]) =>
+        Effect.gen(function*() {
+          const kafka = yield* KafkaConfig
+          const status = yield* Ref.make<WorkerStatus>({ preflight: false, joined: false, paused: false })
+          // HTTP first, so /health answers while preflight waits for Mailjet.
+          yield* Layer.launch(WorkerHttp.layer(status, { port: kafka.port, host: process.env["HTTP_HOST"] ?? "0.0.0.0" })).pipe(
+            Effect.catchAll((e) =>
+              Effect.zipRight(stderr(`signal-mailjet serve: cannot listen on port ${kafka.port}: ${String(e)}`), exit(2))
+            ),
+            Effect.forkScoped
+          )
+          yield* serve(status).pipe(
+            Effect.provide(
+              Delivery.layer.pipe(
+                Layer.provideMerge(Preflight.layer({ createMissing: false, retry: untilMailjetAnswers })),
+                Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: withConcurrency(o.concurrency) }))
+              )
+            ),
+            // Configuration and preset problems are reported like every command's; the rest stop the worker.
+            Effect.catchIf(
+              (e) => !ConfigError.isConfigError(e) && e._tag !== "PresetInvalid",
+              (e) => Effect.zipRight(stderr(`signal-mailjet serve: stopped: ${e.message}`), exit(2))
+            )
+          )
+        }).pipe(Effect.scoped, Effect.provide(KafkaConfig.layer), reportSetupErrors, withLogging(o))
+    )
+).pipe(
+  Command.withDescription(
+    "Run Signal's delivery worker: consume delivery-{SIGNAL_INTEGRATION_ID} from KAFKA_BROKERS in a consumer group, deliver each event, dead-letter to delivery-{id}-dlq, and commit offsets only past events that are done. HTTP on PORT (default 8080): /health, /ready, /metrics. SIGTERM finishes in-flight events, commits and leaves the group. Exits non-zero on a fatal error (401, unknown list) with the fix in the message."
+  )
+)

@@ -1,0 +1,42 @@
+/** NDJSON out: outcome lines on stdout and dead letters appended to a file, a chunk at a time. */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { deadLetterLine, outcomeLine, type Result } from "../Domain/Outcome.js"
+
+export class OutputUnwritable extends Data.TaggedError("OutputUnwritable")<{
+  readonly path: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `Cannot open the dead-letter file ${this.path}: ${this.detail}. Check the path and its permissions.`
+  }
+}
+
+/** Opens the dead-letter file (if any) for appending; the sink writes once per chunk, not per event. */
+export const ndjsonSink = (deadLetters: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const file = Option.isSome(deadLetters)
+      ? Option.some(
+        yield* fs.open(deadLetters.value, { flag: "a" }).pipe(
+          Effect.mapError((e) => new OutputUnwritable({ path: deadLetters.value, detail: e.message }))
+        )
+      )
+      : Option.none()
+    const encoder = new TextEncoder()
+    return (results: ReadonlyArray<Result>) =>
+      Effect.gen(function*() {
+        let out = ""
+        let dead = ""
+        const now = new Date()
+        for (const r of results) {
+          out += `${outcomeLine(r)}\n`
+          const d = deadLetterLine(r, now)
+          if (d !== undefined) dead += `${d}\n`
+        }
+        if (Option.isSome(file) && dead !== "") yield* file.value.writeAll(encoder.encode(dead))
+        yield* Effect.sync(() => process.stdout.write(out))
+      })
+  })
