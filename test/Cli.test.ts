@@ -623,47 +623,94 @@ layer(
   Simulator.layer(simulatorOptions(presetProperties.filter((p) => p.name !== "signup_method"))),
   { excludeTestServices: true }
 )("CLI (end to end): a contact property missing in Mailjet", (it) => {
-  it.effect("dead-lettered PropertyMissing with a preflight warning; check names it; --create-missing-properties fixes it; replay delivers", () =>
+  it.effect("a property Mailjet lacks does not hold back the update: delivered without it, the property dead-lettered alone; check names it; --create-missing-properties fixes it; its replay sends only it", () =>
     Effect.gen(function*() {
       yield* fresh
       const sim = yield* Simulator.Simulator
       const deadLetters = newPath("missing.ndjson")
       const r = yield* run(["deliver", "--dead-letters", deadLetters], env(sim), `${SEED}\n`)
       expect(r.code).toBe(1)
+      const reason = expect.stringContaining("contact properties not defined in Mailjet: signup_method.")
       expect(outcomes(r.stdout)).toStrictEqual([
-        {
-          line: 1,
-          messageId: SEED_OUTCOME.messageId,
-          event: "Signed Up",
-          outcome: "dead-lettered",
-          attempts: 1,
-          reason: expect.stringContaining("The contact property \"signup_method\" is not defined in Mailjet"),
-          error: "PropertyMissing"
-        }
+        { ...SEED_OUTCOME, attempts: 2, partial: ["signup_method"], reason, error: "PropertyMissing" }
       ])
       expect(r.stderr).toContain(
-        "signal-mailjet: contact property \"signup_method\" (str) is not defined in Mailjet: events that set it will be dead-lettered as PropertyMissing."
+        "signal-mailjet: contact property \"signup_method\" (str) is not defined in Mailjet: events that set it are delivered without it, and it is dead-lettered on its own as PropertyMissing."
       )
+      expect(r.stderr).toContain("signal-mailjet: 1 delivered without some properties Mailjet refused")
+      // The whole body was refused for that property alone; the rest, with its action, went again.
+      const { Properties: { signup_method: _, ...names }, ...rest } = SEED_BODY
+      expect((yield* manageRequests).map((q) => [q.status, q.body])).toStrictEqual([
+        [400, SEED_BODY],
+        [201, { ...rest, Properties: names }]
+      ])
       expect(outcomes(Fs.readFileSync(deadLetters, "utf8"))).toStrictEqual([
-        { event: SEED_EVENT, error: "PropertyMissing", reason: outcomes(r.stdout)[0]!["reason"], attempts: 1, at: expect.any(String) }
+        { event: SEED_EVENT, error: "PropertyMissing", reason, attempts: 2, at: expect.any(String), only: ["signup_method"] }
       ])
 
       const check = yield* run(["check"], env(sim))
       expect(check.code).toBe(1)
       expect(check.stdout).toContain("property signup_method (str): MISSING in Mailjet")
       expect(lines(check.stdout).at(-1)).toBe("not ready: see the lines above")
+      expect((yield* run(["check", "--create-missing-properties"], env(sim))).code).toBe(0)
 
-      const fixed = yield* run(["deliver", "--create-missing-properties"], env(sim), `${SEED}\n`)
-      expect(fixed.code).toBe(0)
-      expect(fixed.stderr).toContain("signal-mailjet: created contact property \"signup_method\" (str)")
-      expect(outcomes(fixed.stdout)).toStrictEqual([SEED_OUTCOME])
-      const sent = (yield* manageRequests).filter((q) => q.status === 201)
-      expect(sent.map((q) => q.body)).toStrictEqual([SEED_BODY])
-
-      expect((yield* run(["check"], env(sim))).code).toBe(0)
+      yield* sim.reset
       const replay = yield* run(["replay", deadLetters], env(sim))
       expect(replay.code).toBe(0)
-      expect(outcomes(replay.stdout)).toStrictEqual([SEED_OUTCOME])
+      expect(outcomes(replay.stdout)).toStrictEqual([{
+        ...SEED_OUTCOME,
+        action: "addnoforce",
+        reason: "replayed properties only (signup_method); the event's own action (addforce) landed when it was first delivered"
+      }])
+      expect((yield* manageRequests).map((q) => q.body)).toStrictEqual([
+        { Email: SEED_BODY.Email, Name: SEED_BODY.Name, Action: "addnoforce", Properties: { signup_method: "email" } }
+      ])
+    }))
+
+})
+
+// Its own simulator: the test before creates the missing property.
+layer(
+  Simulator.layer(simulatorOptions(presetProperties.filter((p) => p.name !== "signup_method"))),
+  { excludeTestServices: true }
+)("CLI (end to end): consent holds across a dead letter and its replay", (it) => {
+  it.effect("kim signs up while a property is missing, then unsubscribes: after the fix and the replay kim is still unsubscribed, and the replay says why", () =>
+    Effect.gen(function*() {
+      yield* fresh
+      const sim = yield* Simulator.Simulator
+      const kim = (event: string, extra: Record<string, unknown>) =>
+        JSON.stringify({
+          type: "track",
+          event,
+          messageId: `kim-${event}`,
+          context: { traits: { email: "kim@example.com", first_name: "Kim" }, consent: { marketing: true } },
+          ...extra
+        })
+      const deadLetters = newPath("kim.ndjson")
+      const r = yield* run(
+        ["deliver", "--dead-letters", deadLetters],
+        env(sim),
+        `${kim("Signed Up", { properties: { method: "email" } })}\n${kim("Unsubscribed", {})}\n`
+      )
+      expect(r.code).toBe(1)
+      expect(outcomes(r.stdout).map((o) => [o["outcome"], o["action"], o["partial"]])).toStrictEqual([
+        ["delivered", "addforce", ["signup_method"]],
+        ["delivered", "unsub", undefined]
+      ])
+      const membership = Effect.map(sim.contacts, (cs) => cs.find((c) => c.email === "kim@example.com")?.lists.get(LIST_ID))
+      expect(yield* membership).toBe("unsubscribed")
+
+      expect((yield* run(["check", "--create-missing-properties"], env(sim))).code).toBe(0)
+      const replay = yield* run(["replay", deadLetters, "--dead-letters", newPath("kim-again.ndjson")], env(sim))
+      expect(replay.code).toBe(0)
+      expect(outcomes(replay.stdout)).toStrictEqual([expect.objectContaining({
+        outcome: "delivered",
+        action: "addnoforce",
+        reason: "replayed properties only (signup_method); the event's own action (addforce) landed when it was first delivered"
+      })])
+      expect(yield* membership).toBe("unsubscribed")
+      const contact = (yield* sim.contacts).find((c) => c.email === "kim@example.com")
+      expect(contact?.properties["signup_method"]).toBe("email")
     }))
 })
 

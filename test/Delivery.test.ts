@@ -4,7 +4,7 @@ import { Delivery, makeRunState } from "../src/Delivery/Delivery.js"
 import type { DeliverySettings } from "../src/Delivery/DeliveryConfig.js"
 import { MailjetClient } from "../src/Mailjet/MailjetClient.js"
 import { Mapping } from "../src/Mapping.js"
-import { deadLetterEvents } from "../src/Run/Ndjson.js"
+import { readDeadLetter } from "../src/Run/Ndjson.js"
 import { deadLetterLine, type Result } from "../src/Domain/Outcome.js"
 import { isHealthy, preflight } from "../src/Mailjet/Preflight.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
@@ -299,7 +299,7 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
       Effect.provide(Layer.unwrapEffect(Effect.map(Simulator.Simulator, (sim) => clientLayer(sim.url))))
     ))
 
-  it.effect("dead letters replay: a PropertyMissing event is delivered once the property exists", () =>
+  it.effect("a property Mailjet lacks: the rest is delivered, the property alone dead-lettered, and its replay sends only it", () =>
     Effect.gen(function*() {
       const bare = yield* Simulator.Simulator
       const lines = [
@@ -310,21 +310,37 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
         Effect.provide(deliveryLayer(bare.url))
       )
       const outcomes = Chunk.toReadonlyArray(first).map((r) => r.outcome)
-      expect(outcomes[0]).toMatchObject({ outcome: "dead-lettered", error: "PropertyMissing" })
+      expect(outcomes[0]).toMatchObject({
+        outcome: "delivered",
+        action: "addnoforce",
+        attempts: 2,
+        partial: { properties: ["signup_method"], error: "PropertyMissing" }
+      })
       expect(outcomes[1]).toMatchObject({ outcome: "dead-lettered", error: "MalformedEvent", attempts: 0 })
+      expect(Option.getOrThrow(yield* bare.contact("p@example.com")).properties).toEqual({})
       const deadLetters = Chunk.toReadonlyArray(first).map((r) => deadLetterLine(r, new Date())!)
-      expect(JSON.parse(deadLetters[0]!)).toMatchObject({ event: JSON.parse(lines[0]!), error: "PropertyMissing", attempts: 1 })
+      expect(JSON.parse(deadLetters[0]!)).toMatchObject({
+        event: JSON.parse(lines[0]!),
+        error: "PropertyMissing",
+        attempts: 2,
+        only: ["signup_method"]
+      })
 
       yield* Effect.flatMap(MailjetClient, (c) => c.defineProperty("signup_method", "str")).pipe(
         Effect.provide(clientLayer(bare.url))
       )
-      const replayed = yield* Effect.flatMap(
-        Delivery,
-        (d) => Stream.runCollect(d.run(deadLetterEvents(Stream.fromIterable(deadLetters))))
-      ).pipe(Effect.provide(deliveryLayer(bare.url)))
-      const again = Chunk.toReadonlyArray(replayed).map((r) => r.outcome)
+      yield* bare.reset
+      const replayed = yield* Effect.flatMap(Delivery, (d) =>
+        Stream.runCollect(d.runTagged(
+          Stream.fromIterable(deadLetters.map((text, i) => ({ line: i + 1, ...readDeadLetter(text) }))),
+          (x) => x
+        ))).pipe(Effect.provide(deliveryLayer(bare.url)))
+      const again = Chunk.toReadonlyArray(replayed).map(([, r]) => r.outcome)
       expect(again[0]).toMatchObject({ outcome: "delivered", action: "addnoforce", status: 201 })
       expect(again[1]).toMatchObject({ outcome: "dead-lettered", error: "MalformedEvent" })
+      expect((yield* bare.requests).map((r) => r.body)).toStrictEqual([
+        { Email: "p@example.com", Action: "addnoforce", Properties: { signup_method: "sso" } }
+      ])
       const contact = Option.getOrThrow(yield* bare.contact("p@example.com"))
       expect(contact.properties).toEqual({ signup_method: "sso" })
     }).pipe(

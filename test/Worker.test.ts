@@ -22,7 +22,7 @@ const runtime = ManagedRuntime.make(Simulator.layer({
   apiKey: KEY,
   secretKey: SECRET,
   lists: [{ id: 1, name: "Signal" }],
-  // signup_method is missing on purpose: events that set it are dead-lettered as PropertyMissing.
+  // signup_method is missing on purpose: events that set it go without it, and it is dead-lettered alone.
   properties: presetProperties.filter((p) => p.name !== "signup_method"),
   seed: 3
 }))
@@ -94,17 +94,19 @@ describe("serve against a real Kafka broker", () => {
     expect(await (await fetch(`${base}/health`)).text()).toBe("ok")
     const dead = await readTopic(t.dlq, 2)
     expect(dead.map((d) => JSON.parse(d.value).error).sort()).toEqual(["MalformedEvent", "PropertyMissing"])
+    // The sign-up went through without the property Mailjet lacks; that property alone is dead-lettered.
     const missing = dead.map((d) => JSON.parse(d.value)).find((d) => d.error === "PropertyMissing")
     expect(missing.event).toEqual(JSON.parse(records[4]!.value))
+    expect(missing.only).toEqual(["signup_method"])
     expect(missing.reason).toMatch(/signup_method/)
     expect(dead.find((d) => JSON.parse(d.value).error === "MalformedEvent")?.headers.get("signal-mailjet-source")).toMatch(
       new RegExp(`^${t.topic}/\\d/\\d+$`)
     )
-    await waitFor("two contacts", async () => ((await requestsFor(new Set(emails))).filter((r) => r.status === 201).length === 2 ? true : undefined))
+    await waitFor("three contacts", async () => ((await requestsFor(new Set(emails))).filter((r) => r.status === 201).length === 3 ? true : undefined))
     const metrics = await (await fetch(`${base}/metrics`)).text()
     expect(metrics).toMatch(/signal_mailjet_events_total\{outcome="delivered",event="Subscribed",reason="addforce"\} 1/)
     expect(metrics).toMatch(/signal_mailjet_events_total\{outcome="dropped",event="unmapped",reason="event not mapped by the preset"\} 1/)
-    expect(metrics).toMatch(/signal_mailjet_events_total\{outcome="dead-lettered",event="Signed Up",reason="PropertyMissing"\} 1/)
+    expect(metrics).toMatch(/signal_mailjet_events_total\{outcome="delivered",event="Signed Up",reason="addnoforce\+PropertyMissing"\} 1/)
     expect(metrics).toMatch(/# TYPE signal_mailjet_request_duration_ms histogram/)
     expect(metrics).toMatch(/signal_mailjet_in_flight_events 0/)
     expect(metrics).toMatch(/signal_mailjet_last_commit_timestamp_seconds \d+/)

@@ -64,7 +64,7 @@ export const deliverCommand = Command.make(
       )
     }
     // The input is checked before preflight calls Mailjet.
-    return runLines(lines, o, checkSource(o.file))
+    return runLines(numbered(lines), o, checkSource(o.file))
   }
 ).pipe(
   Command.withDescription(

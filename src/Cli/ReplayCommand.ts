@@ -4,7 +4,9 @@ import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Fs from "node:fs"
-import { deadLetterEvents, InputUnreadable, readLines } from "../Run/Ndjson.js"
+import * as Stream from "effect/Stream"
+import { numbered } from "../Delivery/Delivery.js"
+import { InputUnreadable, readDeadLetter, readLines } from "../Run/Ndjson.js"
 import { runLines, runOptions } from "./RunLines.js"
 
 /** The same file, by what it resolves to, when both exist. */
@@ -26,7 +28,7 @@ export const replayCommand = Command.make(
   },
   (o) =>
     runLines(
-      deadLetterEvents(readLines(o.file)),
+      Stream.map(numbered(readLines(o.file)), ({ line, text }) => ({ line, ...readDeadLetter(text) })),
       o,
       // Appending to the file being read would feed the replay its own dead letters without end.
       Option.isSome(o.deadLetters) && sameFile(o.file, o.deadLetters.value)

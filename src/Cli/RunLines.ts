@@ -7,13 +7,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
-import { Delivery, type RunStopped } from "../Delivery/Delivery.js"
+import { Delivery, type Item, type RunStopped } from "../Delivery/Delivery.js"
 import { Preflight, type PreflightReport } from "../Mailjet/Preflight.js"
 import type { InputUnreadable } from "../Run/Ndjson.js"
 import { ndjsonSink } from "../Run/NdjsonSink.js"
 import { DEFAULT_SHUTDOWN_TIMEOUT, readUntil, run, type SessionEnd } from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
-import { numbered } from "../Delivery/Delivery.js"
 import {
   concurrencyOption,
   createMissingOption,
@@ -53,7 +52,7 @@ const printPreflight = (r: PreflightReport) =>
     for (const p of r.created) yield* stderr(`signal-mailjet: created contact property "${p.name}" (${p.datatype})`)
     for (const m of r.missing) {
       yield* stderr(
-        `signal-mailjet: contact property "${m.name}" (${m.datatype}) is not defined in Mailjet: events that set it will be dead-lettered as PropertyMissing. Create it, or rerun with --create-missing-properties.`
+        `signal-mailjet: contact property "${m.name}" (${m.datatype}) is not defined in Mailjet: events that set it are delivered without it, and it is dead-lettered on its own as PropertyMissing. Create it, or rerun with --create-missing-properties.`
       )
     }
     for (const m of r.mismatched) {
@@ -83,9 +82,13 @@ const summaryLine = <E extends { readonly _tag: string }>(end: SessionEnd<E>, ms
 
 /** design.md's exit codes: 2 when the run stopped early or left events unsent, 1 with dead letters. */
 const exitCode = <E>(end: SessionEnd<E>): number =>
-  Option.isSome(end.failure) || end.summary.notAttempted > 0 ? 2 : end.summary.deadLettered > 0 ? 1 : 0
+  Option.isSome(end.failure) || end.summary.notAttempted > 0
+    ? 2
+    : end.summary.deadLettered > 0 || end.summary.partial > 0
+    ? 1
+    : 0
 
-const session = (lines: Stream.Stream<string, InputUnreadable, FileSystem.FileSystem>, o: RunOptions) =>
+const session = (items: Stream.Stream<Item, InputUnreadable, FileSystem.FileSystem>, o: RunOptions) =>
   Effect.gen(function*() {
     const started = Date.now()
     yield* printPreflight(yield* Preflight)
@@ -94,12 +97,17 @@ const session = (lines: Stream.Stream<string, InputUnreadable, FileSystem.FileSy
     )
     const write = yield* ndjsonSink(o.deadLetters)
     const end = yield* run({
-      source: ({ shutdown }) => readUntil(numbered(lines), shutdown),
+      source: ({ shutdown }) => readUntil(items, shutdown),
       read: (x) => x,
       sink: (items) => write(items.map(([, r]) => r)),
       shutdownTimeout: DEFAULT_SHUTDOWN_TIMEOUT
     })
     yield* stderr(summaryLine(end, Date.now() - started))
+    if (end.summary.partial > 0) {
+      yield* stderr(
+        `signal-mailjet: ${end.summary.partial} delivered without some properties Mailjet refused; those properties alone were dead-lettered, for replay`
+      )
+    }
     if (Option.isSome(end.failure)) {
       const e = end.failure.value
       yield* stderr(`signal-mailjet: ${e.message}${isRunStopped(e) ? "" : "; the lines after it were not read"}`)
@@ -112,13 +120,13 @@ const session = (lines: Stream.Stream<string, InputUnreadable, FileSystem.FileSy
  * must pass before Mailjet is called), then preflight (while the layers are built), then the run.
  */
 export const runLines = <E extends { readonly _tag: string }, R>(
-  lines: Stream.Stream<string, InputUnreadable, FileSystem.FileSystem>,
+  items: Stream.Stream<Item, InputUnreadable, FileSystem.FileSystem>,
   o: RunOptions,
   before: Effect.Effect<void, E, R> = Effect.void as Effect.Effect<void, E, R>
 ) =>
   Effect.zipRight(
     before,
-    session(lines, o).pipe(
+    session(items, o).pipe(
       Effect.scoped,
       Effect.provide(
         Delivery.layer.pipe(

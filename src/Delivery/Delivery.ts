@@ -21,15 +21,15 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Consent } from "../Consent.js"
 import { orderedConcurrently } from "./Lanes.js"
-import { coerceProperties } from "../Preset/Datatypes.js"
+import { fitProperties } from "../Preset/Datatypes.js"
 import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
 import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
 import type { ManageContactBody } from "../Mailjet/MailjetClient.js"
 import { MailjetClient } from "../Mailjet/MailjetClient.js"
-import type { FatalError, MailjetError } from "../Mailjet/MailjetError.js"
+import type { FatalError, InvalidContact, MailjetError, PropertyMissing } from "../Mailjet/MailjetError.js"
 import { eventKey, Mapping, requestBody } from "../Mapping.js"
 import * as Metrics from "./Metrics.js"
-import type { Outcome, Result } from "../Domain/Outcome.js"
+import type { Outcome, PartialUpdate, Result } from "../Domain/Outcome.js"
 import { Pacer } from "./Pacer.js"
 import type { Datatype } from "../Preset/Datatypes.js"
 import type { Action, Preset } from "../Preset/Preset.js"
@@ -46,6 +46,14 @@ export class MailjetOutage extends Schema.TaggedError<MailjetOutage>()("MailjetO
 
 /** What ends a run early, in `run`'s error channel once every event read has its result. */
 export type RunStopped = FatalError | MailjetOutage
+
+/** One input event as a run reads it. */
+export interface Item {
+  readonly line: number
+  readonly text: string
+  /** A replayed dead letter of refused properties: send only these (see `onlyProperties`). */
+  readonly only?: ReadonlyArray<string> | undefined
+}
 
 /** Why a run stopped sending. */
 export type StopReason =
@@ -74,6 +82,10 @@ export type Prepared =
     readonly email: string
     readonly action: Action
     readonly body: ManageContactBody
+    /** Properties already left out because their values cannot be sent. */
+    readonly partial: PartialUpdate | undefined
+    /** Said on the outcome line when the action sent is not the event's own. */
+    readonly note?: string
   }
 
 /**
@@ -101,15 +113,7 @@ export const prepare = (
   const mapped = map(event, resolveConsent(event))
   if (mapped._tag === "Dropped") return done(label, { outcome: "dropped", reason: mapped.reason })
   const { upsert } = mapped
-  const properties = coerceProperties(upsert.properties, datatypes)
-  if (Either.isLeft(properties)) {
-    return done(label, {
-      outcome: "dead-lettered",
-      error: "InvalidContact",
-      reason: `${properties.left}; fix the event or the property's datatype, then replay`,
-      attempts: 0
-    })
-  }
+  const { fitted, rejected } = fitProperties(upsert.properties, datatypes)
   return {
     _tag: "Send",
     line,
@@ -119,7 +123,12 @@ export const prepare = (
     mapped: preset.events.get(eventKey(event)!)?.name ?? label,
     email: upsert.email,
     action: upsert.action,
-    body: requestBody(upsert, properties.right) as unknown as ManageContactBody
+    body: requestBody(upsert, fitted) as unknown as ManageContactBody,
+    partial: rejected.length === 0 ? undefined : {
+      properties: rejected.map((r) => r.name),
+      error: "InvalidContact",
+      reason: `${rejected.map((r) => r.reason).join("; ")}; fix the event or the property's datatype, then replay`
+    }
   }
 }
 
@@ -141,6 +150,33 @@ export const prepareLine = (
     mapping.map,
     datatypes
   )
+
+/**
+ * A dead letter of refused properties (`only`), replayed: those properties alone, with `addnoforce`,
+ * which leaves the subscription as it is, since the event's action landed when it was first sent.
+ */
+export const onlyProperties = (p: Extract<Prepared, { _tag: "Send" }>, only: ReadonlyArray<string>): Prepared => {
+  const result = (outcome: Outcome): Prepared => ({
+    _tag: "Done",
+    result: { line: p.line, raw: p.raw, messageId: p.messageId, event: p.event, outcome }
+  })
+  // Sending properties needs an action on the list, and this event took the contact out of it.
+  if (p.action === "remove") return result({ outcome: "dropped", reason: "the event removed the contact from the list; its properties are not sent again" })
+  const names = new Set(only.map((n) => n.toLowerCase()))
+  const kept = Object.entries(p.body.Properties ?? {}).filter(([name]) => names.has(name.toLowerCase()))
+  const refused = p.partial?.properties.filter((name) => names.has(name.toLowerCase())) ?? []
+  if (kept.length === 0 && refused.length === 0) {
+    return result({ outcome: "dropped", reason: "none of the dead-lettered properties is mapped from this event any more" })
+  }
+  const { Properties: _, ...rest } = p.body
+  return {
+    ...p,
+    action: "addnoforce",
+    note: `replayed properties only (${only.join(", ")}); the event's own action (${p.action}) landed when it was first delivered`,
+    body: { ...rest, Action: "addnoforce", ...(kept.length === 0 ? {} : { Properties: Object.fromEntries(kept) }) },
+    partial: refused.length === 0 ? undefined : { ...p.partial!, properties: refused }
+  }
+}
 
 /** Physical line numbers, so they point into the file, for the lines that are not blank (no events). */
 export const numbered = <E, R>(lines: Stream.Stream<string, E, R>) =>
@@ -169,6 +205,38 @@ const makeHealth = (threshold: number) => {
       return failures >= threshold
     },
     describe: () => `${failures} calls in a row failed, last: ${last}`
+  }
+}
+
+/**
+ * The body without the properties Mailjet refused, or `undefined` when the refusal was about more
+ * than properties this body sends (then the whole event is dead-lettered).
+ */
+const withoutRefused = (
+  body: ManageContactBody,
+  refused: ReadonlyArray<string> | undefined
+): ManageContactBody | undefined => {
+  const properties = body.Properties
+  if (refused === undefined || refused.length === 0 || properties === undefined) return undefined
+  const names = new Set(refused.map((n) => n.toLowerCase()))
+  const kept = Object.entries(properties).filter(([name]) => !names.has(name.toLowerCase()))
+  if (kept.length + names.size !== Object.keys(properties).length) return undefined
+  const { Properties: _, ...rest } = body
+  return kept.length === 0 ? rest : { ...rest, Properties: Object.fromEntries(kept) }
+}
+
+const addRefused = (
+  partial: PartialUpdate | undefined,
+  error: PropertyMissing | InvalidContact
+): PartialUpdate => {
+  const refused = error.properties ?? []
+  const reason = error._tag === "PropertyMissing"
+    ? `contact properties not defined in Mailjet: ${refused.join(", ")}. Create them (Contacts > Contact properties) or run \`signal-mailjet check --create-missing-properties\`, then replay the dead letters: only these properties are sent again`
+    : `${error.message} Only these properties are sent again on replay`
+  return {
+    properties: [...(partial?.properties ?? []), ...refused],
+    error: error._tag,
+    reason: partial === undefined ? reason : `${partial.reason}; ${reason}`
   }
 }
 
@@ -212,7 +280,7 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
    */
   readonly runTagged: <M, E, R>(
     items: Stream.Stream<M, E, R>,
-    read: (m: M) => { readonly line: number; readonly text: string },
+    read: (m: M) => Item,
     state?: RunState
   ) => Stream.Stream<readonly [M, Result], E | RunStopped, R>
 }>() {
@@ -264,6 +332,8 @@ const make = Effect.gen(function*() {
       let attempts = 0
       let failures = 0
       let limited = 0
+      let body = p.body
+      let partial = p.partial
       while (true) {
         const stopped = yield* state.stopped
         if (Option.isSome(stopped)) {
@@ -287,13 +357,20 @@ const make = Effect.gen(function*() {
         }
         attempts++
         const started = yield* Clock.currentTimeMillis
-        const result = yield* Effect.either(client.manageContact(p.body))
+        const result = yield* Effect.either(client.manageContact(body))
         const elapsed = (yield* Clock.currentTimeMillis) - started
         yield* Metrics.requestDuration(Effect.succeed(elapsed))
         yield* Metrics.attempts(Effect.succeed(1))
         if (Either.isRight(result)) {
           health.success()
-          return { outcome: "delivered", action: p.action, status: result.right.status, attempts } as const
+          return {
+            outcome: "delivered",
+            action: p.action,
+            status: result.right.status,
+            attempts,
+            ...(partial === undefined ? {} : { partial }),
+            ...(p.note === undefined ? {} : { note: p.note })
+          } as const
         }
         const error: MailjetError = result.left
         switch (error._tag) {
@@ -301,9 +378,17 @@ const make = Effect.gen(function*() {
           case "ListNotFound":
             return yield* Effect.fail(error)
           case "PropertyMissing":
-          case "InvalidContact":
+          case "InvalidContact": {
             health.success()
-            return { outcome: "dead-lettered", error: error._tag, reason: error.message, attempts } as const
+            const rest = withoutRefused(body, error.properties)
+            if (rest === undefined) {
+              return { outcome: "dead-lettered", error: error._tag, reason: error.message, attempts } as const
+            }
+            // Only properties were refused: the rest of the update, and its action, still lands in order.
+            body = rest
+            partial = addRefused(partial, error)
+            continue
+          }
           case "RateLimited":
             yield* Metrics.rateLimited(Effect.succeed(1))
             yield* pacer.rateLimited
@@ -372,14 +457,19 @@ const make = Effect.gen(function*() {
   const logResult = (r: Result, mapped: string, email: string | undefined) => {
     const o = r.outcome
     const count = Metrics.countOutcome(mapped, o)
-    if (o.outcome !== "dead-lettered") return count
+    const warning = o.outcome === "dead-lettered"
+      ? { message: `dead-lettered: ${o.reason}`, error: o.error }
+      : o.outcome === "delivered" && o.partial !== undefined
+      ? { message: `delivered without ${o.partial.properties.join(", ")}, dead-lettered on their own: ${o.partial.reason}`, error: o.partial.error }
+      : undefined
+    if (warning === undefined) return count
     return Effect.zipRight(
       count,
-      Effect.logWarning(`dead-lettered: ${o.reason}`).pipe(
+      Effect.logWarning(warning.message).pipe(
         Effect.annotateLogs({
           line: r.line,
           event: r.event ?? "?",
-          error: o.error,
+          error: warning.error,
           ...(email === undefined ? {} : { email: Metrics.maskEmail(email) })
         })
       )
@@ -388,7 +478,7 @@ const make = Effect.gen(function*() {
 
   const runTagged = <M, E, R>(
     items: Stream.Stream<M, E, R>,
-    read: (m: M) => { readonly line: number; readonly text: string },
+    read: (m: M) => Item,
     given?: RunState
   ): Stream.Stream<readonly [M, Result], E | RunStopped, R> =>
     Stream.unwrap(Effect.gen(function*() {
@@ -397,8 +487,9 @@ const make = Effect.gen(function*() {
       const decided = items.pipe(
         // Sequential and pure: decisions and per-contact tickets are taken in input order.
         Stream.map((item) => {
-          const { line, text } = read(item)
-          const prepared = prepareLine(text, line, consent.resolve, mapping, datatypes)
+          const { line, only, text } = read(item)
+          const decoded = prepareLine(text, line, consent.resolve, mapping, datatypes)
+          const prepared = only === undefined || decoded._tag === "Done" ? decoded : onlyProperties(decoded, only)
           return [item, prepared._tag === "Done" ? prepared : { ...prepared, ticket: takeTicket(prepared.email) }] as const
         })
       )

@@ -49,7 +49,11 @@ export const countOutcome = (event: string, o: Outcome): Effect.Effect<void> =>
     outcomeCounter(
       o.outcome,
       event,
-      o.outcome === "delivered" ? o.action : o.outcome === "dropped" ? o.reason : o.error ?? "stopped"
+      o.outcome === "delivered"
+        ? o.partial === undefined ? o.action : `${o.action}+${o.partial.error}`
+        : o.outcome === "dropped"
+        ? o.reason
+        : o.error ?? "stopped"
     )
   )
 

@@ -94,15 +94,19 @@ export interface ErrorDetails {
   readonly message: string
   /** Properties Mailjet says are not defined, in its order. */
   readonly undefinedProperties: ReadonlyArray<string>
+  /** Every property Mailjet refused, when nothing but properties was refused. */
+  readonly onlyProperties: ReadonlyArray<string> | undefined
 }
 
 /** Reads Mailjet's 400 body; tolerant, since only the docs show the property error's shape. */
 export const readErrorBody = (body: unknown): ErrorDetails => {
   const decoded = Schema.decodeUnknownOption(ErrorBody)(body)
-  if (decoded._tag === "None") return { message: "unreadable error body", undefinedProperties: [] }
+  if (decoded._tag === "None") return { message: "unreadable error body", undefinedProperties: [], onlyProperties: undefined }
   const { ErrorInfo, ErrorMessage } = decoded.value
   const parts: Array<string> = []
   const undefinedProperties: Array<string> = []
+  const rejected: Array<string> = []
+  let otherProblems = typeof ErrorInfo === "string" && ErrorInfo !== ""
   if (typeof ErrorInfo === "object" && ErrorInfo !== null) {
     for (const [field, info] of Object.entries(ErrorInfo)) {
       const entries = Array.isArray(info) ? info : [info]
@@ -110,14 +114,19 @@ export const readErrorBody = (body: unknown): ErrorDetails => {
         if (typeof entry === "object" && entry !== null) {
           for (const [name, text] of Object.entries(entry)) {
             if (typeof text === "string" && /not defined/i.test(text)) undefinedProperties.push(name)
+            if (field === "Properties") rejected.push(name)
+            else otherProblems = true
             parts.push(`${name}: ${String(text)}`)
           }
-        } else parts.push(`${field}: ${String(entry)}`)
+        } else {
+          otherProblems = true
+          parts.push(`${field}: ${String(entry)}`)
+        }
       }
     }
   } else if (typeof ErrorInfo === "string" && ErrorInfo !== "") parts.push(ErrorInfo)
   const message = [ErrorMessage ?? "Bad request", ...parts].join("; ")
-  return { message, undefinedProperties }
+  return { message, undefinedProperties, onlyProperties: !otherProblems && rejected.length > 0 ? rejected : undefined }
 }
 
 /** The clock a program has when it installs none: under another one (a TestClock) virtual time decides timeouts. */
@@ -268,7 +277,9 @@ const make = Effect.gen(function*() {
   /** A 4xx body as JSON when it is JSON; anything else is summarised by status. */
   const errorDetails = (res: Reply): ErrorDetails => {
     const json = parseJson(res.text)
-    return json === undefined ? { message: `HTTP ${res.status}`, undefinedProperties: [] } : readErrorBody(json)
+    return json === undefined
+      ? { message: `HTTP ${res.status}`, undefinedProperties: [], onlyProperties: undefined }
+      : readErrorBody(json)
   }
 
   const manageContactPath = `/contactslist/${listId}/managecontact`
@@ -284,10 +295,14 @@ const make = Effect.gen(function*() {
       status: (res) => {
         if (res.status === 404) return Effect.fail(new ListNotFound({ listId }))
         const d = errorDetails(res)
+        const properties = res.status === 400 ? d.onlyProperties : undefined
         return Effect.fail(
           d.undefinedProperties[0] !== undefined
-            ? new PropertyMissing({ property: d.undefinedProperties[0] })
-            : new InvalidContact({ detail: res.status === 400 ? d.message : `HTTP ${res.status}: ${d.message}` })
+            ? new PropertyMissing({ property: d.undefinedProperties[0], ...(properties ? { properties } : {}) })
+            : new InvalidContact({
+              detail: res.status === 400 ? d.message : `HTTP ${res.status}: ${d.message}`,
+              ...(properties ? { properties } : {})
+            })
         )
       }
     })

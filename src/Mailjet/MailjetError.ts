@@ -19,8 +19,15 @@ export class ListNotFound extends Schema.TaggedError<ListNotFound>()("ListNotFou
   }
 }
 
+/**
+ * `properties`: every property Mailjet named in its refusal, when only properties were refused, so
+ * the rest of the update can be sent without them.
+ */
+const RejectedProperties = Schema.optional(Schema.Array(Schema.String))
+
 export class PropertyMissing extends Schema.TaggedError<PropertyMissing>()("PropertyMissing", {
-  property: Schema.String
+  property: Schema.String,
+  properties: RejectedProperties
 }) {
   override get message(): string {
     return `The contact property "${this.property}" is not defined in Mailjet (400 Property not defined). Create it in Mailjet (Contacts > Contact properties), or run \`signal-mailjet check --create-missing-properties\`, then replay the dead letters.`
@@ -28,7 +35,8 @@ export class PropertyMissing extends Schema.TaggedError<PropertyMissing>()("Prop
 }
 
 export class InvalidContact extends Schema.TaggedError<InvalidContact>()("InvalidContact", {
-  detail: Schema.String
+  detail: Schema.String,
+  properties: RejectedProperties
 }) {
   override get message(): string {
     return `Mailjet refused the contact: ${this.detail}. Fix the event's data or the preset's property types, then replay the dead letters.`

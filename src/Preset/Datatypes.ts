@@ -68,28 +68,43 @@ export const coerceValue = (datatype: Datatype, v: unknown): Either.Either<strin
   }
 }
 
+/** A property whose value cannot be sent as it is, and why. */
+export interface RejectedProperty {
+  readonly name: string
+  readonly reason: string
+}
+
 /**
- * Every property fitted to its datatype, or the first that cannot be, named. A property with no
- * known datatype is sent as is: Mailjet will say whether it exists.
+ * Every property fitted to its datatype; those that cannot be are set apart, named, so the rest of
+ * the update (and its subscription action) still goes. A property with no known datatype is sent
+ * as is: Mailjet will say whether it exists.
  */
+export const fitProperties = (
+  properties: Readonly<Record<string, unknown>>,
+  datatypes: ReadonlyMap<string, Datatype>
+): { readonly fitted: Record<string, string | number | boolean>; readonly rejected: ReadonlyArray<RejectedProperty> } => {
+  const fitted: Array<[string, string | number | boolean]> = []
+  const rejected: Array<RejectedProperty> = []
+  for (const [name, value] of Object.entries(properties)) {
+    const datatype = datatypes.get(name)
+    if (datatype === undefined) {
+      if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") fitted.push([name, value])
+      else rejected.push({ name, reason: `property "${name}" has ${describe(value)}, which no Mailjet property can hold` })
+      continue
+    }
+    const fit = coerceValue(datatype, value)
+    if (Either.isLeft(fit)) rejected.push({ name, reason: `property "${name}" ${fit.left}` })
+    else fitted.push([name, fit.right])
+  }
+  // fromEntries defines own keys, so a "__proto__" property stays data
+  return { fitted: Object.fromEntries(fitted), rejected }
+}
+
+/** Every property fitted to its datatype, or the first that cannot be, named. */
 export const coerceProperties = (
   properties: Readonly<Record<string, unknown>>,
   datatypes: ReadonlyMap<string, Datatype>
 ): Either.Either<Record<string, string | number | boolean>, string> => {
-  const out: Array<[string, string | number | boolean]> = []
-  for (const [name, value] of Object.entries(properties)) {
-    const datatype = datatypes.get(name)
-    if (datatype === undefined) {
-      if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
-        out.push([name, value])
-        continue
-      }
-      return Either.left(`property "${name}" has ${describe(value)}, which no Mailjet property can hold`)
-    }
-    const fitted = coerceValue(datatype, value)
-    if (Either.isLeft(fitted)) return Either.left(`property "${name}" ${fitted.left}`)
-    out.push([name, fitted.right])
-  }
-  // fromEntries defines own keys: a property named "__proto__" stays a property
-  return Either.right(Object.fromEntries(out))
+  const { fitted, rejected } = fitProperties(properties, datatypes)
+  return rejected[0] === undefined ? Either.right(fitted) : Either.left(rejected[0].reason)
 }

@@ -43,16 +43,23 @@ export const readLines = (source: string): Stream.Stream<string, InputUnreadable
  * as it is, to be judged like any input line.
  */
 export const deadLetterEvents = <E, R>(lines: Stream.Stream<string, E, R>): Stream.Stream<string, E, R> =>
-  Stream.map(lines, (line) => {
-    if (line.trim() === "") return line
-    try {
-      const record: unknown = JSON.parse(line)
-      if (typeof record === "object" && record !== null && "event" in record && "error" in record && "reason" in record && "at" in record) {
-        const event = (record as { readonly event: unknown }).event
-        return typeof event === "string" ? event : JSON.stringify(event)
-      }
-    } catch {
-      // not JSON: delivered as is, so it is dead-lettered again with the reason
+  Stream.map(lines, (line) => readDeadLetter(line).text)
+
+/**
+ * One dead-letter record: the event line it holds and, for a record of refused properties alone
+ * (`only`), those properties, so a replay sends them and nothing else.
+ */
+export const readDeadLetter = (line: string): { readonly text: string; readonly only?: ReadonlyArray<string> } => {
+  if (line.trim() === "") return { text: line }
+  try {
+    const record: unknown = JSON.parse(line)
+    if (typeof record === "object" && record !== null && "event" in record && "error" in record && "reason" in record && "at" in record) {
+      const { event, only } = record as { readonly event: unknown; readonly only?: unknown }
+      const text = typeof event === "string" ? event : JSON.stringify(event)
+      return Array.isArray(only) && only.every((p) => typeof p === "string") ? { text, only } : { text }
     }
-    return line
-  })
+  } catch {
+    // not JSON: delivered as is, so it is dead-lettered again with the reason
+  }
+  return { text: line }
+}
