@@ -19,6 +19,8 @@ export interface ContactUpsert {
   readonly email: string
   readonly name: string | undefined
   readonly action: Action
+  /** The preset fixes the action (`Subscribed` → addforce): it does not come from standing consent. */
+  readonly explicit: boolean
   readonly properties: Readonly<Record<string, unknown>>
 }
 
@@ -145,6 +147,7 @@ export const mapEvent = (preset: Preset, event: SignalEvent, consent: ConsentSta
       email,
       name: contactName(traits),
       action: rule.action === "consent" ? actionFor(consent) : rule.action,
+      explicit: rule.action !== "consent",
       properties
     }
   }

@@ -94,7 +94,7 @@ export const runDemo = Effect.gen(function*() {
   Effect.provide(
     Layer.unwrapEffect(Effect.map(Simulator.Simulator, (sim) =>
       Delivery.layer.pipe(
-        Layer.provide(Delivery.presetTypes),
+        Layer.provide(Delivery.withoutPreflight),
         Layer.provide(Layer.mergeAll(
           MailjetClient.layer.pipe(
             Layer.provide(MailjetConfig.layerFrom({

@@ -34,6 +34,7 @@ import { Pacer } from "./Pacer.js"
 import type { Datatype } from "../Preset/Datatypes.js"
 import type { Action, Preset } from "../Preset/Preset.js"
 import { PropertyTypes } from "../Preset/PropertyTypes.js"
+import { type SuppressionSet, Suppressions } from "../Suppressions.js"
 import type { SignalEvent } from "../Domain/SignalEvent.js"
 import { decodeSignalEvent, eventLabel, parseSignalEvent, rawMessageId } from "../Domain/SignalEvent.js"
 
@@ -86,6 +87,9 @@ export type Prepared =
     readonly partial: PartialUpdate | undefined
     /** Said on the outcome line when the action sent is not the event's own. */
     readonly note?: string
+    /** The preset fixes the action: not standing consent (see Suppressions). */
+    readonly explicit: boolean
+    readonly demoted?: string
   }
 
 /**
@@ -123,6 +127,7 @@ export const prepare = (
     mapped: preset.events.get(eventKey(event)!)?.name ?? label,
     email: upsert.email,
     action: upsert.action,
+    explicit: upsert.explicit,
     body: requestBody(upsert, fitted) as unknown as ManageContactBody,
     partial: rejected.length === 0 ? undefined : {
       properties: rejected.map((r) => r.name),
@@ -176,6 +181,29 @@ export const onlyProperties = (p: Extract<Prepared, { _tag: "Send" }>, only: Rea
     body: { ...rest, Action: "addnoforce", ...(kept.length === 0 ? {} : { Properties: Object.fromEntries(kept) }) },
     partial: refused.length === 0 ? undefined : { ...p.partial!, properties: refused }
   }
+}
+
+/**
+ * Standing consent (`addforce` from consent granted on an ordinary event) does not re-subscribe a
+ * suppressed contact: it is sent as `addnoforce`, which updates the contact and keeps the
+ * unsubscribe. Called in input order; an `unsub` suppresses, an explicit `addforce` lifts.
+ */
+export const applySuppressions = (
+  p: Extract<Prepared, { _tag: "Send" }>,
+  suppressions: SuppressionSet
+): Extract<Prepared, { _tag: "Send" }> => {
+  if (p.action === "unsub") {
+    suppressions.add(p.email, { reason: `unsubscribed by the event on line ${p.line}` })
+    return p
+  }
+  if (p.action !== "addforce") return p
+  if (p.explicit) {
+    suppressions.lift(p.email)
+    return p
+  }
+  const suppressed = suppressions.get(p.email)
+  if (suppressed === undefined) return p
+  return { ...p, action: "addnoforce", body: { ...p.body, Action: "addnoforce" }, demoted: suppressed.reason }
 }
 
 /** Physical line numbers, so they point into the file, for the lines that are not blank (no events). */
@@ -284,7 +312,10 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
     state?: RunState
   ) => Stream.Stream<readonly [M, Result], E | RunStopped, R>
 }>() {
-  /** Needs its parts: `MailjetClient`, `Consent`, `Mapping`, `Pacer`, `DeliveryConfig`, `PropertyTypes`. */
+  /**
+   * Needs its parts: `MailjetClient`, `Consent`, `Mapping`, `Pacer`, `DeliveryConfig`, and what
+   * preflight provides, `PropertyTypes` and `Suppressions`.
+   */
   static readonly layer = Layer.effect(Delivery, Effect.suspend(() => make))
 
   /**
@@ -298,13 +329,16 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
       Layer.provideMerge(Layer.mergeAll(MailjetConfig.layer, DeliveryConfig.layerWith(options.overrides ?? {})))
     )
 
-  /** The preset's own datatypes, for a host that runs no preflight. */
-  static readonly presetTypes = Layer.effect(PropertyTypes, Effect.map(Mapping, (m) => m.preset.datatypes))
+  /** What preflight would provide, for a host that runs none: the preset's datatypes, no suppressions. */
+  static readonly withoutPreflight = Layer.merge(
+    Layer.effect(PropertyTypes, Effect.map(Mapping, (m) => m.preset.datatypes)),
+    Suppressions.layerEmpty
+  )
 
   /** Delivery with every part read from the current ConfigProvider (the environment by default). */
   static readonly live = (
     options: { readonly preset?: Option.Option<string>; readonly overrides?: Partial<DeliverySettings> } = {}
-  ) => Delivery.layer.pipe(Layer.provideMerge(Delivery.presetTypes), Layer.provideMerge(Delivery.parts(options)))
+  ) => Delivery.layer.pipe(Layer.provideMerge(Delivery.withoutPreflight), Layer.provideMerge(Delivery.parts(options)))
 }
 
 const make = Effect.gen(function*() {
@@ -314,6 +348,10 @@ const make = Effect.gen(function*() {
   const config = yield* DeliveryConfig
   const pacer = yield* Pacer
   const datatypes = yield* PropertyTypes
+  const suppressions = yield* Suppressions
+  const resubscribe = config.resubscribe === "explicit"
+    ? (p: Extract<Prepared, { _tag: "Send" }>) => applySuppressions(p, suppressions)
+    : (p: Extract<Prepared, { _tag: "Send" }>) => p
 
   const backoff = (failures: number) =>
     Effect.flatMap(Random.next, (r) => {
@@ -369,7 +407,8 @@ const make = Effect.gen(function*() {
             status: result.right.status,
             attempts,
             ...(partial === undefined ? {} : { partial }),
-            ...(p.note === undefined ? {} : { note: p.note })
+            ...(p.note === undefined ? {} : { note: p.note }),
+            ...(p.demoted === undefined ? {} : { demoted: p.demoted })
           } as const
         }
         const error: MailjetError = result.left
@@ -489,7 +528,7 @@ const make = Effect.gen(function*() {
         Stream.map((item) => {
           const { line, only, text } = read(item)
           const decoded = prepareLine(text, line, consent.resolve, mapping, datatypes)
-          const prepared = only === undefined || decoded._tag === "Done" ? decoded : onlyProperties(decoded, only)
+          const prepared = decoded._tag === "Done" ? decoded : only === undefined ? resubscribe(decoded) : onlyProperties(decoded, only)
           return [item, prepared._tag === "Done" ? prepared : { ...prepared, ticket: takeTicket(prepared.email) }] as const
         })
       )

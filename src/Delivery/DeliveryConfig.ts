@@ -18,6 +18,11 @@ export interface DeliverySettings {
   readonly maxRps: number
   /** Consecutive failed calls after which Mailjet is taken to be down. */
   readonly outageThreshold: number
+  /**
+   * `explicit`: standing consent never re-subscribes a contact Mailjet holds as unsubscribed; only
+   * an explicit `Subscribed` event does. `consent`: consent granted is always `addforce`.
+   */
+  readonly resubscribe: "explicit" | "consent"
 }
 
 /**
@@ -33,7 +38,8 @@ export const defaults: DeliverySettings = {
   retryBase: Duration.seconds(1),
   retryMax: Duration.seconds(30),
   maxRps: DEFAULT_MAX_RPS,
-  outageThreshold: 20
+  outageThreshold: 20,
+  resubscribe: "explicit"
 }
 
 export const deliverySettings: Config.Config<DeliverySettings> = Config.all({
@@ -45,7 +51,8 @@ export const deliverySettings: Config.Config<DeliverySettings> = Config.all({
     Config.validate({ message: "must be a positive number", validation: (n) => n > 0 }),
     Config.withDefault(defaults.maxRps)
   ),
-  outageThreshold: positiveInt("MAILJET_OUTAGE_THRESHOLD").pipe(Config.withDefault(defaults.outageThreshold))
+  outageThreshold: positiveInt("MAILJET_OUTAGE_THRESHOLD").pipe(Config.withDefault(defaults.outageThreshold)),
+  resubscribe: Config.literal("explicit", "consent")("MAILJET_RESUBSCRIBE").pipe(Config.withDefault(defaults.resubscribe))
 })
 
 export class DeliveryConfig extends Context.Tag("signal-mailjet/DeliveryConfig")<DeliveryConfig, DeliverySettings>() {

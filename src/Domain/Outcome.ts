@@ -21,6 +21,8 @@ export type Outcome =
     readonly partial?: PartialUpdate
     /** Why the action sent is not the one the event maps to (a replay of refused properties). */
     readonly note?: string
+    /** Standing consent met a suppression: sent as `addnoforce` instead of `addforce`, and why. */
+    readonly demoted?: string
   }
   | { readonly outcome: "dropped"; readonly reason: string }
   | {
@@ -55,6 +57,7 @@ export const outcomeLine = (r: Result): string => {
     status: o.outcome === "delivered" ? o.status : undefined,
     attempts: "attempts" in o ? o.attempts : undefined,
     partial: o.outcome === "delivered" ? o.partial?.properties : undefined,
+    demoted: o.outcome === "delivered" ? o.demoted : undefined,
     reason: "reason" in o ? o.reason : o.outcome === "delivered" ? o.partial?.reason ?? o.note : undefined,
     error: "error" in o ? o.error : o.outcome === "delivered" ? o.partial?.error : undefined
   })

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import { Mapping } from "../Mapping.js"
+import { makeSuppressions, Suppressions } from "../Suppressions.js"
 import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import type { ContactList, PropertyDefinition } from "./MailjetClient.js"
 import type { PropertyRejected } from "./MailjetClient.js"
@@ -52,7 +53,8 @@ export class Preflight extends Context.Tag("signal-mailjet/Preflight")<Preflight
       const { preset } = yield* Mapping
       const report = yield* preflight(preset, options)
       return Context.make(Preflight, report).pipe(
-        Context.add(PropertyTypes, new Map([...preset.datatypes, ...report.datatypes]))
+        Context.add(PropertyTypes, new Map([...preset.datatypes, ...report.datatypes])),
+        Context.add(Suppressions, makeSuppressions())
       )
     }))
 }

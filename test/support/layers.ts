@@ -40,7 +40,7 @@ export const deliveryLayer = (
   options: { readonly listId?: number; readonly secret?: string; readonly preset?: Preset } = {}
 ) =>
   Delivery.layer.pipe(
-    Layer.provideMerge(Delivery.presetTypes),
+    Layer.provideMerge(Delivery.withoutPreflight),
     Layer.provideMerge(Layer.mergeAll(
       clientLayer(baseUrl, options),
       Layer.succeed(Consent, Consent.make()),
