@@ -452,6 +452,7 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
       expect(lines(r.stdout)).toStrictEqual([
         `list ${LIST_ID} "Signal": reachable with these credentials`,
         ...presetProperties.map((p) => `property ${p.name} (${p.datatype}): ok`),
+        "property signal_last_event_at (datetime): not defined (optional); without it a replay never overwrites what Mailjet holds. Create it with check --create-missing-properties",
         "all good"
       ])
     }))

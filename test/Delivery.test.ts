@@ -273,12 +273,17 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
           )
           expect(check.missing.map((m) => m.name).sort()).toEqual(["last_order_currency", "signup_method"])
           expect(check.mismatched).toEqual([{ name: "last_order_value", preset: "float", mailjet: "int" }])
+          expect(check.marker).toBe(false)
           const fixed = yield* preflight(mapping.preset, { createMissing: true }).pipe(Effect.provide(clientLayer(bare.url)))
+          // The preset's missing properties, and the replay guard's marker.
           expect(fixed.created.map((c) => [c.name, c.datatype]).sort()).toEqual([
             ["last_order_currency", "str"],
+            ["signal_last_event_at", "datetime"],
             ["signup_method", "str"]
           ])
           expect(fixed.missing).toEqual([])
+          expect(fixed.marker).toBe(true)
+          expect(fixed.datatypes.get("signal_last_event_at")).toBe("datetime")
           const unauthorized = yield* Effect.flip(
             preflight(mapping.preset, { createMissing: false }).pipe(Effect.provide(clientLayer(bare.url, { secret: "x" })))
           )

@@ -8,6 +8,7 @@ import { MailjetClient } from "../Mailjet/MailjetClient.js"
 import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
 import { isHealthy, preflight } from "../Mailjet/Preflight.js"
 import { Mapping } from "../Mapping.js"
+import { LAST_EVENT_PROPERTY } from "../Preset/PropertyTypes.js"
 import { createMissingOption, exit, presetOption, reportSetupErrors, stderr } from "./Options.js"
 
 export const checkCommand = Command.make(
@@ -35,6 +36,11 @@ export const checkCommand = Command.make(
             : `property ${name} (${r.datatypes.get(name)}): ${created ? "created" : "ok"}`
         )
       }
+      yield* Console.log(
+        r.marker
+          ? `property ${LAST_EVENT_PROPERTY} (datetime): ${r.created.some((c) => c.name === LAST_EVENT_PROPERTY) ? "created" : "ok"}; replays are placed by event time`
+          : `property ${LAST_EVENT_PROPERTY} (datetime): not defined (optional); without it a replay never overwrites what Mailjet holds. Create it with check --create-missing-properties`
+      )
       yield* Console.log(isHealthy(r) ? "all good" : "not ready: see the lines above")
       return yield* exit(isHealthy(r) ? 0 : 1)
     }).pipe(

@@ -21,7 +21,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Consent } from "../Consent.js"
 import { orderedConcurrently } from "./Lanes.js"
-import { fitProperties } from "../Preset/Datatypes.js"
+import { coerceValue, fitProperties } from "../Preset/Datatypes.js"
 import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
 import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
 import type { ManageContactBody } from "../Mailjet/MailjetClient.js"
@@ -33,7 +33,7 @@ import type { Outcome, PartialUpdate, Result } from "../Domain/Outcome.js"
 import { Pacer } from "./Pacer.js"
 import type { Datatype } from "../Preset/Datatypes.js"
 import type { Action, Preset } from "../Preset/Preset.js"
-import { PropertyTypes } from "../Preset/PropertyTypes.js"
+import { LAST_EVENT_PROPERTY, PropertyTypes } from "../Preset/PropertyTypes.js"
 import { type SuppressionSet, Suppressions } from "../Suppressions.js"
 import type { SignalEvent } from "../Domain/SignalEvent.js"
 import { decodeSignalEvent, eventLabel, parseSignalEvent, rawMessageId } from "../Domain/SignalEvent.js"
@@ -89,6 +89,8 @@ export type Prepared =
     readonly note?: string
     /** The preset fixes the action: not standing consent (see Suppressions). */
     readonly explicit: boolean
+    /** When the event happened (ms), if it says: what places a replay (see ReplayGuard). */
+    readonly eventAt: number | undefined
     readonly demoted?: string
   }
 
@@ -117,7 +119,15 @@ export const prepare = (
   const mapped = map(event, resolveConsent(event))
   if (mapped._tag === "Dropped") return done(label, { outcome: "dropped", reason: mapped.reason })
   const { upsert } = mapped
-  const { fitted, rejected } = fitProperties(upsert.properties, datatypes)
+  const at = event.timestamp === undefined ? undefined : coerceValue("datetime", event.timestamp)
+  const eventAt = at === undefined || Either.isLeft(at) ? undefined : Date.parse(String(at.right))
+  // Once Mailjet has the marker, every update says when its event happened.
+  const { fitted, rejected } = fitProperties(
+    eventAt !== undefined && datatypes.has(LAST_EVENT_PROPERTY)
+      ? { ...upsert.properties, [LAST_EVENT_PROPERTY]: new Date(eventAt).toISOString() }
+      : upsert.properties,
+    datatypes
+  )
   return {
     _tag: "Send",
     line,
@@ -128,6 +138,7 @@ export const prepare = (
     email: upsert.email,
     action: upsert.action,
     explicit: upsert.explicit,
+    eventAt,
     body: requestBody(upsert, fitted) as unknown as ManageContactBody,
     partial: rejected.length === 0 ? undefined : {
       properties: rejected.map((r) => r.name),

@@ -11,8 +11,9 @@
  * for. Every part that may not end as the events in order give it is named.
  */
 import type { ManageContactBody } from "../Mailjet/MailjetClient.js"
+import { LAST_EVENT_PROPERTY } from "../Preset/PropertyTypes.js"
 
-export const LAST_EVENT_PROPERTY = "signal_last_event_at"
+export { LAST_EVENT_PROPERTY }
 
 /** What Mailjet holds for one contact, as the guard needs it. */
 export interface ContactState {

@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import { Mapping } from "../Mapping.js"
 import { makeSuppressions, Suppressions } from "../Suppressions.js"
-import { PropertyTypes } from "../Preset/PropertyTypes.js"
+import { LAST_EVENT_PROPERTY, PropertyTypes } from "../Preset/PropertyTypes.js"
 import type { ContactList, PropertyDefinition } from "./MailjetClient.js"
 import type { PropertyRejected } from "./MailjetClient.js"
 import { MailjetClient } from "./MailjetClient.js"
@@ -26,6 +26,11 @@ export interface PreflightReport {
   readonly mismatched: ReadonlyArray<{ readonly name: string; readonly preset: Datatype; readonly mailjet: Datatype }>
   /** Mailjet's datatype for each preset property it has, keyed by the preset's spelling. */
   readonly datatypes: ReadonlyMap<string, Datatype>
+  /**
+   * `signal_last_event_at` is defined as a datetime: every update writes its event's time there, and
+   * replays can place themselves exactly (see ReplayGuard). Without it they are conservative.
+   */
+  readonly marker: boolean
 }
 
 export const isHealthy = (r: PreflightReport): boolean => r.missing.length === 0 && r.mismatched.length === 0
@@ -93,6 +98,12 @@ export const preflight = (
       datatypes.set(name, found.datatype)
       if (!compatible(datatype, found.datatype)) mismatched.push({ name, preset: datatype, mailjet: found.datatype })
     }
-    return { list, missing, created, mismatched, datatypes }
+    let marker = defined.get(LAST_EVENT_PROPERTY)
+    if (marker === undefined && options.createMissing) {
+      marker = yield* retrying(client.defineProperty(LAST_EVENT_PROPERTY, "datetime"))
+      created.push(marker)
+    }
+    if (marker?.datatype === "datetime") datatypes.set(LAST_EVENT_PROPERTY, "datetime")
+    return { list, missing, created, mismatched, datatypes, marker: marker?.datatype === "datetime" }
   })
 
