@@ -8,7 +8,7 @@
 import { makeFaults, type SimulatorFaults } from "./Faults.js"
 import { NGINX_404, type Outcome, UNAUTHORIZED, unknownModule } from "./Replies.js"
 import { makeRoutes } from "./Routes.js"
-import { makeState, type RecordedRequest, type SimulatedContact } from "./State.js"
+import { FRESH_ACCOUNT_PROPERTIES, makeState, type RecordedRequest, type SimulatedContact } from "./State.js"
 import { type Datatype, parseQuery, readBody } from "./Validation.js"
 
 export type { SimulatorFaults } from "./Faults.js"
@@ -16,13 +16,17 @@ export { TOO_MANY_REQUESTS_BODY } from "./Replies.js"
 export type { Outcome } from "./Replies.js"
 export type { Membership, RecordedRequest, SimulatedContact } from "./State.js"
 export type { Datatype } from "./Validation.js"
+export { FRESH_ACCOUNT_PROPERTIES } from "./State.js"
 
 export interface SimulatorOptions {
   readonly apiKey: string
   readonly secretKey: string
   /** Default `[{ id: 1, name: "Signal" }]`. */
   readonly lists?: ReadonlyArray<{ readonly id: number; readonly name: string }> | undefined
-  /** Pre-defined contact properties (contactmetadata, NameSpace "static"). Default none. */
+  /**
+   * Pre-defined contact properties (contactmetadata, NameSpace "static"). Default: a fresh
+   * account's (`FRESH_ACCOUNT_PROPERTIES`: firstname, name, country, newsletter_sub).
+   */
   readonly properties?: ReadonlyArray<{ readonly name: string; readonly datatype: Datatype }> | undefined
   readonly faults?: SimulatorFaults | undefined
   /** Seed for the fault draws, so tests are reproducible. Default: random. */
@@ -72,7 +76,7 @@ const pathSegments = (pathname: string): Array<string> => {
 export const makeCore = (options: SimulatorOptions): Core => {
   const state = makeState({
     lists: options.lists ?? DEFAULT_LISTS,
-    properties: options.properties ?? [],
+    properties: options.properties ?? FRESH_ACCOUNT_PROPERTIES,
     recordLimit: options.recordLimit ?? 100_000,
     recordRequests: options.recordRequests ?? true
   })

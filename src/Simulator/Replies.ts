@@ -6,7 +6,7 @@
  * 2020–2023); JAVA-IT = mailjet/mailjet-apiv3-java `MailjetExceptionIT.java` (live assert);
  * GitHub issues as `repo#N`. UNCONFIRMED marks a guess no recording settles.
  */
-import type { ContactRow, ListRow, MetadataRow } from "./State.js"
+import type { ContactRow, ListRow, MetadataRow, RecipientRow } from "./State.js"
 
 export type Outcome =
   | {
@@ -132,12 +132,12 @@ export const unknownField = (type: string, field: string): Outcome =>
 
 // --- resource shapes -------------------------------------------------------------------------
 
-/** VCR `creates_new_contact_lists.yml`, `it_retrieves_lists_by_id.yml`. */
+/** VCR `creates_new_contact_lists.yml`, `deletes_list_fields.yml` (a deleted list reads `IsDeleted: true`). */
 export const renderList = (l: ListRow) => ({
   Address: l.address,
   CreatedAt: l.createdAt,
   ID: l.id,
-  IsDeleted: false,
+  IsDeleted: l.deleted,
   Name: l.name,
   SubscriberCount: l.subscribers
 })
@@ -145,7 +145,10 @@ export const renderList = (l: ListRow) => ({
 /** VCR `Mailjet_Contactmetadata/*`. */
 export const renderMetadata = (m: MetadataRow) => ({ Datatype: m.datatype, ID: m.id, Name: m.name, NameSpace: m.namespace })
 
-/** VCR `Mailjet_Contact/_find/*`. */
+/**
+ * VCR `Mailjet_Contact/_find/*`. `LastUpdateAt` stays "" after managecontact (grouparoo's mailjet
+ * plugin fixtures `export-record.js`, 2021): only edits of the contact itself set it.
+ */
 export const renderContact = (c: ContactRow) => ({
   CreatedAt: c.createdAt,
   DeliveredCount: 0,
@@ -156,7 +159,7 @@ export const renderContact = (c: ContactRow) => ({
   IsOptInPending: false,
   IsSpamComplaining: false,
   LastActivityAt: "",
-  LastUpdateAt: c.lastUpdateAt,
+  LastUpdateAt: "",
   Name: c.name,
   UnsubscribedAt: "",
   UnsubscribedBy: ""
@@ -170,3 +173,37 @@ export const renderManaged = (c: ContactRow, action: string) => ({
   Name: c.name,
   Properties: Object.fromEntries(c.properties)
 })
+
+/** VCR `Mailjet_Resource/listrecipient/should_not_be_nil.yml` (2021). */
+export const renderRecipient = (r: RecipientRow, listName: string) => ({
+  ContactID: r.contactId,
+  ID: r.id,
+  IsActive: true,
+  IsUnsubscribed: r.status === "unsubscribed",
+  ListID: r.listId,
+  ListName: listName,
+  SubscribedAt: r.subscribedAt,
+  UnsubscribedAt: r.unsubscribedAt
+})
+
+/**
+ * VCR `Mailjet_Resource/contactdata/should_not_be_nil.yml` (2021): `Data` is a Name/Value list.
+ * Every recorded Value is a string; other datatypes rendered as text is UNCONFIRMED.
+ */
+export const renderContactData = (c: ContactRow) => ({
+  ContactID: c.id,
+  Data: Array.from(c.properties, ([Name, value]) => ({ Name, Value: typeof value === "string" ? value : String(value) })),
+  ID: c.id,
+  MethodCollection: ""
+})
+
+/** VCR `Mailjet_Contact_getcontactslists/_find/returns_collection_when_there_is_only_one_record.yml`. */
+export const renderContactsList = (r: RecipientRow) => ({
+  IsActive: true,
+  IsUnsub: r.status === "unsubscribed",
+  ListID: r.listId,
+  SubscribedAt: r.subscribedAt
+})
+
+/** VCR `deletes_list_fields.yml`: `204 No content`, an empty body typed application/json. */
+export const NO_CONTENT: Outcome = reply(204, "", "application/json", "No content")

@@ -6,15 +6,19 @@ import {
   envelope,
   error,
   METHOD_NOT_ALLOWED,
+  NO_CONTENT,
   NOT_FOUND,
   type Outcome,
   renderContact,
+  renderContactData,
+  renderContactsList,
   renderList,
   renderManaged,
   renderMetadata,
+  renderRecipient,
   unknownResource
 } from "./Replies.js"
-import { isoSeconds, type ListRow, type State } from "./State.js"
+import type { ContactRow, ListRow, RecipientRow, State } from "./State.js"
 import {
   type Body,
   DATATYPES,
@@ -25,7 +29,8 @@ import {
   page,
   parseObject,
   type Query,
-  readFields
+  readFields,
+  truthy
 } from "./Validation.js"
 
 const ACTIONS = new Set(["addforce", "addnoforce", "unsub", "remove"])
@@ -71,9 +76,9 @@ export const makeRoutes = (state: State) => {
         const problems: Array<Record<string, string>> = []
         for (const key of Object.keys(Properties)) {
           const value = Properties[key]!
-          const meta = state.metadataByName.get(key.toLowerCase())
           // Only static properties can be set through managecontact (Mailjet's guide).
-          if (meta === undefined || meta.namespace !== "static") problems.push({ [key]: "Property not defined" })
+          const meta = state.metadata("static", key)
+          if (meta === undefined) problems.push({ [key]: "Property not defined" })
           else if (value !== null && !fitsDatatype(meta.datatype, value)) {
             problems.push({ [key]: "Property type does not match definition" })
           } else updates.push([meta.name, value])
@@ -91,24 +96,23 @@ export const makeRoutes = (state: State) => {
       if (value === null) contact.properties.delete(name)
       else contact.properties.set(name, value)
     }
-    contact.lastUpdateAt = isoSeconds(now)
 
     const current = contact.lists.get(list.id)
     switch (actionKey) {
       case "addforce":
-        state.setMembership(contact, list, "subscribed")
+        state.setMembership(contact, list, "subscribed", now)
         break
       case "addnoforce":
-        if (current === undefined) state.setMembership(contact, list, "subscribed")
+        if (current === undefined) state.setMembership(contact, list, "subscribed", now)
         break
       case "unsub":
         // UNCONFIRMED: for a contact not in the list we add it as unsubscribed, so that a
         // later addnoforce cannot subscribe someone who withdrew consent. Mailjet may answer 400.
-        state.setMembership(contact, list, "unsubscribed")
+        state.setMembership(contact, list, "unsubscribed", now)
         break
       case "remove":
         // UNCONFIRMED: removing a non-member is a no-op success here.
-        state.setMembership(contact, list, undefined)
+        state.setMembership(contact, list, undefined, now)
         break
     }
     return envelope(201, [renderManaged(contact, action)])
@@ -136,8 +140,8 @@ export const makeRoutes = (state: State) => {
     if (ns !== "static" && ns !== "historic") {
       return error(400, "Object properties invalid", "MJ08 Property NameSpace is invalid: must be static or historic")
     }
-    if (state.metadataByName.has(name.toLowerCase())) {
-      // By analogy with the contact duplicate reply (UNCONFIRMED).
+    if (state.metadata(ns, name) !== undefined) {
+      // Unique per Namespace|Name; the reply by analogy with the contact duplicate (UNCONFIRMED).
       return error(400, `MJ18 A ContactMetadata resource with value "${name}" for Name already exists.`)
     }
     return envelope(201, [renderMetadata(state.defineMetadata(name, known, ns))])
@@ -172,6 +176,49 @@ export const makeRoutes = (state: State) => {
     return c === undefined ? NOT_FOUND : envelope(200, [renderContact(c)])
   }
 
+  const contactOf = (idOrEmail: string): ContactRow | undefined =>
+    isId(idOrEmail) ? state.contactById(Number(idOrEmail)) : state.contactByEmail(idOrEmail)
+
+  const listName = (id: number): string => state.lists.get(id)?.name ?? ""
+
+  /** Filters named in node-mailjet's `GetContactListQueryParams`; an unknown filter is ignored (VCR). */
+  const listsMatching = (query: Query): Array<ListRow> => {
+    const name = query.get("name")
+    const address = query.get("address")
+    const deleted = query.get("isdeleted")
+    const exclude = query.get("excludeid")
+    return [...state.lists.values()].filter((l) =>
+      (name === undefined || l.name === name) &&
+      (address === undefined || l.address === address) &&
+      (deleted === undefined || l.deleted === truthy(deleted)) &&
+      (exclude === undefined || String(l.id) !== exclude)
+    )
+  }
+
+  /** `ContactsList`, `Contact`, `ContactEmail` and `Unsub` filters (node-mailjet's ListRecipient query types). */
+  const recipientsMatching = (query: Query): Array<RecipientRow> => {
+    const list = query.get("contactslist")
+    const contact = query.get("contact")
+    const email = query.get("contactemail")
+    const unsub = query.get("unsub")
+    const byEmail = email === undefined ? undefined : state.contactByEmail(email)
+    if (email !== undefined && byEmail === undefined) return []
+    return state.allRecipients().filter((r) =>
+      (list === undefined || String(r.listId) === list) &&
+      (contact === undefined || String(r.contactId) === contact) &&
+      (byEmail === undefined || r.contactId === byEmail.id) &&
+      (unsub === undefined || (r.status === "unsubscribed") === truthy(unsub))
+    )
+  }
+
+  const contactsMatching = (query: Query): Array<ContactRow> => {
+    const list = query.get("contactslist")
+    const all = state.allContacts()
+    return list === undefined ? all : all.filter((c) => c.lists.has(Number(list)))
+  }
+
+  const renderRecipientRow = (r: RecipientRow) => renderRecipient(r, listName(r.listId))
+
   /** `segments` start after `/v3/REST`. */
   return (method: string, segments: ReadonlyArray<string>, query: Query, body: Body, now: number): Outcome => {
     const resource = segments[0] ?? ""
@@ -181,18 +228,25 @@ export const makeRoutes = (state: State) => {
     switch (resource.toLowerCase()) {
       case "contactslist": {
         if (id === undefined) {
-          if (get) return page([...state.lists.values()], query, renderList)
+          if (get) return page(listsMatching(query), query, renderList)
           return method === "POST" ? createList(body, now) : METHOD_NOT_ALLOWED
         }
         if (segments.length > 3) return unknownResource(segments.slice(2).join("/"))
         const list = isId(id) ? state.lists.get(Number(id)) : undefined
         if (action === undefined) {
+          if (method === "DELETE") {
+            if (list === undefined) return NOT_FOUND
+            list.deleted = true
+            return NO_CONTENT
+          }
           if (!get) return METHOD_NOT_ALLOWED
           return list === undefined ? NOT_FOUND : envelope(200, [renderList(list)])
         }
         if (action.toLowerCase() !== "managecontact") return unknownResource(action)
         if (method !== "POST") return METHOD_NOT_ALLOWED
-        return list === undefined ? NOT_FOUND : manageContact(list, body, now)
+        // A deleted list takes no contacts: 404, as reported for a list its owner thought existed
+        // (mailjet-apiv3-nodejs#245). What Mailjet answers here is UNCONFIRMED.
+        return list === undefined || list.deleted ? NOT_FOUND : manageContact(list, body, now)
       }
       case "contactmetadata": {
         if (id === undefined) {
@@ -201,15 +255,44 @@ export const makeRoutes = (state: State) => {
         }
         if (action !== undefined) return unknownResource(segments.slice(2).join("/"))
         if (!get) return METHOD_NOT_ALLOWED
-        // By ID, or by name as a convenience.
-        const m = isId(id) ? state.metadataById.get(Number(id)) : state.metadataByName.get(id.toLowerCase())
+        // By ID, or by name as a convenience (the static one first).
+        const m = isId(id) ? state.metadataById.get(Number(id)) : state.metadata("static", id) ?? state.metadata("historic", id)
         return m === undefined ? NOT_FOUND : envelope(200, [renderMetadata(m)])
       }
       case "contact": {
+        if (action !== undefined) {
+          if (action.toLowerCase() !== "getcontactslists" || segments.length > 3) {
+            return unknownResource(segments.slice(2).join("/"))
+          }
+          if (!get) return METHOD_NOT_ALLOWED
+          const c = contactOf(id!)
+          return c === undefined ? NOT_FOUND : envelope(200, Array.from(c.lists.values(), renderContactsList))
+        }
+        if (!get) return METHOD_NOT_ALLOWED
+        if (id === undefined) return page(contactsMatching(query), query, renderContact)
+        return findContact(id)
+      }
+      case "contactdata": {
         if (action !== undefined) return unknownResource(segments.slice(2).join("/"))
         if (!get) return METHOD_NOT_ALLOWED
-        if (id === undefined) return page(state.allContacts(), query, renderContact)
-        return findContact(id)
+        if (id === undefined) return page(state.allContacts(), query, renderContactData)
+        const c = contactOf(id)
+        return c === undefined ? NOT_FOUND : envelope(200, [renderContactData(c)])
+      }
+      case "listrecipient": {
+        if (action !== undefined) return unknownResource(segments.slice(2).join("/"))
+        if (id === undefined) return get ? page(recipientsMatching(query), query, renderRecipientRow) : METHOD_NOT_ALLOWED
+        const r = isId(id) ? state.recipientById(Number(id)) : undefined
+        if (method === "DELETE") {
+          // Takes the contact out of the list, like managecontact's `remove`.
+          if (r === undefined) return NOT_FOUND
+          const c = state.contactById(r.contactId)
+          const l = state.lists.get(r.listId)
+          if (c !== undefined && l !== undefined) state.setMembership(c, l, undefined, now)
+          return NO_CONTENT
+        }
+        if (!get) return METHOD_NOT_ALLOWED
+        return r === undefined ? NOT_FOUND : envelope(200, [renderRecipientRow(r)])
       }
       default:
         return unknownResource(resource)

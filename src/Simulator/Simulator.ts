@@ -31,7 +31,7 @@ export type {
   SimulatorFaults,
   SimulatorOptions
 } from "./Core.js"
-export { TOO_MANY_REQUESTS_BODY } from "./Core.js"
+export { FRESH_ACCOUNT_PROPERTIES, TOO_MANY_REQUESTS_BODY } from "./Core.js"
 
 /** The simulator's state, independent of the socket it is served on. */
 export interface SimulatorState {
@@ -42,7 +42,7 @@ export interface SimulatorState {
   readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
   /** Replaces the whole fault configuration. */
   readonly setFaults: (faults: SimulatorFaults) => Effect.Effect<void>
-  /** Clears contacts (and resets ContactIDs), recorded requests and the rate window; keeps lists, properties and faults. */
+  /** Clears contacts (and resets ContactIDs), recorded requests and the rate window; keeps lists (undeleting them), properties and faults. */
   readonly reset: Effect.Effect<void>
 }
 

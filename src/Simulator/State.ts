@@ -27,14 +27,24 @@ export interface RecordedRequest {
   readonly at: number
 }
 
+/** A contact's place in one list: a `listrecipient` resource of its own, with its own ID. */
+export interface RecipientRow {
+  readonly id: number
+  readonly contactId: number
+  readonly listId: number
+  status: Membership
+  /** "" until first subscribed (a contact unsubscribed before it was ever added has none). */
+  subscribedAt: string
+  unsubscribedAt: string
+}
+
 export interface ContactRow {
   readonly id: number
   readonly email: string
   name: string
   readonly createdAt: string
-  lastUpdateAt: string
   readonly properties: Map<string, unknown>
-  readonly lists: Map<number, Membership>
+  readonly lists: Map<number, RecipientRow>
 }
 
 export interface ListRow {
@@ -43,9 +53,23 @@ export interface ListRow {
   readonly address: string
   readonly createdAt: string
   subscribers: number
+  /** A deleted list stays readable, with `IsDeleted: true` (VCR `deletes_list_fields.yml`). */
+  deleted: boolean
 }
 
 export type Namespace = "static" | "historic"
+
+/**
+ * The properties a fresh Mailjet account has: VCR `Mailjet_Resource/contactdata/should_not_be_nil.yml`
+ * (2021) lists exactly these on a contact, `newsletter_sub` holding "N", so all are strings. No
+ * `first_name`/`last_name`: a new account has none of the Default preset's properties.
+ */
+export const FRESH_ACCOUNT_PROPERTIES: ReadonlyArray<{ readonly name: string; readonly datatype: Datatype }> = [
+  { name: "firstname", datatype: "str" },
+  { name: "name", datatype: "str" },
+  { name: "country", datatype: "str" },
+  { name: "newsletter_sub", datatype: "str" }
+]
 
 export interface MetadataRow {
   readonly id: number
@@ -71,27 +95,31 @@ export const makeState = (options: StateOptions) => {
 
   const lists = new Map<number, ListRow>()
   for (const l of options.lists) {
-    lists.set(l.id, { id: l.id, name: l.name, address: listAddress(l.id), createdAt: startedAt, subscribers: 0 })
+    lists.set(l.id, { id: l.id, name: l.name, address: listAddress(l.id), createdAt: startedAt, subscribers: 0, deleted: false })
   }
   const addList = (name: string, now: number): ListRow => {
     let id = 1
     for (const l of lists.keys()) id = Math.max(id, l + 1)
-    const row: ListRow = { id, name, address: listAddress(id), createdAt: isoSeconds(now), subscribers: 0 }
+    const row: ListRow = { id, name, address: listAddress(id), createdAt: isoSeconds(now), subscribers: 0, deleted: false }
     lists.set(id, row)
     return row
   }
 
   const metadataById = new Map<number, MetadataRow>()
-  const metadataByName = new Map<string, MetadataRow>()
+  // Unique per namespace: the live `GET /v3/REST/metadata` describes ContactMetaData's key as
+  // Namespace|Name, so a static and a historic property may share a name.
+  const metadataByKey = new Map<string, MetadataRow>()
+  const metadataKey = (namespace: Namespace, name: string) => `${namespace}|${name.toLowerCase()}`
   let nextMetadataId = 1
   const defineMetadata = (name: string, datatype: Datatype, namespace: Namespace): MetadataRow => {
     const row: MetadataRow = { id: nextMetadataId++, name: name.toLowerCase(), datatype, namespace }
     metadataById.set(row.id, row)
-    metadataByName.set(row.name, row)
+    metadataByKey.set(metadataKey(namespace, name), row)
     return row
   }
+  const metadata = (namespace: Namespace, name: string) => metadataByKey.get(metadataKey(namespace, name))
   for (const p of options.properties) {
-    if (!metadataByName.has(p.name.toLowerCase())) defineMetadata(p.name, p.datatype, "static")
+    if (metadata("static", p.name) === undefined) defineMetadata(p.name, p.datatype, "static")
   }
 
   let contactsByEmail = new Map<string, ContactRow>()
@@ -104,7 +132,6 @@ export const makeState = (options: StateOptions) => {
       email,
       name: "",
       createdAt: stamp,
-      lastUpdateAt: stamp,
       properties: new Map(),
       lists: new Map()
     }
@@ -113,13 +140,29 @@ export const makeState = (options: StateOptions) => {
     return contact
   }
 
-  const setMembership = (c: ContactRow, list: ListRow, next: Membership | undefined): void => {
-    const previous = c.lists.get(list.id)
+  let nextRecipientId = 1
+  const recipientsById = new Map<number, RecipientRow>()
+  const setMembership = (c: ContactRow, list: ListRow, next: Membership | undefined, now: number): void => {
+    const row = c.lists.get(list.id)
+    const previous = row?.status
     if (previous === next) return
     if (previous === "subscribed") list.subscribers--
     if (next === "subscribed") list.subscribers++
-    if (next === undefined) c.lists.delete(list.id)
-    else c.lists.set(list.id, next)
+    if (next === undefined) {
+      c.lists.delete(list.id)
+      if (row !== undefined) recipientsById.delete(row.id)
+      return
+    }
+    const stamp = isoSeconds(now)
+    const target = row ??
+      { id: nextRecipientId++, contactId: c.id, listId: list.id, status: next, subscribedAt: "", unsubscribedAt: "" }
+    target.status = next
+    if (next === "subscribed") target.subscribedAt = stamp
+    else target.unsubscribedAt = stamp
+    if (row === undefined) {
+      c.lists.set(list.id, target)
+      recipientsById.set(target.id, target)
+    }
   }
 
   const snapshot = (c: ContactRow): SimulatedContact => ({
@@ -127,7 +170,7 @@ export const makeState = (options: StateOptions) => {
     email: c.email,
     name: c.name,
     properties: Object.fromEntries(c.properties),
-    lists: new Map(c.lists)
+    lists: new Map(Array.from(c.lists, ([id, r]) => [id, r.status]))
   })
 
   // Recorded requests: a ring buffer, so memory stays bounded under a benchmark.
@@ -146,24 +189,31 @@ export const makeState = (options: StateOptions) => {
     lists,
     addList,
     metadataById,
-    metadataByName,
+    metadata,
     defineMetadata,
     contactByEmail: (email: string) => contactsByEmail.get(email.toLowerCase()),
     contactById: (id: number) => contactsById.get(id),
     allContacts: () => [...contactsById.values()],
     addContact,
     setMembership,
+    recipientById: (id: number) => recipientsById.get(id),
+    allRecipients: () => [...recipientsById.values()],
     snapshot,
     record,
     recording: options.recordRequests,
     requests: (): ReadonlyArray<RecordedRequest> =>
       records.length < recordLimit ? records.slice() : [...records.slice(recordHead), ...records.slice(0, recordHead)],
-    /** Clears contacts (ContactIDs restart at 1) and the log; keeps lists and properties. */
+    /** Clears contacts (ContactIDs restart at 1) and the log; keeps lists (undeleted) and properties. */
     reset: (): void => {
       contactsByEmail = new Map()
       contactsById = new Map()
       nextContactId = 1
-      for (const l of lists.values()) l.subscribers = 0
+      recipientsById.clear()
+      nextRecipientId = 1
+      for (const l of lists.values()) {
+        l.subscribers = 0
+        l.deleted = false
+      }
       records = []
       recordHead = 0
     }
