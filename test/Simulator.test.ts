@@ -430,11 +430,128 @@ layer(Simulator.layer(options), { excludeTestServices: true })("Simulator", (it)
         const wrong = yield* call("/v3/REST/contactslist/1/managecontact")
         expect(wrong.status).toBe(405)
         expect(wrong.json).toEqual({ ErrorInfo: "", ErrorMessage: "Method not allowed", StatusCode: 405 })
-        const del = yield* call("/v3/REST/contactslist/1", { method: "DELETE" })
-        expect(del.status).toBe(405)
+        const put = yield* call("/v3/REST/contactslist/1", { method: "PUT" })
+        expect(put.status).toBe(405)
         const v31 = yield* call("/v3.1/REST/contactslist")
         expect(v31.status).toBe(404)
         expect(v31.headers.get("content-type")).toBe("text/html")
+      }))
+  })
+
+  // Each test here fails on the simulator before it followed these recordings.
+  describe("recorded fidelity", () => {
+    const data = (r: Reply) => (r.json as { Data: ReadonlyArray<Record<string, unknown>> }).Data
+
+    it.effect("a deleted list: DELETE 204, then still readable with IsDeleted true; it takes no contacts", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        const del = yield* call("/v3/REST/contactslist/7", { method: "DELETE" })
+        expect(del.status).toBe(204)
+        expect(del.text).toBe("")
+        expect(del.headers.get("content-type")).toBe("application/json")
+        const after = yield* call("/v3/REST/contactslist/7")
+        expect(after.status).toBe(200)
+        expect(data(after)[0]).toMatchObject({ ID: 7, IsDeleted: true, Name: "Other" })
+        const deleted = yield* call("/v3/REST/contactslist?IsDeleted=true")
+        expect(data(deleted).map((l) => l["ID"])).toEqual([7])
+        const m = yield* manage({ Email: "d@example.com", Action: "addforce" }, 7)
+        expect(m.status).toBe(404)
+        expect(yield* Effect.flatMap(Simulator.Simulator, (sim) => sim.contacts)).toEqual([])
+        expect((yield* call("/v3/REST/contactslist/999", { method: "DELETE" })).status).toBe(404)
+      }))
+
+    it.effect("GET contactslist?Name= filters, Count 0 when none match", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        const one = yield* call("/v3/REST/contactslist?Name=Other")
+        expect(one.json).toMatchObject({ Count: 1, Total: 1 })
+        expect(data(one).map((l) => l["ID"])).toEqual([7])
+        const none = yield* call("/v3/REST/contactslist?Name=Nope")
+        expect(none.json).toEqual({ Count: 0, Data: [], Total: 0 })
+      }))
+
+    it.effect("listrecipient: recorded fields, subscription times, filters, paging, DELETE", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        yield* manage({ Email: "a@example.com", Action: "addforce" })
+        yield* manage({ Email: "a@example.com", Action: "unsub" })
+        yield* manage({ Email: "b@example.com", Action: "addnoforce" })
+        yield* manage({ Email: "a@example.com", Action: "addforce" }, 7)
+        const inList = yield* call("/v3/REST/listrecipient?ContactsList=1&Limit=0")
+        expect(inList.status).toBe(200)
+        const rows = data(inList)
+        expect(rows.map((r) => Object.keys(r).sort())).toEqual([0, 1].map(() =>
+          ["ContactID", "ID", "IsActive", "IsUnsubscribed", "ListID", "ListName", "SubscribedAt", "UnsubscribedAt"]
+        ))
+        const [a, b] = rows
+        expect(a).toMatchObject({ ContactID: 1, ListID: 1, ListName: "Signal", IsActive: true, IsUnsubscribed: true })
+        expect(a!["SubscribedAt"]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/)
+        expect(a!["UnsubscribedAt"]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/)
+        expect(b).toMatchObject({ ContactID: 2, IsUnsubscribed: false, UnsubscribedAt: "" })
+        const ofA = yield* call("/v3/REST/listrecipient?Contact=1")
+        expect(data(ofA).map((r) => r["ListID"])).toEqual([1, 7])
+        const byEmail = yield* call("/v3/REST/listrecipient?ContactEmail=B%40example.com&ContactsList=1")
+        expect(data(byEmail).map((r) => r["ContactID"])).toEqual([2])
+        const unsub = yield* call("/v3/REST/listrecipient?ContactsList=1&Unsub=true")
+        expect(data(unsub).map((r) => r["ContactID"])).toEqual([1])
+        const second = yield* call("/v3/REST/listrecipient?Limit=1&Offset=1")
+        expect(second.json).toMatchObject({ Count: 1, Data: [{ ContactID: 2 }] })
+        const del = yield* call(`/v3/REST/listrecipient/${String(b!["ID"])}`, { method: "DELETE" })
+        expect(del.status).toBe(204)
+        expect(yield* membership("b@example.com")).toBeUndefined()
+        expect((yield* call(`/v3/REST/listrecipient/${String(b!["ID"])}`)).status).toBe(404)
+      }))
+
+    it.effect("contactdata: the Name/Value list; contact?ContactsList=; getcontactslists", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        yield* manage({ Email: "a@example.com", Action: "addforce", Properties: { firstname: "Ann", age: 7 } })
+        yield* manage({ Email: "b@example.com", Action: "addforce" }, 7)
+        const cd = yield* call("/v3/REST/contactdata/a@example.com")
+        expect(cd.json).toEqual({
+          Count: 1,
+          Data: [{
+            ContactID: 1,
+            Data: [{ Name: "firstname", Value: "Ann" }, { Name: "age", Value: "7" }],
+            ID: 1,
+            MethodCollection: ""
+          }],
+          Total: 1
+        })
+        expect((yield* call("/v3/REST/contactdata/none@example.com")).status).toBe(404)
+        const in7 = yield* call("/v3/REST/contact?ContactsList=7")
+        expect(data(in7).map((c) => c["Email"])).toEqual(["b@example.com"])
+        const lists = yield* call("/v3/REST/contact/a@example.com/getcontactslists")
+        expect(lists.status).toBe(200)
+        expect(data(lists)).toHaveLength(1)
+        expect(Object.keys(data(lists)[0]!).sort()).toEqual(["IsActive", "IsUnsub", "ListID", "SubscribedAt"])
+        expect(data(lists)[0]).toMatchObject({ IsActive: true, IsUnsub: false, ListID: 1 })
+        expect((yield* call("/v3/REST/contact/none@example.com/getcontactslists")).status).toBe(404)
+      }))
+
+    it.effect("contactmetadata is unique per Namespace|Name", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        const historic = yield* call("/v3/REST/contactmetadata", {
+          body: { Datatype: "str", Name: "firstname", NameSpace: "historic" }
+        })
+        expect(historic.status).toBe(201)
+        expect(data(historic)[0]).toMatchObject({ Name: "firstname", NameSpace: "historic" })
+        const again = yield* call("/v3/REST/contactmetadata", { body: { Datatype: "str", Name: "FirstName" } })
+        expect(again.status).toBe(400)
+        // managecontact still sets the static one.
+        const m = yield* manage({ Email: "a@example.com", Action: "addforce", Properties: { firstname: "A" } })
+        expect(m.status).toBe(201)
+      }))
+
+    it.effect("GET contact: LastUpdateAt stays \"\" after managecontact", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        yield* manage({ Email: "a@example.com", Name: "A", Action: "addforce", Properties: { firstname: "A" } })
+        yield* manage({ Email: "a@example.com", Action: "unsub" })
+        const c = yield* call("/v3/REST/contact/a@example.com")
+        expect(data(c)[0]).toMatchObject({ Name: "A", LastUpdateAt: "" })
+        expect(data(c)[0]!["CreatedAt"]).not.toBe("")
       }))
   })
 
@@ -595,6 +712,25 @@ describe("Simulator seeds", () => {
         const second = yield* run.pipe(Effect.provide(Simulator.layer({ ...options, seed: 7, faults: { errorRate: 0.5 } })))
         expect(second).toEqual(first)
         expect(new Set(first).size).toBeGreaterThan(1)
+      }))
+  })
+})
+
+describe("Simulator with no properties given", () => {
+  layer(Simulator.layer({ apiKey: API_KEY, secretKey: SECRET_KEY, seed: 1 }), { excludeTestServices: true })((it) => {
+    it.effect("starts like a fresh account: firstname, name, country, newsletter_sub; no first_name", () =>
+      Effect.gen(function*() {
+        const meta = yield* call("/v3/REST/contactmetadata")
+        const rows = (meta.json as { Data: ReadonlyArray<{ Name: string; Datatype: string; NameSpace: string }> }).Data
+        expect(rows.map((m) => [m.Name, m.Datatype, m.NameSpace])).toEqual([
+          ["firstname", "str", "static"],
+          ["name", "str", "static"],
+          ["country", "str", "static"],
+          ["newsletter_sub", "str", "static"]
+        ])
+        const m = yield* manage({ Email: "a@example.com", Action: "addforce", Properties: { first_name: "A" } })
+        expect(m.status).toBe(400)
+        expect(m.json).toMatchObject({ ErrorInfo: { Properties: [{ first_name: "Property not defined" }] } })
       }))
   })
 })

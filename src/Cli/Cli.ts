@@ -30,7 +30,7 @@ const simulateCommand = Command.make(
     resetRate: Options.float("reset-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of connections reset without a reply.")),
     outageAfter: Options.integer("outage-after").pipe(Options.optional, Options.withDescription("Seconds after start when a full outage (every request 503) begins.")),
     outageFor: Options.integer("outage-for").pipe(Options.withDefault(30), Options.withDescription("How many seconds the outage lasts.")),
-    bare: Options.boolean("no-properties").pipe(Options.withDescription("Start with no contact properties defined (the Default preset's are defined otherwise)."))
+    presetProperties: Options.boolean("preset-properties").pipe(Options.withDescription("Start with the Default preset's contact properties defined, instead of a fresh account's (firstname, name, country, newsletter_sub)."))
   },
   (o) =>
     Effect.gen(function*() {
@@ -73,7 +73,7 @@ const simulateCommand = Command.make(
           secretKey,
           port: o.port,
           lists: [{ id: o.listId, name: "Signal" }],
-          properties: o.bare ? [] : Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype })),
+          ...(o.presetProperties ? { properties: Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype })) } : {}),
           faults
         })),
         Effect.catchTag("ServeError", (e) =>

@@ -7,6 +7,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { type Dispatcher, Pool } from "undici"
@@ -46,6 +47,26 @@ export interface PropertyDefinition {
   readonly datatype: Datatype
 }
 
+/** A contact as Mailjet holds it (`GET /contact/{email}`). */
+export interface MailjetContact {
+  readonly id: number
+  readonly email: string
+  readonly name: string
+  readonly createdAt: string
+}
+
+/** A contact's place in the configured list (`listrecipient`); times are Mailjet's, "" when unset. */
+export type Subscription =
+  | { readonly _tag: "Subscribed"; readonly subscribedAt: string }
+  | { readonly _tag: "Unsubscribed"; readonly subscribedAt: string; readonly unsubscribedAt: string }
+  | { readonly _tag: "NotInList" }
+
+export interface Recipient {
+  readonly contactId: number
+  readonly subscribedAt: string
+  readonly unsubscribedAt: string
+}
+
 /** Mailjet refused to define a property (a bad name, or one that exists under another type). */
 export class PropertyRejected extends Schema.TaggedError<PropertyRejected>()("PropertyRejected", {
   property: Schema.String,
@@ -68,6 +89,18 @@ export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<M
     name: string,
     datatype: Datatype
   ) => Effect.Effect<PropertyDefinition, Unauthorized | PropertyRejected | Transient>
+  /** None when Mailjet has no contact with this address (or would refuse the address). */
+  readonly getContact: (email: string) => Effect.Effect<Option.Option<MailjetContact>, Unauthorized | Transient>
+  /** The contact's property values as Mailjet returns them (text); None when there is no such contact. */
+  readonly contactData: (
+    email: string
+  ) => Effect.Effect<Option.Option<ReadonlyArray<readonly [string, string]>>, Unauthorized | Transient>
+  /** The contact's subscription in the configured list; NotInList also when there is no such contact. */
+  readonly listRecipient: (email: string) => Effect.Effect<Subscription, Unauthorized | Transient>
+  /** One page of the configured list's unsubscribed recipients; step `offset` until a page is short. */
+  readonly unsubscribedRecipients: (
+    page: { readonly offset: number; readonly limit: number }
+  ) => Effect.Effect<ReadonlyArray<Recipient>, Unauthorized | Transient>
 }>() {
   /** Needs a `MailjetConfig`; keeps its own pool of keep-alive connections to Mailjet, closed with the layer. */
   static readonly layer = Layer.scoped(MailjetClient, Effect.suspend(() => make))
@@ -80,9 +113,26 @@ const ManagedItem = Schema.Struct({ ContactID: Schema.optional(Schema.Number) })
 const ListItem = Schema.Struct({
   ID: Schema.Number,
   Name: Schema.String,
+  IsDeleted: Schema.optional(Schema.Boolean),
   SubscriberCount: Schema.optional(Schema.Number)
 })
 const PropertyItem = Schema.Struct({ ID: Schema.Number, Name: Schema.String, Datatype: DatatypeSchema })
+const ContactItem = Schema.Struct({
+  ID: Schema.Number,
+  Email: Schema.String,
+  Name: Schema.String,
+  CreatedAt: Schema.String
+})
+// Values are text in every recording; anything else is shown as JSON rather than refused.
+const ContactDataItem = Schema.Struct({
+  Data: Schema.Array(Schema.Struct({ Name: Schema.String, Value: Schema.Unknown }))
+})
+const RecipientItem = Schema.Struct({
+  ContactID: Schema.Number,
+  IsUnsubscribed: Schema.Boolean,
+  SubscribedAt: Schema.String,
+  UnsubscribedAt: Schema.String
+})
 
 /** v3 error envelope; `ErrorInfo` is a string, or an object for field validation errors. */
 const ErrorBody = Schema.Struct({
@@ -139,6 +189,21 @@ const parseJson = (text: string): unknown => {
   } catch {
     return undefined
   }
+}
+
+const ServerErrorBody = Schema.Struct({ ErrorIdentifier: Schema.String })
+const decodeServerError = Schema.decodeUnknownOption(ServerErrorBody)
+
+/** A 5xx summarised, keeping the `ErrorIdentifier` GUID of Mailjet's 500 body: its support asks for it. */
+const serverError = (res: Reply): string => {
+  const body = decodeServerError(parseJson(res.text))
+  return body._tag === "Some" ? `HTTP ${res.status}, ErrorIdentifier ${body.value.ErrorIdentifier}` : `HTTP ${res.status}`
+}
+
+/** A reply body short enough for a reason line: HTML from a proxy is mostly markup. */
+const excerpt = (text: string): string => {
+  const flat = text.replace(/\s+/g, " ").trim()
+  return flat === "" ? "empty body" : flat.length > 160 ? `${flat.slice(0, 160)}…` : flat
 }
 
 /** One HTTP exchange, its body read whole: every Mailjet reply is small. */
@@ -245,12 +310,12 @@ const make = Effect.gen(function*() {
         }))
   }
 
-  /** Statuses every endpoint shares are mapped here; the rest by `status`. */
+  /** Statuses every endpoint shares are mapped here; the rest by `status` (a read may succeed on 404). */
   const send = <A, E>(
     exchanged: Effect.Effect<Reply, MailjetUnavailable>,
     on: {
       readonly ok: (res: Reply) => Effect.Effect<A, E | MailjetUnavailable>
-      readonly status: (res: Reply) => Effect.Effect<never, E | MailjetUnavailable>
+      readonly status: (res: Reply) => Effect.Effect<A, E | MailjetUnavailable>
     }
   ): Effect.Effect<A, E | Unauthorized | Transient> =>
     Effect.flatMap(exchanged, (res): Effect.Effect<A, E | Unauthorized | Transient> => {
@@ -259,7 +324,7 @@ const make = Effect.gen(function*() {
       // 401 and 429 bodies are not JSON (empty, or an HTML page).
       if (s === 401) return Effect.fail(new Unauthorized())
       if (s === 429) return Effect.fail(new RateLimited())
-      if (s >= 500 || s === 408) return Effect.fail(unavailable(`HTTP ${s}`))
+      if (s >= 500 || s === 408) return Effect.fail(unavailable(serverError(res)))
       return on.status(res)
     })
 
@@ -282,18 +347,41 @@ const make = Effect.gen(function*() {
       : readErrorBody(json)
   }
 
+  const decodeList = decodeOk(envelope(ListItem))
+  const getList = send<ContactList, ListNotFound>(request("GET", `/contactslist/${listId}`), {
+    ok: (res) =>
+      Effect.flatMap(decodeList(res), (env) => {
+        const item = env.Data[0]
+        if (item === undefined) return Effect.fail(new ListNotFound({ listId }))
+        // A deleted list still reads 200 (recorded), but takes no contacts.
+        if (item.IsDeleted === true) return Effect.fail(new ListNotFound({ listId, deleted: true }))
+        return Effect.succeed<ContactList>({ id: item.ID, name: item.Name, subscriberCount: item.SubscriberCount })
+      }),
+    status: (res) =>
+      res.status === 404
+        ? Effect.fail(new ListNotFound({ listId }))
+        : Effect.fail(unavailable(`HTTP ${res.status}: ${errorDetails(res).message}`))
+  })
+
   const manageContactPath = `/contactslist/${listId}/managecontact`
   // Built once: a schema made per call was compiled into a new parser per call.
   const decodeManaged = decodeOk(envelope(ManagedItem))
   const manageContact = (body: ManageContactBody) =>
-    send<ManagedContact, ListNotFound | PropertyMissing | InvalidContact>(request("POST", manageContactPath, body), {
+    send<ManagedContact, ListNotFound | PropertyMissing | InvalidContact | Unauthorized | Transient>(
+      request("POST", manageContactPath, body),
+      {
       ok: (res) =>
         Effect.map(decodeManaged(res), (env): ManagedContact => ({
           status: res.status,
           contactId: env.Data[0]?.ContactID
         })),
       status: (res) => {
-        if (res.status === 404) return Effect.fail(new ListNotFound({ listId }))
+        // A 404 here also comes from proxies (mailjet-apiv3-nodejs#245): only the list itself
+        // missing stops the run; otherwise this attempt failed and the event is tried again.
+        if (res.status === 404) {
+          return Effect.flatMap(getList, () =>
+            Effect.fail(unavailable(`HTTP 404 from managecontact while list ${listId} exists: ${excerpt(res.text)}`)))
+        }
         const d = errorDetails(res)
         const properties = res.status === 400 ? d.onlyProperties : undefined
         return Effect.fail(
@@ -305,22 +393,8 @@ const make = Effect.gen(function*() {
             })
         )
       }
-    })
-
-  const decodeList = decodeOk(envelope(ListItem))
-  const getList = send<ContactList, ListNotFound>(request("GET", `/contactslist/${listId}`), {
-    ok: (res) =>
-      Effect.flatMap(decodeList(res), (env) => {
-        const item = env.Data[0]
-        return item === undefined
-          ? Effect.fail(new ListNotFound({ listId }))
-          : Effect.succeed<ContactList>({ id: item.ID, name: item.Name, subscriberCount: item.SubscriberCount })
-      }),
-    status: (res) =>
-      res.status === 404
-        ? Effect.fail(new ListNotFound({ listId }))
-        : Effect.fail(unavailable(`HTTP ${res.status}: ${errorDetails(res).message}`))
-  })
+    }
+    )
 
   const toDefinition = (p: typeof PropertyItem.Type): PropertyDefinition => ({
     id: p.ID,
@@ -359,5 +433,72 @@ const make = Effect.gen(function*() {
       }
     )
 
-  return MailjetClient.of({ manageContact, getList, listProperties, defineProperty })
+  /** A read where 404 (and 400, an address Mailjet refuses) mean "no such thing". */
+  const read = <A, I>(path: string, schema: Schema.Schema<A, I>) => {
+    const decode = decodeOk(envelope(schema))
+    return send(request("GET", path), {
+      ok: (res) => Effect.map(decode(res), (env) => Option.fromNullable(env.Data[0])),
+      status: (res) =>
+        res.status === 404 || res.status === 400
+          ? Effect.succeed(Option.none<A>())
+          : Effect.fail(unavailable(`HTTP ${res.status}: ${errorDetails(res).message}`))
+    })
+  }
+  const readPage = <A, I>(path: string, schema: Schema.Schema<A, I>) =>
+    send(request("GET", path), {
+      ok: (res) => Effect.map(decodeOk(envelope(schema))(res), (env) => env.Data),
+      status: (res) => Effect.fail(unavailable(`HTTP ${res.status}: ${errorDetails(res).message}`))
+    })
+
+  const getContact = (email: string) =>
+    Effect.map(read(`/contact/${encodeURIComponent(email)}`, ContactItem), Option.map((c): MailjetContact => ({
+      id: c.ID,
+      email: c.Email,
+      name: c.Name,
+      createdAt: c.CreatedAt
+    })))
+
+  const contactData = (email: string) =>
+    Effect.map(
+      read(`/contactdata/${encodeURIComponent(email)}`, ContactDataItem),
+      Option.map((d) =>
+        d.Data.map(({ Name, Value }) => [Name, typeof Value === "string" ? Value : JSON.stringify(Value)] as const)
+      )
+    )
+
+  const toRecipient = (r: typeof RecipientItem.Type): Recipient => ({
+    contactId: r.ContactID,
+    subscribedAt: r.SubscribedAt,
+    unsubscribedAt: r.UnsubscribedAt
+  })
+
+  // Filters as node-mailjet types them for listrecipient (ContactsList, ContactEmail, Unsub).
+  const listRecipient = (email: string) =>
+    Effect.map(
+      read(`/listrecipient?ContactsList=${listId}&ContactEmail=${encodeURIComponent(email)}`, RecipientItem),
+      Option.match({
+        onNone: (): Subscription => ({ _tag: "NotInList" }),
+        onSome: (r): Subscription =>
+          r.IsUnsubscribed
+            ? { _tag: "Unsubscribed", subscribedAt: r.SubscribedAt, unsubscribedAt: r.UnsubscribedAt }
+            : { _tag: "Subscribed", subscribedAt: r.SubscribedAt }
+      })
+    )
+
+  const unsubscribedRecipients = (page: { readonly offset: number; readonly limit: number }) =>
+    Effect.map(
+      readPage(`/listrecipient?ContactsList=${listId}&Unsub=true&Limit=${page.limit}&Offset=${page.offset}`, RecipientItem),
+      (rows) => rows.map(toRecipient)
+    )
+
+  return MailjetClient.of({
+    manageContact,
+    getList,
+    listProperties,
+    defineProperty,
+    getContact,
+    contactData,
+    listRecipient,
+    unsubscribedRecipients
+  })
 })

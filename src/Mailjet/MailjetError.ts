@@ -12,10 +12,14 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
 }
 
 export class ListNotFound extends Schema.TaggedError<ListNotFound>()("ListNotFound", {
-  listId: Schema.Number
+  listId: Schema.Number,
+  /** The list exists but was deleted: Mailjet still reads it, with `IsDeleted: true`. */
+  deleted: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
-    return `Mailjet has no contact list ${this.listId} for this API key (404 Object not found). Check MAILJET_LIST_ID against the list's ID in Mailjet (Contacts > Contact lists), and that the keys belong to the same account or sub-account.`
+    return this.deleted === true
+      ? `Mailjet contact list ${this.listId} was deleted (it reads IsDeleted: true) and takes no contacts. Create a list in Mailjet (Contacts > Contact lists) and set MAILJET_LIST_ID to its ID.`
+      : `Mailjet has no contact list ${this.listId} for this API key (404 Object not found). Check MAILJET_LIST_ID against the list's ID in Mailjet (Contacts > Contact lists), and that the keys belong to the same account or sub-account.`
   }
 }
 
@@ -45,7 +49,7 @@ export class InvalidContact extends Schema.TaggedError<InvalidContact>()("Invali
 
 export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {}) {
   override get message(): string {
-    return "Mailjet answered 429 Too Many Requests. Lower MAILJET_MAX_RPS or MAILJET_CONCURRENCY; the event is retried."
+    return "Mailjet answered 429 Too Many Requests: this API key is over Mailjet's rate limit. Wait a few seconds and try again; if it keeps happening, lower MAILJET_MAX_RPS or MAILJET_CONCURRENCY, or give other programs using this key their own sub-account."
   }
 }
 

@@ -1,8 +1,8 @@
 /**
  * A local Mailjet (Contacts REST API v3) emulator: same paths, auth, envelopes, errors and
  * subscription state, plus injectable faults. A dev tool (`signal-mailjet simulate`) and a test
- * fixture. The behaviour follows /work/shared/docs/mailjet-api.md; the state machine and
- * validation live in `Simulator/Core.ts`, this module puts them on an HTTP server.
+ * fixture. The behaviour follows recorded Mailjet exchanges (sources in `Replies.ts`); the state machine and
+ * validation live in `Core.ts` and the modules beside it; this one puts them on an HTTP server.
  *
  * Fault order per request: outage (503) → connection reset → auth (401) → rate limit (429) →
  * error rate (500/503) → the request itself → latency (applied after the change, before the reply).
@@ -31,7 +31,7 @@ export type {
   SimulatorFaults,
   SimulatorOptions
 } from "./Core.js"
-export { TOO_MANY_REQUESTS_BODY } from "./Core.js"
+export { FRESH_ACCOUNT_PROPERTIES, TOO_MANY_REQUESTS_BODY } from "./Core.js"
 
 /** The simulator's state, independent of the socket it is served on. */
 export interface SimulatorState {
@@ -42,7 +42,7 @@ export interface SimulatorState {
   readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
   /** Replaces the whole fault configuration. */
   readonly setFaults: (faults: SimulatorFaults) => Effect.Effect<void>
-  /** Clears contacts (and resets ContactIDs), recorded requests and the rate window; keeps lists, properties and faults. */
+  /** Clears contacts (and resets ContactIDs), recorded requests and the rate window; keeps lists (undeleting them), properties and faults. */
   readonly reset: Effect.Effect<void>
 }
 

@@ -1,0 +1,301 @@
+/**
+ * The REST resources the simulator serves, each a function from an authenticated request to a
+ * reply, reading and changing `State`. Shapes come from `Replies.ts`, checks from `Validation.ts`.
+ */
+import {
+  envelope,
+  error,
+  METHOD_NOT_ALLOWED,
+  NO_CONTENT,
+  NOT_FOUND,
+  type Outcome,
+  renderContact,
+  renderContactData,
+  renderContactsList,
+  renderList,
+  renderManaged,
+  renderMetadata,
+  renderRecipient,
+  unknownResource
+} from "./Replies.js"
+import type { ContactRow, ListRow, RecipientRow, State } from "./State.js"
+import {
+  type Body,
+  DATATYPES,
+  emailProblem,
+  fitsDatatype,
+  isJsonObject,
+  type Json,
+  page,
+  parseObject,
+  type Query,
+  readFields,
+  truthy
+} from "./Validation.js"
+
+const ACTIONS = new Set(["addforce", "addnoforce", "unsub", "remove"])
+
+const isId = (s: string): boolean => /^\d+$/.test(s)
+
+export const makeRoutes = (state: State) => {
+  const manageContact = (list: ListRow, body: Body, now: number): Outcome => {
+    const parsed = parseObject(body)
+    if (!parsed.ok) return parsed.outcome
+    const read = readFields(parsed.value, "TContactslistManageContact", ["Email", "Name", "Action", "Properties"])
+    if (!read.ok) return read.outcome
+    const { Action, Email, Name, Properties } = read.fields
+
+    // Wrong JSON types are a deserialisation error in Mailjet's stack; exact text UNCONFIRMED.
+    for (const [field, value] of [["Email", Email], ["Name", Name], ["Action", Action]] as const) {
+      if (value !== undefined && value !== null && typeof value !== "string") {
+        return error(400, `Invalid json input: expected a string for property "${field}"`)
+      }
+    }
+
+    // Field errors as in the live reply to an empty body (mailjet-gem#48).
+    const info: Record<string, unknown> = {}
+    // Not trimmed: stray whitespace is a client bug worth surfacing (rejected as an invalid character).
+    const email = typeof Email === "string" ? Email : ""
+    if (email === "") info.Email = "MJ08 Property email is invalid: MJ03 A non-empty value is required"
+    else {
+      const problem = emailProblem(email)
+      if (problem !== undefined) info.Email = `MJ08 Property email is invalid: ${problem}`
+    }
+    const action = typeof Action === "string" ? Action : ""
+    // Enum values are matched case-insensitively (UNCONFIRMED).
+    const actionKey = action.toLowerCase()
+    if (!ACTIONS.has(actionKey)) info.Action = `Invalid action: ${action}`
+
+    const updates: Array<readonly [string, Json]> = []
+    if (Properties !== undefined && Properties !== null) {
+      if (!isJsonObject(Properties)) {
+        // A stringified object is silently ignored by Mailjet (mailjet-apiv3-nodejs#267); reject it rather than ignore it.
+        info.Properties = "MJ08 Property Properties is invalid: a JSON object is required"
+      } else {
+        // Shape from Mailjet's guide `_newsletter.md` (a docs example, not a live capture).
+        const problems: Array<Record<string, string>> = []
+        for (const key of Object.keys(Properties)) {
+          const value = Properties[key]!
+          // Only static properties can be set through managecontact (Mailjet's guide).
+          const meta = state.metadata("static", key)
+          if (meta === undefined) problems.push({ [key]: "Property not defined" })
+          else if (value !== null && !fitsDatatype(meta.datatype, value)) {
+            problems.push({ [key]: "Property type does not match definition" })
+          } else updates.push([meta.name, value])
+        }
+        if (problems.length > 0) info.Properties = problems
+      }
+    }
+    if (Object.keys(info).length > 0) return error(400, "Object properties invalid", info)
+
+    const key = email.toLowerCase()
+    const contact = state.contactByEmail(key) ?? state.addContact(key, now)
+    if (typeof Name === "string") contact.name = Name
+    for (const [name, value] of updates) {
+      // null clears a property (stated for managemanycontacts; for managecontact UNCONFIRMED).
+      if (value === null) contact.properties.delete(name)
+      else contact.properties.set(name, value)
+    }
+
+    const current = contact.lists.get(list.id)
+    switch (actionKey) {
+      case "addforce":
+        state.setMembership(contact, list, "subscribed", now)
+        break
+      case "addnoforce":
+        if (current === undefined) state.setMembership(contact, list, "subscribed", now)
+        break
+      case "unsub":
+        // UNCONFIRMED: for a contact not in the list we add it as unsubscribed, so that a
+        // later addnoforce cannot subscribe someone who withdrew consent. Mailjet may answer 400.
+        state.setMembership(contact, list, "unsubscribed", now)
+        break
+      case "remove":
+        // UNCONFIRMED: removing a non-member is a no-op success here.
+        state.setMembership(contact, list, undefined, now)
+        break
+    }
+    return envelope(201, [renderManaged(contact, action)])
+  }
+
+  const createMetadata = (body: Body): Outcome => {
+    const parsed = parseObject(body)
+    if (!parsed.ok) return parsed.outcome
+    const read = readFields(parsed.value, "TContactMetaData", ["Datatype", "Name", "NameSpace"])
+    if (!read.ok) return read.outcome
+    const { Datatype: datatype, Name: name, NameSpace: namespace } = read.fields
+    if (typeof name !== "string" || name.trim() === "") {
+      return error(400, "Object properties invalid", "MJ08 Property Name is invalid: MJ04 Value must have at least length 1")
+    }
+    const dt = typeof datatype === "string" ? datatype.toLowerCase() : ""
+    const known = DATATYPES.find((d) => d === dt)
+    if (known === undefined) {
+      return error(
+        400,
+        "Object properties invalid",
+        `MJ08 Property Datatype is invalid: "${typeof datatype === "string" ? datatype : ""}" is not one of ${DATATYPES.join(", ")}`
+      )
+    }
+    const ns = namespace === undefined || namespace === null ? "static" : typeof namespace === "string" ? namespace.toLowerCase() : ""
+    if (ns !== "static" && ns !== "historic") {
+      return error(400, "Object properties invalid", "MJ08 Property NameSpace is invalid: must be static or historic")
+    }
+    if (state.metadata(ns, name) !== undefined) {
+      // Unique per Namespace|Name; the reply by analogy with the contact duplicate (UNCONFIRMED).
+      return error(400, `MJ18 A ContactMetadata resource with value "${name}" for Name already exists.`)
+    }
+    return envelope(201, [renderMetadata(state.defineMetadata(name, known, ns))])
+  }
+
+  const createList = (body: Body, now: number): Outcome => {
+    const parsed = parseObject(body)
+    if (!parsed.ok) return parsed.outcome
+    const read = readFields(parsed.value, "TContactsList", ["Name", "IsDeleted", "Address"])
+    if (!read.ok) return read.outcome
+    const name = read.fields.Name
+    if (typeof name !== "string" || name === "") {
+      // mailjet-apiv3-php#38.
+      return error(400, "Object properties invalid", "MJ08 Property Name is invalid: MJ04 Value must have at least length 1")
+    }
+    for (const l of state.lists.values()) {
+      if (l.name === name) return error(400, `MJ18 A ContactsList resource with value "${name}" for Name already exists.`)
+    }
+    return envelope(201, [renderList(state.addList(name, now))])
+  }
+
+  const findContact = (idOrEmail: string): Outcome => {
+    if (isId(idOrEmail)) {
+      const c = state.contactById(Number(idOrEmail))
+      return c === undefined ? NOT_FOUND : envelope(200, [renderContact(c)])
+    }
+    if (!idOrEmail.includes("@")) {
+      // Live wording (JAVA-IT).
+      return error(400, `Invalid email address "${idOrEmail}", reason: "No @ character in mail"`)
+    }
+    const c = state.contactByEmail(idOrEmail)
+    return c === undefined ? NOT_FOUND : envelope(200, [renderContact(c)])
+  }
+
+  const contactOf = (idOrEmail: string): ContactRow | undefined =>
+    isId(idOrEmail) ? state.contactById(Number(idOrEmail)) : state.contactByEmail(idOrEmail)
+
+  const listName = (id: number): string => state.lists.get(id)?.name ?? ""
+
+  /** Filters named in node-mailjet's `GetContactListQueryParams`; an unknown filter is ignored (VCR). */
+  const listsMatching = (query: Query): Array<ListRow> => {
+    const name = query.get("name")
+    const address = query.get("address")
+    const deleted = query.get("isdeleted")
+    const exclude = query.get("excludeid")
+    return [...state.lists.values()].filter((l) =>
+      (name === undefined || l.name === name) &&
+      (address === undefined || l.address === address) &&
+      (deleted === undefined || l.deleted === truthy(deleted)) &&
+      (exclude === undefined || String(l.id) !== exclude)
+    )
+  }
+
+  /** `ContactsList`, `Contact`, `ContactEmail` and `Unsub` filters (node-mailjet's ListRecipient query types). */
+  const recipientsMatching = (query: Query): Array<RecipientRow> => {
+    const list = query.get("contactslist")
+    const contact = query.get("contact")
+    const email = query.get("contactemail")
+    const unsub = query.get("unsub")
+    const byEmail = email === undefined ? undefined : state.contactByEmail(email)
+    if (email !== undefined && byEmail === undefined) return []
+    return state.allRecipients().filter((r) =>
+      (list === undefined || String(r.listId) === list) &&
+      (contact === undefined || String(r.contactId) === contact) &&
+      (byEmail === undefined || r.contactId === byEmail.id) &&
+      (unsub === undefined || (r.status === "unsubscribed") === truthy(unsub))
+    )
+  }
+
+  const contactsMatching = (query: Query): Array<ContactRow> => {
+    const list = query.get("contactslist")
+    const all = state.allContacts()
+    return list === undefined ? all : all.filter((c) => c.lists.has(Number(list)))
+  }
+
+  const renderRecipientRow = (r: RecipientRow) => renderRecipient(r, listName(r.listId))
+
+  /** `segments` start after `/v3/REST`. */
+  return (method: string, segments: ReadonlyArray<string>, query: Query, body: Body, now: number): Outcome => {
+    const resource = segments[0] ?? ""
+    const id = segments[1]
+    const action = segments[2]
+    const get = method === "GET" || method === "HEAD"
+    switch (resource.toLowerCase()) {
+      case "contactslist": {
+        if (id === undefined) {
+          if (get) return page(listsMatching(query), query, renderList)
+          return method === "POST" ? createList(body, now) : METHOD_NOT_ALLOWED
+        }
+        if (segments.length > 3) return unknownResource(segments.slice(2).join("/"))
+        const list = isId(id) ? state.lists.get(Number(id)) : undefined
+        if (action === undefined) {
+          if (method === "DELETE") {
+            if (list === undefined) return NOT_FOUND
+            list.deleted = true
+            return NO_CONTENT
+          }
+          if (!get) return METHOD_NOT_ALLOWED
+          return list === undefined ? NOT_FOUND : envelope(200, [renderList(list)])
+        }
+        if (action.toLowerCase() !== "managecontact") return unknownResource(action)
+        if (method !== "POST") return METHOD_NOT_ALLOWED
+        // A deleted list takes no contacts: 404, as reported for a list its owner thought existed
+        // (mailjet-apiv3-nodejs#245). What Mailjet answers here is UNCONFIRMED.
+        return list === undefined || list.deleted ? NOT_FOUND : manageContact(list, body, now)
+      }
+      case "contactmetadata": {
+        if (id === undefined) {
+          if (get) return page([...state.metadataById.values()], query, renderMetadata)
+          return method === "POST" ? createMetadata(body) : METHOD_NOT_ALLOWED
+        }
+        if (action !== undefined) return unknownResource(segments.slice(2).join("/"))
+        if (!get) return METHOD_NOT_ALLOWED
+        // By ID, or by name as a convenience (the static one first).
+        const m = isId(id) ? state.metadataById.get(Number(id)) : state.metadata("static", id) ?? state.metadata("historic", id)
+        return m === undefined ? NOT_FOUND : envelope(200, [renderMetadata(m)])
+      }
+      case "contact": {
+        if (action !== undefined) {
+          if (action.toLowerCase() !== "getcontactslists" || segments.length > 3) {
+            return unknownResource(segments.slice(2).join("/"))
+          }
+          if (!get) return METHOD_NOT_ALLOWED
+          const c = contactOf(id!)
+          return c === undefined ? NOT_FOUND : envelope(200, Array.from(c.lists.values(), renderContactsList))
+        }
+        if (!get) return METHOD_NOT_ALLOWED
+        if (id === undefined) return page(contactsMatching(query), query, renderContact)
+        return findContact(id)
+      }
+      case "contactdata": {
+        if (action !== undefined) return unknownResource(segments.slice(2).join("/"))
+        if (!get) return METHOD_NOT_ALLOWED
+        if (id === undefined) return page(state.allContacts(), query, renderContactData)
+        const c = contactOf(id)
+        return c === undefined ? NOT_FOUND : envelope(200, [renderContactData(c)])
+      }
+      case "listrecipient": {
+        if (action !== undefined) return unknownResource(segments.slice(2).join("/"))
+        if (id === undefined) return get ? page(recipientsMatching(query), query, renderRecipientRow) : METHOD_NOT_ALLOWED
+        const r = isId(id) ? state.recipientById(Number(id)) : undefined
+        if (method === "DELETE") {
+          // Takes the contact out of the list, like managecontact's `remove`.
+          if (r === undefined) return NOT_FOUND
+          const c = state.contactById(r.contactId)
+          const l = state.lists.get(r.listId)
+          if (c !== undefined && l !== undefined) state.setMembership(c, l, undefined, now)
+          return NO_CONTENT
+        }
+        if (!get) return METHOD_NOT_ALLOWED
+        return r === undefined ? NOT_FOUND : envelope(200, [renderRecipientRow(r)])
+      }
+      default:
+        return unknownResource(resource)
+    }
+  }
+}
