@@ -28,7 +28,7 @@ export const replayCommand = Command.make(
   },
   (o) =>
     runLines(
-      Stream.map(numbered(readLines(o.file)), ({ line, text }) => ({ line, ...readDeadLetter(text) })),
+      Stream.map(numbered(readLines(o.file)), ({ line, text }) => ({ line, replay: true, ...readDeadLetter(text) })),
       o,
       // Appending to the file being read would feed the replay its own dead letters without end.
       Option.isSome(o.deadLetters) && sameFile(o.file, o.deadLetters.value)

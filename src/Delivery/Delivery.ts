@@ -35,6 +35,7 @@ import type { Datatype } from "../Preset/Datatypes.js"
 import type { Action, Preset } from "../Preset/Preset.js"
 import { LAST_EVENT_PROPERTY, PropertyTypes } from "../Preset/PropertyTypes.js"
 import { type SuppressionSet, Suppressions } from "../Suppressions.js"
+import { guardReplay } from "./ReplayGuard.js"
 import type { SignalEvent } from "../Domain/SignalEvent.js"
 import { decodeSignalEvent, eventLabel, parseSignalEvent, rawMessageId } from "../Domain/SignalEvent.js"
 
@@ -54,6 +55,8 @@ export interface Item {
   readonly text: string
   /** A replayed dead letter of refused properties: send only these (see `onlyProperties`). */
   readonly only?: ReadonlyArray<string> | undefined
+  /** A replayed event: what Mailjet holds decides what of it may still apply (see ReplayGuard). */
+  readonly replay?: boolean | undefined
 }
 
 /** Why a run stopped sending. */
@@ -91,6 +94,8 @@ export type Prepared =
     readonly explicit: boolean
     /** When the event happened (ms), if it says: what places a replay (see ReplayGuard). */
     readonly eventAt: number | undefined
+    /** A replay, of the whole event or of its refused properties alone: guarded before it is sent. */
+    readonly replay?: "event" | "properties"
     readonly demoted?: string
   }
 
@@ -188,6 +193,7 @@ export const onlyProperties = (p: Extract<Prepared, { _tag: "Send" }>, only: Rea
   return {
     ...p,
     action: "addnoforce",
+    replay: "properties",
     note: `replayed properties only (${only.join(", ")}); the event's own action (${p.action}) landed when it was first delivered`,
     body: { ...rest, Action: "addnoforce", ...(kept.length === 0 ? {} : { Properties: Object.fromEntries(kept) }) },
     partial: refused.length === 0 ? undefined : { ...p.partial!, properties: refused }
@@ -278,6 +284,11 @@ const addRefused = (
     reason: partial === undefined ? reason : `${partial.reason}; ${reason}`
   }
 }
+
+const supersededReason = (parts: ReadonlyArray<string>, what: string) =>
+  `replayed after a newer event of this contact was applied (or without signal_last_event_at to tell): ${what}; not applied, as the newer state wins: ${
+    parts.join(", ")
+  }`
 
 /** Rate-limited retries do not use up attempts, but they are bounded so no event waits forever. */
 const MAX_RATE_LIMITED_RETRIES = 50
@@ -383,6 +394,9 @@ const make = Effect.gen(function*() {
       let limited = 0
       let body = p.body
       let partial = p.partial
+      // A replay first reads what Mailjet holds, then sends what of it may still apply.
+      let guarded = p.replay === undefined
+      let superseded: ReadonlyArray<string> = []
       while (true) {
         const stopped = yield* state.stopped
         if (Option.isSome(stopped)) {
@@ -404,25 +418,47 @@ const make = Effect.gen(function*() {
         ) {
           continue
         }
-        attempts++
-        const started = yield* Clock.currentTimeMillis
-        const result = yield* Effect.either(client.manageContact(body))
-        const elapsed = (yield* Clock.currentTimeMillis) - started
-        yield* Metrics.requestDuration(Effect.succeed(elapsed))
-        yield* Metrics.attempts(Effect.succeed(1))
-        if (Either.isRight(result)) {
-          health.success()
-          return {
-            outcome: "delivered",
-            action: p.action,
-            status: result.right.status,
-            attempts,
-            ...(partial === undefined ? {} : { partial }),
-            ...(p.note === undefined ? {} : { note: p.note }),
-            ...(p.demoted === undefined ? {} : { demoted: p.demoted })
-          } as const
+        let error: MailjetError
+        if (!guarded) {
+          const read = yield* Effect.either(client.contactState(p.email))
+          if (Either.isRight(read)) {
+            health.success()
+            guarded = true
+            const g = guardReplay(body, p.eventAt, read.right, p.replay === "properties")
+            superseded = g.superseded
+            if (g._tag === "Skip") {
+              return { outcome: "dropped", reason: supersededReason(superseded, "nothing sent") } as const
+            }
+            body = g.body
+            continue
+          }
+          error = read.left
+        } else {
+          // Attempts count what was sent to managecontact; the replay's read is not one.
+          attempts++
+          const started = yield* Clock.currentTimeMillis
+          const result = yield* Effect.either(client.manageContact(body))
+          const elapsed = (yield* Clock.currentTimeMillis) - started
+          yield* Metrics.requestDuration(Effect.succeed(elapsed))
+          yield* Metrics.attempts(Effect.succeed(1))
+          if (Either.isRight(result)) {
+            health.success()
+            return {
+              outcome: "delivered",
+              action: body.Action,
+              status: result.right.status,
+              attempts,
+              ...(partial === undefined ? {} : { partial }),
+              ...(superseded.length > 0
+                ? { superseded, note: supersededReason(superseded, `sent as ${body.Action}`) }
+                : p.note === undefined
+                ? {}
+                : { note: p.note }),
+              ...(p.demoted === undefined ? {} : { demoted: p.demoted })
+            } as const
+          }
+          error = result.left
         }
-        const error: MailjetError = result.left
         switch (error._tag) {
           case "Unauthorized":
           case "ListNotFound":
@@ -459,7 +495,7 @@ const make = Effect.gen(function*() {
               return {
                 outcome: "dead-lettered",
                 error: error._tag,
-                reason: `gave up after ${attempts} attempts: ${error.message}`,
+                reason: `gave up after ${failures} attempts: ${error.message}`,
                 attempts
               } as const
             }
@@ -537,9 +573,13 @@ const make = Effect.gen(function*() {
       const decided = items.pipe(
         // Sequential and pure: decisions and per-contact tickets are taken in input order.
         Stream.map((item) => {
-          const { line, only, text } = read(item)
+          const { line, only, replay, text } = read(item)
           const decoded = prepareLine(text, line, consent.resolve, mapping, datatypes)
-          const prepared = decoded._tag === "Done" ? decoded : only === undefined ? resubscribe(decoded) : onlyProperties(decoded, only)
+          const prepared = decoded._tag === "Done"
+            ? decoded
+            : only !== undefined
+            ? onlyProperties(decoded, only)
+            : resubscribe(replay === true ? { ...decoded, replay: "event" } : decoded)
           return [item, prepared._tag === "Done" ? prepared : { ...prepared, ticket: takeTicket(prepared.email) }] as const
         })
       )

@@ -10,20 +10,11 @@
  * unsubscribe or a removal still applies; and it writes only properties Mailjet holds no value
  * for. Every part that may not end as the events in order give it is named.
  */
-import type { ManageContactBody } from "../Mailjet/MailjetClient.js"
+import type { ContactState, ManageContactBody } from "../Mailjet/MailjetClient.js"
 import { LAST_EVENT_PROPERTY } from "../Preset/PropertyTypes.js"
 
-export { LAST_EVENT_PROPERTY }
+export { type ContactState, LAST_EVENT_PROPERTY }
 
-/** What Mailjet holds for one contact, as the guard needs it. */
-export interface ContactState {
-  /** Mailjet knows the contact at all (in any list, or none). */
-  readonly exists: boolean
-  /** The contact's subscription in the configured list; `undefined` when it is not in the list. */
-  readonly membership: "subscribed" | "unsubscribed" | undefined
-  /** The contact's property values, by name. */
-  readonly properties: Readonly<Record<string, unknown>>
-}
 
 export type Guarded =
   | { readonly _tag: "Send"; readonly body: ManageContactBody; readonly superseded: ReadonlyArray<string> }

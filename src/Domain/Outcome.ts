@@ -23,6 +23,8 @@ export type Outcome =
     readonly note?: string
     /** Standing consent met a suppression: sent as `addnoforce` instead of `addforce`, and why. */
     readonly demoted?: string
+    /** A replay overtaken by a newer event of the contact: the parts of it not applied. */
+    readonly superseded?: ReadonlyArray<string>
   }
   | { readonly outcome: "dropped"; readonly reason: string }
   | {
@@ -58,6 +60,7 @@ export const outcomeLine = (r: Result): string => {
     attempts: "attempts" in o ? o.attempts : undefined,
     partial: o.outcome === "delivered" ? o.partial?.properties : undefined,
     demoted: o.outcome === "delivered" ? o.demoted : undefined,
+    superseded: o.outcome === "delivered" ? o.superseded : undefined,
     reason: "reason" in o ? o.reason : o.outcome === "delivered" ? o.partial?.reason ?? o.note : undefined,
     error: "error" in o ? o.error : o.outcome === "delivered" ? o.partial?.error : undefined
   })

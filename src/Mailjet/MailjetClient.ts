@@ -30,6 +30,16 @@ export interface ManageContactBody {
   readonly Properties?: Readonly<Record<string, string | number | boolean | null>>
 }
 
+/** What Mailjet holds for one contact: what a replay must not undo (see ReplayGuard). */
+export interface ContactState {
+  /** Mailjet knows the contact at all (in any list, or none). */
+  readonly exists: boolean
+  /** The contact's subscription in the configured list; `undefined` when it is not in the list. */
+  readonly membership: "subscribed" | "unsubscribed" | undefined
+  /** The contact's property values, by name (contactdata gives them as text). */
+  readonly properties: Readonly<Record<string, unknown>>
+}
+
 export interface ManagedContact {
   readonly status: number
   readonly contactId: number | undefined
@@ -84,6 +94,8 @@ export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<M
     body: ManageContactBody
   ) => Effect.Effect<ManagedContact, Unauthorized | ListNotFound | PropertyMissing | InvalidContact | Transient>
   readonly getList: Effect.Effect<ContactList, Unauthorized | ListNotFound | Transient>
+  /** Two reads: the contact's `listrecipient` in the configured list, and its `contactdata`. */
+  readonly contactState: (email: string) => Effect.Effect<ContactState, Unauthorized | Transient>
   readonly listProperties: Effect.Effect<ReadonlyArray<PropertyDefinition>, Unauthorized | Transient>
   readonly defineProperty: (
     name: string,
@@ -491,9 +503,21 @@ const make = Effect.gen(function*() {
       (rows) => rows.map(toRecipient)
     )
 
+  const contactState = (email: string) =>
+    Effect.map(Effect.all([listRecipient(email), contactData(email)]), ([subscription, data]): ContactState => ({
+      exists: Option.isSome(data) || subscription._tag !== "NotInList",
+      membership: subscription._tag === "NotInList"
+        ? undefined
+        : subscription._tag === "Subscribed"
+        ? "subscribed"
+        : "unsubscribed",
+      properties: Option.match(data, { onNone: () => ({}), onSome: (d) => Object.fromEntries(d) })
+    }))
+
   return MailjetClient.of({
     manageContact,
     getList,
+    contactState,
     listProperties,
     defineProperty,
     getContact,
