@@ -32,6 +32,7 @@ import { isHealthy, preflight, type PreflightReport } from "../Mailjet/Preflight
 import { Shutdown } from "../Run/Shutdown.js"
 import { DefaultPreset } from "../Preset/Preset.js"
 import type { WorkerStatus } from "../Kafka/KafkaWorker.js"
+import { contactCommand } from "./ContactCommand.js"
 
 /** Ends a command with a process exit code; the message (if any) has been printed already. */
 export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
@@ -497,7 +498,7 @@ const demoCommand = Command.make("demo", {}, () => Effect.flatMap(Effect.promise
 
 export const command = Command.make("signal-mailjet").pipe(
   Command.withDescription("The Mailjet destination of Datafly Signal: keeps one Mailjet contact list current from Signal events."),
-  Command.withSubcommands([deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand])
+  Command.withSubcommands([deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand, contactCommand])
 )
 
 export const run = Command.run(command, { name: "signal-mailjet", version: "0.1.0" })
