@@ -616,6 +616,9 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
         expect(r.stdout).toMatch(/^email\s+name\s+subscription\s+properties$/m)
         expect(r.stdout).toMatch(/^sam\.lee@example\.com\s+Sam Lee\s+unsubscribed\s/m)
         expect(r.stdout).toMatch(/^max\.mustermann@example\.de\s+Max Mustermann\s+unsubscribed\s/m)
+        // It ends with one contact read back as `signal-mailjet contact` shows it.
+        expect(r.stdout).toContain("What Mailjet holds for sam.lee@example.com (signal-mailjet contact sam.lee@example.com):")
+        expect(r.stdout).toMatch(/^list 1: unsubscribed at \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z/m)
       }))
   })
 })

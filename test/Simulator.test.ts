@@ -1,6 +1,7 @@
 import { assert, describe, expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Simulator from "../src/Simulator/Simulator.js"
 
 const API_KEY = "public-key"
@@ -543,6 +544,37 @@ layer(Simulator.layer(options), { excludeTestServices: true })("Simulator", (it)
         const m = yield* manage({ Email: "a@example.com", Action: "addforce", Properties: { firstname: "A" } })
         expect(m.status).toBe(201)
       }))
+
+    it.effect.prop(
+      "law: listrecipient, getcontactslists and SubscriberCount give the state the actions give in their own order; only addforce re-subscribes",
+      { actions: Schema.Array(Schema.Literal("addforce", "addnoforce", "unsub", "remove")).pipe(Schema.maxItems(10)) },
+      ({ actions }) =>
+        Effect.gen(function*() {
+          yield* fresh
+          yield* manage({ Email: "seen@example.com", Action: "addforce" })
+          // The model: each action applied to the previous state, in the events' own order.
+          let model: "subscribed" | "unsubscribed" | undefined = undefined
+          for (const Action of actions) {
+            expect((yield* manage({ Email: "p@example.com", Action })).status).toBe(201)
+            model = Action === "addforce"
+              ? "subscribed"
+              : Action === "addnoforce"
+              ? model ?? "subscribed"
+              : Action === "unsub"
+              ? "unsubscribed"
+              : undefined
+          }
+          const recipients = yield* call("/v3/REST/listrecipient?ContactsList=1&ContactEmail=p@example.com")
+          expect(data(recipients).map((r) => r["IsUnsubscribed"])).toEqual(model === undefined ? [] : [model === "unsubscribed"])
+          const lists = yield* call("/v3/REST/contact/p@example.com/getcontactslists")
+          expect(lists.status).toBe(actions.length === 0 ? 404 : 200)
+          expect(lists.status === 200 ? data(lists).map((l) => l["IsUnsub"]) : []).toEqual(
+            model === undefined ? [] : [model === "unsubscribed"]
+          )
+          expect(yield* subscriberCount()).toBe(model === "subscribed" ? 2 : 1)
+        }),
+      { fastCheck: { numRuns: 60 } }
+    )
 
     it.effect("GET contact: LastUpdateAt stays \"\" after managecontact", () =>
       Effect.gen(function*() {

@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import { DefaultPreset } from "../Preset/Preset.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { checkCommand } from "./CheckCommand.js"
+import { contactCommand } from "./ContactCommand.js"
 import { deliverCommand } from "./DeliverCommand.js"
 import { exit, stderr } from "./Options.js"
 import { replayCommand } from "./ReplayCommand.js"
@@ -92,7 +93,7 @@ const demoCommand = Command.make("demo", {}, () => Effect.flatMap(Effect.promise
 
 export const command = Command.make("signal-mailjet").pipe(
   Command.withDescription("The Mailjet destination of Datafly Signal: keeps one Mailjet contact list current from Signal events."),
-  Command.withSubcommands([deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand])
+  Command.withSubcommands([deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand, contactCommand])
 )
 
 export const run = Command.run(command, { name: "signal-mailjet", version: "0.1.0" })

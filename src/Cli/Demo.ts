@@ -21,12 +21,20 @@ import { Pacer } from "../Delivery/Pacer.js"
 import { DefaultPreset } from "../Preset/Preset.js"
 import { decodeSignalEvent } from "../Domain/SignalEvent.js"
 import * as Simulator from "../Simulator/Simulator.js"
+import { describeContact, formatContact } from "./ContactCommand.js"
 
 const EXAMPLES = new URL("../../examples/events.ndjson", import.meta.url)
 const LIST_ID = 1
 // Demo-only keys for the in-process simulator; never real credentials.
 const KEY = "demo-api-key"
 const SECRET = "demo-secret-key"
+
+const SHOWN = "sam.lee@example.com"
+
+const mailjetConfig = (baseUrl: string) =>
+  MailjetConfig.layerFrom({ apiKey: Redacted.make(KEY), secretKey: Redacted.make(SECRET), listId: LIST_ID, baseUrl })
+
+const clientLayer = (baseUrl: string) => MailjetClient.layer.pipe(Layer.provideMerge(mailjetConfig(baseUrl)))
 
 const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
@@ -90,20 +98,17 @@ export const runDemo = Effect.gen(function*() {
   yield* Console.log(
     "\nsam.lee@example.com stays unsubscribed: the later Signed Up had no consent, so it was sent as addnoforce, which keeps an unsubscribe."
   )
+  // Read back over the API, as `signal-mailjet contact` does against a real account.
+  const shown = yield* describeContact(SHOWN).pipe(Effect.provide(clientLayer(sim.url)))
+  yield* Console.log(`\nWhat Mailjet holds for ${SHOWN} (signal-mailjet contact ${SHOWN}):\n`)
+  yield* Console.log(formatContact(shown))
 }).pipe(
   Effect.provide(
     Layer.unwrapEffect(Effect.map(Simulator.Simulator, (sim) =>
       Delivery.layer.pipe(
         Layer.provide(Delivery.withoutPreflight),
         Layer.provide(Layer.mergeAll(
-          MailjetClient.layer.pipe(
-            Layer.provide(MailjetConfig.layerFrom({
-              apiKey: Redacted.make(KEY),
-              secretKey: Redacted.make(SECRET),
-              listId: LIST_ID,
-              baseUrl: sim.url
-            }))
-          ),
+          MailjetClient.layer.pipe(Layer.provide(mailjetConfig(sim.url))),
           Layer.succeed(Consent, Consent.make()),
           Mapping.layerPreset(DefaultPreset),
           Pacer.layer

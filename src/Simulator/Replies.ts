@@ -27,9 +27,10 @@ export type ReplyOutcome = Extract<Outcome, { readonly _tag: "Reply" }>
 export const TOO_MANY_REQUESTS_BODY =
   "<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a given amount of time.\n</body></html>\n"
 
-// Outside /v3 (e.g. `/v3.1/REST/...`) the front proxy answers with nginx's page (VCR).
+// Outside /v3 (e.g. `/v3.1/REST/...`) the front proxy answers with nginx's page, 162 bytes
+// (VCR `API_responds_with_non_JSON_content_type/raises_an_error.yml`).
 const NGINX_404_BODY =
-  "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+  "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body bgcolor=\"white\">\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 
 /** Latin-1 printable only: Node throws on other characters in a reason phrase. */
 const safeReason = (text: string): string => {
