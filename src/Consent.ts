@@ -33,12 +33,24 @@ export const resolveConsent = (event: SignalEvent, category: string): ConsentSta
 
 export const DEFAULT_CONSENT_CATEGORY = "marketing"
 
+/**
+ * `explicit` (the default): standing consent (granted on an ordinary event) never re-subscribes a
+ * contact Mailjet holds as unsubscribed; only an explicit `Subscribed` event does (see
+ * Suppressions). `consent`: consent granted is always `addforce`, for accounts that want it.
+ */
+export type Resubscribe = "explicit" | "consent"
+
 export class Consent extends Context.Tag("signal-mailjet/Consent")<Consent, {
   readonly category: string
+  readonly resubscribe: Resubscribe
   readonly resolve: (event: SignalEvent) => ConsentState
 }>() {
-  static readonly make = (category: string = DEFAULT_CONSENT_CATEGORY): Context.Tag.Service<Consent> => ({
+  static readonly make = (
+    category: string = DEFAULT_CONSENT_CATEGORY,
+    resubscribe: Resubscribe = "explicit"
+  ): Context.Tag.Service<Consent> => ({
     category,
+    resubscribe,
     resolve: (event) => resolveConsent(event, category)
   })
 
@@ -46,12 +58,15 @@ export class Consent extends Context.Tag("signal-mailjet/Consent")<Consent, {
   static readonly layer = Layer.effect(
     Consent,
     Effect.map(
-      Config.string("MAILJET_CONSENT_CATEGORY").pipe(
-        Config.map((category) => category.trim()),
-        Config.validate({ message: "must name a consent category, e.g. marketing", validation: (c) => c !== "" }),
-        Config.withDefault(DEFAULT_CONSENT_CATEGORY)
-      ),
-      (category) => Consent.make(category)
+      Config.all([
+        Config.string("MAILJET_CONSENT_CATEGORY").pipe(
+          Config.map((category) => category.trim()),
+          Config.validate({ message: "must name a consent category, e.g. marketing", validation: (c) => c !== "" }),
+          Config.withDefault(DEFAULT_CONSENT_CATEGORY)
+        ),
+        Config.literal("explicit", "consent")("MAILJET_RESUBSCRIBE").pipe(Config.withDefault("explicit" as const))
+      ]),
+      ([category, resubscribe]) => Consent.make(category, resubscribe)
     )
   )
 }

@@ -177,9 +177,10 @@ const waitFor = (what: string, check: Effect.Effect<boolean, never, Simulator.Si
   )
 
 /** Preflight is done once the contact properties have been read. */
+// Preflight's last read: who is unsubscribed in the list (MAILJET_RESUBSCRIBE=explicit, the default).
 const preflightDone = waitFor(
   "preflight",
-  Effect.map(requests, (rs) => rs.some((r) => r.path.startsWith("/v3/REST/contactmetadata") && r.status === 200))
+  Effect.map(requests, (rs) => rs.some((r) => r.path.startsWith("/v3/REST/listrecipient") && r.status === 200))
 )
 
 const env = (sim: Simulator.SimulatorService, extra: Readonly<Record<string, string>> = {}): Record<string, string> => ({
@@ -754,10 +755,13 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
 
         const replay = yield* run(["replay", deadLetters], env(sim))
         expect(replay.code).toBe(0)
+        // Two guards agree: kim is unsubscribed in Mailjet (standing consent is demoted), and a newer
+        // event was applied since (the first name it wrote stays).
         expect(outcomes(replay.stdout)).toStrictEqual([expect.objectContaining({
           outcome: "delivered",
           action: "addnoforce",
-          superseded: ["subscription", "first_name"],
+          demoted: expect.stringMatching(/^unsubscribed in Mailjet at /),
+          superseded: ["first_name"],
           reason: expect.stringContaining("replayed after a newer event of this contact was applied")
         })])
         const kimNow = yield* membership
@@ -765,6 +769,73 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
         // What no newer event wrote still lands; the newer event's time stays the contact's last.
         expect(kimNow?.properties["signup_method"]).toBe("email")
         expect(kimNow?.properties["signal_last_event_at"]).toBe("2026-11-26T10:05:00Z")
+      }))
+  }
+)
+
+layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices: true })(
+  "CLI (end to end): the consent loop",
+  (it) => {
+    it.effect("signed up with consent, then unsubscribed by the recipient in Mailjet: an Order Completed with the same consent leaves them unsubscribed (demoted); a Subscribed event subscribes", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        const sim = yield* Simulator.Simulator
+        const event = (name: string, extra: Record<string, unknown> = {}) =>
+          JSON.stringify({
+            type: "track",
+            event: name,
+            messageId: `lee-${name}`,
+            context: { traits: { email: "lee@example.com", first_name: "Lee" }, consent: { marketing: true } },
+            ...extra
+          })
+        expect((yield* run(["deliver"], env(sim), `${event("Signed Up", { properties: { method: "email" } })}\n`)).code).toBe(0)
+        const membership = Effect.map(sim.contacts, (cs) => cs.find((c) => c.email === "lee@example.com")?.lists.get(LIST_ID))
+        expect(yield* membership).toBe("subscribed")
+
+        // The recipient follows the unsubscribe link in a Mailjet email: Mailjet marks them unsubscribed.
+        const unsubscribe = yield* Effect.promise(() =>
+          fetch(`${sim.url}/v3/REST/contactslist/${LIST_ID}/managecontact`, {
+            method: "POST",
+            headers: {
+              authorization: `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}`,
+              "content-type": "application/json"
+            },
+            body: JSON.stringify({ Email: "lee@example.com", Action: "unsub" })
+          })
+        )
+        expect(unsubscribe.status).toBe(201)
+        expect(yield* membership).toBe("unsubscribed")
+
+        const order = yield* run(["deliver"], env(sim), `${event("Order Completed", { properties: { revenue: 20, currency: "EUR" } })}\n`)
+        expect(order.code).toBe(0)
+        expect(order.stderr).toContain("1 contacts of the list are unsubscribed in Mailjet")
+        expect(outcomes(order.stdout)).toStrictEqual([expect.objectContaining({
+          outcome: "delivered",
+          action: "addnoforce",
+          demoted: expect.stringMatching(/^unsubscribed in Mailjet at /)
+        })])
+        expect(yield* membership).toBe("unsubscribed")
+
+        const subscribed = yield* run(["deliver"], env(sim), `${event("Subscribed")}\n`)
+        expect(outcomes(subscribed.stdout).map((o) => [o["outcome"], o["action"], o["demoted"]])).toStrictEqual([
+          ["delivered", "addforce", undefined]
+        ])
+        expect(yield* membership).toBe("subscribed")
+
+        // MAILJET_RESUBSCRIBE=consent: the literal mapping, for accounts that want it.
+        yield* Effect.promise(() =>
+          fetch(`${sim.url}/v3/REST/contactslist/${LIST_ID}/managecontact`, {
+            method: "POST",
+            headers: {
+              authorization: `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}`,
+              "content-type": "application/json"
+            },
+            body: JSON.stringify({ Email: "lee@example.com", Action: "unsub" })
+          })
+        )
+        const literal = yield* run(["deliver"], env(sim, { MAILJET_RESUBSCRIBE: "consent" }), `${event("Identified")}\n`)
+        expect(outcomes(literal.stdout).map((o) => [o["action"], o["demoted"]])).toStrictEqual([["addforce", undefined]])
+        expect(yield* membership).toBe("subscribed")
       }))
   }
 )

@@ -55,6 +55,11 @@ const printPreflight = (r: PreflightReport) =>
         `signal-mailjet: contact property "${m.name}" (${m.datatype}) is not defined in Mailjet: events that set it are delivered without it, and it is dead-lettered on its own as PropertyMissing. Create it, or rerun with --create-missing-properties.`
       )
     }
+    if (r.suppressed.length > 0) {
+      yield* stderr(
+        `signal-mailjet: ${r.suppressed.length} contacts of the list are unsubscribed in Mailjet: consent granted on an ordinary event will not re-subscribe them (MAILJET_RESUBSCRIBE=explicit); a Subscribed event will`
+      )
+    }
     for (const m of r.mismatched) {
       yield* stderr(
         `signal-mailjet: contact property "${m.name}" is ${m.mailjet} in Mailjet but the preset writes ${m.preset}: values are converted to ${m.mailjet} where they can be, else the event is dead-lettered as InvalidContact.`

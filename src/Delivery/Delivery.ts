@@ -371,7 +371,7 @@ const make = Effect.gen(function*() {
   const pacer = yield* Pacer
   const datatypes = yield* PropertyTypes
   const suppressions = yield* Suppressions
-  const resubscribe = config.resubscribe === "explicit"
+  const resubscribe = consent.resubscribe === "explicit"
     ? (p: Extract<Prepared, { _tag: "Send" }>) => applySuppressions(p, suppressions)
     : (p: Extract<Prepared, { _tag: "Send" }>) => p
 

@@ -18,11 +18,6 @@ export interface DeliverySettings {
   readonly maxRps: number
   /** Consecutive failed calls after which Mailjet is taken to be down. */
   readonly outageThreshold: number
-  /**
-   * `explicit`: standing consent never re-subscribes a contact Mailjet holds as unsubscribed; only
-   * an explicit `Subscribed` event does. `consent`: consent granted is always `addforce`.
-   */
-  readonly resubscribe: "explicit" | "consent"
 }
 
 /**
@@ -38,8 +33,7 @@ export const defaults: DeliverySettings = {
   retryBase: Duration.seconds(1),
   retryMax: Duration.seconds(30),
   maxRps: DEFAULT_MAX_RPS,
-  outageThreshold: 20,
-  resubscribe: "explicit"
+  outageThreshold: 20
 }
 
 export const deliverySettings: Config.Config<DeliverySettings> = Config.all({
@@ -51,8 +45,7 @@ export const deliverySettings: Config.Config<DeliverySettings> = Config.all({
     Config.validate({ message: "must be a positive number", validation: (n) => n > 0 }),
     Config.withDefault(defaults.maxRps)
   ),
-  outageThreshold: positiveInt("MAILJET_OUTAGE_THRESHOLD").pipe(Config.withDefault(defaults.outageThreshold)),
-  resubscribe: Config.literal("explicit", "consent")("MAILJET_RESUBSCRIBE").pipe(Config.withDefault(defaults.resubscribe))
+  outageThreshold: positiveInt("MAILJET_OUTAGE_THRESHOLD").pipe(Config.withDefault(defaults.outageThreshold))
 })
 
 export class DeliveryConfig extends Context.Tag("signal-mailjet/DeliveryConfig")<DeliveryConfig, DeliverySettings>() {

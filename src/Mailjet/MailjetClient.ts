@@ -113,6 +113,10 @@ export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<M
   readonly unsubscribedRecipients: (
     page: { readonly offset: number; readonly limit: number }
   ) => Effect.Effect<ReadonlyArray<Recipient>, Unauthorized | Transient>
+  /** One page of the contacts in the configured list (`contact?ContactsList=`): their IDs and emails. */
+  readonly contactsInList: (
+    page: { readonly offset: number; readonly limit: number }
+  ) => Effect.Effect<ReadonlyArray<{ readonly id: number; readonly email: string }>, Unauthorized | Transient>
 }>() {
   /** Needs a `MailjetConfig`; keeps its own pool of keep-alive connections to Mailjet, closed with the layer. */
   static readonly layer = Layer.scoped(MailjetClient, Effect.suspend(() => make))
@@ -503,6 +507,12 @@ const make = Effect.gen(function*() {
       (rows) => rows.map(toRecipient)
     )
 
+  const contactsInList = (page: { readonly offset: number; readonly limit: number }) =>
+    Effect.map(
+      readPage(`/contact?ContactsList=${listId}&Limit=${page.limit}&Offset=${page.offset}`, ContactItem),
+      (rows) => rows.map((c) => ({ id: c.ID, email: c.Email }))
+    )
+
   const contactState = (email: string) =>
     Effect.map(Effect.all([listRecipient(email), contactData(email)]), ([subscription, data]): ContactState => ({
       exists: Option.isSome(data) || subscription._tag !== "NotInList",
@@ -523,6 +533,7 @@ const make = Effect.gen(function*() {
     getContact,
     contactData,
     listRecipient,
-    unsubscribedRecipients
+    unsubscribedRecipients,
+    contactsInList
   })
 })

@@ -8,7 +8,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import { Mapping } from "../Mapping.js"
-import { makeSuppressions, Suppressions } from "../Suppressions.js"
+import { Consent } from "../Consent.js"
+import { makeSuppressions, type Suppression, Suppressions } from "../Suppressions.js"
 import { LAST_EVENT_PROPERTY, PropertyTypes } from "../Preset/PropertyTypes.js"
 import type { ContactList, PropertyDefinition } from "./MailjetClient.js"
 import type { PropertyRejected } from "./MailjetClient.js"
@@ -31,6 +32,8 @@ export interface PreflightReport {
    * replays can place themselves exactly (see ReplayGuard). Without it they are conservative.
    */
   readonly marker: boolean
+  /** Contacts of the list Mailjet holds as unsubscribed, by email (read when `readSuppressions`). */
+  readonly suppressed: ReadonlyArray<readonly [string, Suppression]>
 }
 
 export const isHealthy = (r: PreflightReport): boolean => r.missing.length === 0 && r.mismatched.length === 0
@@ -44,6 +47,11 @@ const transient = Schedule.exponential("500 millis").pipe(Schedule.jittered, Sch
 
 export interface PreflightOptions {
   readonly createMissing: boolean
+  /**
+   * Read who is unsubscribed in the list, so standing consent does not re-subscribe them: the
+   * list's unsubscribed recipients joined with its contacts, 1,000 a call.
+   */
+  readonly readSuppressions?: boolean
   /** How long to retry a 429 or an unavailable Mailjet; a few tries by default. */
   readonly retry?: Schedule.Schedule<unknown, { readonly _tag: string; readonly message: string }>
 }
@@ -56,13 +64,47 @@ export class Preflight extends Context.Tag("signal-mailjet/Preflight")<Preflight
   static readonly layer = (options: PreflightOptions) =>
     Layer.effectContext(Effect.gen(function*() {
       const { preset } = yield* Mapping
-      const report = yield* preflight(preset, options)
+      const { resubscribe } = yield* Consent
+      const report = yield* preflight(preset, { readSuppressions: resubscribe === "explicit", ...options })
       return Context.make(Preflight, report).pipe(
         Context.add(PropertyTypes, new Map([...preset.datatypes, ...report.datatypes])),
-        Context.add(Suppressions, makeSuppressions())
+        Context.add(Suppressions, makeSuppressions(report.suppressed))
       )
     }))
 }
+
+const PAGE = 1000
+
+/** Every page of a paged read, until a short one. */
+const allPages = <A, E>(read: (page: { readonly offset: number; readonly limit: number }) => Effect.Effect<ReadonlyArray<A>, E>) =>
+  Effect.gen(function*() {
+    const all: Array<A> = []
+    for (let offset = 0;; offset += PAGE) {
+      const page = yield* read({ offset, limit: PAGE })
+      all.push(...page)
+      if (page.length < PAGE) return all
+    }
+  })
+
+/** The list's unsubscribed recipients by email: listrecipient gives contact IDs, contact their emails. */
+const readSuppressed = (
+  client: typeof MailjetClient.Service,
+  retrying: <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) => Effect.Effect<A, E>
+) =>
+  Effect.gen(function*() {
+    const unsubscribed = new Map(
+      (yield* allPages((p) => retrying(client.unsubscribedRecipients(p)))).map((r) => [r.contactId, r.unsubscribedAt])
+    )
+    if (unsubscribed.size === 0) return []
+    const suppressed: Array<readonly [string, Suppression]> = []
+    for (const c of yield* allPages((p) => retrying(client.contactsInList(p)))) {
+      const at = unsubscribed.get(c.id)
+      if (at !== undefined) {
+        suppressed.push([c.email.toLowerCase(), { reason: `unsubscribed in Mailjet${at === "" ? "" : ` at ${at}`}` }])
+      }
+    }
+    return suppressed
+  })
 
 export const preflight = (
   preset: Preset,
@@ -104,6 +146,7 @@ export const preflight = (
       created.push(marker)
     }
     if (marker?.datatype === "datetime") datatypes.set(LAST_EVENT_PROPERTY, "datetime")
-    return { list, missing, created, mismatched, datatypes, marker: marker?.datatype === "datetime" }
+    const suppressed = options.readSuppressions === true ? yield* readSuppressed(client, retrying) : []
+    return { list, missing, created, mismatched, datatypes, marker: marker?.datatype === "datetime", suppressed }
   })
 
