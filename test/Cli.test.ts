@@ -458,6 +458,20 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
       ])
     }))
 
+  it.effect("check on a deleted list: exit 2, and the message says deleted, not reachable", () =>
+    Effect.gen(function*() {
+      yield* fresh
+      const sim = yield* Simulator.Simulator
+      const auth = `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}`
+      const del = yield* Effect.promise(() => fetch(`${sim.url}/v3/REST/contactslist/${LIST_ID}`, { method: "DELETE", headers: { authorization: auth } }))
+      expect(del.status).toBe(204)
+      const r = yield* run(["check"], env(sim))
+      yield* fresh
+      expect(r.code).toBe(2)
+      expect(r.stdout).toBe("")
+      expect(r.stderr).toContain(`signal-mailjet check: Mailjet contact list ${LIST_ID} was deleted`)
+    }))
+
   describe("Mailjet failing", () => {
     it.effect("5xx on every call: dead-lettered MailjetUnavailable after MAILJET_MAX_ATTEMPTS, with --log-level debug", () =>
       Effect.scoped(Effect.gen(function*() {

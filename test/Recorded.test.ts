@@ -4,14 +4,16 @@
  * server, to the client (the typed error each one must become).
  */
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Chunk, Effect, Logger, Stream } from "effect"
+import { Delivery } from "../src/Delivery/Delivery.js"
+import { deadLetterLine } from "../src/Domain/Outcome.js"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { MailjetClient } from "../src/Mailjet/MailjetClient.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
-import { clientLayer, KEY, SECRET } from "./support/layers.js"
+import { clientLayer, deliveryLayer, KEY, SECRET } from "./support/layers.js"
 import { type RecordedResponse, RECORDINGS } from "./support/recorded.js"
-import { SEED_BODY } from "./support/seed.js"
+import { SEED_BODY, SEED_EVENT } from "./support/seed.js"
 
 const LIST = 1
 const DELETABLE = 2
@@ -120,4 +122,25 @@ describe("recorded replies fed to the client", () => {
         if (outcome.says !== undefined) expect(error.message).toContain(outcome.says)
       }).pipe(Effect.scoped))
   }
+})
+
+describe("a recorded 500 through delivery", () => {
+  it.live("its ErrorIdentifier reaches the outcome's reason and the dead letter (mailjet/mailjet-apiv3-php#123)", () =>
+    Effect.gen(function*() {
+      const recording = RECORDINGS.find((r) => r.name === "a 500 with its ErrorIdentifier")!
+      const url = yield* serve(recording.exchanges[0]!.response)
+      // Captured, not printed: the warning must carry the GUID and a masked email.
+      const logged: Array<string> = []
+      const capture = Logger.replace(Logger.defaultLogger, Logger.map(Logger.logfmtLogger, (line) => void logged.push(line)))
+      const results = yield* Effect.flatMap(Delivery, (d) => Stream.runCollect(d.run(Stream.make(JSON.stringify(SEED_EVENT))))).pipe(
+        Effect.provide(deliveryLayer(url, { maxAttempts: 2 })),
+        Effect.provide(capture)
+      )
+      expect(logged.join("\n")).toContain("ErrorIdentifier A8EBD4F2-69F4-4DFA-9547-EB4B5EF48D93")
+      expect(logged.join("\n")).toContain("j***@example.com")
+      expect(logged.join("\n")).not.toContain("jane.doe@example.com")
+      const [result] = Chunk.toReadonlyArray(results)
+      expect(result!.outcome).toMatchObject({ outcome: "dead-lettered", error: "MailjetUnavailable", attempts: 2 })
+      expect(deadLetterLine(result!, new Date())).toContain("ErrorIdentifier A8EBD4F2-69F4-4DFA-9547-EB4B5EF48D93")
+    }).pipe(Effect.scoped))
 })

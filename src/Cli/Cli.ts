@@ -81,7 +81,7 @@ const simulateCommand = Command.make(
           Effect.zipRight(stderr(`signal-mailjet simulate: cannot listen on port ${o.port}: ${String(e.cause)}`), exit(2)))
       )
     })
-).pipe(Command.withDescription("Run the local Mailjet simulator (Contacts API v3: auth, lists, managecontact, contactmetadata, and injectable faults) until stopped."))
+).pipe(Command.withDescription("Run the local Mailjet simulator (Contacts API v3: auth, lists, managecontact, contactmetadata, contact, contactdata, listrecipient, and injectable faults) until stopped. It starts like a fresh Mailjet account, whose only contact properties are firstname, name, country and newsletter_sub; --preset-properties defines the Default preset's instead."))
 
 // ---- demo
 

@@ -166,7 +166,10 @@ export const renderContact = (c: ContactRow) => ({
   UnsubscribedBy: ""
 })
 
-/** The managecontact reply: Mailjet's guide `_newsletter.md`; it echoes all stored properties (mailjet-apiv3-php#68). */
+/**
+ * The managecontact reply (Mailjet's guide `_newsletter.md`). It echoes all stored properties,
+ * not only those sent, and `Name: ""` when there is none (grouparoo's mailjet plugin fixtures).
+ */
 export const renderManaged = (c: ContactRow, action: string) => ({
   ContactID: c.id,
   Email: c.email,

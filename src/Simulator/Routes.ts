@@ -111,10 +111,12 @@ export const makeRoutes = (state: State) => {
         state.setMembership(contact, list, "unsubscribed", now)
         break
       case "remove":
-        // UNCONFIRMED: removing a non-member is a no-op success here.
+        // Recorded: `remove` for an existing contact outside the list answers 201 (grouparoo's
+        // mailjet plugin fixtures, 2021); for an address with no contact at all, UNCONFIRMED.
         state.setMembership(contact, list, undefined, now)
         break
     }
+    // 201 in all 27 recorded managecontact replies (grouparoo's mailjet plugin fixtures, 2021).
     return envelope(201, [renderManaged(contact, action)])
   }
 
