@@ -34,6 +34,7 @@ import { Pacer } from "./Pacer.js"
 import type { Action, Datatype, Preset } from "../Preset/Preset.js"
 import type { SignalEvent } from "../Domain/SignalEvent.js"
 import { decodeSignalEvent, eventLabel, parseSignalEvent, rawMessageId } from "../Domain/SignalEvent.js"
+import { keptByReference } from "../Domain/Outcome.js"
 
 /** Why a run stopped sending. */
 export type StopReason =
@@ -55,6 +56,7 @@ export type Prepared =
     readonly _tag: "Send"
     readonly line: number
     readonly raw: unknown
+    readonly text: string | undefined
     readonly messageId: string | undefined
     readonly event: string
     /** The preset's name of the event: bounded, fit for a metric tag. */
@@ -69,20 +71,28 @@ export type Prepared =
  * input order, and `--dry-run` shows exactly what would be sent.
  */
 export const prepare = (
-  input: { readonly line: number; readonly raw: unknown; readonly event: Either.Either<SignalEvent, string> },
+  input: {
+    readonly line: number
+    readonly raw: unknown
+    /** The line as read; absent for a value handed to `deliver`. */
+    readonly text?: string
+    readonly event: Either.Either<SignalEvent, string>
+  },
   resolveConsent: (e: SignalEvent) => "Granted" | "Withdrawn" | "Unknown",
   preset: Preset,
   map: Context.Tag.Service<Mapping>["map"],
   datatypes: ReadonlyMap<string, Datatype>
 ): Prepared => {
   const { line, raw } = input
+  const text = input.text
   const messageId = rawMessageId(raw)
   const done = (event: string | undefined, outcome: Outcome): Prepared => ({
     _tag: "Done",
-    result: { line, raw, messageId, event, outcome }
+    result: { line, raw, text, messageId, event, outcome }
   })
   if (Either.isLeft(input.event)) {
-    return done(undefined, { outcome: "dead-lettered", error: "MalformedEvent", reason: input.event.left, attempts: 0 })
+    const reason = Metrics.maskEmails(keptByReference(raw) ?? input.event.left)
+    return done(undefined, { outcome: "dead-lettered", error: "MalformedEvent", reason, attempts: 0 })
   }
   const event = input.event.right
   const label = eventLabel(event)
@@ -94,7 +104,7 @@ export const prepare = (
     return done(label, {
       outcome: "dead-lettered",
       error: "InvalidContact",
-      reason: `${properties.left}; fix the event or the property's datatype, then replay`,
+      reason: Metrics.maskEmails(`${properties.left}; fix the event or the property's datatype, then replay`),
       attempts: 0
     })
   }
@@ -102,6 +112,7 @@ export const prepare = (
     _tag: "Send",
     line,
     raw,
+    text,
     messageId,
     event: label,
     mapped: preset.events.get(eventKey(event)!)?.name ?? label,
@@ -121,8 +132,8 @@ export const prepareLine = (
 ): Prepared =>
   prepare(
     Either.match(parseSignalEvent(text), {
-      onLeft: ({ raw, reason }) => ({ line, raw, event: Either.left(reason) }),
-      onRight: ({ event, raw }) => ({ line, raw, event: Either.right(event) })
+      onLeft: ({ raw, reason }) => ({ line, raw, text, event: Either.left(reason) }),
+      onRight: ({ event, raw }) => ({ line, raw, text, event: Either.right(event) })
     }),
     resolveConsent,
     mapping.preset,
@@ -338,6 +349,7 @@ const make = Effect.gen(function*() {
   const finish = (p: Extract<Prepared, { _tag: "Send" }>, outcome: Outcome): Result => ({
     line: p.line,
     raw: p.raw,
+    text: p.text,
     messageId: p.messageId,
     event: p.event,
     outcome

@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import type { Readable } from "node:stream"
+import { safeStringify } from "../internal/safeStringify.js"
 
 export class InputUnreadable extends Data.TaggedError("InputUnreadable")<{
   readonly source: string
@@ -38,21 +39,38 @@ export const readLines = (source: string): Stream.Stream<string, InputUnreadable
 }
 
 /**
- * Dead-letter records back into event lines for `replay`: each record's `event` is the original
- * (an object, or the text of a line that was not JSON). A line that is not a record is passed on
- * as it is, to be judged like any input line.
+ * Dead-letter records back into event lines for `replay`: a record's `event` is the original line,
+ * cut out of the record as it was written (never parsed and written again: an event 10,000 levels
+ * deep cannot be re-stringified), and its `text` the line that was not JSON. A record that kept
+ * its original by reference is passed on whole: delivery dead-letters it again, saying where the
+ * original is. A line that is not a record is passed on as it is, to be judged like any input line.
  */
 export const deadLetterEvents = <E, R>(lines: Stream.Stream<string, E, R>): Stream.Stream<string, E, R> =>
-  Stream.map(lines, (line) => {
-    if (line.trim() === "") return line
-    try {
-      const record: unknown = JSON.parse(line)
-      if (typeof record === "object" && record !== null && "event" in record && "error" in record && "reason" in record && "at" in record) {
-        const event = (record as { readonly event: unknown }).event
-        return typeof event === "string" ? event : JSON.stringify(event)
-      }
-    } catch {
-      // not JSON: delivered as is, so it is dead-lettered again with the reason
-    }
-    return line
-  })
+  Stream.map(lines, originalOf)
+
+/** The original line a dead-letter record keeps, or the line itself. */
+export const originalOf = (line: string): string => {
+  let record: unknown
+  try {
+    record = JSON.parse(line)
+  } catch {
+    return line // not JSON: delivered as is, so it is dead-lettered again with the reason
+  }
+  if (!isRecord(record)) return line
+  if (typeof record["text"] === "string") return record["text"]
+  if (!("event" in record)) return line
+  const trimmed = line.trim()
+  // Written before the event came last: `{"event":…,"error":…}`. Such a record never held a deep event
+  // (writing it crashed), so writing the event again is safe; a string was a line that was not JSON.
+  if (trimmed.startsWith(`{"event":`)) {
+    const event = record["event"]
+    return typeof event === "string" ? event : safeStringify(event, { maxDepth: 1000, maxLength: line.length }) ?? line
+  }
+  // The head holds only strings and numbers, and a `"` inside a JSON string is always escaped, so the
+  // first `,"event":` is the key of the original, which runs to the record's closing brace.
+  const key = trimmed.indexOf(`,"event":`)
+  return key < 0 ? line : trimmed.slice(key + `,"event":`.length, -1)
+}
+
+const isRecord = (v: unknown): v is Readonly<Record<string, unknown>> =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && "error" in v && "reason" in v && "at" in v
