@@ -10,6 +10,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { type Dispatcher, Pool } from "undici"
+import { maskEmails } from "../Delivery/Metrics.js"
 import { MailjetConfig } from "./MailjetConfig.js"
 import {
   InvalidContact,
@@ -116,7 +117,8 @@ export const readErrorBody = (body: unknown): ErrorDetails => {
       }
     }
   } else if (typeof ErrorInfo === "string" && ErrorInfo !== "") parts.push(ErrorInfo)
-  const message = [ErrorMessage ?? "Bad request", ...parts].join("; ")
+  // Mailjet quotes the address it refuses, and the message ends up in outcome lines and logs.
+  const message = maskEmails([ErrorMessage ?? "Bad request", ...parts].join("; "))
   return { message, undefinedProperties }
 }
 

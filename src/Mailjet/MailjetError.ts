@@ -37,7 +37,8 @@ export class InvalidContact extends Schema.TaggedError<InvalidContact>()("Invali
 
 export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {}) {
   override get message(): string {
-    return "Mailjet answered 429 Too Many Requests. Lower MAILJET_MAX_RPS or MAILJET_CONCURRENCY; the event is retried."
+    // Shown both while a call is retried and once an event is dead-lettered: it says nothing of what happens next.
+    return "Mailjet answered 429 Too Many Requests: the requests come faster than the account's rate limit. Lower MAILJET_MAX_RPS (and MAILJET_CONCURRENCY) to what the account allows."
   }
 }
 
