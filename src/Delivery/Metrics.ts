@@ -61,7 +61,7 @@ export const maskEmail = (email: string): string => {
 }
 
 // Bounded parts: an unbounded `+` before the `@` would make a long text without one quadratic.
-const EMAIL_LIKE = /[^\s@"'<>(),;:\\[\]]{1,64}@[^\s@"'<>(),;:\\[\]]{1,255}/gu
+const EMAIL_LIKE = /[^\s@"<>(),;:\\[\]]{1,64}@[^\s@"<>(),;:\\[\]]{1,255}/gu
 
 /**
  * Masks whatever looks like an email (`something@somewhere`) in free text: messages from Mailjet

@@ -46,14 +46,23 @@ export const outcomeLine = (r: Result): string => {
 /** Kafka refuses records over 1 MB; a dead letter stays well under it, whatever the input. */
 export const DEAD_LETTER_MAX_BYTES = 512 * 1024
 
-/** Reasons are short; a longer one (a long message from Mailjet) is cut so the record's head stays small. */
-const MAX_REASON_LENGTH = 2000
+/**
+ * Reasons are short; a longer one (a long message from Mailjet) is cut, and so is a source name, so
+ * the record's head stays under MIN_DEAD_LETTER_BYTES even with every character escaped six-fold.
+ */
+const MAX_REASON_LENGTH = 1000
+const MAX_SOURCE_LENGTH = 500
+/** The smallest bound `deadLetterLine` takes: a record that keeps its original by reference fits it. */
+export const MIN_DEAD_LETTER_BYTES = 16 * 1024
 
 /** Deeper than any real event; what an embedded `deliver(value)` dead letter keeps of its value. */
 const MAX_EMBEDDED_DEPTH = 1000
 
 export interface DeadLetterOptions {
-  /** The bound on one record in UTF-8 bytes; an original that would not fit is kept by reference. */
+  /**
+   * The bound on one record in UTF-8 bytes (at least MIN_DEAD_LETTER_BYTES); an original that would
+   * not fit is kept by reference.
+   */
   readonly maxBytes?: number
   /** Where the input came from (a file name, `topic/partition/offset`), for a record kept by reference. */
   readonly source?: string
@@ -69,15 +78,16 @@ export interface DeadLetterOptions {
 export const deadLetterLine = (r: Result, at: Date, options: DeadLetterOptions = {}): string | undefined => {
   const o = r.outcome
   if (o.outcome !== "dead-lettered") return undefined
-  const maxBytes = options.maxBytes ?? DEAD_LETTER_MAX_BYTES
-  const reason = o.reason.length <= MAX_REASON_LENGTH ? o.reason : `${o.reason.slice(0, MAX_REASON_LENGTH - 1)}…`
+  const maxBytes = Math.max(options.maxBytes ?? DEAD_LETTER_MAX_BYTES, MIN_DEAD_LETTER_BYTES)
+  const reason = cut(o.reason, MAX_REASON_LENGTH)
+  const source = options.source === undefined ? undefined : cut(options.source, MAX_SOURCE_LENGTH)
   const head = JSON.stringify({
     error: o.error,
     reason,
     attempts: o.attempts,
     at: at.toISOString(),
     line: r.line,
-    ...(options.source === undefined ? {} : { source: options.source })
+    ...(source === undefined ? {} : { source })
   }).slice(0, -1)
   const original = keptOriginal(r, maxBytes)
   if (original !== undefined) {
@@ -85,7 +95,7 @@ export const deadLetterLine = (r: Result, at: Date, options: DeadLetterOptions =
     if (Buffer.byteLength(record) <= maxBytes) return record
   }
   const bytes = r.text === undefined ? undefined : Buffer.byteLength(r.text)
-  const where = options.source === undefined ? `line ${r.line} of the input` : `line ${r.line} of ${options.source}`
+  const where = source === undefined ? `line ${r.line} of the input` : `line ${r.line} of ${source}`
   return `${head},${
     JSON.stringify({
       ...(bytes === undefined ? {} : { bytes }),
@@ -110,6 +120,8 @@ export const keptByReference = (raw: unknown): string | undefined => {
     typeof line === "number" ? `, line ${line}${where}` : ""
   }, not this record`
 }
+
+const cut = (s: string, max: number): string => s.length <= max ? s : `${s.slice(0, max - 1)}…`
 
 /** `"event":…` or `"text":…`, or undefined when it cannot fit. */
 const keptOriginal = (r: Result, maxBytes: number): string | undefined => {
