@@ -134,6 +134,21 @@ export const InvalidEmail = generated((fc) =>
   )
 )
 
+/**
+ * A valid address with a control (Cc) or format (Cf) character inside it, where trimming cannot
+ * remove it: NUL (as `\u0000` in JSON decodes), zero-width space and joiners, a BOM, bidi overrides.
+ */
+export const EmailWithInvisible = generated((fc) =>
+  fc.tuple(
+    fc.stringMatching(/^[a-z0-9]{1,8}@[a-z0-9]{1,8}\.[a-z]{2,4}$/),
+    fc.constantFrom("\u0000", "\u0001", "\u001f", "\u007f", "\u0085", "\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u202e", "\u061c"),
+    fc.nat()
+  ).map(([email, c, i]) => {
+    const at = 1 + (i % (email.length - 1))
+    return `${email.slice(0, at)}${c}${email.slice(at)}`
+  })
+)
+
 /** Something in an email slot that is not a non-empty string: it must be skipped. */
 export const NoEmailValue = Schema.Union(Schema.Literal("", " ", "\t\n", 0, false, true, 42), Schema.Null)
 
