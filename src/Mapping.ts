@@ -37,12 +37,16 @@ export const DropReason = {
 // Deliberately loose: Mailjet is the judge of deliverability; this only keeps out what cannot be an address.
 const EMAIL = /^[^\s@"<>(),;:\\[\]]+@[^\s@"<>(),;:\\[\]]+\.[^\s@"<>(),;:\\[\].]+$/u
 
+// Control and format characters (NUL, zero-width space, bidi overrides): an address that carries
+// them would be a second contact that looks the same as the first.
+const INVISIBLE = /[\p{Cc}\p{Cf}]/u
+
 /** Trimmed and lower-cased, so case variants are one contact; undefined when it cannot be an address. */
 export const normaliseEmail = (raw: string): string | undefined => {
   const email = raw.trim().toLowerCase()
   if (email.length > 254) return undefined
   const at = email.lastIndexOf("@")
-  if (at < 1 || at > 64 || !EMAIL.test(email) || email.includes("..")) return undefined
+  if (at < 1 || at > 64 || !EMAIL.test(email) || email.includes("..") || INVISIBLE.test(email)) return undefined
   return email
 }
 

@@ -10,6 +10,7 @@ import {
   Category,
   ConsentForm,
   EmailSlot,
+  EmailWithInvisible,
   eventOf,
   expectedAction,
   expectedConsent,
@@ -278,6 +279,12 @@ describe("normaliseEmail", () => {
 
   it.prop("what is not an address is rejected", { raw: InvalidEmail }, ({ raw }) => {
     expect(normaliseEmail(raw)).toBeUndefined()
+  })
+
+  it.prop("an address with a control or format character inside is rejected", { raw: EmailWithInvisible }, ({ raw }) => {
+    expect(normaliseEmail(raw)).toBeUndefined()
+    // the same address without it is valid: the character alone is why
+    expect(normaliseEmail(raw.replace(/[\p{Cc}\p{Cf}]/gu, ""))).toBeDefined()
   })
 })
 

@@ -4,6 +4,7 @@
  */
 import { Effect, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { readDeadLetter } from "../src/Run/Ndjson.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
 import {
   committedOffsets,
@@ -178,7 +179,7 @@ describe("serve against a real Kafka broker", () => {
     // Duplicates are allowed after a crash, so read until every broken record is there.
     const broken = records.filter((r) => r.value.startsWith("{\"broken")).map((r) => r.value)
     const dead = await readTopic(t.dlq, 2 * broken.length, 5_000)
-    const brokenOnDlq = new Set(dead.map((d) => JSON.parse(d.value).event as string))
+    const brokenOnDlq = new Set(dead.map((d) => readDeadLetter(d.value).text))
     expect(broken.filter((b) => !brokenOnDlq.has(b))).toEqual([])
     await waitFor("all committed", async () => {
       const [c, end] = [await committedOffsets(t.group, t.topic, PARTITIONS), await committable(t.topic)]

@@ -134,6 +134,21 @@ export const InvalidEmail = generated((fc) =>
   )
 )
 
+/**
+ * A valid address with a control (Cc) or format (Cf) character inside it, where trimming cannot
+ * remove it: NUL (as `\u0000` in JSON decodes), zero-width space and joiners, a BOM, bidi overrides.
+ */
+export const EmailWithInvisible = generated((fc) =>
+  fc.tuple(
+    fc.stringMatching(/^[a-z0-9]{1,8}@[a-z0-9]{1,8}\.[a-z]{2,4}$/),
+    fc.constantFrom("\u0000", "\u0001", "\u001f", "\u007f", "\u0085", "\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u202e", "\u061c"),
+    fc.nat()
+  ).map(([email, c, i]) => {
+    const at = 1 + (i % (email.length - 1))
+    return `${email.slice(0, at)}${c}${email.slice(at)}`
+  })
+)
+
 /** Something in an email slot that is not a non-empty string: it must be skipped. */
 export const NoEmailValue = Schema.Union(Schema.Literal("", " ", "\t\n", 0, false, true, 42), Schema.Null)
 
@@ -350,3 +365,55 @@ export const LooseEvent = Schema.Struct({
     { exact: true }
   )
 })
+
+// ---------------------------------------------------------------------------------------------
+// Poison: input lines nobody should have sent, each with the addresses planted in it
+
+/** An address that is certainly one (so a leak of it is unmistakable). */
+const plantedEmail = (fc: FC) =>
+  fc.tuple(fc.stringMatching(/^[a-z][a-z0-9]{3,10}$/), fc.stringMatching(/^[a-z]{3,10}$/))
+    .map(([local, domain]) => `${local}@${domain}.example`)
+
+const nested = (open: string, close: string, depth: number, inner: string) =>
+  `${open.repeat(depth)}${inner}${close.repeat(depth)}`
+
+/**
+ * One input line as the reader hands it over (text, whatever the bytes were), and the emails it
+ * holds. Deep, wide, huge, control characters, lone surrogates, non-UTF-8 bytes, emails in the
+ * places a schema rejects, and valid events whose values do not fit.
+ */
+export const PoisonLine = Schema.Struct({ text: Schema.String, emails: Schema.Array(Schema.String) }).annotations({
+  arbitrary: () => (fc) => {
+    const plain = (text: FastCheck.Arbitrary<string>) => text.map((t) => ({ text: t, emails: [] as Array<string> }))
+    const withEmail = (make: (email: string) => string) =>
+      plantedEmail(fc).map((email) => ({ text: make(email), emails: [email] }))
+    return fc.oneof(
+      plain(fc.json()),
+      plain(fc.string({ unit: "binary" })),
+      // any UTF-16 code units: lone surrogates and control characters included
+      plain(fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 40 }).map((us) => String.fromCharCode(...us))),
+      // bytes that need not be UTF-8, decoded as the reader decodes them
+      plain(fc.uint8Array({ maxLength: 60 }).map((b) => new TextDecoder().decode(b))),
+      plain(fc.tuple(fc.constantFrom(["[", "]"], ['{"a":', "}"], ['{"traits":', "}"]), fc.integer({ min: 1, max: 20_000 }))
+        .map(([[open, close], depth]) => nested(open!, close!, depth, "1"))),
+      plain(fc.integer({ min: 1, max: 120_000 }).map((n) => `[${"1,".repeat(n)}1]`)),
+      plain(fc.tuple(fc.constantFrom("x", "\u0001", "é", "\u{1F600}"), fc.integer({ min: 1, max: 300_000 }))
+        .map(([c, n]) => c.repeat(n))),
+      plain(fc.tuple(fc.constantFrom("x", "\u0001", "\ud800"), fc.integer({ min: 1, max: 300_000 }))
+        .map(([c, n]) => JSON.stringify({ type: "track", event: "Signed Up", traits: { note: c.repeat(n) } }))),
+      withEmail((e) => JSON.stringify({ type: "track", event: "Signed Up", traits: e })),
+      withEmail((e) => JSON.stringify({ type: "track", event: "Signed Up", userId: { id: e } })),
+      withEmail((e) => JSON.stringify({ type: "identify", context: { traits: e } })),
+      withEmail((e) => JSON.stringify({ type: e, traits: { email: e } })),
+      withEmail((e) => JSON.stringify([e])),
+      withEmail((e) => JSON.stringify(e)),
+      withEmail((e) => `${e} is not JSON`),
+      withEmail((e) => `{"type":"track","traits":{"email":"${e}"`),
+      withEmail((e) =>
+        JSON.stringify({ type: "track", event: "Order Completed", traits: { email: e }, properties: { revenue: e, currency: { e } } })
+      ),
+      withEmail((e) => nested('{"traits":', "}", 12_000, JSON.stringify(e)))
+    )
+  }
+})
+export type PoisonLine = typeof PoisonLine.Type

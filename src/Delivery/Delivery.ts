@@ -38,6 +38,7 @@ import { type SuppressionSet, Suppressions } from "../Suppressions.js"
 import { guardReplay } from "./ReplayGuard.js"
 import type { SignalEvent } from "../Domain/SignalEvent.js"
 import { decodeSignalEvent, eventLabel, parseSignalEvent, rawMessageId } from "../Domain/SignalEvent.js"
+import { keptByReference } from "../Domain/Outcome.js"
 
 /** Many calls in a row failed: a run stops spending attempts and ends with this error. */
 export class MailjetOutage extends Schema.TaggedError<MailjetOutage>()("MailjetOutage", { detail: Schema.String }) {
@@ -79,6 +80,7 @@ export type Prepared =
     readonly _tag: "Send"
     readonly line: number
     readonly raw: unknown
+    readonly text: string | undefined
     readonly messageId: string | undefined
     readonly event: string
     /** The preset's name of the event: bounded, fit for a metric tag. */
@@ -104,20 +106,28 @@ export type Prepared =
  * input order, and `--dry-run` shows exactly what would be sent.
  */
 export const prepare = (
-  input: { readonly line: number; readonly raw: unknown; readonly event: Either.Either<SignalEvent, string> },
+  input: {
+    readonly line: number
+    readonly raw: unknown
+    /** The line as read; absent for a value handed to `deliver`. */
+    readonly text?: string
+    readonly event: Either.Either<SignalEvent, string>
+  },
   resolveConsent: (e: SignalEvent) => "Granted" | "Withdrawn" | "Unknown",
   preset: Preset,
   map: Context.Tag.Service<Mapping>["map"],
   datatypes: ReadonlyMap<string, Datatype>
 ): Prepared => {
   const { line, raw } = input
+  const text = input.text
   const messageId = rawMessageId(raw)
   const done = (event: string | undefined, outcome: Outcome): Prepared => ({
     _tag: "Done",
-    result: { line, raw, messageId, event, outcome }
+    result: { line, raw, text, messageId, event, outcome }
   })
   if (Either.isLeft(input.event)) {
-    return done(undefined, { outcome: "dead-lettered", error: "MalformedEvent", reason: input.event.left, attempts: 0 })
+    const reason = Metrics.maskEmails(keptByReference(raw) ?? input.event.left)
+    return done(undefined, { outcome: "dead-lettered", error: "MalformedEvent", reason, attempts: 0 })
   }
   const event = input.event.right
   const label = eventLabel(event)
@@ -137,6 +147,7 @@ export const prepare = (
     _tag: "Send",
     line,
     raw,
+    text,
     messageId,
     event: label,
     mapped: preset.events.get(eventKey(event)!)?.name ?? label,
@@ -163,8 +174,8 @@ export const prepareLine = (
 ): Prepared =>
   prepare(
     Either.match(parseSignalEvent(text), {
-      onLeft: ({ raw, reason }) => ({ line, raw, event: Either.left(reason) }),
-      onRight: ({ event, raw }) => ({ line, raw, event: Either.right(event) })
+      onLeft: ({ raw, reason }) => ({ line, raw, text, event: Either.left(reason) }),
+      onRight: ({ event, raw }) => ({ line, raw, text, event: Either.right(event) })
     }),
     resolveConsent,
     mapping.preset,
@@ -172,15 +183,22 @@ export const prepareLine = (
     datatypes
   )
 
+/** A sent event's result, once its outcome is known. */
+const resultOf = (p: Extract<Prepared, { _tag: "Send" }>, outcome: Outcome): Result => ({
+  line: p.line,
+  raw: p.raw,
+  text: p.text,
+  messageId: p.messageId,
+  event: p.event,
+  outcome
+})
+
 /**
  * A dead letter of refused properties (`only`), replayed: those properties alone, with `addnoforce`,
  * which leaves the subscription as it is, since the event's action landed when it was first sent.
  */
 export const onlyProperties = (p: Extract<Prepared, { _tag: "Send" }>, only: ReadonlyArray<string>): Prepared => {
-  const result = (outcome: Outcome): Prepared => ({
-    _tag: "Done",
-    result: { line: p.line, raw: p.raw, messageId: p.messageId, event: p.event, outcome }
-  })
+  const result = (outcome: Outcome): Prepared => ({ _tag: "Done", result: resultOf(p, outcome) })
   // Sending properties needs an action on the list, and this event took the contact out of it.
   if (p.action === "remove") return result({ outcome: "dropped", reason: "the event removed the contact from the list; its properties are not sent again" })
   const names = new Set(only.map((n) => n.toLowerCase()))
@@ -532,13 +550,6 @@ const make = Effect.gen(function*() {
     return { wait: Deferred.await(previous.next), release }
   }
 
-  const finish = (p: Extract<Prepared, { _tag: "Send" }>, outcome: Outcome): Result => ({
-    line: p.line,
-    raw: p.raw,
-    messageId: p.messageId,
-    event: p.event,
-    outcome
-  })
 
   const logResult = (r: Result, mapped: string, email: string | undefined) => {
     const o = r.outcome
@@ -596,7 +607,7 @@ const make = Effect.gen(function*() {
               reason: error.message
             } as const)
           ),
-          Effect.map((o) => [item, finish(p, o)] as const),
+          Effect.map((o) => [item, resultOf(p, o)] as const),
           Effect.tap(([, r]) => logResult(r, p.mapped, p.email)),
           Effect.ensuring(p.ticket.release)
         )

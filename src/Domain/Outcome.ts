@@ -1,4 +1,5 @@
 /** What became of one input event, and the line `deliver` prints for it. */
+import { safeStringify } from "../internal/safeStringify.js"
 import type { Action } from "../Preset/Preset.js"
 
 /**
@@ -40,8 +41,10 @@ export type OutcomeKind = Outcome["outcome"]
 /** One input line's fate, with what is needed to print it and to dead-letter it. */
 export interface Result {
   readonly line: number
-  /** The input as parsed (or the raw text when it was not JSON): what a dead letter keeps. */
+  /** The input as parsed (or the raw text when it was not JSON). */
   readonly raw: unknown
+  /** The line or record as read: what a dead letter keeps. Undefined only for an embedded `deliver(value)`. */
+  readonly text: string | undefined
   readonly messageId: string | undefined
   readonly event: string | undefined
   readonly outcome: Outcome
@@ -66,15 +69,112 @@ export const outcomeLine = (r: Result): string => {
   })
 }
 
-/** A dead-letter record: the original event plus why, so `replay` can take it as input. */
-export const deadLetterLine = (r: Result, at: Date): string | undefined => {
+/** Kafka refuses records over 1 MB; a dead letter stays well under it, whatever the input. */
+export const DEAD_LETTER_MAX_BYTES = 512 * 1024
+
+/**
+ * Reasons are short; a longer one (a long message from Mailjet) is cut, and so is a source name, so
+ * the record's head stays under MIN_DEAD_LETTER_BYTES even with every character escaped six-fold.
+ */
+const MAX_REASON_LENGTH = 1000
+const MAX_SOURCE_LENGTH = 500
+/** The smallest bound `deadLetterLine` takes: a record that keeps its original by reference fits it. */
+export const MIN_DEAD_LETTER_BYTES = 16 * 1024
+
+/** Deeper than any real event; what an embedded `deliver(value)` dead letter keeps of its value. */
+const MAX_EMBEDDED_DEPTH = 1000
+
+export interface DeadLetterOptions {
+  /**
+   * The bound on one record in UTF-8 bytes (at least MIN_DEAD_LETTER_BYTES); an original that would
+   * not fit is kept by reference.
+   */
+  readonly maxBytes?: number
+  /** Where the input came from (a file name, `topic/partition/offset`), for a record kept by reference. */
+  readonly source?: string
+}
+
+/**
+ * A dead-letter record: why, then the original exactly once, so `replay` can take it as input.
+ * `{"error":…,"reason":…,"attempts":…,"at":…,"line":…,"event":<the line as read>}` when the line was
+ * JSON (spliced in as it was: never parsed and written again), `"text":"<the line>"` when it was not.
+ * An original that would make the record larger than `maxBytes` is left out: the record names its
+ * `line` (and `source`) and `bytes` instead, and says so in `omitted`.
+ */
+export const deadLetterLine = (r: Result, at: Date, options: DeadLetterOptions = {}): string | undefined => {
   const o = r.outcome
-  if (o.outcome === "delivered" && o.partial !== undefined) {
-    const { error, properties, reason } = o.partial
-    return JSON.stringify({ event: r.raw, error, reason, attempts: o.attempts, at: at.toISOString(), only: properties })
+  // Delivered without refused properties: those alone are dead-lettered (`only`), for a replay of them.
+  const dead = o.outcome === "dead-lettered"
+    ? { error: o.error, reason: o.reason, only: undefined }
+    : o.outcome === "delivered" && o.partial !== undefined
+    ? { error: o.partial.error, reason: o.partial.reason, only: o.partial.properties }
+    : undefined
+  if (dead === undefined) return undefined
+  const maxBytes = Math.max(options.maxBytes ?? DEAD_LETTER_MAX_BYTES, MIN_DEAD_LETTER_BYTES)
+  const reason = cut(dead.reason, MAX_REASON_LENGTH)
+  const source = options.source === undefined ? undefined : cut(options.source, MAX_SOURCE_LENGTH)
+  const head = JSON.stringify({
+    error: dead.error,
+    reason,
+    attempts: o.outcome === "not-attempted" || o.outcome === "dropped" ? 0 : o.attempts,
+    at: at.toISOString(),
+    line: r.line,
+    ...(source === undefined ? {} : { source }),
+    ...(dead.only === undefined ? {} : { only: dead.only })
+  }).slice(0, -1)
+  const original = keptOriginal(r, maxBytes)
+  if (original !== undefined) {
+    const record = `${head},${original}}`
+    if (Buffer.byteLength(record) <= maxBytes) return record
   }
-  if (o.outcome !== "dead-lettered") return undefined
-  return JSON.stringify({ event: r.raw, error: o.error, reason: o.reason, attempts: o.attempts, at: at.toISOString() })
+  const bytes = r.text === undefined ? undefined : Buffer.byteLength(r.text)
+  const where = source === undefined ? `line ${r.line} of the input` : `line ${r.line} of ${source}`
+  return `${head},${
+    JSON.stringify({
+      ...(bytes === undefined ? {} : { bytes }),
+      omitted: r.text === undefined
+        ? `the event is not kept: it is over ${maxBytes} bytes or ${MAX_EMBEDDED_DEPTH} levels deep as JSON`
+        : `the original (${bytes} bytes) is not kept: a dead letter holds at most ${maxBytes} bytes; it is ${where}`
+    }).slice(1)
+  }`
+}
+
+/**
+ * For a dead-letter record that kept its original by reference (replayed as it is), the reason it
+ * is dead-lettered again; undefined for anything else.
+ */
+export const keptByReference = (raw: unknown): string | undefined => {
+  if (typeof raw !== "object" || raw === null || !("omitted" in raw) || !("error" in raw) || !("at" in raw)) {
+    return undefined
+  }
+  const { line, source } = raw as { readonly line?: unknown; readonly source?: unknown }
+  const where = typeof source === "string" ? ` of ${source}` : " of the original input"
+  return `a dead letter that kept its original by reference (too large to hold): replay the original${
+    typeof line === "number" ? `, line ${line}${where}` : ""
+  }, not this record`
+}
+
+const cut = (s: string, max: number): string => s.length <= max ? s : `${s.slice(0, max - 1)}…`
+
+/** `"event":…` or `"text":…`, or undefined when it cannot fit. */
+const keptOriginal = (r: Result, maxBytes: number): string | undefined => {
+  if (r.text === undefined) {
+    const json = safeStringify(r.raw, { maxDepth: MAX_EMBEDDED_DEPTH, maxLength: maxBytes })
+    return json === undefined ? undefined : `"event":${json}`
+  }
+  // UTF-8 never takes fewer bytes than UTF-16 code units: a text this long cannot fit, so it is not copied
+  if (r.text.length > maxBytes) return undefined
+  return isJson(r.text) ? `"event":${r.text}` : `"text":${JSON.stringify(r.text)}`
+}
+
+// V8's JSON.parse is not recursive (checked: 100,000 levels parse), so any depth is safe here.
+const isJson = (text: string): boolean => {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
 }
 
 export interface Summary {

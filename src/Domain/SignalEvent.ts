@@ -3,8 +3,8 @@
  * Signal's schema grows over time.
  */
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { formatParseError } from "../internal/schemaError.js"
 
 const Fields = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 const nullableFields = Schema.optionalWith(Fields, { nullable: true })
@@ -35,9 +35,15 @@ export type SignalEvent = typeof SignalEvent.Type
 
 const decode = Schema.decodeUnknownEither(SignalEvent, { errors: "first" })
 
-/** Decodes one parsed JSON value; the Left is a one-line reason fit for an outcome line. */
+/**
+ * Decodes one parsed JSON value; the Left is a one-line reason fit for an outcome line. It names
+ * paths and expected types, never a value: any value of an event can be an email.
+ */
 export const decodeSignalEvent = (input: unknown): Either.Either<SignalEvent, string> =>
-  Either.mapLeft(decode(input), (e) => `not a Signal event: ${oneLine(ParseResult.TreeFormatter.formatErrorSync(e))}`)
+  Either.mapLeft(
+    decode(input),
+    (e) => `not a Signal event: ${formatParseError(e, { showValues: false, root: "the event" })}`
+  )
 
 /** Parses and decodes one NDJSON line. */
 export const parseSignalEvent = (line: string): Either.Either<{ readonly raw: unknown; readonly event: SignalEvent }, {
@@ -48,7 +54,7 @@ export const parseSignalEvent = (line: string): Either.Either<{ readonly raw: un
   try {
     raw = JSON.parse(line)
   } catch (e) {
-    return Either.left({ raw: line, reason: `not JSON: ${e instanceof Error ? e.message : String(e)}` })
+    return Either.left({ raw: line, reason: `not JSON: ${jsonProblem(e)}` })
   }
   return Either.match(decodeSignalEvent(raw), {
     onLeft: (reason) => Either.left({ raw, reason }),
@@ -56,7 +62,15 @@ export const parseSignalEvent = (line: string): Either.Either<{ readonly raw: un
   })
 }
 
-const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, " ").trim()
+/**
+ * V8's JSON.parse message without the excerpt of the input it quotes (`Unexpected token 'j',
+ * "jane@exa"... is not valid JSON`): the excerpt can hold an email.
+ */
+export const jsonProblem = (e: unknown): string => {
+  const message = e instanceof Error ? e.message : String(e)
+  const cut = message.search(/, (?:\.\.\.)?"/)
+  return (cut < 0 ? message : message.slice(0, cut)).slice(0, 120)
+}
 
 /** The event's name as an outcome line shows it: the track name, or the call type. */
 export const eventLabel = (e: SignalEvent): string =>

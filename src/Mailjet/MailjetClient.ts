@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { type Dispatcher, Pool } from "undici"
+import { maskEmails } from "../Delivery/Metrics.js"
 import { MailjetConfig } from "./MailjetConfig.js"
 import {
   InvalidContact,
@@ -193,7 +194,8 @@ export const readErrorBody = (body: unknown): ErrorDetails => {
       }
     }
   } else if (typeof ErrorInfo === "string" && ErrorInfo !== "") parts.push(ErrorInfo)
-  const message = [ErrorMessage ?? "Bad request", ...parts].join("; ")
+  // Mailjet quotes the address it refuses, and the message ends up in outcome lines and logs.
+  const message = maskEmails([ErrorMessage ?? "Bad request", ...parts].join("; "))
   return { message, undefinedProperties, onlyProperties: !otherProblems && rejected.length > 0 ? rejected : undefined }
 }
 

@@ -26,13 +26,25 @@ export const DEFAULT_BASE_URL = "https://api.mailjet.com"
 const isLoopback = (host: string): boolean =>
   host === "localhost" || host === "[::1]" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 
+/**
+ * `raw` with any `user:password@` replaced by `***@`, for echoing a URL that did not parse. Everything
+ * up to the last `@` goes, since a password may itself hold `/`, `#` or `@`.
+ */
+export const withoutCredentials = (raw: string): string => {
+  const at = raw.lastIndexOf("@")
+  if (at < 0) return raw
+  const scheme = raw.indexOf("://")
+  const start = scheme >= 0 && scheme < at ? scheme + 3 : 0
+  return `${raw.slice(0, start)}***${raw.slice(at)}`
+}
+
 /** Credentials must not cross the network in clear text, so plain http is only for a local simulator. */
 export const parseBaseUrl = (raw: string): Either.Either<URL, string> => {
   let url: URL
   try {
     url = new URL(raw)
   } catch {
-    return Either.left(`not a URL: "${raw}"`)
+    return Either.left(`not a URL: "${withoutCredentials(raw)}"`)
   }
   if (url.protocol === "https:") return Either.right(url)
   if (url.protocol === "http:" && isLoopback(url.hostname)) return Either.right(url)

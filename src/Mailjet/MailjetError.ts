@@ -49,7 +49,8 @@ export class InvalidContact extends Schema.TaggedError<InvalidContact>()("Invali
 
 export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {}) {
   override get message(): string {
-    return "Mailjet answered 429 Too Many Requests: this API key is over Mailjet's rate limit. Wait a few seconds and try again; if it keeps happening, lower MAILJET_MAX_RPS or MAILJET_CONCURRENCY, or give other programs using this key their own sub-account."
+    // Shown both while a call is retried and once an event is dead-lettered: it says nothing of what happens next.
+    return "Mailjet answered 429 Too Many Requests: the requests come faster than the account's rate limit. Lower MAILJET_MAX_RPS (and MAILJET_CONCURRENCY) to what the account allows."
   }
 }
 

@@ -6,8 +6,8 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { formatParseError } from "../internal/schemaError.js"
 import { coerceValue, Datatype } from "./Datatypes.js"
 
 export { Datatype }
@@ -181,7 +181,7 @@ export const parsePreset = (text: string, source: string): Either.Either<Preset,
     Either.mapLeft(decodeFile(json), (e) =>
       new PresetInvalid({
         source,
-        problem: ParseResult.TreeFormatter.formatErrorSync(e).replace(/\s*\n\s*/g, " ")
+        problem: formatParseError(e, { showValues: true, root: "the preset" })
       })),
     (file) => compilePreset(file, DefaultPreset, source)
   )

@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import type { Readable } from "node:stream"
+import { safeStringify } from "../internal/safeStringify.js"
 
 export class InputUnreadable extends Data.TaggedError("InputUnreadable")<{
   readonly source: string
@@ -38,28 +39,49 @@ export const readLines = (source: string): Stream.Stream<string, InputUnreadable
 }
 
 /**
- * Dead-letter records back into event lines for `replay`: each record's `event` is the original
- * (an object, or the text of a line that was not JSON). A line that is not a record is passed on
- * as it is, to be judged like any input line.
+ * Dead-letter records back into event lines for `replay`: a record's `event` is the original line,
+ * cut out of the record as it was written (never parsed and written again: an event 10,000 levels
+ * deep cannot be re-stringified), and its `text` the line that was not JSON. A record that kept
+ * its original by reference is passed on whole: delivery dead-letters it again, saying where the
+ * original is. A line that is not a record is passed on as it is, to be judged like any input line.
  */
 export const deadLetterEvents = <E, R>(lines: Stream.Stream<string, E, R>): Stream.Stream<string, E, R> =>
   Stream.map(lines, (line) => readDeadLetter(line).text)
 
 /**
- * One dead-letter record: the event line it holds and, for a record of refused properties alone
- * (`only`), those properties, so a replay sends them and nothing else.
+ * One dead-letter record: the original line it keeps (or the line itself) and, for a record of
+ * refused properties alone (`only`), those properties, so a replay sends them and nothing else.
  */
 export const readDeadLetter = (line: string): { readonly text: string; readonly only?: ReadonlyArray<string> } => {
-  if (line.trim() === "") return { text: line }
+  let record: unknown
   try {
-    const record: unknown = JSON.parse(line)
-    if (typeof record === "object" && record !== null && "event" in record && "error" in record && "reason" in record && "at" in record) {
-      const { event, only } = record as { readonly event: unknown; readonly only?: unknown }
-      const text = typeof event === "string" ? event : JSON.stringify(event)
-      return Array.isArray(only) && only.every((p) => typeof p === "string") ? { text, only } : { text }
-    }
+    record = JSON.parse(line)
   } catch {
-    // not JSON: delivered as is, so it is dead-lettered again with the reason
+    return { text: line } // not JSON: delivered as is, so it is dead-lettered again with the reason
   }
-  return { text: line }
+  if (!isRecord(record)) return { text: line }
+  const text = originalOf(record, line)
+  const only = record["only"]
+  return Array.isArray(only) && only.every((p) => typeof p === "string") ? { text, only } : { text }
 }
+
+/** The original line a dead-letter record keeps, or the line itself. */
+const originalOf = (record: Readonly<Record<string, unknown>>, line: string): string => {
+  if (typeof record["text"] === "string") return record["text"]
+  if (!("event" in record)) return line
+  const trimmed = line.trim()
+  // Written before the event came last: `{"event":…,"error":…}`. Such a record never held a deep event
+  // (writing it crashed), so writing the event again is safe; a string was a line that was not JSON.
+  if (trimmed.startsWith(`{"event":`)) {
+    const event = record["event"]
+    return typeof event === "string" ? event : safeStringify(event, { maxDepth: 1000, maxLength: line.length }) ?? line
+  }
+  // The head holds only strings, numbers and a list of property names, and a `"` inside a JSON string
+  // is always escaped, so the first `,"event":` is the key of the original, which runs to the record's
+  // closing brace.
+  const key = trimmed.indexOf(`,"event":`)
+  return key < 0 ? line : trimmed.slice(key + `,"event":`.length, -1)
+}
+
+const isRecord = (v: unknown): v is Readonly<Record<string, unknown>> =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && "error" in v && "reason" in v && "at" in v
