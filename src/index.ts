@@ -1,21 +1,34 @@
 /**
- * signal-mailjet as a library: the layers a Signal service composes into its own Effect program.
- * See "Embedding" in the README.
+ * signal-mailjet as a library: the layers a Signal service composes into its own Effect program,
+ * the errors it can act on, and the shapes it reads. See "Embedding" in the README.
  */
-export { Consent, type ConsentState, DEFAULT_CONSENT_CATEGORY, resolveConsent } from "./Consent.js"
-export { coerceProperties, coerceValue } from "./Preset/Datatypes.js"
-export { Delivery, makeRunState, type Prepared, prepare, type RunState, type StopReason, stopMessage } from "./Delivery/Delivery.js"
-export { DeliveryConfig, type DeliverySettings, deliverySettings } from "./Delivery/DeliveryConfig.js"
-export { formatConfigError } from "./internal/config.js"
+
+/** The engine: `deliver(event)` for one event, `run(lines)` for NDJSON; `Delivery.live()` wires every part. */
+export { Delivery } from "./Delivery/Delivery.js"
+/** How hard to push Mailjet and how patiently to retry (MAILJET_CONCURRENCY, MAILJET_MAX_RPS, …). */
+export { DeliveryConfig, type DeliverySettings } from "./Delivery/DeliveryConfig.js"
+/** What ends a run early, after every event read has its result. */
+export { MailjetOutage, type RunStopped } from "./Delivery/RunState.js"
+/** Counters and histograms in Effect's registry (read them with `Metric.snapshot`), and email masking. */
+export * as Metrics from "./Delivery/Metrics.js"
+/** The request budget every lane shares. */
+export { Pacer } from "./Delivery/Pacer.js"
+
+/** Credentials (as `Redacted`), list and base URL, from the environment or in code (`layerFrom`). */
+export { DEFAULT_BASE_URL, MailjetConfig, type MailjetSettings } from "./Mailjet/MailjetConfig.js"
+/** The Mailjet Contacts API as typed calls, over its own keep-alive connections. */
 export {
   type ContactList,
+  type ContactState,
   type ManageContactBody,
   type ManagedContact,
   MailjetClient,
+  type MailjetContact,
   type PropertyDefinition,
-  PropertyRejected
+  PropertyRejected,
+  type Subscription
 } from "./Mailjet/MailjetClient.js"
-export { DEFAULT_BASE_URL, MailjetConfig, type MailjetSettings, mailjetSettings } from "./Mailjet/MailjetConfig.js"
+/** Every error a Mailjet call ends in, each with the fix in its message; fatal ones stop a run. */
 export {
   type FatalError,
   InvalidContact,
@@ -28,21 +41,26 @@ export {
   RateLimited,
   Unauthorized
 } from "./Mailjet/MailjetError.js"
-export { type ContactUpsert, DropReason, type Mapped, mapEvent, Mapping, normaliseEmail, requestBody } from "./Mapping.js"
-export * as Metrics from "./Delivery/Metrics.js"
-export { deadLetterEvents, InputUnreadable, readLines } from "./Run/Ndjson.js"
+/** Checks credentials, list and properties before a run, and provides what delivery fits values to. */
+export { Preflight, type PreflightReport } from "./Mailjet/Preflight.js"
+
+/** Consent resolution (category, and whether standing consent may re-subscribe). */
+export { Consent, type ConsentState, DEFAULT_CONSENT_CATEGORY, type Resubscribe } from "./Consent.js"
+/** Contacts that standing consent must not re-subscribe. */
+export { type Suppression, Suppressions } from "./Suppressions.js"
+/** Event + consent → the managecontact update, or a drop with a reason. */
+export { type ContactUpsert, DropReason, type Mapped, Mapping } from "./Mapping.js"
+/** The preset: which events become which updates (the Default one, or a file). */
+export { type Datatype, DefaultPreset, loadPreset, parsePreset, type Preset, PresetInvalid } from "./Preset/Preset.js"
+/** The datatype of each property a run writes. */
+export { LAST_EVENT_PROPERTY, PropertyTypes } from "./Preset/PropertyTypes.js"
+
+/** The input: a Signal event, and what became of it. */
+export { SignalEvent } from "./Domain/SignalEvent.js"
 export { deadLetterLine, type Outcome, outcomeLine, type Result, type Summary } from "./Domain/Outcome.js"
-export { Pacer } from "./Delivery/Pacer.js"
-export { isHealthy, preflight, type PreflightReport } from "./Mailjet/Preflight.js"
-export {
-  canonicalEventName,
-  type Datatype,
-  DefaultPreset,
-  loadPreset,
-  parsePreset,
-  type Preset,
-  PresetInvalid
-} from "./Preset/Preset.js"
+/** NDJSON in, and dead-letter records back into events for a replay. */
+export { deadLetterEvents, InputUnreadable, readLines } from "./Run/Ndjson.js"
+/** A request to stop gracefully, which a host running its own signals provides. */
 export { Shutdown } from "./Run/Shutdown.js"
-export { decodeSignalEvent, SignalEvent } from "./Domain/SignalEvent.js"
+/** The local Mailjet simulator, for a host's own tests. */
 export * as Simulator from "./Simulator/Simulator.js"

@@ -1,6 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
-import { Delivery, makeRunState } from "../src/Delivery/Delivery.js"
+import { Delivery } from "../src/Delivery/Delivery.js"
+import { makeRunState } from "../src/Delivery/RunState.js"
 import type { DeliverySettings } from "../src/Delivery/DeliveryConfig.js"
 import { MailjetClient } from "../src/Mailjet/MailjetClient.js"
 import { Mapping } from "../src/Mapping.js"

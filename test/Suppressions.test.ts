@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
 import { Consent } from "../src/Consent.js"
-import { applySuppressions, prepareLine } from "../src/Delivery/Delivery.js"
+import { applySuppressions, prepareLine } from "../src/Delivery/Prepare.js"
 import { Mapping } from "../src/Mapping.js"
 import { makeSuppressions } from "../src/Suppressions.js"
 

@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Fs from "node:fs"
 import * as Stream from "effect/Stream"
-import { numbered } from "../Delivery/Delivery.js"
+import { numbered } from "../Delivery/Prepare.js"
 import { InputUnreadable, readDeadLetter, readLines } from "../Run/Ndjson.js"
 import { runLines, runOptions } from "./RunLines.js"
 

@@ -17,239 +17,35 @@ import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Consent } from "../Consent.js"
-import { orderedConcurrently } from "./Lanes.js"
-import { coerceValue, fitProperties } from "../Preset/Datatypes.js"
-import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
-import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
-import type { ManageContactBody } from "../Mailjet/MailjetClient.js"
+import { decodeSignalEvent } from "../Domain/SignalEvent.js"
+import type { Outcome, Result } from "../Domain/Outcome.js"
 import { MailjetClient } from "../Mailjet/MailjetClient.js"
-import type { FatalError, InvalidContact, MailjetError, PropertyMissing } from "../Mailjet/MailjetError.js"
-import { eventKey, Mapping, requestBody } from "../Mapping.js"
+import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
+import type { FatalError, MailjetError } from "../Mailjet/MailjetError.js"
+import { Mapping } from "../Mapping.js"
+import { PropertyTypes } from "../Preset/PropertyTypes.js"
+import { Suppressions } from "../Suppressions.js"
+import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
+import { orderedConcurrently } from "./Lanes.js"
 import * as Metrics from "./Metrics.js"
-import type { Outcome, PartialUpdate, Result } from "../Domain/Outcome.js"
 import { Pacer } from "./Pacer.js"
-import type { Datatype } from "../Preset/Datatypes.js"
-import type { Action, Preset } from "../Preset/Preset.js"
-import { LAST_EVENT_PROPERTY, PropertyTypes } from "../Preset/PropertyTypes.js"
-import { type SuppressionSet, Suppressions } from "../Suppressions.js"
+import {
+  addRefused,
+  applySuppressions,
+  type Item,
+  numbered,
+  onlyProperties,
+  type Prepared,
+  prepare,
+  prepareLine,
+  resultOf,
+  supersededReason,
+  withoutRefused
+} from "./Prepare.js"
 import { guardReplay } from "./ReplayGuard.js"
-import type { SignalEvent } from "../Domain/SignalEvent.js"
-import { decodeSignalEvent, eventLabel, parseSignalEvent, rawMessageId } from "../Domain/SignalEvent.js"
-import { keptByReference } from "../Domain/Outcome.js"
-
-/** Many calls in a row failed: a run stops spending attempts and ends with this error. */
-export class MailjetOutage extends Schema.TaggedError<MailjetOutage>()("MailjetOutage", { detail: Schema.String }) {
-  override get message(): string {
-    return `Mailjet looks down (${this.detail}); stopped sending. Rerun later: redelivery is safe.`
-  }
-}
-
-/** What ends a run early, in `run`'s error channel once every event read has its result. */
-export type RunStopped = FatalError | MailjetOutage
-
-/** One input event as a run reads it. */
-export interface Item {
-  readonly line: number
-  readonly text: string
-  /** A replayed dead letter of refused properties: send only these (see `onlyProperties`). */
-  readonly only?: ReadonlyArray<string> | undefined
-  /** A replayed event: what Mailjet holds decides what of it may still apply (see ReplayGuard). */
-  readonly replay?: boolean | undefined
-}
-
-/** Why a run stopped sending. */
-export type StopReason =
-  | { readonly _tag: "Fatal"; readonly error: FatalError }
-  | { readonly _tag: "Outage"; readonly detail: string }
-  | { readonly _tag: "Shutdown" }
-
-export const stopMessage = (s: StopReason): string =>
-  s._tag === "Fatal"
-    ? s.error.message
-    : s._tag === "Outage"
-    ? `Mailjet looks down (${s.detail}); stopped sending. Rerun later: redelivery is safe.`
-    : "stopped by a shutdown signal before this event was sent; rerun to deliver it"
-
-/** What `prepare` decides before any I/O: a final outcome, or a request to send. */
-export type Prepared =
-  | { readonly _tag: "Done"; readonly result: Result }
-  | {
-    readonly _tag: "Send"
-    readonly line: number
-    readonly raw: unknown
-    readonly text: string | undefined
-    readonly messageId: string | undefined
-    readonly event: string
-    /** The preset's name of the event: bounded, fit for a metric tag. */
-    readonly mapped: string
-    readonly email: string
-    readonly action: Action
-    readonly body: ManageContactBody
-    /** Properties already left out because their values cannot be sent. */
-    readonly partial: PartialUpdate | undefined
-    /** Said on the outcome line when the action sent is not the event's own. */
-    readonly note?: string
-    /** The preset fixes the action: not standing consent (see Suppressions). */
-    readonly explicit: boolean
-    /** When the event happened (ms), if it says: what places a replay (see ReplayGuard). */
-    readonly eventAt: number | undefined
-    /** A replay, of the whole event or of its refused properties alone: guarded before it is sent. */
-    readonly replay?: "event" | "properties"
-    readonly demoted?: string
-  }
-
-/**
- * Decode, consent, map and fit the values to `datatypes`. Pure and synchronous, so it runs in
- * input order, and `--dry-run` shows exactly what would be sent.
- */
-export const prepare = (
-  input: {
-    readonly line: number
-    readonly raw: unknown
-    /** The line as read; absent for a value handed to `deliver`. */
-    readonly text?: string
-    readonly event: Either.Either<SignalEvent, string>
-  },
-  resolveConsent: (e: SignalEvent) => "Granted" | "Withdrawn" | "Unknown",
-  preset: Preset,
-  map: Context.Tag.Service<Mapping>["map"],
-  datatypes: ReadonlyMap<string, Datatype>
-): Prepared => {
-  const { line, raw } = input
-  const text = input.text
-  const messageId = rawMessageId(raw)
-  const done = (event: string | undefined, outcome: Outcome): Prepared => ({
-    _tag: "Done",
-    result: { line, raw, text, messageId, event, outcome }
-  })
-  if (Either.isLeft(input.event)) {
-    const reason = Metrics.maskEmails(keptByReference(raw) ?? input.event.left)
-    return done(undefined, { outcome: "dead-lettered", error: "MalformedEvent", reason, attempts: 0 })
-  }
-  const event = input.event.right
-  const label = eventLabel(event)
-  const mapped = map(event, resolveConsent(event))
-  if (mapped._tag === "Dropped") return done(label, { outcome: "dropped", reason: mapped.reason })
-  const { upsert } = mapped
-  const at = event.timestamp === undefined ? undefined : coerceValue("datetime", event.timestamp)
-  const eventAt = at === undefined || Either.isLeft(at) ? undefined : Date.parse(String(at.right))
-  // Once Mailjet has the marker, every update says when its event happened.
-  const { fitted, rejected } = fitProperties(
-    eventAt !== undefined && datatypes.has(LAST_EVENT_PROPERTY)
-      ? { ...upsert.properties, [LAST_EVENT_PROPERTY]: new Date(eventAt).toISOString() }
-      : upsert.properties,
-    datatypes
-  )
-  return {
-    _tag: "Send",
-    line,
-    raw,
-    text,
-    messageId,
-    event: label,
-    mapped: preset.events.get(eventKey(event)!)?.name ?? label,
-    email: upsert.email,
-    action: upsert.action,
-    explicit: upsert.explicit,
-    eventAt,
-    body: requestBody(upsert, fitted) as unknown as ManageContactBody,
-    partial: rejected.length === 0 ? undefined : {
-      properties: rejected.map((r) => r.name),
-      error: "InvalidContact",
-      reason: `${rejected.map((r) => r.reason).join("; ")}; fix the event or the property's datatype, then replay`
-    }
-  }
-}
-
-/** `prepare` for one NDJSON line: what `run`, `--dry-run` and the benchmark all start from. */
-export const prepareLine = (
-  text: string,
-  line: number,
-  resolveConsent: (e: SignalEvent) => "Granted" | "Withdrawn" | "Unknown",
-  mapping: Context.Tag.Service<Mapping>,
-  datatypes: ReadonlyMap<string, Datatype>
-): Prepared =>
-  prepare(
-    Either.match(parseSignalEvent(text), {
-      onLeft: ({ raw, reason }) => ({ line, raw, text, event: Either.left(reason) }),
-      onRight: ({ event, raw }) => ({ line, raw, text, event: Either.right(event) })
-    }),
-    resolveConsent,
-    mapping.preset,
-    mapping.map,
-    datatypes
-  )
-
-/** A sent event's result, once its outcome is known. */
-const resultOf = (p: Extract<Prepared, { _tag: "Send" }>, outcome: Outcome): Result => ({
-  line: p.line,
-  raw: p.raw,
-  text: p.text,
-  messageId: p.messageId,
-  event: p.event,
-  outcome
-})
-
-/**
- * A dead letter of refused properties (`only`), replayed: those properties alone, with `addnoforce`,
- * which leaves the subscription as it is, since the event's action landed when it was first sent.
- */
-export const onlyProperties = (p: Extract<Prepared, { _tag: "Send" }>, only: ReadonlyArray<string>): Prepared => {
-  const result = (outcome: Outcome): Prepared => ({ _tag: "Done", result: resultOf(p, outcome) })
-  // Sending properties needs an action on the list, and this event took the contact out of it.
-  if (p.action === "remove") return result({ outcome: "dropped", reason: "the event removed the contact from the list; its properties are not sent again" })
-  const names = new Set(only.map((n) => n.toLowerCase()))
-  const kept = Object.entries(p.body.Properties ?? {}).filter(([name]) => names.has(name.toLowerCase()))
-  const refused = p.partial?.properties.filter((name) => names.has(name.toLowerCase())) ?? []
-  if (kept.length === 0 && refused.length === 0) {
-    return result({ outcome: "dropped", reason: "none of the dead-lettered properties is mapped from this event any more" })
-  }
-  const { Properties: _, ...rest } = p.body
-  return {
-    ...p,
-    action: "addnoforce",
-    replay: "properties",
-    note: `replayed properties only (${only.join(", ")}); the event's own action (${p.action}) landed when it was first delivered`,
-    body: { ...rest, Action: "addnoforce", ...(kept.length === 0 ? {} : { Properties: Object.fromEntries(kept) }) },
-    partial: refused.length === 0 ? undefined : { ...p.partial!, properties: refused }
-  }
-}
-
-/**
- * Standing consent (`addforce` from consent granted on an ordinary event) does not re-subscribe a
- * suppressed contact: it is sent as `addnoforce`, which updates the contact and keeps the
- * unsubscribe. Called in input order; an `unsub` suppresses, an explicit `addforce` lifts.
- */
-export const applySuppressions = (
-  p: Extract<Prepared, { _tag: "Send" }>,
-  suppressions: SuppressionSet
-): Extract<Prepared, { _tag: "Send" }> => {
-  if (p.action === "unsub") {
-    suppressions.add(p.email, { reason: `unsubscribed by the event on line ${p.line}` })
-    return p
-  }
-  if (p.action !== "addforce") return p
-  if (p.explicit) {
-    suppressions.lift(p.email)
-    return p
-  }
-  const suppressed = suppressions.get(p.email)
-  if (suppressed === undefined) return p
-  return { ...p, action: "addnoforce", body: { ...p.body, Action: "addnoforce" }, demoted: suppressed.reason }
-}
-
-/** Physical line numbers, so they point into the file, for the lines that are not blank (no events). */
-export const numbered = <E, R>(lines: Stream.Stream<string, E, R>) =>
-  Stream.suspend(() => {
-    let physical = 0
-    return lines.pipe(
-      Stream.map((text) => ({ text, line: ++physical })),
-      Stream.filter(({ text }) => text.trim() !== "")
-    )
-  })
+import { makeRunState, MailjetOutage, type RunState, type RunStopped, stopMessage } from "./RunState.js"
 
 type StreamItem<S> = S extends Stream.Stream<infer A, infer _E, infer _R> ? A : never
 
@@ -271,71 +67,8 @@ const makeHealth = (threshold: number) => {
   }
 }
 
-/**
- * The body without the properties Mailjet refused, or `undefined` when the refusal was about more
- * than properties this body sends (then the whole event is dead-lettered).
- */
-const withoutRefused = (
-  body: ManageContactBody,
-  refused: ReadonlyArray<string> | undefined
-): ManageContactBody | undefined => {
-  const properties = body.Properties
-  if (refused === undefined || refused.length === 0 || properties === undefined) return undefined
-  const names = new Set(refused.map((n) => n.toLowerCase()))
-  const kept = Object.entries(properties).filter(([name]) => !names.has(name.toLowerCase()))
-  if (kept.length + names.size !== Object.keys(properties).length) return undefined
-  const { Properties: _, ...rest } = body
-  return kept.length === 0 ? rest : { ...rest, Properties: Object.fromEntries(kept) }
-}
-
-const addRefused = (
-  partial: PartialUpdate | undefined,
-  error: PropertyMissing | InvalidContact
-): PartialUpdate => {
-  const refused = error.properties ?? []
-  const reason = error._tag === "PropertyMissing"
-    ? `contact properties not defined in Mailjet: ${refused.join(", ")}. Create them (Contacts > Contact properties) or run \`signal-mailjet check --create-missing-properties\`, then replay the dead letters: only these properties are sent again`
-    : `${error.message} Only these properties are sent again on replay`
-  return {
-    properties: [...(partial?.properties ?? []), ...refused],
-    error: error._tag,
-    reason: partial === undefined ? reason : `${partial.reason}; ${reason}`
-  }
-}
-
-const supersededReason = (parts: ReadonlyArray<string>, what: string) =>
-  `replayed after a newer event of this contact was applied (or without signal_last_event_at to tell): ${what}; not applied, as the newer state wins: ${
-    parts.join(", ")
-  }`
-
 /** Rate-limited retries do not use up attempts, but they are bounded so no event waits forever. */
 const MAX_RATE_LIMITED_RETRIES = 50
-
-export interface RunState {
-  readonly stopped: Effect.Effect<Option.Option<StopReason>>
-  /** Ends sending: in-flight events finish, later ones are `not-attempted`. First reason wins. */
-  readonly stop: (reason: StopReason) => Effect.Effect<void>
-  /** Completes when the run is stopped: waits (pacing, backoff) race it so a stop is prompt. */
-  readonly onStop: Effect.Effect<StopReason>
-  /** Starts nothing new: events already sending finish (retries included), the rest are not attempted. */
-  readonly drain: Effect.Effect<void>
-  readonly draining: Effect.Effect<boolean>
-}
-
-export const makeRunState: Effect.Effect<RunState> = Effect.gen(function*() {
-  const stopped = yield* Deferred.make<StopReason>()
-  const draining = yield* Deferred.make<void>()
-  return {
-    stopped: Effect.flatMap(
-      Deferred.poll(stopped),
-      Option.match({ onNone: () => Effect.succeedNone, onSome: Effect.asSome })
-    ),
-    stop: (reason) => Effect.asVoid(Deferred.succeed(stopped, reason)),
-    onStop: Deferred.await(stopped),
-    drain: Effect.asVoid(Deferred.succeed(draining, undefined)),
-    draining: Deferred.isDone(draining)
-  }
-})
 
 export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
   /** One event (a parsed JSON value), for embedding. Only fatal errors fail. */
@@ -640,4 +373,3 @@ const make = Effect.gen(function*() {
 
   return Delivery.of({ deliver, run, runTagged })
 })
-

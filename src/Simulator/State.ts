@@ -3,7 +3,9 @@
  * memberships, and the request log. Plain mutable maps, changed only by `Routes.ts` inside one
  * synchronous request, so every request is atomic.
  */
-import type { Datatype } from "./Validation.js"
+
+/** A contact property's datatype, as Mailjet names it. */
+export type Datatype = "str" | "int" | "float" | "bool" | "datetime"
 
 export type Membership = "subscribed" | "unsubscribed"
 

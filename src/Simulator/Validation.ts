@@ -4,8 +4,9 @@
  * Pure functions; the replies they choose come from `Replies.ts`.
  */
 import { envelope, error, type Outcome, reply, unknownField } from "./Replies.js"
+import type { Datatype } from "./State.js"
 
-export type Datatype = "str" | "int" | "float" | "bool" | "datetime"
+export type { Datatype }
 export const DATATYPES: ReadonlyArray<Datatype> = ["str", "int", "float", "bool", "datetime"]
 
 export type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }

@@ -1,0 +1,58 @@
+/**
+ * How a run stops: what `stop` and `drain` do to the events not sent yet, and what ends a run early
+ * in `Delivery.run`'s error channel.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type { FatalError } from "../Mailjet/MailjetError.js"
+
+/** Many calls in a row failed: a run stops spending attempts and ends with this error. */
+export class MailjetOutage extends Schema.TaggedError<MailjetOutage>()("MailjetOutage", { detail: Schema.String }) {
+  override get message(): string {
+    return `Mailjet looks down (${this.detail}); stopped sending. Rerun later: redelivery is safe.`
+  }
+}
+
+/** What ends a run early, in `run`'s error channel once every event read has its result. */
+export type RunStopped = FatalError | MailjetOutage
+
+/** Why a run stopped sending. */
+export type StopReason =
+  | { readonly _tag: "Fatal"; readonly error: FatalError }
+  | { readonly _tag: "Outage"; readonly detail: string }
+  | { readonly _tag: "Shutdown" }
+
+export const stopMessage = (s: StopReason): string =>
+  s._tag === "Fatal"
+    ? s.error.message
+    : s._tag === "Outage"
+    ? `Mailjet looks down (${s.detail}); stopped sending. Rerun later: redelivery is safe.`
+    : "stopped by a shutdown signal before this event was sent; rerun to deliver it"
+
+export interface RunState {
+  readonly stopped: Effect.Effect<Option.Option<StopReason>>
+  /** Ends sending: in-flight events finish, later ones are `not-attempted`. First reason wins. */
+  readonly stop: (reason: StopReason) => Effect.Effect<void>
+  /** Completes when the run is stopped: waits (pacing, backoff) race it so a stop is prompt. */
+  readonly onStop: Effect.Effect<StopReason>
+  /** Starts nothing new: events already sending finish (retries included), the rest are not attempted. */
+  readonly drain: Effect.Effect<void>
+  readonly draining: Effect.Effect<boolean>
+}
+
+export const makeRunState: Effect.Effect<RunState> = Effect.gen(function*() {
+  const stopped = yield* Deferred.make<StopReason>()
+  const draining = yield* Deferred.make<void>()
+  return {
+    stopped: Effect.flatMap(
+      Deferred.poll(stopped),
+      Option.match({ onNone: () => Effect.succeedNone, onSome: Effect.asSome })
+    ),
+    stop: (reason) => Effect.asVoid(Deferred.succeed(stopped, reason)),
+    onStop: Deferred.await(stopped),
+    drain: Effect.asVoid(Deferred.succeed(draining, undefined)),
+    draining: Deferred.isDone(draining)
+  }
+})
