@@ -4,7 +4,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { positiveInt } from "../internal/config.js"
+import { duration, positiveInt } from "../internal/config.js"
 
 export interface DeliverySettings {
   /** Events in flight at once; one contact's events still go one at a time, in order. */
@@ -39,8 +39,8 @@ export const defaults: DeliverySettings = {
 export const deliverySettings: Config.Config<DeliverySettings> = Config.all({
   concurrency: positiveInt("MAILJET_CONCURRENCY").pipe(Config.withDefault(defaults.concurrency)),
   maxAttempts: positiveInt("MAILJET_MAX_ATTEMPTS").pipe(Config.withDefault(defaults.maxAttempts)),
-  retryBase: Config.duration("MAILJET_RETRY_BASE").pipe(Config.withDefault(defaults.retryBase)),
-  retryMax: Config.duration("MAILJET_RETRY_MAX").pipe(Config.withDefault(defaults.retryMax)),
+  retryBase: duration("MAILJET_RETRY_BASE").pipe(Config.withDefault(defaults.retryBase)),
+  retryMax: duration("MAILJET_RETRY_MAX").pipe(Config.withDefault(defaults.retryMax)),
   maxRps: Config.number("MAILJET_MAX_RPS").pipe(
     Config.validate({ message: "must be a positive number", validation: (n) => n > 0 }),
     Config.withDefault(defaults.maxRps)

@@ -7,6 +7,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { duration } from "../internal/config.js"
 
 export type SaslMechanism = "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
 
@@ -89,9 +90,9 @@ export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
   clientId: Config.string("KAFKA_CLIENT_ID").pipe(Config.withDefault("signal-mailjet")),
   sasl,
   tls: Config.boolean("KAFKA_TLS").pipe(Config.withDefault(false)),
-  commitInterval: Config.duration("KAFKA_COMMIT_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
+  commitInterval: duration("KAFKA_COMMIT_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
   port: Config.port("PORT").pipe(Config.withDefault(8080)),
-  shutdownTimeout: Config.duration("MAILJET_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
+  shutdownTimeout: duration("MAILJET_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
 }).pipe(Config.map(({ names, ...rest }) => ({ ...rest, ...names })))
 
 export class KafkaConfig extends Context.Tag("signal-mailjet/KafkaConfig")<KafkaConfig, KafkaSettings>() {

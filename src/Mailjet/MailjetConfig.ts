@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { positiveInt, requiredWithFallback } from "../internal/config.js"
+import { duration, positiveInt, requiredWithFallback } from "../internal/config.js"
 
 export interface MailjetSettings {
   readonly apiKey: Redacted.Redacted<string>
@@ -70,7 +70,7 @@ export const mailjetSettings: Config.Config<MailjetSettings> = Config.all({
   secretKey: nonBlankSecret("MAILJET_SECRET_KEY", "MJ_APIKEY_PRIVATE"),
   listId: positiveInt("MAILJET_LIST_ID"),
   baseUrl,
-  timeout: Config.duration("MAILJET_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
+  timeout: duration("MAILJET_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
 })
 
 export class MailjetConfig extends Context.Tag("signal-mailjet/MailjetConfig")<MailjetConfig, MailjetSettings>() {

@@ -1,6 +1,7 @@
 /** Config helpers shared by the configuration services. */
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 
@@ -56,5 +57,40 @@ export const positiveInt = (name: string): Config.Config<number> =>
   Config.integer(name).pipe(
     Config.mapOrFail((n) =>
       n > 0 ? Either.right(n) : Either.left(ConfigError.InvalidData([name], `must be a positive integer (got ${n})`))
+    )
+  )
+
+const UNITS: Record<string, (n: number) => Duration.Duration> = {
+  ms: Duration.millis,
+  s: Duration.seconds,
+  m: Duration.minutes,
+  h: Duration.hours,
+  d: Duration.days
+}
+
+/**
+ * `10s`, `500ms`, `2m`, `1.5h`, `1d`, or Effect's own `10 seconds` (what `Config.duration` reads).
+ * Negative durations are refused: every duration here is a wait or a limit.
+ */
+export const parseDuration = (raw: string): Option.Option<Duration.Duration> => {
+  const text = raw.trim()
+  const short = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text)
+  if (short !== null) return Option.some(UNITS[short[2]!]!(Number(short[1])))
+  if (text.startsWith("-")) return Option.none()
+  return Duration.decodeUnknown(text)
+}
+
+/** A duration variable in any form `parseDuration` reads, with one line naming it when bad. */
+export const duration = (name: string): Config.Config<Duration.Duration> =>
+  Config.string(name).pipe(
+    Config.mapOrFail((raw) =>
+      Either.fromOption(
+        parseDuration(raw),
+        () =>
+          ConfigError.InvalidData(
+            [], // Config.string(name) prefixes the name
+            `expected a duration such as 10s, 500ms, 2m or "10 seconds" (got ${JSON.stringify(raw)})`
+          )
+      )
     )
   )

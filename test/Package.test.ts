@@ -1,0 +1,102 @@
+/**
+ * The package as a host installs it: `npm pack`, the README's install line in a fresh project (the
+ * tarball standing in for the registry's `signal-mailjet`), then the README's embedding example
+ * (examples/embedding.mjs) run by plain `node` in that project against the simulator. This is the
+ * check that the published files, `exports`, and the peer dependencies on Effect are enough.
+ */
+import { expect, it } from "@effect/vitest"
+import { execFile, execFileSync } from "node:child_process"
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect, Option } from "effect"
+import { afterAll, beforeAll } from "vitest"
+import * as Simulator from "../src/Simulator/Simulator.js"
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+
+/** The README's install line, word for word (README "Embedding"). */
+export const INSTALL =
+  "npm install signal-mailjet effect@~3.22.4 @effect/platform@~0.97.2 @effect/platform-node@~0.108.2 @effect/cli@~0.77.2"
+
+let host = ""
+let installSeconds = 0
+
+const npm = (args: ReadonlyArray<string>, cwd: string) =>
+  execFileSync("npm", [...args, "--no-audit", "--no-fund"], { cwd, encoding: "utf8", timeout: 240_000 })
+
+beforeAll(() => {
+  host = mkdtempSync(join(tmpdir(), "signal-mailjet-host-"))
+  const started = Date.now()
+  // dist is fresh: the global setup built it, so packing skips `prepare`.
+  const packed = JSON.parse(npm(["pack", "--ignore-scripts", "--json", "--pack-destination", host], root)) as Array<
+    { filename: string }
+  >
+  npm(["init", "-y"], host)
+  const [cmd, sub, _pkg, ...peers] = INSTALL.split(" ")
+  npm([sub!, join(host, packed[0]!.filename), ...peers], host)
+  expect(cmd).toBe("npm")
+  installSeconds = (Date.now() - started) / 1000
+  copyFileSync(join(root, "examples/embedding.mjs"), join(host, "embedding.mjs"))
+}, 300_000)
+
+afterAll(() => {
+  if (host !== "") rmSync(host, { recursive: true, force: true })
+})
+
+it("the README gives the install line and the embedding example verbatim", () => {
+  const readme = readFileSync(join(root, "README.md"), "utf8")
+  expect(readme).toContain(INSTALL)
+  expect(readme).toContain("examples/embedding.mjs")
+})
+
+it("the host has one copy of effect, its own, and the package's typings", () => {
+  const ls = execFileSync("npm", ["ls", "effect", "--all", "--parseable"], { cwd: host, encoding: "utf8" })
+  expect(ls.split("\n").filter((l) => l.endsWith("node_modules/effect"))).toEqual([join(host, "node_modules/effect")])
+  const manifest = JSON.parse(readFileSync(join(host, "node_modules/signal-mailjet/package.json"), "utf8"))
+  expect(manifest.peerDependencies.effect).toBe("~3.22.4")
+  expect(readFileSync(join(host, "node_modules/signal-mailjet", manifest.types), "utf8")).toContain("Delivery")
+  console.log(`pack + install: ${installSeconds.toFixed(1)} s`)
+})
+
+const runHost = (env: Record<string, string>) =>
+  Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
+    const child = execFile(process.execPath, ["embedding.mjs"], {
+      cwd: host,
+      env: { PATH: process.env["PATH"] ?? "", ...env },
+      timeout: 30_000
+    }, (error, stdout, stderr) => resume(Effect.succeed({ code: error ? (error.code as number) ?? 1 : 0, stdout, stderr })))
+    return Effect.sync(() => child.kill())
+  })
+
+const simulator = Simulator.layer({
+  apiKey: "host-key",
+  secretKey: "host-secret",
+  lists: [{ id: 42, name: "Newsletter" }],
+  properties: [
+    { name: "first_name", datatype: "str" },
+    { name: "last_name", datatype: "str" },
+    { name: "signup_method", datatype: "str" }
+  ]
+})
+
+it.live("the example, installed from the tarball, delivers the seed event in a separate node process", () =>
+  Effect.gen(function*() {
+    const sim = yield* Simulator.Simulator
+    const env = { MAILJET_API_KEY: "host-key", MAILJET_LIST_ID: "42", MAILJET_BASE_URL: sim.url }
+    const ran = yield* runHost({ ...env, MAILJET_SECRET_KEY: "host-secret" })
+    expect(ran.stderr).toBe("")
+    expect(ran.code).toBe(0)
+    expect(JSON.parse(ran.stdout)).toEqual({ outcome: "delivered", action: "addforce", status: 201, attempts: 1 })
+    const requests = yield* sim.requests
+    expect(requests.map((r) => r.path)).toEqual(["/v3/REST/contactslist/42/managecontact"])
+    const contact = yield* sim.contact("jane.doe@example.com")
+    expect(Option.map(contact, (c) => c.lists.get(42))).toEqual(Option.some("subscribed"))
+
+    // A fatal error reaches the host as a failure whose message names the fix, and no secret.
+    const denied = yield* runHost({ ...env, MAILJET_SECRET_KEY: "wrong-secret" })
+    expect(denied.code).toBe(1)
+    expect(denied.stderr).toMatch(/MAILJET_API_KEY and MAILJET_SECRET_KEY/)
+    expect(denied.stderr + denied.stdout).not.toContain("wrong-secret")
+  }).pipe(Effect.provide(simulator)), 60_000)

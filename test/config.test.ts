@@ -1,0 +1,82 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Either, Option, Schema } from "effect"
+import type { Config } from "effect"
+import { deliverySettings } from "../src/Delivery/DeliveryConfig.js"
+import { formatConfigError, parseDuration } from "../src/internal/config.js"
+import { kafkaSettings } from "../src/Kafka/KafkaConfig.js"
+import { mailjetSettings } from "../src/Mailjet/MailjetConfig.js"
+
+const base = {
+  MAILJET_API_KEY: "k",
+  MAILJET_SECRET_KEY: "s",
+  MAILJET_LIST_ID: "1",
+  KAFKA_BROKERS: "127.0.0.1:9092",
+  SIGNAL_INTEGRATION_ID: "int_1"
+}
+
+const read = <A>(config: Config.Config<A>, env: Record<string, string>) =>
+  Effect.either(Effect.withConfigProvider(config, ConfigProvider.fromMap(new Map(Object.entries({ ...base, ...env })))))
+
+/** Every duration variable, with the service config that reads it and the field it lands in. */
+const variables = [
+  ["MAILJET_TIMEOUT", mailjetSettings, "timeout"],
+  ["MAILJET_RETRY_BASE", deliverySettings, "retryBase"],
+  ["MAILJET_RETRY_MAX", deliverySettings, "retryMax"],
+  ["KAFKA_COMMIT_INTERVAL", kafkaSettings, "commitInterval"],
+  ["MAILJET_SHUTDOWN_TIMEOUT", kafkaSettings, "shutdownTimeout"]
+] as const
+
+const forms = [
+  ["10s", Duration.seconds(10)],
+  ["500ms", Duration.millis(500)],
+  ["2m", Duration.minutes(2)],
+  ["1h", Duration.hours(1)],
+  ["1.5s", Duration.millis(1500)],
+  ["10 seconds", Duration.seconds(10)],
+  ["250 millis", Duration.millis(250)]
+] as const
+
+describe("duration variables", () => {
+  for (const [name, config, field] of variables) {
+    for (const [text, expected] of forms) {
+      it.effect(`${name}=${text}`, () =>
+        Effect.gen(function*() {
+          const result = yield* read(config as Config.Config<unknown> as Config.Config<Record<string, unknown>>, { [name]: text })
+          expect(Either.isRight(result)).toBe(true)
+          if (Either.isRight(result)) {
+            expect(Duration.toMillis(result.right[field] as Duration.Duration)).toBe(Duration.toMillis(expected))
+          }
+        }))
+    }
+
+    it.effect(`${name}=ten gives one line naming the variable`, () =>
+      Effect.gen(function*() {
+        const result = yield* read(config as Config.Config<unknown>, { [name]: "ten" })
+        expect(Either.isLeft(result)).toBe(true)
+        if (Either.isLeft(result)) {
+          expect(formatConfigError(result.left)).toEqual([
+            `${name}: expected a duration such as 10s, 500ms, 2m or "10 seconds" (got "ten")`
+          ])
+        }
+      }))
+  }
+
+  for (const bad of ["-5s", "-1 seconds", "10", "10 s s", "s", "5x", ""]) {
+    it(`parseDuration refuses ${JSON.stringify(bad)}`, () => {
+      expect(Option.isNone(parseDuration(bad))).toBe(true)
+    })
+  }
+
+  const Amount = Schema.Int.pipe(Schema.between(0, 100_000))
+  const Unit = Schema.Literal("ms", "s", "m", "h")
+  const long = { ms: "millis", s: "seconds", m: "minutes", h: "hours" } as const
+  it.prop("law: a short form and Effect's long form of the same amount are the same duration", {
+    n: Amount,
+    unit: Unit,
+    space: Schema.Literal("", " ")
+  }, ({ n, space, unit }) => {
+    const short = parseDuration(`${n}${space}${unit}`)
+    const effects = Duration.decode(`${n} ${long[unit]}`)
+    expect(Option.map(short, Duration.toMillis)).toEqual(Option.some(Duration.toMillis(effects)))
+  })
+})
