@@ -49,6 +49,8 @@ it("the README gives the install line and the embedding example verbatim", () =>
   const readme = readFileSync(join(root, "README.md"), "utf8")
   expect(readme).toContain(INSTALL)
   expect(readme).toContain("examples/embedding.mjs")
+  // The code block is the file that the test above installs and runs.
+  expect(readme).toContain(readFileSync(join(root, "examples/embedding.mjs"), "utf8").trimEnd())
 })
 
 it("the host has one copy of effect, its own, and the package's typings", () => {
