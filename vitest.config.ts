@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config"
 // Two projects so that the Kafka broker starts only when a test that needs it runs: vitest runs a
 // project's global setup only when one of its files is selected. Both build dist first (the CLI
 // and worker tests spawn `node dist/bin.js`); the build runs once per vitest run.
-const KAFKA_TESTS = ["test/Worker.test.ts", "test/KafkaTools.test.ts"]
+const KAFKA_TESTS = ["test/Worker.test.ts", "test/WorkerReplay.test.ts", "test/KafkaTools.test.ts"]
 
 export default defineConfig({
   test: {

@@ -1,12 +1,14 @@
-/** `signal-mailjet replay`: the events of a dead-letter file, delivered again. */
+/** `signal-mailjet replay`: the events of a dead-letter file, or of serve's dead-letter topic, delivered again. */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Fs from "node:fs"
 import * as Stream from "effect/Stream"
+import * as Fs from "node:fs"
 import { numbered } from "../Delivery/Prepare.js"
 import { InputUnreadable, readDeadLetter, readLines } from "../Run/Ndjson.js"
+import { exit, reportSetupErrors, stderr } from "./Options.js"
 import { runLines, runOptions } from "./RunLines.js"
 
 /** The same file, by what it resolves to, when both exist. */
@@ -18,30 +20,62 @@ const sameFile = (a: string, b: string): boolean => {
   }
 }
 
+/** Every replayed item is guarded: what Mailjet holds decides what of it may still apply. */
+const replayed = (line: number, record: string) => ({ line, replay: true, ...readDeadLetter(record) })
+
 export const replayCommand = Command.make(
   "replay",
   {
     file: Args.file({ name: "DEAD_LETTER_FILE", exists: "yes" }).pipe(
-      Args.withDescription("A dead-letter file written by --dead-letters.")
+      Args.withDescription("A dead-letter file written by --dead-letters."),
+      Args.optional
+    ),
+    topic: Options.text("topic").pipe(
+      Options.withDescription(
+        "Replay serve's dead-letter topic (delivery-{id}-dlq) instead of a file: read from its start to its end as it is now, committing nothing. Needs KAFKA_BROKERS, and the KAFKA_SASL_* and KAFKA_TLS variables serve uses."
+      ),
+      Options.optional
     ),
     ...runOptions
   },
-  (o) =>
-    runLines(
-      Stream.map(numbered(readLines(o.file)), ({ line, text }) => ({ line, replay: true, ...readDeadLetter(text) })),
+  (o) => {
+    if (Option.isSome(o.topic) === Option.isSome(o.file)) {
+      return Effect.zipRight(stderr("signal-mailjet replay: give a dead-letter file or --topic TOPIC, one of the two"), exit(2))
+    }
+    if (Option.isSome(o.topic)) {
+      const topic = o.topic.value
+      // Loaded on use: the Kafka client costs start-up time for every other command.
+      return Effect.promise(() => Promise.all([import("../Kafka/DeadLetterTopic.js"), import("../Kafka/KafkaConfig.js")])).pipe(
+        Effect.flatMap(([{ readTopicToEnd }, { kafkaConnection }]) =>
+          Effect.flatMap(kafkaConnection, (connection) =>
+            runLines(
+              Stream.zipWithIndex(readTopicToEnd(connection, topic)).pipe(
+                Stream.map(([record, i]) => replayed(i + 1, record.text))
+              ),
+              o,
+              Effect.void
+            ))
+        ),
+        reportSetupErrors
+      )
+    }
+    const file = Option.getOrThrow(o.file)
+    return runLines(
+      Stream.map(numbered(readLines(file)), ({ line, text }) => replayed(line, text)),
       o,
       // Appending to the file being read would feed the replay its own dead letters without end.
-      Option.isSome(o.deadLetters) && sameFile(o.file, o.deadLetters.value)
+      Option.isSome(o.deadLetters) && sameFile(file, o.deadLetters.value)
         ? Effect.fail(
           new InputUnreadable({
-            source: o.file,
+            source: file,
             detail: "it is also the --dead-letters file; write what fails again to a new file"
           })
         )
         : Effect.void
     )
+  }
 ).pipe(
   Command.withDescription(
-    "Deliver the events of a dead-letter file again (after fixing what the `reason` says), with the same outcome lines and exit codes as deliver. Use a new --dead-letters file for what fails again."
+    "Deliver the events of a dead-letter file (or, with --topic, of serve's dead-letter topic) again, after fixing what the `reason` says, with the same outcome lines and exit codes as deliver. A replay never undoes a newer event of the same contact: what Mailjet holds decides what of it may still apply, and the outcome line names what did not. Use a new --dead-letters file for what fails again."
   )
 )

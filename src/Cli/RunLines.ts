@@ -95,7 +95,10 @@ const exitCode = <E>(end: SessionEnd<E>): number =>
     ? 1
     : 0
 
-const session = (items: Stream.Stream<Item, InputUnreadable, FileSystem.FileSystem>, o: RunOptions) =>
+/** What a source may fail with: its message names the fix. */
+type SourceError = { readonly _tag: string; readonly message: string }
+
+const session = <S extends SourceError>(items: Stream.Stream<Item, S, FileSystem.FileSystem>, o: RunOptions) =>
   Effect.gen(function*() {
     const started = Date.now()
     yield* printPreflight(yield* Preflight)
@@ -126,8 +129,8 @@ const session = (items: Stream.Stream<Item, InputUnreadable, FileSystem.FileSyst
  * A delivery run with everything `deliver` and `replay` share: `before` runs first (checks that
  * must pass before Mailjet is called), then preflight (while the layers are built), then the run.
  */
-export const runLines = <E extends { readonly _tag: string }, R>(
-  items: Stream.Stream<Item, InputUnreadable, FileSystem.FileSystem>,
+export const runLines = <E extends { readonly _tag: string }, R, S extends SourceError = InputUnreadable>(
+  items: Stream.Stream<Item, S, FileSystem.FileSystem>,
   o: RunOptions,
   before: Effect.Effect<void, E, R> = Effect.void as Effect.Effect<void, E, R>
 ) =>

@@ -84,6 +84,32 @@ const sasl = Config.all({
   })
 )
 
+/** Only what connecting takes: for a one-shot read of a topic (`replay --topic`), no names needed. */
+export type KafkaConnection = Pick<KafkaSettings, "brokers" | "clientId" | "sasl" | "tls">
+
+export const kafkaConnection: Config.Config<KafkaConnection> = Config.all({
+  brokers,
+  clientId: Config.string("KAFKA_CLIENT_ID").pipe(Config.withDefault("signal-mailjet")),
+  sasl,
+  tls: Config.boolean("KAFKA_TLS").pipe(Config.withDefault(false))
+})
+
+/** The client options @platformatic/kafka takes for a connection. */
+export const connectionOptions = (k: KafkaConnection) => ({
+  clientId: k.clientId,
+  bootstrapBrokers: [...k.brokers],
+  ...(k.tls ? { tls: {} } : {}),
+  ...(Option.isSome(k.sasl)
+    ? {
+      sasl: {
+        mechanism: k.sasl.value.mechanism,
+        username: k.sasl.value.username,
+        password: Redacted.value(k.sasl.value.password)
+      }
+    }
+    : {})
+})
+
 export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
   brokers,
   names,

@@ -1,0 +1,66 @@
+/**
+ * `replay --topic`: a dead-letter topic as it is now, read from its start to the end offsets it
+ * had when the read began, so a replay ends. A throwaway consumer group reads it and commits
+ * nothing: the topic is left as it was, and `serve` never sees these reads.
+ */
+import { Consumer, stringDeserializers } from "@platformatic/kafka"
+import type { Message } from "@platformatic/kafka"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { type KafkaConnection, connectionOptions } from "./KafkaConfig.js"
+
+export class TopicUnreadable extends Data.TaggedError("TopicUnreadable")<{ readonly topic: string; readonly detail: string }> {
+  override get message(): string {
+    return `Cannot read the topic ${this.topic}: ${this.detail}. Check the topic's name (serve's dead-letter topic is delivery-{SIGNAL_INTEGRATION_ID}-dlq), KAFKA_BROKERS and the SASL/TLS settings.`
+  }
+}
+
+/** One record of the topic: its text, and where it came from (`topic/partition/offset`). */
+export interface TopicRecord {
+  readonly text: string
+  readonly source: string
+}
+
+export const readTopicToEnd = (connection: KafkaConnection, topic: string): Stream.Stream<TopicRecord, TopicUnreadable> => {
+  const fail = (e: unknown) => new TopicUnreadable({ topic, detail: e instanceof Error ? e.message : String(e) })
+  return Stream.unwrapScoped(Effect.gen(function*() {
+    const consumer = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        new Consumer({
+          ...connectionOptions(connection),
+          groupId: `signal-mailjet-replay-${process.pid}-${Date.now()}`,
+          deserializers: stringDeserializers,
+          autocommit: false
+        })
+      ),
+      (c) =>
+        Effect.promise(async () => {
+          await Promise.resolve(c.close(true)).catch(() => undefined)
+        })
+    )
+    const ends = yield* Effect.tryPromise({ try: () => consumer.listOffsets({ topics: [topic] }), catch: fail })
+    const pending = new Map(
+      (ends.get(topic) ?? []).map((end, partition) => [partition, BigInt(end)] as const).filter(([, end]) => end > 0n)
+    )
+    if (pending.size === 0) return Stream.empty
+    const records = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => consumer.consume({ topics: [topic], mode: "earliest", autocommit: false, maxWaitTime: 200 }),
+        catch: fail
+      }),
+      (s) => Effect.promise(() => s.close().catch(() => undefined))
+    )
+    return Stream.fromAsyncIterable(records as AsyncIterable<Message<string, string, string, string>>, fail).pipe(
+      Stream.filter((m) => {
+        const end = pending.get(m.partition)
+        if (end === undefined || m.offset >= end) return false
+        if (m.offset + 1n >= end) pending.delete(m.partition)
+        return true
+      }),
+      // Ends with the last record the topic had, rather than waiting for one more.
+      Stream.takeUntil(() => pending.size === 0),
+      Stream.map((m) => ({ text: m.value ?? "", source: `${m.topic}/${m.partition}/${m.offset}` }))
+    )
+  }))
+}
