@@ -234,6 +234,13 @@ describe("secrets and wording", () => {
     }
   })
 
+  it("a well-formed MAILJET_BASE_URL with credentials is refused, without echoing them", () => {
+    const e = parseBaseUrl("https://user:s3cr3t-pw@api.mailjet.com")
+    expect(e).toStrictEqual(Either.left(
+      "must not carry credentials (user:password@api.mailjet.com): put the keys in MAILJET_API_KEY and MAILJET_SECRET_KEY"
+    ))
+  })
+
   it("RateLimited does not promise a retry, since it is also the reason of a dead letter", () => {
     const m = new RateLimited().message
     expect(m).not.toMatch(/retried/)
