@@ -83,8 +83,7 @@ export const prepare = (
   map: Context.Tag.Service<Mapping>["map"],
   datatypes: ReadonlyMap<string, Datatype>
 ): Prepared => {
-  const { line, raw } = input
-  const text = input.text
+  const { line, raw, text } = input
   const messageId = rawMessageId(raw)
   const done = (event: string | undefined, outcome: Outcome): Prepared => ({
     _tag: "Done",
