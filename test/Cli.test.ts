@@ -647,7 +647,7 @@ layer(
         "signal-mailjet: contact property \"signup_method\" (str) is not defined in Mailjet: events that set it will be dead-lettered as PropertyMissing."
       )
       expect(outcomes(Fs.readFileSync(deadLetters, "utf8"))).toStrictEqual([
-        { event: SEED_EVENT, error: "PropertyMissing", reason: outcomes(r.stdout)[0]!["reason"], attempts: 1, at: expect.any(String) }
+        { event: SEED_EVENT, line: 1, error: "PropertyMissing", reason: outcomes(r.stdout)[0]!["reason"], attempts: 1, at: expect.any(String) }
       ])
 
       const check = yield* run(["check"], env(sim))
