@@ -16,7 +16,7 @@ import { Consent } from "../src/Consent.js"
 import { prepareLine } from "../src/Delivery/Prepare.js"
 import { maskEmails } from "../src/Delivery/Metrics.js"
 import { DEAD_LETTER_MAX_BYTES, deadLetterLine, MIN_DEAD_LETTER_BYTES, outcomeLine } from "../src/Domain/Outcome.js"
-import { decodeSignalEvent } from "../src/Domain/SignalEvent.js"
+import { decodeSignalEvent, parseSignalEvent } from "../src/Domain/SignalEvent.js"
 import { safeStringify } from "../src/internal/safeStringify.js"
 import { readErrorBody } from "../src/Mailjet/MailjetClient.js"
 import { parseBaseUrl } from "../src/Mailjet/MailjetConfig.js"
@@ -199,6 +199,10 @@ describe("emails masked where a person sees them", () => {
       "not a Signal event: userId: expected a string, got an object",
       "not a Signal event: context.traits: expected an object, got a string"
     ])
+    // V8 quotes the start of the line in its message: left out before any masking
+    expect(parseSignalEvent("victim2@example.com is not JSON")).toStrictEqual(
+      Either.left({ raw: "victim2@example.com is not JSON", reason: "not JSON: Unexpected token 'v'" })
+    )
     const notJson = prepared("victim2@example.com, \"victim2@example.com\"")
     expect(notJson._tag === "Done" && notJson.result.outcome).toMatchObject({
       outcome: "dead-lettered",
@@ -232,6 +236,13 @@ describe("secrets and wording", () => {
       expect(message).not.toContain("user:")
       expect(message).toContain("***@")
     }
+  })
+
+  it("a well-formed MAILJET_BASE_URL with credentials is refused, without echoing them", () => {
+    const e = parseBaseUrl("https://user:s3cr3t-pw@api.mailjet.com")
+    expect(e).toStrictEqual(Either.left(
+      "must not carry credentials (user:password@api.mailjet.com): put the keys in MAILJET_API_KEY and MAILJET_SECRET_KEY"
+    ))
   })
 
   it("RateLimited does not promise a retry, since it is also the reason of a dead letter", () => {

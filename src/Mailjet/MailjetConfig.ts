@@ -46,6 +46,12 @@ export const parseBaseUrl = (raw: string): Either.Either<URL, string> => {
   } catch {
     return Either.left(`not a URL: "${withoutCredentials(raw)}"`)
   }
+  // Accepted, they would ride along in every request URL and in any message that shows it.
+  if (url.username !== "" || url.password !== "") {
+    return Either.left(
+      `must not carry credentials (user:password@${url.hostname}): put the keys in MAILJET_API_KEY and MAILJET_SECRET_KEY`
+    )
+  }
   if (url.protocol === "https:") return Either.right(url)
   if (url.protocol === "http:" && isLoopback(url.hostname)) return Either.right(url)
   if (url.protocol === "http:") {
