@@ -1,5 +1,5 @@
 /**
- * Marketing consent, read from `context.consent` (signal-events.md). Pure resolution in
+ * Marketing consent, read from `context.consent` (Signal's event contract, README). Pure resolution in
  * `resolveConsent`; the service only binds the configured category.
  */
 import * as Config from "effect/Config"

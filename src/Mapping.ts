@@ -88,7 +88,7 @@ export const eventKey = (event: SignalEvent): string | undefined =>
 const field = (v: unknown, key: string): unknown =>
   typeof v === "object" && v !== null && Object.hasOwn(v, key) ? (v as Record<string, unknown>)[key] : undefined
 
-/** The id fields come in both spellings (signal-events.md): a path root names both. */
+/** The id fields come in both spellings (Signal's event contract, README): a path root names both. */
 const SNAKE_CASE: Readonly<Record<string, string>> = { userId: "user_id", anonymousId: "anonymous_id" }
 
 const readPath = (event: SignalEvent, traits: Readonly<Record<string, unknown>>, path: string): unknown => {

@@ -34,7 +34,7 @@ const SECRETS = [
 
 const MANAGE_PATH = `/v3/REST/contactslist/${LIST_ID}/managecontact`
 
-// ---- the seed example (signal-events.md)
+// ---- the seed example (Signal's event contract, README)
 
 const SEED = JSON.stringify(SEED_EVENT)
 const SEED_OUTCOME = {

@@ -67,7 +67,7 @@ describe("Consent laws", () => {
   )
 })
 
-describe("Consent examples (signal-events.md)", () => {
+describe("Consent examples (Signal's event contract, README)", () => {
   const consent = Consent.make()
 
   it("the default category is marketing", () => {

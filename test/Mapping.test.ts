@@ -288,7 +288,7 @@ describe("normaliseEmail", () => {
   })
 })
 
-describe("Mapping examples (signal-events.md)", () => {
+describe("Mapping examples (Signal's event contract, README)", () => {
   const seed = SEED_EVENT
 
   it("the seed example gives exactly the seed's request body", () => {

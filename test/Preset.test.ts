@@ -101,7 +101,7 @@ describe("canonicalEventName", () => {
   })
 })
 
-describe("the Default preset is the table of signal-events.md", () => {
+describe("the Default preset is the table of the README", () => {
   it("events, actions and properties", () => {
     expect([...DefaultPreset.events.keys()].sort()).toEqual([...DEFAULT_KEYS].sort())
     const rule = (key: string) => DefaultPreset.events.get(key)!

@@ -1,6 +1,6 @@
 /**
  * Schemas whose arbitraries generate Signal events for the property tests of the mapping, consent
- * and datatype laws (signal-events.md). Each generated case carries what the law needs to predict
+ * and datatype laws (Signal's event contract, README). Each generated case carries what the law needs to predict
  * the outcome (the event kind, where the email sits, the consent form); the oracles below restate
  * the resolution rules of the doc independently of src/.
  */
@@ -281,7 +281,7 @@ export const mappedEventOf = (c: MappedCase): Json =>
   eventOf({ ...c, emails: { [c.emailAt]: c.email } })
 
 // ---------------------------------------------------------------------------------------------
-// Oracles for the Default preset (signal-events.md, "Resolution rules")
+// Oracles for the Default preset (README, "The Default preset")
 
 /** No value: absent, null or "". `false` and `0` are values. */
 export const hasValue = (v: unknown): boolean => v !== undefined && v !== null && v !== ""

@@ -1,6 +1,6 @@
 /**
  * The bench's input: `Signed Up` events shaped like the ones Signal puts on its delivery topic
- * (signal-events.md), each with its own email, so every event is one `managecontact` call and no
+ * (Signal's event contract, README), each with its own email, so every event is one `managecontact` call and no
  * two wait on each other's per-contact order. Deterministic: the same N gives the same file.
  */
 import { once } from "node:events"

@@ -87,7 +87,7 @@ const summaryLine = <E extends { readonly _tag: string }>(end: SessionEnd<E>, ms
   } s${stopped === undefined ? "" : ` (stopped: ${stopped})`}`
 }
 
-/** design.md's exit codes: 2 when the run stopped early or left events unsent, 1 with dead letters. */
+/** The exit codes (README): 2 when the run stopped early or left events unsent, 1 with dead letters. */
 const exitCode = <E>(end: SessionEnd<E>): number =>
   Option.isSome(end.failure) || end.summary.notAttempted > 0
     ? 2

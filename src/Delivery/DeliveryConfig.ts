@@ -22,7 +22,7 @@ export interface DeliverySettings {
 
 /**
  * Mailjet publishes no limit for the contact endpoints; the one figure known is 500 calls per
- * 10 s for the Send API, with other endpoints "much lower" (mailjet-api.md §3). 10 per second
+ * 10 s for the Send API, with other endpoints "much lower" (README, "Why 10 requests per second"). 10 per second
  * stays well inside that; accounts with a known higher limit raise MAILJET_MAX_RPS.
  */
 export const DEFAULT_MAX_RPS = 10

@@ -1,5 +1,5 @@
 /**
- * The event Signal delivers (signal-events.md). Unknown fields are tolerated and ignored:
+ * The event Signal delivers (Signal's event contract, README). Unknown fields are tolerated and ignored:
  * Signal's schema grows over time.
  */
 import * as Either from "effect/Either"

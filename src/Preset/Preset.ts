@@ -1,6 +1,6 @@
 /**
  * Which Signal events become which Mailjet contact updates. The Default preset is the table in
- * signal-events.md; a JSON preset file can extend it (the default) or replace it.
+ * the README's "The Default preset"; a JSON preset file can extend it (the default) or replace it.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Data from "effect/Data"

@@ -1,4 +1,4 @@
-/** The seed example of signal-events.md: the event as Signal delivers it, and the exact request it must produce. */
+/** Signal's seed example (README): the event as Signal delivers it, and the exact request it must produce. */
 export const SEED_EVENT = {
   type: "track",
   event: "Signed Up",
