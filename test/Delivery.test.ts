@@ -16,7 +16,8 @@ const simulator = simulatorLayer(11)
 
 const Kind = Schema.Literal("Signed Up", "Identified", "Order Completed", "Subscribed", "Unsubscribed", "Page", "Broken")
 const GenEvent = Schema.Struct({
-  contact: Schema.Literal(0, 1, 2, 3, 4, 5),
+  // Few contacts, so that one contact often has several events in flight at once.
+  contact: Schema.Literal(0, 1, 2, 3),
   kind: Kind,
   consent: Schema.Literal("granted", "withdrawn", "unknown"),
   value: Schema.Int.pipe(Schema.between(0, 1000))
@@ -44,21 +45,58 @@ const toLine = (e: GenEvent, i: number): string => {
   })
 }
 
-/** The contact state Mailjet should hold after the delivered requests, applied in order. */
-const model = (requests: ReadonlyArray<{ readonly body: unknown }>) => {
-  const contacts = new Map<string, { membership: "subscribed" | "unsubscribed" | undefined; properties: Record<string, unknown> }>()
-  for (const { body } of requests) {
-    const b = body as { Email: string; Action: string; Properties?: Record<string, unknown> }
-    const c = contacts.get(b.Email) ?? { membership: undefined, properties: {} }
-    c.membership = b.Action === "addforce"
+type Membership = "subscribed" | "unsubscribed"
+interface ContactState {
+  membership: Membership | undefined
+  readonly properties: Record<string, unknown>
+}
+
+/**
+ * What the Default preset asks of Mailjet for one generated event, written out here rather than
+ * taken from Mapping, so the model shares no code with what it checks.
+ */
+const expectedUpsert = (e: GenEvent) => {
+  const consentAction = e.consent === "granted" ? "addforce" : e.consent === "withdrawn" ? "unsub" : "addnoforce"
+  const properties: Record<string, unknown> = { first_name: `F${e.contact}` }
+  switch (e.kind) {
+    case "Subscribed":
+      return { action: "addforce", properties }
+    case "Unsubscribed":
+      return { action: "unsub", properties }
+    case "Identified":
+      return { action: consentAction, properties }
+    case "Signed Up":
+      return { action: consentAction, properties: { ...properties, signup_method: `via${e.value}` } }
+    case "Order Completed":
+      return {
+        action: consentAction,
+        properties: { ...properties, last_order_value: e.value, last_order_currency: "EUR" }
+      }
+    default:
+      return undefined
+  }
+}
+
+/**
+ * The model: each contact's delivered events applied in input order, one after another. It is
+ * built from the events and their outcomes only, never from the simulator's request log, so a
+ * contact whose requests reached Mailjet out of order ends in a state the model does not give.
+ */
+const model = (events: ReadonlyArray<GenEvent>, results: ReadonlyArray<Result>) => {
+  const contacts = new Map<string, ContactState>()
+  for (const r of results) {
+    if (r.outcome.outcome !== "delivered") continue
+    const e = events[r.line - 1]!
+    const upsert = expectedUpsert(e)!
+    const email = emailOf(e.contact).toLowerCase()
+    const c = contacts.get(email) ?? { membership: undefined, properties: {} }
+    c.membership = upsert.action === "addforce"
       ? "subscribed"
-      : b.Action === "unsub"
+      : upsert.action === "unsub"
       ? "unsubscribed"
-      : b.Action === "addnoforce"
-      ? c.membership ?? "subscribed"
-      : c.membership
-    Object.assign(c.properties, b.Properties ?? {})
-    contacts.set(b.Email, c)
+      : c.membership ?? "subscribed"
+    Object.assign(c.properties, upsert.properties)
+    contacts.set(email, c)
   }
   return contacts
 }
@@ -78,7 +116,7 @@ const count = (results: ReadonlyArray<Result>, outcome: string) =>
 
 layer(simulator, { excludeTestServices: true })("Delivery against the simulator", (it) => {
   it.effect.prop(
-    "conservation and final state: every line has one result, in order, and Mailjet holds the delivered events applied in order",
+    "conservation and final state: every line has one result, in order, and Mailjet holds each contact's delivered events applied in input order",
     { events: Schema.Array(GenEvent).pipe(Schema.maxItems(40)), faults: Faults },
     ({ events, faults }) =>
       Effect.gen(function*() {
@@ -90,26 +128,21 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
         yield* sim.setFaults({})
         // Conservation: one result per line read, in input order.
         expect(results.map((r) => r.line)).toEqual(lines.map((_, i) => i + 1))
-        const total = ["delivered", "dropped", "dead-lettered", "not-attempted"].reduce((n, o) => n + count(results, o), 0)
-        expect(total).toBe(lines.length)
-        // Final state: the requests that succeeded (the simulator applies only those), in order.
-        const applied = (yield* sim.requests).filter((r) => r.status === 201)
-        expect(applied.length).toBeGreaterThanOrEqual(count(results, "delivered"))
-        const expected = model(applied)
-        for (const [email, state] of expected) {
-          const contact = Option.getOrThrow(yield* sim.contact(email))
-          expect(contact.lists.get(1)).toBe(state.membership)
-          expect(contact.properties).toEqual(state.properties)
-        }
-        expect((yield* sim.contacts).length).toBe(expected.size)
-        // Every delivered event reached Mailjet, and only mapped events with an email did.
-        const deliveredEmails = new Set(applied.map((r) => (r.body as { Email: string }).Email))
+        // Each delivered event was sent with the action its kind and consent call for.
         for (const r of results) {
           if (r.outcome.outcome === "delivered") {
-            const e = events[r.line - 1]!
-            expect(deliveredEmails.has(emailOf(e.contact).toLowerCase())).toBe(true)
+            expect(r.outcome.action).toBe(expectedUpsert(events[r.line - 1]!)?.action)
           }
         }
+        // Final state: each contact as its own delivered events leave it, in input order.
+        const expected = model(events, results)
+        for (const [email, state] of expected) {
+          const contact = Option.getOrThrow(yield* sim.contact(email))
+          expect({ email, membership: contact.lists.get(1), properties: contact.properties })
+            .toEqual({ email, membership: state.membership, properties: state.properties })
+        }
+        // No contact that no delivered event names: failed attempts changed nothing.
+        expect((yield* sim.contacts).length).toBe(expected.size)
       }),
     { fastCheck: { numRuns: 25 } }
   )
