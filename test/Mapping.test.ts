@@ -260,6 +260,9 @@ const wellFormed = (u: ContactUpsert): void => {
     for (const v of Object.values(props.right)) expect(["string", "number", "boolean"]).toContain(typeof v)
     const body = requestBody(u, props.right)
     expect(JSON.parse(JSON.stringify(body))).toStrictEqual(body)
+  } else {
+    // A misfit is dead-lettered with its property named, never sent.
+    expect(props.left).toMatch(/^property "[^"]+" /)
   }
 }
 
