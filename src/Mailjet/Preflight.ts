@@ -8,7 +8,7 @@ import * as Schedule from "effect/Schedule"
 import type { ContactList, PropertyDefinition } from "./MailjetClient.js"
 import type { PropertyRejected } from "./MailjetClient.js"
 import { MailjetClient } from "./MailjetClient.js"
-import type { ListNotFound, MailjetUnavailable, RateLimited, Unauthorized } from "./MailjetError.js"
+import { isTransient, type ListNotFound, type MailjetUnavailable, type RateLimited, type Unauthorized } from "./MailjetError.js"
 import type { Datatype, Preset } from "../Preset/Preset.js"
 
 export interface PreflightReport {
@@ -44,7 +44,7 @@ export const preflight = (
     const retrying = <A, E extends { readonly _tag: string }>(e: Effect.Effect<A, E>) =>
       Effect.retry(e, {
         schedule: transient,
-        while: (err) => err._tag === "RateLimited" || err._tag === "MailjetUnavailable"
+        while: isTransient
       })
     const list = yield* retrying(client.getList)
     const defined = new Map((yield* retrying(client.listProperties)).map((p) => [p.name.toLowerCase(), p]))
