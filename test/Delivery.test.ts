@@ -8,7 +8,7 @@ import { deadLetterEvents } from "../src/Run/Ndjson.js"
 import { deadLetterLine, type Result } from "../src/Domain/Outcome.js"
 import { isHealthy, preflight } from "../src/Mailjet/Preflight.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
-import { clientLayer, deliveryLayer, KEY, SECRET, simulatorLayer } from "./support/layers.js"
+import { capturedLogs, clientLayer, deliveryLayer, KEY, SECRET, simulatorLayer } from "./support/layers.js"
 
 const simulator = simulatorLayer(11)
 
@@ -325,6 +325,7 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
   it.effect("dead letters replay: a PropertyMissing event is delivered once the property exists", () =>
     Effect.gen(function*() {
       const bare = yield* Simulator.Simulator
+      capturedLogs.length = 0
       const lines = [
         JSON.stringify({ type: "track", event: "Signed Up", properties: { method: "sso" }, traits: { email: "p@example.com" } }),
         "{oops"
@@ -335,6 +336,12 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
       const outcomes = Chunk.toReadonlyArray(first).map((r) => r.outcome)
       expect(outcomes[0]).toMatchObject({ outcome: "dead-lettered", error: "PropertyMissing" })
       expect(outcomes[1]).toMatchObject({ outcome: "dead-lettered", error: "MalformedEvent", attempts: 0 })
+      // Each dead letter is logged as a warning, the email masked (emails are PII).
+      const warnings = capturedLogs.filter((l) => l.includes("level=WARN") && l.includes("dead-lettered"))
+      expect(warnings).toHaveLength(2)
+      expect(warnings.filter((l) => l.includes("error=PropertyMissing") && l.includes("email=p***@example.com")))
+        .toHaveLength(1)
+      expect(capturedLogs.filter((l) => l.includes("p@example.com"))).toStrictEqual([])
       const deadLetters = Chunk.toReadonlyArray(first).map((r) => deadLetterLine(r, new Date())!)
       expect(JSON.parse(deadLetters[0]!)).toMatchObject({ event: JSON.parse(lines[0]!), error: "PropertyMissing", attempts: 1 })
 
