@@ -341,7 +341,10 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
           { concurrency: "unbounded" }
         )
         expectFatal(results, ["Mailjet rejected the credentials (401)", "Re-copy both keys"])
-        expect((yield* requests).map((q) => q.status).every((s) => s === 401)).toBe(true)
+        // Each command asked (preflight's first call) and was refused; nothing else was answered.
+        const statuses = (yield* requests).map((q) => q.status)
+        expect(statuses.length).toBeGreaterThanOrEqual(3)
+        expect(statuses.filter((s) => s !== 401)).toStrictEqual([])
         expect(yield* manageRequests).toStrictEqual([])
         expect(yield* sim.contacts).toStrictEqual([])
       }))
@@ -496,8 +499,9 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
             error: "MailjetUnavailable"
           }
         ])
-        expect((yield* manageRequests).map((q) => q.status).every((s) => s === 500 || s === 503)).toBe(true)
-        expect((yield* manageRequests).length).toBe(2)
+        const statuses = (yield* manageRequests).map((q) => q.status)
+        expect(statuses.length).toBe(2)
+        expect(statuses.filter((s) => s !== 500 && s !== 503)).toStrictEqual([])
         // Debug logging is on (the retry is logged) and masks the email.
         expect(r.stderr).toMatch(/level=DEBUG.*message=retrying/)
         expect(r.stderr).toContain("j***@example.com")
@@ -549,7 +553,7 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
       })))
   })
 
-  it.effect("SIGTERM in the middle of a slow run: prompt exit, an outcome for every line read, nothing lost", () =>
+  it.effect("SIGTERM in the middle of a slow run: nothing new sent, in-flight events finish, an outcome for every line read, nothing lost", () =>
     Effect.scoped(Effect.gen(function*() {
       yield* fresh
       const sim = yield* Simulator.Simulator
@@ -567,15 +571,14 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
         (t) => Effect.sync(() => clearInterval(t))
       )
       yield* Effect.sleep("1500 millis")
-      const signalledAt = Date.now()
+      const sentBefore = (yield* manageRequests).length
       running.child.kill("SIGTERM")
       const r = yield* finished(running, "30 seconds")
-      const tookMs = Date.now() - signalledAt
       clearInterval(writer)
 
       expect(r.signal).toBeNull()
-      // The shutdown deadline for events in flight is 10 s; what was read here needs about a second or two.
-      expect(tookMs).toBeLessThan(8000)
+      // Draining starts nothing new: at most the 8 lanes' sends were already on their way.
+      expect((yield* manageRequests).length - sentBefore).toBeLessThanOrEqual(8)
       expect(r.stderr).toContain("signal-mailjet: shutting down: finishing events in flight")
       const printed = outcomes(r.stdout)
       const summary = summaryOf(r.stderr)
@@ -601,6 +604,8 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
       for (const o of printed) {
         if (o["outcome"] === "delivered") expect(o).toMatchObject({ event: "Subscribed", action: "addforce", status: 201, attempts: 1 })
       }
+      // The in-flight events finished on their own: the deadline cut none of them off mid-send.
+      expect(printed.filter((o) => o["outcome"] === "not-attempted" && o["attempts"] !== undefined)).toStrictEqual([])
     })), 40_000)
 
   describe("help and demo", () => {

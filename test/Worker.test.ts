@@ -172,6 +172,7 @@ describe("serve against a real Kafka broker", () => {
 
     const second = startWorker({ ...e, PORT: String(await freePort()) })
     const mapped = records.filter((r) => !r.value.startsWith("{\"broken") && !r.value.includes("\"page\""))
+    expect(mapped.length).toBeGreaterThan(0)
     await waitFor("every mapped event delivered", async () => {
       const delivered = new Set((await requestsFor(crashEmails)).filter((r) => r.status === 201).map((r) => (r.body as { Email: string }).Email))
       return mapped.every((r) => delivered.has(r.key)) ? true : undefined

@@ -17,11 +17,6 @@ import { DeliveryConfig } from "./DeliveryConfig.js"
 /** The share of the rate actually paced (see above). */
 const HEADROOM = 0.95
 
-export interface PacerState {
-  readonly rate: number
-  readonly rateLimited: number
-}
-
 export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
   /**
    * Takes this request's slot without waiting for it: succeeds with the milliseconds until the slot
@@ -31,7 +26,6 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
   readonly reserve: Effect.Effect<number>
   /** Mailjet said 429: slow down. */
   readonly rateLimited: Effect.Effect<void>
-  readonly state: Effect.Effect<PacerState>
 }>() {
   static readonly make = (maxRps: number) =>
     Effect.sync(() => {
@@ -40,7 +34,6 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
       let tat = 0 // theoretical arrival time of the next request, ms
       let adjustedAt = 0
       let cutAt = -Infinity
-      let limited = 0
 
       const recover = (now: number) => {
         if (rate < maxRps && now > adjustedAt) {
@@ -58,7 +51,6 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
       })
 
       const rateLimited = Effect.map(Clock.currentTimeMillis, (now) => {
-        limited++
         recover(now)
         // One cut per second: the 429s of requests already in flight describe the old rate.
         if (now - cutAt >= 1000) {
@@ -68,7 +60,7 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
         }
       })
 
-      return Pacer.of({ reserve, rateLimited, state: Effect.sync(() => ({ rate, rateLimited: limited })) })
+      return Pacer.of({ reserve, rateLimited })
     })
 
   static readonly layer = Layer.effect(Pacer, Effect.flatMap(DeliveryConfig, (c) => Pacer.make(c.maxRps)))

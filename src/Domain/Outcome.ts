@@ -36,8 +36,6 @@ export type Outcome =
   }
   | { readonly outcome: "not-attempted"; readonly reason: string; readonly error?: string; readonly attempts?: number }
 
-export type OutcomeKind = Outcome["outcome"]
-
 /** One input line's fate, with what is needed to print it and to dead-letter it. */
 export interface Result {
   readonly line: number

@@ -199,9 +199,6 @@ export const readErrorBody = (body: unknown): ErrorDetails => {
   return { message, undefinedProperties, onlyProperties: !otherProblems && rejected.length > 0 ? rejected : undefined }
 }
 
-/** The clock a program has when it installs none: under another one (a TestClock) virtual time decides timeouts. */
-const defaultClock = Effect.runSync(Effect.clock)
-
 /** A body's JSON, or `undefined` when it is not JSON (JSON itself has no `undefined`). */
 const parseJson = (text: string): unknown => {
   try {
@@ -236,13 +233,14 @@ interface Reply {
  * One request on undici's dispatcher API, the layer `fetch` and `request` are built on, without
  * their streams, AbortController or header objects: `@effect/platform`'s HttpClient on undici cost
  * more CPU per request than all the rest of an event's work (measured, see BENCHMARKS.md).
- * `timeoutMs` bounds the whole exchange; when it is `undefined` the caller bounds it (under a
- * TestClock). Interruption aborts the request.
+ * `timeoutMs` bounds the whole exchange with a real timer, not Effect's Clock: a race per request
+ * would cost two fibers, and a timeout is about the wire, which virtual time does not move.
+ * Interruption aborts the request.
  */
 const exchange = (
   pool: Pool,
   options: Dispatcher.DispatchOptions,
-  timeoutMs: number | undefined,
+  timeoutMs: number,
   onTimeout: () => MailjetUnavailable
 ): Effect.Effect<Reply, MailjetUnavailable> =>
   Effect.async<Reply, MailjetUnavailable>((resume) => {
@@ -285,7 +283,7 @@ const exchange = (
         settle(Effect.fail(new MailjetUnavailable({ detail: `transport error: ${error.message}` })))
       }
     })
-    if (!settled && timeoutMs !== undefined) {
+    if (!settled) {
       timer = setTimeout(() => {
         // Settled first: aborting reports an error of its own, which this one wins over.
         settle(Effect.fail(onTimeout()))
@@ -321,13 +319,7 @@ const make = Effect.gen(function*() {
     const options: Dispatcher.DispatchOptions = body === undefined
       ? { method, path: basePath + path, headers }
       : { method, path: basePath + path, headers: jsonHeaders, body: JSON.stringify(body) }
-    return Effect.flatMap(Effect.clock, (clock) =>
-      clock === defaultClock
-        ? exchange(pool, options, timeoutMs, timedOut)
-        : Effect.timeoutFail(exchange(pool, options, undefined, timedOut), {
-          duration: config.timeout,
-          onTimeout: timedOut
-        }))
+    return exchange(pool, options, timeoutMs, timedOut)
   }
 
   /** Statuses every endpoint shares are mapped here; the rest by `status` (a read may succeed on 404). */

@@ -14,7 +14,7 @@ import { LAST_EVENT_PROPERTY, PropertyTypes } from "../Preset/PropertyTypes.js"
 import type { ContactList, PropertyDefinition } from "./MailjetClient.js"
 import type { PropertyRejected } from "./MailjetClient.js"
 import { MailjetClient } from "./MailjetClient.js"
-import type { ListNotFound, MailjetUnavailable, RateLimited, Unauthorized } from "./MailjetError.js"
+import { isTransient, type ListNotFound, type MailjetUnavailable, type RateLimited, type Unauthorized } from "./MailjetError.js"
 import type { Datatype } from "../Preset/Datatypes.js"
 import type { Preset } from "../Preset/Preset.js"
 
@@ -119,7 +119,7 @@ export const preflight = (
     const retrying = <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) =>
       Effect.retry(e, {
         schedule: options.retry ?? transient,
-        while: (err) => err._tag === "RateLimited" || err._tag === "MailjetUnavailable"
+        while: isTransient
       })
     const list = yield* retrying(client.getList)
     const defined = new Map((yield* retrying(client.listProperties)).map((p) => [p.name.toLowerCase(), p]))

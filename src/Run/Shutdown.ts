@@ -15,9 +15,6 @@ export class Shutdown extends Context.Tag("signal-mailjet/Shutdown")<Shutdown, {
   static readonly make = Effect.map(Deferred.make<void>(), (d) =>
     Shutdown.of({ requested: Deferred.await(d), request: Effect.asVoid(Deferred.succeed(d, undefined)) }))
 
-  /** Never requested: for embedding, where the host owns the process's signals. */
-  static readonly layerNever = Layer.effect(Shutdown, Shutdown.make)
-
   /** SIGINT and SIGTERM request a shutdown; a second one runs `force`. */
   static readonly layerSignals = (force: () => void) =>
     Layer.scoped(

@@ -1,5 +1,5 @@
 /** Layers the tests compose, the way a host program would. */
-import { Duration, Layer } from "effect"
+import { Duration, Layer, Logger } from "effect"
 import { Consent } from "../../src/Consent.js"
 import { Delivery } from "../../src/Delivery/Delivery.js"
 import { DeliveryConfig, type DeliverySettings } from "../../src/Delivery/DeliveryConfig.js"
@@ -33,6 +33,18 @@ export const clientLayer = (
     }))
   )
 
+/**
+ * Log lines of every delivery run the tests start, in logfmt, instead of on the test output:
+ * a test that cares reads them (and empties the array first).
+ */
+export const capturedLogs: Array<string> = []
+const captureLogs = Logger.replace(
+  Logger.defaultLogger,
+  Logger.map(Logger.logfmtLogger, (line) => {
+    capturedLogs.push(line)
+  })
+)
+
 /** Delivery wired to `baseUrl`, with fast retries unless told otherwise. */
 export const deliveryLayer = (
   baseUrl: string,
@@ -52,5 +64,6 @@ export const deliveryLayer = (
       retryBase: Duration.millis(5),
       retryMax: Duration.millis(50),
       ...settings
-    }))
+    })),
+    Layer.merge(captureLogs)
   )
