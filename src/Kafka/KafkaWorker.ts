@@ -5,10 +5,13 @@
  * dropped, or acknowledged by the dead-letter topic): at-least-once, and `managecontact` is an
  * upsert, so a redelivery after a crash is harmless.
  */
-import type { Message } from "@platformatic/kafka"
+import type { Message, MessagesStream } from "@platformatic/kafka"
 import { Consumer, ProduceAcks, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka"
 import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -39,6 +42,17 @@ export interface WorkerStatus {
 }
 
 type Record = Message<string, string, string, string>
+
+/** Past the previous owner's deadline: a request started just before it may still be answered. */
+const HANDOVER_MARGIN_MS = 1_000
+
+/** Reads a stream without owning it: no return(), which would destroy it. */
+const iterateOnly = <A>(stream: AsyncIterable<A>): AsyncIterable<A> => ({
+  [Symbol.asyncIterator]: () => {
+    const it = stream[Symbol.asyncIterator]()
+    return { next: () => it.next() }
+  }
+})
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
@@ -133,11 +147,37 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
       )
     }
 
-    /** One consumer session; returns why it ended. */
+    const options = () => ({
+      topics: [kafka.topic],
+      mode: "committed" as const,
+      fallbackMode: "earliest" as const,
+      autocommit: false,
+      maxWaitTime: 500
+    })
+    // Another worker that owned a partition we gain may still be finishing its in-flight events:
+    // it has the shutdown deadline to finish or abandon them and commit, so we read only after it.
+    const handover = Duration.toMillis(kafka.shutdownTimeout) + HANDOVER_MARGIN_MS
+
+    /**
+     * One consumer session, in the group until it ends; returns why it ended. Each assignment is
+     * one delivery run on its own stream: a rebalance drains the run (nothing new starts, what is
+     * sending finishes within the deadline), commits, and the next run reads the committed offsets
+     * only after the hand-over, so no older event of a contact is sent after a newer one and
+     * nothing done is sent twice.
+     */
     const session = Effect.scoped(Effect.gen(function*() {
+      // The stream that keeps the topic subscribed: closing a consumer's last stream unsubscribes
+      // it, and subscribing again would start yet another rebalance.
+      let holder: MessagesStream<string, string, string, string> | undefined
+      let changedAt = Date.now()
+      let change = yield* Deferred.make<void>()
+      const onChange = (): void => {
+        changedAt = Date.now()
+        Deferred.unsafeDone(change, Exit.void)
+      }
       const consumer = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          new Consumer({
+        Effect.sync(() => {
+          const c = new Consumer({
             ...connection(kafka),
             groupId: kafka.groupId,
             deserializers: stringDeserializers,
@@ -145,49 +185,80 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
             sessionTimeout: 10_000,
             heartbeatInterval: 1_000
           })
-        ),
+          // The heartbeat sees a rebalance before the library rejoins; the join ends it.
+          c.on("consumer:group:rebalance", onChange)
+          c.on("consumer:group:join", onChange)
+          return c
+        }),
         // Closing leaves the group, so partitions move to another worker at once.
-        (c) => Effect.zipRight(Ref.update(status, (s) => ({ ...s, joined: false })), Effect.ignore(promise(() => c.close())))
+        (c) =>
+          Effect.zipRight(
+            Ref.update(status, (s) => ({ ...s, joined: false })),
+            Effect.ignore(promise(() => new Promise<void>((ok, ko) => c.close(true, (e) => (e ? ko(e) : ok())))))
+          )
       )
-      const records = yield* promise(() =>
-        consumer.consume({
-          topics: [kafka.topic],
-          mode: "committed",
-          fallbackMode: "earliest",
-          autocommit: false,
-          maxWaitTime: 500
-        })
-      )
-      yield* Ref.update(status, (s) => ({ ...s, joined: true, paused: false }))
-      yield* Effect.logInfo(`consuming ${kafka.topic} as group ${kafka.groupId}`)
+      holder = yield* promise(() => consumer.consume(options()))
+      const stopping = yield* Deferred.make<void>()
+      yield* Effect.forkScoped(Effect.zipRight(shutdown.requested, Deferred.succeed(stopping, undefined)))
 
-      const committer = makeCommitter(kafka.topic)
-      const periodic = yield* Effect.forkScoped(
-        Effect.repeat(committer.flush, Schedule.spaced(kafka.commitInterval))
-      )
-      const end = yield* Session.run({
-        // Stop fetching on SIGTERM or a stop: closing the stream ends the iteration cleanly (an
-        // iterator's return() would wait behind the pending fetch).
-        source: ({ shutdown, stopped }) =>
-          Stream.unwrapScoped(Effect.as(
-            Effect.forkScoped(Effect.zipRight(Effect.raceFirst(shutdown, stopped), Effect.ignore(promise(() => records.close())))),
-            Stream.fromAsyncIterable(records as AsyncIterable<Record>, (e) => new KafkaUnavailable({ detail: errorText(e) })).pipe(
+      while (true) {
+        // Hand-over: quiet for `handover` since the group last changed.
+        while (true) {
+          const left = handover - (Date.now() - changedAt)
+          if (left <= 0) break
+          if (yield* Effect.raceFirst(Effect.as(Effect.sleep(left), false), Effect.as(shutdown.requested, true))) {
+            return Option.none()
+          }
+        }
+        change = yield* Deferred.make<void>()
+        const records = yield* promise(() => consumer.consume(options()))
+        yield* Effect.ignore(promise(() => holder!.close()))
+        holder = records
+        yield* Ref.update(status, (s) => ({ ...s, joined: true, paused: false }))
+        const owned = (consumer.assignments ?? []).find((a) => a.topic === kafka.topic)?.partitions ?? []
+        yield* Effect.logInfo(
+          `consuming ${kafka.topic} as group ${kafka.groupId}: partitions ${owned.length === 0 ? "none" : [...owned].sort((a, b) => a - b).join(",")}`
+        )
+
+        const committer = makeCommitter(kafka.topic)
+        const periodic = yield* Effect.forkScoped(
+          Effect.repeat(committer.flush, Schedule.spaced(kafka.commitInterval))
+        )
+        const rebalance = Deferred.await(change)
+        const end = yield* Session.run({
+          source: ({ shutdown, stopped }) =>
+            Session.readUntil(
+              // Not the stream's own iterator: its return() would destroy the stream, and it stays
+              // open (holding the subscription) until the next run's stream replaces it.
+              Stream.fromAsyncIterable(
+                iterateOnly(records),
+                (e) => new KafkaUnavailable({ detail: errorText(e) })
+              ),
+              Effect.raceFirst(shutdown, stopped)
+            ).pipe(
               Stream.tap((r) => Effect.zipRight(Metric.increment(Metrics.inFlight), Effect.logDebug(`record ${r.partition}/${r.offset}`)))
-            )
-          )),
-        read: (r) => ({ line: Number(r.offset), text: r.value ?? "" }),
-        sink: (items) =>
-          Effect.gen(function*() {
-            yield* deadLetter(items)
-            // Not attempted: its partition may not move past it.
-            for (const [record, result] of items) committer.mark(record, result.outcome.outcome !== "not-attempted")
-            yield* Metric.incrementBy(Metrics.inFlight, -items.length)
-          }),
-        shutdownTimeout: kafka.shutdownTimeout
-      })
-      yield* Fiber.interrupt(periodic)
-      yield* committer.flush
-      return end.failure
+            ),
+          read: (r) => ({ line: Number(r.offset), text: r.value ?? "" }),
+          sink: (items) =>
+            Effect.gen(function*() {
+              yield* deadLetter(items)
+              // Not attempted: its partition may not move past it.
+              for (const [record, result] of items) committer.mark(record, result.outcome.outcome !== "not-attempted")
+              yield* Metric.incrementBy(Metrics.inFlight, -items.length)
+            }),
+          shutdownTimeout: kafka.shutdownTimeout
+        }).pipe(
+          // A rebalance drains the run like a shutdown does.
+          Effect.provideService(Shutdown, {
+            requested: Effect.raceFirst(shutdown.requested, rebalance),
+            request: shutdown.request
+          })
+        )
+        yield* Fiber.interrupt(periodic)
+        yield* committer.flush
+        if (Option.isSome(end.failure) || (yield* Deferred.isDone(stopping))) return end.failure
+        yield* Effect.logInfo("group rebalancing: in-flight events finished and committed; resuming after the hand-over")
+      }
     }))
 
     /** After an outage: not ready, and wait until Mailjet answers again. */
