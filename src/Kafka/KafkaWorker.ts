@@ -75,7 +75,7 @@ const promise = <A>(f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (e) => new KafkaUnavailable({ detail: errorText(e) }) })
 
 /** Commit offsets: the last done record of each partition commits its offset + 1. */
-const makeCommitter = (topic: string) => {
+const makeCommitter = (topic: string, retryFor: Duration.Duration) => {
   const pending = new Map<number, Record>()
   const blocked = new Set<number>()
   return {
@@ -93,8 +93,13 @@ const makeCommitter = (topic: string) => {
             resume(error ? Effect.fail(new KafkaUnavailable({ detail: `commit failed: ${errorText(error)}` })) : Effect.void)
           )
         }).pipe(
+          // The broker refuses commits while the group is between generations; the library
+          // rejoins on its own, and a commit in the new generation is accepted. Before the next
+          // owner reads (it waits the hand-over), or it sends these events again.
+          Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo(retryFor))),
+          Effect.zipRight(Effect.logDebug(`committed ${record.partition}/${Number(record.offset) + 1}`)),
           Effect.zipRight(Metric.set(Metrics.committedOffset.pipe(Metric.tagged("topic", topic), Metric.tagged("partition", String(record.partition))), Number(record.offset) + 1)),
-          // A commit refused during a rebalance is retried by the next owner reading again: at-least-once.
+          // Still refused: the next owner reads these again (at-least-once).
           Effect.catchAll((e) => Effect.logWarning(e.message))
         ), { discard: true }).pipe(
           Effect.zipRight(batch.length > 0 ? Metric.set(Metrics.lastCommit, Date.now() / 1000) : Effect.void)
@@ -220,7 +225,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
           `consuming ${kafka.topic} as group ${kafka.groupId}: partitions ${owned.length === 0 ? "none" : [...owned].sort((a, b) => a - b).join(",")}`
         )
 
-        const committer = makeCommitter(kafka.topic)
+        const committer = makeCommitter(kafka.topic, Duration.millis(HANDOVER_MARGIN_MS))
         const periodic = yield* Effect.forkScoped(
           Effect.repeat(committer.flush, Schedule.spaced(kafka.commitInterval))
         )
