@@ -5,7 +5,16 @@
 import { Effect, ManagedRuntime, Option } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Simulator from "../src/Simulator/Simulator.js"
-import { createTopic, freePort, produce, startWorker, waitFor, type Worker } from "./support/kafka.js"
+import {
+  committedOffsets,
+  createTopic,
+  endOffsets,
+  freePort,
+  produce,
+  startWorker,
+  waitFor,
+  type Worker
+} from "./support/kafka.js"
 import { KEY, presetProperties, SECRET } from "./support/layers.js"
 
 const runtime = ManagedRuntime.make(Simulator.layer({
@@ -75,19 +84,58 @@ describe("serve scaled out on a real broker", () => {
       const sent = async () => (await run(sim.requests)).filter((r) => mine.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
 
       const workers: Array<Worker> = []
-      for (let i = 0; i < 3; i++) workers.push(startWorker(await env(id)))
+      const ports: Array<string> = []
+      const start = async () => {
+        const e = await env(id)
+        ports.push(e.PORT)
+        workers.push(startWorker(e))
+      }
+      /** Each worker's gauges, summed by partition, as the group's /metrics would be. */
+      const scrape = async (which: ReadonlyArray<number>) => {
+        const lag = new Array<number>(PARTITIONS).fill(0)
+        let share = 0
+        for (const i of which) {
+          const text = await (await fetch(`http://127.0.0.1:${ports[i]}/metrics`)).text()
+          for (const m of text.matchAll(/signal_mailjet_consumer_lag\{topic="([^"]+)",partition="(\d+)"\} (\d+)/g)) {
+            expect(m[1]).toBe(topic)
+            lag[Number(m[2])]! += Number(m[3])
+          }
+          share += Number(/^signal_mailjet_rate_share (\S+)$/m.exec(text)?.[1] ?? "0")
+        }
+        return { lag, share }
+      }
+      for (let i = 0; i < 3; i++) await start()
       try {
         await waitFor("a quarter sent", async () => ((await sent()).length >= (CONTACTS * EVENTS) / 4 ? true : undefined), 60_000)
+        // Mid-stream: the offsets only move forward, so a lag reported a moment ago is at least
+        // the broker's lag now, and never more than the partition holds.
+        const ends = await endOffsets(topic)
+        const mid = await scrape([0, 1, 2])
+        const committedNow = await committedOffsets(`signal-mailjet-${id}`, topic, PARTITIONS)
+        expect(mid.share).toBeCloseTo(1, 5)
+        for (let p = 0; p < PARTITIONS; p++) {
+          expect(mid.lag[p]!).toBeGreaterThanOrEqual(ends[p]! - Math.max(committedNow[p]!, 0))
+          expect(mid.lag[p]!).toBeLessThanOrEqual(ends[p]!)
+        }
+        expect(mid.lag.reduce((a, b) => a + b, 0)).toBeGreaterThan(0)
         workers[1]!.proc.kill("SIGTERM")
-        workers.push(startWorker(await env(id)))
+        await start()
         expect(await workers[1]!.exited).toBe(0)
         await waitFor(
           "every contact on its last event",
           async () => ((await sent()).filter((r) => revenueOf(r.body) === EVENTS).length >= CONTACTS ? true : undefined),
           90_000
         )
-        // Anything still to come (a late duplicate) would show within the commit and hand-over times.
-        await new Promise((r) => setTimeout(r, 1500))
+        // Everything committed: the surviving workers report no lag, and their shares make the whole budget.
+        await waitFor("all committed", async () => {
+          const c = await committedOffsets(`signal-mailjet-${id}`, topic, PARTITIONS)
+          return c.join() === (await endOffsets(topic)).join() ? true : undefined
+        })
+        const end = await waitFor("lag 0 reported", async () => {
+          const m = await scrape([0, 2, 3])
+          return m.lag.every((l) => l === 0) ? m : undefined
+        })
+        expect(end.share).toBeCloseTo(1, 5)
       } finally {
         for (const w of workers) if (w.proc.exitCode === null) w.proc.kill("SIGTERM")
         await Promise.all(workers.map((w) => w.exited))

@@ -24,6 +24,7 @@ import { deadLetterLine, type Result } from "../Domain/Outcome.js"
 import { MailjetClient } from "../Mailjet/MailjetClient.js"
 import { isFatal, isTransient } from "../Mailjet/MailjetError.js"
 import { Preflight } from "../Mailjet/Preflight.js"
+import { Pacer } from "../Delivery/Pacer.js"
 import * as Session from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { KafkaConfig, type KafkaSettings } from "./KafkaConfig.js"
@@ -42,6 +43,14 @@ export interface WorkerStatus {
 }
 
 type Record = Message<string, string, string, string>
+
+const rateShare = Metric.gauge("signal_mailjet_rate_share", {
+  description: "This worker's share of MAILJET_MAX_RPS: the fraction of the topic's partitions it owns"
+})
+const consumerLag = Metric.gauge("signal_mailjet_consumer_lag", {
+  description: "Records not yet committed by the group, by partition (end offset - committed offset), reported by the owner"
+})
+const LAG_INTERVAL = "2 seconds"
 
 /** Past the previous owner's deadline: a request started just before it may still be answered. */
 const HANDOVER_MARGIN_MS = 1_000
@@ -152,6 +161,29 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
       )
     }
 
+    const pacer = yield* Pacer
+    /** Partitions whose lag this worker reported: set to 0 once another owns them, so a sum over workers counts each once. */
+    const reported = new Set<number>()
+    const lagGauge = (partition: number) =>
+      consumerLag.pipe(Metric.tagged("topic", kafka.topic), Metric.tagged("partition", String(partition)))
+    /** Lag as the broker sees it: end offset minus the group's committed offset. */
+    const reportLag = (consumer: Consumer<string, string, string, string>, owned: ReadonlyArray<number>) =>
+      Effect.gen(function*() {
+        for (const p of reported) if (!owned.includes(p)) yield* Metric.set(lagGauge(p), 0)
+        if (owned.length === 0) return
+        const ends = (yield* promise(() => consumer.listOffsets({ topics: [kafka.topic] }))).get(kafka.topic) ?? []
+        const committed = (yield* promise(() =>
+          consumer.listCommittedOffsets({ topics: [{ topic: kafka.topic, partitions: [...owned] }] })
+        )).get(kafka.topic) ?? []
+        for (const p of owned) {
+          const end = Number(ends[p] ?? 0n)
+          const done = Number(committed[p] ?? -1n)
+          // No commit yet: the whole partition is still to do.
+          yield* Metric.set(lagGauge(p), end - Math.max(done, 0))
+          reported.add(p)
+        }
+      }).pipe(Effect.catchAll((e) => Effect.logDebug(`lag not updated: ${e.message}`)))
+
     const options = () => ({
       topics: [kafka.topic],
       mode: "committed" as const,
@@ -225,10 +257,18 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
           `consuming ${kafka.topic} as group ${kafka.groupId}: partitions ${owned.length === 0 ? "none" : [...owned].sort((a, b) => a - b).join(",")}`
         )
 
+        // Mailjet limits per API key: the group shares MAILJET_MAX_RPS by partitions owned.
+        const total = (yield* promise(() => consumer.metadata({ topics: [kafka.topic] }))).topics.get(kafka.topic)?.partitionsCount ?? 0
+        const share = total === 0 ? 0 : owned.length / total
+        yield* pacer.share(share)
+        yield* Metric.set(rateShare, share)
+        yield* Effect.logInfo(`rate share ${owned.length}/${total} of MAILJET_MAX_RPS`)
+
         const committer = makeCommitter(kafka.topic, Duration.millis(HANDOVER_MARGIN_MS))
-        const periodic = yield* Effect.forkScoped(
-          Effect.repeat(committer.flush, Schedule.spaced(kafka.commitInterval))
-        )
+        const periodic = yield* Effect.forkScoped(Effect.all([
+          Effect.repeat(committer.flush, Schedule.spaced(kafka.commitInterval)),
+          Effect.repeat(reportLag(consumer, owned), Schedule.spaced(LAG_INTERVAL))
+        ], { concurrency: 2, discard: true }))
         const rebalance = Deferred.await(change)
         const end = yield* Session.run({
           source: ({ shutdown, stopped }) =>
