@@ -37,13 +37,14 @@ afterAll(async () => {
 const PARTITIONS = 6
 const CONTACTS = 150
 const EVENTS = 8
+const RPS = 200
 
 const env = async (id: string) => ({
   MAILJET_API_KEY: KEY,
   MAILJET_SECRET_KEY: SECRET,
   MAILJET_LIST_ID: "1",
   MAILJET_BASE_URL: sim.url,
-  MAILJET_MAX_RPS: "200",
+  MAILJET_MAX_RPS: String(RPS),
   MAILJET_RETRY_BASE: "10 millis",
   SIGNAL_INTEGRATION_ID: id,
   KAFKA_COMMIT_INTERVAL: "200 millis",
@@ -79,7 +80,8 @@ describe("serve scaled out on a real broker", () => {
         }
       }
       await produce(topic, records)
-      await run(sim.setFaults({ latencyMs: 10 }))
+      // Mailjet's limit per API key is the group's whole budget.
+      await run(sim.setFaults({ latencyMs: 10, maxRps: RPS }))
       const mine = new Set(emails)
       const sent = async () => (await run(sim.requests)).filter((r) => mine.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
 
@@ -149,7 +151,17 @@ describe("serve scaled out on a real broker", () => {
       // At least one surviving worker went through a rebalance.
       expect(workers.some((w) => /group rebalancing/.test(w.stderr()))).toBe(true)
 
-      const requests = await sent()
+      const all = await sent()
+      // The group as a whole within the budget: the busiest one-second window, and 429s at most a handful.
+      const times = all.map((r) => r.at).sort((a, b) => a - b)
+      let busiest = 0
+      for (let i = 0, j = 0; i < times.length; i++) {
+        while (times[i]! - times[j]! >= 1000) j++
+        busiest = Math.max(busiest, i - j + 1)
+      }
+      expect(busiest).toBeLessThanOrEqual(RPS)
+      expect(all.filter((r) => r.status === 429).length).toBeLessThanOrEqual(5)
+      const requests = all.filter((r) => r.status !== 429)
       const byContact = new Map<string, Array<number | undefined>>()
       for (const r of requests) {
         const email = (r.body as { Email: string }).Email
