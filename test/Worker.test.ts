@@ -55,6 +55,8 @@ const env = async (id: string, extra: Record<string, string> = {}) => ({
   MAILJET_RETRY_BASE: "10 millis",
   SIGNAL_INTEGRATION_ID: id,
   KAFKA_COMMIT_INTERVAL: "200 millis",
+  // Also the rebalance hand-over (this + 1 s): every worker waits it before its first read.
+  MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
   PORT: String(await freePort()),
   ...extra
 })

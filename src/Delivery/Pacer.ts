@@ -26,18 +26,23 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
   readonly reserve: Effect.Effect<number>
   /** Mailjet said 429: slow down. */
   readonly rateLimited: Effect.Effect<void>
+  /**
+   * Paces at `fraction` (0..1) of the maximum from now on: a worker's part of a budget shared by
+   * a consumer group. The 429 back-off keeps working on top, relative to the share.
+   */
+  readonly share: (fraction: number) => Effect.Effect<void>
 }>() {
   static readonly make = (maxRps: number) =>
     Effect.sync(() => {
-      const floor = Math.min(maxRps, 0.5)
+      let max = maxRps
       let rate = maxRps
       let tat = 0 // theoretical arrival time of the next request, ms
       let adjustedAt = 0
       let cutAt = -Infinity
 
       const recover = (now: number) => {
-        if (rate < maxRps && now > adjustedAt) {
-          rate = Math.min(maxRps, rate + (maxRps * 0.05 * (now - adjustedAt)) / 1000)
+        if (rate < max && now > adjustedAt) {
+          rate = Math.min(max, rate + (max * 0.05 * (now - adjustedAt)) / 1000)
         }
         adjustedAt = now
       }
@@ -55,12 +60,22 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
         // One cut per second: the 429s of requests already in flight describe the old rate.
         if (now - cutAt >= 1000) {
           cutAt = now
-          rate = Math.max(floor, rate / 2)
+          rate = Math.max(Math.min(max, 0.5), rate / 2)
           tat = Math.max(tat, now + 1000 / rate)
         }
       })
 
-      return Pacer.of({ reserve, rateLimited })
+      const share = (fraction: number) =>
+        Effect.sync(() => {
+          // No share (no partition): nothing is sent, so any positive rate does; a share of 0
+          // would make the next slot infinitely far.
+          const next = maxRps * Math.min(1, Math.max(fraction, 1e-3))
+          // A back-off in progress carries over, scaled.
+          rate = (rate / max) * next
+          max = next
+        })
+
+      return Pacer.of({ reserve, rateLimited, share })
     })
 
   static readonly layer = Layer.effect(Pacer, Effect.flatMap(DeliveryConfig, (c) => Pacer.make(c.maxRps)))

@@ -5,10 +5,13 @@
  * dropped, or acknowledged by the dead-letter topic): at-least-once, and `managecontact` is an
  * upsert, so a redelivery after a crash is harmless.
  */
-import type { Message } from "@platformatic/kafka"
+import type { Message, MessagesStream } from "@platformatic/kafka"
 import { Consumer, ProduceAcks, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka"
 import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -21,6 +24,7 @@ import { deadLetterLine, type Result } from "../Domain/Outcome.js"
 import { MailjetClient } from "../Mailjet/MailjetClient.js"
 import { isFatal, isTransient } from "../Mailjet/MailjetError.js"
 import { Preflight } from "../Mailjet/Preflight.js"
+import { Pacer } from "../Delivery/Pacer.js"
 import * as Session from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { KafkaConfig, type KafkaSettings } from "./KafkaConfig.js"
@@ -39,6 +43,25 @@ export interface WorkerStatus {
 }
 
 type Record = Message<string, string, string, string>
+
+const rateShare = Metric.gauge("signal_mailjet_rate_share", {
+  description: "This worker's share of MAILJET_MAX_RPS: the fraction of the topic's partitions it owns"
+})
+const consumerLag = Metric.gauge("signal_mailjet_consumer_lag", {
+  description: "Records not yet committed by the group, by partition (end offset - committed offset), reported by the owner"
+})
+const LAG_INTERVAL = "2 seconds"
+
+/** Past the previous owner's deadline: a request started just before it may still be answered. */
+const HANDOVER_MARGIN_MS = 1_000
+
+/** Reads a stream without owning it: no return(), which would destroy it. */
+const iterateOnly = <A>(stream: AsyncIterable<A>): AsyncIterable<A> => ({
+  [Symbol.asyncIterator]: () => {
+    const it = stream[Symbol.asyncIterator]()
+    return { next: () => it.next() }
+  }
+})
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
@@ -61,7 +84,7 @@ const promise = <A>(f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (e) => new KafkaUnavailable({ detail: errorText(e) }) })
 
 /** Commit offsets: the last done record of each partition commits its offset + 1. */
-const makeCommitter = (topic: string) => {
+const makeCommitter = (topic: string, retryFor: Duration.Duration) => {
   const pending = new Map<number, Record>()
   const blocked = new Set<number>()
   return {
@@ -79,8 +102,13 @@ const makeCommitter = (topic: string) => {
             resume(error ? Effect.fail(new KafkaUnavailable({ detail: `commit failed: ${errorText(error)}` })) : Effect.void)
           )
         }).pipe(
+          // The broker refuses commits while the group is between generations; the library
+          // rejoins on its own, and a commit in the new generation is accepted. Before the next
+          // owner reads (it waits the hand-over), or it sends these events again.
+          Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo(retryFor))),
+          Effect.zipRight(Effect.logDebug(`committed ${record.partition}/${Number(record.offset) + 1}`)),
           Effect.zipRight(Metric.set(Metrics.committedOffset.pipe(Metric.tagged("topic", topic), Metric.tagged("partition", String(record.partition))), Number(record.offset) + 1)),
-          // A commit refused during a rebalance is retried by the next owner reading again: at-least-once.
+          // Still refused: the next owner reads these again (at-least-once).
           Effect.catchAll((e) => Effect.logWarning(e.message))
         ), { discard: true }).pipe(
           Effect.zipRight(batch.length > 0 ? Metric.set(Metrics.lastCommit, Date.now() / 1000) : Effect.void)
@@ -133,11 +161,60 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
       )
     }
 
-    /** One consumer session; returns why it ended. */
+    const pacer = yield* Pacer
+    /** Partitions whose lag this worker reported: set to 0 once another owns them, so a sum over workers counts each once. */
+    const reported = new Set<number>()
+    const lagGauge = (partition: number) =>
+      consumerLag.pipe(Metric.tagged("topic", kafka.topic), Metric.tagged("partition", String(partition)))
+    /** Lag as the broker sees it: end offset minus the group's committed offset. */
+    const reportLag = (consumer: Consumer<string, string, string, string>, owned: ReadonlyArray<number>) =>
+      Effect.gen(function*() {
+        for (const p of reported) if (!owned.includes(p)) yield* Metric.set(lagGauge(p), 0)
+        if (owned.length === 0) return
+        const ends = (yield* promise(() => consumer.listOffsets({ topics: [kafka.topic] }))).get(kafka.topic) ?? []
+        const committed = (yield* promise(() =>
+          consumer.listCommittedOffsets({ topics: [{ topic: kafka.topic, partitions: [...owned] }] })
+        )).get(kafka.topic) ?? []
+        for (const p of owned) {
+          const end = Number(ends[p] ?? 0n)
+          const done = Number(committed[p] ?? -1n)
+          // No commit yet: the whole partition is still to do.
+          yield* Metric.set(lagGauge(p), end - Math.max(done, 0))
+          reported.add(p)
+        }
+      }).pipe(Effect.catchAll((e) => Effect.logDebug(`lag not updated: ${e.message}`)))
+
+    const options = () => ({
+      topics: [kafka.topic],
+      mode: "committed" as const,
+      fallbackMode: "earliest" as const,
+      autocommit: false,
+      maxWaitTime: 500
+    })
+    // Another worker that owned a partition we gain may still be finishing its in-flight events:
+    // it has the shutdown deadline to finish or abandon them and commit, so we read only after it.
+    const handover = Duration.toMillis(kafka.shutdownTimeout) + HANDOVER_MARGIN_MS
+
+    /**
+     * One consumer session, in the group until it ends; returns why it ended. Each assignment is
+     * one delivery run on its own stream: a rebalance drains the run (nothing new starts, what is
+     * sending finishes within the deadline), commits, and the next run reads the committed offsets
+     * only after the hand-over, so no older event of a contact is sent after a newer one and
+     * nothing done is sent twice.
+     */
     const session = Effect.scoped(Effect.gen(function*() {
+      // The stream that keeps the topic subscribed: closing a consumer's last stream unsubscribes
+      // it, and subscribing again would start yet another rebalance.
+      let holder: MessagesStream<string, string, string, string> | undefined
+      let changedAt = Date.now()
+      let change = yield* Deferred.make<void>()
+      const onChange = (): void => {
+        changedAt = Date.now()
+        Deferred.unsafeDone(change, Exit.void)
+      }
       const consumer = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          new Consumer({
+        Effect.sync(() => {
+          const c = new Consumer({
             ...connection(kafka),
             groupId: kafka.groupId,
             deserializers: stringDeserializers,
@@ -145,49 +222,88 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
             sessionTimeout: 10_000,
             heartbeatInterval: 1_000
           })
-        ),
+          // The heartbeat sees a rebalance before the library rejoins; the join ends it.
+          c.on("consumer:group:rebalance", onChange)
+          c.on("consumer:group:join", onChange)
+          return c
+        }),
         // Closing leaves the group, so partitions move to another worker at once.
-        (c) => Effect.zipRight(Ref.update(status, (s) => ({ ...s, joined: false })), Effect.ignore(promise(() => c.close())))
+        (c) =>
+          Effect.zipRight(
+            Ref.update(status, (s) => ({ ...s, joined: false })),
+            Effect.ignore(promise(() => new Promise<void>((ok, ko) => c.close(true, (e) => (e ? ko(e) : ok())))))
+          )
       )
-      const records = yield* promise(() =>
-        consumer.consume({
-          topics: [kafka.topic],
-          mode: "committed",
-          fallbackMode: "earliest",
-          autocommit: false,
-          maxWaitTime: 500
-        })
-      )
-      yield* Ref.update(status, (s) => ({ ...s, joined: true, paused: false }))
-      yield* Effect.logInfo(`consuming ${kafka.topic} as group ${kafka.groupId}`)
+      holder = yield* promise(() => consumer.consume(options()))
+      const stopping = yield* Deferred.make<void>()
+      yield* Effect.forkScoped(Effect.zipRight(shutdown.requested, Deferred.succeed(stopping, undefined)))
 
-      const committer = makeCommitter(kafka.topic)
-      const periodic = yield* Effect.forkScoped(
-        Effect.repeat(committer.flush, Schedule.spaced(kafka.commitInterval))
-      )
-      const end = yield* Session.run({
-        // Stop fetching on SIGTERM or a stop: closing the stream ends the iteration cleanly (an
-        // iterator's return() would wait behind the pending fetch).
-        source: ({ shutdown, stopped }) =>
-          Stream.unwrapScoped(Effect.as(
-            Effect.forkScoped(Effect.zipRight(Effect.raceFirst(shutdown, stopped), Effect.ignore(promise(() => records.close())))),
-            Stream.fromAsyncIterable(records as AsyncIterable<Record>, (e) => new KafkaUnavailable({ detail: errorText(e) })).pipe(
+      while (true) {
+        // Hand-over: quiet for `handover` since the group last changed.
+        while (true) {
+          const left = handover - (Date.now() - changedAt)
+          if (left <= 0) break
+          if (yield* Effect.raceFirst(Effect.as(Effect.sleep(left), false), Effect.as(shutdown.requested, true))) {
+            return Option.none()
+          }
+        }
+        change = yield* Deferred.make<void>()
+        const records = yield* promise(() => consumer.consume(options()))
+        yield* Effect.ignore(promise(() => holder!.close()))
+        holder = records
+        yield* Ref.update(status, (s) => ({ ...s, joined: true, paused: false }))
+        const owned = (consumer.assignments ?? []).find((a) => a.topic === kafka.topic)?.partitions ?? []
+        yield* Effect.logInfo(
+          `consuming ${kafka.topic} as group ${kafka.groupId}: partitions ${owned.length === 0 ? "none" : [...owned].sort((a, b) => a - b).join(",")}`
+        )
+
+        // Mailjet limits per API key: the group shares MAILJET_MAX_RPS by partitions owned.
+        const total = (yield* promise(() => consumer.metadata({ topics: [kafka.topic] }))).topics.get(kafka.topic)?.partitionsCount ?? 0
+        const share = total === 0 ? 0 : owned.length / total
+        yield* pacer.share(share)
+        yield* Metric.set(rateShare, share)
+        yield* Effect.logInfo(`rate share ${owned.length}/${total} of MAILJET_MAX_RPS`)
+
+        const committer = makeCommitter(kafka.topic, Duration.millis(HANDOVER_MARGIN_MS))
+        const periodic = yield* Effect.forkScoped(Effect.all([
+          Effect.repeat(committer.flush, Schedule.spaced(kafka.commitInterval)),
+          Effect.repeat(reportLag(consumer, owned), Schedule.spaced(LAG_INTERVAL))
+        ], { concurrency: 2, discard: true }))
+        const rebalance = Deferred.await(change)
+        const end = yield* Session.run({
+          source: ({ shutdown, stopped }) =>
+            Session.readUntil(
+              // Not the stream's own iterator: its return() would destroy the stream, and it stays
+              // open (holding the subscription) until the next run's stream replaces it.
+              Stream.fromAsyncIterable(
+                iterateOnly(records),
+                (e) => new KafkaUnavailable({ detail: errorText(e) })
+              ),
+              Effect.raceFirst(shutdown, stopped)
+            ).pipe(
               Stream.tap((r) => Effect.zipRight(Metric.increment(Metrics.inFlight), Effect.logDebug(`record ${r.partition}/${r.offset}`)))
-            )
-          )),
-        read: (r) => ({ line: Number(r.offset), text: r.value ?? "" }),
-        sink: (items) =>
-          Effect.gen(function*() {
-            yield* deadLetter(items)
-            // Not attempted: its partition may not move past it.
-            for (const [record, result] of items) committer.mark(record, result.outcome.outcome !== "not-attempted")
-            yield* Metric.incrementBy(Metrics.inFlight, -items.length)
-          }),
-        shutdownTimeout: kafka.shutdownTimeout
-      })
-      yield* Fiber.interrupt(periodic)
-      yield* committer.flush
-      return end.failure
+            ),
+          read: (r) => ({ line: Number(r.offset), text: r.value ?? "" }),
+          sink: (items) =>
+            Effect.gen(function*() {
+              yield* deadLetter(items)
+              // Not attempted: its partition may not move past it.
+              for (const [record, result] of items) committer.mark(record, result.outcome.outcome !== "not-attempted")
+              yield* Metric.incrementBy(Metrics.inFlight, -items.length)
+            }),
+          shutdownTimeout: kafka.shutdownTimeout
+        }).pipe(
+          // A rebalance drains the run like a shutdown does.
+          Effect.provideService(Shutdown, {
+            requested: Effect.raceFirst(shutdown.requested, rebalance),
+            request: shutdown.request
+          })
+        )
+        yield* Fiber.interrupt(periodic)
+        yield* committer.flush
+        if (Option.isSome(end.failure) || (yield* Deferred.isDone(stopping))) return end.failure
+        yield* Effect.logInfo("group rebalancing: in-flight events finished and committed; resuming after the hand-over")
+      }
     }))
 
     /** After an outage: not ready, and wait until Mailjet answers again. */

@@ -23,7 +23,9 @@ export const produce = async (
     clientId: "test-producer",
     bootstrapBrokers: brokers(),
     serializers: stringSerializers,
-    autocreateTopics: true
+    autocreateTopics: true,
+    // A batch retried after a lost reply would otherwise be in the topic twice.
+    idempotent: true
   })
   try {
     for (let i = 0; i < records.length; i += 500) {

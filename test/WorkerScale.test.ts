@@ -1,0 +1,178 @@
+/**
+ * `serve` scaled out: several workers in one consumer group on the real broker, with planned
+ * rebalances (a worker stopped with SIGTERM, one added) while the topic is being worked through.
+ */
+import { Effect, ManagedRuntime, Option } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Simulator from "../src/Simulator/Simulator.js"
+import {
+  committedOffsets,
+  createTopic,
+  endOffsets,
+  freePort,
+  produce,
+  startWorker,
+  waitFor,
+  type Worker
+} from "./support/kafka.js"
+import { KEY, presetProperties, SECRET } from "./support/layers.js"
+
+const runtime = ManagedRuntime.make(Simulator.layer({
+  apiKey: KEY,
+  secretKey: SECRET,
+  lists: [{ id: 1, name: "Signal" }],
+  properties: presetProperties,
+  seed: 12
+}))
+let sim: Simulator.SimulatorService
+const run = <A>(e: Effect.Effect<A>) => runtime.runPromise(e)
+
+beforeAll(async () => {
+  sim = await runtime.runPromise(Simulator.Simulator)
+})
+afterAll(async () => {
+  await runtime.dispose()
+})
+
+const PARTITIONS = 6
+const CONTACTS = 150
+const EVENTS = 8
+const RPS = 200
+
+const env = async (id: string) => ({
+  MAILJET_API_KEY: KEY,
+  MAILJET_SECRET_KEY: SECRET,
+  MAILJET_LIST_ID: "1",
+  MAILJET_BASE_URL: sim.url,
+  MAILJET_MAX_RPS: String(RPS),
+  MAILJET_RETRY_BASE: "10 millis",
+  SIGNAL_INTEGRATION_ID: id,
+  KAFKA_COMMIT_INTERVAL: "200 millis",
+  MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
+  PORT: String(await freePort())
+})
+
+const revenueOf = (body: unknown) =>
+  ((body as { Properties?: { last_order_value?: number } } | undefined)?.Properties?.last_order_value)
+
+describe("serve scaled out on a real broker", () => {
+  // A rebalance is a race: several runs, each a new topic and group.
+  it.each([1, 2, 3])(
+    "run %i: 3 workers, one stopped with SIGTERM and one added mid-stream: every contact ends on its last event, each event sent exactly once, in order",
+    async (runNo) => {
+      const id = `scale${Date.now().toString(36)}r${runNo}`
+      const topic = `delivery-${id}`
+      await createTopic(topic, PARTITIONS)
+      const emails = Array.from({ length: CONTACTS }, (_, i) => `c${i}.${id}@example.com`)
+      const records = []
+      for (let n = 1; n <= EVENTS; n++) {
+        for (const email of emails) {
+          records.push({
+            key: email,
+            value: JSON.stringify({
+              type: "track",
+              event: "Order Completed",
+              messageId: `${email}-${n}`,
+              traits: { email },
+              properties: { revenue: n, currency: "EUR" }
+            })
+          })
+        }
+      }
+      await produce(topic, records)
+      // Mailjet's limit per API key is the group's whole budget.
+      await run(sim.setFaults({ latencyMs: 10, maxRps: RPS }))
+      const mine = new Set(emails)
+      const sent = async () => (await run(sim.requests)).filter((r) => mine.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
+
+      const workers: Array<Worker> = []
+      const ports: Array<string> = []
+      const start = async () => {
+        const e = await env(id)
+        ports.push(e.PORT)
+        workers.push(startWorker(e))
+      }
+      /** Each worker's gauges, summed by partition, as the group's /metrics would be. */
+      const scrape = async (which: ReadonlyArray<number>) => {
+        const lag = new Array<number>(PARTITIONS).fill(0)
+        let share = 0
+        for (const i of which) {
+          const text = await (await fetch(`http://127.0.0.1:${ports[i]}/metrics`)).text()
+          for (const m of text.matchAll(/signal_mailjet_consumer_lag\{topic="([^"]+)",partition="(\d+)"\} (\d+)/g)) {
+            expect(m[1]).toBe(topic)
+            lag[Number(m[2])]! += Number(m[3])
+          }
+          share += Number(/^signal_mailjet_rate_share (\S+)$/m.exec(text)?.[1] ?? "0")
+        }
+        return { lag, share }
+      }
+      for (let i = 0; i < 3; i++) await start()
+      try {
+        await waitFor("a quarter sent", async () => ((await sent()).length >= (CONTACTS * EVENTS) / 4 ? true : undefined), 60_000)
+        // Mid-stream: the offsets only move forward, so a lag reported a moment ago is at least
+        // the broker's lag now, and never more than the partition holds.
+        const ends = await endOffsets(topic)
+        const mid = await scrape([0, 1, 2])
+        const committedNow = await committedOffsets(`signal-mailjet-${id}`, topic, PARTITIONS)
+        expect(mid.share).toBeCloseTo(1, 5)
+        for (let p = 0; p < PARTITIONS; p++) {
+          expect(mid.lag[p]!).toBeGreaterThanOrEqual(ends[p]! - Math.max(committedNow[p]!, 0))
+          expect(mid.lag[p]!).toBeLessThanOrEqual(ends[p]!)
+        }
+        expect(mid.lag.reduce((a, b) => a + b, 0)).toBeGreaterThan(0)
+        workers[1]!.proc.kill("SIGTERM")
+        await start()
+        expect(await workers[1]!.exited).toBe(0)
+        await waitFor(
+          "every contact on its last event",
+          async () => ((await sent()).filter((r) => revenueOf(r.body) === EVENTS).length >= CONTACTS ? true : undefined),
+          90_000
+        )
+        // Everything committed: the surviving workers report no lag, and their shares make the whole budget.
+        await waitFor("all committed", async () => {
+          const c = await committedOffsets(`signal-mailjet-${id}`, topic, PARTITIONS)
+          return c.join() === (await endOffsets(topic)).join() ? true : undefined
+        })
+        const end = await waitFor("lag 0 reported", async () => {
+          const m = await scrape([0, 2, 3])
+          return m.lag.every((l) => l === 0) ? m : undefined
+        })
+        expect(end.share).toBeCloseTo(1, 5)
+      } finally {
+        for (const w of workers) if (w.proc.exitCode === null) w.proc.kill("SIGTERM")
+        await Promise.all(workers.map((w) => w.exited))
+        await run(sim.setFaults({}))
+        if (process.env["SCALE_LOGS"]) {
+          const fs = await import("node:fs")
+          workers.forEach((w, i) => fs.writeFileSync(`${process.env["SCALE_LOGS"]}/w${runNo}-${i}.log`, w.stderr()))
+        }
+      }
+      expect(workers[1]!.stderr()).toMatch(/shut down: offsets committed, group left/)
+      // At least one surviving worker went through a rebalance.
+      expect(workers.some((w) => /group rebalancing/.test(w.stderr()))).toBe(true)
+
+      const all = await sent()
+      const requests = all.filter((r) => r.status !== 429)
+      const byContact = new Map<string, Array<number | undefined>>()
+      for (const r of requests) {
+        const email = (r.body as { Email: string }).Email
+        byContact.set(email, [...(byContact.get(email) ?? []), revenueOf(r.body)])
+      }
+      const wrong = emails.filter((e) => (byContact.get(e) ?? []).join(",") !== "1,2,3,4,5,6,7,8")
+      expect(wrong.map((e) => `${e}: ${byContact.get(e)?.join(",")}`)).toEqual([])
+      // The group as a whole within the budget: the busiest one-second window, and 429s at most a handful.
+      const times = all.map((r) => r.at).sort((a, b) => a - b)
+      let busiest = 0
+      for (let i = 0, j = 0; i < times.length; i++) {
+        while (times[i]! - times[j]! >= 1000) j++
+        busiest = Math.max(busiest, i - j + 1)
+      }
+      expect(busiest).toBeLessThanOrEqual(RPS)
+      expect(all.filter((r) => r.status === 429).length).toBeLessThanOrEqual(5)
+      expect(requests.every((r) => r.status >= 200 && r.status < 300)).toBe(true)
+      const finals = await run(Effect.forEach(emails, (e) => sim.contact(e)))
+      expect(finals.filter((c) => Option.isNone(c) || c.value.properties["last_order_value"] !== EVENTS).length).toBe(0)
+    },
+    180_000
+  )
+})
