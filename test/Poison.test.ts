@@ -23,7 +23,7 @@ import { parseBaseUrl } from "../src/Mailjet/MailjetConfig.js"
 import { RateLimited } from "../src/Mailjet/MailjetError.js"
 import { Mapping } from "../src/Mapping.js"
 import { DefaultPreset, parsePreset } from "../src/Preset/Preset.js"
-import { deadLetterEvents } from "../src/Run/Ndjson.js"
+import { boundedLines, deadLetterEvents } from "../src/Run/Ndjson.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
 import { PoisonLine } from "./arbitraries.js"
 import { SEED_EVENT } from "./support/seed.js"
@@ -326,4 +326,62 @@ layer(
         "second@example.com"
       ])
     }), { timeout: 60_000 })
+
+  it.effect("a 40 MB line between two good events: dead-lettered as LineTooLong by its line, never held, no out-of-memory under the bin's heap", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      const second = { ...SEED_EVENT, messageId: "second", traits: { email: "second@example.com" } }
+      const input = Path.join(tmp, "huge.ndjson")
+      const deadLetters = Path.join(tmp, "huge-dead.ndjson")
+      // Three times the bin's old generation would hold if the line were read whole.
+      const huge = `{"type":"track","event":"Signed Up","properties":{"note":"${"x".repeat(40 * 1024 * 1024)}"}}`
+      Fs.writeFileSync(input, [JSON.stringify(SEED_EVENT), huge, JSON.stringify(second)].join("\n") + "\n")
+      const r = yield* runBin(["deliver", input, "--dead-letters", deadLetters], {
+        MAILJET_API_KEY: KEY,
+        MAILJET_SECRET_KEY: SECRET,
+        MAILJET_LIST_ID: String(LIST_ID),
+        MAILJET_BASE_URL: sim.url,
+        MAILJET_MAX_RPS: "1000"
+      })
+      expect(r.stderr).not.toMatch(/heap out of memory|internal error/)
+      expect(r.code).toBe(1)
+      const outcomes = r.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>)
+      expect(outcomes.map((o) => [o["line"], o["outcome"], o["error"]])).toStrictEqual([
+        [1, "delivered", undefined],
+        [2, "dead-lettered", "LineTooLong"],
+        [3, "delivered", undefined]
+      ])
+      expect(outcomes[1]!["reason"]).toMatch(new RegExp(`^the line is ${Buffer.byteLength(huge)} bytes, over the bound on one line`))
+      const records = Fs.readFileSync(deadLetters, "utf8").split("\n").filter((l) => l !== "")
+      expect(records.length).toBe(1)
+      expect(Buffer.byteLength(records[0]!)).toBeLessThan(4096)
+      expect(JSON.parse(records[0]!)).toMatchObject({ error: "LineTooLong", line: 2 })
+      Fs.rmSync(input)
+    }), { timeout: 60_000 })
+})
+
+describe("boundedLines", () => {
+  const Lines = Schema.Struct({
+    lines: Schema.Array(Schema.String.pipe(Schema.filter((l) => !l.includes("\n")))).pipe(Schema.maxItems(12)),
+    cuts: Schema.Array(Schema.Int.pipe(Schema.between(0, 400))).pipe(Schema.maxItems(8)),
+    maxBytes: Schema.Int.pipe(Schema.between(1, 40))
+  })
+  it.prop(
+    "law: however the text is cut into chunks, every line comes out once, in order, whole up to the bound and as its size past it",
+    [Lines],
+    ([{ cuts, lines, maxBytes }]) => {
+      const text = lines.map((l) => `${l}\n`).join("")
+      const at = [...new Set(cuts.filter((c) => c < text.length))].sort((a, b) => a - b)
+      const chunks = [0, ...at].map((from, i) => text.slice(from, [...at, text.length][i]))
+      const out = Effect.runSync(Stream.runCollect(boundedLines(Stream.fromIterable(chunks), maxBytes)))
+      const expected = lines.map((l) => {
+        const line = l.replace(/\r$/, "")
+        return Buffer.byteLength(l) > maxBytes ? { tooLong: Buffer.byteLength(l) } : line
+      })
+      // The text ends with a newline (or is empty), so an empty last line follows: delivery skips it as blank.
+      expect(Chunk.toReadonlyArray(out)).toStrictEqual([...expected, ""])
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
 })

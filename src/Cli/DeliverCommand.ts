@@ -11,7 +11,7 @@ import { numbered, prepareLine } from "../Delivery/Prepare.js"
 import { outcomeLine } from "../Domain/Outcome.js"
 import { positiveInt } from "../internal/config.js"
 import { Mapping } from "../Mapping.js"
-import { checkSource, type InputUnreadable, readLines } from "../Run/Ndjson.js"
+import { checkSource, type InputUnreadable, readBoundedLines, readLines } from "../Run/Ndjson.js"
 import { reportSetupErrors, withLogging } from "./Options.js"
 import { runLines, runOptions } from "./RunLines.js"
 
@@ -55,16 +55,15 @@ export const deliverCommand = Command.make(
     ...runOptions
   },
   (o) => {
-    const lines = readLines(o.file)
     if (o.dryRun) {
-      return dryRun(lines).pipe(
+      return dryRun(readLines(o.file)).pipe(
         Effect.provide(Layer.merge(Consent.layer, Mapping.layer(o.preset))),
         reportSetupErrors,
         withLogging(o)
       )
     }
     // The input is checked before preflight calls Mailjet.
-    return runLines(numbered(lines), o, checkSource(o.file))
+    return runLines(numbered(readBoundedLines(o.file, o.maxLineBytes)), o, checkSource(o.file))
   }
 ).pipe(
   Command.withDescription(

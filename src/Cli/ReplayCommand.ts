@@ -7,7 +7,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import { numbered } from "../Delivery/Prepare.js"
-import { InputUnreadable, readDeadLetter, readLines } from "../Run/Ndjson.js"
+import { InputUnreadable, readBoundedLines, readDeadLetter } from "../Run/Ndjson.js"
 import { exit, reportSetupErrors, stderr } from "./Options.js"
 import { runLines, runOptions } from "./RunLines.js"
 
@@ -61,7 +61,7 @@ export const replayCommand = Command.make(
     }
     const file = Option.getOrThrow(o.file)
     return runLines(
-      Stream.map(numbered(readLines(file)), ({ line, text }) => replayed(line, text)),
+      Stream.map(numbered(readBoundedLines(file, o.maxLineBytes)), (item) => item.tooLong === undefined ? replayed(item.line, item.text) : item),
       o,
       // Appending to the file being read would feed the replay its own dead letters without end.
       Option.isSome(o.deadLetters) && sameFile(file, o.deadLetters.value)

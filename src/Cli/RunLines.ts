@@ -3,6 +3,7 @@
  * dead letters to a file, the summary on stderr, and the exit code from how the run ended.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -11,7 +12,7 @@ import { Delivery } from "../Delivery/Delivery.js"
 import type { Item } from "../Delivery/Prepare.js"
 import type { RunStopped } from "../Delivery/RunState.js"
 import { Preflight, type PreflightReport } from "../Mailjet/Preflight.js"
-import type { InputUnreadable } from "../Run/Ndjson.js"
+import { DEFAULT_MAX_LINE_BYTES, type InputUnreadable } from "../Run/Ndjson.js"
 import { ndjsonSink } from "../Run/NdjsonSink.js"
 import { DEFAULT_SHUTDOWN_TIMEOUT, readUntil, run, type SessionEnd } from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
@@ -37,7 +38,13 @@ export const runOptions = {
   preset: presetOption,
   createMissing: createMissingOption,
   logFormat: logFormatOption,
-  logLevel: logLevelOption
+  logLevel: logLevelOption,
+  maxLineBytes: Options.integer("max-line-bytes").pipe(
+    Options.withDescription(
+      "A line longer than this many bytes is not read: it is dead-lettered as LineTooLong, by its line number, and the run goes on."
+    ),
+    Options.withDefault(DEFAULT_MAX_LINE_BYTES)
+  )
 }
 
 export interface RunOptions {
@@ -47,6 +54,7 @@ export interface RunOptions {
   readonly createMissing: boolean
   readonly logFormat: "text" | "json"
   readonly logLevel: Option.Option<LogLevelName>
+  readonly maxLineBytes: number
 }
 
 const printPreflight = (r: PreflightReport) =>

@@ -42,6 +42,7 @@ import {
   prepareLine,
   resultOf,
   supersededReason,
+  tooLong,
   withoutRefused
 } from "./Prepare.js"
 import { guardReplay } from "./ReplayGuard.js"
@@ -317,8 +318,8 @@ const make = Effect.gen(function*() {
       const decided = items.pipe(
         // Sequential and pure: decisions and per-contact tickets are taken in input order.
         Stream.map((item) => {
-          const { line, only, replay, text } = read(item)
-          const decoded = prepareLine(text, line, consent.resolve, mapping, datatypes)
+          const { line, only, replay, text, tooLong: bytes } = read(item)
+          const decoded = bytes === undefined ? prepareLine(text, line, consent.resolve, mapping, datatypes) : tooLong(line, bytes)
           const prepared = decoded._tag === "Done"
             ? decoded
             : only !== undefined

@@ -28,6 +28,8 @@ export interface Item {
   readonly only?: ReadonlyArray<string> | undefined
   /** A replayed event: what Mailjet holds decides what of it may still apply (see ReplayGuard). */
   readonly replay?: boolean | undefined
+  /** The line was over the reader's bound: its size, and no text. */
+  readonly tooLong?: number | undefined
 }
 
 /** What `prepare` decides before any I/O: a final outcome, or a request to send. */
@@ -199,14 +201,34 @@ export const applySuppressions = (
 }
 
 /** Physical line numbers, so they point into the file, for the lines that are not blank (no events). */
-export const numbered = <E, R>(lines: Stream.Stream<string, E, R>) =>
+export const numbered = <E, R>(lines: Stream.Stream<string | { readonly tooLong: number }, E, R>) =>
   Stream.suspend(() => {
     let physical = 0
     return lines.pipe(
-      Stream.map((text) => ({ text, line: ++physical })),
-      Stream.filter(({ text }) => text.trim() !== "")
+      Stream.map((text): Item =>
+        typeof text === "string" ? { text, line: ++physical } : { text: "", line: ++physical, tooLong: text.tooLong }
+      ),
+      Stream.filter(({ text, tooLong }) => tooLong !== undefined || text.trim() !== "")
     )
   })
+
+/** A line over the reader's bound, which was never held: only its size is known. */
+export const tooLong = (line: number, bytes: number): Prepared => ({
+  _tag: "Done",
+  result: {
+    line,
+    raw: undefined,
+    text: undefined,
+    messageId: undefined,
+    event: undefined,
+    outcome: {
+      outcome: "dead-lettered",
+      error: "LineTooLong",
+      reason: `the line is ${bytes} bytes, over the bound on one line (--max-line-bytes); it was not read, so the dead letter names it by its line. Shorten the event at its source`,
+      attempts: 0
+    }
+  }
+})
 
 /**
  * The body without the properties Mailjet refused, or `undefined` when the refusal was about more

@@ -38,6 +38,71 @@ export const readLines = (source: string): Stream.Stream<string, InputUnreadable
   return Stream.splitLines(chunks)
 }
 
+/** A line over the bound: only its size was kept. */
+export interface LineTooLong {
+  readonly tooLong: number
+}
+
+/** 1 MiB: far above any real event, far below what the bin's 128 MB heap can hold several of. */
+export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+
+/**
+ * `readLines`, except that a line longer than `maxBytes` (UTF-8) is never held: its bytes are
+ * counted and dropped as they arrive, and it comes out as its size alone, to be dead-lettered.
+ */
+export const readBoundedLines = (
+  source: string,
+  maxBytes: number
+): Stream.Stream<string | LineTooLong, InputUnreadable, FileSystem.FileSystem> => {
+  const fail = (e: unknown) => new InputUnreadable({ source, detail: e instanceof Error ? e.message : String(e) })
+  const text = (open: () => Readable) => NodeStream.fromReadable<InputUnreadable, string>(open, fail)
+  const chunks = source === "-"
+    ? text(() => process.stdin.setEncoding("utf8"))
+    : Stream.unwrap(Effect.as(checkSource(source), text(() => Fs.createReadStream(source, { encoding: "utf8", highWaterMark: 64 * 1024 }))))
+  return boundedLines(chunks, maxBytes)
+}
+
+/** Text chunks into lines (`\n` or `\r\n`), each either whole or, past `maxBytes`, its size alone. */
+export const boundedLines = <E, R>(
+  chunks: Stream.Stream<string, E, R>,
+  maxBytes: number
+): Stream.Stream<string | LineTooLong, E, R> =>
+  Stream.suspend(() => {
+    let pending: Array<string> = []
+    let pendingBytes = 0
+    let dropped: number | undefined
+    const end = (): string | LineTooLong => {
+      const line: string | LineTooLong = dropped !== undefined ? { tooLong: dropped } : pending.join("").replace(/\r$/, "")
+      pending = []
+      pendingBytes = 0
+      dropped = undefined
+      return line
+    }
+    const split = (chunk: string): Array<string | LineTooLong> => {
+      const out: Array<string | LineTooLong> = []
+      for (let start = 0;;) {
+        const nl = chunk.indexOf("\n", start)
+        const piece = nl < 0 ? chunk.slice(start) : chunk.slice(start, nl)
+        const bytes = Buffer.byteLength(piece)
+        if (dropped !== undefined) dropped += bytes
+        else if (pendingBytes + bytes > maxBytes) {
+          dropped = pendingBytes + bytes
+          pending = []
+        } else {
+          pending.push(piece)
+          pendingBytes += bytes
+        }
+        if (nl < 0) return out
+        out.push(end())
+        start = nl + 1
+      }
+    }
+    return chunks.pipe(
+      Stream.mapConcat(split),
+      Stream.concat(Stream.suspend(() => (pending.length > 0 || dropped !== undefined ? Stream.make(end()) : Stream.empty)))
+    )
+  })
+
 /**
  * Dead-letter records back into event lines for `replay`: a record's `event` is the original line,
  * cut out of the record as it was written (never parsed and written again: an event 10,000 levels
