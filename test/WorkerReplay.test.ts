@@ -68,13 +68,21 @@ describe("serve, its dead-letter topic, and replay --topic", () => {
     const id = `r${Date.now().toString(36)}`
     const topic = `delivery-${id}`
     await createTopic(topic, 3)
+    await createTopic(`${topic}-dlq`, 1)
     // One contact, one key: the two events stay in order in one partition.
     await produce(topic, [
       { key: "kim@example.com", value: kim("Signed Up", { properties: { method: "email" } }) },
       { key: "kim@example.com", value: kim("Unsubscribed", {}) }
     ])
-    const worker = startWorker({ ...mailjetEnv(), SIGNAL_INTEGRATION_ID: id, PORT: String(await freePort()), KAFKA_COMMIT_INTERVAL: "200ms" })
-    const dead = await readTopic(`${topic}-dlq`, 1)
+    const worker = startWorker({
+      ...mailjetEnv(),
+      SIGNAL_INTEGRATION_ID: id,
+      PORT: String(await freePort()),
+      KAFKA_COMMIT_INTERVAL: "200ms",
+      MAILJET_SHUTDOWN_TIMEOUT: "2s"
+    })
+    // The worker reads only after its start-up hand-over (MAILJET_SHUTDOWN_TIMEOUT + 1 s).
+    const dead = await readTopic(`${topic}-dlq`, 1, 40_000)
     expect(JSON.parse(dead[0]!.value)).toMatchObject({ error: "PropertyMissing", only: ["signup_method"] })
     await waitFor("kim unsubscribed", async () => ((await membership())?.lists.get(1) === "unsubscribed" ? true : undefined))
     worker.proc.kill("SIGTERM")

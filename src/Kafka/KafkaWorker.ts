@@ -15,7 +15,6 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
@@ -27,7 +26,7 @@ import { Preflight } from "../Mailjet/Preflight.js"
 import { Pacer } from "../Delivery/Pacer.js"
 import * as Session from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
-import { KafkaConfig, type KafkaSettings } from "./KafkaConfig.js"
+import { connectionOptions, KafkaConfig } from "./KafkaConfig.js"
 
 export class KafkaUnavailable extends Data.TaggedError("KafkaUnavailable")<{ readonly detail: string }> {
   override get message(): string {
@@ -64,21 +63,6 @@ const iterateOnly = <A>(stream: AsyncIterable<A>): AsyncIterable<A> => ({
 })
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
-
-const connection = (k: KafkaSettings) => ({
-  clientId: k.clientId,
-  bootstrapBrokers: [...k.brokers],
-  ...(k.tls ? { tls: {} } : {}),
-  ...(Option.isSome(k.sasl)
-    ? {
-      sasl: {
-        mechanism: k.sasl.value.mechanism,
-        username: k.sasl.value.username,
-        password: Redacted.value(k.sasl.value.password)
-      }
-    }
-    : {})
-})
 
 const promise = <A>(f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (e) => new KafkaUnavailable({ detail: errorText(e) }) })
@@ -133,7 +117,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
     const producer = yield* Effect.acquireRelease(
       Effect.sync(() =>
         new Producer({
-          ...connection(kafka),
+          ...connectionOptions(kafka),
           serializers: stringSerializers,
           acks: ProduceAcks.ALL,
           autocreateTopics: true
@@ -215,7 +199,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
       const consumer = yield* Effect.acquireRelease(
         Effect.sync(() => {
           const c = new Consumer({
-            ...connection(kafka),
+            ...connectionOptions(kafka),
             groupId: kafka.groupId,
             deserializers: stringDeserializers,
             autocommit: false,
