@@ -5,10 +5,12 @@
  * random point and again at the end, and the result is compared with the history applied in order
  * with no failure at all.
  */
-import { describe, expect, it } from "@effect/vitest"
-import { Schema } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Effect, Layer, Option, Schema } from "effect"
 import { guardReplay, LAST_EVENT_PROPERTY, SUBSCRIPTION, type ContactState } from "../src/Delivery/ReplayGuard.js"
-import type { ManageContactBody } from "../src/Mailjet/MailjetClient.js"
+import { type ManageContactBody, MailjetClient } from "../src/Mailjet/MailjetClient.js"
+import * as Simulator from "../src/Simulator/Simulator.js"
+import { clientLayer, KEY, SECRET } from "./support/layers.js"
 
 type Membership = "subscribed" | "unsubscribed" | undefined
 
@@ -138,5 +140,80 @@ describe("replay guard", () => {
       expect(superseded.size).toBe(0)
       expect([actual.membership, actual.properties]).toStrictEqual([ordered.membership, ordered.properties])
     }
+  )
+})
+
+/**
+ * The same laws with Mailjet's side played by the simulator over real HTTP, through the client:
+ * the guard reads what the simulator holds (listrecipient, contactdata), and the history applied
+ * in order goes to a twin contact of the same simulator. `signal_last_event_at` is defined.
+ */
+const numbered = (email: string, s: typeof Step.Type, i: number): ManageContactBody => {
+  const properties: Record<string, string | number | boolean> = { n: i }
+  if (s.a !== undefined) properties["a"] = s.a
+  if (s.b !== undefined) properties["b"] = s.b
+  properties[LAST_EVENT_PROPERTY] = new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString().replace(/\.000Z$/, "Z")
+  return { Email: email, Action: s.action, Properties: properties }
+}
+
+layer(
+  Simulator.layer({
+    apiKey: KEY,
+    secretKey: SECRET,
+    lists: [{ id: 1, name: "Signal" }],
+    properties: [
+      { name: "n", datatype: "int" },
+      { name: "a", datatype: "str" },
+      { name: "b", datatype: "bool" },
+      { name: LAST_EVENT_PROPERTY, datatype: "datetime" }
+    ]
+  }),
+  { excludeTestServices: true }
+)("replay guard against the simulator", (it) => {
+  let seq = 0
+  it.effect.prop(
+    "never re-subscribes, and every part that ends unlike the history in order was named superseded",
+    { h: History },
+    ({ h }) =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.Simulator
+        const client = yield* MailjetClient
+        const id = seq++
+        const actual = `actual${id}@example.com`
+        const twin = `ordered${id}@example.com`
+        for (const [i, s] of h.steps.entries()) yield* client.manageContact(numbered(twin, s, i))
+        const dead: Array<{ readonly i: number; readonly only: boolean; readonly body: ManageContactBody }> = []
+        const superseded = new Set<string>()
+        const replay = Effect.gen(function*() {
+          for (const d of dead.splice(0)) {
+            const g = guardReplay(d.body, Date.UTC(2026, 0, 1) + d.i * 60_000, yield* client.contactState(actual), d.only)
+            g.superseded.forEach((s) => superseded.add(s))
+            if (g._tag === "Send") yield* client.manageContact(g.body)
+          }
+        })
+        for (const [i, s] of h.steps.entries()) {
+          if (i === h.replayAt) yield* replay
+          const body = numbered(actual, s, i)
+          if (s.fails === "whole") dead.push({ i, only: false, body })
+          else if (s.fails === "property" && body.Properties?.["b"] !== undefined) {
+            const { b, ...rest } = body.Properties
+            yield* client.manageContact({ ...body, Properties: rest })
+            dead.push({ i, only: true, body: { Email: actual, Action: "addnoforce", Properties: { b } } })
+          } else yield* client.manageContact(body)
+        }
+        yield* replay
+        const of = (email: string) =>
+          Effect.map(sim.contact(email), (c) => ({
+            membership: Option.match(c, { onNone: () => undefined, onSome: (x) => x.lists.get(1) }),
+            properties: Option.match(c, { onNone: (): Readonly<Record<string, unknown>> => ({}), onSome: (x) => x.properties })
+          }))
+        const [got, want] = [yield* of(actual), yield* of(twin)]
+        if (got.membership === "subscribed") expect(want.membership).toBe("subscribed")
+        if (got.membership !== want.membership) expect([...superseded]).toContain(SUBSCRIPTION)
+        for (const name of ["a", "b", "n"]) {
+          if (got.properties[name] !== want.properties[name]) expect([...superseded]).toContain(name)
+        }
+      }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(Simulator.Simulator, (sim) => clientLayer(sim.url))))),
+    { fastCheck: { numRuns: 400 } }
   )
 })

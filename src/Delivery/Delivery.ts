@@ -6,6 +6,10 @@
  * configured concurrency. Fatal errors, an outage or `stop` end the sending: what is in flight
  * finishes, everything after it is `not-attempted`, and the stream still yields a result for
  * every line it reads.
+ *
+ * Longer than 300 lines: the send loop (stop, pacing, the replay's read, partial updates, retries)
+ * is one state machine per event, kept whole so its order of checks reads top to bottom; what it
+ * decides without I/O is in Prepare.ts.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"

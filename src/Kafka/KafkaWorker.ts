@@ -4,6 +4,9 @@
  * and commits an offset only once every record before it in its partition is done (delivered,
  * dropped, or acknowledged by the dead-letter topic): at-least-once, and `managecontact` is an
  * upsert, so a redelivery after a crash is harmless.
+ *
+ * Longer than 300 lines: the consumer's session, its commits and the rebalance hand-over share the
+ * consumer's state and its timing, and are easier to check side by side.
  */
 import type { Message, MessagesStream } from "@platformatic/kafka"
 import { Consumer, ProduceAcks, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka"

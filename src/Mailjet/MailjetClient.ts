@@ -2,7 +2,7 @@
  * The Mailjet Contacts API (v3 REST) as typed calls. One attempt per call, bounded by the
  * configured timeout: retrying and pacing belong to delivery, which sees every lane at once.
  * Longer than 300 lines because every call shares one transport and one status mapping; the
- * transport (`exchange`) is the part to move out once its timeout strategy is settled.
+ * transport (`exchange`) is the part to move out next.
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
