@@ -794,6 +794,22 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
   }
 )
 
+/** What the unsubscribe link in a Mailjet email does: the contact is unsubscribed in Mailjet itself. */
+const recipientUnsubscribes = (sim: Simulator.SimulatorService, email: string) =>
+  Effect.map(
+    Effect.promise(() =>
+      fetch(`${sim.url}/v3/REST/contactslist/${LIST_ID}/managecontact`, {
+        method: "POST",
+        headers: {
+          authorization: `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}`,
+          "content-type": "application/json"
+        },
+        body: JSON.stringify({ Email: email, Action: "unsub" })
+      })
+    ),
+    (res) => res.status
+  )
+
 layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices: true })(
   "CLI (end to end): the consent loop",
   (it) => {
@@ -814,17 +830,7 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
         expect(yield* membership).toBe("subscribed")
 
         // The recipient follows the unsubscribe link in a Mailjet email: Mailjet marks them unsubscribed.
-        const unsubscribe = yield* Effect.promise(() =>
-          fetch(`${sim.url}/v3/REST/contactslist/${LIST_ID}/managecontact`, {
-            method: "POST",
-            headers: {
-              authorization: `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}`,
-              "content-type": "application/json"
-            },
-            body: JSON.stringify({ Email: "lee@example.com", Action: "unsub" })
-          })
-        )
-        expect(unsubscribe.status).toBe(201)
+        expect(yield* recipientUnsubscribes(sim, "lee@example.com")).toBe(201)
         expect(yield* membership).toBe("unsubscribed")
 
         const order = yield* run(["deliver"], env(sim), `${event("Order Completed", { properties: { revenue: 20, currency: "EUR" } })}\n`)
@@ -844,16 +850,7 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
         expect(yield* membership).toBe("subscribed")
 
         // MAILJET_RESUBSCRIBE=consent: the literal mapping, for accounts that want it.
-        yield* Effect.promise(() =>
-          fetch(`${sim.url}/v3/REST/contactslist/${LIST_ID}/managecontact`, {
-            method: "POST",
-            headers: {
-              authorization: `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}`,
-              "content-type": "application/json"
-            },
-            body: JSON.stringify({ Email: "lee@example.com", Action: "unsub" })
-          })
-        )
+        expect(yield* recipientUnsubscribes(sim, "lee@example.com")).toBe(201)
         const literal = yield* run(["deliver"], env(sim, { MAILJET_RESUBSCRIBE: "consent" }), `${event("Identified")}\n`)
         expect(outcomes(literal.stdout).map((o) => [o["action"], o["demoted"]])).toStrictEqual([["addforce", undefined]])
         expect(yield* membership).toBe("subscribed")
