@@ -4,24 +4,14 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
-import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
 import { DefaultPreset } from "../src/Preset/Preset.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
+import { runBin } from "./support/bin.js"
 import { SEED_EVENT } from "./support/seed.js"
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url))
-const BIN = Path.join(ROOT, "dist", "bin.js")
 const KEY = "contact-apikey-5RZQ1"
 const SECRET = "contact-secret-8WKD3"
 const LIST_ID = 4
-
-interface RunResult {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
 
 const run = (
   sim: Simulator.SimulatorService,
@@ -30,28 +20,14 @@ const run = (
   extra: Readonly<Record<string, string>> = {}
 ) =>
   Effect.promise(() =>
-    new Promise<RunResult>((resolve, reject) => {
-      const child = spawn(BIN, args, {
-        cwd: ROOT,
-        env: {
-          PATH: process.env["PATH"] ?? "",
-          NO_COLOR: "1",
-          MAILJET_API_KEY: KEY,
-          MAILJET_SECRET_KEY: SECRET,
-          MAILJET_LIST_ID: String(LIST_ID),
-          MAILJET_BASE_URL: sim.url,
-          MAILJET_MAX_RPS: "1000",
-          ...extra
-        }
-      })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
-      child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
-      child.on("error", reject)
-      child.on("close", (code) => resolve({ code, stdout, stderr }))
-      child.stdin.end(stdin)
-    })
+    runBin(args, {
+      MAILJET_API_KEY: KEY,
+      MAILJET_SECRET_KEY: SECRET,
+      MAILJET_LIST_ID: String(LIST_ID),
+      MAILJET_BASE_URL: sim.url,
+      MAILJET_MAX_RPS: "1000",
+      ...extra
+    }, stdin)
   ).pipe(Effect.tap((r) =>
     Effect.sync(() => {
       expect(r.stdout + r.stderr).not.toContain(SECRET)

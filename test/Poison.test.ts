@@ -6,11 +6,9 @@
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Chunk, Effect, Either, Schema, Stream } from "effect"
-import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterAll } from "vitest"
 import { Consent } from "../src/Consent.js"
 import { prepareLine } from "../src/Delivery/Prepare.js"
@@ -26,6 +24,7 @@ import { DefaultPreset, parsePreset } from "../src/Preset/Preset.js"
 import { boundedLines, deadLetterEvents } from "../src/Run/Ndjson.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
 import { PoisonLine } from "./arbitraries.js"
+import { runBin as spawnBin } from "./support/bin.js"
 import { SEED_EVENT } from "./support/seed.js"
 
 const mapping = Mapping.make()
@@ -254,8 +253,6 @@ describe("secrets and wording", () => {
 
 // ---- end to end: the built process against the simulator
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url))
-const BIN = Path.join(ROOT, "dist", "bin.js")
 const KEY = "poison-apikey-T4XB9QW2"
 const SECRET = "poison-secret-R8KD3MV6"
 const LIST_ID = 7
@@ -263,22 +260,7 @@ const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "signal-mailjet-poison-"))
 afterAll(() => Fs.rmSync(tmp, { recursive: true, force: true }))
 
 const runBin = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>) =>
-  Effect.promise(() =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(BIN, args, { cwd: ROOT, env: { PATH: process.env["PATH"] ?? "", NO_COLOR: "1", ...env } })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
-      child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
-      child.stdin.end()
-      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
-      child.on("error", reject)
-      child.on("close", (code) => {
-        clearTimeout(timer)
-        resolve({ code, stdout, stderr })
-      })
-    })
-  )
+  Effect.promise(() => spawnBin(args, env))
 
 layer(
   Simulator.layer({

@@ -3,15 +3,13 @@
  * dead-letter topic on a real broker: kim signs up while a property is missing, then
  * unsubscribes; after the fix, `replay --topic` leaves kim unsubscribed and says why.
  */
-import { spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import { ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Simulator from "../src/Simulator/Simulator.js"
 import { brokers, createTopic, freePort, produce, readTopic, startWorker, waitFor } from "./support/kafka.js"
+import { runBin } from "./support/bin.js"
 import { KEY, presetProperties, SECRET } from "./support/layers.js"
 
-const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
 
 const runtime = ManagedRuntime.make(Simulator.layer({
   apiKey: KEY,
@@ -36,20 +34,8 @@ const mailjetEnv = () => ({
   MAILJET_RETRY_BASE: "10ms"
 })
 
-/** The CLI as a process, to its end. */
-const cli = (args: ReadonlyArray<string>, env: Record<string, string>) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const proc = spawn(bin, args, {
-      env: { PATH: process.env["PATH"] ?? "", NO_COLOR: "1", KAFKA_BROKERS: brokers().join(","), ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    proc.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
-    proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-    proc.on("error", reject)
-    proc.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
+/** The CLI as a process, to its end, beside the broker. */
+const cli = (args: ReadonlyArray<string>, env: Record<string, string>) => runBin(args, { KAFKA_BROKERS: brokers().join(","), ...env })
 
 const kim = (event: string, extra: Record<string, unknown>) =>
   JSON.stringify({
