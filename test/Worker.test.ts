@@ -234,4 +234,22 @@ describe("serve against a real Kafka broker", () => {
     // Events that gave up before the pause are on the DLQ; nothing else went missing.
     expect(worker.stderr()).toMatch(/paused consuming/)
   }, 120_000)
+
+  it("stops at once, exit 2, when its HTTP port is taken: it never consumes while another process answers /ready", async () => {
+    const t = await integration()
+    await produce(t.topic, [{ key: "p1@example.com", value: track("Subscribed", "p1@example.com") }])
+    const net = await import("node:net")
+    const taken = net.createServer()
+    const port = await new Promise<number>((resolve) => taken.listen(0, "127.0.0.1", () => resolve((taken.address() as { port: number }).port)))
+    try {
+      const before = (await requestsFor(new Set(["p1@example.com"]))).length
+      const worker = startWorker({ ...(await env(t.id)), PORT: String(port) })
+      expect(await worker.exited).toBe(2)
+      expect(worker.stderr()).toMatch(new RegExp(`cannot listen on port ${port} .*another process has it`))
+      expect(worker.stderr()).not.toMatch(/consuming /)
+      expect((await requestsFor(new Set(["p1@example.com"]))).length).toBe(before)
+    } finally {
+      taken.close()
+    }
+  })
 })

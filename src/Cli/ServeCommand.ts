@@ -44,12 +44,20 @@ export const serveCommand = Command.make(
         Effect.gen(function*() {
           const kafka = yield* KafkaConfig
           const status = yield* Ref.make<WorkerStatus>({ preflight: false, joined: false, paused: false })
-          // HTTP first, so /health answers while preflight waits for Mailjet.
-          yield* Layer.launch(WorkerHttp.layer(status, { port: kafka.port, host: process.env["HTTP_HOST"] ?? "0.0.0.0" })).pipe(
+          // HTTP first, so /health answers while preflight waits for Mailjet; listening is part of
+          // starting: a port taken by another process stops the worker before it consumes anything.
+          yield* Layer.buildWithScope(
+            WorkerHttp.layer(status, { port: kafka.port, host: process.env["HTTP_HOST"] ?? "0.0.0.0" }),
+            yield* Effect.scope
+          ).pipe(
             Effect.catchAll((e) =>
-              Effect.zipRight(stderr(`signal-mailjet serve: cannot listen on port ${kafka.port}: ${String(e)}`), exit(2))
-            ),
-            Effect.forkScoped
+              Effect.zipRight(
+                stderr(
+                  `signal-mailjet serve: cannot listen on port ${kafka.port} (${e._tag === "ServeError" ? String(e.cause) : String(e)}): another process has it. Set PORT (and HTTP_HOST) to a free one.`
+                ),
+                exit(2)
+              )
+            )
           )
           yield* serve(status).pipe(
             Effect.provide(
