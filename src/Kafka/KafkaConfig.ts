@@ -111,15 +111,12 @@ export const connectionOptions = (k: KafkaConnection) => ({
 })
 
 export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
-  brokers,
+  connection: kafkaConnection,
   names,
-  clientId: Config.string("KAFKA_CLIENT_ID").pipe(Config.withDefault("signal-mailjet")),
-  sasl,
-  tls: Config.boolean("KAFKA_TLS").pipe(Config.withDefault(false)),
   commitInterval: duration("KAFKA_COMMIT_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
   port: Config.port("PORT").pipe(Config.withDefault(8080)),
   shutdownTimeout: duration("MAILJET_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
-}).pipe(Config.map(({ names, ...rest }) => ({ ...rest, ...names })))
+}).pipe(Config.map(({ connection, names, ...rest }) => ({ ...connection, ...rest, ...names })))
 
 export class KafkaConfig extends Context.Tag("signal-mailjet/KafkaConfig")<KafkaConfig, KafkaSettings>() {
   static readonly layer = Layer.effect(KafkaConfig, kafkaSettings)

@@ -295,6 +295,22 @@ const exchange = (
     })
   })
 
+/** Mailjet's largest page (`Limit`). */
+export const PAGE = 1000
+
+/** Every page of a paged read, as Mailjet advises: step `Offset` until a short page. */
+export const allPages = <A, E>(
+  read: (page: { readonly offset: number; readonly limit: number }) => Effect.Effect<ReadonlyArray<A>, E>
+): Effect.Effect<Array<A>, E> =>
+  Effect.gen(function*() {
+    const all: Array<A> = []
+    for (let offset = 0;; offset += PAGE) {
+      const page = yield* read({ offset, limit: PAGE })
+      all.push(...page)
+      if (page.length < PAGE) return all
+    }
+  })
+
 const make = Effect.gen(function*() {
   const config = yield* MailjetConfig
   const listId = config.listId
@@ -414,23 +430,13 @@ const make = Effect.gen(function*() {
     datatype: p.Datatype
   })
 
-  const PAGE = 1000
   const decodeProperties = decodeOk(envelope(PropertyItem))
-  const propertiesPage = (offset: number) =>
-    send(request("GET", `/contactmetadata?Limit=${PAGE}&Offset=${offset}`), {
-      ok: decodeProperties,
+  const listProperties = allPages(({ limit, offset }) =>
+    send(request("GET", `/contactmetadata?Limit=${limit}&Offset=${offset}`), {
+      ok: (res) => Effect.map(decodeProperties(res), (env) => env.Data.map(toDefinition)),
       status: (res) => Effect.fail(unavailable(`HTTP ${res.status}: ${errorDetails(res).message}`))
     })
-
-  // Paged, as Mailjet advises: step Offset until a short page.
-  const listProperties = Effect.gen(function*() {
-    const all: Array<PropertyDefinition> = []
-    for (let offset = 0;; offset += PAGE) {
-      const page = yield* propertiesPage(offset)
-      all.push(...page.Data.map(toDefinition))
-      if (page.Data.length < PAGE) return all
-    }
-  })
+  )
 
   const defineProperty = (name: string, datatype: Datatype) =>
     send<PropertyDefinition, PropertyRejected>(

@@ -11,9 +11,7 @@ import { Mapping } from "../Mapping.js"
 import { Consent } from "../Consent.js"
 import { makeSuppressions, type Suppression, Suppressions } from "../Suppressions.js"
 import { LAST_EVENT_PROPERTY, PropertyTypes } from "../Preset/PropertyTypes.js"
-import type { ContactList, PropertyDefinition } from "./MailjetClient.js"
-import type { PropertyRejected } from "./MailjetClient.js"
-import { MailjetClient } from "./MailjetClient.js"
+import { allPages, type ContactList, MailjetClient, type PropertyDefinition, type PropertyRejected } from "./MailjetClient.js"
 import { isTransient, type ListNotFound, type MailjetUnavailable, type RateLimited, type Unauthorized } from "./MailjetError.js"
 import type { Datatype } from "../Preset/Datatypes.js"
 import type { Preset } from "../Preset/Preset.js"
@@ -72,19 +70,6 @@ export class Preflight extends Context.Tag("signal-mailjet/Preflight")<Preflight
       )
     }))
 }
-
-const PAGE = 1000
-
-/** Every page of a paged read, until a short one. */
-const allPages = <A, E>(read: (page: { readonly offset: number; readonly limit: number }) => Effect.Effect<ReadonlyArray<A>, E>) =>
-  Effect.gen(function*() {
-    const all: Array<A> = []
-    for (let offset = 0;; offset += PAGE) {
-      const page = yield* read({ offset, limit: PAGE })
-      all.push(...page)
-      if (page.length < PAGE) return all
-    }
-  })
 
 /** The list's unsubscribed recipients by email: listrecipient gives contact IDs, contact their emails. */
 const readSuppressed = (
