@@ -75,6 +75,12 @@ const makeHealth = (threshold: number) => {
 /** Rate-limited retries do not use up attempts, but they are bounded so no event waits forever. */
 const MAX_RATE_LIMITED_RETRIES = 50
 
+/** A preset file (else MAILJET_PRESET, else the Default preset), and settings over the environment's. */
+export interface DeliveryOptions {
+  readonly preset?: Option.Option<string>
+  readonly overrides?: Partial<DeliverySettings>
+}
+
 export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
   /** One event (a parsed JSON value), for embedding. Only fatal errors fail. */
   readonly deliver: (event: unknown) => Effect.Effect<Outcome, FatalError>
@@ -100,9 +106,7 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
    * Every part but `PropertyTypes`, read from the current ConfigProvider, kept in the output. The
    * host brings a `FileSystem` (for a preset file); the client keeps its own connections to Mailjet.
    */
-  static readonly parts = (
-    options: { readonly preset?: Option.Option<string>; readonly overrides?: Partial<DeliverySettings> } = {}
-  ) =>
+  static readonly parts = (options: DeliveryOptions = {}) =>
     Layer.mergeAll(MailjetClient.layer, Consent.layer, Mapping.layer(options.preset), Pacer.layer).pipe(
       Layer.provideMerge(Layer.mergeAll(MailjetConfig.layer, DeliveryConfig.layerWith(options.overrides ?? {})))
     )
@@ -114,9 +118,7 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
   )
 
   /** Delivery with every part read from the current ConfigProvider (the environment by default). */
-  static readonly live = (
-    options: { readonly preset?: Option.Option<string>; readonly overrides?: Partial<DeliverySettings> } = {}
-  ) => Delivery.layer.pipe(Layer.provideMerge(Delivery.withoutPreflight), Layer.provideMerge(Delivery.parts(options)))
+  static readonly live = (options: DeliveryOptions = {}) => Delivery.layer.pipe(Layer.provideMerge(Delivery.withoutPreflight), Layer.provideMerge(Delivery.parts(options)))
 }
 
 const make = Effect.gen(function*() {

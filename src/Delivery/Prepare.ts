@@ -93,11 +93,14 @@ export const prepare = (
   const mapped = map(event, resolveConsent(event))
   if (mapped._tag === "Dropped") return done(label, { outcome: "dropped", reason: mapped.reason })
   const { upsert } = mapped
-  const at = event.timestamp === undefined ? undefined : coerceValue("datetime", event.timestamp)
+  // Once Mailjet has the marker, every update says when its event happened; without it nothing
+  // reads the time (a replay then lets what Mailjet holds win), so it is not parsed.
+  const at = event.timestamp === undefined || !datatypes.has(LAST_EVENT_PROPERTY)
+    ? undefined
+    : coerceValue("datetime", event.timestamp)
   const eventAt = at === undefined || Either.isLeft(at) ? undefined : Date.parse(String(at.right))
-  // Once Mailjet has the marker, every update says when its event happened.
   const { fitted, rejected } = fitProperties(
-    eventAt !== undefined && datatypes.has(LAST_EVENT_PROPERTY)
+    eventAt !== undefined
       ? { ...upsert.properties, [LAST_EVENT_PROPERTY]: new Date(eventAt).toISOString() }
       : upsert.properties,
     datatypes

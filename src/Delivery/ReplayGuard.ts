@@ -42,6 +42,7 @@ const timeOf = (v: unknown): number | undefined => {
  */
 export const overtaken = (eventAt: number | undefined, state: ContactState) => {
   const last = timeOf(propertyOf(state.properties, LAST_EVENT_PROPERTY))
+  // Without a time (or without the marker, when delivery does not read it) nothing places the event.
   if (eventAt === undefined) return { subscription: state.exists, properties: state.exists }
   if (last !== undefined) return { subscription: last > eventAt, properties: last > eventAt }
   // Without the marker nothing in Mailjet places a newer event (an unsubscribe of a contact already
