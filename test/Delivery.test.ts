@@ -312,6 +312,37 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
       expect((yield* sim.requests).length).toBe(4)
     }))
 
+  it.effect.prop(
+    "law: a drain leaves only the end of the input unsent, so a commit or a resume covers all that was sent",
+    {
+      events: Schema.Array(GenEvent).pipe(Schema.minItems(10), Schema.maxItems(40)),
+      latencyMs: Schema.Literal(2, 10, 25),
+      drainAfterMs: Schema.Int.pipe(Schema.between(0, 60))
+    },
+    ({ drainAfterMs, events, latencyMs }) =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.Simulator
+        yield* sim.reset
+        yield* sim.setFaults({ latencyMs })
+        const results = yield* Effect.gen(function*() {
+          const delivery = yield* Delivery
+          const state = yield* makeRunState
+          const fiber = yield* Effect.fork(Stream.runCollect(delivery.run(Stream.fromIterable(events.map(toLine)), state)))
+          yield* Effect.sleep(drainAfterMs)
+          yield* state.drain
+          return Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+        }).pipe(Effect.provide(deliveryLayer(sim.url, { concurrency: 4 })))
+        yield* sim.setFaults({})
+        expect(results.length).toBe(events.length)
+        // Few contacts: later events wait for earlier ones of theirs while other contacts go on.
+        const sent = (r: Result) => "attempts" in r.outcome && (r.outcome.attempts ?? 0) > 0
+        const first = results.findIndex((r) => r.outcome.outcome === "not-attempted")
+        if (first >= 0) expect(results.slice(first).filter(sent).map((r) => r.line)).toEqual([])
+        expect((yield* sim.requests).length).toBe(results.filter(sent).length)
+      }),
+    { fastCheck: { numRuns: 30 } }
+  )
+
   it.effect("preflight reports missing and mismatched properties and creates missing ones on request", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.Simulator

@@ -143,6 +143,7 @@ const make = Effect.gen(function*() {
   /** Sends one request until it is done; fails only with a fatal error. */
   const send = (
     p: Extract<Prepared, { _tag: "Send" }>,
+    seq: number,
     state: RunState,
     health: ReturnType<typeof makeHealth>
   ): Effect.Effect<Outcome, FatalError> =>
@@ -164,7 +165,7 @@ const make = Effect.gen(function*() {
             ...(attempts > 0 ? { attempts } : {})
           } as const
         }
-        if (attempts === 0 && (yield* state.draining)) {
+        if (attempts === 0 && !state.admit(seq)) {
           return { outcome: "not-attempted", reason: stopMessage({ _tag: "Shutdown" }) } as const
         }
         // A stop during the wait is seen at the top of the loop. Only a real wait is raced: a race
@@ -321,6 +322,7 @@ const make = Effect.gen(function*() {
     Stream.unwrap(Effect.gen(function*() {
       const state = given ?? (yield* makeRunState)
       const health = makeHealth(config.outageThreshold)
+      let seq = 0
       const decided = items.pipe(
         // Sequential and pure: decisions and per-contact tickets are taken in input order.
         Stream.map((item) => {
@@ -331,7 +333,7 @@ const make = Effect.gen(function*() {
             : only !== undefined
             ? onlyProperties(decoded, only)
             : resubscribe(replay === true ? { ...decoded, replay: "event" } : decoded)
-          return [item, prepared._tag === "Done" ? prepared : { ...prepared, ticket: takeTicket(prepared.email) }] as const
+          return [item, prepared._tag === "Done" ? prepared : { ...prepared, seq: seq++, ticket: takeTicket(prepared.email) }] as const
         })
       )
       const settle = ([item, p]: StreamItem<typeof decided>): Effect.Effect<readonly [M, Result]> => {
@@ -339,7 +341,7 @@ const make = Effect.gen(function*() {
           return Effect.as(logResult(p.result, "unmapped", undefined), [item, p.result] as const)
         }
         return p.ticket.wait.pipe(
-          Effect.zipRight(send(p, state, health)),
+          Effect.zipRight(send(p, p.seq, state, health)),
           Effect.catchAll((error) =>
             Effect.as(state.stop({ _tag: "Fatal", error }), {
               outcome: "not-attempted",
@@ -375,7 +377,7 @@ const make = Effect.gen(function*() {
       )
       if (p._tag === "Done") return p.result.outcome
       const { release, wait } = takeTicket(p.email)
-      return yield* wait.pipe(Effect.zipRight(send(p, state, makeHealth(config.outageThreshold))), Effect.ensuring(release))
+      return yield* wait.pipe(Effect.zipRight(send(p, 0, state, makeHealth(config.outageThreshold))), Effect.ensuring(release))
     })
 
   return Delivery.of({ deliver, run, runTagged })

@@ -37,14 +37,26 @@ export interface RunState {
   readonly stop: (reason: StopReason) => Effect.Effect<void>
   /** Completes when the run is stopped: waits (pacing, backoff) race it so a stop is prompt. */
   readonly onStop: Effect.Effect<StopReason>
-  /** Starts nothing new: events already sending finish (retries included), the rest are not attempted. */
+  /**
+   * Starts nothing new: events already sending finish (retries included), and so does every event
+   * read before the last one that started; the rest are not attempted. So what is not attempted
+   * is always the end of the input: a Kafka commit (a prefix) or a resume covers all that was sent.
+   */
   readonly drain: Effect.Effect<void>
   readonly draining: Effect.Effect<boolean>
+  /**
+   * May the event at `seq` (its place in the input) start sending? Synchronous, so that the check
+   * and the record of what started are one step for the fibers that call it.
+   */
+  readonly admit: (seq: number) => boolean
 }
 
 export const makeRunState: Effect.Effect<RunState> = Effect.gen(function*() {
   const stopped = yield* Deferred.make<StopReason>()
   const draining = yield* Deferred.make<void>()
+  // Before a drain every event is admitted and the furthest one is recorded; a drain cuts there.
+  let furthest = -1
+  let cut = Infinity
   return {
     stopped: Effect.flatMap(
       Deferred.poll(stopped),
@@ -52,7 +64,15 @@ export const makeRunState: Effect.Effect<RunState> = Effect.gen(function*() {
     ),
     stop: (reason) => Effect.asVoid(Deferred.succeed(stopped, reason)),
     onStop: Deferred.await(stopped),
-    drain: Effect.asVoid(Deferred.succeed(draining, undefined)),
-    draining: Deferred.isDone(draining)
+    drain: Effect.suspend(() => {
+      if (cut === Infinity) cut = furthest + 1
+      return Effect.asVoid(Deferred.succeed(draining, undefined))
+    }),
+    draining: Deferred.isDone(draining),
+    admit: (seq) => {
+      if (seq >= cut) return false
+      if (seq > furthest) furthest = seq
+      return true
+    }
   }
 })
