@@ -253,7 +253,8 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
 
         const committer = makeCommitter(kafka.topic, Duration.millis(HANDOVER_MARGIN_MS))
         const periodic = yield* Effect.forkScoped(Effect.all([
-          Effect.repeat(committer.flush, Schedule.spaced(kafka.commitInterval)),
+          // Whole or not at all: a flush interrupted between commits would lose the batch it took.
+          Effect.repeat(Effect.uninterruptible(committer.flush), Schedule.spaced(kafka.commitInterval)),
           Effect.repeat(reportLag(consumer, owned), Schedule.spaced(LAG_INTERVAL))
         ], { concurrency: 2, discard: true }))
         const rebalance = Deferred.await(change)
