@@ -201,4 +201,45 @@ describe("serve scaled out on a real broker", () => {
     },
     180_000
   )
+  it("a worker that only gives partitions away resumes at once; the newcomer waits the hand-over; nothing sent twice or out of order", async () => {
+    const id = `keep${Date.now().toString(36)}`
+    const topic = `delivery-${id}`
+    await createTopic(topic, PARTITIONS)
+    const emails = Array.from({ length: 60 }, (_, i) => `k${i}.${id}@example.com`)
+    const records = []
+    for (let n = 1; n <= 5; n++) {
+      for (const email of emails) {
+        records.push({
+          key: email,
+          value: JSON.stringify({ type: "track", event: "Order Completed", traits: { email }, properties: { revenue: n, currency: "EUR" } })
+        })
+      }
+    }
+    await produce(topic, records)
+    const mine = new Set(emails)
+    const sent = async () => (await run(sim.requests)).filter((r) => mine.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
+    const slow = { ...(await env(id)), MAILJET_MAX_RPS: "50" }
+    const first = startWorker(slow)
+    const workers = [first]
+    try {
+      await waitFor("the first worker consuming", async () => ((await sent()).length > 0 ? true : undefined), 60_000)
+      const second = startWorker({ ...(await env(id)), MAILJET_MAX_RPS: "50" })
+      workers.push(second)
+      await waitFor("the newcomer consuming", () => (/consuming \S+ as group \S+: partitions \d/.test(second.stderr()) ? true : undefined), 60_000)
+      await waitFor("every contact on its last event", async () =>
+        (await sent()).filter((r) => revenueOf(r.body) === 5).length >= emails.length ? true : undefined, 60_000)
+    } finally {
+      for (const w of workers) if (w.proc.exitCode === null) w.proc.kill("SIGTERM")
+      await Promise.all(workers.map((w) => w.exited))
+    }
+    expect(first.stderr()).toMatch(/kept only partitions it owned, so it resumes without the hand-over/)
+    expect(workers[1]!.stderr()).not.toMatch(/resumes without the hand-over/)
+    const byContact = new Map<string, Array<number | undefined>>()
+    for (const r of (await sent()).filter((r) => r.status !== 429)) {
+      const email = (r.body as { Email: string }).Email
+      byContact.set(email, [...(byContact.get(email) ?? []), revenueOf(r.body)])
+    }
+    const wrong = emails.filter((e) => byContact.get(e)?.join(",") !== "1,2,3,4,5")
+    expect(wrong.map((e) => `${e}: ${byContact.get(e)?.join(",")}`)).toEqual([])
+  }, 120_000)
 })

@@ -187,7 +187,8 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
      * one delivery run on its own stream: a rebalance drains the run (nothing new starts, what is
      * sending finishes within the deadline), commits, and the next run reads the committed offsets
      * only after the hand-over, so no older event of a contact is sent after a newer one and
-     * nothing done is sent twice.
+     * nothing done is sent twice. A worker that only kept partitions it just drained itself has no
+     * one to wait for.
      */
     const session = Effect.scoped(Effect.gen(function*() {
       // The stream that keeps the topic subscribed: closing a consumer's last stream unsubscribes
@@ -225,21 +226,38 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
       const stopping = yield* Deferred.make<void>()
       yield* Effect.forkScoped(Effect.zipRight(shutdown.requested, Deferred.succeed(stopping, undefined)))
 
+      /** The generation and partitions of the run that last ended here. */
+      let last: { readonly generation: number; readonly partitions: ReadonlyArray<number> } | undefined
+      const assigned = () => (consumer.assignments ?? []).find((a) => a.topic === kafka.topic)?.partitions ?? []
+      // No one else can have sent for a partition this worker owned in the generation just before,
+      // having drained it itself: keeping or giving partitions away needs no hand-over.
+      const keptOnly = () =>
+        last !== undefined && consumer.generationId === last.generation + 1 && assigned().every((p) => last!.partitions.includes(p))
+
       while (true) {
         // Hand-over: quiet for `handover` since the group last changed.
+        // Made before each check, so a change at any moment after it is seen: here or by the run.
         while (true) {
+          change = yield* Deferred.make<void>()
           const left = handover - (Date.now() - changedAt)
           if (left <= 0) break
-          if (yield* Effect.raceFirst(Effect.as(Effect.sleep(left), false), Effect.as(shutdown.requested, true))) {
-            return Option.none()
+          if (keptOnly()) {
+            yield* Effect.logInfo("group changed: this worker kept only partitions it owned, so it resumes without the hand-over")
+            break
           }
+          const woke = yield* Effect.raceAll([
+            Effect.as(Effect.sleep(left), "time" as const),
+            Effect.as(Deferred.await(change), "change" as const),
+            Effect.as(shutdown.requested, "shutdown" as const)
+          ])
+          if (woke === "shutdown") return Option.none()
         }
-        change = yield* Deferred.make<void>()
         const records = yield* promise(() => consumer.consume(options()))
         yield* Effect.ignore(promise(() => holder!.close()))
         holder = records
         yield* Ref.update(status, (s) => ({ ...s, joined: true, paused: false }))
-        const owned = (consumer.assignments ?? []).find((a) => a.topic === kafka.topic)?.partitions ?? []
+        const owned = assigned()
+        last = { generation: consumer.generationId, partitions: [...owned] }
         yield* Effect.logInfo(
           `consuming ${kafka.topic} as group ${kafka.groupId}: partitions ${owned.length === 0 ? "none" : [...owned].sort((a, b) => a - b).join(",")}`
         )
