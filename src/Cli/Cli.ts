@@ -96,4 +96,16 @@ export const command = Command.make("signal-mailjet").pipe(
   Command.withSubcommands([deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand, contactCommand])
 )
 
-export const run = Command.run(command, { name: "signal-mailjet", version: "0.1.0" })
+const runCommand = Command.run(command, { name: "signal-mailjet", version: "0.1.0" })
+
+/**
+ * `-` (stdin) as the file, moved after the options: @effect/cli stops looking for options at an
+ * argument that starts with `-`, so `deliver - --dead-letters f` was "unknown argument". Only a `-`
+ * right after the command name is moved: elsewhere it may be an option's value.
+ */
+export const stdinLast = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const at = argv.findIndex((arg, i) => arg === "-" && i > 0 && argv[i - 1] === "deliver")
+  return at < 0 ? argv : [...argv.slice(0, at), ...argv.slice(at + 1), "-"]
+}
+
+export const run = (argv: ReadonlyArray<string>) => runCommand(stdinLast(argv))

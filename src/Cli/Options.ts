@@ -1,5 +1,6 @@
 /** What the commands share: options, logging, exit codes, and how setup problems are reported. */
 import * as Options from "@effect/cli/Options"
+import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -8,6 +9,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
+import type { MissingProperties } from "../Mailjet/Preflight.js"
 import { formatConfigError } from "../internal/config.js"
 
 /** Ends a command with a process exit code; the message (if any) has been printed already. */
@@ -25,7 +27,8 @@ const SETUP_ERRORS = new Set([
   "ListNotFound",
   "RateLimited",
   "MailjetUnavailable",
-  "PropertyRejected"
+  "PropertyRejected",
+  "PropertiesMissing"
 ])
 
 /** Configuration, preset, input and preflight problems: reported before anything is sent, exit 2. */
@@ -62,6 +65,29 @@ export const deadLettersOption = Options.file("dead-letters").pipe(
 export const createMissingOption = Options.boolean("create-missing-properties").pipe(
   Options.withDescription("Define contact properties the preset writes that Mailjet lacks, with the preset's datatype.")
 )
+export const allowMissingOption = Options.boolean("allow-missing-properties").pipe(
+  Options.withDescription(
+    "Send even though properties the preset writes are not defined in Mailjet: events are delivered without them, and each is dead-lettered on its own. Without this or --create-missing-properties, the run stops before sending (exit 2)."
+  )
+)
+
+/** MAILJET_MISSING_PROPERTIES, `fail` unless set: serve's choice, and the default of the flags. */
+const missingPropertiesConfig = Config.literal("fail", "create", "allow")("MAILJET_MISSING_PROPERTIES").pipe(
+  Config.withDefault("fail" as const)
+)
+
+/** What a run does with missing properties: the flags, else MAILJET_MISSING_PROPERTIES. */
+export const missingProperties = (flags: { readonly createMissing: boolean; readonly allowMissing: boolean }) =>
+  flags.createMissing && flags.allowMissing
+    ? Effect.zipRight(
+      stderr("signal-mailjet: give --create-missing-properties or --allow-missing-properties, not both"),
+      Effect.fail(new ExitCode({ code: 2 }))
+    )
+    : flags.createMissing
+    ? Effect.succeed<MissingProperties>("create")
+    : flags.allowMissing
+    ? Effect.succeed<MissingProperties>("allow")
+    : missingPropertiesConfig
 export const logFormatOption = Options.choice("log-format", ["text", "json"]).pipe(
   Options.withDescription("Log lines on stderr as logfmt text or JSON. Emails in logs are masked."),
   Options.withDefault("text" as const)

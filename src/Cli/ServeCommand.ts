@@ -13,6 +13,7 @@ import {
   exit,
   logFormatOption,
   logLevelOption,
+  missingProperties,
   presetOption,
   reportSetupErrors,
   stderr,
@@ -43,6 +44,8 @@ export const serveCommand = Command.make(
       ([{ KafkaConfig }, { serve }, WorkerHttp]) =>
         Effect.gen(function*() {
           const kafka = yield* KafkaConfig
+          // No flags here: a worker is configured by its environment alone.
+          const missing = yield* missingProperties({ createMissing: false, allowMissing: false })
           const status = yield* Ref.make<WorkerStatus>({ preflight: false, joined: false, paused: false })
           // HTTP first, so /health answers while preflight waits for Mailjet; listening is part of
           // starting: a port taken by another process stops the worker before it consumes anything.
@@ -62,7 +65,7 @@ export const serveCommand = Command.make(
           yield* serve(status).pipe(
             Effect.provide(
               Delivery.layer.pipe(
-                Layer.provideMerge(Preflight.layer({ createMissing: false, retry: untilMailjetAnswers })),
+                Layer.provideMerge(Preflight.layer({ missing, retry: untilMailjetAnswers })),
                 Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: withConcurrency(o.concurrency) }))
               )
             ),

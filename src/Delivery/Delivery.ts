@@ -336,7 +336,7 @@ const make = Effect.gen(function*() {
       )
       const settle = ([item, p]: StreamItem<typeof decided>): Effect.Effect<readonly [M, Result]> => {
         if (p._tag === "Done") {
-          return Effect.as(logResult(p.result, "unmapped", undefined), [item, p.result] as const)
+          return Effect.as(logResult(p.result, p.mapped ?? "unmapped", undefined), [item, p.result] as const)
         }
         return p.ticket.wait.pipe(
           Effect.zipRight(send(p, state, health)),
