@@ -616,7 +616,7 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
         })
         expect(top.code).toBe(0)
         const text = plain(top.stdout)
-        for (const command of ["deliver", "check", "replay", "simulate", "demo"]) expect(text).toContain(`- ${command}`)
+        for (const command of ["deliver", "check", "replay", "simulate", "demo"]) expect(text).toMatch(new RegExp(`^${command}$`, "m"))
         expect(text).toContain("Datafly Signal")
 
         expect(deliver.code).toBe(0)

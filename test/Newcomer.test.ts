@@ -299,3 +299,55 @@ describe("metrics and logs of drops and dead letters", () => {
       expect(capturedLogs.join("\n")).not.toContain("olga@example.com")
     }))
 })
+
+describe("--help", () => {
+  const ESC = "\u001b["
+  const commands = ["deliver", "serve", "check", "replay", "simulate", "demo", "contact"] as const
+
+  it("piped, or with NO_COLOR on a terminal: plain text; each command's usage names the program, without filler or a repeated option", async () => {
+    for (const command of commands) {
+      const r = await runBin([command, "--help"], { NO_COLOR: "" })
+      expect(r.code).toBe(0)
+      expect(r.stdout).not.toContain(ESC)
+      expect(r.stdout).toMatch(new RegExp(`^USAGE\\n\\nsignal-mailjet ${command}\\b`))
+      expect(r.stdout).not.toMatch(/^\$ /m)
+      for (const filler of ["A user-defined piece of text.", "An integer.", "A true or false value.", "This setting is optional.", "A file."]) {
+        expect(r.stdout, `${command}: ${filler}`).not.toContain(filler)
+      }
+      // Each option once.
+      const options = r.stdout.split("\n").filter((l) => /^--[a-z-]+/.test(l)).map((l) => l.split(" ")[0])
+      expect(new Set(options).size, `${command}: ${options.join(" ")}`).toBe(options.length)
+    }
+    const top = await runBin(["--help"], { NO_COLOR: "" })
+    expect(top.stdout).not.toContain(ESC)
+    for (const command of commands) expect(top.stdout).toMatch(new RegExp(`^${command}$`, "m"))
+    // A terminal shows colour unless NO_COLOR is set.
+    const tty = (noColor: boolean) =>
+      spawnSync("script", ["-qec", `${BIN} deliver --help`, "/dev/null"], {
+        cwd: ROOT,
+        env: { PATH: process.env["PATH"] ?? "", ...(noColor ? { NO_COLOR: "1" } : {}) },
+        input: "",
+        encoding: "utf8",
+        timeout: 20_000
+      }).stdout
+    expect(tty(false)).toContain(ESC)
+    expect(tty(true)).not.toContain(ESC)
+  })
+
+  it("each command lists its environment variables with their defaults; simulate its options' defaults", async () => {
+    const help = async (command: string) => (await runBin([command, "--help"], {})).stdout
+    const environment = (text: string) => text.slice(text.indexOf("\nENVIRONMENT\n"))
+    const deliver = environment(await help("deliver"))
+    for (const line of ["MAILJET_API_KEY\n\n  required", "MAILJET_LIST_ID\n\n  required", "MAILJET_CONCURRENCY\n\n  default 8", "MAILJET_TIMEOUT\n\n  default 10s", "MAILJET_MISSING_PROPERTIES\n\n  default fail"]) {
+      expect(deliver).toContain(line)
+    }
+    const serve = environment(await help("serve"))
+    for (const line of ["KAFKA_BROKERS\n\n  required", "PORT\n\n  default 8080", "KAFKA_TOPIC\n\n  default delivery-{SIGNAL_INTEGRATION_ID}"]) expect(serve).toContain(line)
+    expect(environment(await help("replay"))).toContain("KAFKA_BROKERS")
+    expect(environment(await help("check"))).toContain("MAILJET_API_KEY")
+    const simulate = await help("simulate")
+    expect(simulate).toContain("MAILJET_API_KEY\n\n  default simulator-key")
+    for (const d of ["default 3030", "(default 1)", "(default 30)", "(default 0)"]) expect(simulate).toContain(d)
+    expect(await help("deliver")).toContain("--log-level all | trace | debug | info | warning | error | fatal | none")
+  })
+})

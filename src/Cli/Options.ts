@@ -4,9 +4,7 @@ import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
 import type { MissingProperties } from "../Mailjet/Preflight.js"
@@ -92,36 +90,18 @@ export const logFormatOption = Options.choice("log-format", ["text", "json"]).pi
   Options.withDescription("Log lines on stderr as logfmt text or JSON. Emails in logs are masked."),
   Options.withDefault("text" as const)
 )
-// Optional, and info by default: @effect/cli handles a `--log-level` flag itself (a built-in option):
-// it strips the flag from the arguments and sets the minimum level around the whole run, so this
-// option mostly sees nothing, and a default here used to override the level asked for.
-export const logLevelOption = Options.choice("log-level", ["debug", "info", "warning", "error", "none"]).pipe(
-  Options.withDescription("The least severe log level printed on stderr (default info)."),
-  Options.optional
-)
-
-const levels = {
-  debug: LogLevel.Debug,
-  info: LogLevel.Info,
-  warning: LogLevel.Warning,
-  error: LogLevel.Error,
-  none: LogLevel.None
-} as const
-
-export type LogLevelName = keyof typeof levels
-
-/** Logs go to stderr, never stdout: stdout carries the outcome lines. */
-export const loggerLayer = (format: "text" | "json", level: Option.Option<LogLevelName> = Option.none()) =>
-  Layer.merge(
-    Logger.replace(
-      Logger.defaultLogger,
-      Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
-    ),
-    Option.match(level, { onNone: () => Layer.empty, onSome: (l) => Logger.minimumLogLevel(levels[l]) })
+/**
+ * Logs go to stderr, never stdout: stdout carries the outcome lines. The level is @effect/cli's own
+ * `--log-level` (a built-in option of every command: it sets the minimum level around the run).
+ */
+export const loggerLayer = (format: "text" | "json") =>
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
   )
 
-export const withLogging = (o: { readonly logFormat: "text" | "json"; readonly logLevel: Option.Option<LogLevelName> }) =>
-<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.provide(self, loggerLayer(o.logFormat, o.logLevel))
+export const withLogging = (o: { readonly logFormat: "text" | "json" }) =>
+<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.provide(self, loggerLayer(o.logFormat))
 
 export const withConcurrency = (concurrency: Option.Option<number>): Partial<DeliverySettings> =>
   Option.match(concurrency, { onNone: () => ({}), onSome: (n) => ({ concurrency: n }) })

@@ -24,9 +24,7 @@ import {
   createMissingOption,
   deadLettersOption,
   exit,
-  type LogLevelName,
   logFormatOption,
-  logLevelOption,
   missingProperties,
   presetOption,
   reportSetupErrors,
@@ -43,7 +41,6 @@ export const runOptions = {
   createMissing: createMissingOption,
   allowMissing: allowMissingOption,
   logFormat: logFormatOption,
-  logLevel: logLevelOption,
   maxLineBytes: Options.integer("max-line-bytes").pipe(
     Options.withDescription(
       "A line longer than this many bytes is not read: it is dead-lettered as LineTooLong, by its line number, and the run goes on."
@@ -59,7 +56,6 @@ export interface RunOptions {
   readonly createMissing: boolean
   readonly allowMissing: boolean
   readonly logFormat: "text" | "json"
-  readonly logLevel: Option.Option<LogLevelName>
   readonly maxLineBytes: number
 }
 

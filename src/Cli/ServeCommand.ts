@@ -12,7 +12,6 @@ import {
   concurrencyOption,
   exit,
   logFormatOption,
-  logLevelOption,
   missingProperties,
   presetOption,
   reportSetupErrors,
@@ -32,8 +31,7 @@ export const serveCommand = Command.make(
   {
     preset: presetOption,
     concurrency: concurrencyOption,
-    logFormat: logFormatOption,
-    logLevel: logLevelOption
+    logFormat: logFormatOption
   },
   (o) =>
     // Loaded on use: the Kafka client alone costs a few hundred ms of start-up for every command.
