@@ -30,6 +30,8 @@ export interface Item {
   readonly replay?: boolean | undefined
   /** The line was over the reader's bound: its size, and no text. */
   readonly tooLong?: number | undefined
+  /** A Kafka record's position: logged as `partition=… offset=…` instead of its `line`. */
+  readonly position?: { readonly partition: number; readonly offset: string } | undefined
 }
 
 /** What `prepare` decides before any I/O: a final outcome, or a request to send. */
