@@ -9,7 +9,11 @@ import { spawn, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { it as prop } from "@effect/vitest"
+import { Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { resumeCommand } from "../src/Cli/RunLines.js"
+import { withoutBom } from "../src/Run/Ndjson.js"
 import { Delivery } from "../src/Delivery/Delivery.js"
 import * as Metrics from "../src/Delivery/Metrics.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
@@ -350,4 +354,56 @@ describe("--help", () => {
     for (const d of ["default 3030", "(default 1)", "(default 30)", "(default 0)"]) expect(simulate).toContain(d)
     expect(await help("deliver")).toContain("--log-level all | trace | debug | info | warning | error | fatal | none")
   })
+})
+
+describe("laws", () => {
+  // Text with line breaks and byte order marks inside it, cut into chunks anywhere (empty ones too).
+  const Text = Schema.String.annotations({
+    arbitrary: () => (fc) => fc.array(fc.constantFrom("a", "{", "\"", "\n", "\r\n", "\uFEFF", "é", " "), { maxLength: 40 }).map((cs) => cs.join(""))
+  })
+  const Cuts = Schema.Array(Schema.Int.pipe(Schema.between(0, 41)))
+  const chunked = (text: string, cuts: ReadonlyArray<number>) => {
+    const at = [...new Set([0, ...cuts.map((c) => Math.min(c, text.length)), text.length])].sort((a, b) => a - b)
+    return ["", ...at.slice(1).map((end, i) => text.slice(at[i], end))]
+  }
+  const split = (chunks: ReadonlyArray<string>, bom: (s: Stream.Stream<string>) => Stream.Stream<string>) =>
+    Effect.runSync(Stream.runCollect(Stream.splitLines(bom(Stream.fromIterable(chunks))))).pipe(Chunk.toReadonlyArray)
+  const asIs = (s: Stream.Stream<string>) => s
+
+  prop.prop(
+    "law: a byte order mark before the text is dropped however the text is cut, and nothing else is",
+    { text: Text, cuts: Cuts },
+    ({ cuts, text }) => {
+      if (text.startsWith("\uFEFF")) return
+      const lines = split([text], asIs)
+      expect(split(chunked(`\uFEFF${text}`, cuts), withoutBom)).toStrictEqual(lines)
+      expect(split(chunked(text, cuts), withoutBom)).toStrictEqual(lines)
+    }
+  )
+
+  // Words a user may type: spaces, quotes, globs, an old --from-line, in any order around `deliver`.
+  const Word = Schema.String.annotations({
+    arbitrary: () => (fc) =>
+      fc.oneof(
+        fc.constantFrom("--from-line", "--from-line=7", "12", "-", "--dead-letters", "a b.ndjson", "it's", "*", "$HOME", "x\"y", ""),
+        fc.string({ maxLength: 6 })
+      )
+  })
+  prop.prop(
+    "law: the resume command, read by a shell, is this run's arguments with --from-line N after deliver and no other --from-line",
+    { after: Schema.Array(Word), line: Schema.Int.pipe(Schema.between(1, 1e6)) },
+    ({ after, line }) => {
+      const clean = after.filter((w) => !w.includes("\u0000"))
+      const argv = ["deliver", ...clean]
+      const command = resumeCommand(argv, line)
+      const words = spawnSync("sh", ["-c", `printf '%s\\0' ${command}`], { encoding: "utf8" }).stdout.split("\0").slice(0, -1)
+      const kept: Array<string> = []
+      for (let i = 0; i < clean.length; i++) {
+        if (clean[i] === "--from-line") i++
+        else if (!clean[i]!.startsWith("--from-line=")) kept.push(clean[i]!)
+      }
+      expect(words).toStrictEqual(["signal-mailjet", "deliver", "--from-line", String(line), ...kept])
+    },
+    { fastCheck: { numRuns: 60 } }
+  )
 })
