@@ -549,6 +549,10 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
           stopped: "Outage"
         })
         expect(r.stderr).toContain(`signal-mailjet: ${down}`)
+        // Line 1 has its outcome (a dead letter); the rest resume from line 2, once Mailjet is back.
+        expect(r.stderr).toContain(
+          "signal-mailjet: every line before line 2 has its outcome; standard input cannot be read again, so to resume, send the same input again to: signal-mailjet deliver --from-line 2"
+        )
         expect((yield* manageRequests).length).toBe(2)
       })))
   })
