@@ -42,7 +42,7 @@ export {
   Unauthorized
 } from "./Mailjet/MailjetError.js"
 /** Checks credentials, list and properties before a run, and provides what delivery fits values to. */
-export { Preflight, type PreflightReport } from "./Mailjet/Preflight.js"
+export { type MissingProperties, Preflight, type PreflightReport, PropertiesMissing } from "./Mailjet/Preflight.js"
 
 /** Consent resolution (category, and whether standing consent may re-subscribe). */
 export { Consent, type ConsentState, DEFAULT_CONSENT_CATEGORY, type Resubscribe } from "./Consent.js"

@@ -14,6 +14,7 @@ import { Shutdown } from "../Run/Shutdown.js"
 import { checkCommand } from "./CheckCommand.js"
 import { contactCommand } from "./ContactCommand.js"
 import { deliverCommand } from "./DeliverCommand.js"
+import { colour, helpWanted, renderHelp } from "./Help.js"
 import { exit, stderr } from "./Options.js"
 import { replayCommand } from "./ReplayCommand.js"
 import { serveCommand } from "./ServeCommand.js"
@@ -23,14 +24,14 @@ import { serveCommand } from "./ServeCommand.js"
 const simulateCommand = Command.make(
   "simulate",
   {
-    port: Options.integer("port").pipe(Options.withDefault(3030), Options.withDescription("Port on 127.0.0.1 (0: any free port).")),
-    listId: Options.integer("list-id").pipe(Options.withDefault(1), Options.withDescription("The id of the one contact list.")),
-    latency: Options.integer("latency-ms").pipe(Options.withDefault(0), Options.withDescription("Delay added to every reply.")),
-    maxRps: Options.integer("max-rps").pipe(Options.optional, Options.withDescription("Answer 429 (Mailjet's HTML body) beyond this many requests per second.")),
-    errorRate: Options.float("error-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of requests answered 500/503.")),
-    resetRate: Options.float("reset-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of connections reset without a reply.")),
-    outageAfter: Options.integer("outage-after").pipe(Options.optional, Options.withDescription("Seconds after start when a full outage (every request 503) begins.")),
-    outageFor: Options.integer("outage-for").pipe(Options.withDefault(30), Options.withDescription("How many seconds the outage lasts.")),
+    port: Options.integer("port").pipe(Options.withDefault(3030), Options.withDescription("Port on 127.0.0.1 (0: any free port; default 3030).")),
+    listId: Options.integer("list-id").pipe(Options.withDefault(1), Options.withDescription("The id of the one contact list (default 1).")),
+    latency: Options.integer("latency-ms").pipe(Options.withDefault(0), Options.withDescription("Delay added to every reply, in milliseconds (default 0).")),
+    maxRps: Options.integer("max-rps").pipe(Options.optional, Options.withDescription("Answer 429 (Mailjet's HTML body) beyond this many requests per second (default: no limit).")),
+    errorRate: Options.float("error-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of requests answered 500/503 (default 0).")),
+    resetRate: Options.float("reset-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of connections reset without a reply (default 0).")),
+    outageAfter: Options.integer("outage-after").pipe(Options.optional, Options.withDescription("Seconds after start when a full outage (every request 503) begins (default: none).")),
+    outageFor: Options.integer("outage-for").pipe(Options.withDefault(30), Options.withDescription("How many seconds the outage lasts (default 30).")),
     presetProperties: Options.boolean("preset-properties").pipe(Options.withDescription("Start with the Default preset's contact properties defined, instead of a fresh account's (firstname, name, country, newsletter_sub)."))
   },
   (o) =>
@@ -91,9 +92,29 @@ const demoCommand = Command.make("demo", {}, () => Effect.flatMap(Effect.promise
   )
 )
 
+const subcommands = [deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand, contactCommand] as const
+
 export const command = Command.make("signal-mailjet").pipe(
   Command.withDescription("The Mailjet destination of Datafly Signal: keeps one Mailjet contact list current from Signal events."),
-  Command.withSubcommands([deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand, contactCommand])
+  Command.withSubcommands(subcommands)
 )
 
-export const run = Command.run(command, { name: "signal-mailjet", version: "0.1.0" })
+const runCommand = Command.run(command, { name: "signal-mailjet", version: "0.1.0" })
+
+/**
+ * `-` (stdin) as the file, moved after the options: @effect/cli stops looking for options at an
+ * argument that starts with `-`, so `deliver - --dead-letters f` was "unknown argument". Only a `-`
+ * right after the command name is moved: elsewhere it may be an option's value.
+ */
+export const stdinLast = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const at = argv.findIndex((arg, i) => arg === "-" && i > 0 && argv[i - 1] === "deliver")
+  return at < 0 ? argv : [...argv.slice(0, at), ...argv.slice(at + 1), "-"]
+}
+
+export const run = (argv: ReadonlyArray<string>) => {
+  const args = stdinLast(argv)
+  const wanted = helpWanted(command, subcommands, args.slice(2))
+  return wanted === undefined
+    ? runCommand(args)
+    : Effect.sync(() => void process.stdout.write(renderHelp("signal-mailjet", wanted, subcommands, colour())))
+}

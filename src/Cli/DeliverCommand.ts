@@ -7,16 +7,16 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { Consent } from "../Consent.js"
-import { numbered, prepareLine } from "../Delivery/Prepare.js"
+import { type Item, numbered, prepareLine } from "../Delivery/Prepare.js"
 import { outcomeLine } from "../Domain/Outcome.js"
 import { positiveInt } from "../internal/config.js"
 import { Mapping } from "../Mapping.js"
 import { checkSource, type InputUnreadable, readBoundedLines, readLines } from "../Run/Ndjson.js"
-import { reportSetupErrors, withLogging } from "./Options.js"
+import { exit, reportSetupErrors, stderr, withLogging } from "./Options.js"
 import { runLines, runOptions } from "./RunLines.js"
 
 /** `--dry-run`: the requests that would be sent, and no credentials needed. */
-const dryRun = (lines: Stream.Stream<string, InputUnreadable, FileSystem.FileSystem>) =>
+const dryRun = (items: Stream.Stream<Item, InputUnreadable, FileSystem.FileSystem>) =>
   Effect.gen(function*() {
     const mapping = yield* Mapping
     const consent = yield* Consent
@@ -25,7 +25,7 @@ const dryRun = (lines: Stream.Stream<string, InputUnreadable, FileSystem.FileSys
       Effect.map(positiveInt("MAILJET_LIST_ID"), String),
       () => "{MAILJET_LIST_ID}"
     )
-    yield* numbered(lines).pipe(
+    yield* items.pipe(
       Stream.map(({ line, text }) => {
         const p = prepareLine(text, line, consent.resolve, mapping, mapping.preset.datatypes)
         if (p._tag === "Done") return outcomeLine(p.result)
@@ -49,21 +49,39 @@ export const deliverCommand = Command.make(
       Args.withDescription("NDJSON Signal events, one per line; `-` or nothing reads stdin."),
       Args.withDefault("-")
     ),
+    fromLine: Options.integer("from-line").pipe(
+      Options.withDescription(
+        "Start at this line of the input: the lines before it are read past, not sent, and outcome line numbers stay those of the input. A stopped run prints the command that resumes it."
+      ),
+      Options.withDefault(1)
+    ),
     dryRun: Options.boolean("dry-run").pipe(
       Options.withDescription("Print each request that would be sent (method, path, body); send nothing; no credentials needed.")
     ),
     ...runOptions
   },
   (o) => {
+    // A terminal on stdin means nothing was piped in: say what the silence is waiting for.
+    const hint = o.file === "-" && process.stdin.isTTY === true
+      ? stderr("signal-mailjet: reading events from stdin (one JSON per line); Ctrl-D to end, or pass a file")
+      : Effect.void
+    const from = <A extends { readonly line: number }, E, R>(items: Stream.Stream<A, E, R>) =>
+      o.fromLine > 1 ? Stream.filter(items, (item) => item.line >= o.fromLine) : items
+    if (o.fromLine < 1) return Effect.zipRight(stderr("signal-mailjet deliver: --from-line counts from 1"), exit(2))
     if (o.dryRun) {
-      return dryRun(readLines(o.file)).pipe(
+      return Effect.zipRight(hint, dryRun(from(numbered(readLines(o.file))))).pipe(
         Effect.provide(Layer.merge(Consent.layer, Mapping.layer(o.preset))),
         reportSetupErrors,
         withLogging(o)
       )
     }
     // The input is checked before preflight calls Mailjet.
-    return runLines(numbered(readBoundedLines(o.file, o.maxLineBytes)), o, checkSource(o.file))
+    return runLines(
+      from(numbered(readBoundedLines(o.file, o.maxLineBytes))),
+      o,
+      Effect.zipRight(checkSource(o.file), hint),
+      { source: o.file, maxLineBytes: o.maxLineBytes, fromLine: o.fromLine }
+    )
   }
 ).pipe(
   Command.withDescription(

@@ -1,13 +1,13 @@
 /** What the commands share: options, logging, exit codes, and how setup problems are reported. */
 import * as Options from "@effect/cli/Options"
+import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
+import type { MissingProperties } from "../Mailjet/Preflight.js"
 import { formatConfigError } from "../internal/config.js"
 
 /** Ends a command with a process exit code; the message (if any) has been printed already. */
@@ -25,7 +25,8 @@ const SETUP_ERRORS = new Set([
   "ListNotFound",
   "RateLimited",
   "MailjetUnavailable",
-  "PropertyRejected"
+  "PropertyRejected",
+  "PropertiesMissing"
 ])
 
 /** Configuration, preset, input and preflight problems: reported before anything is sent, exit 2. */
@@ -62,40 +63,45 @@ export const deadLettersOption = Options.file("dead-letters").pipe(
 export const createMissingOption = Options.boolean("create-missing-properties").pipe(
   Options.withDescription("Define contact properties the preset writes that Mailjet lacks, with the preset's datatype.")
 )
+export const allowMissingOption = Options.boolean("allow-missing-properties").pipe(
+  Options.withDescription(
+    "Send even though properties the preset writes are not defined in Mailjet: events are delivered without them, and each is dead-lettered on its own. Without this or --create-missing-properties, the run stops before sending (exit 2)."
+  )
+)
+
+/** MAILJET_MISSING_PROPERTIES, `fail` unless set: serve's choice, and the default of the flags. */
+const missingPropertiesConfig = Config.literal("fail", "create", "allow")("MAILJET_MISSING_PROPERTIES").pipe(
+  Config.withDefault("fail" as const)
+)
+
+/** What a run does with missing properties: the flags, else MAILJET_MISSING_PROPERTIES. */
+export const missingProperties = (flags: { readonly createMissing: boolean; readonly allowMissing: boolean }) =>
+  flags.createMissing && flags.allowMissing
+    ? Effect.zipRight(
+      stderr("signal-mailjet: give --create-missing-properties or --allow-missing-properties, not both"),
+      Effect.fail(new ExitCode({ code: 2 }))
+    )
+    : flags.createMissing
+    ? Effect.succeed<MissingProperties>("create")
+    : flags.allowMissing
+    ? Effect.succeed<MissingProperties>("allow")
+    : missingPropertiesConfig
 export const logFormatOption = Options.choice("log-format", ["text", "json"]).pipe(
   Options.withDescription("Log lines on stderr as logfmt text or JSON. Emails in logs are masked."),
   Options.withDefault("text" as const)
 )
-// Optional, and info by default: @effect/cli handles a `--log-level` flag itself (a built-in option):
-// it strips the flag from the arguments and sets the minimum level around the whole run, so this
-// option mostly sees nothing, and a default here used to override the level asked for.
-export const logLevelOption = Options.choice("log-level", ["debug", "info", "warning", "error", "none"]).pipe(
-  Options.withDescription("The least severe log level printed on stderr (default info)."),
-  Options.optional
-)
-
-const levels = {
-  debug: LogLevel.Debug,
-  info: LogLevel.Info,
-  warning: LogLevel.Warning,
-  error: LogLevel.Error,
-  none: LogLevel.None
-} as const
-
-export type LogLevelName = keyof typeof levels
-
-/** Logs go to stderr, never stdout: stdout carries the outcome lines. */
-export const loggerLayer = (format: "text" | "json", level: Option.Option<LogLevelName> = Option.none()) =>
-  Layer.merge(
-    Logger.replace(
-      Logger.defaultLogger,
-      Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
-    ),
-    Option.match(level, { onNone: () => Layer.empty, onSome: (l) => Logger.minimumLogLevel(levels[l]) })
+/**
+ * Logs go to stderr, never stdout: stdout carries the outcome lines. The level is @effect/cli's own
+ * `--log-level` (a built-in option of every command: it sets the minimum level around the run).
+ */
+export const loggerLayer = (format: "text" | "json") =>
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
   )
 
-export const withLogging = (o: { readonly logFormat: "text" | "json"; readonly logLevel: Option.Option<LogLevelName> }) =>
-<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.provide(self, loggerLayer(o.logFormat, o.logLevel))
+export const withLogging = (o: { readonly logFormat: "text" | "json" }) =>
+<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.provide(self, loggerLayer(o.logFormat))
 
 export const withConcurrency = (concurrency: Option.Option<number>): Partial<DeliverySettings> =>
   Option.match(concurrency, { onNone: () => ({}), onSome: (n) => ({ concurrency: n }) })

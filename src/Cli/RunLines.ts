@@ -5,25 +5,27 @@
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Stream from "effect/Stream"
 import { Delivery } from "../Delivery/Delivery.js"
 import type { Item } from "../Delivery/Prepare.js"
 import type { RunStopped } from "../Delivery/RunState.js"
 import { Preflight, type PreflightReport } from "../Mailjet/Preflight.js"
-import { DEFAULT_MAX_LINE_BYTES, type InputUnreadable } from "../Run/Ndjson.js"
+import { numbered } from "../Delivery/Prepare.js"
+import type { Result } from "../Domain/Outcome.js"
+import { DEFAULT_MAX_LINE_BYTES, type InputUnreadable, readBoundedLines } from "../Run/Ndjson.js"
 import { ndjsonSink } from "../Run/NdjsonSink.js"
 import { DEFAULT_SHUTDOWN_TIMEOUT, readUntil, run, type SessionEnd } from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import {
+  allowMissingOption,
   concurrencyOption,
   createMissingOption,
   deadLettersOption,
   exit,
-  type LogLevelName,
   logFormatOption,
-  logLevelOption,
+  missingProperties,
   presetOption,
   reportSetupErrors,
   stderr,
@@ -37,8 +39,8 @@ export const runOptions = {
   concurrency: concurrencyOption,
   preset: presetOption,
   createMissing: createMissingOption,
+  allowMissing: allowMissingOption,
   logFormat: logFormatOption,
-  logLevel: logLevelOption,
   maxLineBytes: Options.integer("max-line-bytes").pipe(
     Options.withDescription(
       "A line longer than this many bytes is not read: it is dead-lettered as LineTooLong, by its line number, and the run goes on."
@@ -52,8 +54,8 @@ export interface RunOptions {
   readonly concurrency: Option.Option<number>
   readonly preset: Option.Option<string>
   readonly createMissing: boolean
+  readonly allowMissing: boolean
   readonly logFormat: "text" | "json"
-  readonly logLevel: Option.Option<LogLevelName>
   readonly maxLineBytes: number
 }
 
@@ -62,7 +64,7 @@ const printPreflight = (r: PreflightReport) =>
     for (const p of r.created) yield* stderr(`signal-mailjet: created contact property "${p.name}" (${p.datatype})`)
     for (const m of r.missing) {
       yield* stderr(
-        `signal-mailjet: contact property "${m.name}" (${m.datatype}) is not defined in Mailjet: events that set it are delivered without it, and it is dead-lettered on its own as PropertyMissing. Create it, or rerun with --create-missing-properties.`
+        `signal-mailjet: contact property "${m.name}" (${m.datatype}) is not defined in Mailjet; sent without it (--allow-missing-properties): it is dead-lettered on its own as PropertyMissing, for a replay once it exists.`
       )
     }
     if (r.suppressed.length > 0) {
@@ -87,17 +89,67 @@ const stoppedBy = <E extends { readonly _tag: string }>(end: SessionEnd<E>): str
     onSome: (e) => (e._tag === "MailjetOutage" ? "Outage" : isRunStopped(e) ? e._tag : undefined)
   })
 
-const summaryLine = <E extends { readonly _tag: string }>(end: SessionEnd<E>, ms: number) => {
+/** Where a file or stdin stopped being read, for the summary and the command that resumes. */
+export interface Resume {
+  /** The input as given: a file, or `-` for stdin. */
+  readonly source: string
+  readonly maxLineBytes: number
+  /** The first line of this run (`--from-line`). */
+  readonly fromLine: number
+}
+
+/**
+ * How far a run got: results come in input order, so the first not-attempted line is where a
+ * resume starts (every line before it has its final outcome); with none, the line after the last read.
+ */
+const progress = (fromLine: number) => {
+  let lastRead = fromLine - 1
+  let firstUnsettled: number | undefined
+  return {
+    add: (results: ReadonlyArray<Result>) => {
+      for (const r of results) {
+        if (r.outcome.outcome === "not-attempted" && firstUnsettled === undefined) firstUnsettled = r.line
+        if (r.line > lastRead) lastRead = r.line
+      }
+    },
+    lastRead: () => lastRead,
+    resumeAt: () => firstUnsettled ?? lastRead + 1
+  }
+}
+
+/** Events (lines that are not blank) after `line`, counted by reading the file again, never held. */
+const countAfter = (r: Resume, line: number) =>
+  numbered(readBoundedLines(r.source, r.maxLineBytes)).pipe(
+    Stream.filter((item) => item.line > line),
+    Stream.runCount,
+    Effect.option
+  )
+
+const shellWord = (word: string) => /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`
+
+/** This run's own command line, with `--from-line` set to `line`. */
+export const resumeCommand = (argv: ReadonlyArray<string>, line: number): string => {
+  const args: Array<string> = []
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--from-line") i++
+    else if (!argv[i]!.startsWith("--from-line=")) args.push(argv[i]!)
+  }
+  const at = args.indexOf("deliver")
+  args.splice(at + 1, 0, "--from-line", String(line))
+  return ["signal-mailjet", ...args].map(shellWord).join(" ")
+}
+
+const summaryLine = <E extends { readonly _tag: string }>(end: SessionEnd<E>, unread: Option.Option<number>, ms: number) => {
   const s = end.summary
   const stopped = stoppedBy(end)
-  return `signal-mailjet: ${s.read} read, ${s.delivered} delivered, ${s.dropped} dropped, ${s.deadLettered} dead-lettered, ${s.notAttempted} not attempted in ${
-    (ms / 1000).toFixed(1)
-  } s${stopped === undefined ? "" : ` (stopped: ${stopped})`}`
+  return `signal-mailjet: ${s.read} read, ${s.delivered} delivered, ${s.dropped} dropped, ${s.deadLettered} dead-lettered, ${s.notAttempted} not attempted${
+    Option.match(unread, { onNone: () => "", onSome: (n) => `, ${n} unread` })
+  } in ${(ms / 1000).toFixed(1)} s${stopped === undefined ? "" : ` (stopped: ${stopped})`}`
 }
 
 /** The exit codes (README): 2 when the run stopped early or left events unsent, 1 with dead letters. */
-const exitCode = <E>(end: SessionEnd<E>): number =>
-  Option.isSome(end.failure) || end.summary.notAttempted > 0
+const exitCode = <E>(end: SessionEnd<E>, unread: Option.Option<number>): number =>
+  Option.isSome(end.failure) || end.summary.notAttempted > 0 || Option.getOrElse(unread, () => 0) > 0
     ? 2
     : end.summary.deadLettered > 0 || end.summary.partial > 0
     ? 1
@@ -106,7 +158,11 @@ const exitCode = <E>(end: SessionEnd<E>): number =>
 /** What a source may fail with: its message names the fix. */
 type SourceError = { readonly _tag: string; readonly message: string }
 
-const session = <S extends SourceError>(items: Stream.Stream<Item, S, FileSystem.FileSystem>, o: RunOptions) =>
+const session = <S extends SourceError>(
+  items: Stream.Stream<Item, S, FileSystem.FileSystem>,
+  o: RunOptions,
+  resume: Resume | undefined
+) =>
   Effect.gen(function*() {
     const started = Date.now()
     yield* printPreflight(yield* Preflight)
@@ -114,13 +170,23 @@ const session = <S extends SourceError>(items: Stream.Stream<Item, S, FileSystem
       Effect.andThen((yield* Shutdown).requested, stderr("signal-mailjet: shutting down: finishing events in flight"))
     )
     const write = yield* ndjsonSink(o.deadLetters)
+    const at = progress(resume?.fromLine ?? 1)
     const end = yield* run({
       source: ({ shutdown }) => readUntil(items, shutdown),
       read: (x) => x,
-      sink: (items) => write(items.map(([, r]) => r)),
+      sink: (items) => {
+        const results = items.map(([, r]) => r)
+        at.add(results)
+        return write(results)
+      },
       shutdownTimeout: DEFAULT_SHUTDOWN_TIMEOUT
     })
-    yield* stderr(summaryLine(end, Date.now() - started))
+    const early = Option.isSome(end.failure) || end.shutdown
+    // Stdin cannot be read again to count what is left; a file can, after the run.
+    const unread = early && resume !== undefined && resume.source !== "-"
+      ? yield* countAfter(resume, at.lastRead())
+      : Option.none()
+    yield* stderr(summaryLine(end, unread, Date.now() - started))
     if (end.summary.partial > 0) {
       yield* stderr(
         `signal-mailjet: ${end.summary.partial} delivered without some properties Mailjet refused; those properties alone were dead-lettered, for replay`
@@ -128,29 +194,40 @@ const session = <S extends SourceError>(items: Stream.Stream<Item, S, FileSystem
     }
     if (Option.isSome(end.failure)) {
       const e = end.failure.value
-      yield* stderr(`signal-mailjet: ${e.message}${isRunStopped(e) ? "" : "; the lines after it were not read"}`)
+      yield* stderr(`signal-mailjet: ${e.message}${isRunStopped(e) || resume !== undefined ? "" : "; the lines after it were not read"}`)
     }
-    return yield* exit(exitCode(end))
+    if (early && resume !== undefined && (end.summary.notAttempted > 0 || Option.getOrElse(unread, () => 1) > 0)) {
+      const command = resumeCommand(process.argv.slice(2), at.resumeAt())
+      yield* stderr(
+        resume.source === "-"
+          ? `signal-mailjet: every line before line ${at.resumeAt()} has its outcome; standard input cannot be read again, so to resume, send the same input again to: ${command}`
+          : `signal-mailjet: every line before line ${at.resumeAt()} has its outcome; to resume: ${command}`
+      )
+    }
+    return yield* exit(exitCode(end, unread))
   })
 
 /**
  * A delivery run with everything `deliver` and `replay` share: `before` runs first (checks that
  * must pass before Mailjet is called), then preflight (while the layers are built), then the run.
+ * With `resume` (deliver), a run that stops early says what was not read and how to resume.
  */
 export const runLines = <E extends { readonly _tag: string }, R, S extends SourceError = InputUnreadable>(
   items: Stream.Stream<Item, S, FileSystem.FileSystem>,
   o: RunOptions,
-  before: Effect.Effect<void, E, R> = Effect.void as Effect.Effect<void, E, R>
+  before: Effect.Effect<void, E, R> = Effect.void as Effect.Effect<void, E, R>,
+  resume?: Resume
 ) =>
-  Effect.zipRight(
-    before,
-    session(items, o).pipe(
+  Effect.gen(function*() {
+    const missing = yield* missingProperties(o)
+    yield* before
+    return yield* session(items, o, resume).pipe(
       Effect.scoped,
       Effect.provide(
         Delivery.layer.pipe(
-          Layer.provideMerge(Preflight.layer({ createMissing: o.createMissing })),
+          Layer.provideMerge(Preflight.layer({ missing })),
           Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: withConcurrency(o.concurrency) }))
         )
       )
     )
-  ).pipe(reportSetupErrors, withLogging(o))
+  }).pipe(reportSetupErrors, withLogging(o))

@@ -12,7 +12,7 @@ import {
   concurrencyOption,
   exit,
   logFormatOption,
-  logLevelOption,
+  missingProperties,
   presetOption,
   reportSetupErrors,
   stderr,
@@ -31,8 +31,7 @@ export const serveCommand = Command.make(
   {
     preset: presetOption,
     concurrency: concurrencyOption,
-    logFormat: logFormatOption,
-    logLevel: logLevelOption
+    logFormat: logFormatOption
   },
   (o) =>
     // Loaded on use: the Kafka client alone costs a few hundred ms of start-up for every command.
@@ -43,6 +42,8 @@ export const serveCommand = Command.make(
       ([{ KafkaConfig }, { serve }, WorkerHttp]) =>
         Effect.gen(function*() {
           const kafka = yield* KafkaConfig
+          // No flags here: a worker is configured by its environment alone.
+          const missing = yield* missingProperties({ createMissing: false, allowMissing: false })
           const status = yield* Ref.make<WorkerStatus>({ preflight: false, joined: false, paused: false })
           // HTTP first, so /health answers while preflight waits for Mailjet; listening is part of
           // starting: a port taken by another process stops the worker before it consumes anything.
@@ -62,7 +63,7 @@ export const serveCommand = Command.make(
           yield* serve(status).pipe(
             Effect.provide(
               Delivery.layer.pipe(
-                Layer.provideMerge(Preflight.layer({ createMissing: false, retry: untilMailjetAnswers })),
+                Layer.provideMerge(Preflight.layer({ missing, retry: untilMailjetAnswers })),
                 Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: withConcurrency(o.concurrency) }))
               )
             ),

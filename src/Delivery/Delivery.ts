@@ -292,7 +292,7 @@ const make = Effect.gen(function*() {
   }
 
 
-  const logResult = (r: Result, mapped: string, email: string | undefined) => {
+  const logResult = (r: Result, mapped: string, email: string | undefined, position: Item["position"]) => {
     const o = r.outcome
     const count = Metrics.countOutcome(mapped, o)
     const warning = o.outcome === "dead-lettered"
@@ -305,7 +305,7 @@ const make = Effect.gen(function*() {
       count,
       Effect.logWarning(warning.message).pipe(
         Effect.annotateLogs({
-          line: r.line,
+          ...(position === undefined ? { line: r.line } : position),
           event: r.event ?? "?",
           error: warning.error,
           ...(email === undefined ? {} : { email: Metrics.maskEmail(email) })
@@ -338,7 +338,7 @@ const make = Effect.gen(function*() {
       )
       const settle = ([item, p]: StreamItem<typeof decided>): Effect.Effect<readonly [M, Result]> => {
         if (p._tag === "Done") {
-          return Effect.as(logResult(p.result, "unmapped", undefined), [item, p.result] as const)
+          return Effect.as(logResult(p.result, p.mapped ?? "unmapped", undefined, read(item).position), [item, p.result] as const)
         }
         return p.ticket.wait.pipe(
           Effect.zipRight(send(p, p.seq, state, health)),
@@ -350,7 +350,7 @@ const make = Effect.gen(function*() {
             } as const)
           ),
           Effect.map((o) => [item, resultOf(p, o)] as const),
-          Effect.tap(([, r]) => logResult(r, p.mapped, p.email)),
+          Effect.tap(([, r]) => logResult(r, p.mapped, p.email, read(item).position)),
           Effect.ensuring(p.ticket.release)
         )
       }

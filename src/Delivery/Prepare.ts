@@ -30,11 +30,18 @@ export interface Item {
   readonly replay?: boolean | undefined
   /** The line was over the reader's bound: its size, and no text. */
   readonly tooLong?: number | undefined
+  /** A Kafka record's position: logged as `partition=… offset=…` instead of its `line`. */
+  readonly position?: { readonly partition: number; readonly offset: string } | undefined
 }
 
 /** What `prepare` decides before any I/O: a final outcome, or a request to send. */
 export type Prepared =
-  | { readonly _tag: "Done"; readonly result: Result }
+  | {
+    readonly _tag: "Done"
+    readonly result: Result
+    /** The preset's name of the event, when it has one: the metric tag of a drop (else "unmapped"). */
+    readonly mapped?: string
+  }
   | {
     readonly _tag: "Send"
     readonly line: number
@@ -91,7 +98,11 @@ export const prepare = (
   const event = input.event.right
   const label = eventLabel(event)
   const mapped = map(event, resolveConsent(event))
-  if (mapped._tag === "Dropped") return done(label, { outcome: "dropped", reason: mapped.reason })
+  if (mapped._tag === "Dropped") {
+    const name = preset.events.get(eventKey(event) ?? "")?.name
+    const result: Result = { line, raw, text, messageId, event: label, outcome: { outcome: "dropped", reason: mapped.reason } }
+    return name === undefined ? { _tag: "Done", result } : { _tag: "Done", result, mapped: name }
+  }
   const { upsert } = mapped
   // Once Mailjet has the marker, every update says when its event happened; without it nothing
   // reads the time (a replay then lets what Mailjet holds win), so it is not parsed.

@@ -31,10 +31,45 @@ import * as Session from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { connectionOptions, KafkaConfig } from "./KafkaConfig.js"
 
-export class KafkaUnavailable extends Data.TaggedError("KafkaUnavailable")<{ readonly detail: string }> {
+export class KafkaUnavailable extends Data.TaggedError("KafkaUnavailable")<{
+  readonly detail: string
+  /** What the failure was found to be, when it names its fix (see `kafkaFailure`). */
+  readonly kind?: { readonly _tag: "TopicMissing"; readonly topic: string } | { readonly _tag: "Unreachable" }
+}> {
   override get message(): string {
-    return `Kafka failed: ${this.detail}. Check KAFKA_BROKERS and the SASL/TLS settings; nothing past the last committed offset was acknowledged.`
+    switch (this.kind?._tag) {
+      case "TopicMissing":
+        return `Kafka has no topic ${this.kind.topic}. Create it, with as many partitions as workers may share it (locally: scripts/kafka topic ${this.kind.topic} 6; otherwise with your platform's Kafka tooling), then start serve again; or set SIGNAL_INTEGRATION_ID or KAFKA_TOPIC to the topic Signal writes.`
+      case "Unreachable":
+        return `Kafka cannot be reached: no broker of KAFKA_BROKERS answered (${this.detail}). Check that Kafka runs (locally: scripts/kafka start) and that KAFKA_BROKERS lists its host:port; nothing past the last committed offset was acknowledged.`
+      default:
+        return `Kafka failed: ${this.detail}. Check KAFKA_BROKERS and the SASL/TLS settings; nothing past the last committed offset was acknowledged.`
+    }
   }
+}
+
+/** Every message of an error and of the errors it wraps (the Kafka client nests them). */
+const messagesOf = (e: unknown, depth = 0): Array<string> => {
+  if (depth > 4 || typeof e !== "object" || e === null) return typeof e === "string" ? [e] : []
+  const { message, code, errors, cause } = e as { message?: unknown; code?: unknown; errors?: unknown; cause?: unknown }
+  return [
+    ...(typeof message === "string" ? [message] : []),
+    ...(typeof code === "string" ? [code] : []),
+    ...(Array.isArray(errors) ? errors.flatMap((x) => messagesOf(x, depth + 1)) : []),
+    ...messagesOf(cause, depth + 1)
+  ]
+}
+
+/** A client failure, told apart where the fix differs: a topic that does not exist, no broker answering. */
+export const kafkaFailure = (e: unknown): KafkaUnavailable => {
+  const detail = (e instanceof Error ? e.message : String(e)).replace(/\.+$/, "")
+  const all = messagesOf(e)
+  const unknown = all.map((m) => /Unknown topic (\S+?)\.?$/.exec(m)).find((m) => m !== null)
+  if (unknown) return new KafkaUnavailable({ detail, kind: { _tag: "TopicMissing", topic: unknown[1]! } })
+  if (all.some((m) => /Cannot connect to any broker|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH/.test(m))) {
+    return new KafkaUnavailable({ detail, kind: { _tag: "Unreachable" } })
+  }
+  return new KafkaUnavailable({ detail })
 }
 
 /** What /ready and /health report. */
@@ -65,10 +100,7 @@ const iterateOnly = <A>(stream: AsyncIterable<A>): AsyncIterable<A> => ({
   }
 })
 
-const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
-
-const promise = <A>(f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (e) => new KafkaUnavailable({ detail: errorText(e) }) })
+const promise = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: kafkaFailure })
 
 /** Commit offsets: the last done record of each partition commits its offset + 1. */
 const makeCommitter = (topic: string, retryFor: Duration.Duration) => {
@@ -86,7 +118,7 @@ const makeCommitter = (topic: string, retryFor: Duration.Duration) => {
       return Effect.forEach(batch, (record) =>
         Effect.async<void, KafkaUnavailable>((resume) => {
           void record.commit((error) =>
-            resume(error ? Effect.fail(new KafkaUnavailable({ detail: `commit failed: ${errorText(error)}` })) : Effect.void)
+            resume(error ? Effect.fail(new KafkaUnavailable({ detail: `commit failed: ${error instanceof Error ? error.message : String(error)}` })) : Effect.void)
           )
         }).pipe(
           // The broker refuses commits while the group is between generations; the library
@@ -283,13 +315,13 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
               // open (holding the subscription) until the next run's stream replaces it.
               Stream.fromAsyncIterable(
                 iterateOnly(records),
-                (e) => new KafkaUnavailable({ detail: errorText(e) })
+                kafkaFailure
               ),
               Effect.raceFirst(shutdown, stopped)
             ).pipe(
               Stream.tap((r) => Effect.zipRight(Metric.increment(Metrics.inFlight), Effect.logDebug(`record ${r.partition}/${r.offset}`)))
             ),
-          read: (r) => ({ line: Number(r.offset), text: r.value ?? "" }),
+          read: (r) => ({ line: Number(r.offset), text: r.value ?? "", position: { partition: r.partition, offset: String(r.offset) } }),
           sink: (items) =>
             Effect.gen(function*() {
               yield* deadLetter(items)

@@ -4,6 +4,7 @@
  * once per run.
  */
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
@@ -56,14 +57,41 @@ export interface PreflightOptions {
 
 export type PreflightError = Unauthorized | ListNotFound | RateLimited | MailjetUnavailable | PropertyRejected
 
+/**
+ * What a run does when properties the preset writes are not defined in Mailjet: stop before
+ * sending (`fail`), define them with the preset's datatypes (`create`), or send without them
+ * (`allow`: each such property is dead-lettered on its own, for a replay once it exists).
+ */
+export type MissingProperties = "fail" | "create" | "allow"
+
+/** Properties the preset writes are not defined in Mailjet, and the run was not told what to do. */
+export class PropertiesMissing extends Data.TaggedError("PropertiesMissing")<{
+  readonly missing: ReadonlyArray<{ readonly name: string; readonly datatype: Datatype }>
+}> {
+  override get message(): string {
+    const names = this.missing.map((m) => `${m.name} (${m.datatype})`).join(", ")
+    return `contact properties the preset writes are not defined in Mailjet: ${names}. Nothing was sent. Create them in Mailjet (Contacts > Contact properties), or rerun with --create-missing-properties to define them with these datatypes, or with --allow-missing-properties to send without them (each is then dead-lettered on its own, for a replay); serve reads the same choice from MAILJET_MISSING_PROPERTIES=create|allow.`
+  }
+}
+
 /** The report of the run's preflight, which also sets the `PropertyTypes` delivery fits values to. */
 export class Preflight extends Context.Tag("signal-mailjet/Preflight")<Preflight, PreflightReport>() {
-  /** Runs preflight once, when the layer is built: Mailjet's datatypes over the preset's. */
-  static readonly layer = (options: PreflightOptions) =>
+  /**
+   * Runs preflight once, when the layer is built: Mailjet's datatypes over the preset's. Fails
+   * with PropertiesMissing, before anything is sent, when `missing` is `fail` and some are.
+   */
+  static readonly layer = (options: Omit<PreflightOptions, "createMissing"> & { readonly missing: MissingProperties }) =>
     Layer.effectContext(Effect.gen(function*() {
       const { preset } = yield* Mapping
       const { resubscribe } = yield* Consent
-      const report = yield* preflight(preset, { readSuppressions: resubscribe === "explicit", ...options })
+      const report = yield* preflight(preset, {
+        readSuppressions: resubscribe === "explicit",
+        ...options,
+        createMissing: options.missing === "create"
+      })
+      if (options.missing === "fail" && report.missing.length > 0) {
+        return yield* Effect.fail(new PropertiesMissing({ missing: report.missing }))
+      }
       return Context.make(Preflight, report).pipe(
         Context.add(PropertyTypes, new Map([...preset.datatypes, ...report.datatypes])),
         Context.add(Suppressions, makeSuppressions(report.suppressed))
