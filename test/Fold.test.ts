@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
 import { foldAction, foldUpdates } from "../src/Delivery/Fold.js"
 import type { ManageContactBody } from "../src/Mailjet/MailjetClient.js"
+import { makeFaults } from "../src/Simulator/Faults.js"
 import { makeRoutes } from "../src/Simulator/Routes.js"
 import { makeState } from "../src/Simulator/State.js"
 import { parseQuery, readBody } from "../src/Simulator/Validation.js"
@@ -34,7 +35,7 @@ const EMAIL = "ada@example.com"
 
 const account = (start: typeof Start.Type) => {
   const state = makeState({ lists: [{ id: 1, name: "L" }], properties: PROPERTIES, recordLimit: 1, recordRequests: false })
-  const route = makeRoutes(state)
+  const route = makeRoutes(state, makeFaults({}, 1))
   let now = 1_700_000_000_000
   const send = (body: ManageContactBody) => {
     const out = route("POST", ["contactslist", "1", "managecontact"], parseQuery(""), readBody(JSON.stringify(body)), now++)
