@@ -11,6 +11,7 @@
  * is one state machine per event, kept whole so its order of checks reads top to bottom; what it
  * decides without I/O is in Prepare.ts.
  */
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -31,6 +32,7 @@ import type { FatalError, MailjetError } from "../Mailjet/MailjetError.js"
 import { Mapping } from "../Mapping.js"
 import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import { Suppressions } from "../Suppressions.js"
+import { makeBulk } from "./Bulk.js"
 import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
 import { orderedConcurrently } from "./Lanes.js"
 import * as Metrics from "./Metrics.js"
@@ -71,6 +73,11 @@ const makeHealth = (threshold: number) => {
     describe: () => `${failures} calls in a row failed, last: ${last}`
   }
 }
+
+/** A window holds up to this many jobs' worth of events: their POSTs and polls overlap. */
+const BULK_JOBS_PER_WINDOW = 4
+/** How long a window waits for more events: a quiet source still gets its events out soon. */
+const BULK_LINGER = Duration.millis(200)
 
 /** Rate-limited retries do not use up attempts, but they are bounded so no event waits forever. */
 const MAX_RATE_LIMITED_RETRIES = 50
@@ -321,6 +328,7 @@ const make = Effect.gen(function*() {
     Stream.unwrap(Effect.gen(function*() {
       const state = given ?? (yield* makeRunState)
       const health = makeHealth(config.outageThreshold)
+      if (config.bulk !== "off") return windowed(items, read, state, health)
       const decided = items.pipe(
         // Sequential and pure: decisions and per-contact tickets are taken in input order.
         Stream.map((item) => {
@@ -359,6 +367,62 @@ const make = Effect.gen(function*() {
           : Effect.fail(s.value._tag === "Fatal" ? s.value.error : new MailjetOutage({ detail: s.value.detail })))
       return Stream.concat(orderedConcurrently(decided, settle, config.concurrency), Stream.drain(Stream.fromEffect(stopped)))
     }))
+
+  /** Sends one event on the per-event path; a fatal error stops the run and leaves it not attempted. */
+  const sendOne = (state: RunState, health: ReturnType<typeof makeHealth>) => (p: Extract<Prepared, { _tag: "Send" }>) =>
+    Effect.catchAll(send(p, state, health), (error) =>
+      Effect.as(state.stop({ _tag: "Fatal", error }), {
+        outcome: "not-attempted",
+        error: error._tag,
+        reason: error.message
+      } as const))
+
+  /**
+   * The bulk-capable path: events in windows (up to a few jobs' worth, or what arrives within
+   * BULK_LINGER), each window finished before the next; see Bulk.ts.
+   */
+  const windowed = <M, E, R>(
+    items: Stream.Stream<M, E, R>,
+    read: (m: M) => Item,
+    state: RunState,
+    health: ReturnType<typeof makeHealth>
+  ): Stream.Stream<readonly [M, Result], E | RunStopped, R> => {
+    const bulk = makeBulk({ client, pacer, config, state, health, sendOne: sendOne(state, health), backoff })
+    const results = items.pipe(
+      Stream.map((item) => {
+        const { line, only, replay, text, tooLong: bytes } = read(item)
+        const decoded = bytes === undefined ? prepareLine(text, line, consent.resolve, mapping, datatypes) : tooLong(line, bytes)
+        const prepared = decoded._tag === "Done"
+          ? decoded
+          : only !== undefined
+          ? onlyProperties(decoded, only)
+          : resubscribe(replay === true ? { ...decoded, replay: "event" } : decoded)
+        return [item, prepared] as const
+      }),
+      Stream.groupedWithin(config.bulkSize * BULK_JOBS_PER_WINDOW, BULK_LINGER),
+      Stream.mapEffect((chunk) =>
+        Effect.gen(function*() {
+          const all = Chunk.toReadonlyArray(chunk)
+          const sends: Array<Extract<Prepared, { _tag: "Send" }>> = []
+          for (const [, p] of all) if (p._tag === "Send") sends.push(p)
+          const outcomes = yield* bulk.window(sends)
+          const out: Array<readonly [M, Result]> = []
+          for (const [item, p] of all) {
+            const r = p._tag === "Done" ? p.result : resultOf(p, outcomes.get(p)!)
+            yield* logResult(r, p._tag === "Done" ? "unmapped" : p.mapped, p._tag === "Done" ? undefined : p.email)
+            out.push([item, r])
+          }
+          return out
+        })
+      ),
+      Stream.flattenIterables
+    )
+    const stopped = Effect.flatMap(state.stopped, (s): Effect.Effect<void, RunStopped> =>
+      Option.isNone(s) || s.value._tag === "Shutdown"
+        ? Effect.void
+        : Effect.fail(s.value._tag === "Fatal" ? s.value.error : new MailjetOutage({ detail: s.value.detail })))
+    return Stream.concat(results, Stream.drain(Stream.fromEffect(stopped)))
+  }
 
   const run = <E, R>(lines: Stream.Stream<string, E, R>, given?: RunState): Stream.Stream<Result, E | RunStopped, R> =>
     Stream.map(runTagged(numbered(lines), (x) => x, given), ([, r]) => r)

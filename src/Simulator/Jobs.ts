@@ -78,12 +78,10 @@ export const makeJobs = (state: State, apply: ApplyContact, faults: Faults) => {
 
   /** Ends every job whose time has come, oldest first; moves the others along their statuses. */
   const advance = (now: number): void => {
-    while (pending.length > 0 && pending[0]!.dueAt <= now && pending[0]!.fate !== "Stuck") {
-      finish(pending.shift()!, now)
-    }
+    while (pending.length > 0 && pending[0]!.dueAt <= now) finish(pending.shift()!, now)
     for (const job of pending) {
       const share = job.dueAt === job.startedAt ? 1 : (now - job.startedAt) / (job.dueAt - job.startedAt)
-      job.status = job.fate === "Stuck" ? "Importing" : RUNNING_STATUSES[Math.min(3, Math.max(0, Math.floor(share * 4)))]!
+      job.status = RUNNING_STATUSES[Math.min(3, Math.max(0, Math.floor(share * 4)))]!
     }
   }
 
@@ -125,7 +123,9 @@ export const makeJobs = (state: State, apply: ApplyContact, faults: Faults) => {
       errors: []
     }
     jobs.set(job.id, job)
-    pending.push(job)
+    // A stuck job stays `Importing` and never applies anything.
+    if (job.fate === "Stuck") job.status = "Importing"
+    else pending.push(job)
     return envelope(201, [{ JobID: job.id }])
   }
 
