@@ -17,6 +17,7 @@ import { ndjsonSink } from "../Run/NdjsonSink.js"
 import { DEFAULT_SHUTDOWN_TIMEOUT, readUntil, run, type SessionEnd } from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import {
+  bulkOption,
   concurrencyOption,
   createMissingOption,
   deadLettersOption,
@@ -27,6 +28,7 @@ import {
   presetOption,
   reportSetupErrors,
   stderr,
+  withBulk,
   withConcurrency,
   withLogging
 } from "./Options.js"
@@ -35,6 +37,7 @@ import {
 export const runOptions = {
   deadLetters: deadLettersOption,
   concurrency: concurrencyOption,
+  bulk: bulkOption,
   preset: presetOption,
   createMissing: createMissingOption,
   logFormat: logFormatOption,
@@ -50,6 +53,7 @@ export const runOptions = {
 export interface RunOptions {
   readonly deadLetters: Option.Option<string>
   readonly concurrency: Option.Option<number>
+  readonly bulk: Option.Option<"auto" | "off" | "always">
   readonly preset: Option.Option<string>
   readonly createMissing: boolean
   readonly logFormat: "text" | "json"
@@ -149,7 +153,7 @@ export const runLines = <E extends { readonly _tag: string }, R, S extends Sourc
       Effect.provide(
         Delivery.layer.pipe(
           Layer.provideMerge(Preflight.layer({ createMissing: o.createMissing })),
-          Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: withConcurrency(o.concurrency) }))
+          Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) } }))
         )
       )
     )
