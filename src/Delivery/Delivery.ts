@@ -74,8 +74,12 @@ const makeHealth = (threshold: number) => {
   }
 }
 
-/** A window holds up to this many jobs' worth of events: their POSTs and polls overlap. */
-const BULK_JOBS_PER_WINDOW = 4
+/**
+ * Windows of one job's worth of events, several in flight: one's POST goes while another's job
+ * runs. A window waits for the earlier ones in flight that share a contact with it, so a contact's
+ * updates still land in input order.
+ */
+const BULK_WINDOWS_IN_FLIGHT = 4
 /** How long a window waits for more events: a quiet source still gets its events out soon. */
 const BULK_LINGER = Duration.millis(200)
 
@@ -378,8 +382,9 @@ const make = Effect.gen(function*() {
       } as const))
 
   /**
-   * The bulk-capable path: events in windows (up to a few jobs' worth, or what arrives within
-   * BULK_LINGER), each window finished before the next; see Bulk.ts.
+   * The bulk-capable path: events in windows (a job's worth, or what arrives within BULK_LINGER);
+   * see Bulk.ts. A window holds its events' text, not their parsed form (read again only if asked
+   * for), since a few windows of 5,000 parsed events are most of the heap the CLI runs in.
    */
   const windowed = <M, E, R>(
     items: Stream.Stream<M, E, R>,
@@ -387,6 +392,7 @@ const make = Effect.gen(function*() {
     state: RunState,
     health: ReturnType<typeof makeHealth>
   ): Stream.Stream<readonly [M, Result], E | RunStopped, R> => {
+    const windowOf = new Map<string, Deferred.Deferred<void>>()
     const bulk = makeBulk({ client, pacer, config, state, health, sendOne: sendOne(state, health), backoff })
     const results = items.pipe(
       Stream.map((item) => {
@@ -397,24 +403,41 @@ const make = Effect.gen(function*() {
           : only !== undefined
           ? onlyProperties(decoded, only)
           : resubscribe(replay === true ? { ...decoded, replay: "event" } : decoded)
-        return [item, prepared] as const
+        return [item, prepared._tag === "Send" && prepared.text !== undefined ? { ...prepared, raw: undefined } : prepared] as const
       }),
-      Stream.groupedWithin(config.bulkSize * BULK_JOBS_PER_WINDOW, BULK_LINGER),
-      Stream.mapEffect((chunk) =>
+      Stream.groupedWithin(config.bulkSize, BULK_LINGER),
+      // In order: each window learns which earlier windows in flight share a contact with it.
+      Stream.map((chunk) => {
+        const all = Chunk.toReadonlyArray(chunk)
+        const done = Deferred.unsafeMake<void>(FiberId.none)
+        const before = new Set<Deferred.Deferred<void>>()
+        const emails = new Set<string>()
+        for (const [, p] of all) {
+          if (p._tag !== "Send") continue
+          emails.add(p.email)
+          const earlier = windowOf.get(p.email)
+          if (earlier !== undefined && earlier !== done) before.add(earlier)
+          windowOf.set(p.email, done)
+        }
+        return { all, done, before, emails }
+      }),
+      Stream.mapEffect(({ all, before, done, emails }) =>
         Effect.gen(function*() {
-          const all = Chunk.toReadonlyArray(chunk)
+          for (const d of before) yield* Deferred.await(d)
           const sends: Array<Extract<Prepared, { _tag: "Send" }>> = []
           for (const [, p] of all) if (p._tag === "Send") sends.push(p)
           const outcomes = yield* bulk.window(sends)
           const out: Array<readonly [M, Result]> = []
           for (const [item, p] of all) {
-            const r = p._tag === "Done" ? p.result : resultOf(p, outcomes.get(p)!)
+            const r = p._tag === "Done" ? p.result : withRaw(resultOf(p, outcomes.get(p)!))
             yield* logResult(r, p._tag === "Done" ? "unmapped" : p.mapped, p._tag === "Done" ? undefined : p.email)
             out.push([item, r])
           }
           return out
-        })
-      ),
+        }).pipe(Effect.ensuring(Effect.suspend(() => {
+          for (const e of emails) if (windowOf.get(e) === done) windowOf.delete(e)
+          return Deferred.succeed(done, undefined)
+        }))), { concurrency: BULK_WINDOWS_IN_FLIGHT }),
       Stream.flattenIterables
     )
     const stopped = Effect.flatMap(state.stopped, (s): Effect.Effect<void, RunStopped> =>
@@ -422,6 +445,17 @@ const make = Effect.gen(function*() {
         ? Effect.void
         : Effect.fail(s.value._tag === "Fatal" ? s.value.error : new MailjetOutage({ detail: s.value.detail })))
     return Stream.concat(results, Stream.drain(Stream.fromEffect(stopped)))
+  }
+
+  /** The parsed event, read again from the text when someone asks for it. */
+  const withRaw = (r: Result): Result => {
+    if (r.raw !== undefined || r.text === undefined) return r
+    const text = r.text
+    let raw: unknown
+    return Object.defineProperty({ ...r }, "raw", {
+      enumerable: true,
+      get: () => (raw ??= JSON.parse(text))
+    })
   }
 
   const run = <E, R>(lines: Stream.Stream<string, E, R>, given?: RunState): Stream.Stream<Result, E | RunStopped, R> =>
