@@ -28,7 +28,7 @@ type Client = typeof MailjetClient.Service
 /** In `auto`, bulk once a window holds more events than one call each clears in this long. */
 export const AUTO_BACKLOG_SECONDS = 5
 
-/** Polls start soon (small jobs end fast) and slow down to this. */
+/** The first job's first poll; later ones wait about as long as the last job took. Polls slow down to MAX_POLL. */
 const FIRST_POLL = Duration.seconds(1)
 const MAX_POLL = Duration.seconds(10)
 const MAX_RATE_LIMITED_RETRIES = 50
@@ -61,6 +61,8 @@ export const makeBulk = (deps: BulkDeps) => {
   const { client, config, pacer, state } = deps
   const threshold = config.maxRps * AUTO_BACKLOG_SECONDS
   let bulkNow = false
+  /** How long the last job took: the next job's first poll waits about that long, so most jobs take one poll. */
+  let lastJobMs = Duration.toMillis(FIRST_POLL)
 
   /** Waits for a call's slot, or fails with Stop when the run stops meanwhile. */
   const slot = Effect.gen(function*() {
@@ -122,8 +124,10 @@ export const makeBulk = (deps: BulkDeps) => {
   /** Polls until the job ends or its deadline passes. */
   const poll = (job: number, deadline: number) =>
     Effect.gen(function*() {
-      // A short deadline (a test's) is polled more often than once a second.
-      let delay = Math.min(Duration.toMillis(FIRST_POLL), Duration.toMillis(config.bulkJobTimeout) / 4)
+      const started = yield* Clock.currentTimeMillis
+      let polls = 0
+      // A short deadline (a test's) is polled more often.
+      let delay = Math.min(lastJobMs, Duration.toMillis(MAX_POLL), Duration.toMillis(config.bulkJobTimeout) / 4)
       let failures = 0
       while (true) {
         const now = yield* Clock.currentTimeMillis
@@ -132,7 +136,12 @@ export const makeBulk = (deps: BulkDeps) => {
         const r = yield* Effect.either(call(client.bulkJob(job)))
         if (r._tag === "Right") {
           failures = 0
-          if (r.right.status !== "Running") return r.right
+          polls++
+          if (r.right.status !== "Running") {
+            // Done at the first poll: it may have ended well before, so try a little earlier next time.
+            lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.9 : (yield* Clock.currentTimeMillis) - started)
+            return r.right
+          }
           delay = Math.min(Duration.toMillis(MAX_POLL), delay * 1.5)
           continue
         }

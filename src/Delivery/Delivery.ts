@@ -79,7 +79,7 @@ const makeHealth = (threshold: number) => {
  * runs. A window waits for the earlier ones in flight that share a contact with it, so a contact's
  * updates still land in input order.
  */
-const BULK_WINDOWS_IN_FLIGHT = 4
+const BULK_WINDOWS_IN_FLIGHT = 3
 /** How long a window waits for more events: a quiet source still gets its events out soon. */
 const BULK_LINGER = Duration.millis(200)
 
