@@ -139,10 +139,11 @@ export const makeBulk = (deps: BulkDeps) => {
           polls++
           if (r.right.status !== "Running") {
             // Done at the first poll: it may have ended well before, so try a little earlier next time.
-            lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.9 : (yield* Clock.currentTimeMillis) - started)
+            lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.95 : (yield* Clock.currentTimeMillis) - started)
             return r.right
           }
-          delay = Math.min(Duration.toMillis(MAX_POLL), delay * 1.5)
+          // Missed: it should end soon, so look again soon, then less and less often.
+          delay = polls === 1 ? Math.max(100, lastJobMs / 4) : Math.min(Duration.toMillis(MAX_POLL), delay * 1.5)
           continue
         }
         if (r.left._tag === "Stop") return yield* Effect.fail(r.left)
