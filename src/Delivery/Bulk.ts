@@ -3,9 +3,10 @@
  * → grouped by action into jobs of at most `bulkSize` contacts → POST, poll to the end, read the
  * error file → one outcome per event.
  *
- * A window is finished before the next starts, so a contact's updates never overtake each other
- * across windows, nor between the bulk and the per-event path inside one: a contact is sent whole
- * by one path, and a contact whose job failed is sent one by one only once the job has ended.
+ * A contact's updates never overtake each other: across windows, because a window starts only
+ * once the earlier windows sharing a contact with it have ended (Delivery.ts); inside one, because
+ * a contact is sent whole by one path, and one whose job failed is sent one by one only once the
+ * job has ended.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
