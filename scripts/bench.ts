@@ -10,11 +10,14 @@
  *   (3a) this project's path in process (`Delivery.run` over the lines),
  *   (3b) the CLI, `dist/bin.js deliver FILE` (run as a user runs it, through its first line).
  * Then: mapping alone (`prepare`, no I/O); peak RSS of `deliver` over a 1,000,000-event file;
- * the rate reached against a simulator that allows R requests per second with 50 ms latency.
+ * the rate reached against a simulator that allows R requests per second with 50 ms latency;
+ * bulk: `deliver` (MAILJET_BULK=auto) over B events for K contacts, with MAILJET_MAX_RPS and the
+ * simulator's per-key limit both at 10 calls/s and bulk jobs that take 2 s each.
  *
  * Every run checks conservation: each event delivered once, the simulator holding N contacts.
  * Options: --events N --concurrency C --runs K --warmup W --rss-events M --rss-runs K --rate R --rate-seconds S
- * --latency MS --only throughput,mapping,rss,rate --keep (keep the temp dir)
+ * --latency MS --only throughput,mapping,rss,rate,bulk --keep (keep the temp dir)
+ * --bulk-events B --bulk-contacts K --bulk-rps R --bulk-job-ms MS
  * --contenders undici,node-mailjet,delivery,cli --profile DIR (a V8 CPU profile of every contender and CLI run into DIR, for `--cpu-prof` reading).
  * Results also go to bench-out/bench-<time>.json.
  */
@@ -39,7 +42,11 @@ const { values: flags } = parseArgs({
     rate: { type: "string", default: "200" },
     "rate-seconds": { type: "string", default: "20" },
     latency: { type: "string", default: "50" },
-    only: { type: "string", default: "throughput,mapping,rss,rate" },
+    only: { type: "string", default: "throughput,mapping,rss,rate,bulk" },
+    "bulk-events": { type: "string", default: "1000000" },
+    "bulk-contacts": { type: "string", default: "200000" },
+    "bulk-rps": { type: "string", default: "10" },
+    "bulk-job-ms": { type: "string", default: "2000" },
     keep: { type: "boolean", default: false },
     profile: { type: "string" },
     contenders: { type: "string", default: "undici,node-mailjet,node-mailjet-no-keepalive,delivery,cli" }
@@ -61,6 +68,10 @@ const RSS_RUNS = Math.max(1, int("rss-runs"))
 const R = int("rate")
 const RATE_SECONDS = int("rate-seconds")
 const LATENCY = int("latency")
+const BULK_EVENTS = int("bulk-events")
+const BULK_CONTACTS = Math.max(1, int("bulk-contacts"))
+const BULK_RPS = Math.max(1, int("bulk-rps"))
+const BULK_JOB_MS = int("bulk-job-ms")
 const only = new Set((flags.only ?? "").split(",").map((s) => s.trim()))
 const contenders = new Set((flags.contenders ?? "").split(",").map((s) => s.trim()))
 const nodeArgs = flags.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${Path.resolve(flags.profile)}`]
@@ -267,6 +278,41 @@ const main = async () => {
       }
     }
 
+    // ---- bulk: many events per call under a 10 calls/s budget
+    interface BulkRun {
+      readonly run: CliRun
+      readonly server: SimulatorStats
+    }
+    const bulkRuns: Array<BulkRun> = []
+    if (only.has("bulk") && BULK_EVENTS > 0) {
+      const bulkPath = Path.join(dir, "bulk.ndjson")
+      log(`writing ${fmt(BULK_EVENTS)} events for ${fmt(BULK_CONTACTS)} contacts`)
+      await writeEvents(bulkPath, BULK_EVENTS, "bulk", BULK_CONTACTS)
+      try {
+        const sim = await startSimulator({ ...simSetup, faults: { maxRps: BULK_RPS, jobDurationMs: BULK_JOB_MS } }, { heapMb: 8192 })
+        try {
+          const cli = await runCli({
+            eventsPath: bulkPath,
+            env: { ...cliEnv(sim.url, BULK_RPS), MAILJET_BULK: "auto" },
+            workDir: dir,
+            timeoutMs: TIMEOUT_MS
+          })
+          const server = await sim.stats()
+          if (cli.exitCode !== 0) throw new Error(`bulk: exit ${cli.exitCode}: ${cli.summary}`)
+          if (cli.delivered !== BULK_EVENTS || cli.viaBulk !== BULK_EVENTS) {
+            throw new Error(`bulk: ${cli.delivered} delivered, ${cli.viaBulk} via bulk, of ${BULK_EVENTS} events`)
+          }
+          if (server.contacts !== Math.min(BULK_CONTACTS, BULK_EVENTS)) throw new Error(`bulk: simulator holds ${server.contacts} contacts`)
+          bulkRuns.push({ run: cli, server })
+          log(`bulk: ${fmt(BULK_EVENTS / cli.seconds)} events/s, ${fmt((cli.maxRssKb ?? 0) / 1024)} MB peak, calls ${JSON.stringify(server.byStatus)}`)
+        } finally {
+          await sim.stop()
+        }
+      } finally {
+        Fs.rmSync(bulkPath, { force: true })
+      }
+    }
+
     // ---- the table
     const out: Array<string> = []
     const medianOf = (row: Row, f: (s: Sample) => number | undefined) => {
@@ -313,7 +359,7 @@ const main = async () => {
       ratioLine("delivery", "node-mailjet-no-keepalive", undefined)
       ratioLine("cli", "node-mailjet-no-keepalive", undefined)
     }
-    if (rssRuns.length > 0 || limitedRuns.length > 0) {
+    if (rssRuns.length > 0 || limitedRuns.length > 0 || bulkRuns.length > 0) {
       out.push("")
       out.push("| measure | value | target | |")
       out.push("|---|---:|---|---|")
@@ -336,6 +382,17 @@ const main = async () => {
       out.push(`| rate reached, limit R=${R}/s with ${LATENCY} ms latency (${fmt(events)} events, median of ${limitedRuns.length}) | ${fmt(rate1, 1)}/s = ${fmt(share, 3)} R (${fmt(wall, 1)}/s incl. start-up) | ≥ 0.9 R | ${share >= 0.9 ? "met" : "NOT met"} |`)
       out.push(`| 429s seen / events lost, per run | ${tooMany.join(", ")} / ${lost.join(", ")} | none lost | ${lost.every((x) => x === 0) ? "met" : "NOT met"} |`)
     }
+    for (const b of bulkRuns) {
+      const speed = BULK_EVENTS / b.run.seconds
+      // The per-event path under the same budget: one call per event at the pacer's 95% of the limit.
+      const perEvent = BULK_RPS * 0.95
+      const calls = Object.values(b.server.byStatus).reduce((a, n) => a + n, 0)
+      const mb = (b.run.maxRssKb ?? 0) / 1024
+      out.push(`| bulk \`deliver\`, ${fmt(BULK_EVENTS)} events for ${fmt(BULK_CONTACTS)} contacts, ${BULK_RPS} calls/s, ${fmt(BULK_JOB_MS / 1000, 1)} s jobs | ${fmt(speed)} events/s | ≥ 5,000 | ${speed >= 5000 ? "met" : "NOT met"} |`)
+      out.push(`| … ÷ the per-event path under the same budget (${fmt(perEvent, 1)} events/s) | ${fmt(speed / perEvent)}× | ≥ 500× | ${speed / perEvent >= 500 ? "met" : "NOT met"} |`)
+      out.push(`| … peak RSS | ${fmt(mb)} MB | ≤ 150 MB | ${mb <= 150 ? "met" : "NOT met"} |`)
+      out.push(`| … calls in all (${Object.entries(b.server.byStatus).map(([s, n]) => `${n}× ${s}`).join(", ")}), per contact | ${fmt(calls)}, ${fmt(calls / BULK_CONTACTS, 4)} | (context) | |`)
+    }
     out.push("")
     out.push(`${fmt((performance.now() - started) / 1000)} s in all. Reproduce: npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`)
     process.stdout.write(out.join("\n") + "\n")
@@ -343,6 +400,16 @@ const main = async () => {
     Object.assign(report, {
       samples: Object.fromEntries(samples),
       ratios,
+      bulk: bulkRuns.map((b) => ({
+        events: BULK_EVENTS,
+        contacts: BULK_CONTACTS,
+        rps: BULK_RPS,
+        jobMs: BULK_JOB_MS,
+        seconds: b.run.seconds,
+        maxRssKb: b.run.maxRssKb,
+        cpuSeconds: b.run.cpuSeconds,
+        byStatus: b.server.byStatus
+      })),
       rss: { events: RSS_EVENTS, helpKb, runs: rssRuns.map((r) => ({ maxRssKb: r.maxRssKb, seconds: r.seconds, cpuSeconds: r.cpuSeconds })) },
       rate: {
         limit: R,

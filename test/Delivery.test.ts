@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
+import { Chunk, Duration, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
 import { Delivery } from "../src/Delivery/Delivery.js"
 import { makeRunState } from "../src/Delivery/RunState.js"
 import type { DeliverySettings } from "../src/Delivery/DeliveryConfig.js"
@@ -27,6 +27,13 @@ type GenEvent = typeof GenEvent.Type
 const Faults = Schema.Struct({
   errorRate: Schema.Literal(0, 0.1, 0.3),
   resetRate: Schema.Literal(0, 0.1)
+})
+
+/** Bulk jobs' own faults, on top of the call faults: jobs that end in Error/Abort, jobs stuck until their deadline, 429s. */
+const JobFaults = Schema.Struct({
+  jobErrorRate: Schema.Literal(0, 0.3),
+  jobStuckRate: Schema.Literal(0, 0.2),
+  maxRps: Schema.Literal(1000, 40)
 })
 
 const emailOf = (contact: number) => `Contact.${contact}@Example.com`
@@ -145,16 +152,14 @@ const count = (results: ReadonlyArray<Result>, outcome: string) =>
   results.filter((r) => r.outcome.outcome === outcome).length
 
 layer(simulator, { excludeTestServices: true })("Delivery against the simulator", (it) => {
-  it.effect.prop(
-    "conservation and final state: every line has one result, in order, and Mailjet holds each contact's delivered events applied in input order",
-    { events: Schema.Array(GenEvent).pipe(Schema.maxItems(40)), faults: Faults },
-    ({ events, faults }) =>
+  /** The law both paths must keep, whatever the faults. */
+  const conservation = (events: ReadonlyArray<GenEvent>, faults: Simulator.SimulatorFaults, settings: Partial<DeliverySettings>) =>
       Effect.gen(function*() {
         const sim = yield* Simulator.Simulator
         yield* sim.reset
         yield* sim.setFaults(faults)
         const lines = events.map(toLine)
-        const results = yield* runLines(lines, { maxAttempts: 3, outageThreshold: 1000 })
+        const results = yield* runLines(lines, { maxAttempts: 3, outageThreshold: 1000, ...settings })
         yield* sim.setFaults({})
         // Conservation: one result per line read, in input order.
         expect(results.map((r) => r.line)).toEqual(lines.map((_, i) => i + 1))
@@ -172,7 +177,30 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
         }
         // No contact that no delivered event names: failed attempts changed nothing.
         expect((yield* sim.contacts).length).toBe(expected.size)
-      }),
+        return results
+      })
+
+  it.effect.prop(
+    "conservation and final state: every line has one result, in order, and Mailjet holds each contact's delivered events applied in input order",
+    { events: Schema.Array(GenEvent).pipe(Schema.maxItems(40)), faults: Faults },
+    ({ events, faults }) => Effect.asVoid(conservation(events, faults, { bulk: "off" })),
+    { fastCheck: { numRuns: 25 } }
+  )
+
+  it.effect.prop(
+    "conservation and final state with MAILJET_BULK=always, under job errors, stuck jobs, 429s, 5xx and resets",
+    { events: Schema.Array(GenEvent).pipe(Schema.maxItems(40)), faults: Faults, jobs: JobFaults },
+    ({ events, faults, jobs }) =>
+      Effect.map(
+        conservation(events, { ...faults, ...jobs, jobDurationMs: 50 }, { bulk: "always", bulkSize: 2, bulkJobTimeout: Duration.millis(300) }),
+        (results) => {
+          // Without call faults every job ends readable or falls back: something went through bulk.
+          if (faults.errorRate === 0 && faults.resetRate === 0 && jobs.jobErrorRate === 0 && jobs.jobStuckRate === 0 && jobs.maxRps === 1000) {
+            const sent = results.filter((r) => r.outcome.outcome === "delivered")
+            for (const r of sent) expect(r.outcome).toMatchObject({ via: "bulk" })
+          }
+        }
+      ),
     { fastCheck: { numRuns: 25 } }
   )
 

@@ -108,7 +108,11 @@ describe("serve against a real Kafka broker", () => {
       new RegExp(`^${t.topic}/\\d/\\d+$`)
     )
     await waitFor("three contacts", async () => ((await requestsFor(new Set(emails))).filter((r) => r.status === 201).length === 3 ? true : undefined))
-    const metrics = await (await fetch(`${base}/metrics`)).text()
+    // Commits follow the outcomes by up to KAFKA_COMMIT_INTERVAL (and, with MAILJET_BULK=auto, by a window).
+    const metrics = await waitFor("a commit", async () => {
+      const text = await (await fetch(`${base}/metrics`)).text()
+      return /signal_mailjet_last_commit_timestamp_seconds \d+/.test(text) ? text : undefined
+    })
     expect(metrics).toMatch(/signal_mailjet_events_total\{outcome="delivered",event="Subscribed",reason="addforce"\} 1/)
     expect(metrics).toMatch(/signal_mailjet_events_total\{outcome="dropped",event="unmapped",reason="event not mapped by the preset"\} 1/)
     expect(metrics).toMatch(/signal_mailjet_events_total\{outcome="delivered",event="Signed Up",reason="addnoforce\+PropertyMissing"\} 1/)

@@ -47,6 +47,8 @@ const env = async (id: string) => ({
   MAILJET_BASE_URL: sim.url,
   MAILJET_MAX_RPS: String(RPS),
   MAILJET_RETRY_BASE: "10 millis",
+  // The law is read from each event's own managecontact call: one call per event.
+  MAILJET_BULK: "off",
   SIGNAL_INTEGRATION_ID: id,
   KAFKA_COMMIT_INTERVAL: "200 millis",
   MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",

@@ -15,7 +15,7 @@ const consentFor = (i: number): Readonly<Record<string, boolean>> | undefined =>
 const hex = (n: number, width: number): string => n.toString(16).padStart(width, "0")
 
 /** One NDJSON line. `prefix` keeps warm-up contacts apart from the measured ones. */
-export const eventLine = (i: number, prefix: string): string => {
+export const eventLine = (i: number, prefix: string, contacts?: number): string => {
   const consent = consentFor(i)
   const seconds = i % 86_400
   return JSON.stringify({
@@ -26,7 +26,7 @@ export const eventLine = (i: number, prefix: string): string => {
     anonymousId: `0b7e6a53-3f5e-4f0a-9a39-${hex(i, 12)}`,
     properties: { method: METHODS[i % METHODS.length] },
     context: {
-      traits: { email: `${prefix}.${i}@bench.example.com`, first_name: "Jane", last_name: `Doe ${i}` },
+      traits: { email: `${prefix}.${contacts === undefined ? i : i % contacts}@bench.example.com`, first_name: "Jane", last_name: `Doe ${i}` },
       ...(consent === undefined ? {} : { consent }),
       page: { path: "/signup", url: "https://shop.example.com/signup", title: "Create your account" },
       ip: "203.0.113.7",
@@ -38,11 +38,12 @@ export const eventLine = (i: number, prefix: string): string => {
 }
 
 /** Writes `count` events to `path`, streamed with back-pressure (the 1M file is ~0.5 GB). */
-export const writeEvents = async (path: string, count: number, prefix: string): Promise<void> => {
+/** `contacts`: events cycle through this many contacts (event i is contact i mod contacts), instead of one each. */
+export const writeEvents = async (path: string, count: number, prefix: string, contacts?: number): Promise<void> => {
   const out = Fs.createWriteStream(path)
   let chunk = ""
   for (let i = 0; i < count; i++) {
-    chunk += eventLine(i, prefix) + "\n"
+    chunk += eventLine(i, prefix, contacts) + "\n"
     if (chunk.length > 1 << 20) {
       if (!out.write(chunk)) await once(out, "drain")
       chunk = ""

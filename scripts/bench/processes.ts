@@ -114,6 +114,8 @@ export interface CliRun {
   /** Outcome lines on stdout, and how many say delivered. */
   readonly lines: number
   readonly delivered: number
+  /** Outcome lines that say `"via":"bulk"`. */
+  readonly viaBulk: number
   readonly summary: string
 }
 
@@ -180,15 +182,17 @@ export const runCli = async (options: {
 
   let lines = 0
   let delivered = 0
+  let viaBulk = 0
   const reader = Readline.createInterface({ input: Fs.createReadStream(outPath), crlfDelay: Infinity })
   for await (const line of reader) {
     if (line === "") continue
     lines++
     if (line.includes("\"outcome\":\"delivered\"")) delivered++
+    if (line.includes("\"via\":\"bulk\"")) viaBulk++
   }
   Fs.rmSync(outPath, { force: true })
   const summary = stderr.split("\n").find((l) => / read, \d+ delivered/.test(l)) ?? stderr.trim().split("\n").slice(-3).join(" | ")
-  return { exitCode: code, seconds, maxRssKb, cpuSeconds, lines, delivered, summary }
+  return { exitCode: code, seconds, maxRssKb, cpuSeconds, lines, delivered, viaBulk, summary }
 }
 
 export type { ContenderKind }

@@ -32,6 +32,10 @@ const simulateCommand = Command.make(
     resetRate: Options.float("reset-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of connections reset without a reply (default 0).")),
     outageAfter: Options.integer("outage-after").pipe(Options.optional, Options.withDescription("Seconds after start when a full outage (every request 503) begins (default: none).")),
     outageFor: Options.integer("outage-for").pipe(Options.withDefault(30), Options.withDescription("How many seconds the outage lasts (default 30).")),
+    jobDuration: Options.integer("job-duration").pipe(Options.withDefault(0), Options.withDescription("Milliseconds a bulk job (managemanycontacts) runs before it ends (default 0).")),
+    jobErrorRate: Options.float("job-error-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of bulk jobs that end in Error or Abort, applying none of their contacts (default 0).")),
+    jobStuckRate: Options.float("job-stuck-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of bulk jobs that never end (default 0).")),
+    bulkMaxContacts: Options.integer("bulk-max-contacts").pipe(Options.withDefault(5000), Options.withDescription("Contacts one managemanycontacts call may carry (400 above it; default 5000).")),
     presetProperties: Options.boolean("preset-properties").pipe(Options.withDescription("Start with the Default preset's contact properties defined, instead of a fresh account's (firstname, name, country, newsletter_sub)."))
   },
   (o) =>
@@ -44,6 +48,10 @@ const simulateCommand = Command.make(
         latencyMs: o.latency,
         errorRate: o.errorRate,
         resetRate: o.resetRate,
+        jobDurationMs: o.jobDuration,
+        jobErrorRate: o.jobErrorRate,
+        jobStuckRate: o.jobStuckRate,
+        bulkMaxContacts: o.bulkMaxContacts,
         ...(Option.isSome(o.maxRps) ? { maxRps: o.maxRps.value } : {})
       }
       return yield* Effect.gen(function*() {

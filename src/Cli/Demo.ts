@@ -113,7 +113,7 @@ export const runDemo = Effect.gen(function*() {
           Mapping.layerPreset(DefaultPreset),
           Pacer.layer
         )),
-        Layer.provideMerge(DeliveryConfig.layerFrom({ concurrency: 4, maxRps: 1000, retryBase: Duration.millis(50) }))
+        Layer.provideMerge(DeliveryConfig.layerFrom({ concurrency: 4, maxRps: 1000, retryBase: Duration.millis(50), bulk: "off" }))
       )))
   ),
   Effect.provide(Simulator.layer({

@@ -56,6 +56,10 @@ export const concurrencyOption = Options.integer("concurrency").pipe(
   Options.withDescription("Events in flight at once (else MAILJET_CONCURRENCY, default 8). One contact's events always go in order."),
   Options.optional
 )
+export const bulkOption = Options.choice("bulk", ["auto", "off", "always"]).pipe(
+  Options.withDescription("Bulk jobs (managemanycontacts): auto when the backlog outruns one call per event, off, or always (else MAILJET_BULK, default off)."),
+  Options.optional
+)
 export const deadLettersOption = Options.file("dead-letters").pipe(
   Options.withDescription("Append dead-lettered events to this NDJSON file, for `replay`."),
   Options.optional
@@ -105,3 +109,5 @@ export const withLogging = (o: { readonly logFormat: "text" | "json" }) =>
 
 export const withConcurrency = (concurrency: Option.Option<number>): Partial<DeliverySettings> =>
   Option.match(concurrency, { onNone: () => ({}), onSome: (n) => ({ concurrency: n }) })
+export const withBulk = (bulk: Option.Option<DeliverySettings["bulk"]>): Partial<DeliverySettings> =>
+  Option.match(bulk, { onNone: () => ({}), onSome: (b) => ({ bulk: b }) })

@@ -20,6 +20,7 @@ import { DEFAULT_SHUTDOWN_TIMEOUT, readUntil, run, type SessionEnd } from "../Ru
 import { Shutdown } from "../Run/Shutdown.js"
 import {
   allowMissingOption,
+  bulkOption,
   concurrencyOption,
   createMissingOption,
   deadLettersOption,
@@ -29,6 +30,7 @@ import {
   presetOption,
   reportSetupErrors,
   stderr,
+  withBulk,
   withConcurrency,
   withLogging
 } from "./Options.js"
@@ -37,6 +39,7 @@ import {
 export const runOptions = {
   deadLetters: deadLettersOption,
   concurrency: concurrencyOption,
+  bulk: bulkOption,
   preset: presetOption,
   createMissing: createMissingOption,
   allowMissing: allowMissingOption,
@@ -52,6 +55,7 @@ export const runOptions = {
 export interface RunOptions {
   readonly deadLetters: Option.Option<string>
   readonly concurrency: Option.Option<number>
+  readonly bulk: Option.Option<"auto" | "off" | "always">
   readonly preset: Option.Option<string>
   readonly createMissing: boolean
   readonly allowMissing: boolean
@@ -226,7 +230,7 @@ export const runLines = <E extends { readonly _tag: string }, R, S extends Sourc
       Effect.provide(
         Delivery.layer.pipe(
           Layer.provideMerge(Preflight.layer({ missing })),
-          Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: withConcurrency(o.concurrency) }))
+          Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) } }))
         )
       )
     )

@@ -9,6 +9,7 @@ import { Delivery } from "../Delivery/Delivery.js"
 import type { WorkerStatus } from "../Kafka/KafkaWorker.js"
 import { Preflight } from "../Mailjet/Preflight.js"
 import {
+  bulkOption,
   concurrencyOption,
   exit,
   logFormatOption,
@@ -16,6 +17,7 @@ import {
   presetOption,
   reportSetupErrors,
   stderr,
+  withBulk,
   withConcurrency,
   withLogging
 } from "./Options.js"
@@ -31,6 +33,7 @@ export const serveCommand = Command.make(
   {
     preset: presetOption,
     concurrency: concurrencyOption,
+    bulk: bulkOption,
     logFormat: logFormatOption
   },
   (o) =>
@@ -64,7 +67,7 @@ export const serveCommand = Command.make(
             Effect.provide(
               Delivery.layer.pipe(
                 Layer.provideMerge(Preflight.layer({ missing, retry: untilMailjetAnswers })),
-                Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: withConcurrency(o.concurrency) }))
+                Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) } }))
               )
             ),
             // Configuration and preset problems are reported like every command's; the rest stop the worker.

@@ -18,7 +18,22 @@ export interface DeliverySettings {
   readonly maxRps: number
   /** Consecutive failed calls after which Mailjet is taken to be down. */
   readonly outageThreshold: number
+  /** Bulk jobs (managemanycontacts): never, always, or when the backlog outruns one call per event. */
+  readonly bulk: BulkMode
+  /** Contacts per bulk call. */
+  readonly bulkSize: number
+  /** How long a bulk job may run before its events are sent one by one. */
+  readonly bulkJobTimeout: Duration.Duration
 }
+
+export type BulkMode = "auto" | "off" | "always"
+
+/**
+ * Mailjet documents no maximum; 5,000 is the largest size known to work (RudderStack's, found by
+ * trial against the live API). A job's calls (the POST and its polls) are shared by all its
+ * contacts, so fewer, larger jobs spend less of the call budget; larger than this is untested.
+ */
+export const DEFAULT_BULK_SIZE = 5000
 
 /**
  * Mailjet publishes no limit for the contact endpoints; the one figure known is 500 calls per
@@ -33,7 +48,11 @@ export const defaults: DeliverySettings = {
   retryBase: Duration.seconds(1),
   retryMax: Duration.seconds(30),
   maxRps: DEFAULT_MAX_RPS,
-  outageThreshold: 20
+  outageThreshold: 20,
+  // Off until a bulk job can be fenced like a single call (see README, Bulk delivery).
+  bulk: "off",
+  bulkSize: DEFAULT_BULK_SIZE,
+  bulkJobTimeout: Duration.minutes(10)
 }
 
 export const deliverySettings: Config.Config<DeliverySettings> = Config.all({
@@ -45,7 +64,10 @@ export const deliverySettings: Config.Config<DeliverySettings> = Config.all({
     Config.validate({ message: "must be a positive number", validation: (n) => n > 0 }),
     Config.withDefault(defaults.maxRps)
   ),
-  outageThreshold: positiveInt("MAILJET_OUTAGE_THRESHOLD").pipe(Config.withDefault(defaults.outageThreshold))
+  outageThreshold: positiveInt("MAILJET_OUTAGE_THRESHOLD").pipe(Config.withDefault(defaults.outageThreshold)),
+  bulk: Config.literal("auto", "off", "always")("MAILJET_BULK").pipe(Config.withDefault(defaults.bulk)),
+  bulkSize: positiveInt("MAILJET_BULK_SIZE").pipe(Config.withDefault(defaults.bulkSize)),
+  bulkJobTimeout: duration("MAILJET_BULK_JOB_TIMEOUT").pipe(Config.withDefault(defaults.bulkJobTimeout))
 })
 
 export class DeliveryConfig extends Context.Tag("signal-mailjet/DeliveryConfig")<DeliveryConfig, DeliverySettings>() {

@@ -26,6 +26,9 @@ export type Outcome =
     readonly demoted?: string
     /** A replay overtaken by a newer event of the contact: the parts of it not applied. */
     readonly superseded?: ReadonlyArray<string>
+    /** Sent in a bulk job (managemanycontacts), with the other updates of its contact in the window. */
+    readonly via?: "bulk"
+    readonly job?: number
   }
   | { readonly outcome: "dropped"; readonly reason: string }
   | {
@@ -33,6 +36,9 @@ export type Outcome =
     readonly error: string
     readonly reason: string
     readonly attempts: number
+    /** Refused inside a bulk job: the job's ID. */
+    readonly via?: "bulk"
+    readonly job?: number
   }
   | { readonly outcome: "not-attempted"; readonly reason: string; readonly error?: string; readonly attempts?: number }
 
@@ -63,7 +69,9 @@ export const outcomeLine = (r: Result): string => {
     demoted: o.outcome === "delivered" ? o.demoted : undefined,
     superseded: o.outcome === "delivered" ? o.superseded : undefined,
     reason: "reason" in o ? o.reason : o.outcome === "delivered" ? o.partial?.reason ?? o.note : undefined,
-    error: "error" in o ? o.error : o.outcome === "delivered" ? o.partial?.error : undefined
+    error: "error" in o ? o.error : o.outcome === "delivered" ? o.partial?.error : undefined,
+    via: "via" in o ? o.via : undefined,
+    job: "job" in o ? o.job : undefined
   })
 }
 

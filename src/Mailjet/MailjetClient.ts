@@ -16,6 +16,7 @@ import { type Dispatcher, Pool } from "undici"
 import { maskEmails } from "../Delivery/Metrics.js"
 import { MailjetConfig } from "./MailjetConfig.js"
 import {
+  BulkRefused,
   InvalidContact,
   ListNotFound,
   MailjetUnavailable,
@@ -92,10 +93,52 @@ export class PropertyRejected extends Schema.TaggedError<PropertyRejected>()("Pr
 
 type Transient = RateLimited | MailjetUnavailable
 
+/** A bulk job as a poll reads it; any status but the three final ones is still running. */
+export interface BulkJob {
+  readonly status: "Running" | "Completed" | "Error" | "Abort"
+  /** Mailjet's own status name, for the log. */
+  readonly detail: string
+  readonly error: string
+  /** Relative to `/v3/`, when the job has rejected contacts. */
+  readonly errorFile: string | undefined
+}
+
+/** A contact a bulk job refused, with the error managecontact would have given. */
+export interface BulkRejection {
+  readonly email: string
+  readonly error: PropertyMissing | InvalidContact
+}
+
+// ---- UNCONFIRMED live shapes of bulk jobs, all here (mailjet-api.md §4) ----------------------
+// The poll reply's fields are the GUIDE's; only Status and the error fields are read, so a changed
+// set of statuses only keeps a job "running" until its deadline. The error file's format is a
+// guess: an array of `{Email, ErrorMessage, ErrorInfo}`, ErrorInfo as in managecontact's 400 body.
+const BulkJobItem = Schema.Struct({
+  Status: Schema.String,
+  Error: Schema.optional(Schema.NullOr(Schema.String)),
+  ErrorFile: Schema.optional(Schema.NullOr(Schema.String))
+})
+const BulkErrorEntry = Schema.Struct({
+  Email: Schema.String,
+  ErrorMessage: Schema.optional(Schema.String),
+  ErrorInfo: Schema.optional(Schema.Unknown)
+})
+const jobStatus = (s: string): BulkJob["status"] => s === "Completed" || s === "Error" || s === "Abort" ? s : "Running"
+// ---------------------------------------------------------------------------------------------
+
 export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<MailjetClient, {
   readonly manageContact: (
     body: ManageContactBody
   ) => Effect.Effect<ManagedContact, Unauthorized | ListNotFound | PropertyMissing | InvalidContact | Transient>
+  /** Starts a bulk job on the configured list: its JobID. */
+  readonly manageManyContacts: (
+    action: Action,
+    contacts: ReadonlyArray<Omit<ManageContactBody, "Action">>
+  ) => Effect.Effect<number, Unauthorized | ListNotFound | BulkRefused | Transient>
+  /** One poll of a bulk job. */
+  readonly bulkJob: (jobId: number) => Effect.Effect<BulkJob, Unauthorized | Transient>
+  /** The contacts a finished job refused, read from its error file. */
+  readonly bulkRejections: (errorFile: string) => Effect.Effect<ReadonlyArray<BulkRejection>, Unauthorized | Transient>
   readonly getList: Effect.Effect<ContactList, Unauthorized | ListNotFound | Transient>
   /** Two reads: the contact's `listrecipient` in the configured list, and its `contactdata`. */
   readonly contactState: (email: string) => Effect.Effect<ContactState, Unauthorized | Transient>
@@ -424,6 +467,59 @@ const make = Effect.gen(function*() {
     }
     )
 
+  const manyPath = `/contactslist/${listId}/managemanycontacts`
+  const decodeJobId = decodeOk(envelope(Schema.Struct({ JobID: Schema.Number })))
+  const manageManyContacts = (action: Action, contacts: ReadonlyArray<Omit<ManageContactBody, "Action">>) =>
+    send<number, ListNotFound | BulkRefused | Unauthorized | Transient>(request("POST", manyPath, { Action: action, Contacts: contacts }), {
+      ok: (res) =>
+        Effect.flatMap(decodeJobId(res), (env) =>
+          env.Data[0] === undefined ? Effect.fail(unavailable("a bulk call answered without a JobID")) : Effect.succeed(env.Data[0].JobID)),
+      status: (res) =>
+        res.status === 404
+          ? Effect.flatMap(getList, () => Effect.fail(unavailable(`HTTP 404 from managemanycontacts: ${excerpt(res.text)}`)))
+          : Effect.fail(new BulkRefused({ detail: `HTTP ${res.status}: ${errorDetails(res).message}` }))
+    })
+
+  const decodeJob = decodeOk(envelope(BulkJobItem))
+  const bulkJob = (jobId: number) =>
+    send<BulkJob, never>(request("GET", `${manyPath}/${jobId}`), {
+      ok: (res) =>
+        Effect.flatMap(decodeJob(res), (env) => {
+          const job = env.Data[0]
+          if (job === undefined) return Effect.fail(unavailable(`bulk job ${jobId} read empty`))
+          return Effect.succeed<BulkJob>({
+            status: jobStatus(job.Status),
+            detail: job.Status,
+            error: job.Error ?? "",
+            errorFile: job.ErrorFile === undefined || job.ErrorFile === null || job.ErrorFile === "" ? undefined : job.ErrorFile
+          })
+        }),
+      status: (res) => Effect.fail(unavailable(`HTTP ${res.status} reading bulk job ${jobId}: ${errorDetails(res).message}`))
+    })
+
+  const decodeErrorFile = Schema.decodeUnknownEither(Schema.Array(BulkErrorEntry))
+  const bulkRejections = (errorFile: string) =>
+    send<ReadonlyArray<BulkRejection>, never>(
+      exchange(pool, { method: "GET", path: new URL(errorFile.replace(/^\/+/, ""), new URL("/v3/", config.baseUrl)).pathname, headers }, timeoutMs, timedOut),
+      {
+        ok: (res) => {
+          const decoded = decodeErrorFile(parseJson(res.text))
+          if (Either.isLeft(decoded)) return Effect.fail(unavailable("a bulk job's error file is not in the expected format"))
+          return Effect.succeed(decoded.right.map((e): BulkRejection => {
+            const d = readErrorBody({ ErrorMessage: e.ErrorMessage, ErrorInfo: e.ErrorInfo })
+            const properties = d.onlyProperties
+            return {
+              email: e.Email,
+              error: d.undefinedProperties[0] !== undefined
+                ? new PropertyMissing({ property: d.undefinedProperties[0], ...(properties ? { properties } : {}) })
+                : new InvalidContact({ detail: d.message, ...(properties ? { properties } : {}) })
+            }
+          }))
+        },
+        status: (res) => Effect.fail(unavailable(`HTTP ${res.status} reading a bulk job's error file`))
+      }
+    )
+
   const toDefinition = (p: typeof PropertyItem.Type): PropertyDefinition => ({
     id: p.ID,
     name: p.Name,
@@ -528,6 +624,9 @@ const make = Effect.gen(function*() {
 
   return MailjetClient.of({
     manageContact,
+    manageManyContacts,
+    bulkJob,
+    bulkRejections,
     getList,
     contactState,
     listProperties,

@@ -62,6 +62,15 @@ export class MailjetUnavailable extends Schema.TaggedError<MailjetUnavailable>()
   }
 }
 
+/** Mailjet refused a whole bulk call (400): its events are sent one by one instead. */
+export class BulkRefused extends Schema.TaggedError<BulkRefused>()("BulkRefused", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Mailjet refused the bulk call: ${this.detail}. Its events are sent one by one; if it says the call is too large, lower MAILJET_BULK_SIZE.`
+  }
+}
+
 /** Any error a Mailjet call can end in. */
 export type MailjetError =
   | Unauthorized

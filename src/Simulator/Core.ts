@@ -80,8 +80,8 @@ export const makeCore = (options: SimulatorOptions): Core => {
     recordLimit: options.recordLimit ?? 100_000,
     recordRequests: options.recordRequests ?? true
   })
-  const route = makeRoutes(state)
   const faults = makeFaults(options.faults ?? {}, options.seed ?? Math.floor(Math.random() * 4294967296))
+  const route = makeRoutes(state, faults)
   const expectedAuth = "Basic " + Buffer.from(`${options.apiKey}:${options.secretKey}`, "utf8").toString("base64")
 
   const isAuthorized = (header: string | undefined): boolean => {
@@ -103,6 +103,8 @@ export const makeCore = (options: SimulatorOptions): Core => {
     const late = faults.afterAuth(request.now)
     if (late !== undefined) return late
     const module = segments[1] ?? ""
+    route.advance(request.now)
+    if (module.toLowerCase() === "data" && request.method === "GET") return route.data(segments.slice(2))
     if (module.toLowerCase() !== "rest") return unknownModule(module)
     return route(request.method, segments.slice(2), parseQuery(search), body, request.now)
   }
@@ -126,8 +128,12 @@ export const makeCore = (options: SimulatorOptions): Core => {
       return outcome
     },
     latencyMs: faults.latencyMs,
-    contacts: () => state.allContacts().map(state.snapshot),
+    contacts: () => {
+      route.advance(Date.now())
+      return state.allContacts().map(state.snapshot)
+    },
     contact: (email) => {
+      route.advance(Date.now())
       const c = state.contactByEmail(email)
       return c === undefined ? undefined : state.snapshot(c)
     },

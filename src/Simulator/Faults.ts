@@ -15,7 +15,17 @@ export interface SimulatorFaults {
   readonly resetRate?: number | undefined
   /** Every request answered 503 while true. */
   readonly outage?: boolean | undefined
+  /** How long a bulk job (managemanycontacts) runs before it ends. Default 0: done at its first poll. */
+  readonly jobDurationMs?: number | undefined
+  /** Share 0..1 of bulk jobs that end in `Error` (or `Abort`), applying none of their contacts. */
+  readonly jobErrorRate?: number | undefined
+  /** Share 0..1 of bulk jobs that never end (stuck in `Importing`). */
+  readonly jobStuckRate?: number | undefined
+  /** Contacts one managemanycontacts call may carry; 400 above it. Default 5000. */
+  readonly bulkMaxContacts?: number | undefined
 }
+
+export type JobFate = "Completed" | "Error" | "Abort" | "Stuck"
 
 /** mulberry32: tiny, fast, good enough for fault draws. */
 const makePrng = (seed: number): () => number => {
@@ -38,6 +48,8 @@ export interface Faults {
   readonly afterAuth: (now: number) => Outcome | undefined
   /** Forgets the rate window. */
   readonly reset: () => void
+  /** How a new bulk job will end, and when. */
+  readonly job: () => { readonly fate: JobFate; readonly durationMs: number; readonly maxContacts: number }
 }
 
 export const makeFaults = (initial: SimulatorFaults, seed: number): Faults => {
@@ -92,6 +104,12 @@ export const makeFaults = (initial: SimulatorFaults, seed: number): Faults => {
     reset: () => {
       window = []
       windowHead = 0
+    },
+    job: () => {
+      const draw = random()
+      const error = faults.jobErrorRate ?? 0
+      const fate: JobFate = draw < error ? (random() < 0.5 ? "Error" : "Abort") : draw < error + (faults.jobStuckRate ?? 0) ? "Stuck" : "Completed"
+      return { fate, durationMs: faults.jobDurationMs ?? 0, maxContacts: faults.bulkMaxContacts ?? 5000 }
     }
   }
 }

@@ -18,6 +18,8 @@ import {
   renderRecipient,
   unknownResource
 } from "./Replies.js"
+import type { Faults } from "./Faults.js"
+import { makeJobs } from "./Jobs.js"
 import type { ContactRow, ListRow, RecipientRow, State } from "./State.js"
 import {
   type Body,
@@ -37,8 +39,9 @@ const ACTIONS = new Set(["addforce", "addnoforce", "unsub", "remove"])
 
 const isId = (s: string): boolean => /^\d+$/.test(s)
 
-export const makeRoutes = (state: State) => {
-  const manageContact = (list: ListRow, body: Body, now: number): Outcome => {
+export const makeRoutes = (state: State, faults: Faults) => {
+  /** Without a list (a bulk job with no ContactsLists), only the contact itself is updated. */
+  const manageContact = (list: ListRow | undefined, body: Body, now: number): Outcome => {
     const parsed = parseObject(body)
     if (!parsed.ok) return parsed.outcome
     const read = readFields(parsed.value, "TContactslistManageContact", ["Email", "Name", "Action", "Properties"])
@@ -97,6 +100,7 @@ export const makeRoutes = (state: State) => {
       else contact.properties.set(name, value)
     }
 
+    if (list === undefined) return envelope(201, [renderManaged(contact, action)])
     const current = contact.lists.get(list.id)
     switch (actionKey) {
       case "addforce":
@@ -221,8 +225,10 @@ export const makeRoutes = (state: State) => {
 
   const renderRecipientRow = (r: RecipientRow) => renderRecipient(r, listName(r.listId))
 
+  const jobs = makeJobs(state, manageContact, faults)
+
   /** `segments` start after `/v3/REST`. */
-  return (method: string, segments: ReadonlyArray<string>, query: Query, body: Body, now: number): Outcome => {
+  const route = (method: string, segments: ReadonlyArray<string>, query: Query, body: Body, now: number): Outcome => {
     const resource = segments[0] ?? ""
     const id = segments[1]
     const action = segments[2]
@@ -233,8 +239,13 @@ export const makeRoutes = (state: State) => {
           if (get) return page(listsMatching(query), query, renderList)
           return method === "POST" ? createList(body, now) : METHOD_NOT_ALLOWED
         }
-        if (segments.length > 3) return unknownResource(segments.slice(2).join("/"))
         const list = isId(id) ? state.lists.get(Number(id)) : undefined
+        if (action?.toLowerCase() === "managemanycontacts" && segments.length <= 4) {
+          if (segments[3] !== undefined) return get ? jobs.get(segments[3], now) : METHOD_NOT_ALLOWED
+          if (method !== "POST") return METHOD_NOT_ALLOWED
+          return list === undefined || list.deleted ? NOT_FOUND : jobs.postToList(list, body, now)
+        }
+        if (segments.length > 3) return unknownResource(segments.slice(2).join("/"))
         if (action === undefined) {
           if (method === "DELETE") {
             if (list === undefined) return NOT_FOUND
@@ -262,6 +273,10 @@ export const makeRoutes = (state: State) => {
         return m === undefined ? NOT_FOUND : envelope(200, [renderMetadata(m)])
       }
       case "contact": {
+        if (id?.toLowerCase() === "managemanycontacts" && segments.length <= 3) {
+          if (action !== undefined) return get ? jobs.get(action, now) : METHOD_NOT_ALLOWED
+          return method === "POST" ? jobs.postToContacts(body, now) : METHOD_NOT_ALLOWED
+        }
         if (action !== undefined) {
           if (action.toLowerCase() !== "getcontactslists" || segments.length > 3) {
             return unknownResource(segments.slice(2).join("/"))
@@ -300,4 +315,6 @@ export const makeRoutes = (state: State) => {
         return unknownResource(resource)
     }
   }
+  /** `DATA` module reads (a bulk job's error file), and the lazy advance of bulk jobs. */
+  return Object.assign(route, { data: jobs.errorFile, advance: jobs.advance })
 }

@@ -1,0 +1,308 @@
+/**
+ * The bulk path: one window of prepared events → each contact's updates folded into one (Fold.ts)
+ * → grouped by action into jobs of at most `bulkSize` contacts → POST, poll to the end, read the
+ * error file → one outcome per event.
+ *
+ * A contact's updates never overtake each other: across windows, because a window starts only
+ * once the earlier windows sharing a contact with it have ended (Delivery.ts); inside one, because
+ * a contact is sent whole by one path, and one whose job failed is sent one by one only once the
+ * job has ended.
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { Outcome } from "../Domain/Outcome.js"
+import type { BulkJob, BulkRejection, MailjetClient } from "../Mailjet/MailjetClient.js"
+import type { BulkRefused, FatalError, MailjetError } from "../Mailjet/MailjetError.js"
+import type { Action } from "../Preset/Preset.js"
+import type { DeliverySettings } from "./DeliveryConfig.js"
+import { foldUpdates } from "./Fold.js"
+import * as Metrics from "./Metrics.js"
+import type { Pacer } from "./Pacer.js"
+import type { Prepared } from "./Prepare.js"
+import { type RunState, stopMessage } from "./RunState.js"
+
+type Send = Extract<Prepared, { _tag: "Send" }>
+type Client = typeof MailjetClient.Service
+
+/** In `auto`, bulk once a window holds more events than one call each clears in this long. */
+export const AUTO_BACKLOG_SECONDS = 5
+
+/** The first job's first poll; later ones wait about as long as the last job took. Polls slow down to MAX_POLL. */
+const FIRST_POLL = Duration.seconds(1)
+const MAX_POLL = Duration.seconds(10)
+const MAX_RATE_LIMITED_RETRIES = 50
+
+/** How a contact's folded update ended in its job. */
+type Verdict =
+  | { readonly _tag: "Accepted"; readonly job: number }
+  | { readonly _tag: "Rejected"; readonly job: number; readonly rejection: BulkRejection }
+  /** The job did not run to a readable end: its events go one by one. */
+  | { readonly _tag: "Fallback"; readonly reason: string }
+  | { readonly _tag: "Stopped"; readonly reason: string; readonly error?: string }
+
+class Stop {
+  readonly _tag = "Stop"
+  constructor(readonly reason: string, readonly error?: string) {}
+}
+
+export interface BulkDeps {
+  readonly client: Client
+  readonly pacer: typeof Pacer.Service
+  readonly config: DeliverySettings
+  readonly state: RunState
+  readonly health: { readonly success: () => void; readonly failure: (detail: string) => boolean; readonly describe: () => string }
+  /** The per-event path for one event: its outcome; fatal errors already turned into not-attempted. */
+  readonly sendOne: (p: Send) => Effect.Effect<Outcome>
+  readonly backoff: (failures: number) => Effect.Effect<void>
+}
+
+export const makeBulk = (deps: BulkDeps) => {
+  const { client, config, pacer, state } = deps
+  const threshold = config.maxRps * AUTO_BACKLOG_SECONDS
+  let bulkNow = false
+  /** How long the last job took: the next job's first poll waits about that long, so most jobs take one poll. */
+  let lastJobMs = Duration.toMillis(FIRST_POLL)
+
+  /** Waits for a call's slot, or fails with Stop when the run stops meanwhile. */
+  const slot = Effect.gen(function*() {
+    const stopped = yield* state.stopped
+    if (Option.isSome(stopped)) return yield* Effect.fail(new Stop(stopMessage(stopped.value)))
+    const wait = yield* pacer.reserve
+    if (wait > 0) {
+      const slept = yield* Effect.raceFirst(Effect.asSome(Effect.sleep(wait)), Effect.as(state.onStop, Option.none()))
+      if (Option.isNone(slept)) return yield* slot
+    }
+  }) as Effect.Effect<void, Stop>
+
+  /** One paced call; transient errors come back for the caller's policy, fatal ones stop the run. */
+  const call = <A, E extends MailjetError | BulkRefused>(effect: Effect.Effect<A, E>) =>
+    Effect.zipRight(
+      slot,
+      Effect.catchAll(effect, (e): Effect.Effect<never, Stop | Exclude<E, FatalError>> => {
+        if (e._tag === "Unauthorized" || e._tag === "ListNotFound") {
+          return Effect.zipRight(state.stop({ _tag: "Fatal", error: e as FatalError }), Effect.fail(new Stop(e.message, e._tag)))
+        }
+        return Effect.fail(e as Exclude<E, FatalError>)
+      })
+    ).pipe(Effect.tap(() => Effect.sync(deps.health.success)))
+
+  /** Counts a transient failure toward an outage; fails with Stop once the run stopped for it. */
+  const transient = (e: { readonly _tag: string; readonly detail?: string }) =>
+    Effect.gen(function*() {
+      if (e._tag === "RateLimited") {
+        yield* Metrics.rateLimited(Effect.succeed(1))
+        yield* pacer.rateLimited
+        return
+      }
+      if (deps.health.failure(e.detail ?? e._tag)) yield* state.stop({ _tag: "Outage", detail: deps.health.describe() })
+    })
+
+  const post = (action: Action, contacts: ReadonlyArray<Send["body"]>) =>
+    Effect.gen(function*() {
+      let failures = 0
+      let limited = 0
+      const body = contacts.map(({ Action: _, ...rest }) => rest)
+      while (true) {
+        const r = yield* Effect.either(call(client.manageManyContacts(action, body)))
+        if (r._tag === "Right") return r.right
+        const e = r.left
+        if (e._tag === "Stop") return yield* Effect.fail(e)
+        if (e._tag === "BulkRefused") {
+          return yield* Effect.fail(e.message)
+        }
+        yield* transient(e)
+        if (e._tag === "RateLimited") {
+          if (++limited > MAX_RATE_LIMITED_RETRIES) return yield* Effect.fail(`still rate limited after ${limited} tries`)
+          continue
+        }
+        if (++failures >= config.maxAttempts) return yield* Effect.fail(`gave up after ${failures} attempts: ${e.message}`)
+        yield* deps.backoff(failures)
+      }
+    })
+
+  /** Polls until the job ends or its deadline passes. */
+  const poll = (job: number, deadline: number) =>
+    Effect.gen(function*() {
+      const started = yield* Clock.currentTimeMillis
+      let polls = 0
+      // A short deadline (a test's) is polled more often.
+      let delay = Math.min(lastJobMs, Duration.toMillis(MAX_POLL), Duration.toMillis(config.bulkJobTimeout) / 4)
+      let failures = 0
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        if (now >= deadline) return yield* Effect.fail(`job ${job} did not end within ${Duration.format(config.bulkJobTimeout)} (MAILJET_BULK_JOB_TIMEOUT)`)
+        yield* Effect.raceFirst(Effect.sleep(Math.min(delay, deadline - now)), state.onStop)
+        const r = yield* Effect.either(call(client.bulkJob(job)))
+        if (r._tag === "Right") {
+          failures = 0
+          polls++
+          if (r.right.status !== "Running") {
+            // Done at the first poll: it may have ended well before, so try a little earlier next time.
+            lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.95 : (yield* Clock.currentTimeMillis) - started)
+            return r.right
+          }
+          // Missed: it should end soon, so look again soon, then less and less often.
+          delay = polls === 1 ? Math.max(100, lastJobMs / 4) : Math.min(Duration.toMillis(MAX_POLL), delay * 1.5)
+          continue
+        }
+        if (r.left._tag === "Stop") return yield* Effect.fail(r.left)
+        yield* transient(r.left)
+        if (r.left._tag !== "RateLimited") yield* deps.backoff(++failures)
+      }
+    })
+
+  const rejections = (job: BulkJob) =>
+    Effect.gen(function*() {
+      if (job.errorFile === undefined) return []
+      let failures = 0
+      while (true) {
+        const r = yield* Effect.either(call(client.bulkRejections(job.errorFile)))
+        if (r._tag === "Right") return r.right
+        if (r.left._tag === "Stop") return yield* Effect.fail(r.left)
+        yield* transient(r.left)
+        if (r.left._tag === "RateLimited") continue
+        if (++failures >= config.maxAttempts) return yield* Effect.fail(`its error file could not be read: ${r.left.message}`)
+        yield* deps.backoff(failures)
+      }
+    })
+
+  /** One job's life: a verdict for each of its contacts, by email. */
+  const runJob = (action: Action, contacts: ReadonlyArray<Send["body"]>): Effect.Effect<ReadonlyMap<string, Verdict> | Verdict> =>
+    Effect.gen(function*() {
+      const id = yield* Effect.mapError(post(action, contacts), (e) => typeof e === "string" ? `the bulk call failed (${e})` : e)
+      yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: contacts.length, action }))
+      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(config.bulkJobTimeout)
+      const end = yield* Effect.mapError(poll(id, deadline), (e) => typeof e === "string" ? `bulk ${e}` : e)
+      if (end.status !== "Completed") {
+        return { _tag: "Fallback", reason: `bulk job ${id} ended ${end.detail}${end.error === "" ? "" : ` (${end.error})`}` } as const
+      }
+      const refused = yield* Effect.mapError(rejections(end), (e) => typeof e === "string" ? `bulk job ${id} ended, but ${e}` : e)
+      const verdicts = new Map<string, Verdict>()
+      for (const c of contacts) verdicts.set(c.Email.toLowerCase(), { _tag: "Accepted", job: id })
+      for (const rejection of refused) {
+        if (verdicts.has(rejection.email.toLowerCase())) verdicts.set(rejection.email.toLowerCase(), { _tag: "Rejected", job: id, rejection })
+      }
+      return verdicts
+    }).pipe(
+      Effect.catchAll((e): Effect.Effect<Verdict> =>
+        Effect.succeed(typeof e === "string" ? { _tag: "Fallback", reason: e } : { _tag: "Stopped", reason: e.reason, ...(e.error === undefined ? {} : { error: e.error }) })
+      )
+    )
+
+  const delivered = (p: Send, job: number): Outcome => ({
+    outcome: "delivered",
+    action: p.body.Action,
+    status: 201,
+    attempts: 1,
+    via: "bulk",
+    job,
+    ...(p.partial === undefined ? {} : { partial: p.partial }),
+    ...(p.note === undefined ? {} : { note: p.note }),
+    ...(p.demoted === undefined ? {} : { demoted: p.demoted })
+  })
+
+  /** One by one, in order per contact, contacts side by side; a fallback's reason kept on its lines. */
+  const oneByOne = (groups: ReadonlyArray<ReadonlyArray<Send>>, why: (p: Send) => string | undefined, into: Map<Send, Outcome>) =>
+    Effect.forEach(groups, (items) =>
+      Effect.forEach(items, (p) =>
+        Effect.map(deps.sendOne(p), (o) => {
+          const reason = why(p)
+          into.set(p, reason === undefined || o.outcome !== "dead-lettered" ? o : { ...o, reason: `${reason}; then one by one: ${o.reason}` })
+        }), { discard: true }), { concurrency: config.concurrency, discard: true })
+
+  /** Outcomes for the window's events to send, by item. */
+  const window = (sends: ReadonlyArray<Send>): Effect.Effect<Map<Send, Outcome>> =>
+    Effect.gen(function*() {
+      const out = new Map<Send, Outcome>()
+      const byContact = new Map<string, Array<Send>>()
+      for (const p of sends) {
+        const key = p.email.toLowerCase()
+        const g = byContact.get(key)
+        if (g === undefined) byContact.set(key, [p])
+        else g.push(p)
+      }
+      if (config.bulk === "auto") {
+        const wanted = sends.length > threshold
+        if (wanted !== bulkNow) {
+          bulkNow = wanted
+          yield* Effect.logInfo(
+            wanted
+              ? `bulk: ${sends.length} events waiting, more than one call each clears in ${AUTO_BACKLOG_SECONDS} s at ${config.maxRps}/s: sending bulk jobs`
+              : `bulk: ${sends.length} events waiting: back to one call per event`
+          )
+        }
+        if (!wanted) {
+          yield* oneByOne([...byContact.values()], () => undefined, out)
+          return out
+        }
+      }
+      // Replays are guarded per event (ReplayGuard reads Mailjet first): their contacts go one by one.
+      const single: Array<Array<Send>> = []
+      const jobs = new Map<Action, Array<Send["body"]>>()
+      const folded = new Map<string, Array<Send>>()
+      for (const [key, items] of byContact) {
+        if (items.some((p) => p.replay !== undefined)) {
+          single.push(items)
+          continue
+        }
+        const body = foldUpdates(items.map((p) => p.body))
+        folded.set(key, items)
+        const group = jobs.get(body.Action)
+        if (group === undefined) jobs.set(body.Action, [body])
+        else group.push(body)
+      }
+      const batches: Array<readonly [Action, ReadonlyArray<Send["body"]>]> = []
+      for (const [action, bodies] of jobs) {
+        for (let i = 0; i < bodies.length; i += config.bulkSize) batches.push([action, bodies.slice(i, i + config.bulkSize)])
+      }
+      const [verdicts] = yield* Effect.all([
+        Effect.forEach(batches, ([action, bodies]) => Effect.map(runJob(action, bodies), (v) => [bodies, v] as const), {
+          concurrency: "unbounded"
+        }),
+        oneByOne(single, () => undefined, out)
+      ], { concurrency: 2 })
+      const fallback: Array<Array<Send>> = []
+      const fallbackReason = new Map<Send, string>()
+      for (const [bodies, v] of verdicts) {
+        for (const body of bodies) {
+          const items = folded.get(body.Email.toLowerCase())!
+          const verdict = v instanceof Map ? (v as ReadonlyMap<string, Verdict>).get(body.Email.toLowerCase())! : v as Verdict
+          switch (verdict._tag) {
+            case "Accepted":
+              for (const p of items) out.set(p, delivered(p, verdict.job))
+              break
+            case "Rejected": {
+              const e = verdict.rejection.error
+              // Properties alone refused: one by one, so the rest of each update still lands (partial).
+              if (e.properties !== undefined) {
+                fallback.push(items)
+                for (const p of items) fallbackReason.set(p, `bulk job ${verdict.job} refused properties (${e.properties.join(", ")})`)
+                break
+              }
+              for (const p of items) {
+                out.set(p, { outcome: "dead-lettered", error: e._tag, reason: e.message, attempts: 1, via: "bulk", job: verdict.job })
+              }
+              break
+            }
+            case "Fallback":
+              fallback.push(items)
+              for (const p of items) fallbackReason.set(p, verdict.reason)
+              break
+            case "Stopped":
+              for (const p of items) {
+                out.set(p, { outcome: "not-attempted", reason: verdict.reason, ...(verdict.error === undefined ? {} : { error: verdict.error }) })
+              }
+          }
+        }
+      }
+      if (fallback.length > 0) {
+        yield* Effect.logWarning(`bulk: ${fallback.length} contacts sent one by one: ${[...new Set(fallbackReason.values())].slice(0, 3).join("; ")}`)
+      }
+      yield* oneByOne(fallback, (p) => fallbackReason.get(p), out)
+      return out
+    })
+
+  return { window }
+}

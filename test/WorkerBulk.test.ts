@@ -1,0 +1,101 @@
+/**
+ * `serve` with MAILJET_BULK=always on the real broker: killed with -9 while a bulk job is running,
+ * then restarted. Offsets are committed only once the job carrying a record's contact has been read
+ * to its end, so the restart re-sends what the kill left open: no event is lost, and every contact
+ * ends as its events, in order, leave it.
+ */
+import { Effect, ManagedRuntime } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Simulator from "../src/Simulator/Simulator.js"
+import { committedOffsets, createTopic, endOffsets, freePort, produce, startWorker, waitFor } from "./support/kafka.js"
+import { KEY, presetProperties, SECRET } from "./support/layers.js"
+
+const runtime = ManagedRuntime.make(Simulator.layer({ apiKey: KEY, secretKey: SECRET, properties: presetProperties, seed: 13 }))
+let sim: Simulator.SimulatorService
+const run = <A>(e: Effect.Effect<A>) => runtime.runPromise(e)
+beforeAll(async () => {
+  sim = await runtime.runPromise(Simulator.Simulator)
+})
+afterAll(async () => {
+  await runtime.dispose()
+})
+
+const PARTITIONS = 3
+const CONTACTS = 300
+
+/** Per contact, in order: sign-up (consent granted), an order, for every third an unsubscribe, then an identify without consent. */
+const recordsOf = (id: string) =>
+  Array.from({ length: CONTACTS }, (_, i) => {
+    const email = `bulk-${id}-${i}@example.com`
+    const at = (kind: string, extra: Record<string, unknown>) => ({
+      key: email,
+      value: JSON.stringify({ type: "track", event: kind, messageId: `${kind}-${i}`, ...extra })
+    })
+    return [
+      at("Signed Up", { properties: { method: "form" }, context: { traits: { email, first_name: "First" }, consent: { marketing: true } } }),
+      at("Order Completed", { properties: { revenue: i, currency: "EUR" }, context: { traits: { email } } }),
+      ...(i % 3 === 0 ? [at("Unsubscribed", { context: { traits: { email } } })] : []),
+      { key: email, value: JSON.stringify({ type: "identify", messageId: `id-${i}`, context: { traits: { email, first_name: "Last" } } }) }
+    ]
+  }).flat()
+
+describe("serve with bulk jobs against a real Kafka broker", () => {
+  it("kill -9 while a job runs, restart: no event lost, every contact's final state right", async () => {
+    const id = `b${Date.now().toString(36)}`
+    const topic = `delivery-${id}`
+    const group = `signal-mailjet-${id}`
+    await createTopic(topic, PARTITIONS)
+    const records = recordsOf(id)
+    await produce(topic, records)
+    // Jobs take 3 s: the kill lands while one runs.
+    await run(sim.setFaults({ jobDurationMs: 3000 }))
+    const env = {
+      MAILJET_API_KEY: KEY,
+      MAILJET_SECRET_KEY: SECRET,
+      MAILJET_LIST_ID: "1",
+      MAILJET_BASE_URL: sim.url,
+      MAILJET_MAX_RPS: "200",
+      MAILJET_RETRY_BASE: "10 millis",
+      MAILJET_BULK: "always",
+      MAILJET_BULK_SIZE: "100",
+      SIGNAL_INTEGRATION_ID: id,
+      KAFKA_COMMIT_INTERVAL: "200 millis",
+      MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
+      PORT: String(await freePort())
+    }
+    const jobsPosted = async () =>
+      (await run(sim.requests)).filter((r) => r.method === "POST" && r.path.endsWith("/managemanycontacts") && r.status === 201).length
+
+    const first = startWorker(env)
+    await waitFor("a bulk job started", async () => ((await jobsPosted()) > 0 ? true : undefined), 60_000)
+    first.proc.kill("SIGKILL")
+    await first.exited
+    const end = (await endOffsets(topic)).map((o) => (o === 0 ? -1 : o))
+    // The job was still running: its records were not committed.
+    expect(await committedOffsets(group, topic, PARTITIONS)).not.toEqual(end)
+
+    const second = startWorker({ ...env, PORT: String(await freePort()) })
+    await waitFor("all committed", async () => {
+      const c = await committedOffsets(group, topic, PARTITIONS)
+      return JSON.stringify(c) === JSON.stringify(end) ? true : undefined
+    }, 120_000)
+    second.proc.kill("SIGTERM")
+    expect(await second.exited).toBe(0)
+    expect(await jobsPosted()).toBeGreaterThan(1)
+    expect(second.stdout() + second.stderr()).not.toMatch(/dead-lettered/)
+
+    // Each contact as its events leave it, in order: the last name, the order, and an unsubscribe
+    // that the later identify (no consent: addnoforce) does not undo.
+    const wrong: Array<string> = []
+    for (let i = 0; i < CONTACTS; i++) {
+      const c = await run(sim.contact(`bulk-${id}-${i}@example.com`))
+      const got = c._tag === "Some"
+        ? { list: c.value.lists.get(1), first_name: c.value.properties["first_name"], order: c.value.properties["last_order_value"] }
+        : undefined
+      const want = { list: i % 3 === 0 ? "unsubscribed" : "subscribed", first_name: "Last", order: i }
+      if (JSON.stringify(got) !== JSON.stringify(want)) wrong.push(`${i}: ${JSON.stringify(got)} ≠ ${JSON.stringify(want)}`)
+    }
+    expect(wrong).toEqual([])
+    await run(sim.setFaults({}))
+  }, 240_000)
+})
