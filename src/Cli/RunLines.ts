@@ -13,9 +13,11 @@ import type { Item } from "../Delivery/Prepare.js"
 import type { RunStopped } from "../Delivery/RunState.js"
 import { Preflight, type PreflightReport } from "../Mailjet/Preflight.js"
 import { DEFAULT_MAX_LINE_BYTES, type InputUnreadable } from "../Run/Ndjson.js"
+import { feedbackFile } from "../Run/FeedbackFile.js"
 import { ndjsonSink } from "../Run/NdjsonSink.js"
 import { DEFAULT_SHUTDOWN_TIMEOUT, readUntil, run, type SessionEnd } from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
+import { Suppressions } from "../Suppressions.js"
 import {
   concurrencyOption,
   createMissingOption,
@@ -55,6 +57,8 @@ export interface RunOptions {
   readonly logFormat: "text" | "json"
   readonly logLevel: Option.Option<LogLevelName>
   readonly maxLineBytes: number
+  /** `deliver --feedback FILE`: the suppressions learnt, as Signal events (FeedbackFile). */
+  readonly feedback?: Option.Option<string>
 }
 
 const printPreflight = (r: PreflightReport) =>
@@ -114,10 +118,13 @@ const session = <S extends SourceError>(items: Stream.Stream<Item, S, FileSystem
       Effect.andThen((yield* Shutdown).requested, stderr("signal-mailjet: shutting down: finishing events in flight"))
     )
     const write = yield* ndjsonSink(o.deadLetters)
+    const feedback = o.feedback !== undefined && Option.isSome(o.feedback)
+      ? yield* feedbackFile(o.feedback.value, yield* Suppressions, (yield* Preflight).suppressed)
+      : Effect.void
     const end = yield* run({
       source: ({ shutdown }) => readUntil(items, shutdown),
       read: (x) => x,
-      sink: (items) => write(items.map(([, r]) => r)),
+      sink: (items) => Effect.zipRight(write(items.map(([, r]) => r)), feedback),
       shutdownTimeout: DEFAULT_SHUTDOWN_TIMEOUT
     })
     yield* stderr(summaryLine(end, Date.now() - started))
