@@ -35,6 +35,8 @@ const PARTITIONS = 2
 const WEBHOOK_PASSWORD = "hook-pass-4711"
 let seq = 0
 const integration = async () => {
+  // Each test starts from an empty account: preflight reads every unsubscribed contact of the list.
+  await run(sim.reset)
   const id = `s${Date.now().toString(36)}${seq++}`
   await createTopic(`delivery-${id}`, PARTITIONS)
   return { id, topic: `delivery-${id}`, suppressions: `delivery-${id}-suppressions`, feedback: `feedback-${id}` }
@@ -153,11 +155,13 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
       // Standing consent on worker 2's partition: sent as addnoforce, demoted, still unsubscribed.
       await produceTo(t.topic, p2, email, event("Order Completed", email, true))
       await waitFor("demoted on worker 2", async () =>
-        (await metric(e2.PORT, `signal_mailjet_events_total\\{outcome="delivered",event="Order Completed",reason="addnoforce\\+demoted"`)) === 1
+        (await metric(e2.PORT, `signal_mailjet_events_total\\{outcome="delivered",event="Order Completed",reason="addnoforce\\+demoted"\\}`)) === 1
           ? true
           : undefined)
       expect(await membership(email)).toBe("unsubscribed")
-      const sent = (await run(sim.requests)).filter((r) => (r.body as { Email?: string } | undefined)?.Email === email)
+      const sent = (await run(sim.requests)).filter((r) =>
+        r.path.endsWith("/managecontact") && (r.body as { Email?: string } | undefined)?.Email === email
+      )
       expect(sent.map((r) => (r.body as { Action: string }).Action)).toEqual(["addforce", "addnoforce"])
 
       // An explicit Subscribed (worker 2 again) re-subscribes, and lifts the suppression for the group.
@@ -259,7 +263,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
       await waitFor("both held", async () => ((await metric(e.PORT, "signal_mailjet_suppressions")) === 2 ? true : undefined))
       for (const email of [a, b]) await produceTo(t.topic, 0, email, event("Order Completed", email, true))
       await waitFor("both demoted", async () =>
-        (await metric(e.PORT, `signal_mailjet_events_total\\{outcome="delivered",event="Order Completed",reason="addnoforce\\+demoted"`)) === 2
+        (await metric(e.PORT, `signal_mailjet_events_total\\{outcome="delivered",event="Order Completed",reason="addnoforce\\+demoted"\\}`)) === 2
           ? true
           : undefined)
       expect(await membership(a)).toBe("unsubscribed")
