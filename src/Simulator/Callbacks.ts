@@ -151,7 +151,8 @@ export const makeCallbacks = (state: State, options: CallbackOptions = {}) => {
       // Sent when the second is over, with every event of that second.
       later((second + 1) * 1000 - now, () => {
         if (groups.get(row.url) === fresh) groups.delete(row.url)
-        send(row.url, JSON.stringify(fresh.events), now)
+        // The retry window runs from the first attempt.
+        send(row.url, JSON.stringify(fresh.events), Date.now())
       })
     }
   }
