@@ -177,7 +177,8 @@ describe("webhook bodies", () => {
 
   const Event = Schema.Struct({
     event: Schema.Literal("unsub", "spam", "bounce", "blocked", "open", "click"),
-    email: Schema.optional(Schema.String),
+    // Addresses as Mailjet may spell them, and some that are none.
+    email: Schema.optional(Schema.Union(Schema.Literal("a@example.com", " B@Example.COM ", "C@EXAMPLE.com", "no-at", ""), Schema.String)),
     time: Schema.optional(Schema.Number),
     hard_bounce: Schema.optional(Schema.Boolean)
   })
