@@ -160,8 +160,10 @@ describe("webhook bodies", () => {
       { event: "bounce", time: 1764400000, email: "soft@example.com", hard_bounce: false },
       { event: "bounce", time: 1764400001, email: "hard@example.com", hard_bounce: true },
       { event: "spam", time: 1764400002, email: "s@example.com" },
-      { event: "blocked", time: 1764400003, email: "b@example.com" }
-    ]))
+      { event: "blocked", time: 1764400003, email: "b@example.com" },
+      // An unsubscribe from another list of the account.
+      { event: "unsub", time: 1764400004, email: "other@example.com", mj_list_id: "2" }
+    ]), 1)
     expect(Either.getOrThrow(learnt).map((l) => [l.email, l.event, l.reason])).toStrictEqual([
       ["ann@example.com", "unsub", "unsubscribed in Mailjet at 2025-11-29T07:06:40Z"],
       ["hard@example.com", "bounce", "hard-bounced in Mailjet at 2025-11-29T07:06:41Z"],

@@ -21,6 +21,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { timingSafeEqual } from "node:crypto"
 import { maskEmail } from "../Delivery/Metrics.js"
+import { positiveInt } from "../internal/config.js"
 import { normaliseEmail } from "../Mapping.js"
 import type { Learnt } from "../Suppressions.js"
 import type { SuppressionsUnavailable } from "./SuppressionTopic.js"
@@ -33,20 +34,24 @@ export const MAX_BODY_BYTES = 1024 * 1024
 export interface WebhookCredentials {
   readonly user: string
   readonly password: Redacted.Redacted<string>
+  /** An `unsub` from another list of the account says nothing of this one. */
+  readonly listId: number
 }
 
 /** The endpoint's credentials; `None` (endpoint off) while `MAILJET_WEBHOOK_PASSWORD` is unset. */
 export const webhookCredentials: Config.Config<Option.Option<WebhookCredentials>> = Config.all({
   user: Config.nonEmptyString("MAILJET_WEBHOOK_USER").pipe(Config.withDefault("mailjet")),
-  password: Config.option(Config.redacted("MAILJET_WEBHOOK_PASSWORD"))
-}).pipe(Config.map(({ password, user }) => Option.map(password, (password) => ({ user, password }))))
+  password: Config.option(Config.redacted("MAILJET_WEBHOOK_PASSWORD")),
+  listId: positiveInt("MAILJET_LIST_ID")
+}).pipe(Config.map(({ listId, password, user }) => Option.map(password, (password) => ({ user, password, listId }))))
 
 /** The fields read; Mailjet sends more (MessageID, mj_list_id, …), which are ignored. */
 const CallbackEvent = Schema.Struct({
   event: Schema.String,
   email: Schema.optional(Schema.String),
   time: Schema.optional(Schema.Number),
-  hard_bounce: Schema.optional(Schema.Boolean)
+  hard_bounce: Schema.optional(Schema.Boolean),
+  mj_list_id: Schema.optional(Schema.Union(Schema.Number, Schema.String))
 })
 const decodeBody = Schema.decodeUnknownEither(
   Schema.parseJson(Schema.Union(CallbackEvent, Schema.Array(CallbackEvent).pipe(Schema.minItems(1))))
@@ -59,14 +64,17 @@ const WHAT: Record<string, string> = {
   blocked: "blocked by Mailjet"
 }
 
-const suppresses = (e: typeof CallbackEvent.Type): boolean =>
-  e.event === "unsub" || e.event === "spam" || e.event === "blocked" || (e.event === "bounce" && e.hard_bounce === true)
+/** Complaints, hard bounces and blocks hold for the whole account; an unsubscribe for its list. */
+const suppresses = (e: typeof CallbackEvent.Type, listId: number | undefined): boolean =>
+  e.event === "unsub"
+    ? listId === undefined || e.mj_list_id === undefined || e.mj_list_id === "" || Number(e.mj_list_id) === listId
+    : e.event === "spam" || e.event === "blocked" || (e.event === "bounce" && e.hard_bounce === true)
 
 /**
  * The suppressions a body carries; a message (never the body: it holds emails) when it is not
  * Mailjet's event shape, or a suppressing event has no valid email or time.
  */
-export const readCallback = (text: string): Either.Either<ReadonlyArray<Learnt>, string> => {
+export const readCallback = (text: string, listId?: number): Either.Either<ReadonlyArray<Learnt>, string> => {
   const decoded = decodeBody(text)
   if (Either.isLeft(decoded)) {
     return Either.left("not a Mailjet event callback: a JSON object with \"event\", or an array of them")
@@ -74,7 +82,7 @@ export const readCallback = (text: string): Either.Either<ReadonlyArray<Learnt>,
   const events = Array.isArray(decoded.right) ? decoded.right : [decoded.right as typeof CallbackEvent.Type]
   const learnt: Array<Learnt> = []
   for (const [i, e] of events.entries()) {
-    if (!suppresses(e)) continue
+    if (!suppresses(e, listId)) continue
     const email = e.email === undefined ? undefined : normaliseEmail(e.email)
     if (email === undefined) return Either.left(`event ${i + 1} (${e.event}) has no valid "email"`)
     const ms = e.time === undefined ? Number.NaN : e.time * 1000
@@ -132,7 +140,7 @@ export const route = (
         // The rest of the body is not read: close the connection rather than drain it.
         return plain(413, `body over ${MAX_BODY_BYTES} bytes, or unreadable`, { connection: "close" })
       }
-      const learnt = readCallback(text)
+      const learnt = readCallback(text, credentials.listId)
       if (Either.isLeft(learnt)) {
         yield* Effect.logWarning(`webhook: refused a body: ${learnt.left}`)
         return plain(400, learnt.left)
