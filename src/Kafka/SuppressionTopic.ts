@@ -164,8 +164,10 @@ const ensureCompacted = (
             configs: [{ name: "cleanup.policy", value: "compact" }]
           })
         ).pipe(
-          // Another worker created it meanwhile.
-          Effect.catchIf((e) => /exist/i.test(e.detail), () => Effect.void)
+          // Another worker of the group created it meanwhile (workers start together).
+          Effect.catchAll((e) =>
+            Effect.flatMap(attempt(() => admin.listTopics()), (now) => (now.includes(topic) ? Effect.void : Effect.fail(e)))
+          )
         )
       }),
     (admin) => Effect.ignore(attempt(() => admin.close()))
