@@ -17,14 +17,17 @@ const Step = Schema.Union(
   }),
   Schema.Struct({ kind: Schema.Literal("Subscribed", "Unsubscribed") }),
   // Mailjet's own: the recipient unsubscribed, complained or hard-bounced.
-  Schema.Struct({ kind: Schema.Literal("recipient"), reason: Schema.Literal("unsub", "spam", "bounce") })
+  Schema.Struct({ kind: Schema.Literal("recipient"), reason: Schema.Literal("unsub", "spam", "bounce") }),
+  // Learnt from the group's suppressions topic while the run goes on (serve): another worker
+  // stored a callback, or lifted one for an explicit Subscribed it sent.
+  Schema.Struct({ kind: Schema.Literal("group"), change: Schema.Literal("suppressed", "lifted") })
 )
 type Step = typeof Step.Type
 
 const mapping = Mapping.make()
 const consent = Consent.make()
 
-const line = (step: Exclude<Step, { kind: "recipient" }>): string =>
+const line = (step: Exclude<Step, { kind: "recipient" | "group" }>): string =>
   JSON.stringify({
     type: "track",
     event: step.kind,
@@ -43,6 +46,11 @@ const decide = (steps: ReadonlyArray<Step>) => {
     if (step.kind === "recipient") {
       suppressions.add("c@example.com", { reason: `${step.reason} in Mailjet` })
       suppressed = true
+      return
+    }
+    if (step.kind === "group") {
+      suppressions.learn("c@example.com", step.change === "suppressed" ? { reason: "unsub in Mailjet, from the group" } : undefined)
+      suppressed = step.change === "suppressed"
       return
     }
     const p = prepareLine(line(step), i + 1, consent.resolve, mapping, mapping.preset.datatypes)

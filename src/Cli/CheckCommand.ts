@@ -1,11 +1,14 @@
 /** `signal-mailjet check`: credentials, list and contact properties, before any event is sent. */
 import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { checkWebhookUrl, registerWebhook } from "../Mailjet/EventCallbacks.js"
 import { MailjetClient } from "../Mailjet/MailjetClient.js"
-import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
+import { MailjetConfig, withoutCredentials } from "../Mailjet/MailjetConfig.js"
 import { isHealthy, preflight } from "../Mailjet/Preflight.js"
 import { Mapping } from "../Mapping.js"
 import { LAST_EVENT_PROPERTY } from "../Preset/PropertyTypes.js"
@@ -13,7 +16,16 @@ import { createMissingOption, exit, presetOption, reportSetupErrors, stderr } fr
 
 export const checkCommand = Command.make(
   "check",
-  { preset: presetOption, createMissing: createMissingOption },
+  {
+    preset: presetOption,
+    createMissing: createMissingOption,
+    registerWebhook: Options.text("register-webhook").pipe(
+      Options.optional,
+      Options.withDescription(
+        "Also point Mailjet's event callbacks for unsub, spam, bounce and blocked at this URL: serve's /mailjet/events, with MAILJET_WEBHOOK_USER:MAILJET_WEBHOOK_PASSWORD@ in it. Updates existing ones."
+      )
+    )
+  },
   (o) =>
     Effect.gen(function*() {
       const mapping = yield* Mapping
@@ -41,17 +53,33 @@ export const checkCommand = Command.make(
           ? `property ${LAST_EVENT_PROPERTY} (datetime): ${r.created.some((c) => c.name === LAST_EVENT_PROPERTY) ? "created" : "ok"}; replays are placed by event time`
           : `property ${LAST_EVENT_PROPERTY} (datetime): not defined (optional); without it a replay never overwrites what Mailjet holds. Create it with check --create-missing-properties`
       )
+      if (Option.isSome(o.registerWebhook)) {
+        const url = o.registerWebhook.value
+        const problem = checkWebhookUrl(url)
+        if (problem !== undefined) {
+          yield* stderr(`signal-mailjet check: --register-webhook ${withoutCredentials(url)} ${problem}`)
+          return yield* exit(2)
+        }
+        const registered = yield* Effect.either(registerWebhook(url))
+        if (Either.isLeft(registered)) {
+          yield* stderr(`signal-mailjet check: registering the webhook failed: ${registered.left.message}`)
+          return yield* exit(2)
+        }
+        for (const w of registered.right) {
+          yield* Console.log(`event callback ${w.eventType} (${w.id}): ${w.change}, to ${withoutCredentials(url)}`)
+        }
+      }
       yield* Console.log(isHealthy(r) ? "all good" : "not ready: see the lines above")
       return yield* exit(isHealthy(r) ? 0 : 1)
     }).pipe(
       Effect.provide(Layer.mergeAll(
-        MailjetClient.layer.pipe(Layer.provide(MailjetConfig.layer)),
+        MailjetClient.layer.pipe(Layer.provideMerge(MailjetConfig.layer)),
         Mapping.layer(o.preset)
       )),
       reportSetupErrors
     )
 ).pipe(
   Command.withDescription(
-    "Check the credentials, the list (GET contactslist/{id}) and every contact property the preset writes. Exit 0 only when all is well."
+    "Check the credentials, the list (GET contactslist/{id}) and every contact property the preset writes; with --register-webhook, also register serve's /mailjet/events as Mailjet's event callback. Exit 0 only when all is well."
   )
 )

@@ -36,7 +36,9 @@ const simulateCommand = Command.make(
     jobErrorRate: Options.float("job-error-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of bulk jobs that end in Error or Abort, applying none of their contacts (default 0).")),
     jobStuckRate: Options.float("job-stuck-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of bulk jobs that never end (default 0).")),
     bulkMaxContacts: Options.integer("bulk-max-contacts").pipe(Options.withDefault(5000), Options.withDescription("Contacts one managemanycontacts call may carry (400 above it; default 5000).")),
-    presetProperties: Options.boolean("preset-properties").pipe(Options.withDescription("Start with the Default preset's contact properties defined, instead of a fresh account's (firstname, name, country, newsletter_sub)."))
+    presetProperties: Options.boolean("preset-properties").pipe(Options.withDescription("Start with the Default preset's contact properties defined, instead of a fresh account's (firstname, name, country, newsletter_sub).")),
+    callbackRetryEvery: Options.integer("callback-retry-every").pipe(Options.withDefault(30), Options.withDescription("Seconds between retries of an event callback not answered 200 (Mailjet: 30; default 30).")),
+    callbackRetryFor: Options.integer("callback-retry-for").pipe(Options.withDefault(86_400), Options.withDescription("Seconds an event callback is retried before it is given up (Mailjet: 24 hours; default 86400)."))
   },
   (o) =>
     Effect.gen(function*() {
@@ -84,13 +86,14 @@ const simulateCommand = Command.make(
           port: o.port,
           lists: [{ id: o.listId, name: "Signal" }],
           ...(o.presetProperties ? { properties: Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype })) } : {}),
-          faults
+          faults,
+          callbacks: { retryEveryMs: o.callbackRetryEvery * 1000, retryForMs: o.callbackRetryFor * 1000 }
         })),
         Effect.catchTag("ServeError", (e) =>
           Effect.zipRight(stderr(`signal-mailjet simulate: cannot listen on port ${o.port}: ${String(e.cause)}`), exit(2)))
       )
     })
-).pipe(Command.withDescription("Run the local Mailjet simulator (Contacts API v3: auth, lists, managecontact, contactmetadata, contact, contactdata, listrecipient, and injectable faults) until stopped. It starts like a fresh Mailjet account, whose only contact properties are firstname, name, country and newsletter_sub; --preset-properties defines the Default preset's instead."))
+).pipe(Command.withDescription("Run the local Mailjet simulator (Contacts API v3: auth, lists, managecontact, contactmetadata, contact, contactdata, listrecipient, eventcallbackurl, and injectable faults) until stopped. POST /_sim/recipient/{unsub|spam|bounce|blocked} with {\"Email\": …} acts as the recipient of a Mailjet email: the contact is unsubscribed and the event is posted to the registered callback URL. It starts like a fresh Mailjet account, whose only contact properties are firstname, name, country and newsletter_sub; --preset-properties defines the Default preset's instead."))
 
 // ---- demo
 

@@ -58,6 +58,12 @@ export const deliverCommand = Command.make(
     dryRun: Options.boolean("dry-run").pipe(
       Options.withDescription("Print each request that would be sent (method, path, body); send nothing; no credentials needed.")
     ),
+    feedback: Options.file("feedback").pipe(
+      Options.optional,
+      Options.withDescription(
+        "Append the suppressions this run learns (contacts Mailjet holds as unsubscribed, and each unsub it sends) to this file as Signal events {\"type\":\"track\",\"event\":\"Mailjet Unsubscribed\",…}, for a consent system to catch up."
+      )
+    ),
     ...runOptions
   },
   (o) => {

@@ -15,9 +15,11 @@ import { Preflight, type PreflightReport } from "../Mailjet/Preflight.js"
 import { numbered } from "../Delivery/Prepare.js"
 import type { Result } from "../Domain/Outcome.js"
 import { DEFAULT_MAX_LINE_BYTES, type InputUnreadable, readBoundedLines } from "../Run/Ndjson.js"
+import { feedbackFile } from "../Run/FeedbackFile.js"
 import { ndjsonSink } from "../Run/NdjsonSink.js"
 import { DEFAULT_SHUTDOWN_TIMEOUT, readUntil, run, type SessionEnd } from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
+import { Suppressions } from "../Suppressions.js"
 import {
   allowMissingOption,
   bulkOption,
@@ -61,6 +63,8 @@ export interface RunOptions {
   readonly allowMissing: boolean
   readonly logFormat: "text" | "json"
   readonly maxLineBytes: number
+  /** `deliver --feedback FILE`: the suppressions learnt, as Signal events (FeedbackFile). */
+  readonly feedback?: Option.Option<string>
 }
 
 const printPreflight = (r: PreflightReport) =>
@@ -174,6 +178,9 @@ const session = <S extends SourceError>(
       Effect.andThen((yield* Shutdown).requested, stderr("signal-mailjet: shutting down: finishing events in flight"))
     )
     const write = yield* ndjsonSink(o.deadLetters)
+    const feedback = o.feedback !== undefined && Option.isSome(o.feedback)
+      ? yield* feedbackFile(o.feedback.value, yield* Suppressions, (yield* Preflight).suppressed)
+      : Effect.void
     const at = progress(resume?.fromLine ?? 1)
     const end = yield* run({
       source: ({ shutdown }) => readUntil(items, shutdown),
@@ -181,7 +188,7 @@ const session = <S extends SourceError>(
       sink: (items) => {
         const results = items.map(([, r]) => r)
         at.add(results)
-        return write(results)
+        return Effect.zipRight(write(results), feedback)
       },
       shutdownTimeout: DEFAULT_SHUTDOWN_TIMEOUT
     })

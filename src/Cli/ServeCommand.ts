@@ -3,6 +3,7 @@ import * as Command from "@effect/cli/Command"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import { Delivery } from "../Delivery/Delivery.js"
@@ -40,18 +41,26 @@ export const serveCommand = Command.make(
     // Loaded on use: the Kafka client alone costs a few hundred ms of start-up for every command.
     Effect.flatMap(
       Effect.promise(() =>
-        Promise.all([import("../Kafka/KafkaConfig.js"), import("../Kafka/KafkaWorker.js"), import("../Kafka/WorkerHttp.js")])
+        Promise.all([
+          import("../Kafka/KafkaConfig.js"),
+          import("../Kafka/KafkaWorker.js"),
+          import("../Kafka/WorkerHttp.js"),
+          import("../Kafka/SuppressionTopic.js"),
+          import("../Kafka/Webhook.js")
+        ])
       ),
-      ([{ KafkaConfig }, { serve }, WorkerHttp]) =>
+      ([{ KafkaConfig }, { serve }, WorkerHttp, { SuppressionTopic }, { webhookCredentials }]) =>
         Effect.gen(function*() {
           const kafka = yield* KafkaConfig
           // No flags here: a worker is configured by its environment alone.
           const missing = yield* missingProperties({ createMissing: false, allowMissing: false })
           const status = yield* Ref.make<WorkerStatus>({ preflight: false, joined: false, paused: false })
+          const suppressions = yield* SuppressionTopic
+          const webhook = Option.map(yield* webhookCredentials, (credentials) => ({ credentials, store: suppressions.store }))
           // HTTP first, so /health answers while preflight waits for Mailjet; listening is part of
           // starting: a port taken by another process stops the worker before it consumes anything.
           yield* Layer.buildWithScope(
-            WorkerHttp.layer(status, { port: kafka.port, host: process.env["HTTP_HOST"] ?? "0.0.0.0" }),
+            WorkerHttp.layer(status, { port: kafka.port, host: process.env["HTTP_HOST"] ?? "0.0.0.0" }, Option.getOrUndefined(webhook)),
             yield* Effect.scope
           ).pipe(
             Effect.catchAll((e) =>
@@ -66,6 +75,8 @@ export const serveCommand = Command.make(
           yield* serve(status).pipe(
             Effect.provide(
               Delivery.layer.pipe(
+                // Suppressions from Mailjet (preflight), then from the group's topic.
+                Layer.provideMerge(SuppressionTopic.following),
                 Layer.provideMerge(Preflight.layer({ missing, retry: untilMailjetAnswers })),
                 Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) } }))
               )
@@ -76,10 +87,15 @@ export const serveCommand = Command.make(
               (e) => Effect.zipRight(stderr(`signal-mailjet serve: stopped: ${e.message}`), exit(2))
             )
           )
-        }).pipe(Effect.scoped, Effect.provide(KafkaConfig.layer), reportSetupErrors, withLogging(o))
+        }).pipe(
+          Effect.scoped,
+          Effect.provide(SuppressionTopic.layer.pipe(Layer.provideMerge(KafkaConfig.layer))),
+          reportSetupErrors,
+          withLogging(o)
+        )
     )
 ).pipe(
   Command.withDescription(
-    "Run Signal's delivery worker: consume delivery-{SIGNAL_INTEGRATION_ID} from KAFKA_BROKERS in a consumer group, deliver each event, dead-letter to delivery-{id}-dlq, and commit offsets only past events that are done. HTTP on PORT (default 8080): /health, /ready, /metrics. SIGTERM finishes in-flight events, commits and leaves the group. Exits non-zero on a fatal error (401, unknown list) with the fix in the message."
+    "Run Signal's delivery worker: consume delivery-{SIGNAL_INTEGRATION_ID} from KAFKA_BROKERS in a consumer group, deliver each event, dead-letter to delivery-{id}-dlq, and commit offsets only past events that are done. HTTP on PORT (default 8080): /health, /ready, /metrics, and POST /mailjet/events for Mailjet's event callbacks (Basic auth MAILJET_WEBHOOK_USER/MAILJET_WEBHOOK_PASSWORD; off without a password): unsubscribes, spam complaints, hard bounces and blocks are shared by the group in delivery-{id}-suppressions, so standing consent does not re-subscribe them. SIGTERM finishes in-flight events, commits and leaves the group. Exits non-zero on a fatal error (401, unknown list) with the fix in the message."
   )
 )

@@ -348,7 +348,7 @@ const make = Effect.gen(function*() {
             ? decoded
             : only !== undefined
             ? onlyProperties(decoded, only)
-            : resubscribe(replay === true ? { ...decoded, replay: "event" } : decoded)
+            : replay === true ? { ...decoded, replay: "event" as const } : decoded
           return [item, prepared._tag === "Done" ? prepared : { ...prepared, seq: seq++, ticket: takeTicket(prepared.email) }] as const
         })
       )
@@ -357,7 +357,8 @@ const make = Effect.gen(function*() {
           return Effect.as(logResult(p.result, p.mapped ?? "unmapped", undefined, read(item).position), [item, p.result] as const)
         }
         return p.ticket.wait.pipe(
-          Effect.zipRight(send(p, p.seq, state, health)),
+          // Suppressions are read as late as possible: one learnt while the event waited still counts.
+          Effect.zipRight(Effect.suspend(() => send(resubscribe(p), p.seq, state, health))),
           Effect.catchAll((error) =>
             Effect.as(state.stop({ _tag: "Fatal", error }), {
               outcome: "not-attempted",
@@ -480,7 +481,10 @@ const make = Effect.gen(function*() {
       )
       if (p._tag === "Done") return p.result.outcome
       const { release, wait } = takeTicket(p.email)
-      return yield* wait.pipe(Effect.zipRight(send(p, 0, state, makeHealth(config.outageThreshold))), Effect.ensuring(release))
+      return yield* wait.pipe(
+        Effect.zipRight(Effect.suspend(() => send(resubscribe(p), 0, state, makeHealth(config.outageThreshold)))),
+        Effect.ensuring(release)
+      )
     })
 
   return Delivery.of({ deliver, run, runTagged })

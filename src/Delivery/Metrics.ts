@@ -50,7 +50,7 @@ export const countOutcome = (event: string, o: Outcome): Effect.Effect<void> =>
       o.outcome,
       event,
       o.outcome === "delivered"
-        ? o.partial === undefined ? o.action : `${o.action}+${o.partial.error}`
+        ? o.partial !== undefined ? `${o.action}+${o.partial.error}` : o.demoted === undefined ? o.action : `${o.action}+demoted`
         : o.outcome === "dropped"
         ? o.reason
         : o.error ?? "stopped"

@@ -113,7 +113,7 @@ const readSuppressed = (
     for (const c of yield* allPages((p) => retrying(client.contactsInList(p)))) {
       const at = unsubscribed.get(c.id)
       if (at !== undefined) {
-        suppressed.push([c.email.toLowerCase(), { reason: `unsubscribed in Mailjet${at === "" ? "" : ` at ${at}`}` }])
+        suppressed.push([c.email.toLowerCase(), { reason: `unsubscribed in Mailjet${at === "" ? "" : ` at ${at}`}`, at }])
       }
     }
     return suppressed

@@ -8,9 +8,11 @@ import { deadLetterLine, outcomeLine, type Result } from "../Domain/Outcome.js"
 export class OutputUnwritable extends Data.TaggedError("OutputUnwritable")<{
   readonly path: string
   readonly detail: string
+  /** Default: the dead-letter file. */
+  readonly what?: string
 }> {
   override get message(): string {
-    return `Cannot open the dead-letter file ${this.path}: ${this.detail}. Check the path and its permissions.`
+    return `Cannot open the ${this.what ?? "dead-letter file"} ${this.path}: ${this.detail}. Check the path and its permissions.`
   }
 }
 

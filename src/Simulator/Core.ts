@@ -5,6 +5,7 @@
  * parts live beside it: `State` (the account), `Routes` (the resources), `Faults`, `Replies`
  * (every recorded shape, with its source) and `Validation`.
  */
+import { type CallbackOptions, makeCallbacks } from "./Callbacks.js"
 import { makeFaults, type SimulatorFaults } from "./Faults.js"
 import { NGINX_404, type Outcome, UNAUTHORIZED, unknownModule } from "./Replies.js"
 import { makeRoutes } from "./Routes.js"
@@ -38,6 +39,8 @@ export interface SimulatorOptions {
    * client is what is measured and the log would only cost memory and time.
    */
   readonly recordRequests?: boolean | undefined
+  /** Mailjet's retry rule for event callbacks (every 30 s for 24 h), shortened for tests. */
+  readonly callbacks?: CallbackOptions | undefined
 }
 
 export interface Incoming {
@@ -56,6 +59,10 @@ export interface Core {
   readonly requests: () => ReadonlyArray<RecordedRequest>
   readonly setFaults: (faults: SimulatorFaults) => void
   readonly reset: () => void
+  /** Event callbacks not yet answered 200, answered, and given up on. */
+  readonly callbackStats: () => { readonly pending: number; readonly delivered: number; readonly abandoned: number }
+  /** Stops the callbacks' retries. */
+  readonly close: () => void
 }
 
 const DEFAULT_LISTS = [{ id: 1, name: "Signal" }] as const
@@ -80,6 +87,7 @@ export const makeCore = (options: SimulatorOptions): Core => {
     recordLimit: options.recordLimit ?? 100_000,
     recordRequests: options.recordRequests ?? true
   })
+  const callbacks = makeCallbacks(state, options.callbacks)
   const faults = makeFaults(options.faults ?? {}, options.seed ?? Math.floor(Math.random() * 4294967296))
   const route = makeRoutes(state, faults)
   const expectedAuth = "Basic " + Buffer.from(`${options.apiKey}:${options.secretKey}`, "utf8").toString("base64")
@@ -98,6 +106,10 @@ export const makeCore = (options: SimulatorOptions): Core => {
     const early = faults.beforeAuth()
     if (early !== undefined) return early
     const segments = pathSegments(pathname)
+    // The simulator's own actions, outside Mailjet's API: what a recipient does to an email.
+    if (segments[0] === "_sim" && segments[1] === "recipient" && segments.length === 3 && request.method === "POST") {
+      return isAuthorized(request.authorization) ? callbacks.recipient(segments[2]!, body, request.now) : UNAUTHORIZED
+    }
     if (segments[0] !== "v3") return NGINX_404
     if (!isAuthorized(request.authorization)) return UNAUTHORIZED
     const late = faults.afterAuth(request.now)
@@ -106,6 +118,9 @@ export const makeCore = (options: SimulatorOptions): Core => {
     route.advance(request.now)
     if (module.toLowerCase() === "data" && request.method === "GET") return route.data(segments.slice(2))
     if (module.toLowerCase() !== "rest") return unknownModule(module)
+    if (segments[2]?.toLowerCase() === "eventcallbackurl" && segments.length <= 4) {
+      return callbacks.route(request.method, segments[3], body)
+    }
     return route(request.method, segments.slice(2), parseQuery(search), body, request.now)
   }
 
@@ -142,6 +157,8 @@ export const makeCore = (options: SimulatorOptions): Core => {
     reset: () => {
       state.reset()
       faults.reset()
-    }
+    },
+    callbackStats: callbacks.stats,
+    close: callbacks.close
   }
 }

@@ -20,6 +20,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import { makeCore, type Outcome, type SimulatedContact, type RecordedRequest, type SimulatorFaults, type SimulatorOptions } from "./Core.js"
 
@@ -44,6 +45,8 @@ export interface SimulatorState {
   readonly setFaults: (faults: SimulatorFaults) => Effect.Effect<void>
   /** Clears contacts (and resets ContactIDs), recorded requests and the rate window; keeps lists (undeleting them), properties and faults. */
   readonly reset: Effect.Effect<void>
+  /** Event callbacks (see Callbacks.ts) not yet answered 200, answered, and given up on. */
+  readonly callbackStats: Effect.Effect<{ readonly pending: number; readonly delivered: number; readonly abandoned: number }>
 }
 
 export interface SimulatorService extends SimulatorState {
@@ -165,9 +168,8 @@ const readText = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<s
 export const makeApp = (options: SimulatorOptions): Effect.Effect<{
   readonly app: HttpApp.Default
   readonly service: SimulatorState
-}> =>
-  Effect.sync(() => {
-    const core = makeCore(options)
+}, never, Scope.Scope> =>
+  Effect.map(Effect.acquireRelease(Effect.sync(() => makeCore(options)), (core) => Effect.sync(core.close)), (core) => {
 
     const handle = (request: HttpServerRequest.HttpServerRequest, body: string | undefined) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -200,7 +202,8 @@ export const makeApp = (options: SimulatorOptions): Effect.Effect<{
       contact: (email) => Effect.sync(() => Option.fromNullable(core.contact(email))),
       requests: Effect.sync(core.requests),
       setFaults: (faults) => Effect.sync(() => core.setFaults(faults)),
-      reset: Effect.sync(core.reset)
+      reset: Effect.sync(core.reset),
+      callbackStats: Effect.sync(core.callbackStats)
     }
     return { app, service }
   })

@@ -1,0 +1,247 @@
+/**
+ * `serve`'s shared suppressions: a compacted topic keyed by email, `delivery-{id}-suppressions`.
+ * A suppression Mailjet reports (its event callbacks, see Webhook) is stored there before it is
+ * acknowledged; every worker of the group reads the whole topic at start and then follows it, so
+ * one received by any worker applies in all, and a restart keeps it. An explicit `Subscribed`
+ * writes a tombstone, so restarts agree that it was lifted. Each suppression from Mailjet is also
+ * written, as a Signal event, to `KAFKA_FEEDBACK_TOPIC` when set (see Suppressions.feedbackEvent).
+ */
+import { Admin, Consumer, ProduceAcks, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka"
+import type { Message } from "@platformatic/kafka"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import { randomUUID } from "node:crypto"
+import { feedbackEvent, type Learnt, Suppressions, type SuppressionSet } from "../Suppressions.js"
+import { connectionOptions, KafkaConfig } from "./KafkaConfig.js"
+
+export class SuppressionsUnavailable extends Data.TaggedError("SuppressionsUnavailable")<{
+  readonly topic: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `Kafka failed on the suppressions topic ${this.topic}: ${this.detail}. Check KAFKA_BROKERS and that this client may create, read and write the topic (compacted, keyed by email).`
+  }
+}
+
+const suppressionCount = Metric.gauge("signal_mailjet_suppressions", {
+  description: "Contacts this worker holds as suppressed: standing consent does not re-subscribe them"
+})
+
+/** A record of the topic: the suppression; a tombstone (no value) lifts it. */
+const Stored = Schema.parseJson(Schema.Struct({
+  email: Schema.String,
+  reason: Schema.String,
+  event: Schema.String,
+  at: Schema.String
+}))
+const encodeStored = Schema.encodeSync(Stored)
+const decodeStored = Schema.decodeUnknownOption(Stored)
+
+export const suppressionTopicName = (deliveryTopic: string) => `${deliveryTopic}-suppressions`
+
+export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTopic")<SuppressionTopic, {
+  readonly topic: string
+  readonly feedbackTopic: Option.Option<string>
+  /** Stored once the broker has it on every in-sync replica (acks all); then fed back upstream. */
+  readonly store: (learnt: ReadonlyArray<Learnt>) => Effect.Effect<void, SuppressionsUnavailable>
+  /**
+   * Reads the whole topic into `set` (returns once caught up), then follows it for as long as the
+   * scope lives; and shares delivery's own changes to `set` (an `unsub`, a lift) through it.
+   */
+  readonly follow: (set: SuppressionSet) => Effect.Effect<void, SuppressionsUnavailable, Scope.Scope>
+}>() {
+  static readonly layer = Layer.scoped(SuppressionTopic, Effect.gen(function*() {
+    const kafka = yield* KafkaConfig
+    const feedbackTopic = yield* Config.option(Config.nonEmptyString("KAFKA_FEEDBACK_TOPIC"))
+    const topic = suppressionTopicName(kafka.topic)
+    const fail = (e: unknown) =>
+      new SuppressionsUnavailable({ topic, detail: e instanceof Error ? e.message : String(e) })
+    const attempt = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: fail })
+
+    // On first use, not at start: serve answers /health before Kafka is reached.
+    let ensured = false
+    const ensure = Effect.suspend(() =>
+      ensured ? Effect.void : Effect.tap(ensureCompacted(kafka, topic, attempt), () => {
+        ensured = true
+      })
+    )
+
+    const producer = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        new Producer({
+          ...connectionOptions(kafka),
+          serializers: stringSerializers,
+          acks: ProduceAcks.ALL,
+          autocreateTopics: true,
+          // A batch retried after a lost reply is written once.
+          idempotent: true
+        })
+      ),
+      (p) => closing("producer", () => p.close())
+    )
+    const send = (messages: Array<{ topic: string; key: string; value: string | null }>) =>
+      messages.length === 0 ? Effect.void : Effect.zipRight(ensure, attempt(() =>
+        // A null value is Kafka's tombstone; the serializer writes it as such.
+        producer.send({ messages: messages as Array<{ topic: string; key: string; value: string }> })
+      )).pipe(Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.intersect(Schedule.recurs(5)))), Effect.asVoid)
+
+    const store = (learnt: ReadonlyArray<Learnt>) =>
+      Effect.zipRight(
+        send(learnt.map((l) => ({ topic, key: l.email, value: encodeStored(l) }))),
+        Option.match(feedbackTopic, {
+          onNone: () => Effect.void,
+          onSome: (feedback) =>
+            send(learnt.map((l) => ({ topic: feedback, key: l.email, value: JSON.stringify(feedbackEvent(l)) })))
+        })
+      )
+
+    const follow = (set: SuppressionSet) =>
+      Effect.gen(function*() {
+        yield* ensure
+        // Delivery's own changes go to the topic in the background; a lost one is found again
+        // at the next start (preflight reads who Mailjet holds as unsubscribed).
+        const runtime = yield* Effect.runtime<never>()
+        const share = (message: { topic: string; key: string; value: string | null }) =>
+          Runtime.runFork(runtime)(send([message]).pipe(Effect.catchAll((e) => Effect.logWarning(e.message))))
+        set.observe({
+          added: (email, s) => {
+            share({ topic, key: email, value: encodeStored({ email, reason: s.reason, event: "unsub", at: new Date().toISOString() }) })
+          },
+          lifted: (email) => {
+            share({ topic, key: email, value: null })
+          }
+        })
+        const caughtUp = yield* Deferred.make<void>()
+        // Read from the start by a group of its own: every worker needs every record.
+        yield* Effect.forkScoped(
+          readAll(kafka, topic, fail, set, () => Deferred.unsafeDone(caughtUp, Effect.void), (message) => {
+            Runtime.runFork(runtime)(Effect.logWarning(message))
+          }).pipe(
+            Effect.tapError((e) => Effect.logWarning(`${e.message} Reading it again.`)),
+            Effect.retry(Schedule.spaced("2 seconds"))
+          )
+        )
+        yield* Deferred.await(caughtUp)
+        yield* Metric.set(suppressionCount, set.size())
+        yield* Effect.logInfo(`suppressions: ${set.size()} contacts held as unsubscribed (Mailjet and ${topic})`)
+      })
+
+    return SuppressionTopic.of({ topic, feedbackTopic, store, follow })
+  }))
+
+  /** Provides nothing: reads the topic into preflight's `Suppressions` before delivery starts. */
+  static readonly following = Layer.scopedDiscard(
+    Effect.flatMap(Effect.all([SuppressionTopic, Suppressions]), ([topic, set]) => topic.follow(set))
+  )
+}
+
+/** Creates the topic compacted when it is missing; leaves an existing one as it is. */
+const ensureCompacted = (
+  kafka: Context.Tag.Service<KafkaConfig>,
+  topic: string,
+  attempt: <A>(f: () => Promise<A>) => Effect.Effect<A, SuppressionsUnavailable>
+) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => new Admin({ ...connectionOptions(kafka) })),
+    (admin) =>
+      Effect.gen(function*() {
+        const existing = yield* attempt(() => admin.listTopics())
+        if (existing.includes(topic)) return
+        yield* attempt(() =>
+          admin.createTopics({
+            topics: [topic],
+            partitions: 1,
+            configs: [{ name: "cleanup.policy", value: "compact" }]
+          })
+        ).pipe(
+          // Another worker of the group created it meanwhile (workers start together).
+          Effect.catchAll((e) =>
+            Effect.flatMap(attempt(() => admin.listTopics()), (now) => (now.includes(topic) ? Effect.void : Effect.fail(e)))
+          )
+        )
+      }),
+    (admin) => Effect.ignore(attempt(() => admin.close()))
+  )
+
+type Record = Message<string, string, string, string>
+
+/** A close that does not answer must not keep the worker from exiting. */
+const closing = (what: string, close: () => Promise<unknown> | unknown) =>
+  Effect.promise(() => Promise.resolve().then(close).catch(() => undefined)).pipe(
+    Effect.timeout("3 seconds"),
+    Effect.catchAll(() => Effect.logWarning(`suppressions: the ${what} did not close within 3 s`)),
+    Effect.zipRight(Effect.logDebug(`suppressions: ${what} closed`))
+  )
+
+/** The topic from its start into `set`; `onCaughtUp` once every record there at start is read. */
+const readAll = (
+  kafka: Context.Tag.Service<KafkaConfig>,
+  topic: string,
+  fail: (e: unknown) => SuppressionsUnavailable,
+  set: SuppressionSet,
+  onCaughtUp: () => void,
+  warn: (message: string) => void
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const consumer = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        new Consumer({
+          ...connectionOptions(kafka),
+          groupId: `signal-mailjet-suppressions-${randomUUID()}`,
+          deserializers: stringDeserializers,
+          autocommit: false
+        })
+      ),
+      (c) => closing("consumer", () => c.close(true))
+    )
+    const ends = yield* Effect.tryPromise({ try: () => consumer.listOffsets({ topics: [topic] }), catch: fail })
+    const pending = new Map(
+      (ends.get(topic) ?? []).map((end, partition) => [partition, BigInt(end)] as const).filter(([, end]) => end > 0n)
+    )
+    const check = () => {
+      if (pending.size === 0) onCaughtUp()
+    }
+    check()
+    const records = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => consumer.consume({ topics: [topic], mode: "earliest", autocommit: false, maxWaitTime: 200 }),
+        catch: fail
+      }),
+      (s) => closing("stream", () => s.close())
+    )
+    const apply = (m: Record): void => {
+      if (m.key === undefined || m.key === "") return
+      if (m.value === undefined || m.value === null) set.learn(m.key, undefined)
+      else {
+        const stored = decodeStored(m.value)
+        if (Option.isSome(stored)) set.learn(m.key, { reason: stored.value.reason, at: stored.value.at })
+        else warn(`suppressions: record ${m.partition}/${m.offset} of ${topic} is not one; skipped`)
+      }
+      Effect.runSync(Metric.set(suppressionCount, set.size()))
+      const end = pending.get(m.partition)
+      if (end !== undefined && m.offset + 1n >= end) {
+        pending.delete(m.partition)
+        check()
+      }
+    }
+    // The stream's events, not its async iterator: an iterator's return() would wait on the stream.
+    return yield* Effect.async<never, SuppressionsUnavailable>((resume) => {
+      const onError = (e: unknown) => resume(Effect.fail(fail(e)))
+      records.on("data", apply)
+      records.once("error", onError)
+      return Effect.sync(() => {
+        records.off("data", apply)
+        records.off("error", onError)
+      })
+    })
+  }))

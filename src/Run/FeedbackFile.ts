@@ -1,0 +1,39 @@
+/**
+ * `deliver --feedback FILE`: the suppressions a run learns, as Signal events a consent system can
+ * consume (Suppressions.feedbackEvent), appended to a file: the list's unsubscribed contacts read
+ * at preflight, then each `unsub` the run sends, written with the outcome lines of its chunk.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import { feedbackEvent, type Learnt, type Suppression, type SuppressionSet } from "../Suppressions.js"
+import { OutputUnwritable } from "./NdjsonSink.js"
+
+const learnt = (email: string, s: Suppression): Learnt => ({
+  email,
+  reason: s.reason,
+  event: "unsub",
+  at: s.at ?? new Date().toISOString()
+})
+
+/** Opens the file for appending; the returned effect writes what was learnt since it last ran. */
+export const feedbackFile = (
+  path: string,
+  suppressions: SuppressionSet,
+  initial: ReadonlyArray<readonly [string, Suppression]>
+) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const file = yield* fs.open(path, { flag: "a" }).pipe(
+      Effect.mapError((e) => new OutputUnwritable({ path, detail: e.message, what: "feedback file" }))
+    )
+    const pending = initial.map(([email, s]) => learnt(email, s))
+    suppressions.observe({ added: (email, s) => pending.push(learnt(email, s)), lifted: () => undefined })
+    const encoder = new TextEncoder()
+    return Effect.suspend(() => {
+      if (pending.length === 0) return Effect.void
+      const text = pending.splice(0).map((l) => `${JSON.stringify(feedbackEvent(l))}\n`).join("")
+      return file.writeAll(encoder.encode(text)).pipe(
+        Effect.mapError((e) => new OutputUnwritable({ path, detail: e.message, what: "feedback file" }))
+      )
+    })
+  })

@@ -1,0 +1,275 @@
+/**
+ * The consent loop in `serve`, end to end over real sockets: the simulator's recipient unsubscribes,
+ * Mailjet's event callback reaches one worker's /mailjet/events, the suppression is stored in the
+ * group's compacted topic, and the other worker (and a restarted one) does not re-subscribe the
+ * contact on standing consent; an explicit Subscribed does.
+ */
+import { Producer, stringSerializers } from "@platformatic/kafka"
+import { Effect, ManagedRuntime } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Simulator from "../src/Simulator/Simulator.js"
+import { runBin } from "./support/bin.js"
+import { brokers, createTopic, freePort, readTopic, startWorker, waitFor, type Worker } from "./support/kafka.js"
+import { KEY, presetProperties, SECRET } from "./support/layers.js"
+
+const runtime = ManagedRuntime.make(Simulator.layer({
+  apiKey: KEY,
+  secretKey: SECRET,
+  lists: [{ id: 1, name: "Signal" }],
+  properties: presetProperties,
+  seed: 11,
+  // Mailjet retries every 30 s for 24 h; here every 300 ms for a minute.
+  callbacks: { retryEveryMs: 300, retryForMs: 60_000 }
+}))
+let sim: Simulator.SimulatorService
+const run = <A>(e: Effect.Effect<A>) => runtime.runPromise(e)
+
+beforeAll(async () => {
+  sim = await runtime.runPromise(Simulator.Simulator)
+})
+afterAll(async () => {
+  await runtime.dispose()
+})
+
+const PARTITIONS = 2
+const WEBHOOK_PASSWORD = "hook-pass-4711"
+let seq = 0
+const integration = async () => {
+  // Each test starts from an empty account: preflight reads every unsubscribed contact of the list.
+  await run(sim.reset)
+  const id = `s${Date.now().toString(36)}${seq++}`
+  await createTopic(`delivery-${id}`, PARTITIONS)
+  return { id, topic: `delivery-${id}`, suppressions: `delivery-${id}-suppressions`, feedback: `feedback-${id}` }
+}
+
+const env = async (id: string, feedback: string) => ({
+  MAILJET_API_KEY: KEY,
+  MAILJET_SECRET_KEY: SECRET,
+  MAILJET_LIST_ID: "1",
+  MAILJET_BASE_URL: sim.url,
+  MAILJET_MAX_RPS: "2000",
+  MAILJET_RETRY_BASE: "10 millis",
+  SIGNAL_INTEGRATION_ID: id,
+  KAFKA_COMMIT_INTERVAL: "200 millis",
+  MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
+  MAILJET_WEBHOOK_USER: "mailjet",
+  MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD,
+  KAFKA_FEEDBACK_TOPIC: feedback,
+  PORT: String(await freePort())
+})
+
+/** Into one partition, so the test decides which worker gets it. */
+const produceTo = async (topic: string, partition: number, key: string, value: string) => {
+  const producer = new Producer({ clientId: "test-producer", bootstrapBrokers: brokers(), serializers: stringSerializers })
+  try {
+    await producer.send({ messages: [{ topic, partition, key, value }] })
+  } finally {
+    await producer.close()
+  }
+}
+
+const event = (name: string, email: string, consent?: boolean) =>
+  JSON.stringify({
+    type: "track",
+    event: name,
+    messageId: `${name}-${email}-${Math.random()}`,
+    context: { traits: { email }, ...(consent === undefined ? {} : { consent: { marketing: consent } }) }
+  })
+
+const membership = (email: string) => run(Effect.map(sim.contact(email), (c) => c._tag === "Some" ? c.value.lists.get(1) : undefined))
+
+/** What a recipient does to a Mailjet email (the unsubscribe link, a complaint…), in the simulator. */
+const recipient = async (action: string, email: string) =>
+  (await fetch(`${sim.url}/_sim/recipient/${action}`, {
+    method: "POST",
+    headers: { authorization: `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}`, "content-type": "application/json" },
+    body: JSON.stringify({ Email: email })
+  })).status
+
+/** The partitions a worker consumes, from its last "consuming … partitions" line. */
+const owned = (w: Worker): Array<number> | undefined => {
+  const lines = w.stderr().split("\n").filter((l) => l.includes("consuming delivery-"))
+  const last = lines.at(-1)?.match(/partitions ([\d,]+|none)/)?.[1]
+  return last === undefined || last === "none" ? undefined : last.split(",").map(Number)
+}
+
+const metric = async (port: string, name: string) => {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  const m = text.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, "m"))
+  return m === null ? undefined : Number(m[1])
+}
+
+const ready = (port: string) =>
+  waitFor(`ready on ${port}`, async () => ((await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined))?.status === 200 ? true : undefined), 60_000)
+
+const stop = async (w: Worker) => {
+  w.proc.kill("SIGTERM")
+  return w.exited
+}
+
+const post = (port: string, body: string, auth = `mailjet:${WEBHOOK_PASSWORD}`) =>
+  fetch(`http://127.0.0.1:${port}/mailjet/events`, {
+    method: "POST",
+    headers: { authorization: `Basic ${Buffer.from(auth).toString("base64")}`, "content-type": "application/json" },
+    body
+  })
+
+describe("serve: Mailjet's own unsubscribes flow back", () => {
+  it("unsubscribed by the recipient, the callback reaches worker 1, worker 2 demotes standing consent; Subscribed re-subscribes", async () => {
+    const t = await integration()
+    const e1 = await env(t.id, t.feedback)
+    const e2 = { ...e1, PORT: String(await freePort()) }
+    const w1 = startWorker(e1)
+    const w2 = startWorker(e2)
+    try {
+      await ready(e1.PORT)
+      await ready(e2.PORT)
+      // After the rebalance each worker owns one partition.
+      const [p1, p2] = await waitFor("one partition each", () => {
+        const a = owned(w1)
+        const b = owned(w2)
+        return a?.length === 1 && b?.length === 1 && a[0] !== b[0] ? [a[0]!, b[0]!] as const : undefined
+      }, 60_000)
+
+      const registered = await runBin(
+        ["check", "--register-webhook", `http://mailjet:${WEBHOOK_PASSWORD}@127.0.0.1:${e1.PORT}/mailjet/events`],
+        { MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET, MAILJET_LIST_ID: "1", MAILJET_BASE_URL: sim.url }
+      )
+      expect(registered.stdout).toMatch(/event callback unsub \(\d+\): (created|updated)/)
+      expect(registered.stdout).toMatch(/event callback bounce \(\d+\): (created|updated)/)
+      expect(registered.stdout + registered.stderr).not.toContain(WEBHOOK_PASSWORD)
+
+      const email = `lee-${t.id}@example.com`
+      await produceTo(t.topic, p1, email, event("Signed Up", email, true))
+      await waitFor("subscribed", async () => ((await membership(email)) === "subscribed" ? true : undefined))
+
+      // The recipient follows the unsubscribe link; Mailjet posts the callback to worker 1.
+      const before = (await run(sim.callbackStats)).delivered
+      expect(await recipient("unsub", email)).toBe(200)
+      expect(await membership(email)).toBe("unsubscribed")
+      await waitFor("callback answered 200", async () => ((await run(sim.callbackStats)).delivered > before ? true : undefined))
+      expect(w1.stderr()).toMatch(/webhook: stored 1 suppressions: unsub l\*\*\*@example\.com/)
+      // Worker 2 has it from the group's topic.
+      await waitFor("worker 2 learnt it", async () => ((await metric(e2.PORT, "signal_mailjet_suppressions")) === 1 ? true : undefined))
+
+      // Standing consent on worker 2's partition: sent as addnoforce, demoted, still unsubscribed.
+      await produceTo(t.topic, p2, email, event("Order Completed", email, true))
+      await waitFor("demoted on worker 2", async () =>
+        (await metric(e2.PORT, `signal_mailjet_events_total\\{outcome="delivered",event="Order Completed",reason="addnoforce\\+demoted"\\}`)) === 1
+          ? true
+          : undefined)
+      expect(await membership(email)).toBe("unsubscribed")
+      const sent = (await run(sim.requests)).filter((r) =>
+        r.path.endsWith("/managecontact") && (r.body as { Email?: string } | undefined)?.Email === email
+      )
+      expect(sent.map((r) => (r.body as { Action: string }).Action)).toEqual(["addforce", "addnoforce"])
+
+      // An explicit Subscribed (worker 2 again) re-subscribes, and lifts the suppression for the group.
+      await produceTo(t.topic, p2, email, event("Subscribed", email))
+      await waitFor("re-subscribed", async () => ((await membership(email)) === "subscribed" ? true : undefined))
+      await waitFor("worker 1 saw the lift", async () => ((await metric(e1.PORT, "signal_mailjet_suppressions")) === 0 ? true : undefined))
+
+      // Upstream: the suppression as a Signal event on the feedback topic.
+      const [feedback] = await readTopic(t.feedback, 1)
+      expect(JSON.parse(feedback!.value)).toMatchObject({
+        type: "track",
+        event: "Mailjet Unsubscribed",
+        traits: { email },
+        properties: { email, reason: "unsub", source: "mailjet" }
+      })
+      // The topic holds the suppression, then the tombstone that lifted it.
+      const stored = await readTopic(t.suppressions, 2)
+      expect(stored.map((r) => [r.key, r.value === undefined || r.value === null ? null : JSON.parse(r.value).event])).toEqual([
+        [email, "unsub"],
+        [email, null]
+      ])
+      expect(w1.stdout() + w1.stderr() + w2.stdout() + w2.stderr()).not.toContain(email)
+    } finally {
+      await Promise.all([stop(w1), stop(w2)])
+    }
+  }, 180_000)
+
+  it("the endpoint refuses bad credentials (401) and malformed bodies (400), and acknowledges other events", async () => {
+    const t = await integration()
+    const e = await env(t.id, t.feedback)
+    const w = startWorker(e)
+    try {
+      await ready(e.PORT)
+      const unsub = JSON.stringify({ event: "unsub", time: 1764400000, email: "x@example.com", mj_list_id: 1 })
+      expect((await post(e.PORT, unsub, "mailjet:wrong")).status).toBe(401)
+      expect((await fetch(`http://127.0.0.1:${e.PORT}/mailjet/events`, { method: "POST", body: unsub })).status).toBe(401)
+      const notJson = await post(e.PORT, "{\"event\": \"unsub\", \"email\": \"secret-person@example.com\"")
+      expect(notJson.status).toBe(400)
+      expect(await notJson.text()).not.toContain("secret-person")
+      expect((await post(e.PORT, JSON.stringify({ event: "unsub", time: 1764400000 }))).status).toBe(400)
+      expect((await post(e.PORT, JSON.stringify([]))).status).toBe(400)
+      expect((await post(e.PORT, "x".repeat(2 * 1024 * 1024))).status).toBe(413)
+      // An open, and a soft bounce: acknowledged, nothing suppressed.
+      const ignored = await post(e.PORT, JSON.stringify([
+        { event: "open", time: 1764400000, email: "o@example.com" },
+        { event: "bounce", time: 1764400000, email: "o@example.com", hard_bounce: false }
+      ]))
+      expect(ignored.status).toBe(200)
+      expect(await metric(e.PORT, "signal_mailjet_suppressions")).toBe(0)
+      // A grouped second: spam and a hard bounce are both stored.
+      const grouped = await post(e.PORT, JSON.stringify([
+        { event: "spam", time: 1764400000, email: "S@Example.com", source: "JMRPP" },
+        { event: "bounce", time: 1764400001, email: "b@example.com", hard_bounce: true, error: "user unknown" }
+      ]))
+      expect(grouped.status).toBe(200)
+      await waitFor("both learnt", async () => ((await metric(e.PORT, "signal_mailjet_suppressions")) === 2 ? true : undefined))
+      const stored = await readTopic(t.suppressions, 2)
+      expect(stored.map((r) => [r.key, JSON.parse(r.value).reason])).toEqual([
+        ["s@example.com", "marked as spam in Mailjet at 2025-11-29T07:06:40Z"],
+        ["b@example.com", "hard-bounced in Mailjet at 2025-11-29T07:06:41Z"]
+      ])
+      expect(w.stdout() + w.stderr()).not.toContain(WEBHOOK_PASSWORD)
+    } finally {
+      await stop(w)
+    }
+  }, 120_000)
+
+  it("loses nothing across a restart: a stored suppression still applies, and a callback posted while the worker is down is retried until it lands", async () => {
+    const t = await integration()
+    const e = await env(t.id, t.feedback)
+    const first = startWorker(e)
+    const a = `ann-${t.id}@example.com`
+    const b = `bob-${t.id}@example.com`
+    await ready(e.PORT)
+    const registered = await runBin(
+      ["check", "--register-webhook", `http://mailjet:${WEBHOOK_PASSWORD}@127.0.0.1:${e.PORT}/mailjet/events`],
+      { MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET, MAILJET_LIST_ID: "1", MAILJET_BASE_URL: sim.url }
+    )
+    expect(registered.code).toBe(0)
+    for (const email of [a, b]) await produceTo(t.topic, 0, email, event("Signed Up", email, true))
+    await waitFor("both subscribed", async () =>
+      (await membership(a)) === "subscribed" && (await membership(b)) === "subscribed" ? true : undefined)
+
+    // Ann unsubscribes while the worker runs: stored.
+    const before = (await run(sim.callbackStats)).delivered
+    expect(await recipient("unsub", a)).toBe(200)
+    await waitFor("ann's callback answered", async () => ((await run(sim.callbackStats)).delivered > before ? true : undefined))
+    expect(await stop(first)).toBe(0)
+
+    // Bob complains while no worker listens: the simulator retries.
+    expect(await recipient("spam", b)).toBe(200)
+    await new Promise((r) => setTimeout(r, 1_000))
+    expect((await run(sim.callbackStats)).pending).toBeGreaterThan(0)
+    const restarted = startWorker(e)
+    try {
+      await ready(e.PORT)
+      await waitFor("bob's callback landed", async () => ((await run(sim.callbackStats)).pending === 0 ? true : undefined), 30_000)
+      expect(restarted.stderr()).toMatch(/webhook: stored 1 suppressions: spam b\*\*\*@example\.com/)
+      await waitFor("both held", async () => ((await metric(e.PORT, "signal_mailjet_suppressions")) === 2 ? true : undefined))
+      for (const email of [a, b]) await produceTo(t.topic, 0, email, event("Order Completed", email, true))
+      await waitFor("both demoted", async () =>
+        (await metric(e.PORT, `signal_mailjet_events_total\\{outcome="delivered",event="Order Completed",reason="addnoforce\\+demoted"\\}`)) === 2
+          ? true
+          : undefined)
+      expect(await membership(a)).toBe("unsubscribed")
+      expect(await membership(b)).toBe("unsubscribed")
+    } finally {
+      await stop(restarted)
+    }
+  }, 180_000)
+})
