@@ -1,5 +1,13 @@
 /** Test helpers around the real broker and the real worker process. */
-import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka"
+import {
+  Admin,
+  ConfigResourceTypes,
+  Consumer,
+  IncrementalAlterConfigOperationTypes,
+  Producer,
+  stringDeserializers,
+  stringSerializers
+} from "@platformatic/kafka"
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
@@ -129,4 +137,33 @@ export const freePort = async () => {
       server.close(() => resolve(port))
     })
   })
+}
+
+/** Sets one of a topic's configs (max.message.bytes, say), as an operator would. */
+export const setTopicConfig = async (topic: string, name: string, value: string) => {
+  const admin = new Admin({ clientId: "test-admin", bootstrapBrokers: brokers() })
+  try {
+    await admin.incrementalAlterConfigs({
+      resources: [{
+        resourceType: ConfigResourceTypes.TOPIC,
+        resourceName: topic,
+        configs: [{ name, configOperation: IncrementalAlterConfigOperationTypes.SET, value }]
+      }]
+    })
+  } finally {
+    await admin.close()
+  }
+}
+
+/** Records with values as bytes, as any producer may write them (not UTF-8, say), in order. */
+export const produceBytes = async (
+  topic: string,
+  records: ReadonlyArray<{ readonly key: string; readonly value: Buffer }>
+) => {
+  const producer = new Producer({ clientId: "test-producer", bootstrapBrokers: brokers(), autocreateTopics: true, idempotent: true })
+  try {
+    for (const r of records) await producer.send({ messages: [{ topic, key: Buffer.from(r.key), value: r.value }] })
+  } finally {
+    await producer.close()
+  }
 }
