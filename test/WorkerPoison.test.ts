@@ -4,7 +4,7 @@
  * reference (topic/partition/offset) when too large; the partition moves on; every good record is
  * delivered once; a restart sends nothing again. And a dead-letter topic that refuses the record.
  */
-import { Effect, ManagedRuntime } from "effect"
+import { ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { readDeadLetter } from "../src/Run/Ndjson.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
