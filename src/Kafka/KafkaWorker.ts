@@ -139,7 +139,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
     const reported = new Set<number>()
     const lagGauge = (partition: number) =>
       consumerLag.pipe(Metric.tagged("topic", kafka.topic), Metric.tagged("partition", String(partition)))
-    /** Lag as the broker sees it: end offset minus the group's committed offset. */
+    /** Lag as the broker sees it: end offset minus the group's committed offset. Fails when the broker cannot be reached. */
     const reportLag = (consumer: Consumer<string, string, string, string>, owned: ReadonlyArray<number>) =>
       Effect.gen(function*() {
         for (const p of reported) if (!owned.includes(p)) yield* Metric.set(lagGauge(p), 0)
@@ -155,7 +155,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
           yield* Metric.set(lagGauge(p), end - Math.max(done, 0))
           reported.add(p)
         }
-      }).pipe(Effect.catchAll((e) => Effect.logDebug(`lag not updated: ${e.message}`)))
+      })
 
     const options = (owned: number) => ({
       topics: [kafka.topic],
@@ -247,9 +247,17 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
         yield* Effect.logInfo(`rate share ${owned.length}/${total} of MAILJET_MAX_RPS`)
 
         const committer = makeCommitter(kafka.topic, Duration.millis(HANDOVER_MARGIN_MS))
+        // The lag report is also the check that the broker answers: the consumer's stream may wait
+        // on a broker that is gone without failing, while it still holds records to deliver.
+        const lost = yield* Deferred.make<never, KafkaUnavailable>()
         const periodic = yield* Effect.forkScoped(Effect.all([
           Effect.repeat(committer.flush, Schedule.spaced(kafka.commitInterval)),
-          Effect.repeat(reportLag(consumer, owned), Schedule.spaced(LAG_INTERVAL))
+          Effect.repeat(
+            reportLag(consumer, owned).pipe(Effect.catchAll((e) =>
+              Effect.zipRight(Ref.update(status, (s) => ({ ...s, joined: false })), Deferred.fail(lost, e))
+            )),
+            Schedule.spaced(LAG_INTERVAL)
+          )
         ], { concurrency: 2, discard: true }))
         const rebalance = Deferred.await(change)
         // Fetched and not done: held by the fair reader, buffered by the stream, or being delivered.
@@ -266,7 +274,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
                   held = n
                 }),
                 (e) => new KafkaUnavailable({ detail: errorText(e) })
-              ),
+              ).pipe(Stream.interruptWhen(Deferred.await(lost))),
               Effect.raceFirst(shutdown, stopped)
             ).pipe(
               Stream.tap((r) =>
@@ -296,7 +304,8 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
           })
         )
         yield* Fiber.interrupt(periodic)
-        yield* committer.flush
+        // A broker found gone takes no commit: the next session reads from the last one that landed.
+        if (!(yield* Deferred.isDone(lost))) yield* committer.flush
         if (Option.isSome(end.failure) || (yield* Deferred.isDone(stopping))) return end.failure
         yield* Effect.logInfo("group rebalancing: in-flight events finished and committed; resuming after the hand-over")
       }
@@ -330,11 +339,11 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
         const left = Duration.toMillis(kafka.outageTimeout) - (Date.now() - since)
         if (left <= 0) {
           return yield* Effect.fail(new KafkaUnavailable({
-            detail: `unreachable for longer than KAFKA_OUTAGE_TIMEOUT (${Duration.format(kafka.outageTimeout)}): ${failure.message}`
+            detail: `unreachable for longer than KAFKA_OUTAGE_TIMEOUT (${Duration.format(kafka.outageTimeout)}): ${failure.detail}`
           }))
         }
         const wait = Math.min(left, 500 * 2 ** Math.min(attempt, 6))
-        yield* Effect.logWarning(`Kafka unreachable (${failure.message}): not ready; trying again in ${wait} ms`)
+        yield* Effect.logWarning(`Kafka unreachable (${failure.detail}): not ready; trying again in ${wait} ms`)
         return yield* Effect.raceFirst(Effect.as(Effect.sleep(wait), false), Effect.as(shutdown.requested, true))
       })
 
