@@ -1,8 +1,11 @@
 /**
  * A consumer stream read fairly: one fetch answer holds a run of records per partition (partition 0's
  * first), and read in that order a backlog on one partition delays every other. What the stream
- * already holds is taken into one queue per partition and handed out a partition at a time, so
- * each partition's order is kept and none waits for another's backlog.
+ * holds is taken into one queue per partition and handed out a partition at a time, so each
+ * partition's order is kept and none waits for another's backlog.
+ *
+ * Taken only once the queues are empty: the stream fetches again only when its buffer runs low, so
+ * at most one fetch answer is held here and one more in the stream, whatever the backlog.
  */
 
 /** What the fair reader needs of a Node Readable in object mode: its iterator and how much it holds. */
@@ -45,7 +48,6 @@ export const fairly = <A extends { readonly partition: number }>(
     }
     return {
       next: async (): Promise<IteratorResult<A>> => {
-        await takeHeld()
         if (held === 0 && !done) {
           const r = await it.next()
           if (r.done === true) done = true

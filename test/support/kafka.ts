@@ -179,8 +179,10 @@ export const ownBroker = async () => {
   const Path = await import("node:path")
   const { execFile } = await import("node:child_process")
   const home = Fs.mkdtempSync(Path.join(Os.tmpdir(), "signal-mailjet-broker-"))
-  const jars = process.env["KAFKA_JARS"]
-  if (jars !== undefined && Fs.existsSync(jars)) Fs.cpSync(jars, Path.join(home, "lib"), { recursive: true })
+  // The jars scripts/kafka fetched for the shared broker, else it fetches them again (Maven).
+  const jars = [process.env["KAFKA_JARS"], process.env["KAFKA_HOME_DIR"] && Path.join(process.env["KAFKA_HOME_DIR"], "lib"), fileURLToPath(new URL("../../.kafka/lib", import.meta.url))]
+    .find((d) => d !== undefined && d !== "" && Fs.existsSync(Path.join(d, ".stamp")))
+  if (jars !== undefined) Fs.cpSync(jars, Path.join(home, "lib"), { recursive: true })
   const port = await freePort()
   const env = {
     ...process.env,
