@@ -72,6 +72,14 @@ const HANDOVER_MARGIN_MS = 1_000
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
+/** The broker could not be reached at all (a connection or a timeout), not an answer with an error. */
+const unreachable = (e: unknown, depth = 0): boolean => {
+  if (typeof e !== "object" || e === null || depth > 4) return false
+  const { code, errors } = e as { code?: unknown; errors?: unknown }
+  return code === "PLT_KFK_NETWORK" || code === "PLT_KFK_TIMEOUT" ||
+    (Array.isArray(errors) && errors.some((x) => unreachable(x, depth + 1)))
+}
+
 const promise = <A>(f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (e) => new KafkaUnavailable({ detail: errorText(e) }) })
 
@@ -139,13 +147,15 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
     const reported = new Set<number>()
     const lagGauge = (partition: number) =>
       consumerLag.pipe(Metric.tagged("topic", kafka.topic), Metric.tagged("partition", String(partition)))
-    /** Lag as the broker sees it: end offset minus the group's committed offset. Fails when the broker cannot be reached. */
+    /** Lag as the broker sees it: end offset minus the group's committed offset. Fails only when the broker cannot be reached. */
     const reportLag = (consumer: Consumer<string, string, string, string>, owned: ReadonlyArray<number>) =>
       Effect.gen(function*() {
         for (const p of reported) if (!owned.includes(p)) yield* Metric.set(lagGauge(p), 0)
         if (owned.length === 0) return
-        const ends = (yield* promise(() => consumer.listOffsets({ topics: [kafka.topic] }))).get(kafka.topic) ?? []
-        const committed = (yield* promise(() =>
+        const ask = <A>(f: () => Promise<A>) =>
+          Effect.tryPromise({ try: f, catch: (e) => ({ gone: unreachable(e), error: new KafkaUnavailable({ detail: errorText(e) }) }) })
+        const ends = (yield* ask(() => consumer.listOffsets({ topics: [kafka.topic] }))).get(kafka.topic) ?? []
+        const committed = (yield* ask(() =>
           consumer.listCommittedOffsets({ topics: [{ topic: kafka.topic, partitions: [...owned] }] })
         )).get(kafka.topic) ?? []
         for (const p of owned) {
@@ -155,7 +165,10 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
           yield* Metric.set(lagGauge(p), end - Math.max(done, 0))
           reported.add(p)
         }
-      })
+      }).pipe(
+        // An answer with an error (a coordinator moving, say) is not an outage: the next report tries again.
+        Effect.catchAll((e) => (e.gone ? Effect.fail(e.error) : Effect.logDebug(`lag not updated: ${e.error.message}`)))
+      )
 
     const options = (owned: number) => ({
       topics: [kafka.topic],
