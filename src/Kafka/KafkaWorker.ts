@@ -355,7 +355,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
             detail: `unreachable for longer than KAFKA_OUTAGE_TIMEOUT (${Duration.format(kafka.outageTimeout)}): ${failure.detail}`
           }))
         }
-        const wait = Math.min(left, 500 * 2 ** Math.min(attempt, 6))
+        const wait = Math.min(left, 30_000, 500 * 2 ** Math.min(attempt, 6))
         yield* Effect.logWarning(`Kafka unreachable (${failure.detail}): not ready; trying again in ${wait} ms`)
         return yield* Effect.raceFirst(Effect.as(Effect.sleep(wait), false), Effect.as(shutdown.requested, true))
       })
