@@ -51,7 +51,8 @@ describe("serve from zero", () => {
   }, 60_000)
 
   it("no broker answering: exit 2, its own error", async () => {
-    const worker = startWorker(await env(unique(), { KAFKA_BROKERS: `127.0.0.1:${await freePort()}` }))
+    // It waits for a broker that may be restarting, up to KAFKA_OUTAGE_TIMEOUT, then says why.
+    const worker = startWorker(await env(unique(), { KAFKA_BROKERS: `127.0.0.1:${await freePort()}`, KAFKA_OUTAGE_TIMEOUT: "3s" }))
     expect(await worker.exited).toBe(2)
     expect(worker.stderr()).toContain("signal-mailjet serve: stopped: Kafka cannot be reached: no broker of KAFKA_BROKERS answered")
     expect(worker.stderr()).toContain("scripts/kafka start")

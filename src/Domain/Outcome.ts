@@ -98,6 +98,8 @@ export interface DeadLetterOptions {
   readonly maxBytes?: number
   /** Where the input came from (a file name, `topic/partition/offset`), for a record kept by reference. */
   readonly source?: string
+  /** Keep the original by reference whatever its size, and say why: its sink refused the record with it. */
+  readonly refused?: string
 }
 
 /**
@@ -128,7 +130,7 @@ export const deadLetterLine = (r: Result, at: Date, options: DeadLetterOptions =
     ...(source === undefined ? {} : { source }),
     ...(dead.only === undefined ? {} : { only: dead.only })
   }).slice(0, -1)
-  const original = keptOriginal(r, maxBytes)
+  const original = options.refused === undefined ? keptOriginal(r, maxBytes) : undefined
   if (original !== undefined) {
     const record = `${head},${original}}`
     if (Buffer.byteLength(record) <= maxBytes) return record
@@ -138,7 +140,9 @@ export const deadLetterLine = (r: Result, at: Date, options: DeadLetterOptions =
   return `${head},${
     JSON.stringify({
       ...(bytes === undefined ? {} : { bytes }),
-      omitted: r.text === undefined
+      omitted: options.refused !== undefined
+        ? `the original${bytes === undefined ? "" : ` (${bytes} bytes)`} is not kept: ${cut(options.refused, MAX_REASON_LENGTH)}; it is ${where}`
+        : r.text === undefined
         ? `the event is not kept: it is over ${maxBytes} bytes or ${MAX_EMBEDDED_DEPTH} levels deep as JSON`
         : `the original (${bytes} bytes) is not kept: a dead letter holds at most ${maxBytes} bytes; it is ${where}`
     }).slice(1)

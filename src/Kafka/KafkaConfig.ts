@@ -29,6 +29,8 @@ export interface KafkaSettings {
   readonly port: number
   /** How long in-flight events may take to finish after SIGTERM. */
   readonly shutdownTimeout: Duration.Duration
+  /** How long the worker waits, not ready, for a broker it cannot reach before it exits. */
+  readonly outageTimeout: Duration.Duration
 }
 
 const brokers = Config.string("KAFKA_BROKERS").pipe(
@@ -115,7 +117,8 @@ export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
   names,
   commitInterval: duration("KAFKA_COMMIT_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
   port: Config.port("PORT").pipe(Config.withDefault(8080)),
-  shutdownTimeout: duration("MAILJET_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
+  shutdownTimeout: duration("MAILJET_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+  outageTimeout: duration("KAFKA_OUTAGE_TIMEOUT").pipe(Config.withDefault(Duration.minutes(5)))
 }).pipe(Config.map(({ connection, names, ...rest }) => ({ ...connection, ...rest, ...names })))
 
 export class KafkaConfig extends Context.Tag("signal-mailjet/KafkaConfig")<KafkaConfig, KafkaSettings>() {

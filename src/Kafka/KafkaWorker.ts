@@ -22,14 +22,15 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as Metrics from "../Delivery/Metrics.js"
-import { deadLetterLine, type Result } from "../Domain/Outcome.js"
 import { MailjetClient } from "../Mailjet/MailjetClient.js"
 import { isFatal, isTransient } from "../Mailjet/MailjetError.js"
 import { Preflight } from "../Mailjet/Preflight.js"
 import { Pacer } from "../Delivery/Pacer.js"
 import * as Session from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
+import { fairly } from "./FairReader.js"
 import { connectionOptions, KafkaConfig } from "./KafkaConfig.js"
+import { DeadLetterUnavailable, produceDeadLetters, readRecord } from "./Records.js"
 
 export class KafkaUnavailable extends Data.TaggedError("KafkaUnavailable")<{
   readonly detail: string
@@ -87,18 +88,32 @@ const rateShare = Metric.gauge("signal_mailjet_rate_share", {
 const consumerLag = Metric.gauge("signal_mailjet_consumer_lag", {
   description: "Records not yet committed by the group, by partition (end offset - committed offset), reported by the owner"
 })
+const readAhead = Metric.gauge("signal_mailjet_read_ahead", {
+  description: "Records fetched from Kafka and not yet done: held for their turn, or being delivered"
+})
 const LAG_INTERVAL = "2 seconds"
+
+/**
+ * What one fetch may bring per partition: Kafka's default largest record batch (message.max.bytes),
+ * so a batch that large is fetched in its turn like any other; fetching it only when the partitions
+ * before it are empty would hold its partition back. Read-ahead is at most this per partition owned.
+ */
+const FETCH_PARTITION_BYTES = 1_048_588
+/** Records the consumer stream holds before it stops fetching (on top of one fetch answer). */
+const STREAM_HIGH_WATER_MARK = 64
 
 /** Past the previous owner's deadline: a request started just before it may still be answered. */
 const HANDOVER_MARGIN_MS = 1_000
 
-/** Reads a stream without owning it: no return(), which would destroy it. */
-const iterateOnly = <A>(stream: AsyncIterable<A>): AsyncIterable<A> => ({
-  [Symbol.asyncIterator]: () => {
-    const it = stream[Symbol.asyncIterator]()
-    return { next: () => it.next() }
-  }
-})
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+/** The broker could not be reached at all (a connection or a timeout), not an answer with an error. */
+const unreachable = (e: unknown, depth = 0): boolean => {
+  if (typeof e !== "object" || e === null || depth > 4) return false
+  const { code, errors } = e as { code?: unknown; errors?: unknown }
+  return code === "PLT_KFK_NETWORK" || code === "PLT_KFK_TIMEOUT" ||
+    (Array.isArray(errors) && errors.some((x) => unreachable(x, depth + 1)))
+}
 
 const promise = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: kafkaFailure })
 
@@ -161,37 +176,20 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
       (p) => Effect.ignore(promise(() => p.close()))
     )
 
-    const deadLetter = (items: ReadonlyArray<readonly [Record, Result]>) => {
-      const at = new Date()
-      const messages = items.flatMap(([record, result]) => {
-        const value = deadLetterLine(result, at)
-        return value === undefined ? [] : [{
-          topic: kafka.deadLetterTopic,
-          ...(record.key ? { key: record.key } : {}),
-          value,
-          headers: new Map([
-            ["signal-mailjet-source", `${record.topic}/${record.partition}/${record.offset}`]
-          ])
-        }]
-      })
-      return messages.length === 0 ? Effect.void : promise(() => producer.send({ messages })).pipe(
-        Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.intersect(Schedule.recurs(5)))),
-        Effect.asVoid
-      )
-    }
-
     const pacer = yield* Pacer
     /** Partitions whose lag this worker reported: set to 0 once another owns them, so a sum over workers counts each once. */
     const reported = new Set<number>()
     const lagGauge = (partition: number) =>
       consumerLag.pipe(Metric.tagged("topic", kafka.topic), Metric.tagged("partition", String(partition)))
-    /** Lag as the broker sees it: end offset minus the group's committed offset. */
+    /** Lag as the broker sees it: end offset minus the group's committed offset. Fails only when the broker cannot be reached. */
     const reportLag = (consumer: Consumer<string, string, string, string>, owned: ReadonlyArray<number>) =>
       Effect.gen(function*() {
         for (const p of reported) if (!owned.includes(p)) yield* Metric.set(lagGauge(p), 0)
         if (owned.length === 0) return
-        const ends = (yield* promise(() => consumer.listOffsets({ topics: [kafka.topic] }))).get(kafka.topic) ?? []
-        const committed = (yield* promise(() =>
+        const ask = <A>(f: () => Promise<A>) =>
+          Effect.tryPromise({ try: f, catch: (e) => ({ gone: unreachable(e), error: new KafkaUnavailable({ detail: errorText(e) }) }) })
+        const ends = (yield* ask(() => consumer.listOffsets({ topics: [kafka.topic] }))).get(kafka.topic) ?? []
+        const committed = (yield* ask(() =>
           consumer.listCommittedOffsets({ topics: [{ topic: kafka.topic, partitions: [...owned] }] })
         )).get(kafka.topic) ?? []
         for (const p of owned) {
@@ -201,15 +199,24 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
           yield* Metric.set(lagGauge(p), end - Math.max(done, 0))
           reported.add(p)
         }
-      }).pipe(Effect.catchAll((e) => Effect.logDebug(`lag not updated: ${e.message}`)))
+      }).pipe(
+        // An answer with an error (a coordinator moving, say) is not an outage: the next report tries again.
+        Effect.catchAll((e) => (e.gone ? Effect.fail(e.error) : Effect.logDebug(`lag not updated: ${e.error.message}`)))
+      )
 
-    const options = () => ({
+    const options = (owned: number) => ({
       topics: [kafka.topic],
       mode: "committed" as const,
       fallbackMode: "earliest" as const,
       autocommit: false,
-      maxWaitTime: 500
+      maxWaitTime: 500,
+      // Every partition owned gets its share of each fetch, and the stream holds little beyond it.
+      maxBytesPerPartition: FETCH_PARTITION_BYTES,
+      maxBytes: FETCH_PARTITION_BYTES * Math.max(1, owned),
+      highWaterMark: STREAM_HIGH_WATER_MARK
     })
+    /** When Kafka was last found unreachable, until a session joins again. */
+    let kafkaDownSince: number | undefined
     // Another worker that owned a partition we gain may still be finishing its in-flight events:
     // it has the shutdown deadline to finish or abandon them and commit, so we read only after it.
     const handover = Duration.toMillis(kafka.shutdownTimeout) + HANDOVER_MARGIN_MS
@@ -251,10 +258,11 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
         (c) =>
           Effect.zipRight(
             Ref.update(status, (s) => ({ ...s, joined: false })),
-            Effect.ignore(promise(() => new Promise<void>((ok, ko) => c.close(true, (e) => (e ? ko(e) : ok())))))
+            // A broker that is down cannot take the leave: the group drops us after the session timeout.
+            Effect.ignore(Effect.timeout(promise(() => new Promise<void>((ok, ko) => c.close(true, (e) => (e ? ko(e) : ok())))), "5 seconds"))
           )
       )
-      holder = yield* promise(() => consumer.consume(options()))
+      holder = yield* promise(() => consumer.consume(options(1)))
       const stopping = yield* Deferred.make<void>()
       yield* Effect.forkScoped(Effect.zipRight(shutdown.requested, Deferred.succeed(stopping, undefined)))
 
@@ -284,11 +292,12 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
           ])
           if (woke === "shutdown") return Option.none()
         }
-        const records = yield* promise(() => consumer.consume(options()))
+        const owned = assigned()
+        const records = yield* promise(() => consumer.consume(options(owned.length)))
         yield* Effect.ignore(promise(() => holder!.close()))
         holder = records
         yield* Ref.update(status, (s) => ({ ...s, joined: true, paused: false }))
-        const owned = assigned()
+        kafkaDownSince = undefined
         last = { generation: consumer.generationId, partitions: [...owned] }
         yield* Effect.logInfo(
           `consuming ${kafka.topic} as group ${kafka.groupId}: partitions ${owned.length === 0 ? "none" : [...owned].sort((a, b) => a - b).join(",")}`
@@ -302,32 +311,54 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
         yield* Effect.logInfo(`rate share ${owned.length}/${total} of MAILJET_MAX_RPS`)
 
         const committer = makeCommitter(kafka.topic, Duration.millis(HANDOVER_MARGIN_MS))
+        // The lag report is also the check that the broker answers: the consumer's stream may wait
+        // on a broker that is gone without failing, while it still holds records to deliver.
+        const lost = yield* Deferred.make<never, KafkaUnavailable>()
         const periodic = yield* Effect.forkScoped(Effect.all([
           // Whole or not at all: a flush interrupted between commits would lose the batch it took.
           Effect.repeat(Effect.uninterruptible(committer.flush), Schedule.spaced(kafka.commitInterval)),
-          Effect.repeat(reportLag(consumer, owned), Schedule.spaced(LAG_INTERVAL))
+          Effect.repeat(
+            reportLag(consumer, owned).pipe(Effect.catchAll((e) =>
+              Effect.zipRight(Ref.update(status, (s) => ({ ...s, joined: false })), Deferred.fail(lost, e))
+            )),
+            Schedule.spaced(LAG_INTERVAL)
+          )
         ], { concurrency: 2, discard: true }))
         const rebalance = Deferred.await(change)
+        // Fetched and not done: held by the fair reader, buffered by the stream, or being delivered.
+        let held = 0
+        let working = 0
+        const showReadAhead = () => Metric.set(readAhead, held + working + records.readableLength)
         const end = yield* Session.run({
           source: ({ shutdown, stopped }) =>
             Session.readUntil(
               // Not the stream's own iterator: its return() would destroy the stream, and it stays
               // open (holding the subscription) until the next run's stream replaces it.
               Stream.fromAsyncIterable(
-                iterateOnly(records),
+                fairly(records, (n) => {
+                  held = n
+                }),
                 kafkaFailure
-              ),
+              ).pipe(Stream.interruptWhen(Deferred.await(lost))),
               Effect.raceFirst(shutdown, stopped)
             ).pipe(
-              Stream.tap((r) => Effect.zipRight(Metric.increment(Metrics.inFlight), Effect.logDebug(`record ${r.partition}/${r.offset}`)))
+              Stream.tap((r) =>
+                Effect.zipRight(
+                  Effect.zipRight(Metric.increment(Metrics.inFlight), Effect.suspend(() => (working++, showReadAhead()))),
+                  Effect.logDebug(`record ${r.partition}/${r.offset}`)
+                )
+              )
             ),
-          read: (r) => ({ line: Number(r.offset), text: r.value ?? "", position: { partition: r.partition, offset: String(r.offset) } }),
+          read: readRecord,
           sink: (items) =>
             Effect.gen(function*() {
-              yield* deadLetter(items)
+              // Not stored, nothing of the chunk is committed: the run ends, and the records are read again.
+              yield* produceDeadLetters(producer, kafka.deadLetterTopic, items)
               // Not attempted: its partition may not move past it.
               for (const [record, result] of items) committer.mark(record, result.outcome.outcome !== "not-attempted")
               yield* Metric.incrementBy(Metrics.inFlight, -items.length)
+              working -= items.length
+              yield* showReadAhead()
             }),
           shutdownTimeout: kafka.shutdownTimeout
         }).pipe(
@@ -338,7 +369,8 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
           })
         )
         yield* Fiber.interrupt(periodic)
-        yield* committer.flush
+        // A broker found gone takes no commit: the next session reads from the last one that landed.
+        if (!(yield* Deferred.isDone(lost))) yield* committer.flush
         if (Option.isSome(end.failure) || (yield* Deferred.isDone(stopping))) return end.failure
         yield* Effect.logInfo("group rebalancing: in-flight events finished and committed; resuming after the hand-over")
       }
@@ -360,11 +392,43 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
       yield* Effect.logInfo("Mailjet answers again: resuming")
     })
 
+    /**
+     * Kafka unreachable (the consumer, a commit or the dead-letter topic): not ready, and a new
+     * session after a backoff, from the committed offsets, until KAFKA_OUTAGE_TIMEOUT has passed.
+     * True when a shutdown came meanwhile.
+     */
+    const rideOut = (failure: KafkaUnavailable | DeadLetterUnavailable, attempt: number) =>
+      Effect.gen(function*() {
+        yield* Ref.update(status, (s) => ({ ...s, joined: false }))
+        const since = kafkaDownSince ??= Date.now()
+        const left = Duration.toMillis(kafka.outageTimeout) - (Date.now() - since)
+        if (left <= 0) {
+          return yield* Effect.fail(new KafkaUnavailable({
+            detail: `unreachable for longer than KAFKA_OUTAGE_TIMEOUT (${Duration.format(kafka.outageTimeout)}): ${failure.detail}`,
+            ...(failure._tag === "KafkaUnavailable" && failure.kind !== undefined ? { kind: failure.kind } : {})
+          }))
+        }
+        const wait = Math.min(left, 30_000, 500 * 2 ** Math.min(attempt, 6))
+        yield* Effect.logWarning(`Kafka unreachable (${failure.detail}): not ready; trying again in ${wait} ms`)
+        return yield* Effect.raceFirst(Effect.as(Effect.sleep(wait), false), Effect.as(shutdown.requested, true))
+      })
+
+    let attempt = 0
     while (true) {
-      const failure = yield* session
+      // The consumer's own calls fail the session; what it read failing ends it with the reason.
+      const failure = yield* session.pipe(Effect.catchTag("KafkaUnavailable", (e) => Effect.succeed(Option.some(e))))
       if (Option.isNone(failure)) {
         yield* Effect.logInfo("shut down: offsets committed, group left")
         return
+      }
+      // A topic that does not exist will not appear by waiting: say so at once.
+      if (failure.value._tag === "KafkaUnavailable" && failure.value.kind?._tag === "TopicMissing") {
+        return yield* Effect.fail(failure.value)
+      }
+      if (failure.value._tag === "KafkaUnavailable" || failure.value._tag === "DeadLetterUnavailable") {
+        attempt = kafkaDownSince === undefined ? 0 : attempt + 1
+        if (yield* rideOut(failure.value, attempt)) return
+        continue
       }
       if (failure.value._tag !== "MailjetOutage") return yield* Effect.fail(failure.value)
       const resumed = yield* Effect.either(probe)
