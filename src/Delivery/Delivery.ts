@@ -329,6 +329,14 @@ const make = Effect.gen(function*() {
     )
   }
 
+  /** An item as far as it can be decided without Mailjet, in input order; suppressions are the caller's. */
+  const decide = ({ line, only, replay, text, tooLong: bytes }: Item): Prepared => {
+    const decoded = bytes === undefined ? prepareLine(text, line, consent.resolve, mapping, datatypes) : tooLong(line, bytes)
+    if (decoded._tag === "Done") return decoded
+    if (only !== undefined) return onlyProperties(decoded, only)
+    return replay === true ? { ...decoded, replay: "event" as const } : decoded
+  }
+
   const runTagged = <M, E, R>(
     items: Stream.Stream<M, E, R>,
     read: (m: M) => Item,
@@ -342,13 +350,7 @@ const make = Effect.gen(function*() {
       const decided = items.pipe(
         // Sequential and pure: decisions and per-contact tickets are taken in input order.
         Stream.map((item) => {
-          const { line, only, replay, text, tooLong: bytes } = read(item)
-          const decoded = bytes === undefined ? prepareLine(text, line, consent.resolve, mapping, datatypes) : tooLong(line, bytes)
-          const prepared = decoded._tag === "Done"
-            ? decoded
-            : only !== undefined
-            ? onlyProperties(decoded, only)
-            : replay === true ? { ...decoded, replay: "event" as const } : decoded
+          const prepared = decide(read(item))
           return [item, prepared._tag === "Done" ? prepared : { ...prepared, seq: seq++, ticket: takeTicket(prepared.email) }] as const
         })
       )
@@ -404,13 +406,9 @@ const make = Effect.gen(function*() {
     const bulk = makeBulk({ client, pacer, config, state, health, sendOne: sendOne(state, health), backoff })
     const results = items.pipe(
       Stream.map((item) => {
-        const { line, only, replay, text, tooLong: bytes } = read(item)
-        const decoded = bytes === undefined ? prepareLine(text, line, consent.resolve, mapping, datatypes) : tooLong(line, bytes)
-        const prepared = decoded._tag === "Done"
-          ? decoded
-          : only !== undefined
-          ? onlyProperties(decoded, only)
-          : resubscribe(replay === true ? { ...decoded, replay: "event" } : decoded)
+        const decided = decide(read(item))
+        // Suppressions as the window is formed: its contacts' updates are folded from here on.
+        const prepared = decided._tag === "Send" ? resubscribe(decided) : decided
         return [item, prepared._tag === "Send" && prepared.text !== undefined ? { ...prepared, raw: undefined } : prepared] as const
       }),
       Stream.groupedWithin(config.bulkSize, BULK_LINGER),

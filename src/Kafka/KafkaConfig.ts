@@ -1,4 +1,5 @@
 /** Where `serve` consumes from and dead-letters to, and how it connects. From the environment. */
+import { ProduceAcks, stringSerializers } from "@platformatic/kafka"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -110,6 +111,14 @@ export const connectionOptions = (k: KafkaConnection) => ({
       }
     }
     : {})
+})
+
+/** A producer of text records that waits for every in-sync replica: a write is stored once it is acknowledged. */
+export const producerOptions = (k: KafkaConnection) => ({
+  ...connectionOptions(k),
+  serializers: stringSerializers,
+  acks: ProduceAcks.ALL,
+  autocreateTopics: true
 })
 
 export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({

@@ -9,7 +9,7 @@
  * consumer's state and its timing, and are easier to check side by side.
  */
 import type { Message, MessagesStream } from "@platformatic/kafka"
-import { Consumer, ProduceAcks, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka"
+import { Consumer, Producer, stringDeserializers } from "@platformatic/kafka"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -29,7 +29,7 @@ import { Pacer } from "../Delivery/Pacer.js"
 import * as Session from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { fairly } from "./FairReader.js"
-import { connectionOptions, KafkaConfig } from "./KafkaConfig.js"
+import { connectionOptions, KafkaConfig, producerOptions } from "./KafkaConfig.js"
 import { DeadLetterUnavailable, produceDeadLetters, readRecord } from "./Records.js"
 
 export class KafkaUnavailable extends Data.TaggedError("KafkaUnavailable")<{
@@ -166,12 +166,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
 
     const producer = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        new Producer({
-          ...connectionOptions(kafka),
-          serializers: stringSerializers,
-          acks: ProduceAcks.ALL,
-          autocreateTopics: true
-        })
+        new Producer(producerOptions(kafka))
       ),
       (p) => Effect.ignore(promise(() => p.close()))
     )

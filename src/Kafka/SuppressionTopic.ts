@@ -6,7 +6,7 @@
  * writes a tombstone, so restarts agree that it was lifted. Each suppression from Mailjet is also
  * written, as a Signal event, to `KAFKA_FEEDBACK_TOPIC` when set (see Suppressions.feedbackEvent).
  */
-import { Admin, Consumer, ProduceAcks, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka"
+import { Admin, Consumer, Producer, stringDeserializers } from "@platformatic/kafka"
 import type { Message } from "@platformatic/kafka"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -22,7 +22,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { feedbackEvent, type Learnt, Suppressions, type SuppressionSet } from "../Suppressions.js"
-import { connectionOptions, KafkaConfig } from "./KafkaConfig.js"
+import { connectionOptions, KafkaConfig, producerOptions } from "./KafkaConfig.js"
 
 export class SuppressionsUnavailable extends Data.TaggedError("SuppressionsUnavailable")<{
   readonly topic: string
@@ -79,10 +79,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
     const producer = yield* Effect.acquireRelease(
       Effect.sync(() =>
         new Producer({
-          ...connectionOptions(kafka),
-          serializers: stringSerializers,
-          acks: ProduceAcks.ALL,
-          autocreateTopics: true,
+          ...producerOptions(kafka),
           // A batch retried after a lost reply is written once.
           idempotent: true
         })
