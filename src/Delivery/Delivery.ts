@@ -9,7 +9,9 @@
  *
  * Longer than 300 lines: the send loop (stop, pacing, the replay's read, partial updates, retries)
  * is one state machine per event, kept whole so its order of checks reads top to bottom; what it
- * decides without I/O is in Prepare.ts.
+ * decides without I/O is in Prepare.ts. The windowed path (MAILJET_BULK) sits beside it because it
+ * shares the decide step, the send loop (its fallback) and the outcome logging; the jobs
+ * themselves are in Bulk.ts.
  */
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
