@@ -10,7 +10,6 @@
  */
 import type { Message, MessagesStream } from "@platformatic/kafka"
 import { Consumer, Producer, stringDeserializers } from "@platformatic/kafka"
-import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -31,47 +30,7 @@ import { Shutdown } from "../Run/Shutdown.js"
 import { fairly } from "./FairReader.js"
 import { connectionOptions, KafkaConfig, producerOptions } from "./KafkaConfig.js"
 import { DeadLetterUnavailable, produceDeadLetters, readRecord } from "./Records.js"
-
-export class KafkaUnavailable extends Data.TaggedError("KafkaUnavailable")<{
-  readonly detail: string
-  /** What the failure was found to be, when it names its fix (see `kafkaFailure`). */
-  readonly kind?: { readonly _tag: "TopicMissing"; readonly topic: string } | { readonly _tag: "Unreachable" }
-}> {
-  override get message(): string {
-    switch (this.kind?._tag) {
-      case "TopicMissing":
-        return `Kafka has no topic ${this.kind.topic}. Create it, with as many partitions as workers may share it (locally: scripts/kafka topic ${this.kind.topic} 6; otherwise with your platform's Kafka tooling), then start serve again; or set SIGNAL_INTEGRATION_ID or KAFKA_TOPIC to the topic Signal writes.`
-      case "Unreachable":
-        return `Kafka cannot be reached: no broker of KAFKA_BROKERS answered (${this.detail}). Check that Kafka runs (locally: scripts/kafka start) and that KAFKA_BROKERS lists its host:port; nothing past the last committed offset was acknowledged.`
-      default:
-        return `Kafka failed: ${this.detail}. Check KAFKA_BROKERS and the SASL/TLS settings; nothing past the last committed offset was acknowledged.`
-    }
-  }
-}
-
-/** Every message of an error and of the errors it wraps (the Kafka client nests them). */
-const messagesOf = (e: unknown, depth = 0): Array<string> => {
-  if (depth > 4 || typeof e !== "object" || e === null) return typeof e === "string" ? [e] : []
-  const { message, code, errors, cause } = e as { message?: unknown; code?: unknown; errors?: unknown; cause?: unknown }
-  return [
-    ...(typeof message === "string" ? [message] : []),
-    ...(typeof code === "string" ? [code] : []),
-    ...(Array.isArray(errors) ? errors.flatMap((x) => messagesOf(x, depth + 1)) : []),
-    ...messagesOf(cause, depth + 1)
-  ]
-}
-
-/** A client failure, told apart where the fix differs: a topic that does not exist, no broker answering. */
-export const kafkaFailure = (e: unknown): KafkaUnavailable => {
-  const detail = (e instanceof Error ? e.message : String(e)).replace(/\.+$/, "")
-  const all = messagesOf(e)
-  const unknown = all.map((m) => /Unknown topic (\S+?)\.?$/.exec(m)).find((m) => m !== null)
-  if (unknown) return new KafkaUnavailable({ detail, kind: { _tag: "TopicMissing", topic: unknown[1]! } })
-  if (all.some((m) => /Cannot connect to any broker|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH/.test(m))) {
-    return new KafkaUnavailable({ detail, kind: { _tag: "Unreachable" } })
-  }
-  return new KafkaUnavailable({ detail })
-}
+import { kafkaFailure, KafkaUnavailable } from "./KafkaError.js"
 
 /** What /ready and /health report. */
 export interface WorkerStatus {

@@ -23,13 +23,18 @@ import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { feedbackEvent, type Learnt, Suppressions, type SuppressionSet } from "../Suppressions.js"
 import { connectionOptions, KafkaConfig, producerOptions } from "./KafkaConfig.js"
+import { kafkaFailure, KafkaUnavailable } from "./KafkaError.js"
 
 export class SuppressionsUnavailable extends Data.TaggedError("SuppressionsUnavailable")<{
   readonly topic: string
   readonly detail: string
+  /** No broker answered at all: worth waiting for, and the fix is the broker, not the topic. */
+  readonly unreachable?: boolean
 }> {
   override get message(): string {
-    return `Kafka failed on the suppressions topic ${this.topic}: ${this.detail}. Check KAFKA_BROKERS and that this client may create, read and write the topic (compacted, keyed by email).`
+    return this.unreachable
+      ? new KafkaUnavailable({ detail: this.detail, kind: { _tag: "Unreachable" } }).message
+      : `Kafka failed on the suppressions topic ${this.topic}: ${this.detail}. Check KAFKA_BROKERS and that this client may create, read and write the topic (compacted, keyed by email).`
   }
 }
 
@@ -64,8 +69,10 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
     const kafka = yield* KafkaConfig
     const feedbackTopic = yield* Config.option(Config.nonEmptyString("KAFKA_FEEDBACK_TOPIC"))
     const topic = suppressionTopicName(kafka.topic)
-    const fail = (e: unknown) =>
-      new SuppressionsUnavailable({ topic, detail: e instanceof Error ? e.message : String(e) })
+    const fail = (e: unknown) => {
+      const k = kafkaFailure(e)
+      return new SuppressionsUnavailable({ topic, detail: k.detail, unreachable: k.kind?._tag === "Unreachable" })
+    }
     const attempt = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: fail })
 
     // On first use, not at start: serve answers /health before Kafka is reached.
@@ -138,7 +145,18 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
 
   /** Provides nothing: reads the topic into preflight's `Suppressions` before delivery starts. */
   static readonly following = Layer.scopedDiscard(
-    Effect.flatMap(Effect.all([SuppressionTopic, Suppressions]), ([topic, set]) => topic.follow(set))
+    Effect.flatMap(Effect.all([SuppressionTopic, Suppressions, KafkaConfig]), ([topic, set, kafka]) =>
+      topic.follow(set).pipe(
+        // A broker restarting as the worker starts: wait for it, not ready, as serve does later on.
+        Effect.tapError((e) => e.unreachable ? Effect.logWarning(`${e.message} Not ready; trying again.`) : Effect.void),
+        Effect.retry({
+          while: (e) => e.unreachable === true,
+          schedule: Schedule.exponential("500 millis").pipe(
+            Schedule.union(Schedule.spaced("30 seconds")),
+            Schedule.upTo(kafka.outageTimeout)
+          )
+        })
+      ))
   )
 }
 
