@@ -8,7 +8,7 @@ import { KEY, presetProperties, SECRET } from "./layers.js"
 /**
  * One simulator for the whole file, started in beforeAll and disposed in afterAll. Defaults: these
  * credentials, list 1 "Signal" and the Default preset's properties; `options` overrides any of them
- * (`lists: undefined` is the simulator's own default lists).
+ * (the simulator itself defaults to the same list 1).
  */
 export const fileSimulator = (options: Partial<Simulator.LayerOptions> = {}) => {
   const runtime = ManagedRuntime.make(Simulator.layer({
