@@ -3,21 +3,14 @@ import { type Effect, ManagedRuntime } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import * as Simulator from "../../src/Simulator/Simulator.js"
 import { freePort } from "./kafka.js"
-import { KEY, presetProperties, SECRET } from "./layers.js"
+import { KEY, SECRET, simulatorOptions } from "./layers.js"
 
 /**
- * One simulator for the whole file, started in beforeAll and disposed in afterAll. Defaults: these
- * credentials, list 1 "Signal" and the Default preset's properties; `options` overrides any of them
- * (the simulator itself defaults to the same list 1).
+ * One simulator for the whole file, started in beforeAll and disposed in afterAll, with
+ * simulatorOptions' defaults (these credentials, list 1, the Default preset's properties) under `options`.
  */
 export const fileSimulator = (options: Partial<Simulator.LayerOptions> = {}) => {
-  const runtime = ManagedRuntime.make(Simulator.layer({
-    apiKey: KEY,
-    secretKey: SECRET,
-    lists: [{ id: 1, name: "Signal" }],
-    properties: presetProperties,
-    ...options
-  }))
+  const runtime = ManagedRuntime.make(Simulator.layer(simulatorOptions(options)))
   let service: Simulator.SimulatorService | undefined
   beforeAll(async () => {
     service = await runtime.runPromise(Simulator.Simulator)
@@ -26,7 +19,6 @@ export const fileSimulator = (options: Partial<Simulator.LayerOptions> = {}) => 
     await runtime.dispose()
   })
   return {
-    runtime,
     /** The running simulator (from beforeAll on). */
     sim: (): Simulator.SimulatorService => {
       if (service === undefined) throw new Error("fileSimulator: the simulator is not started yet (beforeAll)")
