@@ -15,7 +15,7 @@ import { readCallback } from "../src/Kafka/Webhook.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
 import { Suppressions } from "../src/Suppressions.js"
 import { runBin } from "./support/bin.js"
-import { deliveryLayer, KEY, presetProperties, SECRET } from "./support/layers.js"
+import { deliveryLayer, KEY, SECRET, simulatorOptions } from "./support/layers.js"
 
 const auth = `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}`
 
@@ -70,14 +70,7 @@ const waitUntil = (what: string, check: () => boolean, ms = 5_000) =>
     }
   })
 
-const options = {
-  apiKey: KEY,
-  secretKey: SECRET,
-  lists: [{ id: 1, name: "Signal" }],
-  properties: presetProperties,
-  seed: 5,
-  callbacks: { retryEveryMs: 100, retryForMs: 1_000 }
-}
+const options = simulatorOptions({ seed: 5, callbacks: { retryEveryMs: 100, retryForMs: 1_000 } })
 
 const signUp = (sim: Simulator.SimulatorService, email: string) =>
   call(sim, "POST", "/v3/REST/contactslist/1/managecontact", { Email: email, Action: "addforce" })

@@ -2,10 +2,9 @@
  * `signal-mailjet serve` as a real process against a real Kafka broker and the simulator over
  * real HTTP.
  */
-import { Effect, ManagedRuntime } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { readDeadLetter } from "../src/Run/Ndjson.js"
-import * as Simulator from "../src/Simulator/Simulator.js"
+import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
 import {
   committedOffsets,
   createTopic,
@@ -17,24 +16,12 @@ import {
   waitFor,
   type Worker
 } from "./support/kafka.js"
-import { KEY, presetProperties, SECRET } from "./support/layers.js"
+import { presetProperties, SECRET } from "./support/layers.js"
 
-const runtime = ManagedRuntime.make(Simulator.layer({
-  apiKey: KEY,
-  secretKey: SECRET,
-  lists: [{ id: 1, name: "Signal" }],
+const { sim, run } = fileSimulator({
   // signup_method is missing on purpose: events that set it go without it, and it is dead-lettered alone.
   properties: presetProperties.filter((p) => p.name !== "signup_method"),
   seed: 3
-}))
-let sim: Simulator.SimulatorService
-const run = <A>(e: Effect.Effect<A>) => runtime.runPromise(e)
-
-beforeAll(async () => {
-  sim = await runtime.runPromise(Simulator.Simulator)
-})
-afterAll(async () => {
-  await runtime.dispose()
 })
 
 const PARTITIONS = 3
@@ -46,28 +33,20 @@ const integration = async () => {
   return { id, topic: `delivery-${id}`, group: `signal-mailjet-${id}`, dlq: `delivery-${id}-dlq` }
 }
 
-const env = async (id: string, extra: Record<string, string> = {}) => ({
-  MAILJET_API_KEY: KEY,
-  MAILJET_SECRET_KEY: SECRET,
-  MAILJET_LIST_ID: "1",
-  MAILJET_BASE_URL: sim.url,
-  MAILJET_MAX_RPS: "2000",
-  MAILJET_RETRY_BASE: "10 millis",
-  // signup_method is missing in this simulator: these tests send anyway, as a dead letter of its own.
-  MAILJET_MISSING_PROPERTIES: "allow",
-  SIGNAL_INTEGRATION_ID: id,
-  KAFKA_COMMIT_INTERVAL: "200 millis",
-  // Also the rebalance hand-over (this + 1 s): every worker waits it before its first read.
-  MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
-  PORT: String(await freePort()),
-  ...extra
-})
+const env = (id: string, extra: Record<string, string> = {}) =>
+  workerEnv(sim(), id, {
+    // signup_method is missing in this simulator: these tests send anyway, as a dead letter of its own.
+    MAILJET_MISSING_PROPERTIES: "allow",
+    // Also the rebalance hand-over (this + 1 s): every worker waits it before its first read.
+    MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
+    ...extra
+  })
 
 const track = (event: string, email: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ type: "track", event, messageId: `${event}-${email}`, traits: { email }, ...extra })
 
 const requestsFor = async (emails: ReadonlySet<string>) =>
-  (await run(sim.requests)).filter((r) => emails.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
+  (await run(sim().requests)).filter((r) => emails.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
 
 /** What a group that finished the topic has committed: the end offset, or none for an empty partition. */
 const committable = async (topic: string) => (await endOffsets(topic)).map((o) => (o === 0 ? -1 : o))
@@ -137,7 +116,7 @@ describe("serve against a real Kafka broker", () => {
 
   it("keeps one contact's events in order within a partition while contacts run in parallel", async () => {
     const t = await integration()
-    await run(sim.setFaults({ latencyMs: 15 }))
+    await run(sim().setFaults({ latencyMs: 15 }))
     const emails = ["o1@example.com", "o2@example.com", "o3@example.com", "o4@example.com"]
     const records = Array.from({ length: 120 }, (_, i) => {
       const email = emails[i % 4]!
@@ -147,7 +126,7 @@ describe("serve against a real Kafka broker", () => {
     const worker = startWorker(await env(t.id, { MAILJET_CONCURRENCY: "16" }))
     await waitFor("all delivered", async () => ((await requestsFor(new Set(emails))).length >= 120 ? true : undefined), 60_000)
     expect(await stop(worker)).toBe(0)
-    await run(sim.setFaults({}))
+    await run(sim().setFaults({}))
     const requests = await requestsFor(new Set(emails))
     for (const email of emails) {
       const seen = requests.filter((r) => (r.body as { Email: string }).Email === email).map((r) => (r.body as { Name: string }).Name)
@@ -158,7 +137,7 @@ describe("serve against a real Kafka broker", () => {
 
   it("survives kill -9 mid-stream: after a restart every event is delivered, dropped or on the DLQ; none lost", async () => {
     const t = await integration()
-    await run(sim.setFaults({ latencyMs: 10 }))
+    await run(sim().setFaults({ latencyMs: 10 }))
     const n = 400
     const records = Array.from({ length: n }, (_, i) => {
       const email = `crash${i}@example.com`
@@ -195,7 +174,7 @@ describe("serve against a real Kafka broker", () => {
       return JSON.stringify(c) === JSON.stringify(end) ? true : undefined
     })
     expect(await stop(second)).toBe(0)
-    await run(sim.setFaults({}))
+    await run(sim().setFaults({}))
   }, 180_000)
 
   it("a fatal error halts without committing and exits non-zero with the fix", async () => {
@@ -222,11 +201,11 @@ describe("serve against a real Kafka broker", () => {
     const worker = startWorker(e)
     const base = `http://127.0.0.1:${e.PORT}`
     await waitFor("ready", async () => ((await fetch(`${base}/ready`).catch(() => undefined))?.status === 200 ? true : undefined))
-    await run(sim.setFaults({ outage: true }))
+    await run(sim().setFaults({ outage: true }))
     const emails = Array.from({ length: 40 }, (_, i) => `out${i}@example.com`)
     await produce(t.topic, emails.map((email) => ({ key: email, value: track("Subscribed", email) })))
     await waitFor("paused", async () => ((await fetch(`${base}/ready`)).status === 503 ? true : undefined))
-    await run(sim.setFaults({}))
+    await run(sim().setFaults({}))
     // Events that ran out of attempts before the pause are on the DLQ; every other one is delivered.
     await waitFor("resumed: every event delivered or dead-lettered", async () => {
       const delivered = new Set((await requestsFor(new Set(emails))).filter((r) => r.status === 201).map((r) => (r.body as { Email: string }).Email))

@@ -4,21 +4,11 @@
  * to its end, so the restart re-sends what the kill left open: no event is lost, and every contact
  * ends as its events, in order, leave it.
  */
-import { Effect, ManagedRuntime } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Simulator from "../src/Simulator/Simulator.js"
+import { describe, expect, it } from "vitest"
+import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
 import { committedOffsets, createTopic, endOffsets, freePort, produce, startWorker, waitFor } from "./support/kafka.js"
-import { KEY, presetProperties, SECRET } from "./support/layers.js"
 
-const runtime = ManagedRuntime.make(Simulator.layer({ apiKey: KEY, secretKey: SECRET, properties: presetProperties, seed: 13 }))
-let sim: Simulator.SimulatorService
-const run = <A>(e: Effect.Effect<A>) => runtime.runPromise(e)
-beforeAll(async () => {
-  sim = await runtime.runPromise(Simulator.Simulator)
-})
-afterAll(async () => {
-  await runtime.dispose()
-})
+const { sim, run } = fileSimulator({ seed: 13 })
 
 const PARTITIONS = 3
 const CONTACTS = 300
@@ -48,23 +38,15 @@ describe("serve with bulk jobs against a real Kafka broker", () => {
     const records = recordsOf(id)
     await produce(topic, records)
     // Jobs take 3 s: the kill lands while one runs.
-    await run(sim.setFaults({ jobDurationMs: 3000 }))
-    const env = {
-      MAILJET_API_KEY: KEY,
-      MAILJET_SECRET_KEY: SECRET,
-      MAILJET_LIST_ID: "1",
-      MAILJET_BASE_URL: sim.url,
+    await run(sim().setFaults({ jobDurationMs: 3000 }))
+    const env = await workerEnv(sim(), id, {
       MAILJET_MAX_RPS: "200",
-      MAILJET_RETRY_BASE: "10 millis",
       MAILJET_BULK: "always",
       MAILJET_BULK_SIZE: "100",
-      SIGNAL_INTEGRATION_ID: id,
-      KAFKA_COMMIT_INTERVAL: "200 millis",
-      MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
-      PORT: String(await freePort())
-    }
+      MAILJET_SHUTDOWN_TIMEOUT: "2 seconds"
+    })
     const jobsPosted = async () =>
-      (await run(sim.requests)).filter((r) => r.method === "POST" && r.path.endsWith("/managemanycontacts") && r.status === 201).length
+      (await run(sim().requests)).filter((r) => r.method === "POST" && r.path.endsWith("/managemanycontacts") && r.status === 201).length
 
     const first = startWorker(env)
     await waitFor("a bulk job started", async () => ((await jobsPosted()) > 0 ? true : undefined), 60_000)
@@ -88,7 +70,7 @@ describe("serve with bulk jobs against a real Kafka broker", () => {
     // that the later identify (no consent: addnoforce) does not undo.
     const wrong: Array<string> = []
     for (let i = 0; i < CONTACTS; i++) {
-      const c = await run(sim.contact(`bulk-${id}-${i}@example.com`))
+      const c = await run(sim().contact(`bulk-${id}-${i}@example.com`))
       const got = c._tag === "Some"
         ? { list: c.value.lists.get(1), first_name: c.value.properties["first_name"], order: c.value.properties["last_order_value"] }
         : undefined
@@ -96,6 +78,6 @@ describe("serve with bulk jobs against a real Kafka broker", () => {
       if (JSON.stringify(got) !== JSON.stringify(want)) wrong.push(`${i}: ${JSON.stringify(got)} ≠ ${JSON.stringify(want)}`)
     }
     expect(wrong).toEqual([])
-    await run(sim.setFaults({}))
+    await run(sim().setFaults({}))
   }, 240_000)
 })

@@ -3,26 +3,11 @@
  * working through partition 0's backlog first, and holds at most about two fetch answers in memory
  * (1 MiB a partition each), not the whole backlog.
  */
-import { ManagedRuntime } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Simulator from "../src/Simulator/Simulator.js"
+import { describe, expect, it } from "vitest"
+import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
 import { createTopic, freePort, produce, readTopic, startWorker, waitFor } from "./support/kafka.js"
-import { KEY, presetProperties, SECRET } from "./support/layers.js"
 
-const runtime = ManagedRuntime.make(Simulator.layer({
-  apiKey: KEY,
-  secretKey: SECRET,
-  lists: [{ id: 1, name: "Signal" }],
-  properties: presetProperties,
-  seed: 6
-}))
-let sim: Simulator.SimulatorService
-beforeAll(async () => {
-  sim = await runtime.runPromise(Simulator.Simulator)
-})
-afterAll(async () => {
-  await runtime.dispose()
-})
+const { sim, run } = fileSimulator({ seed: 6 })
 
 const PARTITIONS = 3
 /** What one fetch may bring per partition (FETCH_PARTITION_BYTES in KafkaWorker.ts). */
@@ -47,20 +32,15 @@ describe("serve over a backlog on every partition", () => {
     expect(partitionOf.size).toBe(n)
 
     const port = String(await freePort())
-    const worker = startWorker({
-      MAILJET_API_KEY: KEY,
-      MAILJET_SECRET_KEY: SECRET,
-      MAILJET_LIST_ID: "1",
-      MAILJET_BASE_URL: sim.url,
+    const worker = startWorker(await workerEnv(sim(), id, {
       MAILJET_MAX_RPS: "5000",
+      MAILJET_RETRY_BASE: undefined,
       MAILJET_CONCURRENCY: String(CONCURRENCY),
-      SIGNAL_INTEGRATION_ID: id,
       KAFKA_COMMIT_INTERVAL: "500 millis",
-      MAILJET_SHUTDOWN_TIMEOUT: "1 second",
       PORT: port
-    })
+    }))
     const ours = async () =>
-      (await runtime.runPromise(sim.requests)).filter((r) =>
+      (await run(sim().requests)).filter((r) =>
         r.path.endsWith("/managecontact") && partitionOf.has((r.body as { Email?: string } | undefined)?.Email ?? "")
       )
     let maxReadAhead = 0

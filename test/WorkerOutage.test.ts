@@ -4,9 +4,8 @@
  * sends no committed record again; each contact's events still reach Mailjet in their order.
  * Then a broker that stays away past KAFKA_OUTAGE_TIMEOUT: exit 2, with the fix in the message.
  */
-import { ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Simulator from "../src/Simulator/Simulator.js"
+import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
 import {
   committedOffsets,
   createTopic,
@@ -18,24 +17,15 @@ import {
   startWorker,
   waitFor
 } from "./support/kafka.js"
-import { KEY, presetProperties, SECRET } from "./support/layers.js"
 
-const runtime = ManagedRuntime.make(Simulator.layer({
-  apiKey: KEY,
-  secretKey: SECRET,
-  lists: [{ id: 1, name: "Signal" }],
-  properties: presetProperties,
-  seed: 5
-}))
-let sim: Simulator.SimulatorService
+const { sim, run } = fileSimulator({ seed: 5 })
 let broker: Awaited<ReturnType<typeof ownBroker>>
+// Registered after the simulator's hooks: started after it, removed before it is disposed.
 beforeAll(async () => {
-  sim = await runtime.runPromise(Simulator.Simulator)
   broker = await ownBroker()
 }, 300_000)
 afterAll(async () => {
   await broker?.remove()
-  await runtime.dispose()
 }, 120_000)
 
 const PARTITIONS = 3
@@ -64,24 +54,17 @@ describe("serve through a broker outage", () => {
     }))
     expect(placed.size).toBe(records.length)
 
-    await runtime.runPromise(sim.setFaults({ latencyMs: 40 }))
+    await run(sim().setFaults({ latencyMs: 40 }))
     const port = String(await freePort())
-    const worker = startWorker({
+    const worker = startWorker(await workerEnv(sim(), id, {
       KAFKA_BROKERS: broker.brokers.join(","),
-      MAILJET_API_KEY: KEY,
-      MAILJET_SECRET_KEY: SECRET,
-      MAILJET_LIST_ID: "1",
-      MAILJET_BASE_URL: sim.url,
-      MAILJET_MAX_RPS: "2000",
+      MAILJET_RETRY_BASE: undefined,
       MAILJET_CONCURRENCY: "2",
-      SIGNAL_INTEGRATION_ID: id,
-      KAFKA_COMMIT_INTERVAL: "200 millis",
-      MAILJET_SHUTDOWN_TIMEOUT: "1 second",
       KAFKA_OUTAGE_TIMEOUT: "2 minutes",
       PORT: port
-    })
+    }))
     const ours = async () =>
-      (await runtime.runPromise(sim.requests)).filter((r) =>
+      (await run(sim().requests)).filter((r) =>
         r.path.endsWith("/managecontact") && emails.includes((r.body as { Email?: string } | undefined)?.Email ?? "")
       )
     await waitFor("some events sent", async () => ((await ours()).length >= 60 ? true : undefined), 60_000)
@@ -103,7 +86,7 @@ describe("serve through a broker outage", () => {
     }
     expect(worker.proc.exitCode).toBeNull()
     expect(notReady).toBe(true)
-    await runtime.runPromise(sim.setFaults({}))
+    await run(sim().setFaults({}))
 
     await waitFor("the topic committed to its end", async () => {
       const [c, end] = [await committedOffsets(`signal-mailjet-${id}`, topic, PARTITIONS, broker.brokers), await endOffsets(topic, broker.brokers)]
@@ -134,17 +117,13 @@ describe("serve through a broker outage", () => {
   it("a broker away past KAFKA_OUTAGE_TIMEOUT: exit 2, naming the variable", async () => {
     const id = `q${Date.now().toString(36)}`
     await createTopic(`delivery-${id}`, 1, broker.brokers)
-    const worker = startWorker({
+    const worker = startWorker(await workerEnv(sim(), id, {
       KAFKA_BROKERS: broker.brokers.join(","),
-      MAILJET_API_KEY: KEY,
-      MAILJET_SECRET_KEY: SECRET,
-      MAILJET_LIST_ID: "1",
-      MAILJET_BASE_URL: sim.url,
-      SIGNAL_INTEGRATION_ID: id,
-      MAILJET_SHUTDOWN_TIMEOUT: "1 second",
-      KAFKA_OUTAGE_TIMEOUT: "8 seconds",
-      PORT: String(await freePort())
-    })
+      MAILJET_MAX_RPS: undefined,
+      MAILJET_RETRY_BASE: undefined,
+      KAFKA_COMMIT_INTERVAL: undefined,
+      KAFKA_OUTAGE_TIMEOUT: "8 seconds"
+    }))
     await waitFor("consuming", () => (worker.stderr().includes("consuming ") ? true : undefined), 60_000)
     await broker.stop()
     try {

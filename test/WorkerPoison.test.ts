@@ -4,15 +4,13 @@
  * reference (topic/partition/offset) when too large; the partition moves on; every good record is
  * delivered once; a restart sends nothing again. And a dead-letter topic that refuses the record.
  */
-import { ManagedRuntime } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { readDeadLetter } from "../src/Run/Ndjson.js"
-import * as Simulator from "../src/Simulator/Simulator.js"
+import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
 import {
   committedOffsets,
   createTopic,
   endOffsets,
-  freePort,
   produceBytes,
   readTopic,
   setTopicConfig,
@@ -20,22 +18,8 @@ import {
   waitFor,
   type Worker
 } from "./support/kafka.js"
-import { KEY, presetProperties, SECRET } from "./support/layers.js"
 
-const runtime = ManagedRuntime.make(Simulator.layer({
-  apiKey: KEY,
-  secretKey: SECRET,
-  lists: [{ id: 1, name: "Signal" }],
-  properties: presetProperties,
-  seed: 16
-}))
-let sim: Simulator.SimulatorService
-beforeAll(async () => {
-  sim = await runtime.runPromise(Simulator.Simulator)
-})
-afterAll(async () => {
-  await runtime.dispose()
-})
+const { sim, run } = fileSimulator({ seed: 16 })
 
 let seq = 0
 /** One partition: the poison sits between the good records of the same partition. */
@@ -45,19 +29,7 @@ const integration = async () => {
   return { id, topic: `delivery-${id}`, group: `signal-mailjet-${id}`, dlq: `delivery-${id}-dlq` }
 }
 
-const env = async (id: string, extra: Record<string, string> = {}) => ({
-  MAILJET_API_KEY: KEY,
-  MAILJET_SECRET_KEY: SECRET,
-  MAILJET_LIST_ID: "1",
-  MAILJET_BASE_URL: sim.url,
-  MAILJET_MAX_RPS: "2000",
-  MAILJET_RETRY_BASE: "10 millis",
-  SIGNAL_INTEGRATION_ID: id,
-  KAFKA_COMMIT_INTERVAL: "200 millis",
-  MAILJET_SHUTDOWN_TIMEOUT: "1 second",
-  PORT: String(await freePort()),
-  ...extra
-})
+const env = (id: string, extra: Record<string, string> = {}) => workerEnv(sim(), id, extra)
 
 const good = (prefix: string, from: number, n: number) =>
   Array.from({ length: n }, (_, i) => {
@@ -82,7 +54,7 @@ const poison = [
 ]
 
 const managecontact = async (emails: ReadonlySet<string>) =>
-  (await runtime.runPromise(sim.requests)).filter((r) =>
+  (await run(sim().requests)).filter((r) =>
     r.path.endsWith("/managecontact") && emails.has((r.body as { Email?: string } | undefined)?.Email ?? "")
   )
 

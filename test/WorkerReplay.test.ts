@@ -3,33 +3,20 @@
  * dead-letter topic on a real broker: kim signs up while a property is missing, then
  * unsubscribes; after the fix, `replay --topic` leaves kim unsubscribed and says why.
  */
-import { ManagedRuntime } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Simulator from "../src/Simulator/Simulator.js"
+import { describe, expect, it } from "vitest"
 import { brokers, createTopic, freePort, produce, readTopic, startWorker, waitFor } from "./support/kafka.js"
 import { runBin } from "./support/bin.js"
+import { fileSimulator } from "./support/fileSimulator.js"
 import { KEY, presetProperties, SECRET } from "./support/layers.js"
 
 
-const runtime = ManagedRuntime.make(Simulator.layer({
-  apiKey: KEY,
-  secretKey: SECRET,
-  lists: [{ id: 1, name: "Signal" }],
-  properties: presetProperties.filter((p) => p.name !== "signup_method")
-}))
-let sim: Simulator.SimulatorService
-beforeAll(async () => {
-  sim = await runtime.runPromise(Simulator.Simulator)
-})
-afterAll(async () => {
-  await runtime.dispose()
-})
+const { sim, run } = fileSimulator({ properties: presetProperties.filter((p) => p.name !== "signup_method") })
 
 const mailjetEnv = () => ({
   MAILJET_API_KEY: KEY,
   MAILJET_SECRET_KEY: SECRET,
   MAILJET_LIST_ID: "1",
-  MAILJET_BASE_URL: sim.url,
+  MAILJET_BASE_URL: sim().url,
   MAILJET_MAX_RPS: "2000",
   MAILJET_RETRY_BASE: "10ms"
 })
@@ -47,7 +34,7 @@ const kim = (event: string, extra: Record<string, unknown>) =>
   })
 
 const membership = async () =>
-  (await runtime.runPromise(sim.contacts)).find((c) => c.email === "kim@example.com")
+  (await run(sim().contacts)).find((c) => c.email === "kim@example.com")
 
 describe("serve, its dead-letter topic, and replay --topic", () => {
   it("kim signs up while a property is missing, then unsubscribes: the replay of the topic leaves kim unsubscribed and says why", async () => {

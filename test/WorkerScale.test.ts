@@ -3,57 +3,33 @@
  * rebalances (a worker stopped with SIGTERM, one added) while the topic is being worked through,
  * then a crash (SIGKILL).
  */
-import { Effect, ManagedRuntime, Option } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Simulator from "../src/Simulator/Simulator.js"
+import { Effect, Option } from "effect"
+import { describe, expect, it } from "vitest"
+import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
 import {
   committedOffsets,
   createTopic,
   endOffsets,
-  freePort,
   produce,
   startWorker,
   waitFor,
   type Worker
 } from "./support/kafka.js"
-import { KEY, presetProperties, SECRET } from "./support/layers.js"
 
-const runtime = ManagedRuntime.make(Simulator.layer({
-  apiKey: KEY,
-  secretKey: SECRET,
-  lists: [{ id: 1, name: "Signal" }],
-  properties: presetProperties,
-  seed: 12
-}))
-let sim: Simulator.SimulatorService
-const run = <A>(e: Effect.Effect<A>) => runtime.runPromise(e)
-
-beforeAll(async () => {
-  sim = await runtime.runPromise(Simulator.Simulator)
-})
-afterAll(async () => {
-  await runtime.dispose()
-})
+const { sim, run } = fileSimulator({ seed: 12 })
 
 const PARTITIONS = 6
 const CONTACTS = 150
 const EVENTS = 8
 const RPS = 200
 
-const env = async (id: string) => ({
-  MAILJET_API_KEY: KEY,
-  MAILJET_SECRET_KEY: SECRET,
-  MAILJET_LIST_ID: "1",
-  MAILJET_BASE_URL: sim.url,
-  MAILJET_MAX_RPS: String(RPS),
-  MAILJET_RETRY_BASE: "10 millis",
-  // The law is read from each event's own managecontact call: one call per event.
-  MAILJET_BULK: "off",
-  SIGNAL_INTEGRATION_ID: id,
-  KAFKA_COMMIT_INTERVAL: "200 millis",
-  MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
-  PORT: String(await freePort())
-})
+const env = (id: string) =>
+  workerEnv(sim(), id, {
+    MAILJET_MAX_RPS: String(RPS),
+    // The law is read from each event's own managecontact call: one call per event.
+    MAILJET_BULK: "off",
+    MAILJET_SHUTDOWN_TIMEOUT: "2 seconds"
+  })
 
 const revenueOf = (body: unknown) =>
   ((body as { Properties?: { last_order_value?: number } } | undefined)?.Properties?.last_order_value)
@@ -84,9 +60,9 @@ describe("serve scaled out on a real broker", () => {
       }
       await produce(topic, records)
       // Mailjet's limit per API key is the group's whole budget.
-      await run(sim.setFaults({ latencyMs: 10, maxRps: RPS }))
+      await run(sim().setFaults({ latencyMs: 10, maxRps: RPS }))
       const mine = new Set(emails)
-      const sent = async () => (await run(sim.requests)).filter((r) => mine.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
+      const sent = async () => (await run(sim().requests)).filter((r) => mine.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
 
       const workers: Array<Worker> = []
       let beforeKill = 0
@@ -153,7 +129,7 @@ describe("serve scaled out on a real broker", () => {
       } finally {
         for (const w of workers) if (w.proc.exitCode === null) w.proc.kill("SIGTERM")
         await Promise.all(workers.map((w) => w.exited))
-        await run(sim.setFaults({}))
+        await run(sim().setFaults({}))
         if (process.env["SCALE_LOGS"]) {
           const fs = await import("node:fs")
           workers.forEach((w, i) => fs.writeFileSync(`${process.env["SCALE_LOGS"]}/w${runNo}-${i}.log`, w.stderr() + w.stdout()))
@@ -198,7 +174,7 @@ describe("serve scaled out on a real broker", () => {
       expect(busiest).toBeLessThanOrEqual(RPS)
       expect(all.filter((r) => r.status === 429).length).toBeLessThanOrEqual(5)
       expect(requests.every((r) => r.status >= 200 && r.status < 300)).toBe(true)
-      const finals = await run(Effect.forEach(emails, (e) => sim.contact(e)))
+      const finals = await run(Effect.forEach(emails, (e) => sim().contact(e)))
       expect(finals.filter((c) => Option.isNone(c) || c.value.properties["last_order_value"] !== EVENTS).length).toBe(0)
     },
     180_000
@@ -219,7 +195,7 @@ describe("serve scaled out on a real broker", () => {
     }
     await produce(topic, records)
     const mine = new Set(emails)
-    const sent = async () => (await run(sim.requests)).filter((r) => mine.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
+    const sent = async () => (await run(sim().requests)).filter((r) => mine.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
     const slow = { ...(await env(id)), MAILJET_MAX_RPS: "50" }
     const first = startWorker(slow)
     const workers = [first]

@@ -2,42 +2,23 @@
  * `serve` from zero, on the real broker: a topic that does not exist and a broker that does not
  * answer each get their own error and fix; a record's log lines say where it is on Kafka.
  */
-import { ManagedRuntime } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Simulator from "../src/Simulator/Simulator.js"
+import { describe, expect, it } from "vitest"
+import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
 import { createTopic, freePort, produce, startWorker, waitFor } from "./support/kafka.js"
-import { KEY, presetProperties, SECRET } from "./support/layers.js"
 
-const runtime = ManagedRuntime.make(Simulator.layer({
-  apiKey: KEY,
-  secretKey: SECRET,
-  lists: [{ id: 1, name: "Signal" }],
-  properties: presetProperties,
-  seed: 5
-}))
-let sim: Simulator.SimulatorService
-
-beforeAll(async () => {
-  sim = await runtime.runPromise(Simulator.Simulator)
-})
-afterAll(async () => {
-  await runtime.dispose()
-})
+const { sim } = fileSimulator({ seed: 5 })
 
 const unique = () => `i15-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`
 
-const env = async (id: string, extra: Record<string, string> = {}) => ({
-  MAILJET_API_KEY: KEY,
-  MAILJET_SECRET_KEY: SECRET,
-  MAILJET_LIST_ID: "1",
-  MAILJET_BASE_URL: sim.url,
-  MAILJET_RETRY_BASE: "10ms",
-  SIGNAL_INTEGRATION_ID: id,
-  MAILJET_SHUTDOWN_TIMEOUT: "1s",
-  KAFKA_COMMIT_INTERVAL: "200ms",
-  PORT: String(await freePort()),
-  ...extra
-})
+// The worker's own MAILJET_MAX_RPS, and durations as an operator would write them.
+const env = (id: string, extra: Record<string, string> = {}) =>
+  workerEnv(sim(), id, {
+    MAILJET_MAX_RPS: undefined,
+    MAILJET_RETRY_BASE: "10ms",
+    MAILJET_SHUTDOWN_TIMEOUT: "1s",
+    KAFKA_COMMIT_INTERVAL: "200ms",
+    ...extra
+  })
 
 describe("serve from zero", () => {
   it("no topic yet: exit 2, naming the topic and how to create it, not the SASL/TLS settings", async () => {

@@ -5,30 +5,17 @@
  * contact on standing consent; an explicit Subscribed does.
  */
 import { Producer, stringSerializers } from "@platformatic/kafka"
-import { Effect, ManagedRuntime } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Simulator from "../src/Simulator/Simulator.js"
+import { Effect } from "effect"
+import { describe, expect, it } from "vitest"
 import { runBin } from "./support/bin.js"
+import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
 import { brokers, createTopic, freePort, readTopic, startWorker, waitFor, type Worker } from "./support/kafka.js"
-import { KEY, presetProperties, SECRET } from "./support/layers.js"
+import { KEY, SECRET } from "./support/layers.js"
 
-const runtime = ManagedRuntime.make(Simulator.layer({
-  apiKey: KEY,
-  secretKey: SECRET,
-  lists: [{ id: 1, name: "Signal" }],
-  properties: presetProperties,
+const { sim, run } = fileSimulator({
   seed: 11,
   // Mailjet retries every 30 s for 24 h; here every 300 ms for a minute.
   callbacks: { retryEveryMs: 300, retryForMs: 60_000 }
-}))
-let sim: Simulator.SimulatorService
-const run = <A>(e: Effect.Effect<A>) => runtime.runPromise(e)
-
-beforeAll(async () => {
-  sim = await runtime.runPromise(Simulator.Simulator)
-})
-afterAll(async () => {
-  await runtime.dispose()
 })
 
 const PARTITIONS = 2
@@ -36,27 +23,19 @@ const WEBHOOK_PASSWORD = "hook-pass-4711"
 let seq = 0
 const integration = async () => {
   // Each test starts from an empty account: preflight reads every unsubscribed contact of the list.
-  await run(sim.reset)
+  await run(sim().reset)
   const id = `s${Date.now().toString(36)}${seq++}`
   await createTopic(`delivery-${id}`, PARTITIONS)
   return { id, topic: `delivery-${id}`, suppressions: `delivery-${id}-suppressions`, feedback: `feedback-${id}` }
 }
 
-const env = async (id: string, feedback: string) => ({
-  MAILJET_API_KEY: KEY,
-  MAILJET_SECRET_KEY: SECRET,
-  MAILJET_LIST_ID: "1",
-  MAILJET_BASE_URL: sim.url,
-  MAILJET_MAX_RPS: "2000",
-  MAILJET_RETRY_BASE: "10 millis",
-  SIGNAL_INTEGRATION_ID: id,
-  KAFKA_COMMIT_INTERVAL: "200 millis",
-  MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
-  MAILJET_WEBHOOK_USER: "mailjet",
-  MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD,
-  KAFKA_FEEDBACK_TOPIC: feedback,
-  PORT: String(await freePort())
-})
+const env = (id: string, feedback: string) =>
+  workerEnv(sim(), id, {
+    MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
+    MAILJET_WEBHOOK_USER: "mailjet",
+    MAILJET_WEBHOOK_PASSWORD: WEBHOOK_PASSWORD,
+    KAFKA_FEEDBACK_TOPIC: feedback
+  })
 
 /** Into one partition, so the test decides which worker gets it. */
 const produceTo = async (topic: string, partition: number, key: string, value: string) => {
@@ -76,11 +55,11 @@ const event = (name: string, email: string, consent?: boolean) =>
     context: { traits: { email }, ...(consent === undefined ? {} : { consent: { marketing: consent } }) }
   })
 
-const membership = (email: string) => run(Effect.map(sim.contact(email), (c) => c._tag === "Some" ? c.value.lists.get(1) : undefined))
+const membership = (email: string) => run(Effect.map(sim().contact(email), (c) => c._tag === "Some" ? c.value.lists.get(1) : undefined))
 
 /** What a recipient does to a Mailjet email (the unsubscribe link, a complaint…), in the simulator. */
 const recipient = async (action: string, email: string) =>
-  (await fetch(`${sim.url}/_sim/recipient/${action}`, {
+  (await fetch(`${sim().url}/_sim/recipient/${action}`, {
     method: "POST",
     headers: { authorization: `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}`, "content-type": "application/json" },
     body: JSON.stringify({ Email: email })
@@ -133,7 +112,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
 
       const registered = await runBin(
         ["check", "--register-webhook", `http://mailjet:${WEBHOOK_PASSWORD}@127.0.0.1:${e1.PORT}/mailjet/events`],
-        { MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET, MAILJET_LIST_ID: "1", MAILJET_BASE_URL: sim.url }
+        { MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET, MAILJET_LIST_ID: "1", MAILJET_BASE_URL: sim().url }
       )
       expect(registered.stdout).toMatch(/event callback unsub \(\d+\): (created|updated)/)
       expect(registered.stdout).toMatch(/event callback bounce \(\d+\): (created|updated)/)
@@ -144,10 +123,10 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
       await waitFor("subscribed", async () => ((await membership(email)) === "subscribed" ? true : undefined))
 
       // The recipient follows the unsubscribe link; Mailjet posts the callback to worker 1.
-      const before = (await run(sim.callbackStats)).delivered
+      const before = (await run(sim().callbackStats)).delivered
       expect(await recipient("unsub", email)).toBe(200)
       expect(await membership(email)).toBe("unsubscribed")
-      await waitFor("callback answered 200", async () => ((await run(sim.callbackStats)).delivered > before ? true : undefined))
+      await waitFor("callback answered 200", async () => ((await run(sim().callbackStats)).delivered > before ? true : undefined))
       expect(w1.stderr()).toMatch(/webhook: stored 1 suppressions: unsub l\*\*\*@example\.com/)
       // Worker 2 has it from the group's topic.
       await waitFor("worker 2 learnt it", async () => ((await metric(e2.PORT, "signal_mailjet_suppressions")) === 1 ? true : undefined))
@@ -159,7 +138,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
           ? true
           : undefined)
       expect(await membership(email)).toBe("unsubscribed")
-      const sent = (await run(sim.requests)).filter((r) =>
+      const sent = (await run(sim().requests)).filter((r) =>
         r.path.endsWith("/managecontact") && (r.body as { Email?: string } | undefined)?.Email === email
       )
       expect(sent.map((r) => (r.body as { Action: string }).Action)).toEqual(["addforce", "addnoforce"])
@@ -238,7 +217,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
     await ready(e.PORT)
     const registered = await runBin(
       ["check", "--register-webhook", `http://mailjet:${WEBHOOK_PASSWORD}@127.0.0.1:${e.PORT}/mailjet/events`],
-      { MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET, MAILJET_LIST_ID: "1", MAILJET_BASE_URL: sim.url }
+      { MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET, MAILJET_LIST_ID: "1", MAILJET_BASE_URL: sim().url }
     )
     expect(registered.code).toBe(0)
     for (const email of [a, b]) await produceTo(t.topic, 0, email, event("Signed Up", email, true))
@@ -246,19 +225,19 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
       (await membership(a)) === "subscribed" && (await membership(b)) === "subscribed" ? true : undefined)
 
     // Ann unsubscribes while the worker runs: stored.
-    const before = (await run(sim.callbackStats)).delivered
+    const before = (await run(sim().callbackStats)).delivered
     expect(await recipient("unsub", a)).toBe(200)
-    await waitFor("ann's callback answered", async () => ((await run(sim.callbackStats)).delivered > before ? true : undefined))
+    await waitFor("ann's callback answered", async () => ((await run(sim().callbackStats)).delivered > before ? true : undefined))
     expect(await stop(first)).toBe(0)
 
     // Bob complains while no worker listens: the simulator retries.
     expect(await recipient("spam", b)).toBe(200)
     await new Promise((r) => setTimeout(r, 1_000))
-    expect((await run(sim.callbackStats)).pending).toBeGreaterThan(0)
+    expect((await run(sim().callbackStats)).pending).toBeGreaterThan(0)
     const restarted = startWorker(e)
     try {
       await ready(e.PORT)
-      await waitFor("bob's callback landed", async () => ((await run(sim.callbackStats)).pending === 0 ? true : undefined), 30_000)
+      await waitFor("bob's callback landed", async () => ((await run(sim().callbackStats)).pending === 0 ? true : undefined), 30_000)
       expect(restarted.stderr()).toMatch(/webhook: stored 1 suppressions: spam b\*\*\*@example\.com/)
       await waitFor("both held", async () => ((await metric(e.PORT, "signal_mailjet_suppressions")) === 2 ? true : undefined))
       for (const email of [a, b]) await produceTo(t.topic, 0, email, event("Order Completed", email, true))

@@ -15,9 +15,17 @@ export const SECRET = "test-secret-key-9c1e"
 
 export const presetProperties = Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype }))
 
+/** Simulator options: these credentials, list 1 and the Default preset's properties, unless `options` says otherwise. */
+export const simulatorOptions = (options: Partial<Simulator.LayerOptions> = {}): Simulator.LayerOptions => ({
+  apiKey: KEY,
+  secretKey: SECRET,
+  lists: [{ id: 1, name: "Signal" }],
+  properties: presetProperties,
+  ...options
+})
+
 /** A simulator with list 1 and the Default preset's properties, for these credentials. */
-export const simulatorLayer = (seed: number) =>
-  Simulator.layer({ apiKey: KEY, secretKey: SECRET, lists: [{ id: 1, name: "Signal" }], properties: presetProperties, seed })
+export const simulatorLayer = (seed: number) => Simulator.layer(simulatorOptions({ seed }))
 
 export const clientLayer = (
   baseUrl: string,
