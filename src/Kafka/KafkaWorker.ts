@@ -254,7 +254,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
         kafkaDownSince = undefined
         last = { generation: consumer.generationId, partitions: [...owned] }
         yield* Effect.logInfo(
-          `consuming ${kafka.topic} as group ${kafka.groupId}: partitions ${owned.length === 0 ? "none" : [...owned].sort((a, b) => a - b).join(",")}`
+          `consuming ${kafka.topic} as group ${kafka.groupId}: partitions ${owned.length === 0 ? "none" : [...owned].sort((a, b) => a - b).join(",")} (generation ${consumer.generationId})`
         )
 
         // Mailjet limits per API key: the group shares MAILJET_MAX_RPS by partitions owned.
