@@ -72,7 +72,10 @@ const DELIVERY = [
   ["MAILJET_OUTAGE_THRESHOLD", "default 20: consecutive failed calls that mean Mailjet is down"],
   ["MAILJET_CONSENT_CATEGORY", "default marketing: the consent category that drives the subscription"],
   ["MAILJET_RESUBSCRIBE", "default explicit: only a Subscribed event re-subscribes an unsubscribed contact; consent: any consent granted does"],
-  ["MAILJET_MISSING_PROPERTIES", "default fail: stop when properties the preset writes are missing in Mailjet; create: define them; allow: send without them"]
+  ["MAILJET_MISSING_PROPERTIES", "default fail: stop when properties the preset writes are missing in Mailjet; create: define them; allow: send without them"],
+  ["MAILJET_BULK", "default off: auto or always send contacts in bulk jobs (managemanycontacts; --bulk overrides it)"],
+  ["MAILJET_BULK_SIZE", "default 5000: contacts per bulk call"],
+  ["MAILJET_BULK_JOB_TIMEOUT", "default 10m: how long a bulk job may run"]
 ] as const
 const KAFKA = [
   ["KAFKA_BROKERS", "required: comma-separated host:port"],
@@ -98,6 +101,10 @@ const ENVIRONMENT: Readonly<Record<string, ReadonlyArray<readonly [string, strin
     ["PORT", "default 8080: the HTTP port of /health, /ready, /metrics"],
     ["HTTP_HOST", "default 0.0.0.0: the HTTP address"],
     ["MAILJET_SHUTDOWN_TIMEOUT", "default 10s: how long in-flight events may take after SIGTERM"],
+    ["KAFKA_OUTAGE_TIMEOUT", "default 5m: how long to wait, not ready, for a broker that cannot be reached"],
+    ["MAILJET_WEBHOOK_PASSWORD", "default none (endpoint off): Basic auth password of POST /mailjet/events"],
+    ["MAILJET_WEBHOOK_USER", "default mailjet: its user"],
+    ["KAFKA_FEEDBACK_TOPIC", "default none (off): where suppressions from Mailjet go as Mailjet Unsubscribed events"],
     ...COLOUR
   ],
   check: [...MAILJET, DELIVERY[0], ...COLOUR],
