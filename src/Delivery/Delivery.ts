@@ -173,6 +173,7 @@ const make = Effect.gen(function*() {
       // A replay first reads what Mailjet holds, then sends what of it may still apply.
       let guarded = p.replay === undefined
       let superseded: ReadonlyArray<string> = []
+      let retimed = false
       while (true) {
         const stopped = yield* state.stopped
         if (Option.isSome(stopped)) {
@@ -188,11 +189,17 @@ const make = Effect.gen(function*() {
         // A stop during the wait is seen at the top of the loop. Only a real wait is raced: a race
         // forks two fibers, which at full speed cost more than the request's own bookkeeping.
         const wait = yield* pacer.reserve
-        if (
-          wait > 0 &&
-          Option.isNone(yield* Effect.raceFirst(Effect.asSome(Effect.sleep(wait)), Effect.as(state.onStop, Option.none())))
-        ) {
-          continue
+        if (wait > 0) {
+          const slot = (yield* Clock.currentTimeMillis) + wait
+          if (Option.isNone(yield* Effect.raceFirst(Effect.asSome(Effect.sleep(wait)), Effect.as(state.onStop, Option.none())))) {
+            continue
+          }
+          // Woken well past the slot: sending now would bunch with the next ones. Once per event,
+          // so a loop that is always a little late still sends.
+          if (!retimed && (yield* pacer.late(slot))) {
+            retimed = true
+            continue
+          }
         }
         let error: MailjetError
         if (!guarded) {
