@@ -4,9 +4,9 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { DefaultPreset } from "../src/Preset/Preset.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
 import { runBin } from "./support/bin.js"
+import { simulatorOptions } from "./support/layers.js"
 import { SEED_EVENT } from "./support/seed.js"
 
 const KEY = "contact-apikey-5RZQ1"
@@ -44,13 +44,8 @@ const UNSUBSCRIBED = JSON.stringify({
 const ISO = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z/
 
 layer(
-  Simulator.layer({
-    apiKey: KEY,
-    secretKey: SECRET,
-    lists: [{ id: LIST_ID, name: "Signal" }],
-    properties: Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype })),
-    seed: 11
-  }),
+  // This file's own credentials: its output is checked for them.
+  Simulator.layer(simulatorOptions({ apiKey: KEY, secretKey: SECRET, lists: [{ id: LIST_ID, name: "Signal" }], seed: 11 })),
   { excludeTestServices: true }
 )("signal-mailjet contact (end to end)", (it) => {
   it.effect("after the seed example: name, properties, subscribed; after Unsubscribed: unsubscribed with its time", () =>

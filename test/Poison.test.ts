@@ -25,6 +25,7 @@ import { boundedLines, deadLetterEvents } from "../src/Run/Ndjson.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
 import { PoisonLine } from "./arbitraries.js"
 import { runBin as spawnBin } from "./support/bin.js"
+import { simulatorOptions } from "./support/layers.js"
 import { SEED_EVENT } from "./support/seed.js"
 
 const mapping = Mapping.make()
@@ -261,15 +262,17 @@ afterAll(() => Fs.rmSync(tmp, { recursive: true, force: true }))
 
 const runBin = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>>) =>
   Effect.promise(() => spawnBin(args, env))
+const deliverEnv = (sim: Simulator.SimulatorService) => ({
+  MAILJET_API_KEY: KEY,
+  MAILJET_SECRET_KEY: SECRET,
+  MAILJET_LIST_ID: String(LIST_ID),
+  MAILJET_BASE_URL: sim.url,
+  MAILJET_MAX_RPS: "1000"
+})
 
 layer(
-  Simulator.layer({
-    apiKey: KEY,
-    secretKey: SECRET,
-    lists: [{ id: LIST_ID, name: "Signal" }],
-    properties: Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype })),
-    seed: 7
-  }),
+  // This file's own credentials: its output is checked for them.
+  Simulator.layer(simulatorOptions({ apiKey: KEY, secretKey: SECRET, lists: [{ id: LIST_ID, name: "Signal" }], seed: 7 })),
   { excludeTestServices: true }
 )("deliver over poison (end to end)", (it) => {
   it.effect("a good event, an object 10,000 deep, a good event: 3 outcome lines, the summary, the deep one dead-lettered, exit 1", () =>
@@ -280,13 +283,7 @@ layer(
       const input = Path.join(tmp, "poison.ndjson")
       const deadLetters = Path.join(tmp, "poison-dead.ndjson")
       Fs.writeFileSync(input, [JSON.stringify(SEED_EVENT), deep, JSON.stringify(second)].join("\n") + "\n")
-      const r = yield* runBin(["deliver", input, "--dead-letters", deadLetters], {
-        MAILJET_API_KEY: KEY,
-        MAILJET_SECRET_KEY: SECRET,
-        MAILJET_LIST_ID: String(LIST_ID),
-        MAILJET_BASE_URL: sim.url,
-        MAILJET_MAX_RPS: "1000"
-      })
+      const r = yield* runBin(["deliver", input, "--dead-letters", deadLetters], deliverEnv(sim))
       expect(r.stderr).not.toMatch(/internal error|RangeError|Maximum call stack/)
       expect(r.code).toBe(1)
       const outcomes = r.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>)
@@ -319,13 +316,7 @@ layer(
       // Three times the bin's old generation would hold if the line were read whole.
       const huge = `{"type":"track","event":"Signed Up","properties":{"note":"${"x".repeat(40 * 1024 * 1024)}"}}`
       Fs.writeFileSync(input, [JSON.stringify(SEED_EVENT), huge, JSON.stringify(second)].join("\n") + "\n")
-      const r = yield* runBin(["deliver", input, "--dead-letters", deadLetters], {
-        MAILJET_API_KEY: KEY,
-        MAILJET_SECRET_KEY: SECRET,
-        MAILJET_LIST_ID: String(LIST_ID),
-        MAILJET_BASE_URL: sim.url,
-        MAILJET_MAX_RPS: "1000"
-      })
+      const r = yield* runBin(["deliver", input, "--dead-letters", deadLetters], deliverEnv(sim))
       expect(r.stderr).not.toMatch(/heap out of memory|internal error/)
       expect(r.code).toBe(1)
       const outcomes = r.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>)
