@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll } from "vitest"
 import { DefaultPreset } from "../src/Preset/Preset.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
-import { SEED_BODY, SEED_EVENT } from "./support/seed.js"
+import { kim, SEED_BODY, SEED_EVENT } from "./support/seed.js"
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))
 const BIN = Path.join(ROOT, "dist", "bin.js")
@@ -720,14 +720,6 @@ layer(
     Effect.gen(function*() {
       yield* fresh
       const sim = yield* Simulator.Simulator
-      const kim = (event: string, extra: Record<string, unknown>) =>
-        JSON.stringify({
-          type: "track",
-          event,
-          messageId: `kim-${event}`,
-          context: { traits: { email: "kim@example.com", first_name: "Kim" }, consent: { marketing: true } },
-          ...extra
-        })
       const deadLetters = newPath("kim.ndjson")
       const r = yield* run(
         ["deliver", "--dead-letters", deadLetters],

@@ -8,6 +8,7 @@ import { brokers, createTopic, freePort, produce, readTopic, startWorker, waitFo
 import { runBin } from "./support/bin.js"
 import { fileSimulator } from "./support/fileSimulator.js"
 import { KEY, presetProperties, SECRET } from "./support/layers.js"
+import { kim } from "./support/seed.js"
 
 
 const { sim, run } = fileSimulator({ properties: presetProperties.filter((p) => p.name !== "signup_method") })
@@ -23,15 +24,6 @@ const mailjetEnv = () => ({
 
 /** The CLI as a process, to its end, beside the broker. */
 const cli = (args: ReadonlyArray<string>, env: Record<string, string>) => runBin(args, { KAFKA_BROKERS: brokers().join(","), ...env })
-
-const kim = (event: string, extra: Record<string, unknown>) =>
-  JSON.stringify({
-    type: "track",
-    event,
-    messageId: `kim-${event}`,
-    context: { traits: { email: "kim@example.com", first_name: "Kim" }, consent: { marketing: true } },
-    ...extra
-  })
 
 const membership = async () =>
   (await run(sim().contacts)).find((c) => c.email === "kim@example.com")

@@ -18,3 +18,13 @@ export const SEED_BODY = {
   Action: "addforce",
   Properties: { first_name: "Jane", last_name: "Doe", signup_method: "email" }
 } as const
+
+/** One event of Kim, who consents to marketing: the dead-letter and replay stories use her. */
+export const kim = (event: string, extra: Record<string, unknown>) =>
+  JSON.stringify({
+    type: "track",
+    event,
+    messageId: `kim-${event}`,
+    context: { traits: { email: "kim@example.com", first_name: "Kim" }, consent: { marketing: true } },
+    ...extra
+  })
