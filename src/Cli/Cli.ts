@@ -34,7 +34,8 @@ const simulateCommand = Command.make(
     outageFor: Options.integer("outage-for").pipe(Options.withDefault(30), Options.withDescription("How many seconds the outage lasts (default 30).")),
     jobDuration: Options.integer("job-duration").pipe(Options.withDefault(0), Options.withDescription("Milliseconds a bulk job (managemanycontacts) runs before it ends (default 0).")),
     jobErrorRate: Options.float("job-error-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of bulk jobs that end in Error or Abort, applying none of their contacts (default 0).")),
-    jobStuckRate: Options.float("job-stuck-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of bulk jobs that never end (default 0).")),
+    jobStuckRate: Options.float("job-stuck-rate").pipe(Options.withDefault(0), Options.withDescription("Share (0..1) of bulk jobs that get stuck (default 0).")),
+    jobStuckMs: Options.integer("job-stuck-ms").pipe(Options.optional, Options.withDescription("Milliseconds after which a stuck job ends after all and applies its contacts, late (default: never).")),
     bulkMaxContacts: Options.integer("bulk-max-contacts").pipe(Options.withDefault(5000), Options.withDescription("Contacts one managemanycontacts call may carry (400 above it; default 5000).")),
     presetProperties: Options.boolean("preset-properties").pipe(Options.withDescription("Start with the Default preset's contact properties defined, instead of a fresh account's (firstname, name, country, newsletter_sub).")),
     callbackRetryEvery: Options.integer("callback-retry-every").pipe(Options.withDefault(30), Options.withDescription("Seconds between retries of an event callback not answered 200 (Mailjet: 30; default 30).")),
@@ -53,6 +54,7 @@ const simulateCommand = Command.make(
         jobDurationMs: o.jobDuration,
         jobErrorRate: o.jobErrorRate,
         jobStuckRate: o.jobStuckRate,
+        ...(Option.isSome(o.jobStuckMs) ? { jobStuckMs: o.jobStuckMs.value } : {}),
         bulkMaxContacts: o.bulkMaxContacts,
         ...(Option.isSome(o.maxRps) ? { maxRps: o.maxRps.value } : {})
       }

@@ -157,6 +157,7 @@ export const makeCore = (options: SimulatorOptions): Core => {
     reset: () => {
       state.reset()
       faults.reset()
+      route.resetJobs()
     },
     callbackStats: callbacks.stats,
     close: callbacks.close

@@ -19,8 +19,10 @@ export interface SimulatorFaults {
   readonly jobDurationMs?: number | undefined
   /** Share 0..1 of bulk jobs that end in `Error` (or `Abort`), applying none of their contacts. */
   readonly jobErrorRate?: number | undefined
-  /** Share 0..1 of bulk jobs that never end (stuck in `Importing`). */
+  /** Share 0..1 of bulk jobs that get stuck in `Importing`. */
   readonly jobStuckRate?: number | undefined
+  /** When a stuck job ends after all and applies its contacts, late (ms after its POST). Default: never. */
+  readonly jobStuckMs?: number | undefined
   /** Contacts one managemanycontacts call may carry; 400 above it. Default 5000. */
   readonly bulkMaxContacts?: number | undefined
 }
@@ -109,7 +111,11 @@ export const makeFaults = (initial: SimulatorFaults, seed: number): Faults => {
       const draw = random()
       const error = faults.jobErrorRate ?? 0
       const fate: JobFate = draw < error ? (random() < 0.5 ? "Error" : "Abort") : draw < error + (faults.jobStuckRate ?? 0) ? "Stuck" : "Completed"
-      return { fate, durationMs: faults.jobDurationMs ?? 0, maxContacts: faults.bulkMaxContacts ?? 5000 }
+      return {
+        fate,
+        durationMs: fate === "Stuck" ? faults.jobStuckMs ?? Infinity : faults.jobDurationMs ?? 0,
+        maxContacts: faults.bulkMaxContacts ?? 5000
+      }
     }
   }
 }

@@ -3,7 +3,8 @@
  * statuses over its configured duration and applies its contacts when it ends, each checked with
  * the very rules of `managecontact` (it is applied through it); rejected contacts go to the job's
  * error file. Jobs are advanced lazily, before each request and each read of the account, in the
- * order they were created, so a job's contacts land atomically and in order.
+ * order they are due (the order they were created, unless one is stuck and lands late), so a
+ * job's contacts land atomically.
  */
 import type { Faults, JobFate } from "./Faults.js"
 import { envelope, error, NOT_FOUND, type Outcome, reply } from "./Replies.js"
@@ -78,8 +79,10 @@ export const makeJobs = (state: State, apply: ApplyContact, faults: Faults) => {
 
   /** Ends every job whose time has come, oldest first; moves the others along their statuses. */
   const advance = (now: number): void => {
+    // Kept in due order (stable): a stuck job that lands late lets later jobs pass it.
     while (pending.length > 0 && pending[0]!.dueAt <= now) finish(pending.shift()!, now)
     for (const job of pending) {
+      if (job.fate === "Stuck") continue
       const share = job.dueAt === job.startedAt ? 1 : (now - job.startedAt) / (job.dueAt - job.startedAt)
       job.status = RUNNING_STATUSES[Math.min(3, Math.max(0, Math.floor(share * 4)))]!
     }
@@ -123,14 +126,22 @@ export const makeJobs = (state: State, apply: ApplyContact, faults: Faults) => {
       errors: []
     }
     jobs.set(job.id, job)
-    // A stuck job stays `Importing` and never applies anything.
+    // A stuck job stays `Importing`: for ever, or until it lands late.
     if (job.fate === "Stuck") job.status = "Importing"
-    else pending.push(job)
+    if (Number.isFinite(job.dueAt)) {
+      let i = pending.length
+      while (i > 0 && pending[i - 1]!.dueAt > job.dueAt) i--
+      pending.splice(i, 0, job)
+    }
     return envelope(201, [{ JobID: job.id }])
   }
 
   return {
     advance,
+    /** Unfinished jobs are dropped: one stuck in an earlier test must not land in the next. */
+    reset: (): void => {
+      pending.length = 0
+    },
     /** `POST contactslist/{id}/managemanycontacts`: `{"Action":…,"Contacts":[…]}`. */
     postToList: (list: ListRow, body: Body, now: number): Outcome => {
       const parsed = parseObject(body)

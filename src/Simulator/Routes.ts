@@ -316,5 +316,5 @@ export const makeRoutes = (state: State, faults: Faults) => {
     }
   }
   /** `DATA` module reads (a bulk job's error file), and the lazy advance of bulk jobs. */
-  return Object.assign(route, { data: jobs.errorFile, advance: jobs.advance })
+  return Object.assign(route, { data: jobs.errorFile, advance: jobs.advance, resetJobs: jobs.reset })
 }

@@ -43,7 +43,7 @@ export interface SimulatorState {
   readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
   /** Replaces the whole fault configuration. */
   readonly setFaults: (faults: SimulatorFaults) => Effect.Effect<void>
-  /** Clears contacts (and resets ContactIDs), recorded requests and the rate window; keeps lists (undeleting them), properties and faults. */
+  /** Clears contacts (and resets ContactIDs), recorded requests, unfinished bulk jobs and the rate window; keeps lists (undeleting them), properties and faults. */
   readonly reset: Effect.Effect<void>
   /** Event callbacks (see Callbacks.ts) not yet answered 200, answered, and given up on. */
   readonly callbackStats: Effect.Effect<{ readonly pending: number; readonly delivered: number; readonly abandoned: number }>
