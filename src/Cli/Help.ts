@@ -73,9 +73,9 @@ const DELIVERY = [
   ["MAILJET_CONSENT_CATEGORY", "default marketing: the consent category that drives the subscription"],
   ["MAILJET_RESUBSCRIBE", "default explicit: only a Subscribed event re-subscribes an unsubscribed contact; consent: any consent granted does"],
   ["MAILJET_MISSING_PROPERTIES", "default fail: stop when properties the preset writes are missing in Mailjet; create: define them; allow: send without them"],
-  ["MAILJET_BULK", "default off: auto or always send contacts in bulk jobs (managemanycontacts; --bulk overrides it)"],
+  ["MAILJET_BULK", "default auto: bulk jobs (managemanycontacts) when the backlog outruns one call per event; always; off (--bulk overrides it)"],
   ["MAILJET_BULK_SIZE", "default 5000: contacts per bulk call"],
-  ["MAILJET_BULK_JOB_TIMEOUT", "default 10m: how long a bulk job may run"]
+  ["MAILJET_BULK_JOB_TIMEOUT", "default 10m: how long a bulk job may run, and later updates of its contacts wait for it"]
 ] as const
 const KAFKA = [
   ["KAFKA_BROKERS", "required: comma-separated host:port"],

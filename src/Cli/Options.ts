@@ -57,7 +57,7 @@ export const concurrencyOption = Options.integer("concurrency").pipe(
   Options.optional
 )
 export const bulkOption = Options.choice("bulk", ["auto", "off", "always"]).pipe(
-  Options.withDescription("Bulk jobs (managemanycontacts): auto when the backlog outruns one call per event, off, or always (else MAILJET_BULK, default off)."),
+  Options.withDescription("Bulk jobs (managemanycontacts): auto when the backlog outruns one call per event, off, or always (else MAILJET_BULK, default auto)."),
   Options.optional
 )
 export const deadLettersOption = Options.file("dead-letters").pipe(

@@ -4,9 +4,10 @@
  * error file → one outcome per event.
  *
  * A contact's updates never overtake each other: across windows, because a window starts only
- * once the earlier windows sharing a contact with it have ended (Delivery.ts); inside one, because
- * a contact is sent whole by one path, and one whose job failed is sent one by one only once the
- * job has ended.
+ * once the earlier events of its contacts have ended (Delivery.ts); inside one, because a contact
+ * is sent whole by one path, and one whose job failed is sent one by one only once the job has
+ * ended or passed its deadline. A job whose end was not seen (its deadline, a stop) may still
+ * land: its contacts stay fenced (Fences.ts) and a watcher polls it to its end.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -17,6 +18,7 @@ import type { BulkJob, BulkRejection, MailjetClient } from "../Mailjet/MailjetCl
 import type { BulkRefused, FatalError, MailjetError } from "../Mailjet/MailjetError.js"
 import type { Action } from "../Preset/Preset.js"
 import type { DeliverySettings } from "./DeliveryConfig.js"
+import type { Fence, Fences } from "./Fences.js"
 import { foldUpdates } from "./Fold.js"
 import * as Metrics from "./Metrics.js"
 import type { Pacer } from "./Pacer.js"
@@ -25,9 +27,6 @@ import { type RunState, stopMessage } from "./RunState.js"
 
 type Send = Extract<Prepared, { _tag: "Send" }>
 type Client = typeof MailjetClient.Service
-
-/** In `auto`, bulk once a window holds more events than one call each clears in this long. */
-export const AUTO_BACKLOG_SECONDS = 5
 
 /** The first job's first poll; later ones wait about as long as the last job took. Polls slow down to MAX_POLL. */
 const FIRST_POLL = Duration.seconds(1)
@@ -56,12 +55,13 @@ export interface BulkDeps {
   /** The per-event path for one event: its outcome; fatal errors already turned into not-attempted. */
   readonly sendOne: (p: Send) => Effect.Effect<Outcome>
   readonly backoff: (failures: number) => Effect.Effect<void>
+  readonly fences: Fences
+  /** Runs a job's watcher in the background, for as long as the Delivery service lives. */
+  readonly detach: (watcher: Effect.Effect<void>) => Effect.Effect<void>
 }
 
 export const makeBulk = (deps: BulkDeps) => {
-  const { client, config, pacer, state } = deps
-  const threshold = config.maxRps * AUTO_BACKLOG_SECONDS
-  let bulkNow = false
+  const { client, config, fences, pacer, state } = deps
   /** How long the last job took: the next job's first poll waits about that long, so most jobs take one poll. */
   let lastJobMs = Duration.toMillis(FIRST_POLL)
 
@@ -122,13 +122,34 @@ export const makeBulk = (deps: BulkDeps) => {
       }
     })
 
+  // A short deadline (a test's) is polled more often.
+  const slowest = Math.min(Duration.toMillis(MAX_POLL), Duration.toMillis(config.bulkJobTimeout) / 4)
+
+  /**
+   * A job whose end was not seen: polled, outside any run, until it ends, then its contacts are
+   * free. Never given up: a contact fenced for ever is held back, not overwritten.
+   */
+  const watch = (fence: Fence) =>
+    Effect.gen(function*() {
+      while (true) {
+        yield* Effect.sleep(slowest)
+        const wait = yield* pacer.reserve
+        if (wait > 0) yield* Effect.sleep(wait)
+        const r = yield* Effect.either(client.bulkJob(fence.job))
+        if (r._tag === "Right" && r.right.status !== "Running") {
+          yield* Effect.logInfo(`bulk job ${fence.job} ended (${r.right.status}): its contacts' later updates go on`)
+          return yield* fences.close(fence)
+        }
+        if (r._tag === "Left" && r.left._tag === "RateLimited") yield* pacer.rateLimited
+      }
+    })
+
   /** Polls until the job ends or its deadline passes. */
   const poll = (job: number, deadline: number) =>
     Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
       let polls = 0
-      // A short deadline (a test's) is polled more often.
-      let delay = Math.min(lastJobMs, Duration.toMillis(MAX_POLL), Duration.toMillis(config.bulkJobTimeout) / 4)
+      let delay = Math.min(lastJobMs, slowest)
       let failures = 0
       while (true) {
         const now = yield* Clock.currentTimeMillis
@@ -173,8 +194,13 @@ export const makeBulk = (deps: BulkDeps) => {
     Effect.gen(function*() {
       const id = yield* Effect.mapError(post(action, contacts), (e) => typeof e === "string" ? `the bulk call failed (${e})` : e)
       yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: contacts.length, action }))
+      const fence = fences.open(id, contacts.map((c) => c.Email))
       const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(config.bulkJobTimeout)
-      const end = yield* Effect.mapError(poll(id, deadline), (e) => typeof e === "string" ? `bulk ${e}` : e)
+      const end = yield* poll(id, deadline).pipe(
+        Effect.mapError((e) => typeof e === "string" ? `bulk ${e}` : e),
+        // Its end not seen (the deadline, a stop, an interruption): it may still land.
+        Effect.onExit((exit) => exit._tag === "Success" ? fences.close(fence) : deps.detach(watch(fence)))
+      )
       if (end.status !== "Completed") {
         return { _tag: "Fallback", reason: `bulk job ${id} ended ${end.detail}${end.error === "" ? "" : ` (${end.error})`}` } as const
       }
@@ -222,21 +248,6 @@ export const makeBulk = (deps: BulkDeps) => {
         const g = byContact.get(key)
         if (g === undefined) byContact.set(key, [p])
         else g.push(p)
-      }
-      if (config.bulk === "auto") {
-        const wanted = sends.length > threshold
-        if (wanted !== bulkNow) {
-          bulkNow = wanted
-          yield* Effect.logInfo(
-            wanted
-              ? `bulk: ${sends.length} events waiting, more than one call each clears in ${AUTO_BACKLOG_SECONDS} s at ${config.maxRps}/s: sending bulk jobs`
-              : `bulk: ${sends.length} events waiting: back to one call per event`
-          )
-        }
-        if (!wanted) {
-          yield* oneByOne([...byContact.values()], () => undefined, out)
-          return out
-        }
       }
       // Replays are guarded per event (ReplayGuard reads Mailjet first): their contacts go one by one.
       const single: Array<Array<Send>> = []

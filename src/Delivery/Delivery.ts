@@ -24,6 +24,8 @@ import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
+import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { Consent } from "../Consent.js"
 import { decodeSignalEvent } from "../Domain/SignalEvent.js"
@@ -36,6 +38,7 @@ import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import { Suppressions } from "../Suppressions.js"
 import { makeBulk } from "./Bulk.js"
 import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
+import { makeFences, unfinishedJobDetail } from "./Fences.js"
 import { orderedConcurrently } from "./Lanes.js"
 import * as Metrics from "./Metrics.js"
 import { Pacer } from "./Pacer.js"
@@ -56,8 +59,6 @@ import {
 import { guardReplay } from "./ReplayGuard.js"
 import { makeRunState, MailjetOutage, type RunState, type RunStopped, stopMessage } from "./RunState.js"
 
-type StreamItem<S> = S extends Stream.Stream<infer A, infer _E, infer _R> ? A : never
-
 /** Tracks consecutive failed calls across all lanes; a success resets it. */
 const makeHealth = (threshold: number) => {
   let failures = 0
@@ -76,18 +77,18 @@ const makeHealth = (threshold: number) => {
   }
 }
 
-/**
- * Windows of one job's worth of events, several in flight: one's POST goes while another's job
- * runs. A window waits for the earlier ones in flight that share a contact with it, so a contact's
- * updates still land in input order.
- */
+/** Windows of one job's worth of events in flight at once: one's POST goes while another's job runs. */
 const BULK_WINDOWS_IN_FLIGHT = 4
 /**
- * How long a window waits for more events: a quiet source still gets its events out within it, and
- * a busy machine that reads a backfill slowly still fills its windows (at 200 ms, measured under
- * load, windows came out half full: half the contacts per call).
+ * How long a window waits for more events once in bulk: a busy machine that reads a backfill
+ * slowly still fills its windows (at 200 ms, measured under load, windows came out half full:
+ * half the contacts per call).
  */
 const BULK_LINGER = Duration.seconds(1)
+/** How long events gather before going out while not in bulk: the delay a quiet source adds. */
+const QUIET_LINGER = Duration.millis(20)
+/** In `auto`, bulk once more events are waiting than one call each clears in this long. */
+export const AUTO_BACKLOG_SECONDS = 5
 
 /** Rate-limited retries do not use up attempts, but they are bounded so no event waits forever. */
 const MAX_RATE_LIMITED_RETRIES = 50
@@ -117,7 +118,7 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
    * Needs its parts: `MailjetClient`, `Consent`, `Mapping`, `Pacer`, `DeliveryConfig`, and what
    * preflight provides, `PropertyTypes` and `Suppressions`.
    */
-  static readonly layer = Layer.effect(Delivery, Effect.suspend(() => make))
+  static readonly layer = Layer.scoped(Delivery, Effect.suspend(() => make))
 
   /**
    * Every part but `PropertyTypes`, read from the current ConfigProvider, kept in the output. The
@@ -146,6 +147,11 @@ const make = Effect.gen(function*() {
   const pacer = yield* Pacer
   const datatypes = yield* PropertyTypes
   const suppressions = yield* Suppressions
+  // Jobs whose end was not seen are watched for as long as the service lives.
+  const scope = yield* Effect.scope
+  // Interruptible, though forked from a finalizer: the service's end must be able to stop it.
+  const detach = (watcher: Effect.Effect<void>) => Effect.asVoid(Effect.forkIn(Effect.interruptible(watcher), scope))
+  const fences = makeFences()
   const resubscribe = consent.resubscribe === "explicit"
     ? (p: Extract<Prepared, { _tag: "Send" }>) => applySuppressions(p, suppressions)
     : (p: Extract<Prepared, { _tag: "Send" }>) => p
@@ -346,6 +352,42 @@ const make = Effect.gen(function*() {
     return replay === true ? { ...decoded, replay: "event" as const } : decoded
   }
 
+  type Send = Extract<Prepared, { _tag: "Send" }>
+  type Ticketed = Send & { readonly seq: number; readonly ticket: ReturnType<typeof takeTicket> }
+  type Done = Extract<Prepared, { _tag: "Done" }>
+  /** What a lane settles: one event, or a window of events sent as bulk jobs (Bulk.ts). */
+  type Unit<M> =
+    | { readonly _tag: "One"; readonly item: M; readonly p: Done | Ticketed }
+    | {
+      readonly _tag: "Window"
+      readonly items: ReadonlyArray<readonly [M, Prepared]>
+      /** Its last event's place in the input: a drain takes or leaves the window whole. */
+      readonly last: number
+      readonly emails: ReadonlySet<string>
+      readonly tickets: ReadonlyArray<ReturnType<typeof takeTicket>>
+    }
+
+  // In `auto`, a rate that clears a whole window in AUTO_BACKLOG_SECONDS never needs bulk.
+  const bulkable = config.bulk === "always" || (config.bulk === "auto" && config.maxRps * AUTO_BACKLOG_SECONDS < config.bulkSize)
+
+  /** Every event read has its result first; then a stop that was not asked for is the run's error. */
+  const endOf = (state: RunState) =>
+    Stream.drain(Stream.fromEffect(Effect.flatMap(state.stopped, (s): Effect.Effect<void, RunStopped> =>
+      Option.isNone(s) || s.value._tag === "Shutdown"
+        ? Effect.void
+        : Effect.fail(s.value._tag === "Fatal" ? s.value.error : new MailjetOutage({ detail: s.value.detail })))))
+
+  /** Holds a contact's update back while an earlier bulk job of it may still land; stops the run if it does not end. */
+  const fenced = (emails: Iterable<string>, state: RunState) =>
+    Effect.suspend(() => {
+      const open = fences.of(emails)
+      if (open.length === 0) return Effect.void
+      return Effect.flatMap(fences.await(open, config.bulkJobTimeout, state.onStop), (stuck) =>
+        Option.isNone(stuck)
+          ? Effect.void
+          : state.stop({ _tag: "Outage", detail: unfinishedJobDetail(stuck.value, config.bulkJobTimeout) }))
+    })
+
   const runTagged = <M, E, R>(
     items: Stream.Stream<M, E, R>,
     read: (m: M) => Item,
@@ -354,20 +396,20 @@ const make = Effect.gen(function*() {
     Stream.unwrap(Effect.gen(function*() {
       const state = given ?? (yield* makeRunState)
       const health = makeHealth(config.outageThreshold)
-      if (config.bulk !== "off") return windowed(items, read, state, health)
       let seq = 0
-      const decided = items.pipe(
-        // Sequential and pure: decisions and per-contact tickets are taken in input order.
-        Stream.map((item) => {
-          const prepared = decide(read(item))
-          return [item, prepared._tag === "Done" ? prepared : { ...prepared, seq: seq++, ticket: takeTicket(prepared.email) }] as const
-        })
-      )
-      const settle = ([item, p]: StreamItem<typeof decided>): Effect.Effect<readonly [M, Result]> => {
+      // Sequential and pure: decisions and per-contact tickets are taken in input order.
+      const one = (item: M, prepared: Prepared) =>
+        ({
+          _tag: "One",
+          item,
+          p: prepared._tag === "Done" ? prepared : { ...prepared, seq: seq++, ticket: takeTicket(prepared.email) }
+        }) as const
+      const settle = ({ item, p }: Extract<Unit<M>, { _tag: "One" }>): Effect.Effect<readonly [M, Result]> => {
         if (p._tag === "Done") {
           return Effect.as(logResult(p.result, p.mapped ?? "unmapped", undefined, read(item).position), [item, p.result] as const)
         }
         return p.ticket.wait.pipe(
+          Effect.zipRight(bulkable ? fenced([p.email], state) : Effect.void),
           // Suppressions are read as late as possible: one learnt while the event waited still counts.
           Effect.zipRight(Effect.suspend(() => send(resubscribe(p), p.seq, state, health))),
           Effect.catchAll((error) =>
@@ -382,16 +424,15 @@ const make = Effect.gen(function*() {
           Effect.ensuring(p.ticket.release)
         )
       }
-      // Every event read has its result first; then a stop that was not asked for is the run's error.
-      const stopped = Effect.flatMap(state.stopped, (s): Effect.Effect<void, RunStopped> =>
-        Option.isNone(s) || s.value._tag === "Shutdown"
-          ? Effect.void
-          : Effect.fail(s.value._tag === "Fatal" ? s.value.error : new MailjetOutage({ detail: s.value.detail })))
-      return Stream.concat(orderedConcurrently(decided, settle, config.concurrency), Stream.drain(Stream.fromEffect(stopped)))
+      if (!bulkable) {
+        const ones = Stream.map(items, (item) => one(item, decide(read(item))))
+        return Stream.concat(orderedConcurrently(ones, settle, config.concurrency), endOf(state))
+      }
+      return Stream.concat(windowed(items, read, state, health, one, settle, () => seq, (n) => (seq += n)), endOf(state))
     }))
 
   /** Sends one event on the per-event path; a fatal error stops the run and leaves it not attempted. */
-  const sendOne = (state: RunState, health: ReturnType<typeof makeHealth>) => (p: Extract<Prepared, { _tag: "Send" }>) =>
+  const sendOne = (state: RunState, health: ReturnType<typeof makeHealth>) => (p: Send) =>
     // Admitted with its window (-1 is before any cut): a drain does not strand half a window.
     Effect.catchAll(send(p, -1, state, health), (error) =>
       Effect.as(state.stop({ _tag: "Fatal", error }), {
@@ -401,66 +442,100 @@ const make = Effect.gen(function*() {
       } as const))
 
   /**
-   * The bulk-capable path: events in windows (a job's worth, or what arrives within BULK_LINGER);
-   * see Bulk.ts. A window holds its events' text, not their parsed form (read again only if asked
-   * for), since a few windows of 5,000 parsed events are most of the heap the CLI runs in.
+   * The bulk-capable path. Events gather while the lanes are busy (a quiet source's for
+   * QUIET_LINGER, so it is not held up); a gathering larger than one call per event clears in
+   * AUTO_BACKLOG_SECONDS (or any, with `always`) is one window: bulk jobs (Bulk.ts), one unit for
+   * the lanes, after the earlier events of its contacts, like an event after the earlier ones of
+   * its contact. Anything smaller goes event by event, as with `off`.
    */
   const windowed = <M, E, R>(
     items: Stream.Stream<M, E, R>,
     read: (m: M) => Item,
     state: RunState,
-    health: ReturnType<typeof makeHealth>
-  ): Stream.Stream<readonly [M, Result], E | RunStopped, R> => {
-    const windowOf = new Map<string, Deferred.Deferred<void>>()
-    const bulk = makeBulk({ client, pacer, config, state, health, sendOne: sendOne(state, health), backoff })
-    const results = items.pipe(
-      Stream.map((item) => {
-        const decided = decide(read(item))
-        // Suppressions as the window is formed: its contacts' updates are folded from here on.
-        const prepared = decided._tag === "Send" ? resubscribe(decided) : decided
-        return [item, prepared._tag === "Send" && prepared.text !== undefined ? { ...prepared, raw: undefined } : prepared] as const
-      }),
-      Stream.groupedWithin(config.bulkSize, BULK_LINGER),
-      // In order: each window learns which earlier windows in flight share a contact with it.
-      Stream.map((chunk) => {
-        const all = Chunk.toReadonlyArray(chunk)
-        const done = Deferred.unsafeMake<void>(FiberId.none)
-        const before = new Set<Deferred.Deferred<void>>()
-        const emails = new Set<string>()
-        for (const [, p] of all) {
-          if (p._tag !== "Send") continue
-          emails.add(p.email)
-          const earlier = windowOf.get(p.email)
-          if (earlier !== undefined && earlier !== done) before.add(earlier)
-          windowOf.set(p.email, done)
-        }
-        return { all, done, before, emails }
-      }),
-      Stream.mapEffect(({ all, before, done, emails }) =>
+    health: ReturnType<typeof makeHealth>,
+    one: (item: M, prepared: Prepared) => Extract<Unit<M>, { _tag: "One" }>,
+    settle: (u: Extract<Unit<M>, { _tag: "One" }>) => Effect.Effect<readonly [M, Result]>,
+    next: () => number,
+    take: (n: number) => void
+  ): Stream.Stream<readonly [M, Result], E, R> =>
+    Stream.unwrapScoped(Effect.gen(function*() {
+      const bulk = makeBulk({ client, pacer, config, state, health, sendOne: sendOne(state, health), backoff, fences, detach })
+      const threshold = config.maxRps * AUTO_BACKLOG_SECONDS
+      let bulkNow = config.bulk === "always"
+      // A window holds a job's worth of events until its lines are out: a few of them, not the lanes' read-ahead of them.
+      const permits = yield* Effect.makeSemaphore(BULK_WINDOWS_IN_FLIGHT)
+      const linger = Schedule.spaced(QUIET_LINGER).pipe(Schedule.modifyDelay(() => (bulkNow ? BULK_LINGER : QUIET_LINGER)))
+
+      const units = (chunk: Chunk.Chunk<readonly [M, Prepared]>): Effect.Effect<ReadonlyArray<Unit<M>>> =>
         Effect.gen(function*() {
-          for (const d of before) yield* Deferred.await(d)
-          const sends: Array<Extract<Prepared, { _tag: "Send" }>> = []
-          for (const [, p] of all) if (p._tag === "Send") sends.push(p)
-          const outcomes = yield* bulk.window(sends)
+          const all = Chunk.toReadonlyArray(chunk)
+          let sends = 0
+          for (const [, p] of all) if (p._tag === "Send") sends++
+          if (config.bulk === "auto" && sends > 0 && (sends > threshold) !== bulkNow) {
+            bulkNow = !bulkNow
+            yield* Effect.logInfo(
+              bulkNow
+                ? `bulk: ${sends} events waiting, more than one call each clears in ${AUTO_BACKLOG_SECONDS} s at ${config.maxRps}/s: sending bulk jobs`
+                : `bulk: ${sends} events waiting: back to one call per event`
+            )
+          }
+          if (!bulkNow || sends === 0) return all.map(([item, p]) => one(item, p))
+          yield* permits.take(1)
+          const emails = new Set<string>()
+          const tickets: Array<ReturnType<typeof takeTicket>> = []
+          for (const [, p] of all) {
+            if (p._tag === "Send" && !emails.has(p.email)) {
+              emails.add(p.email)
+              tickets.push(takeTicket(p.email))
+            }
+          }
+          take(sends)
+          // A window holds its events' text, not their parsed form (read again only if asked for):
+          // a few windows of 5,000 parsed events are most of the heap the CLI runs in.
+          const lean = all.map(([item, p]) => [item, p._tag === "Send" && p.text !== undefined ? { ...p, raw: undefined } : p] as const)
+          return [{ _tag: "Window", items: lean, last: next() - 1, emails, tickets } as const]
+        })
+
+      const settleWindow = (u: Extract<Unit<M>, { _tag: "Window" }>) =>
+        Effect.gen(function*() {
+          for (const t of u.tickets) yield* t.wait
+          yield* fenced(u.emails, state)
+          const stopped = yield* state.stopped
+          const why = Option.isSome(stopped) ? stopped : state.admit(u.last) ? Option.none() : Option.some({ _tag: "Shutdown" } as const)
+          // Suppressions as late as for one event: after the earlier events of the window's contacts.
+          const sends = new Map<Send, Send>()
+          for (const [, p] of u.items) if (p._tag === "Send") sends.set(p, resubscribe(p))
+          const outcomes = Option.isNone(why) ? yield* bulk.window([...sends.values()]) : undefined
           const out: Array<readonly [M, Result]> = []
-          for (const [item, p] of all) {
-            const r = p._tag === "Done" ? p.result : withRaw(resultOf(p, outcomes.get(p)!))
+          for (const [item, p] of u.items) {
+            const o: Outcome | undefined = p._tag === "Done" ? undefined : outcomes?.get(sends.get(p)!)
+            const r = p._tag === "Done"
+              ? p.result
+              : withRaw(resultOf(p, o ?? { outcome: "not-attempted", reason: stopMessage(Option.getOrThrow(why)) }))
             yield* logResult(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position)
             out.push([item, r])
           }
           return out
-        }).pipe(Effect.ensuring(Effect.suspend(() => {
-          for (const e of emails) if (windowOf.get(e) === done) windowOf.delete(e)
-          return Deferred.succeed(done, undefined)
-        }))), { concurrency: BULK_WINDOWS_IN_FLIGHT }),
-      Stream.flattenIterables
-    )
-    const stopped = Effect.flatMap(state.stopped, (s): Effect.Effect<void, RunStopped> =>
-      Option.isNone(s) || s.value._tag === "Shutdown"
-        ? Effect.void
-        : Effect.fail(s.value._tag === "Fatal" ? s.value.error : new MailjetOutage({ detail: s.value.detail })))
-    return Stream.concat(results, Stream.drain(Stream.fromEffect(stopped)))
-  }
+        }).pipe(Effect.ensuring(Effect.forEach(u.tickets, (t) => t.release, { discard: true })))
+
+      return items.pipe(
+        Stream.map((item) => [item, decide(read(item))] as const),
+        // Not in bulk, no more than it takes to see a backlog: the rest stays unread.
+        Stream.aggregateWithin(
+          Sink.suspend(() => Sink.collectAllN<readonly [M, Prepared]>(bulkNow ? config.bulkSize : threshold + 1)),
+          linger
+        ),
+        Stream.mapEffect(units),
+        Stream.flattenIterables,
+        (s) =>
+          orderedConcurrently(s, (u: Unit<M>) =>
+            u._tag === "One"
+              ? Effect.map(settle(u), (r) => ({ out: [r], window: false }))
+              : Effect.map(settleWindow(u), (out) => ({ out, window: true })), config.concurrency),
+        Stream.tap(({ window }) => (window ? permits.release(1) : Effect.void)),
+        Stream.mapConcat(({ out }) => out)
+      )
+    }))
 
   /** The parsed event, read again from the text when someone asks for it. */
   const withRaw = (r: Result): Result => {

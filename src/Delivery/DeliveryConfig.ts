@@ -22,7 +22,7 @@ export interface DeliverySettings {
   readonly bulk: BulkMode
   /** Contacts per bulk call. */
   readonly bulkSize: number
-  /** How long a bulk job may run before its events are sent one by one. */
+  /** How long a bulk job may run before its events are sent one by one; and how long a later update waits for a job that may still land. */
   readonly bulkJobTimeout: Duration.Duration
 }
 
@@ -49,8 +49,7 @@ export const defaults: DeliverySettings = {
   retryMax: Duration.seconds(30),
   maxRps: DEFAULT_MAX_RPS,
   outageThreshold: 20,
-  // Off until a bulk job can be fenced like a single call (see README, Bulk delivery).
-  bulk: "off",
+  bulk: "auto",
   bulkSize: DEFAULT_BULK_SIZE,
   bulkJobTimeout: Duration.minutes(10)
 }
