@@ -197,7 +197,8 @@ export const makeBulk = (deps: BulkDeps) => {
       const fence = fences.open(id, contacts.map((c) => c.Email))
       const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(config.bulkJobTimeout)
       const end = yield* poll(id, deadline).pipe(
-        Effect.mapError((e) => typeof e === "string" ? `bulk ${e}` : e),
+        // Not attempted, though the job may still land: a rerun sends the same updates again.
+        Effect.mapError((e) => typeof e === "string" ? `bulk ${e}` : new Stop(`${e.reason} (bulk job ${id}, still running, may land meanwhile)`, e.error)),
         // Its end not seen (the deadline, a stop, an interruption): it may still land.
         Effect.onExit((exit) => exit._tag === "Success" ? fences.close(fence) : deps.detach(watch(fence)))
       )

@@ -13,7 +13,6 @@
  * shares the decide step, the send loop (its fallback) and the outcome logging; the jobs
  * themselves are in Bulk.ts.
  */
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -77,8 +76,17 @@ const makeHealth = (threshold: number) => {
   }
 }
 
-/** Windows of one job's worth of events in flight at once: one's POST goes while another's job runs. */
-const BULK_WINDOWS_IN_FLIGHT = 4
+/**
+ * Windows of one job's worth of events in flight at once: one's POST goes while another's job runs.
+ * One more waits for its turn and another is gathered: a backfill holds five windows. Measured
+ * (bench, 2 s jobs): four in flight gave 5,036 events/s against three's 4,465, but six windows of
+ * 5,000 events (about 3 KB of heap each, with their prepared update and result) came within the
+ * CLI's 128 MB heap (bin.ts) and ran out of it in one run of two. A budget of events instead cut
+ * windows short while their gathering waited for it: half again as many calls, 25% slower.
+ */
+const BULK_WINDOWS_IN_FLIGHT = 3
+/** A window also ends at this much event text, so that windows of larger events fit the heap too. */
+const BULK_WINDOW_BYTES = 3 * 1024 * 1024
 /**
  * How long a window waits for more events once in bulk: a busy machine that reads a backfill
  * slowly still fills its windows (at 200 ms, measured under load, windows came out half full:
@@ -462,13 +470,15 @@ const make = Effect.gen(function*() {
       const bulk = makeBulk({ client, pacer, config, state, health, sendOne: sendOne(state, health), backoff, fences, detach })
       const threshold = config.maxRps * AUTO_BACKLOG_SECONDS
       let bulkNow = config.bulk === "always"
-      // A window holds a job's worth of events until its lines are out: a few of them, not the lanes' read-ahead of them.
       const permits = yield* Effect.makeSemaphore(BULK_WINDOWS_IN_FLIGHT)
-      const linger = Schedule.spaced(QUIET_LINGER).pipe(Schedule.modifyDelay(() => (bulkNow ? BULK_LINGER : QUIET_LINGER)))
+      // The first gathering waits as long as a window does: a reader that starts slowly (cold code,
+      // a file opening) still shows its backlog, rather than sending its first events one by one.
+      let first = true
+      const linger = Schedule.spaced(QUIET_LINGER).pipe(Schedule.modifyDelay(() => (bulkNow || first ? BULK_LINGER : QUIET_LINGER)))
 
-      const units = (chunk: Chunk.Chunk<readonly [M, Prepared]>): Effect.Effect<ReadonlyArray<Unit<M>>> =>
+      const units = (all: ReadonlyArray<readonly [M, Prepared]>): Effect.Effect<ReadonlyArray<Unit<M>>> =>
         Effect.gen(function*() {
-          const all = Chunk.toReadonlyArray(chunk)
+          first = false
           let sends = 0
           for (const [, p] of all) if (p._tag === "Send") sends++
           if (config.bulk === "auto" && sends > 0 && (sends > threshold) !== bulkNow) {
@@ -490,10 +500,7 @@ const make = Effect.gen(function*() {
             }
           }
           take(sends)
-          // A window holds its events' text, not their parsed form (read again only if asked for):
-          // a few windows of 5,000 parsed events are most of the heap the CLI runs in.
-          const lean = all.map(([item, p]) => [item, p._tag === "Send" && p.text !== undefined ? { ...p, raw: undefined } : p] as const)
-          return [{ _tag: "Window", items: lean, last: next() - 1, emails, tickets } as const]
+          return [{ _tag: "Window", items: all, last: next() - 1, emails, tickets } as const]
         })
 
       const settleWindow = (u: Extract<Unit<M>, { _tag: "Window" }>) =>
@@ -519,19 +526,37 @@ const make = Effect.gen(function*() {
         }).pipe(Effect.ensuring(Effect.forEach(u.tickets, (t) => t.release, { discard: true })))
 
       return items.pipe(
-        Stream.map((item) => [item, decide(read(item))] as const),
+        Stream.map((item) => {
+          const p = decide(read(item))
+          // Gathered events keep their text, not their parsed form (read again only if asked for):
+          // a few windows of 5,000 parsed events are more than the heap the CLI runs in.
+          return [item, p._tag === "Send" && p.text !== undefined ? { ...p, raw: undefined } : p] as const
+        }),
         // Not in bulk, no more than it takes to see a backlog: the rest stays unread.
         Stream.aggregateWithin(
-          Sink.suspend(() => Sink.collectAllN<readonly [M, Prepared]>(bulkNow ? config.bulkSize : threshold + 1)),
+          Sink.suspend(() => {
+            const most = bulkNow ? config.bulkSize : threshold + 1
+            return Sink.fold(
+              { items: [] as Array<readonly [M, Prepared]>, bytes: 0 },
+              (w) => w.items.length < most && w.bytes < BULK_WINDOW_BYTES,
+              (w, x: readonly [M, Prepared]) => {
+                w.items.push(x)
+                w.bytes += (x[1]._tag === "Send" ? x[1].text : x[1].result.text)?.length ?? 0
+                return w
+              }
+            )
+          }),
           linger
         ),
+        Stream.map((w) => w.items),
         Stream.mapEffect(units),
         Stream.flattenIterables,
         (s) =>
           orderedConcurrently(s, (u: Unit<M>) =>
             u._tag === "One"
-              ? Effect.map(settle(u), (r) => ({ out: [r], window: false }))
+              ? Effect.map(settle(u), ([item, r]) => ({ out: [[item, withRaw(r)] as const], window: false }))
               : Effect.map(settleWindow(u), (out) => ({ out, window: true })), config.concurrency),
+        // A window's permit is back once its lines are out, not when its jobs end: the lanes may hold it longer.
         Stream.tap(({ window }) => (window ? permits.release(1) : Effect.void)),
         Stream.mapConcat(({ out }) => out)
       )
