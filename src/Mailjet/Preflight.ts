@@ -41,8 +41,10 @@ export const isHealthy = (r: PreflightReport): boolean => r.missing.length === 0
 export const compatible = (preset: Datatype, mailjet: Datatype): boolean =>
   preset === mailjet || mailjet === "str" || (preset === "int" && mailjet === "float")
 
-// Preflight runs once; a blip should not abort a run, an outage should.
-const transient = Schedule.exponential("500 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(3)))
+// Preflight runs once; a blip should not abort a run, an outage should. About 15 s: long enough
+// for a simulator started in the background just before (README, "Try it locally"; in CI it
+// took over 8 s to listen on a loaded machine, past the 3.5 s of three tries).
+const transient = Schedule.exponential("500 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5)))
 
 export interface PreflightOptions {
   readonly createMissing: boolean
