@@ -436,7 +436,7 @@ const make = Effect.gen(function*() {
         const ones = Stream.map(items, (item) => one(item, decide(read(item))))
         return Stream.concat(orderedConcurrently(ones, settle, config.concurrency), endOf(state))
       }
-      return Stream.concat(windowed(items, read, state, health, one, settle, () => seq, (n) => (seq += n)), endOf(state))
+      return Stream.concat(windowed(items, read, state, health, one, settle, (n) => (seq += n) - 1), endOf(state))
     }))
 
   /** Sends one event on the per-event path; a fatal error stops the run and leaves it not attempted. */
@@ -463,8 +463,8 @@ const make = Effect.gen(function*() {
     health: ReturnType<typeof makeHealth>,
     one: (item: M, prepared: Prepared) => Extract<Unit<M>, { _tag: "One" }>,
     settle: (u: Extract<Unit<M>, { _tag: "One" }>) => Effect.Effect<readonly [M, Result]>,
-    next: () => number,
-    take: (n: number) => void
+    /** Takes the next `n` places in the input; the last of them. */
+    claim: (n: number) => number
   ): Stream.Stream<readonly [M, Result], E, R> =>
     Stream.unwrapScoped(Effect.gen(function*() {
       const bulk = makeBulk({ client, pacer, config, state, health, sendOne: sendOne(state, health), backoff, fences, detach })
@@ -499,8 +499,7 @@ const make = Effect.gen(function*() {
               tickets.push(takeTicket(p.email))
             }
           }
-          take(sends)
-          return [{ _tag: "Window", items: all, last: next() - 1, emails, tickets } as const]
+          return [{ _tag: "Window", items: all, last: claim(sends), emails, tickets } as const]
         })
 
       const settleWindow = (u: Extract<Unit<M>, { _tag: "Window" }>) =>
