@@ -26,6 +26,9 @@ import type { Prepared } from "./Prepare.js"
 import { type RunState, stopMessage } from "./RunState.js"
 
 type Send = Extract<Prepared, { _tag: "Send" }>
+/** One contact's events in a window: their places in it (one place needs no array). */
+type Group = number | Array<number>
+const indices = (g: Group): ReadonlyArray<number> => typeof g === "number" ? [g] : g
 type Client = typeof MailjetClient.Service
 
 /** The first job's first poll; later ones wait about as long as the last job took. Polls slow down to MAX_POLL. */
@@ -33,10 +36,15 @@ const FIRST_POLL = Duration.seconds(1)
 const MAX_POLL = Duration.seconds(10)
 const MAX_RATE_LIMITED_RETRIES = 50
 
-/** How a contact's folded update ended in its job. */
+/** A job read to its end: every contact not refused was accepted. */
+interface Ended {
+  readonly _tag: "Ended"
+  readonly job: number
+  readonly rejected: ReadonlyMap<string, BulkRejection>
+}
+
+/** How a whole job went when it was not read to its end. */
 type Verdict =
-  | { readonly _tag: "Accepted"; readonly job: number }
-  | { readonly _tag: "Rejected"; readonly job: number; readonly rejection: BulkRejection }
   /** The job did not run to a readable end: its events go one by one. */
   | { readonly _tag: "Fallback"; readonly reason: string }
   | { readonly _tag: "Stopped"; readonly reason: string; readonly error?: string }
@@ -189,8 +197,8 @@ export const makeBulk = (deps: BulkDeps) => {
       }
     })
 
-  /** One job's life: a verdict for each of its contacts, by email. */
-  const runJob = (action: Action, contacts: ReadonlyArray<Send["body"]>): Effect.Effect<ReadonlyMap<string, Verdict> | Verdict> =>
+  /** One job's life: its ID and the contacts it refused (by lowercase email), or one verdict for all. */
+  const runJob = (action: Action, contacts: ReadonlyArray<Send["body"]>): Effect.Effect<Ended | Verdict> =>
     Effect.gen(function*() {
       const id = yield* Effect.mapError(post(action, contacts), (e) => typeof e === "string" ? `the bulk call failed (${e})` : e)
       yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: contacts.length, action }))
@@ -206,12 +214,9 @@ export const makeBulk = (deps: BulkDeps) => {
         return { _tag: "Fallback", reason: `bulk job ${id} ended ${end.detail}${end.error === "" ? "" : ` (${end.error})`}` } as const
       }
       const refused = yield* Effect.mapError(rejections(end), (e) => typeof e === "string" ? `bulk job ${id} ended, but ${e}` : e)
-      const verdicts = new Map<string, Verdict>()
-      for (const c of contacts) verdicts.set(c.Email.toLowerCase(), { _tag: "Accepted", job: id })
-      for (const rejection of refused) {
-        if (verdicts.has(rejection.email.toLowerCase())) verdicts.set(rejection.email.toLowerCase(), { _tag: "Rejected", job: id, rejection })
-      }
-      return verdicts
+      const rejected = new Map<string, BulkRejection>()
+      for (const r of refused) rejected.set(r.email.toLowerCase(), r)
+      return { _tag: "Ended", job: id, rejected } as const
     }).pipe(
       Effect.catchAll((e): Effect.Effect<Verdict> =>
         Effect.succeed(typeof e === "string" ? { _tag: "Fallback", reason: e } : { _tag: "Stopped", reason: e.reason, ...(e.error === undefined ? {} : { error: e.error }) })
@@ -231,89 +236,104 @@ export const makeBulk = (deps: BulkDeps) => {
   })
 
   /** One by one, in order per contact, contacts side by side; a fallback's reason kept on its lines. */
-  const oneByOne = (groups: ReadonlyArray<ReadonlyArray<Send>>, why: (p: Send) => string | undefined, into: Map<Send, Outcome>) =>
-    Effect.forEach(groups, (items) =>
-      Effect.forEach(items, (p) =>
-        Effect.map(deps.sendOne(p), (o) => {
-          const reason = why(p)
-          into.set(p, reason === undefined || o.outcome !== "dead-lettered" ? o : { ...o, reason: `${reason}; then one by one: ${o.reason}` })
+  const oneByOne = (
+    sends: ReadonlyArray<Send>,
+    groups: ReadonlyArray<readonly [Group, string | undefined]>,
+    into: Array<Outcome | undefined>
+  ) =>
+    Effect.forEach(groups, ([group, reason]) =>
+      Effect.forEach(indices(group), (i) =>
+        Effect.map(deps.sendOne(sends[i]!), (o) => {
+          into[i] = reason === undefined || o.outcome !== "dead-lettered" ? o : { ...o, reason: `${reason}; then one by one: ${o.reason}` }
         }), { discard: true }), { concurrency: config.concurrency, discard: true })
 
-  /** Outcomes for the window's events to send, by item. */
-  const window = (sends: ReadonlyArray<Send>): Effect.Effect<Map<Send, Outcome>> =>
+  /**
+   * The outcome of each of the window's events to send, in their order. What is held while the jobs
+   * run is what the window already had, plus one folded update per contact of several events: a
+   * contact's events are its places in `sends`, an outcome is shared by the events it fits.
+   */
+  const window = (sends: ReadonlyArray<Send>): Effect.Effect<ReadonlyArray<Outcome>> =>
     Effect.gen(function*() {
-      const out = new Map<Send, Outcome>()
-      const byContact = new Map<string, Array<Send>>()
-      for (const p of sends) {
-        const key = p.email.toLowerCase()
-        const g = byContact.get(key)
-        if (g === undefined) byContact.set(key, [p])
-        else g.push(p)
+      const out: Array<Outcome | undefined> = new Array(sends.length)
+      const byContact = new Map<string, Group>()
+      for (let i = 0; i < sends.length; i++) {
+        const email = sends[i]!.email
+        const g = byContact.get(email)
+        if (g === undefined) byContact.set(email, i)
+        else if (typeof g === "number") byContact.set(email, [g, i])
+        else g.push(i)
       }
       // Replays are guarded per event (ReplayGuard reads Mailjet first): their contacts go one by one.
-      const single: Array<Array<Send>> = []
-      const jobs = new Map<Action, Array<Send["body"]>>()
-      const folded = new Map<string, Array<Send>>()
-      for (const [key, items] of byContact) {
-        if (items.some((p) => p.replay !== undefined)) {
-          single.push(items)
+      const single: Array<readonly [Group, undefined]> = []
+      const jobs = new Map<Action, { readonly bodies: Array<Send["body"]>; readonly groups: Array<Group> }>()
+      for (const g of byContact.values()) {
+        if (indices(g).some((i) => sends[i]!.replay !== undefined)) {
+          single.push([g, undefined])
           continue
         }
-        const body = foldUpdates(items.map((p) => p.body))
-        folded.set(key, items)
-        const group = jobs.get(body.Action)
-        if (group === undefined) jobs.set(body.Action, [body])
-        else group.push(body)
+        const body = typeof g === "number" ? sends[g]!.body : foldUpdates(g.map((i) => sends[i]!.body))
+        let job = jobs.get(body.Action)
+        if (job === undefined) jobs.set(body.Action, job = { bodies: [], groups: [] })
+        job.bodies.push(body)
+        job.groups.push(g)
       }
-      const batches: Array<readonly [Action, ReadonlyArray<Send["body"]>]> = []
-      for (const [action, bodies] of jobs) {
-        for (let i = 0; i < bodies.length; i += config.bulkSize) batches.push([action, bodies.slice(i, i + config.bulkSize)])
+      byContact.clear()
+      const batches: Array<{ readonly action: Action; readonly bodies: ReadonlyArray<Send["body"]>; readonly groups: ReadonlyArray<Group> }> = []
+      for (const [action, { bodies, groups }] of jobs) {
+        for (let i = 0; i < bodies.length; i += config.bulkSize) {
+          batches.push({ action, bodies: bodies.slice(i, i + config.bulkSize), groups: groups.slice(i, i + config.bulkSize) })
+        }
       }
-      const [verdicts] = yield* Effect.all([
-        Effect.forEach(batches, ([action, bodies]) => Effect.map(runJob(action, bodies), (v) => [bodies, v] as const), {
-          concurrency: "unbounded"
-        }),
-        oneByOne(single, () => undefined, out)
+      jobs.clear()
+      const [ends] = yield* Effect.all([
+        Effect.forEach(batches, ({ action, bodies }) => runJob(action, bodies), { concurrency: "unbounded" }),
+        oneByOne(sends, single, out)
       ], { concurrency: 2 })
-      const fallback: Array<Array<Send>> = []
-      const fallbackReason = new Map<Send, string>()
-      for (const [bodies, v] of verdicts) {
-        for (const body of bodies) {
-          const items = folded.get(body.Email.toLowerCase())!
-          const verdict = v instanceof Map ? (v as ReadonlyMap<string, Verdict>).get(body.Email.toLowerCase())! : v as Verdict
-          switch (verdict._tag) {
-            case "Accepted":
-              for (const p of items) out.set(p, delivered(p, verdict.job))
-              break
-            case "Rejected": {
-              const e = verdict.rejection.error
-              // Properties alone refused: one by one, so the rest of each update still lands (partial).
-              if (e.properties !== undefined) {
-                fallback.push(items)
-                for (const p of items) fallbackReason.set(p, `bulk job ${verdict.job} refused properties (${e.properties.join(", ")})`)
-                break
-              }
-              for (const p of items) {
-                out.set(p, { outcome: "dead-lettered", error: e._tag, reason: e.message, attempts: 1, via: "bulk", job: verdict.job })
-              }
-              break
-            }
-            case "Fallback":
-              fallback.push(items)
-              for (const p of items) fallbackReason.set(p, verdict.reason)
-              break
-            case "Stopped":
-              for (const p of items) {
-                out.set(p, { outcome: "not-attempted", reason: verdict.reason, ...(verdict.error === undefined ? {} : { error: verdict.error }) })
-              }
+      const fallback: Array<readonly [Group, string]> = []
+      for (let b = 0; b < batches.length; b++) {
+        const { bodies, groups } = batches[b]!
+        const end = ends[b]!
+        // Most events of a job have the same outcome: one object for them all.
+        const plain = new Map<Action, Outcome>()
+        for (let c = 0; c < bodies.length; c++) {
+          const group = groups[c]!
+          if (end._tag === "Fallback") {
+            fallback.push([group, end.reason])
+            continue
           }
+          if (end._tag === "Stopped") {
+            const o: Outcome = { outcome: "not-attempted", reason: end.reason, ...(end.error === undefined ? {} : { error: end.error }) }
+            for (const i of indices(group)) out[i] = o
+            continue
+          }
+          const rejection = end.rejected.get(bodies[c]!.Email.toLowerCase())
+          if (rejection === undefined) {
+            for (const i of indices(group)) {
+              const p = sends[i]!
+              if (p.partial !== undefined || p.note !== undefined || p.demoted !== undefined) out[i] = delivered(p, end.job)
+              else {
+                let o = plain.get(p.body.Action)
+                if (o === undefined) plain.set(p.body.Action, o = delivered(p, end.job))
+                out[i] = o
+              }
+            }
+            continue
+          }
+          const e = rejection.error
+          // Properties alone refused: one by one, so the rest of each update still lands (partial).
+          if (e.properties !== undefined) {
+            fallback.push([group, `bulk job ${end.job} refused properties (${e.properties.join(", ")})`])
+            continue
+          }
+          const o: Outcome = { outcome: "dead-lettered", error: e._tag, reason: e.message, attempts: 1, via: "bulk", job: end.job }
+          for (const i of indices(group)) out[i] = o
         }
       }
       if (fallback.length > 0) {
-        yield* Effect.logWarning(`bulk: ${fallback.length} contacts sent one by one: ${[...new Set(fallbackReason.values())].slice(0, 3).join("; ")}`)
+        yield* Effect.logWarning(`bulk: ${fallback.length} contacts sent one by one: ${[...new Set(fallback.map(([, r]) => r))].slice(0, 3).join("; ")}`)
       }
-      yield* oneByOne(fallback, (p) => fallbackReason.get(p), out)
-      return out
+      yield* oneByOne(sends, fallback, out)
+      return out as ReadonlyArray<Outcome>
     })
 
   return { window }

@@ -78,13 +78,14 @@ const makeHealth = (threshold: number) => {
 
 /**
  * Windows of one job's worth of events in flight at once: one's POST goes while another's job runs.
- * One more waits for its turn and another is gathered: a backfill holds five windows. Measured
- * (bench, 2 s jobs): four in flight gave 5,036 events/s against three's 4,465, but six windows of
- * 5,000 events (about 3 KB of heap each, with their prepared update and result) came within the
- * CLI's 128 MB heap (bin.ts) and ran out of it in one run of two. A budget of events instead cut
- * windows short while their gathering waited for it: half again as many calls, 25% slower.
+ * One more waits for its turn and another is gathered: a backfill holds six windows. Measured
+ * (bench, 2 s jobs, 1M events): four in flight, 6,443 events/s; three, 4,465. Each event held costs
+ * about 1.9 KB of heap (its text about 600 B of it), so six windows of 5,000 leave room in the
+ * CLI's 128 MB heap (bin.ts): live peaks near 75 MB. At about 3 KB an event, six did not fit (one
+ * run in two ran out). A budget of events instead cut windows short while their gathering waited
+ * for it: half again as many calls, 25% slower.
  */
-const BULK_WINDOWS_IN_FLIGHT = 3
+const BULK_WINDOWS_IN_FLIGHT = 4
 /** A window also ends at this much event text, so that windows of larger events fit the heap too. */
 const BULK_WINDOW_BYTES = 3 * 1024 * 1024
 /**
@@ -307,28 +308,33 @@ const make = Effect.gen(function*() {
   /**
    * Per-contact order: each event waits for the previous event of the same contact. Tickets are
    * taken in the sequential stage, so the chain follows input order; the map holds only contacts
-   * with an event in flight. A ticket's Deferred is made only when a later event of the same
-   * contact has to wait for it: most events have none, and a Deferred costs a few µs to make.
+   * with an event in flight. A Deferred is made only when a later event of the same contact has to
+   * wait: most events have none, and a Deferred costs a few µs to make. One object per ticket: a
+   * window holds one for each of its contacts for as long as its jobs run.
    */
   interface Ticket {
+    readonly email: string
     released: boolean
     next: Deferred.Deferred<void> | undefined
+    /** The previous event's end, when it had not ended as this one was taken. */
+    readonly turn: Deferred.Deferred<void> | undefined
   }
   const tails = new Map<string, Ticket>()
-  const takeTicket = (email: string) => {
+  const takeTicket = (email: string): Ticket => {
     const previous = tails.get(email)
-    const mine: Ticket = { released: false, next: undefined }
+    let turn: Deferred.Deferred<void> | undefined
+    if (previous !== undefined && !previous.released) turn = previous.next ??= Deferred.unsafeMake<void>(FiberId.none)
+    const mine: Ticket = { email, released: false, next: undefined, turn }
     tails.set(email, mine)
-    const release = Effect.suspend(() => {
-      mine.released = true
-      if (tails.get(email) === mine) tails.delete(email)
-      return mine.next === undefined ? Effect.void : Deferred.succeed(mine.next, undefined)
-    })
-    if (previous === undefined || previous.released) return { wait: Effect.void, release }
-    previous.next ??= Deferred.unsafeMake<void>(FiberId.none)
-    return { wait: Deferred.await(previous.next), release }
+    return mine
   }
-
+  const awaitTurn = (t: Ticket) => t.turn === undefined ? Effect.void : Deferred.await(t.turn)
+  const release = (t: Ticket) =>
+    Effect.suspend(() => {
+      t.released = true
+      if (tails.get(t.email) === t) tails.delete(t.email)
+      return t.next === undefined ? Effect.void : Deferred.succeed(t.next, undefined)
+    })
 
   const logResult = (r: Result, mapped: string, email: string | undefined, position: Item["position"]) => {
     const o = r.outcome
@@ -361,18 +367,20 @@ const make = Effect.gen(function*() {
   }
 
   type Send = Extract<Prepared, { _tag: "Send" }>
-  type Ticketed = Send & { readonly seq: number; readonly ticket: ReturnType<typeof takeTicket> }
+  type Ticketed = Send & { readonly seq: number; readonly ticket: Ticket }
   type Done = Extract<Prepared, { _tag: "Done" }>
   /** What a lane settles: one event, or a window of events sent as bulk jobs (Bulk.ts). */
   type Unit<M> =
     | { readonly _tag: "One"; readonly item: M; readonly p: Done | Ticketed }
     | {
       readonly _tag: "Window"
-      readonly items: ReadonlyArray<readonly [M, Prepared]>
+      /** Its events and what was decided for each, side by side: no pair to hold per event. */
+      readonly items: ReadonlyArray<M>
+      readonly prepared: ReadonlyArray<Prepared>
       /** Its last event's place in the input: a drain takes or leaves the window whole. */
       readonly last: number
-      readonly emails: ReadonlySet<string>
-      readonly tickets: ReadonlyArray<ReturnType<typeof takeTicket>>
+      /** One per contact. */
+      readonly tickets: ReadonlyArray<Ticket>
     }
 
   // In `auto`, a rate that clears a whole window in AUTO_BACKLOG_SECONDS never needs bulk.
@@ -416,7 +424,7 @@ const make = Effect.gen(function*() {
         if (p._tag === "Done") {
           return Effect.as(logResult(p.result, p.mapped ?? "unmapped", undefined, read(item).position), [item, p.result] as const)
         }
-        return p.ticket.wait.pipe(
+        return awaitTurn(p.ticket).pipe(
           Effect.zipRight(bulkable ? fenced([p.email], state) : Effect.void),
           // Suppressions are read as late as possible: one learnt while the event waited still counts.
           Effect.zipRight(Effect.suspend(() => send(resubscribe(p), p.seq, state, health))),
@@ -429,7 +437,7 @@ const make = Effect.gen(function*() {
           ),
           Effect.map((o) => [item, resultOf(p, o)] as const),
           Effect.tap(([, r]) => logResult(r, p.mapped, p.email, read(item).position)),
-          Effect.ensuring(p.ticket.release)
+          Effect.ensuring(release(p.ticket))
         )
       }
       if (!bulkable) {
@@ -476,11 +484,11 @@ const make = Effect.gen(function*() {
       let first = true
       const linger = Schedule.spaced(QUIET_LINGER).pipe(Schedule.modifyDelay(() => (bulkNow || first ? BULK_LINGER : QUIET_LINGER)))
 
-      const units = (all: ReadonlyArray<readonly [M, Prepared]>): Effect.Effect<ReadonlyArray<Unit<M>>> =>
+      const units = ({ items, prepared }: Gathering<M>): Effect.Effect<ReadonlyArray<Unit<M>>> =>
         Effect.gen(function*() {
           first = false
           let sends = 0
-          for (const [, p] of all) if (p._tag === "Send") sends++
+          for (const p of prepared) if (p._tag === "Send") sends++
           if (config.bulk === "auto" && sends > 0 && (sends > threshold) !== bulkNow) {
             bulkNow = !bulkNow
             yield* Effect.logInfo(
@@ -489,91 +497,76 @@ const make = Effect.gen(function*() {
                 : `bulk: ${sends} events waiting: back to one call per event`
             )
           }
-          if (!bulkNow || sends === 0) return all.map(([item, p]) => one(item, p))
+          if (!bulkNow || sends === 0) return items.map((item, i) => one(item, prepared[i]!))
           yield* permits.take(1)
-          const emails = new Set<string>()
-          const tickets: Array<ReturnType<typeof takeTicket>> = []
-          for (const [, p] of all) {
-            if (p._tag === "Send" && !emails.has(p.email)) {
-              emails.add(p.email)
+          const tickets: Array<Ticket> = []
+          const seen = new Set<string>()
+          for (const p of prepared) {
+            if (p._tag === "Send" && !seen.has(p.email)) {
+              seen.add(p.email)
               tickets.push(takeTicket(p.email))
             }
           }
-          return [{ _tag: "Window", items: all, last: claim(sends), emails, tickets } as const]
+          return [{ _tag: "Window", items, prepared, last: claim(sends), tickets } as const]
         })
 
       const settleWindow = (u: Extract<Unit<M>, { _tag: "Window" }>) =>
         Effect.gen(function*() {
-          for (const t of u.tickets) yield* t.wait
-          yield* fenced(u.emails, state)
+          for (const t of u.tickets) yield* awaitTurn(t)
+          yield* fenced(u.tickets.map((t) => t.email), state)
           const stopped = yield* state.stopped
           const why = Option.isSome(stopped) ? stopped : state.admit(u.last) ? Option.none() : Option.some({ _tag: "Shutdown" } as const)
           // Suppressions as late as for one event: after the earlier events of the window's contacts.
-          const sends = new Map<Send, Send>()
-          for (const [, p] of u.items) if (p._tag === "Send") sends.set(p, resubscribe(p))
-          const outcomes = Option.isNone(why) ? yield* bulk.window([...sends.values()]) : undefined
+          const sends: Array<Send> = []
+          for (const p of u.prepared) if (p._tag === "Send") sends.push(resubscribe(p))
+          const outcomes = Option.isNone(why) ? yield* bulk.window(sends) : undefined
           const out: Array<readonly [M, Result]> = []
-          for (const [item, p] of u.items) {
-            const o: Outcome | undefined = p._tag === "Done" ? undefined : outcomes?.get(sends.get(p)!)
+          let k = 0
+          for (let i = 0; i < u.items.length; i++) {
+            const item = u.items[i]!
+            const p = u.prepared[i]!
             const r = p._tag === "Done"
               ? p.result
-              : withRaw(resultOf(p, o ?? { outcome: "not-attempted", reason: stopMessage(Option.getOrThrow(why)) }))
+              : lazyRaw(resultOf(p, outcomes?.[k++] ?? { outcome: "not-attempted", reason: stopMessage(Option.getOrThrow(why)) }))
             yield* logResult(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position)
             out.push([item, r])
           }
           return out
-        }).pipe(Effect.ensuring(Effect.forEach(u.tickets, (t) => t.release, { discard: true })))
+        }).pipe(Effect.ensuring(Effect.forEach(u.tickets, release, { discard: true })))
 
       return items.pipe(
-        Stream.map((item) => {
-          const p = decide(read(item))
-          // Gathered events keep their text, not their parsed form (read again only if asked for):
-          // a few windows of 5,000 parsed events are more than the heap the CLI runs in.
-          return [item, p._tag === "Send" && p.text !== undefined ? { ...p, raw: undefined } : p] as const
-        }),
+        // Gathered events keep their text, not their parsed form (read again only if asked for):
+        // a few windows of 5,000 parsed events are more than the heap the CLI runs in.
+        Stream.map((item) => ({ item, p: stripRaw(decide(read(item))) })),
         // Not in bulk, no more than it takes to see a backlog: the rest stays unread.
         Stream.aggregateWithin(
           Sink.suspend(() => {
             const most = bulkNow ? config.bulkSize : threshold + 1
             return Sink.fold(
-              { items: [] as Array<readonly [M, Prepared]>, bytes: 0 },
+              { items: [], prepared: [], bytes: 0 } as Gathering<M>,
               (w) => w.items.length < most && w.bytes < BULK_WINDOW_BYTES,
-              (w, x: readonly [M, Prepared]) => {
-                w.items.push(x)
-                w.bytes += (x[1]._tag === "Send" ? x[1].text : x[1].result.text)?.length ?? 0
+              (w, { item, p }: { readonly item: M; readonly p: Prepared }) => {
+                w.items.push(item)
+                w.prepared.push(p)
+                w.bytes += (p._tag === "Send" ? p.text : p.result.text)?.length ?? 0
                 return w
               }
             )
           }),
           linger
         ),
-        Stream.map((w) => w.items),
         Stream.mapEffect(units),
         Stream.flattenIterables,
         (s) =>
           orderedConcurrently(s, (u: Unit<M>) =>
             u._tag === "One"
-              ? Effect.map(settle(u), ([item, r]) => ({ out: [[item, withRaw(r)] as const], window: false }))
+              ? Effect.map(settle(u), ([item, r]) => ({ out: [[item, lazyRaw(r)] as const], window: false }))
               : Effect.map(settleWindow(u), (out) => ({ out, window: true })), config.concurrency),
         // A window's permit is back once its lines are out, not when its jobs end: the lanes may hold it longer.
         Stream.tap(({ window }) => (window ? permits.release(1) : Effect.void)),
         Stream.mapConcat(({ out }) => out)
       )
     }))
-
-  /** The parsed event, read again from the text when someone asks for it. */
-  const withRaw = (r: Result): Result => {
-    if (r.raw !== undefined || r.text === undefined) return r
-    const text = r.text
-    let raw: unknown
-    return Object.defineProperty({ ...r }, "raw", {
-      enumerable: true,
-      get: () => (raw ??= JSON.parse(text))
-    })
-  }
-
-  const run = <E, R>(lines: Stream.Stream<string, E, R>, given?: RunState): Stream.Stream<Result, E | RunStopped, R> =>
-    Stream.map(runTagged(numbered(lines), (x) => x, given), ([, r]) => r)
 
   const deliver = (raw: unknown): Effect.Effect<Outcome, FatalError> =>
     Effect.gen(function*() {
@@ -586,12 +579,44 @@ const make = Effect.gen(function*() {
         datatypes
       )
       if (p._tag === "Done") return p.result.outcome
-      const { release, wait } = takeTicket(p.email)
-      return yield* wait.pipe(
+      const ticket = takeTicket(p.email)
+      return yield* awaitTurn(ticket).pipe(
         Effect.zipRight(Effect.suspend(() => send(resubscribe(p), 0, state, makeHealth(config.outageThreshold)))),
-        Effect.ensuring(release)
+        Effect.ensuring(release(ticket))
       )
     })
 
+  const run = <E, R>(lines: Stream.Stream<string, E, R>, given?: RunState): Stream.Stream<Result, E | RunStopped, R> =>
+    Stream.map(runTagged(numbered(lines), (x) => x, given), ([, r]) => r)
+
   return Delivery.of({ deliver, run, runTagged })
 })
+
+/** Events gathered for a window, and what was decided for each. */
+interface Gathering<M> {
+  readonly items: Array<M>
+  readonly prepared: Array<Prepared>
+  bytes: number
+}
+
+/** A prepared update without its parsed event, while it has its text to read it again from. */
+const stripRaw = (p: Prepared): Prepared => p._tag === "Send" && p.text !== undefined && p.raw !== undefined ? { ...p, raw: undefined } : p
+
+/**
+ * A result whose parsed event is read again from its text when someone asks for it. The getter is
+ * the prototype's: thousands of results of a window wait to be written, each one object.
+ */
+class LazyRaw implements Result {
+  #raw: unknown = undefined
+  constructor(
+    readonly line: number,
+    readonly text: string,
+    readonly messageId: string | undefined,
+    readonly event: string | undefined,
+    readonly outcome: Outcome
+  ) {}
+  get raw(): unknown {
+    return this.#raw ??= JSON.parse(this.text)
+  }
+}
+const lazyRaw = (r: Result): Result => r.raw !== undefined || r.text === undefined ? r : new LazyRaw(r.line, r.text, r.messageId, r.event, r.outcome)

@@ -17,7 +17,7 @@ import type { Datatype } from "../Preset/Datatypes.js"
 import { coerceValue, fitProperties } from "../Preset/Datatypes.js"
 import type { Action, Preset } from "../Preset/Preset.js"
 import { LAST_EVENT_PROPERTY } from "../Preset/PropertyTypes.js"
-import type { SuppressionSet } from "../Suppressions.js"
+import type { Suppression, SuppressionSet } from "../Suppressions.js"
 import * as Metrics from "./Metrics.js"
 
 /** One input event as a run reads it. */
@@ -192,6 +192,17 @@ export const onlyProperties = (p: Extract<Prepared, { _tag: "Send" }>, only: Rea
 }
 
 /**
+ * A run's own unsubscribe: its reason is written when read. The set keeps one for each contact a
+ * run unsubscribes (a backfill, hundreds of thousands): a line number, not a string, each.
+ */
+class UnsubscribedByLine implements Suppression {
+  constructor(readonly line: number) {}
+  get reason(): string {
+    return `unsubscribed by the event on line ${this.line}`
+  }
+}
+
+/**
  * Standing consent (`addforce` from consent granted on an ordinary event) does not re-subscribe a
  * suppressed contact: it is sent as `addnoforce`, which updates the contact and keeps the
  * unsubscribe. Called in input order; an `unsub` suppresses, an explicit `addforce` lifts.
@@ -201,7 +212,7 @@ export const applySuppressions = (
   suppressions: SuppressionSet
 ): Extract<Prepared, { _tag: "Send" }> => {
   if (p.action === "unsub") {
-    suppressions.add(p.email, { reason: `unsubscribed by the event on line ${p.line}` })
+    suppressions.add(p.email, new UnsubscribedByLine(p.line))
     return p
   }
   if (p.action !== "addforce") return p
