@@ -8,6 +8,7 @@
  */
 import { Admin, Consumer, Producer, stringDeserializers } from "@platformatic/kafka"
 import type { Message } from "@platformatic/kafka"
+import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -16,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -53,6 +55,9 @@ const encodeStored = Schema.encodeSync(Stored)
 const decodeStored = Schema.decodeUnknownOption(Stored)
 
 export const suppressionTopicName = (deliveryTopic: string) => `${deliveryTopic}-suppressions`
+
+/** Suppressions shared in one produce at most. */
+const SHARE_BATCH = 500
 
 export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTopic")<SuppressionTopic, {
   readonly topic: string
@@ -115,8 +120,24 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
         // Delivery's own changes go to the topic in the background; a lost one is found again
         // at the next start (preflight reads who Mailjet holds as unsubscribed).
         const runtime = yield* Effect.runtime<never>()
-        const share = (message: { topic: string; key: string; value: string | null }) =>
-          Runtime.runFork(runtime)(send([message]).pipe(Effect.catchAll((e) => Effect.logWarning(e.message))))
+        // One writer, in order: a bulk window's hundreds of unsubscribes go as a few batches (one
+        // produce each, hundreds at once failed on the broker), and an unsubscribe and its lift
+        // never swap on the compacted topic.
+        const pending = yield* Queue.unbounded<{ topic: string; key: string; value: string | null }>()
+        let unsent = 0
+        yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(pending, 1, SHARE_BATCH), (batch) =>
+          send(Chunk.toArray(batch)).pipe(
+            Effect.catchAll((e) => Effect.logWarning(e.message)),
+            Effect.ensuring(Effect.sync(() => (unsent -= batch.length)))
+          ))))
+        // What delivery shared just before the end still goes, for a few seconds at most.
+        yield* Effect.addFinalizer(() =>
+          Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => unsent === 0 }), Effect.timeout("5 seconds"), Effect.ignore)
+        )
+        const share = (message: { topic: string; key: string; value: string | null }) => {
+          unsent++
+          Queue.unsafeOffer(pending, message)
+        }
         set.observe({
           added: (email, s) => {
             share({ topic, key: email, value: encodeStored({ email, reason: s.reason, event: "unsub", at: new Date().toISOString() }) })
