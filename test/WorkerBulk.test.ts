@@ -1,6 +1,6 @@
 /**
  * `serve` with MAILJET_BULK=always on the real broker: killed with -9 while a bulk job is running,
- * then restarted. Offsets are committed only once the job carrying a record's contact has been read
+ * then restarted; and joined by a second worker while jobs run. Offsets are committed only once the job carrying a record's contact has been read
  * to its end, so the restart re-sends what the kill left open: no event is lost, and every contact
  * ends as its events, in order, leave it.
  */
@@ -29,55 +29,93 @@ const recordsOf = (id: string) =>
     ]
   }).flat()
 
+/** A topic with the records on it, jobs that take 3 s, and the worker's environment. */
+const setUp = async (id: string, shutdownTimeout: string) => {
+  const topic = `delivery-${id}`
+  await createTopic(topic, PARTITIONS)
+  await produce(topic, recordsOf(id))
+  await run(sim().setFaults({ jobDurationMs: 3000 }))
+  const env = await workerEnv(sim(), id, {
+    MAILJET_MAX_RPS: "200",
+    MAILJET_BULK: "always",
+    MAILJET_BULK_SIZE: "100",
+    MAILJET_SHUTDOWN_TIMEOUT: shutdownTimeout
+  })
+  const end = (await endOffsets(topic)).map((o) => (o === 0 ? -1 : o))
+  const group = `signal-mailjet-${id}`
+  return {
+    env,
+    end,
+    committed: () => committedOffsets(group, topic, PARTITIONS),
+    allCommitted: () =>
+      waitFor("all committed", async () => {
+        const c = await committedOffsets(group, topic, PARTITIONS)
+        return JSON.stringify(c) === JSON.stringify(end) ? true : undefined
+      }, 120_000)
+  }
+}
+
+const jobsPosted = async () =>
+  (await run(sim().requests)).filter((r) => r.method === "POST" && r.path.endsWith("/managemanycontacts") && r.status === 201).length
+
+/**
+ * Each contact as its events leave it, in order: the last name, the order, and an unsubscribe that
+ * the later identify (no consent: addnoforce) does not undo. A job landing after a later update of
+ * its contacts would leave the first name, or re-subscribe.
+ */
+const wrongContacts = async (id: string) => {
+  const wrong: Array<string> = []
+  for (let i = 0; i < CONTACTS; i++) {
+    const c = await run(sim().contact(`bulk-${id}-${i}@example.com`))
+    const got = c._tag === "Some"
+      ? { list: c.value.lists.get(1), first_name: c.value.properties["first_name"], order: c.value.properties["last_order_value"] }
+      : undefined
+    const want = { list: i % 3 === 0 ? "unsubscribed" : "subscribed", first_name: "Last", order: i }
+    if (JSON.stringify(got) !== JSON.stringify(want)) wrong.push(`${i}: ${JSON.stringify(got)} ≠ ${JSON.stringify(want)}`)
+  }
+  return wrong
+}
+
 describe("serve with bulk jobs against a real Kafka broker", () => {
   it("kill -9 while a job runs, restart: no event lost, every contact's final state right", async () => {
     const id = `b${Date.now().toString(36)}`
-    const topic = `delivery-${id}`
-    const group = `signal-mailjet-${id}`
-    await createTopic(topic, PARTITIONS)
-    const records = recordsOf(id)
-    await produce(topic, records)
-    // Jobs take 3 s: the kill lands while one runs.
-    await run(sim().setFaults({ jobDurationMs: 3000 }))
-    const env = await workerEnv(sim(), id, {
-      MAILJET_MAX_RPS: "200",
-      MAILJET_BULK: "always",
-      MAILJET_BULK_SIZE: "100",
-      MAILJET_SHUTDOWN_TIMEOUT: "2 seconds"
-    })
-    const jobsPosted = async () =>
-      (await run(sim().requests)).filter((r) => r.method === "POST" && r.path.endsWith("/managemanycontacts") && r.status === 201).length
-
+    const { allCommitted, committed, end, env } = await setUp(id, "2 seconds")
     const first = startWorker(env)
     await waitFor("a bulk job started", async () => ((await jobsPosted()) > 0 ? true : undefined), 60_000)
     first.proc.kill("SIGKILL")
     await first.exited
-    const end = (await endOffsets(topic)).map((o) => (o === 0 ? -1 : o))
     // The job was still running: its records were not committed.
-    expect(await committedOffsets(group, topic, PARTITIONS)).not.toEqual(end)
+    expect(await committed()).not.toEqual(end)
 
     const second = startWorker({ ...env, PORT: String(await freePort()) })
-    await waitFor("all committed", async () => {
-      const c = await committedOffsets(group, topic, PARTITIONS)
-      return JSON.stringify(c) === JSON.stringify(end) ? true : undefined
-    }, 120_000)
+    await allCommitted()
     second.proc.kill("SIGTERM")
     expect(await second.exited).toBe(0)
     expect(await jobsPosted()).toBeGreaterThan(1)
     expect(second.stdout() + second.stderr()).not.toMatch(/dead-lettered/)
+    expect(await wrongContacts(id)).toEqual([])
+    await run(sim().setFaults({}))
+  }, 240_000)
 
-    // Each contact as its events leave it, in order: the last name, the order, and an unsubscribe
-    // that the later identify (no consent: addnoforce) does not undo.
-    const wrong: Array<string> = []
-    for (let i = 0; i < CONTACTS; i++) {
-      const c = await run(sim().contact(`bulk-${id}-${i}@example.com`))
-      const got = c._tag === "Some"
-        ? { list: c.value.lists.get(1), first_name: c.value.properties["first_name"], order: c.value.properties["last_order_value"] }
-        : undefined
-      const want = { list: i % 3 === 0 ? "unsubscribed" : "subscribed", first_name: "Last", order: i }
-      if (JSON.stringify(got) !== JSON.stringify(want)) wrong.push(`${i}: ${JSON.stringify(got)} ≠ ${JSON.stringify(want)}`)
-    }
-    expect(wrong).toEqual([])
+  it("a worker joins while jobs run (a rebalance): the first reads its jobs to their end before it hands over; no event lost, every contact's final state right", async () => {
+    const id = `r${Date.now().toString(36)}`
+    // Longer than a job: the hand-over waits for the jobs in flight instead of leaving them running.
+    const { allCommitted, env } = await setUp(id, "20 seconds")
+    const before = await jobsPosted()
+    const first = startWorker(env)
+    await waitFor("a bulk job started", async () => ((await jobsPosted()) > before ? true : undefined), 60_000)
+    const second = startWorker({ ...env, PORT: String(await freePort()) })
+    await allCommitted()
+    for (const w of [first, second]) w.proc.kill("SIGTERM")
+    expect(await first.exited).toBe(0)
+    expect(await second.exited).toBe(0)
+    // The first went through the hand-over, and the second worked some partitions.
+    expect(first.stderr()).toMatch(/group rebalancing/)
+    expect(second.stderr()).toMatch(/consuming delivery-\S+ as group \S+: partitions \d/)
+    // A window's unsubscribes all reach the suppressions topic (one produce each once failed in bursts).
+    expect(first.stderr() + second.stderr()).not.toMatch(/failed on the suppressions topic/)
+    expect(first.stderr() + second.stderr()).not.toMatch(/dead-lettered|not attempted/)
+    expect(await wrongContacts(id)).toEqual([])
     await run(sim().setFaults({}))
   }, 240_000)
 })
