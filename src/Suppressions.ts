@@ -36,14 +36,28 @@ export interface SuppressionSet {
   readonly size: () => number
 }
 
+/**
+ * A run's own unsubscribe: its reason is written when read. A backfill unsubscribes hundreds of
+ * thousands of contacts, and the set keeps each of them as its line number alone.
+ */
+export class UnsubscribedByLine implements Suppression {
+  constructor(readonly line: number) {}
+  get reason(): string {
+    return `unsubscribed by the event on line ${this.line}`
+  }
+}
+
 export const makeSuppressions = (initial: Iterable<readonly [string, Suppression]> = []): SuppressionSet => {
-  const byEmail = new Map(initial)
+  const byEmail = new Map<string, Suppression | number>(initial)
   const listeners: Array<SuppressionListener> = []
   return {
-    get: (email) => byEmail.get(email),
+    get: (email) => {
+      const s = byEmail.get(email)
+      return typeof s === "number" ? new UnsubscribedByLine(s) : s
+    },
     add: (email, suppression) => {
       const known = byEmail.has(email)
-      byEmail.set(email, suppression)
+      byEmail.set(email, suppression instanceof UnsubscribedByLine ? suppression.line : suppression)
       if (!known) for (const l of listeners) l.added(email, suppression)
     },
     lift: (email) => {

@@ -17,7 +17,7 @@ import type { Datatype } from "../Preset/Datatypes.js"
 import { coerceValue, fitProperties } from "../Preset/Datatypes.js"
 import type { Action, Preset } from "../Preset/Preset.js"
 import { LAST_EVENT_PROPERTY } from "../Preset/PropertyTypes.js"
-import type { Suppression, SuppressionSet } from "../Suppressions.js"
+import { type SuppressionSet, UnsubscribedByLine } from "../Suppressions.js"
 import * as Metrics from "./Metrics.js"
 
 /** One input event as a run reads it. */
@@ -188,17 +188,6 @@ export const onlyProperties = (p: Extract<Prepared, { _tag: "Send" }>, only: Rea
     note: `replayed properties only (${only.join(", ")}); the event's own action (${p.action}) landed when it was first delivered`,
     body: { ...rest, Action: "addnoforce", ...(kept.length === 0 ? {} : { Properties: Object.fromEntries(kept) }) },
     partial: refused.length === 0 ? undefined : { ...p.partial!, properties: refused }
-  }
-}
-
-/**
- * A run's own unsubscribe: its reason is written when read. The set keeps one for each contact a
- * run unsubscribes (a backfill, hundreds of thousands): a line number, not a string, each.
- */
-class UnsubscribedByLine implements Suppression {
-  constructor(readonly line: number) {}
-  get reason(): string {
-    return `unsubscribed by the event on line ${this.line}`
   }
 }
 
