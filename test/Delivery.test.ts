@@ -1,5 +1,6 @@
 import { expect, layer } from "@effect/vitest"
-import { Chunk, Duration, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
+import { Chunk, Duration, Effect, Fiber, Layer, Metric, Option, Schema, Stream } from "effect"
+import * as Metrics from "../src/Delivery/Metrics.js"
 import { Delivery } from "../src/Delivery/Delivery.js"
 import { makeRunState } from "../src/Delivery/RunState.js"
 import type { DeliverySettings } from "../src/Delivery/DeliveryConfig.js"
@@ -256,6 +257,28 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
     // Each run waits out its late jobs (400 ms) and the fences' patience.
     { timeout: 120_000, fastCheck: { numRuns: 12 } }
   )
+
+  it.effect("a job past its deadline is watched, counted in signal_mailjet_bulk_jobs_unfinished, until it ends", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      // The job lands 600 ms late; its deadline is 150 ms.
+      yield* sim.setFaults({ jobStuckRate: 1, jobStuckMs: 600, jobDurationMs: 20 })
+      const unfinished = Effect.map(Metric.value(Metrics.bulkJobsUnfinished), (s) => s.value)
+      const before = yield* unfinished
+      const lines = ([0, 1] as const).map((c) => toLine({ contact: c, kind: "Signed Up", consent: "granted", value: c }, c))
+      const { during, after } = yield* Effect.gen(function*() {
+        const d = yield* Delivery
+        const results = yield* Stream.runCollect(d.run(Stream.fromIterable(lines)))
+        // Its events went one by one; the job may still land: watched.
+        expect(Chunk.toArray(results).map((r) => r.outcome.outcome)).toEqual(["delivered", "delivered"])
+        const during = yield* unfinished
+        yield* Effect.sleep("100 millis").pipe(Effect.repeat({ until: () => Effect.runSync(unfinished) === before }), Effect.timeout("5 seconds"))
+        return { during, after: yield* unfinished }
+      }).pipe(Effect.provide(deliveryLayer(sim.url, { bulk: "always", bulkSize: 2, bulkJobTimeout: Duration.millis(150) })))
+      yield* sim.setFaults({})
+      expect({ during: during - before, after: after - before }).toEqual({ during: 1, after: 0 })
+    }))
 
   it.effect("one contact's events keep input order under concurrency; other contacts run in parallel", () =>
     Effect.gen(function*() {

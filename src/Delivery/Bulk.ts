@@ -12,6 +12,7 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type { Outcome } from "../Domain/Outcome.js"
 import type { BulkJob, BulkRejection, MailjetClient } from "../Mailjet/MailjetClient.js"
@@ -138,7 +139,7 @@ export const makeBulk = (deps: BulkDeps) => {
    * free. Never given up: a contact fenced for ever is held back, not overwritten.
    */
   const watch = (fence: Fence) =>
-    Effect.gen(function*() {
+    Effect.zipRight(Metric.increment(Metrics.bulkJobsUnfinished), Effect.gen(function*() {
       while (true) {
         yield* Effect.sleep(slowest)
         const wait = yield* pacer.reserve
@@ -150,7 +151,7 @@ export const makeBulk = (deps: BulkDeps) => {
         }
         if (r._tag === "Left" && r.left._tag === "RateLimited") yield* pacer.rateLimited
       }
-    })
+    })).pipe(Effect.ensuring(Metric.incrementBy(Metrics.bulkJobsUnfinished, -1)))
 
   /** Polls until the job ends or its deadline passes. */
   const poll = (job: number, deadline: number) =>

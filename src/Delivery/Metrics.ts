@@ -82,3 +82,6 @@ export const lastCommit = Metric.gauge("signal_mailjet_last_commit_timestamp_sec
 export const committedOffset = Metric.gauge("signal_mailjet_committed_offset", {
   description: "The last committed offset by partition"
 })
+export const bulkJobsUnfinished = Metric.gauge("signal_mailjet_bulk_jobs_unfinished", {
+  description: "Bulk jobs whose end was not seen (past MAILJET_BULK_JOB_TIMEOUT, or a stop), watched until they end: their contacts' later updates wait"
+})
