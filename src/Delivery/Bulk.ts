@@ -10,6 +10,7 @@
  * land: its contacts stay fenced (Fences.ts) and a watcher polls it to its end.
  */
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -65,9 +66,33 @@ export interface BulkDeps {
   readonly sendOne: (p: Send) => Effect.Effect<Outcome>
   readonly backoff: (failures: number) => Effect.Effect<void>
   readonly fences: Fences
-  /** Runs a job's watcher in the background, for as long as the Delivery service lives. */
-  readonly detach: (watcher: Effect.Effect<void>) => Effect.Effect<void>
+  /** Watches, in the background, a job whose end was not seen (`watchJob`). */
+  readonly watch: (fence: Fence) => Effect.Effect<void>
 }
+
+/** How long a poll waits at most: a short deadline (a test's) is polled more often. */
+const slowestPoll = (config: DeliverySettings) => Math.min(Duration.toMillis(MAX_POLL), Duration.toMillis(config.bulkJobTimeout) / 4)
+
+/**
+ * A job whose end was not seen (this process's, or another's: Fences.learn): polled, outside any
+ * run, until it ends, then its contacts are free. Never given up: a contact fenced for ever is held
+ * back, not overwritten. Stops as well when another process saw the job end (Fences.forget).
+ */
+export const watchJob = (deps: Pick<BulkDeps, "client" | "pacer" | "config" | "fences">) => (fence: Fence) =>
+  Effect.zipRight(Metric.increment(Metrics.bulkJobsUnfinished), Effect.gen(function*() {
+    const { client, fences, pacer } = deps
+    while (!(yield* Deferred.isDone(fence.ended))) {
+      yield* Effect.sleep(slowestPoll(deps.config))
+      const wait = yield* pacer.reserve
+      if (wait > 0) yield* Effect.sleep(wait)
+      const r = yield* Effect.either(client.bulkJob(fence.job))
+      if (r._tag === "Right" && r.right.status !== "Running") {
+        yield* Effect.logInfo(`bulk job ${fence.job} ended (${r.right.status}): its contacts' later updates go on`)
+        return yield* fences.close(fence)
+      }
+      if (r._tag === "Left" && r.left._tag === "RateLimited") yield* pacer.rateLimited
+    }
+  })).pipe(Effect.ensuring(Metric.incrementBy(Metrics.bulkJobsUnfinished, -1)))
 
 export const makeBulk = (deps: BulkDeps) => {
   const { client, config, fences, pacer, state } = deps
@@ -131,27 +156,7 @@ export const makeBulk = (deps: BulkDeps) => {
       }
     })
 
-  // A short deadline (a test's) is polled more often.
-  const slowest = Math.min(Duration.toMillis(MAX_POLL), Duration.toMillis(config.bulkJobTimeout) / 4)
-
-  /**
-   * A job whose end was not seen: polled, outside any run, until it ends, then its contacts are
-   * free. Never given up: a contact fenced for ever is held back, not overwritten.
-   */
-  const watch = (fence: Fence) =>
-    Effect.zipRight(Metric.increment(Metrics.bulkJobsUnfinished), Effect.gen(function*() {
-      while (true) {
-        yield* Effect.sleep(slowest)
-        const wait = yield* pacer.reserve
-        if (wait > 0) yield* Effect.sleep(wait)
-        const r = yield* Effect.either(client.bulkJob(fence.job))
-        if (r._tag === "Right" && r.right.status !== "Running") {
-          yield* Effect.logInfo(`bulk job ${fence.job} ended (${r.right.status}): its contacts' later updates go on`)
-          return yield* fences.close(fence)
-        }
-        if (r._tag === "Left" && r.left._tag === "RateLimited") yield* pacer.rateLimited
-      }
-    })).pipe(Effect.ensuring(Metric.incrementBy(Metrics.bulkJobsUnfinished, -1)))
+  const slowest = slowestPoll(config)
 
   /** Polls until the job ends or its deadline passes. */
   const poll = (job: number, deadline: number) =>
@@ -209,7 +214,7 @@ export const makeBulk = (deps: BulkDeps) => {
         // Not attempted, though the job may still land: a rerun sends the same updates again.
         Effect.mapError((e) => typeof e === "string" ? `bulk ${e}` : new Stop(`${e.reason} (bulk job ${id}, still running, may land meanwhile)`, e.error)),
         // Its end not seen (the deadline, a stop, an interruption): it may still land.
-        Effect.onExit((exit) => exit._tag === "Success" ? fences.close(fence) : deps.detach(watch(fence)))
+        Effect.onExit((exit) => exit._tag === "Success" ? fences.close(fence) : deps.watch(fence))
       )
       if (end.status !== "Completed") {
         return { _tag: "Fallback", reason: `bulk job ${id} ended ${end.detail}${end.error === "" ? "" : ` (${end.error})`}` } as const

@@ -35,9 +35,9 @@ import type { FatalError, MailjetError } from "../Mailjet/MailjetError.js"
 import { Mapping } from "../Mapping.js"
 import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import { Suppressions } from "../Suppressions.js"
-import { makeBulk } from "./Bulk.js"
+import { makeBulk, watchJob } from "./Bulk.js"
 import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
-import { makeFences, unfinishedJobDetail } from "./Fences.js"
+import { type Fence, type FenceListener, makeFences, unfinishedJobDetail } from "./Fences.js"
 import { orderedConcurrently } from "./Lanes.js"
 import * as Metrics from "./Metrics.js"
 import { Pacer } from "./Pacer.js"
@@ -122,6 +122,17 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
     read: (m: M) => Item,
     state?: RunState
   ) => Stream.Stream<readonly [M, Result], E | RunStopped, R>
+  /**
+   * Bulk jobs that may still land, shared between processes (SuppressionTopic does it for `serve`):
+   * this process's are told to listeners; another's are fenced here too and watched to their end.
+   */
+  readonly jobs: {
+    readonly observe: (listener: FenceListener) => void
+    /** Another process's job, with (some of) its contacts. */
+    readonly learn: (job: number, emails: ReadonlyArray<string>) => Effect.Effect<void>
+    /** Another process saw the job end. */
+    readonly forget: (job: number) => Effect.Effect<void>
+  }
 }>() {
   /**
    * Needs its parts: `MailjetClient`, `Consent`, `Mapping`, `Pacer`, `DeliveryConfig`, and what
@@ -158,9 +169,9 @@ const make = Effect.gen(function*() {
   const suppressions = yield* Suppressions
   // Jobs whose end was not seen are watched for as long as the service lives.
   const scope = yield* Effect.scope
-  // Interruptible, though forked from a finalizer: the service's end must be able to stop it.
-  const detach = (watcher: Effect.Effect<void>) => Effect.asVoid(Effect.forkIn(Effect.interruptible(watcher), scope))
   const fences = makeFences()
+  // Interruptible, though forked from a finalizer: the service's end must be able to stop it.
+  const watch = (fence: Fence) => Effect.asVoid(Effect.forkIn(Effect.interruptible(watchJob({ client, pacer, config, fences })(fence)), scope))
   const resubscribe = consent.resubscribe === "explicit"
     ? (p: Extract<Prepared, { _tag: "Send" }>) => applySuppressions(p, suppressions)
     : (p: Extract<Prepared, { _tag: "Send" }>) => p
@@ -475,7 +486,7 @@ const make = Effect.gen(function*() {
     claim: (n: number) => number
   ): Stream.Stream<readonly [M, Result], E, R> =>
     Stream.unwrapScoped(Effect.gen(function*() {
-      const bulk = makeBulk({ client, pacer, config, state, health, sendOne: sendOne(state, health), backoff, fences, detach })
+      const bulk = makeBulk({ client, pacer, config, state, health, sendOne: sendOne(state, health), backoff, fences, watch })
       const threshold = config.maxRps * AUTO_BACKLOG_SECONDS
       let bulkNow = config.bulk === "always"
       const permits = yield* Effect.makeSemaphore(BULK_WINDOWS_IN_FLIGHT)
@@ -589,7 +600,14 @@ const make = Effect.gen(function*() {
   const run = <E, R>(lines: Stream.Stream<string, E, R>, given?: RunState): Stream.Stream<Result, E | RunStopped, R> =>
     Stream.map(runTagged(numbered(lines), (x) => x, given), ([, r]) => r)
 
-  return Delivery.of({ deliver, run, runTagged })
+  const jobs = {
+    observe: fences.observe,
+    learn: (job: number, emails: ReadonlyArray<string>) =>
+      Effect.suspend(() => Option.match(fences.learn(job, emails), { onNone: () => Effect.void, onSome: watch })),
+    forget: fences.forget
+  }
+
+  return Delivery.of({ deliver, run, runTagged, jobs })
 })
 
 /** Events gathered for a window, and what was decided for each. */

@@ -16,11 +16,27 @@ export interface Fence {
   readonly ended: Deferred.Deferred<void>
 }
 
+/** Told of this process's own jobs, e.g. to share them with the other workers (see SuppressionTopic). */
+export interface FenceListener {
+  /** A job was accepted: until `ended`, it may land. */
+  readonly opened: (fence: Fence) => void
+  /** The job was seen to end, here (by its run or a watcher). */
+  readonly ended: (fence: Fence) => void
+}
+
 export interface Fences {
   /** A job was accepted: its contacts wait for it until `close`. */
   readonly open: (job: number, emails: ReadonlyArray<string>) => Fence
   /** The job ended (Completed, Error or Abort): its contacts are free. */
   readonly close: (fence: Fence) => Effect.Effect<void>
+  /**
+   * Another process's job that may still land (these of its contacts): fenced here too. The fence,
+   * when the job was not known yet: the caller watches it to its end.
+   */
+  readonly learn: (job: number, emails: ReadonlyArray<string>) => Option.Option<Fence>
+  /** Another process saw the job end. */
+  readonly forget: (job: number) => Effect.Effect<void>
+  readonly observe: (listener: FenceListener) => void
   /** The fences of these contacts; synchronous, and nothing to do while no job is open. */
   readonly of: (emails: Iterable<string>) => ReadonlyArray<Fence>
   /**
@@ -36,17 +52,50 @@ export interface Fences {
 
 export const makeFences = (): Fences => {
   const byEmail = new Map<string, Fence>()
+  const byJob = new Map<number, { readonly fence: Fence; readonly emails: Array<string> }>()
+  const listeners: Array<FenceListener> = []
+  const fence = (job: number, emails: Array<string>): Fence => {
+    const f: Fence = { job, emails, ended: Deferred.unsafeMake<void>(FiberId.none) }
+    byJob.set(job, { fence: f, emails })
+    for (const e of emails) byEmail.set(e, f)
+    return f
+  }
+  const end = (f: Fence) =>
+    Effect.suspend(() => {
+      if (byJob.get(f.job)?.fence === f) byJob.delete(f.job)
+      for (const e of f.emails) if (byEmail.get(e) === f) byEmail.delete(e)
+      return Deferred.succeed(f.ended, undefined)
+    })
   return {
     open: (job, emails) => {
-      const fence: Fence = { job, emails, ended: Deferred.unsafeMake<void>(FiberId.none) }
-      for (const e of emails) byEmail.set(e, fence)
-      return fence
+      const f = fence(job, [...emails])
+      for (const l of listeners) l.opened(f)
+      return f
     },
-    close: (fence) =>
-      Effect.suspend(() => {
-        for (const e of fence.emails) if (byEmail.get(e) === fence) byEmail.delete(e)
-        return Deferred.succeed(fence.ended, undefined)
-      }),
+    close: (f) =>
+      Effect.flatMap(end(f), (first) =>
+        Effect.sync(() => {
+          if (first) for (const l of listeners) l.ended(f)
+        })),
+    learn: (job, emails) => {
+      const known = byJob.get(job)
+      const f = known?.fence ?? fence(job, [])
+      const mine = byJob.get(job)!.emails
+      // A contact already fenced waits for that job; a job shared in parts gathers its contacts.
+      for (const e of emails) {
+        if (byEmail.has(e)) continue
+        mine.push(e)
+        byEmail.set(e, f)
+      }
+      return known === undefined ? Option.some(f) : Option.none()
+    },
+    forget: (job) => Effect.suspend(() => {
+      const known = byJob.get(job)
+      return known === undefined ? Effect.void : Effect.asVoid(end(known.fence))
+    }),
+    observe: (listener) => {
+      listeners.push(listener)
+    },
     of: (emails) => {
       if (byEmail.size === 0) return []
       const found = new Set<Fence>()
