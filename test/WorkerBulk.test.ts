@@ -97,6 +97,60 @@ describe("serve with bulk jobs against a real Kafka broker", () => {
     await run(sim().setFaults({}))
   }, 240_000)
 
+  it("kill -9 while a job runs, and the job lands late: the restarted worker waits for it before the contacts' later updates (the job is shared on the suppressions topic), so it cannot re-subscribe them", async () => {
+    const id = `f${Date.now().toString(36)}`
+    const topic = `delivery-${id}`
+    const group = `signal-mailjet-${id}`
+    await createTopic(topic, PARTITIONS)
+    const emails = Array.from({ length: 30 }, (_, i) => `late-${id}-${i}@example.com`)
+    const event = (email: string, kind: string, consent: boolean) => ({
+      key: email,
+      value: JSON.stringify({ type: "track", event: kind, messageId: `${kind}-${email}`, context: { traits: { email }, consent: { marketing: consent } } })
+    })
+    await produce(topic, emails.map((e) => event(e, "Signed Up", true)))
+    // The first worker's jobs land 25 s after they are posted, whatever is sent meanwhile: well
+    // after the second worker has joined (the group waits out the killed one's session first).
+    await run(sim().setFaults({ jobStuckRate: 1, jobStuckMs: 25_000, jobDurationMs: 100 }))
+    const env = await workerEnv(sim(), id, {
+      MAILJET_MAX_RPS: "200",
+      MAILJET_BULK: "always",
+      MAILJET_BULK_SIZE: "100",
+      MAILJET_BULK_JOB_TIMEOUT: "60 seconds",
+      MAILJET_SHUTDOWN_TIMEOUT: "2 seconds"
+    })
+    const before = await jobsPosted()
+    const first = startWorker(env)
+    await waitFor("a bulk job started", async () => ((await jobsPosted()) > before ? true : undefined), 60_000)
+    const posted = Date.now()
+    // Long enough for the job to reach the topic; far less than the job takes.
+    await new Promise((r) => setTimeout(r, 1500))
+    first.proc.kill("SIGKILL")
+    await first.exited
+
+    // Meanwhile every contact unsubscribes; the next jobs take 100 ms.
+    await produce(topic, emails.map((e) => event(e, "Unsubscribed", false)))
+    await run(sim().setFaults({ jobDurationMs: 100 }))
+    const second = startWorker({ ...env, PORT: String(await freePort()) })
+    const end = (await endOffsets(topic)).map((o) => (o === 0 ? -1 : o))
+    await waitFor("all committed", async () => {
+      const c = await committedOffsets(group, topic, PARTITIONS)
+      return JSON.stringify(c) === JSON.stringify(end) ? true : undefined
+    }, 120_000)
+    // The first worker's job has landed by now, whenever it was sent.
+    await new Promise((r) => setTimeout(r, Math.max(0, posted + 26_000 - Date.now())))
+    second.proc.kill("SIGTERM")
+    expect(await second.exited).toBe(0)
+    const wrong: Array<string> = []
+    for (const email of emails) {
+      const c = await run(sim().contact(email))
+      const list = c._tag === "Some" ? c.value.lists.get(1) : undefined
+      if (list !== "unsubscribed") wrong.push(`${email}: ${list}`)
+    }
+    expect(wrong).toEqual([])
+    expect(second.stderr()).toMatch(/of another worker may still land/)
+    await run(sim().setFaults({}))
+  }, 240_000)
+
   it("a worker joins while jobs run (a rebalance): the first reads its jobs to their end before it hands over; no event lost, every contact's final state right", async () => {
     const id = `r${Date.now().toString(36)}`
     // Longer than a job: the hand-over waits for the jobs in flight instead of leaving them running.

@@ -74,7 +74,9 @@ export const serveCommand = Command.make(
           )
           yield* serve(status).pipe(
             Effect.provide(
-              Delivery.layer.pipe(
+              // Bulk jobs that the group's other workers (or this partition's last owner) may still have landing.
+              SuppressionTopic.sharingJobs.pipe(
+                Layer.provideMerge(Delivery.layer),
                 // Suppressions from Mailjet (preflight), then from the group's topic.
                 Layer.provideMerge(SuppressionTopic.following),
                 Layer.provideMerge(Preflight.layer({ missing, retry: untilMailjetAnswers })),

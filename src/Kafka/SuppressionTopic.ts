@@ -23,6 +23,8 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
+import { Delivery } from "../Delivery/Delivery.js"
+import type { Fence } from "../Delivery/Fences.js"
 import { feedbackEvent, type Learnt, Suppressions, type SuppressionSet } from "../Suppressions.js"
 import { connectionOptions, KafkaConfig, producerOptions } from "./KafkaConfig.js"
 import { kafkaFailure, KafkaUnavailable } from "./KafkaError.js"
@@ -54,6 +56,28 @@ const Stored = Schema.parseJson(Schema.Struct({
 const encodeStored = Schema.encodeSync(Stored)
 const decodeStored = Schema.decodeUnknownOption(Stored)
 
+/**
+ * A bulk job that may still land, shared on the same topic under its own keys (one record per
+ * JOB_PART contacts, so a record stays well under Kafka's 1 MB); a tombstone once it was seen to
+ * end. A worker that takes over its contacts waits for it (Fences.ts).
+ */
+const JOB_KEY = "bulk-job:"
+const JOB_PART = 1000
+const SharedJob = Schema.parseJson(Schema.Struct({
+  job: Schema.Number,
+  emails: Schema.Array(Schema.String),
+  origin: Schema.String,
+  /** When the job was posted (ms since the epoch). */
+  at: Schema.Number
+}))
+/**
+ * A job shared longer ago than this is not waited for: its owner's end was lost (a kill -9 as it
+ * ended), and a job Mailjet no longer knows would be polled for ever.
+ */
+const JOB_FORGOTTEN_AFTER_MS = 24 * 60 * 60 * 1000
+const encodeJob = Schema.encodeSync(SharedJob)
+const decodeJob = Schema.decodeUnknownOption(SharedJob)
+
 export const suppressionTopicName = (deliveryTopic: string) => `${deliveryTopic}-suppressions`
 
 /** Suppressions shared in one produce at most. */
@@ -69,6 +93,12 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
    * scope lives; and shares delivery's own changes to `set` (an `unsub`, a lift) through it.
    */
   readonly follow: (set: SuppressionSet) => Effect.Effect<void, SuppressionsUnavailable, Scope.Scope>
+  /**
+   * Shares this worker's bulk jobs that may still land, and fences here the other workers' (read
+   * from the start: a worker taking over a partition waits for the jobs its last owner left
+   * running); returns once caught up.
+   */
+  readonly followJobs: (jobs: Context.Tag.Service<Delivery>["jobs"]) => Effect.Effect<void, SuppressionsUnavailable, Scope.Scope>
 }>() {
   static readonly layer = Layer.scoped(SuppressionTopic, Effect.gen(function*() {
     const kafka = yield* KafkaConfig
@@ -114,30 +144,88 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
         })
       )
 
+    // One writer, in order: a bulk window's hundreds of unsubscribes go as a few batches (one
+    // produce each, hundreds at once failed on the broker), and an unsubscribe and its lift never
+    // swap on the compacted topic. Delivery's own changes go in the background; a lost one is
+    // found again at the next start (preflight reads who Mailjet holds as unsubscribed).
+    const pending = yield* Queue.unbounded<{ topic: string; key: string; value: string | null }>()
+    let unsent = 0
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(pending, 1, SHARE_BATCH), (batch) =>
+      send(Chunk.toArray(batch)).pipe(
+        Effect.catchAll((e) => Effect.logWarning(e.message)),
+        Effect.ensuring(Effect.sync(() => (unsent -= batch.length)))
+      ))))
+    // What delivery shared just before the end still goes, for a few seconds at most.
+    yield* Effect.addFinalizer(() =>
+      Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => unsent === 0 }), Effect.timeout("5 seconds"), Effect.ignore)
+    )
+    const share = (message: { topic: string; key: string; value: string | null }) => {
+      unsent++
+      Queue.unsafeOffer(pending, message)
+    }
+
+    /** Reads the topic from its start into `handle`, then follows it for as long as the scope lives; returns once caught up. */
+    const followTopic = (handle: (m: Record) => void) =>
+      Effect.gen(function*() {
+        const caughtUp = yield* Deferred.make<void>()
+        // Read from the start by a group of its own: every worker needs every record.
+        yield* Effect.forkScoped(
+          readAll(kafka, topic, fail, handle, () => Deferred.unsafeDone(caughtUp, Effect.void)).pipe(
+            Effect.tapError((e) => Effect.logWarning(`${e.message} Reading it again.`)),
+            Effect.retry(Schedule.spaced("2 seconds"))
+          )
+        )
+        yield* Deferred.await(caughtUp)
+      })
+
+    // Tells this worker's records from the others' when they come back.
+    const origin = randomUUID()
+
+    const followJobs = (jobs: Context.Tag.Service<Delivery>["jobs"]) =>
+      Effect.gen(function*() {
+        yield* ensure
+        const runtime = yield* Effect.runtime<never>()
+        const keys = (f: Fence) => Array.from({ length: Math.ceil(f.emails.length / JOB_PART) }, (_, i) => `${JOB_KEY}${f.job}:${i}`)
+        // Another worker's job, fenced here: the keys it came under, to end them all.
+        const learnt = new Map<number, Set<string>>()
+        jobs.observe({
+          opened: (f) => {
+            const at = Date.now()
+            keys(f).forEach((key, i) =>
+              share({ topic, key, value: encodeJob({ job: f.job, emails: f.emails.slice(i * JOB_PART, (i + 1) * JOB_PART), origin, at }) })
+            )
+          },
+          ended: (f) => {
+            for (const key of learnt.get(f.job) ?? keys(f)) share({ topic, key, value: null })
+            learnt.delete(f.job)
+          }
+        })
+        const learn = (m: Record) => {
+          if (!m.key.startsWith(JOB_KEY)) return
+          const job = Number(m.key.slice(JOB_KEY.length).split(":")[0])
+          if (!Number.isSafeInteger(job)) return
+          if (m.value === undefined || m.value === null) {
+            learnt.delete(job)
+            return Runtime.runFork(runtime)(jobs.forget(job))
+          }
+          const shared = decodeJob(m.value)
+          if (Option.isNone(shared)) return
+          if (shared.value.origin === origin || Date.now() - shared.value.at > JOB_FORGOTTEN_AFTER_MS) return
+          learnt.set(job, (learnt.get(job) ?? new Set()).add(m.key))
+          Runtime.runFork(runtime)(
+            Effect.zipRight(
+              Effect.logInfo(`bulk job ${shared.value.job} of another worker may still land: its contacts wait for it`),
+              jobs.learn(shared.value.job, shared.value.emails)
+            )
+          )
+        }
+        yield* followTopic(learn)
+      })
+
     const follow = (set: SuppressionSet) =>
       Effect.gen(function*() {
         yield* ensure
-        // Delivery's own changes go to the topic in the background; a lost one is found again
-        // at the next start (preflight reads who Mailjet holds as unsubscribed).
         const runtime = yield* Effect.runtime<never>()
-        // One writer, in order: a bulk window's hundreds of unsubscribes go as a few batches (one
-        // produce each, hundreds at once failed on the broker), and an unsubscribe and its lift
-        // never swap on the compacted topic.
-        const pending = yield* Queue.unbounded<{ topic: string; key: string; value: string | null }>()
-        let unsent = 0
-        yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(pending, 1, SHARE_BATCH), (batch) =>
-          send(Chunk.toArray(batch)).pipe(
-            Effect.catchAll((e) => Effect.logWarning(e.message)),
-            Effect.ensuring(Effect.sync(() => (unsent -= batch.length)))
-          ))))
-        // What delivery shared just before the end still goes, for a few seconds at most.
-        yield* Effect.addFinalizer(() =>
-          Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => unsent === 0 }), Effect.timeout("5 seconds"), Effect.ignore)
-        )
-        const share = (message: { topic: string; key: string; value: string | null }) => {
-          unsent++
-          Queue.unsafeOffer(pending, message)
-        }
         set.observe({
           added: (email, s) => {
             share({ topic, key: email, value: encodeStored({ email, reason: s.reason, event: "unsub", at: new Date().toISOString() }) })
@@ -146,40 +234,49 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
             share({ topic, key: email, value: null })
           }
         })
-        const caughtUp = yield* Deferred.make<void>()
-        // Read from the start by a group of its own: every worker needs every record.
-        yield* Effect.forkScoped(
-          readAll(kafka, topic, fail, set, () => Deferred.unsafeDone(caughtUp, Effect.void), (message) => {
-            Runtime.runFork(runtime)(Effect.logWarning(message))
-          }).pipe(
-            Effect.tapError((e) => Effect.logWarning(`${e.message} Reading it again.`)),
-            Effect.retry(Schedule.spaced("2 seconds"))
-          )
-        )
-        yield* Deferred.await(caughtUp)
+        const learn = (m: Record) => {
+          if (m.key.startsWith(JOB_KEY)) return
+          if (m.value === undefined || m.value === null) set.learn(m.key, undefined)
+          else {
+            const stored = decodeStored(m.value)
+            if (Option.isSome(stored)) set.learn(m.key, { reason: stored.value.reason, at: stored.value.at })
+            else Runtime.runFork(runtime)(Effect.logWarning(`suppressions: record ${m.partition}/${m.offset} of ${topic} is not one; skipped`))
+          }
+          Effect.runSync(Metric.set(suppressionCount, set.size()))
+        }
+        yield* followTopic(learn)
         yield* Metric.set(suppressionCount, set.size())
         yield* Effect.logInfo(`suppressions: ${set.size()} contacts held as unsubscribed (Mailjet and ${topic})`)
       })
 
-    return SuppressionTopic.of({ topic, feedbackTopic, store, follow })
+    return SuppressionTopic.of({ topic, feedbackTopic, store, follow, followJobs })
   }))
+
+  /** Provides nothing: shares bulk jobs through the topic (see `followJobs`) before delivery starts. */
+  static readonly sharingJobs = Layer.scopedDiscard(
+    Effect.flatMap(Effect.all([SuppressionTopic, Delivery, KafkaConfig]), ([topic, delivery, kafka]) =>
+      untilReachable(topic.followJobs(delivery.jobs), kafka))
+  )
 
   /** Provides nothing: reads the topic into preflight's `Suppressions` before delivery starts. */
   static readonly following = Layer.scopedDiscard(
     Effect.flatMap(Effect.all([SuppressionTopic, Suppressions, KafkaConfig]), ([topic, set, kafka]) =>
-      topic.follow(set).pipe(
-        // A broker restarting as the worker starts: wait for it, not ready, as serve does later on.
-        Effect.tapError((e) => e.unreachable ? Effect.logWarning(`${e.message} Not ready; trying again.`) : Effect.void),
-        Effect.retry({
-          while: (e) => e.unreachable === true,
-          schedule: Schedule.exponential("500 millis").pipe(
-            Schedule.union(Schedule.spaced("30 seconds")),
-            Schedule.upTo(kafka.outageTimeout)
-          )
-        })
-      ))
+      untilReachable(topic.follow(set), kafka))
   )
 }
+
+/** A broker restarting as the worker starts: waited for, not ready, as serve does later on. */
+const untilReachable = <A, R>(start: Effect.Effect<A, SuppressionsUnavailable, R>, kafka: Context.Tag.Service<KafkaConfig>) =>
+  start.pipe(
+    Effect.tapError((e) => e.unreachable ? Effect.logWarning(`${e.message} Not ready; trying again.`) : Effect.void),
+    Effect.retry({
+      while: (e) => e.unreachable === true,
+      schedule: Schedule.exponential("500 millis").pipe(
+        Schedule.union(Schedule.spaced("30 seconds")),
+        Schedule.upTo(kafka.outageTimeout)
+      )
+    })
+  )
 
 /** Creates the topic compacted when it is missing; leaves an existing one as it is. */
 const ensureCompacted = (
@@ -219,14 +316,13 @@ const closing = (what: string, close: () => Promise<unknown> | unknown) =>
     Effect.zipRight(Effect.logDebug(`suppressions: ${what} closed`))
   )
 
-/** The topic from its start into `set`; `onCaughtUp` once every record there at start is read. */
+/** The topic from its start into `handle`; `onCaughtUp` once every record there at start is read. */
 const readAll = (
   kafka: Context.Tag.Service<KafkaConfig>,
   topic: string,
   fail: (e: unknown) => SuppressionsUnavailable,
-  set: SuppressionSet,
-  onCaughtUp: () => void,
-  warn: (message: string) => void
+  handle: (m: Record) => void,
+  onCaughtUp: () => void
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const consumer = yield* Effect.acquireRelease(
@@ -256,14 +352,7 @@ const readAll = (
       (s) => closing("stream", () => s.close())
     )
     const apply = (m: Record): void => {
-      if (m.key === undefined || m.key === "") return
-      if (m.value === undefined || m.value === null) set.learn(m.key, undefined)
-      else {
-        const stored = decodeStored(m.value)
-        if (Option.isSome(stored)) set.learn(m.key, { reason: stored.value.reason, at: stored.value.at })
-        else warn(`suppressions: record ${m.partition}/${m.offset} of ${topic} is not one; skipped`)
-      }
-      Effect.runSync(Metric.set(suppressionCount, set.size()))
+      if (m.key !== undefined && m.key !== "") handle(m)
       const end = pending.get(m.partition)
       if (end !== undefined && m.offset + 1n >= end) {
         pending.delete(m.partition)
