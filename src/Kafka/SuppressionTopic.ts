@@ -80,8 +80,28 @@ const decodeJob = Schema.decodeUnknownOption(SharedJob)
 
 export const suppressionTopicName = (deliveryTopic: string) => `${deliveryTopic}-suppressions`
 
-/** Suppressions shared in one produce at most. */
+/** Records shared in one produce at most, and their bytes: a batch stays under Kafka's 1 MB. */
 const SHARE_BATCH = 500
+export const SHARE_BYTES = 512 * 1024
+
+/** Consecutive runs of messages of at most SHARE_BYTES of values each (a larger one alone). */
+export const byteBounded = <A extends { readonly value: string | null }>(messages: ReadonlyArray<A>): Array<Array<A>> => {
+  const out: Array<Array<A>> = []
+  let current: Array<A> = []
+  let bytes = 0
+  for (const m of messages) {
+    const size = m.value?.length ?? 0
+    if (current.length > 0 && bytes + size > SHARE_BYTES) {
+      out.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(m)
+    bytes += size
+  }
+  if (current.length > 0) out.push(current)
+  return out
+}
 
 export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTopic")<SuppressionTopic, {
   readonly topic: string
@@ -151,10 +171,11 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
     const pending = yield* Queue.unbounded<{ topic: string; key: string; value: string | null }>()
     let unsent = 0
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(pending, 1, SHARE_BATCH), (batch) =>
-      send(Chunk.toArray(batch)).pipe(
-        Effect.catchAll((e) => Effect.logWarning(e.message)),
-        Effect.ensuring(Effect.sync(() => (unsent -= batch.length)))
-      ))))
+      Effect.forEach(byteBounded(Chunk.toArray(batch)), (messages) =>
+        send(messages).pipe(
+          Effect.catchAll((e) => Effect.logWarning(e.message)),
+          Effect.ensuring(Effect.sync(() => (unsent -= messages.length)))
+        ), { discard: true }))))
     // What delivery shared just before the end still goes, for a few seconds at most.
     yield* Effect.addFinalizer(() =>
       Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => unsent === 0 }), Effect.timeout("5 seconds"), Effect.ignore)
