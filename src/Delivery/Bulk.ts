@@ -299,19 +299,20 @@ export const makeBulk = (deps: BulkDeps) => {
       for (let b = 0; b < batches.length; b++) {
         const { bodies, groups } = batches[b]!
         const end = ends[b]!
+        // A job not read to its end: one verdict for all its contacts.
+        if (end._tag === "Fallback") {
+          for (const group of groups) fallback.push([group, end.reason])
+          continue
+        }
+        if (end._tag === "Stopped") {
+          const o: Outcome = { outcome: "not-attempted", reason: end.reason, ...(end.error === undefined ? {} : { error: end.error }) }
+          for (const group of groups) for (const i of indices(group)) out[i] = o
+          continue
+        }
         // Most events of a job have the same outcome: one object for them all.
         const plain = new Map<Action, Outcome>()
         for (let c = 0; c < bodies.length; c++) {
           const group = groups[c]!
-          if (end._tag === "Fallback") {
-            fallback.push([group, end.reason])
-            continue
-          }
-          if (end._tag === "Stopped") {
-            const o: Outcome = { outcome: "not-attempted", reason: end.reason, ...(end.error === undefined ? {} : { error: end.error }) }
-            for (const i of indices(group)) out[i] = o
-            continue
-          }
           const rejection = end.rejected.get(bodies[c]!.Email.toLowerCase())
           if (rejection === undefined) {
             for (const i of indices(group)) {
