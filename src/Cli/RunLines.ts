@@ -12,7 +12,7 @@ import { Delivery } from "../Delivery/Delivery.js"
 import type { Item } from "../Delivery/Prepare.js"
 import type { RunStopped } from "../Delivery/RunState.js"
 import { Preflight, type PreflightReport } from "../Mailjet/Preflight.js"
-import { numbered } from "../Delivery/Prepare.js"
+import { numbered, withoutText } from "../Delivery/Prepare.js"
 import type { Result } from "../Domain/Outcome.js"
 import { DEFAULT_MAX_LINE_BYTES, type InputUnreadable, readBoundedLines } from "../Run/Ndjson.js"
 import { feedbackFile } from "../Run/FeedbackFile.js"
@@ -185,6 +185,7 @@ const session = <S extends SourceError>(
     const end = yield* run({
       source: ({ shutdown }) => readUntil(items, shutdown),
       read: (x) => x,
+      hold: withoutText,
       sink: (items) => {
         const results = items.map(([, r]) => r)
         at.add(results)

@@ -204,11 +204,13 @@ export const makeBulk = (deps: BulkDeps) => {
     })
 
   /** One job's life: its ID and the contacts it refused (by lowercase email), or one verdict for all. */
-  const runJob = (action: Action, contacts: ReadonlyArray<Send["body"]>): Effect.Effect<Ended | Verdict> =>
+  const runJob = (batch: Batch): Effect.Effect<Ended | Verdict> =>
     Effect.gen(function*() {
-      const id = yield* Effect.mapError(post(action, contacts), (e) => typeof e === "string" ? `the bulk call failed (${e})` : e)
-      yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: contacts.length, action }))
-      const fence = fences.open(id, contacts.map((c) => c.Email))
+      const id = yield* Effect.mapError(post(batch.action, batch.bodies!), (e) => typeof e === "string" ? `the bulk call failed (${e})` : e)
+      // Sent: while the job runs, its contacts are only their emails.
+      batch.bodies = undefined
+      yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: batch.emails.length, action: batch.action }))
+      const fence = fences.open(id, batch.emails)
       const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(config.bulkJobTimeout)
       const end = yield* poll(id, deadline).pipe(
         // Not attempted, though the job may still land: a rerun sends the same updates again.
@@ -243,7 +245,7 @@ export const makeBulk = (deps: BulkDeps) => {
 
   /** One by one, in order per contact, contacts side by side; a fallback's reason kept on its lines. */
   const oneByOne = (
-    sends: ReadonlyArray<Send>,
+    sends: ReadonlyArray<Send | undefined>,
     groups: ReadonlyArray<readonly [Group, string | undefined]>,
     into: Array<Outcome | undefined>
   ) =>
@@ -254,50 +256,25 @@ export const makeBulk = (deps: BulkDeps) => {
         }), { discard: true }), { concurrency: config.concurrency, discard: true })
 
   /**
-   * The outcome of each of the window's events to send, in their order. What is held while the jobs
-   * run is what the window already had, plus one folded update per contact of several events: a
-   * contact's events are its places in `sends`, an outcome is shared by the events it fits.
+   * The outcome of each of the window's events to send, in their order. `sends` is read for the
+   * jobs' bodies and let go: while the jobs run, a contact is its email and its events' places.
+   * `again` gives the same updates back once the jobs ended, for the outcomes and any fallback.
    */
-  const window = (sends: ReadonlyArray<Send>): Effect.Effect<ReadonlyArray<Outcome>> =>
+  const window = (sends: ReadonlyArray<Send>, again: () => ReadonlyArray<Send>): Effect.Effect<ReadonlyArray<Outcome>> =>
+    settle(planWindow(sends, config.bulkSize), again)
+
+  const settle = (plan: Plan, again: () => ReadonlyArray<Send>): Effect.Effect<ReadonlyArray<Outcome>> =>
     Effect.gen(function*() {
-      const out: Array<Outcome | undefined> = new Array(sends.length)
-      const byContact = new Map<string, Group>()
-      for (let i = 0; i < sends.length; i++) {
-        const email = sends[i]!.email
-        const g = byContact.get(email)
-        if (g === undefined) byContact.set(email, i)
-        else if (typeof g === "number") byContact.set(email, [g, i])
-        else g.push(i)
-      }
-      // Replays are guarded per event (ReplayGuard reads Mailjet first): their contacts go one by one.
-      const single: Array<readonly [Group, undefined]> = []
-      const jobs = new Map<Action, { readonly bodies: Array<Send["body"]>; readonly groups: Array<Group> }>()
-      for (const g of byContact.values()) {
-        if (indices(g).some((i) => sends[i]!.replay !== undefined)) {
-          single.push([g, undefined])
-          continue
-        }
-        const body = typeof g === "number" ? sends[g]!.body : foldUpdates(g.map((i) => sends[i]!.body))
-        let job = jobs.get(body.Action)
-        if (job === undefined) jobs.set(body.Action, job = { bodies: [], groups: [] })
-        job.bodies.push(body)
-        job.groups.push(g)
-      }
-      byContact.clear()
-      const batches: Array<{ readonly action: Action; readonly bodies: ReadonlyArray<Send["body"]>; readonly groups: ReadonlyArray<Group> }> = []
-      for (const [action, { bodies, groups }] of jobs) {
-        for (let i = 0; i < bodies.length; i += config.bulkSize) {
-          batches.push({ action, bodies: bodies.slice(i, i + config.bulkSize), groups: groups.slice(i, i + config.bulkSize) })
-        }
-      }
-      jobs.clear()
+      const out: Array<Outcome | undefined> = new Array(plan.size)
+      const { batches } = plan
       const [ends] = yield* Effect.all([
-        Effect.forEach(batches, ({ action, bodies }) => runJob(action, bodies), { concurrency: "unbounded" }),
-        oneByOne(sends, single, out)
+        Effect.forEach(batches, runJob, { concurrency: "unbounded" }),
+        oneByOne(plan.replays, plan.single, out)
       ], { concurrency: 2 })
+      const sends = again()
       const fallback: Array<readonly [Group, string]> = []
       for (let b = 0; b < batches.length; b++) {
-        const { bodies, groups } = batches[b]!
+        const { emails, groups } = batches[b]!
         const end = ends[b]!
         // A job not read to its end: one verdict for all its contacts.
         if (end._tag === "Fallback") {
@@ -311,9 +288,9 @@ export const makeBulk = (deps: BulkDeps) => {
         }
         // Most events of a job have the same outcome: one object for them all.
         const plain = new Map<Action, Outcome>()
-        for (let c = 0; c < bodies.length; c++) {
+        for (let c = 0; c < groups.length; c++) {
           const group = groups[c]!
-          const rejection = end.rejected.get(bodies[c]!.Email.toLowerCase())
+          const rejection = end.rejected.get(emails[c]!.toLowerCase())
           if (rejection === undefined) {
             for (const i of indices(group)) {
               const p = sends[i]!
@@ -344,4 +321,57 @@ export const makeBulk = (deps: BulkDeps) => {
     })
 
   return { window }
+}
+
+/** One job of a window: its contacts' bodies until they are sent, then their emails alone. */
+interface Batch {
+  readonly action: Action
+  bodies: ReadonlyArray<Send["body"]> | undefined
+  readonly emails: ReadonlyArray<string>
+  /** Each contact's events: their places in the window. */
+  readonly groups: ReadonlyArray<Group>
+}
+
+interface Plan {
+  readonly size: number
+  readonly batches: ReadonlyArray<Batch>
+  /** Contacts sent one by one (a replay is guarded per event), and their events, the only ones kept. */
+  readonly single: ReadonlyArray<readonly [Group, undefined]>
+  readonly replays: ReadonlyArray<Send | undefined>
+}
+
+/** A window's contacts, each folded into one update, in jobs of at most `bulkSize` per action. */
+const planWindow = (sends: ReadonlyArray<Send>, bulkSize: number): Plan => {
+  const byContact = new Map<string, Group>()
+  for (let i = 0; i < sends.length; i++) {
+    const email = sends[i]!.email
+    const g = byContact.get(email)
+    if (g === undefined) byContact.set(email, i)
+    else if (typeof g === "number") byContact.set(email, [g, i])
+    else g.push(i)
+  }
+  const single: Array<readonly [Group, undefined]> = []
+  const replays: Array<Send | undefined> = []
+  const jobs = new Map<Action, { readonly bodies: Array<Send["body"]>; readonly groups: Array<Group> }>()
+  for (const g of byContact.values()) {
+    // Replays are guarded per event (ReplayGuard reads Mailjet first): their contacts go one by one.
+    if (indices(g).some((i) => sends[i]!.replay !== undefined)) {
+      single.push([g, undefined])
+      for (const i of indices(g)) replays[i] = sends[i]
+      continue
+    }
+    const body = typeof g === "number" ? sends[g]!.body : foldUpdates(g.map((i) => sends[i]!.body))
+    let job = jobs.get(body.Action)
+    if (job === undefined) jobs.set(body.Action, job = { bodies: [], groups: [] })
+    job.bodies.push(body)
+    job.groups.push(g)
+  }
+  const batches: Array<Batch> = []
+  for (const [action, { bodies, groups }] of jobs) {
+    for (let i = 0; i < bodies.length; i += bulkSize) {
+      const part = bodies.slice(i, i + bulkSize)
+      batches.push({ action, bodies: part, emails: part.map((b) => b.Email), groups: groups.slice(i, i + bulkSize) })
+    }
+  }
+  return { size: sends.length, batches, single, replays }
 }

@@ -53,9 +53,11 @@ import {
   resultOf,
   supersededReason,
   tooLong,
-  withoutRefused
+  withoutRefused,
+  withoutText
 } from "./Prepare.js"
 import { guardReplay } from "./ReplayGuard.js"
+import { WindowPack } from "./WindowPack.js"
 import { makeRunState, MailjetOutage, type RunState, type RunStopped, stopMessage } from "./RunState.js"
 
 /** Tracks consecutive failed calls across all lanes; a success resets it. */
@@ -120,7 +122,12 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
   readonly runTagged: <M, E, R>(
     items: Stream.Stream<M, E, R>,
     read: (m: M) => Item,
-    state?: RunState
+    state?: RunState,
+    /**
+     * What of an item is held while its event waits, and handed back with its result: a caller
+     * that needs only the results keeps a backlog's texts off the heap with `withoutText`.
+     */
+    hold?: (m: M) => M
   ) => Stream.Stream<readonly [M, Result], E | RunStopped, R>
   /**
    * Bulk jobs that may still land, shared between processes (SuppressionTopic does it for `serve`):
@@ -385,9 +392,9 @@ const make = Effect.gen(function*() {
     | { readonly _tag: "One"; readonly item: M; readonly p: Done | Ticketed }
     | {
       readonly _tag: "Window"
-      /** Its events and what was decided for each, side by side: no pair to hold per event. */
       readonly items: ReadonlyArray<M>
-      readonly prepared: ReadonlyArray<Prepared>
+      /** What was decided for each, and their texts, packed while the window waits. */
+      readonly pack: WindowPack
       /** Its last event's place in the input: a drain takes or leaves the window whole. */
       readonly last: number
       /** One per contact. */
@@ -418,7 +425,8 @@ const make = Effect.gen(function*() {
   const runTagged = <M, E, R>(
     items: Stream.Stream<M, E, R>,
     read: (m: M) => Item,
-    given?: RunState
+    given?: RunState,
+    hold: (m: M) => M = (m) => m
   ): Stream.Stream<readonly [M, Result], E | RunStopped, R> =>
     Stream.unwrap(Effect.gen(function*() {
       const state = given ?? (yield* makeRunState)
@@ -455,7 +463,7 @@ const make = Effect.gen(function*() {
         const ones = Stream.map(items, (item) => one(item, decide(read(item))))
         return Stream.concat(orderedConcurrently(ones, settle, config.concurrency), endOf(state))
       }
-      return Stream.concat(windowed(items, read, state, health, one, settle, (n) => (seq += n) - 1), endOf(state))
+      return Stream.concat(windowed(items, read, hold, state, health, one, settle, (n) => (seq += n) - 1), endOf(state))
     }))
 
   /** Sends one event on the per-event path; a fatal error stops the run and leaves it not attempted. */
@@ -478,6 +486,7 @@ const make = Effect.gen(function*() {
   const windowed = <M, E, R>(
     items: Stream.Stream<M, E, R>,
     read: (m: M) => Item,
+    hold: (m: M) => M,
     state: RunState,
     health: ReturnType<typeof makeHealth>,
     one: (item: M, prepared: Prepared) => Extract<Unit<M>, { _tag: "One" }>,
@@ -509,17 +518,45 @@ const make = Effect.gen(function*() {
             )
           }
           if (!bulkNow || sends === 0) return items.map((item, i) => one(item, prepared[i]!))
+          const emails = new Set<string>()
+          for (const p of prepared) if (p._tag === "Send") emails.add(p.email)
+          // Packed before the wait for a permit: a window gathered ahead waits small.
+          const pack = WindowPack.of(prepared)
+          // The stream's fibers keep their last gathering until the next one: it lets go of the unpacked.
+          prepared.length = 0
           yield* permits.take(1)
           const tickets: Array<Ticket> = []
-          const seen = new Set<string>()
-          for (const p of prepared) {
-            if (p._tag === "Send" && !seen.has(p.email)) {
-              seen.add(p.email)
-              tickets.push(takeTicket(p.email))
-            }
-          }
-          return [{ _tag: "Window", items, prepared, last: claim(sends), tickets } as const]
+          for (const email of emails) tickets.push(takeTicket(email))
+          return [{ _tag: "Window", items, pack, last: claim(sends), tickets } as const]
         })
+
+      /**
+       * A window's updates, suppressions applied in input order, sent (or not) in bulk jobs. Its
+       * decisions are read from the pack for the jobs' bodies, and again once the jobs ended: none
+       * is held while they run. Only what resubscribing changed is kept between the two reads.
+       */
+      const sendWindow = (pack: WindowPack, send: boolean): Effect.Effect<{
+        readonly prepared: ReadonlyArray<Prepared>
+        readonly outcomes?: ReadonlyArray<Outcome>
+      }> => {
+        const first = pack.decisions()
+        const changed = new Map<number, Send>()
+        const sends: Array<Send> = []
+        for (const p of first) {
+          if (p._tag !== "Send") continue
+          const r = resubscribe(p)
+          if (r !== p) changed.set(sends.length, r)
+          sends.push(r)
+        }
+        if (!send) return Effect.succeed({ prepared: first })
+        const later = { prepared: [] as ReadonlyArray<Prepared> }
+        const again = () => {
+          const sends: Array<Send> = []
+          for (const p of later.prepared = pack.decisions()) if (p._tag === "Send") sends.push(changed.get(sends.length) ?? p)
+          return sends
+        }
+        return Effect.map(bulk.window(sends, again), (outcomes) => ({ prepared: later.prepared, outcomes }))
+      }
 
       const settleWindow = (u: Extract<Unit<M>, { _tag: "Window" }>) =>
         Effect.gen(function*() {
@@ -528,17 +565,19 @@ const make = Effect.gen(function*() {
           const stopped = yield* state.stopped
           const why = Option.isSome(stopped) ? stopped : state.admit(u.last) ? Option.none() : Option.some({ _tag: "Shutdown" } as const)
           // Suppressions as late as for one event: after the earlier events of the window's contacts.
-          const sends: Array<Send> = []
-          for (const p of u.prepared) if (p._tag === "Send") sends.push(resubscribe(p))
-          const outcomes = Option.isNone(why) ? yield* bulk.window(sends) : undefined
+          const { outcomes, prepared } = yield* sendWindow(u.pack, Option.isNone(why))
           const out: Array<readonly [M, Result]> = []
           let k = 0
           for (let i = 0; i < u.items.length; i++) {
             const item = u.items[i]!
-            const p = u.prepared[i]!
-            const r = p._tag === "Done"
-              ? p.result
-              : lazyRaw(resultOf(p, outcomes?.[k++] ?? { outcome: "not-attempted", reason: stopMessage(Option.getOrThrow(why)) }))
+            const p = prepared[i]!
+            const r = lazyRaw(
+              p._tag === "Done"
+                ? p.result
+                : resultOf(p, outcomes?.[k++] ?? { outcome: "not-attempted", reason: stopMessage(Option.getOrThrow(why)) }),
+              u.pack,
+              i
+            )
             yield* logResult(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position)
             out.push([item, r])
           }
@@ -548,7 +587,7 @@ const make = Effect.gen(function*() {
       return items.pipe(
         // Gathered events keep their text, not their parsed form (read again only if asked for):
         // a few windows of 5,000 parsed events are more than the heap the CLI runs in.
-        Stream.map((item) => ({ item, p: stripRaw(decide(read(item))) })),
+        Stream.map((item) => ({ item: hold(item), p: stripRaw(decide(read(item))) })),
         // Not in bulk, no more than it takes to see a backlog: the rest stays unread.
         Stream.aggregateWithin(
           Sink.suspend(() => {
@@ -598,7 +637,7 @@ const make = Effect.gen(function*() {
     })
 
   const run = <E, R>(lines: Stream.Stream<string, E, R>, given?: RunState): Stream.Stream<Result, E | RunStopped, R> =>
-    Stream.map(runTagged(numbered(lines), (x) => x, given), ([, r]) => r)
+    Stream.map(runTagged(numbered(lines), (x) => x, given, withoutText), ([, r]) => r)
 
   const jobs = {
     observe: fences.observe,
@@ -621,20 +660,39 @@ interface Gathering<M> {
 const stripRaw = (p: Prepared): Prepared => p._tag === "Send" && p.text !== undefined && p.raw !== undefined ? { ...p, raw: undefined } : p
 
 /**
- * A result whose parsed event is read again from its text when someone asks for it. The getter is
- * the prototype's: thousands of results of a window wait to be written, each one object.
+ * A result whose text (from a window's pack) and parsed event are read again when someone asks for
+ * them. The getters are the prototype's: thousands of results of a window wait to be written.
  */
 class LazyRaw implements Result {
   #raw: unknown = undefined
+  readonly #source: string | WindowPack
+  readonly #index: number
   constructor(
     readonly line: number,
-    readonly text: string,
+    source: string | WindowPack,
+    index: number,
     readonly messageId: string | undefined,
     readonly event: string | undefined,
     readonly outcome: Outcome
-  ) {}
+  ) {
+    this.#source = source
+    this.#index = index
+  }
+  get text(): string | undefined {
+    return typeof this.#source === "string" ? this.#source : this.#source.text(this.#index)
+  }
   get raw(): unknown {
-    return this.#raw ??= JSON.parse(this.text)
+    if (this.#raw !== undefined) return this.#raw
+    const text = this.text
+    return this.#raw = text === undefined ? undefined : JSON.parse(text)
   }
 }
-const lazyRaw = (r: Result): Result => r.raw !== undefined || r.text === undefined ? r : new LazyRaw(r.line, r.text, r.messageId, r.event, r.outcome)
+/** A result that gave up its parsed event (and, in a window, its text): read again on demand. */
+const lazyRaw = (r: Result, pack?: WindowPack, index = 0): Result =>
+  r.raw !== undefined
+    ? r
+    : r.text !== undefined
+    ? new LazyRaw(r.line, r.text, 0, r.messageId, r.event, r.outcome)
+    : pack === undefined
+    ? r
+    : new LazyRaw(r.line, pack, index, r.messageId, r.event, r.outcome)

@@ -226,6 +226,9 @@ export const numbered = <E, R>(lines: Stream.Stream<string | { readonly tooLong:
     )
   })
 
+/** An item as a run holds it while its event waits, for a caller that needs only results: they carry the text. */
+export const withoutText = ({ line, position }: Item): Item => position === undefined ? { line, text: "" } : { line, text: "", position }
+
 /** A line over the reader's bound, which was never held: only its size is known. */
 export const tooLong = (line: number, bytes: number): Prepared => ({
   _tag: "Done",

@@ -37,6 +37,8 @@ export interface StopSignals {
 export const run = <M, E, R, E2>(options: {
   readonly source: (signals: StopSignals) => Stream.Stream<M, E, R>
   readonly read: (item: M) => { readonly line: number; readonly text: string }
+  /** What of an item is held while its event waits (Delivery.runTagged). */
+  readonly hold?: (item: M) => M
   readonly sink: (items: ReadonlyArray<readonly [M, Result]>) => Effect.Effect<void, E2>
   readonly shutdownTimeout: Duration.DurationInput
 }): Effect.Effect<SessionEnd<E | E2 | RunStopped>, never, R | Delivery | Shutdown | Scope.Scope> =>
@@ -53,7 +55,7 @@ export const run = <M, E, R, E2>(options: {
     )
     const summary = emptySummary()
     const source = options.source({ shutdown: shutdown.requested, stopped: Effect.asVoid(state.onStop) })
-    const failure = yield* delivery.runTagged(source, options.read, state).pipe(
+    const failure = yield* delivery.runTagged(source, options.read, state, options.hold).pipe(
       Stream.runForEachChunk((chunk) => {
         const items = Chunk.toReadonlyArray(chunk)
         for (const [, result] of items) addToSummary(summary, result)
