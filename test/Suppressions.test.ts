@@ -8,7 +8,7 @@ import { Schema } from "effect"
 import { Consent } from "../src/Consent.js"
 import { applySuppressions, prepareLine } from "../src/Delivery/Prepare.js"
 import { Mapping } from "../src/Mapping.js"
-import { makeSuppressions } from "../src/Suppressions.js"
+import { makeSuppressions, UnsubscribedByLine } from "../src/Suppressions.js"
 
 const Step = Schema.Union(
   Schema.Struct({
@@ -115,3 +115,49 @@ describe("suppressions: standing consent never re-subscribes", () => {
   })
 })
 
+
+/** One change to a suppression set: the run's own unsubscribe (a line), one learnt, a lift, a lookup. */
+const Op = Schema.Struct({
+  kind: Schema.Literal("own", "added", "learnt", "learnt-lift", "lift"),
+  contact: Schema.Int.pipe(Schema.between(0, 1499)),
+  line: Schema.Int.pipe(Schema.between(0, 2 ** 40))
+})
+
+describe("suppression set", () => {
+  it.prop(
+    "law: it answers as a map from email to its latest suppression, and tells listeners of new ones and lifts, as the table grows and reuses slots",
+    // A backfill's own unsubscribes first (a random array stays short), so the table grows.
+    [Schema.Int.pipe(Schema.between(0, 1500)), Schema.Array(Op).pipe(Schema.maxItems(2500))],
+    ([backfill, changes]) => {
+      const set = makeSuppressions([["learnt@example.com", { reason: "at start" }]])
+      const model = new Map<string, string>([["learnt@example.com", "at start"]])
+      const told: Array<string> = []
+      const expected: Array<string> = []
+      set.observe({ added: (email) => told.push(`added ${email}`), lifted: (email) => told.push(`lifted ${email}`) })
+      const ops = [...Array.from({ length: backfill }, (_, contact) => ({ kind: "own" as const, contact, line: contact + 1 })), ...changes]
+      for (const { contact, kind, line } of ops) {
+        const email = `c${contact}@example.com`
+        if (kind === "own" || kind === "added") {
+          if (!model.has(email)) expected.push(`added ${email}`)
+          const s = kind === "own" ? new UnsubscribedByLine(line) : { reason: `added ${line}` }
+          set.add(email, s)
+          model.set(email, s.reason)
+        } else if (kind === "learnt") {
+          set.learn(email, { reason: `learnt ${line}` })
+          model.set(email, `learnt ${line}`)
+        } else if (kind === "learnt-lift") {
+          set.learn(email, undefined)
+          model.delete(email)
+        } else {
+          if (model.delete(email)) expected.push(`lifted ${email}`)
+          set.lift(email)
+        }
+      }
+      for (let c = 0; c < 1500; c++) expect(set.get(`c${c}@example.com`)?.reason).toBe(model.get(`c${c}@example.com`))
+      expect(set.get("learnt@example.com")?.reason).toBe(model.get("learnt@example.com"))
+      expect(set.size()).toBe(model.size)
+      expect(told).toStrictEqual(expected)
+    },
+    { fastCheck: { numRuns: 60 } }
+  )
+})
