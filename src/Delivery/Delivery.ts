@@ -80,12 +80,12 @@ const makeHealth = (threshold: number) => {
 
 /**
  * Windows of one job's worth of events in flight at once: one's POST goes while another's job runs.
- * One more waits for its turn and another is gathered: a backfill holds six windows. Measured
- * (bench, 2 s jobs, 1M events): four in flight, 6,443 events/s; three, 4,465. Each event held costs
- * about 1.9 KB of heap (its text about 600 B of it), so six windows of 5,000 leave room in the
- * CLI's 128 MB heap (bin.ts): live peaks near 75 MB. At about 3 KB an event, six did not fit (one
- * run in two ran out). A budget of events instead cut windows short while their gathering waited
- * for it: half again as many calls, 25% slower.
+ * One more waits for its turn and another is gathered: a backfill holds six or seven windows.
+ * Measured (bench, 2 s jobs, 1M events): four in flight, 6,443 events/s; three, 4,465. Only the
+ * window being gathered holds its parsed events and texts (about 1.1 KB each); the others wait
+ * packed (WindowPack), and their jobs hold a contact's email: live heap stays under 55 MB in the
+ * CLI's 128 MB (bin.ts). A budget of events instead cut windows short while their gathering
+ * waited for it: half again as many calls, 25% slower.
  */
 const BULK_WINDOWS_IN_FLIGHT = 4
 /** A window also ends at this much event text, so that windows of larger events fit the heap too. */
@@ -585,8 +585,8 @@ const make = Effect.gen(function*() {
         }).pipe(Effect.ensuring(Effect.forEach(u.tickets, release, { discard: true })))
 
       return items.pipe(
-        // Gathered events keep their text, not their parsed form (read again only if asked for):
-        // a few windows of 5,000 parsed events are more than the heap the CLI runs in.
+        // Gathered events keep their text, not their parsed form (read again only if asked for);
+        // a gathered window is packed (`units`).
         Stream.map((item) => ({ item: hold(item), p: stripRaw(decide(read(item))) })),
         // Not in bulk, no more than it takes to see a backlog: the rest stays unread.
         Stream.aggregateWithin(
