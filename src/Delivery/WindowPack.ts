@@ -48,6 +48,11 @@ export class WindowPack {
     return new WindowPack(prepared.length, deflate(V8.serialize(slim)), wellFormed ? deflate(joined) : texts, ends)
   }
 
+  /** What the pack holds, in bytes. */
+  get packedBytes(): number {
+    return this.decided.length + (Buffer.isBuffer(this.joined) ? this.joined.length : 0) + this.ends.byteLength
+  }
+
   /** The decisions, read back: texts and parsed events left out (see `text`). Not kept. */
   decisions(): Array<Prepared> {
     return V8.deserialize(Zlib.inflateRawSync(this.decided)) as Array<Prepared>

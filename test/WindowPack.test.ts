@@ -1,0 +1,101 @@
+/**
+ * A bulk window waits packed (WindowPack): its decisions and texts deflated, read back when its
+ * jobs are sent and when a result needs its text. Law: what is read back is what was packed, for
+ * any text (any UTF-16, lone surrogates included) and any decision (sent, dropped, malformed).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Schema } from "effect"
+import { Consent } from "../src/Consent.js"
+import { type Prepared, prepareLine } from "../src/Delivery/Prepare.js"
+import { WindowPack } from "../src/Delivery/WindowPack.js"
+import { Mapping } from "../src/Mapping.js"
+
+const mapping = Mapping.make()
+const consent = Consent.make()
+
+/** Any UTF-16 string: about one unit in thirty is a surrogate, often alone. */
+const Units = Schema.Array(Schema.Int.pipe(Schema.between(0, 0xffff))).pipe(Schema.maxItems(40))
+const text = (units: ReadonlyArray<number>) => String.fromCharCode(...units)
+
+const Line = Schema.Union(
+  // An event that is sent: its name and a property carry any text.
+  Schema.Struct({ kind: Schema.Literal("event"), name: Units, consent: Schema.Boolean }),
+  // Not mapped (dropped), with its parsed form; once with the units as they are, not escaped
+  // (JSON.parse takes a lone surrogate in a string, UTF-8 cannot carry it).
+  Schema.Struct({ kind: Schema.Literal("page", "page-unescaped"), path: Units }),
+  // Not JSON at all, or JSON that is not an object.
+  Schema.Struct({ kind: Schema.Literal("raw"), units: Units }),
+  Schema.Struct({ kind: Schema.Literal("missing") })
+)
+
+const lineOf = (l: typeof Line.Type, i: number): string | undefined => {
+  switch (l.kind) {
+    case "event":
+      return JSON.stringify({
+        type: "track",
+        event: "Signed Up",
+        messageId: `m-${i}`,
+        context: { traits: { email: `c${i}@example.com`, first_name: text(l.name) }, consent: { marketing: l.consent } }
+      })
+    case "page":
+      return JSON.stringify({ type: "page", properties: { path: text(l.path) } })
+    case "page-unescaped":
+      return `{"type":"page","properties":{"path":"${text(l.path.filter((u) => u >= 0x20 && u !== 0x22 && u !== 0x5c))}"}}`
+    case "raw":
+      return text(l.units)
+    case "missing":
+      return undefined
+  }
+}
+
+const decide = (line: string | undefined, i: number): Prepared =>
+  line === undefined
+    ? { _tag: "Done", result: { line: i, raw: undefined, text: undefined, messageId: undefined, event: undefined, outcome: { outcome: "dropped", reason: "none" } } }
+    : prepareLine(line, i, consent.resolve, mapping, mapping.preset.datatypes)
+
+describe("WindowPack", () => {
+  it.prop(
+    "law: decisions read back equal those packed, without text or parsed event where the text gives them back; every text reads back as it was",
+    [Schema.Array(Line).pipe(Schema.maxItems(60))],
+    ([lines]) => {
+      const prepared = lines.map((l, i) => decide(lineOf(l, i), i + 1))
+      const pack = WindowPack.of(prepared)
+      const back = pack.decisions()
+      expect(back.length).toBe(prepared.length)
+      prepared.forEach((p, i) => {
+        if (p._tag === "Send") {
+          expect(back[i]).toStrictEqual({ ...p, raw: undefined, text: undefined })
+          expect(pack.text(i)).toBe(p.text)
+          // What a result reads back: the event as parsed.
+          expect(JSON.parse(pack.text(i)!)).toStrictEqual(p.raw)
+        } else if (typeof p.result.raw === "object" && p.result.raw !== null && p.result.text !== undefined) {
+          expect(back[i]).toStrictEqual({ ...p, result: { ...p.result, raw: undefined, text: undefined } })
+          expect(pack.text(i)).toBe(p.result.text)
+        } else {
+          expect(back[i]).toStrictEqual(p)
+          expect(pack.text(i)).toBeUndefined()
+        }
+      })
+      // Read back twice (the jobs' bodies, then the outcomes): the same again.
+      expect(pack.decisions()).toStrictEqual(back)
+    },
+    { fastCheck: { numRuns: 200 } }
+  )
+
+  it("a window of 5,000 bench-sized events packs to a small fraction of its texts", () => {
+    const prepared = Array.from({ length: 5000 }, (_, i) =>
+      decide(
+        JSON.stringify({
+          type: "track",
+          event: "Signed Up",
+          messageId: `${i.toString(16).padStart(8, "0")}-8a51-4c4b-9a0e-000000000000`,
+          context: { traits: { email: `c${i}@example.com`, first_name: "Jane", last_name: `Doe ${i}` }, consent: { marketing: i % 2 === 0 } }
+        }),
+        i + 1
+      ))
+    const pack = WindowPack.of(prepared)
+    const texts = prepared.reduce((n, p) => n + (p._tag === "Send" ? p.text!.length : 0), 0)
+    expect(pack.packedBytes).toBeLessThan(texts / 5)
+    expect(pack.text(4999)).toBe((prepared[4999] as Extract<Prepared, { _tag: "Send" }>).text)
+  })
+})
