@@ -60,12 +60,12 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
       return line === undefined ? undefined : new UnsubscribedByLine(line)
     },
     add: (email, suppression) => {
-      const known = learnt.has(email) || own.get(email) !== undefined
+      let known: boolean
       if (suppression instanceof UnsubscribedByLine) {
-        learnt.delete(email)
-        own.set(email, suppression.line)
+        const wasLearnt = learnt.delete(email)
+        known = !own.set(email, suppression.line) || wasLearnt
       } else {
-        own.delete(email)
+        known = own.delete(email) || learnt.has(email)
         learnt.set(email, suppression)
       }
       if (!known) for (const l of listeners) l.added(email, suppression)
@@ -107,11 +107,12 @@ class LineTable {
     return i < 0 ? undefined : this.lines[i]
   }
 
-  set(email: string, line: number): void {
+  /** False when `email` was there already (its line is replaced). */
+  set(email: string, line: number): boolean {
     const i = this.find(email)
     if (i >= 0) {
       this.lines[i] = line
-      return
+      return false
     }
     if ((this.used + 1) * 2 > this.state.length) this.rehash(this.size * 2 + 1 > this.state.length / 2 ? this.state.length * 2 : this.state.length)
     let j = hashLo & (this.state.length - 1)
@@ -119,6 +120,7 @@ class LineTable {
     if (this.state[j] === 0) this.used++
     this.put(j, hashHi, hashLo, line)
     this.size++
+    return true
   }
 
   delete(email: string): boolean {
