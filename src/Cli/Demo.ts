@@ -23,7 +23,8 @@ import { decodeSignalEvent } from "../Domain/SignalEvent.js"
 import * as Simulator from "../Simulator/Simulator.js"
 import { describeContact, formatContact } from "./ContactCommand.js"
 
-const EXAMPLES = new URL("../../examples/events.ndjson", import.meta.url)
+// This module runs bundled into dist/bin.js (scripts/bundle.mjs): the package's examples are beside dist.
+const EXAMPLES = new URL("../examples/events.ndjson", import.meta.url)
 const LIST_ID = 1
 // Demo-only keys for the in-process simulator; never real credentials.
 const KEY = "demo-api-key"
