@@ -56,10 +56,11 @@ const decide = (line: string | undefined, i: number): Prepared =>
 describe("WindowPack", () => {
   it.prop(
     "law: decisions read back equal those packed, without text or parsed event where the text gives them back; every text reads back as it was",
-    [Schema.Array(Line).pipe(Schema.maxItems(60))],
-    ([lines]) => {
+    // Pieces small enough that texts span several, and some are alone in theirs (over a piece).
+    [Schema.Array(Line).pipe(Schema.maxItems(60)), Schema.Literal(16, 200, 256 * 1024), Schema.Literal(1, 3, 512)],
+    ([lines, text, decisions]) => {
       const prepared = lines.map((l, i) => decide(lineOf(l, i), i + 1))
-      const pack = WindowPack.of(prepared)
+      const pack = WindowPack.of(prepared, { text, decisions })
       const back = pack.decisions()
       expect(back.length).toBe(prepared.length)
       prepared.forEach((p, i) => {
@@ -78,6 +79,17 @@ describe("WindowPack", () => {
       })
       // Read back twice (the jobs' bodies, then the outcomes): the same again.
       expect(pack.decisions()).toStrictEqual(back)
+      // Texts read back out of order, across pieces.
+      for (let i = prepared.length - 1; i >= 0; i -= 2) {
+        const p = prepared[i]!
+        expect(pack.text(i)).toBe(p._tag === "Send" ? p.text : typeof p.result.raw === "object" && p.result.raw !== null ? p.result.text : undefined)
+      }
+      // A gathering sent event by event after all: the decisions with their texts.
+      pack.unpacked().forEach((u, i) => {
+        const p = prepared[i]!
+        if (p._tag === "Send") expect(u).toStrictEqual({ ...p, raw: undefined })
+        else expect(u).toStrictEqual(typeof p.result.raw === "object" && p.result.raw !== null && p.result.text !== undefined ? { ...p, result: { ...p.result, raw: undefined } } : p)
+      })
     },
     { fastCheck: { numRuns: 200 } }
   )

@@ -44,6 +44,7 @@ import { Pacer } from "./Pacer.js"
 import {
   addRefused,
   applySuppressions,
+  demote,
   type Item,
   numbered,
   onlyProperties,
@@ -57,7 +58,7 @@ import {
   withoutText
 } from "./Prepare.js"
 import { guardReplay } from "./ReplayGuard.js"
-import { WindowPack } from "./WindowPack.js"
+import { WindowPack, WindowPackBuilder } from "./WindowPack.js"
 import { makeRunState, MailjetOutage, type RunState, type RunStopped, stopMessage } from "./RunState.js"
 
 /** Tracks consecutive failed calls across all lanes; a success resets it. */
@@ -81,11 +82,10 @@ const makeHealth = (threshold: number) => {
 /**
  * Windows of one job's worth of events in flight at once: one's POST goes while another's job runs.
  * One more waits for its turn and another is gathered: a backfill holds six or seven windows.
- * Measured (bench, 2 s jobs, 1M events): four in flight, 6,443 events/s; three, 4,465. Only the
- * window being gathered holds its parsed events and texts (about 1.1 KB each); the others wait
- * packed (WindowPack), and their jobs hold a contact's email: live heap stays under 55 MB in the
- * CLI's 128 MB (bin.ts). A budget of events instead cut windows short while their gathering
- * waited for it: half again as many calls, 25% slower.
+ * Measured (bench, 2 s jobs, 1M events): four in flight, 6,443 events/s; three, 4,465. A window is
+ * packed as it is gathered (WindowPack), and its jobs hold a contact's email: live heap stays
+ * under 55 MB in the CLI's 128 MB (bin.ts). A budget of events instead cut windows short while
+ * their gathering waited for it: half again as many calls, 25% slower.
  */
 const BULK_WINDOWS_IN_FLIGHT = 4
 /** A window also ends at this much event text, so that windows of larger events fit the heap too. */
@@ -504,10 +504,10 @@ const make = Effect.gen(function*() {
       let first = true
       const linger = Schedule.spaced(QUIET_LINGER).pipe(Schedule.modifyDelay(() => (bulkNow || first ? BULK_LINGER : QUIET_LINGER)))
 
-      const units = ({ items, prepared }: Gathering<M>): Effect.Effect<ReadonlyArray<Unit<M>>> =>
+      const units = ({ items, packing, prepared }: Gathering<M>): Effect.Effect<ReadonlyArray<Unit<M>>> =>
         Effect.gen(function*() {
           first = false
-          let sends = 0
+          let sends = packing?.sends ?? 0
           for (const p of prepared) if (p._tag === "Send") sends++
           if (config.bulk === "auto" && sends > 0 && (sends > threshold) !== bulkNow) {
             bulkNow = !bulkNow
@@ -517,16 +517,20 @@ const make = Effect.gen(function*() {
                 : `bulk: ${sends} events waiting: back to one call per event`
             )
           }
-          if (!bulkNow || sends === 0) return items.map((item, i) => one(item, prepared[i]!))
-          const emails = new Set<string>()
-          for (const p of prepared) if (p._tag === "Send") emails.add(p.email)
-          // Packed before the wait for a permit: a window gathered ahead waits small.
-          const pack = WindowPack.of(prepared)
+          if (!bulkNow || sends === 0) {
+            const each = packing === undefined ? prepared : packing.finish().unpacked()
+            return items.map((item, i) => one(item, each[i]!))
+          }
+          // Packed before the wait for a permit (as gathered, when in bulk): a window gathered ahead waits small.
+          const builder = packing ?? new WindowPackBuilder()
+          if (packing === undefined) for (const p of prepared) builder.add(p)
+          const pack = builder.finish()
           // The stream's fibers keep their last gathering until the next one: it lets go of the unpacked.
           prepared.length = 0
           yield* permits.take(1)
           const tickets: Array<Ticket> = []
-          for (const email of emails) tickets.push(takeTicket(email))
+          for (const email of builder.emails) tickets.push(takeTicket(email))
+          builder.emails.clear()
           return [{ _tag: "Window", items, pack, last: claim(sends), tickets } as const]
         })
 
@@ -540,19 +544,24 @@ const make = Effect.gen(function*() {
         readonly outcomes?: ReadonlyArray<Outcome>
       }> => {
         const first = pack.decisions()
-        const changed = new Map<number, Send>()
+        // Only a demotion's reason, by the update's place: a backfill demotes a third of a window.
+        const demoted = new Map<number, string>()
         const sends: Array<Send> = []
         for (const p of first) {
           if (p._tag !== "Send") continue
           const r = resubscribe(p)
-          if (r !== p) changed.set(sends.length, r)
+          if (r !== p) demoted.set(sends.length, r.demoted!)
           sends.push(r)
         }
         if (!send) return Effect.succeed({ prepared: first })
         const later = { prepared: [] as ReadonlyArray<Prepared> }
         const again = () => {
           const sends: Array<Send> = []
-          for (const p of later.prepared = pack.decisions()) if (p._tag === "Send") sends.push(changed.get(sends.length) ?? p)
+          for (const p of later.prepared = pack.decisions()) {
+            if (p._tag !== "Send") continue
+            const reason = demoted.get(sends.length)
+            sends.push(reason === undefined ? p : demote(p, reason))
+          }
           return sends
         }
         return Effect.map(bulk.window(sends, again), (outcomes) => ({ prepared: later.prepared, outcomes }))
@@ -586,19 +595,20 @@ const make = Effect.gen(function*() {
 
       return items.pipe(
         // Gathered events keep their text, not their parsed form (read again only if asked for);
-        // a gathered window is packed (`units`).
+        // in bulk, a window is packed as it is gathered.
         Stream.map((item) => ({ item: hold(item), p: stripRaw(decide(read(item))) })),
         // Not in bulk, no more than it takes to see a backlog: the rest stays unread.
         Stream.aggregateWithin(
           Sink.suspend(() => {
             const most = bulkNow ? config.bulkSize : threshold + 1
             return Sink.fold(
-              { items: [], prepared: [], bytes: 0 } as Gathering<M>,
+              { items: [], packing: bulkNow ? new WindowPackBuilder() : undefined, prepared: [], bytes: 0 } as Gathering<M>,
               (w) => w.items.length < most && w.bytes < BULK_WINDOW_BYTES,
               (w, { item, p }: { readonly item: M; readonly p: Prepared }) => {
                 w.items.push(item)
-                w.prepared.push(p)
                 w.bytes += (p._tag === "Send" ? p.text : p.result.text)?.length ?? 0
+                if (w.packing === undefined) w.prepared.push(p)
+                else w.packing.add(p)
                 return w
               }
             )
@@ -649,9 +659,13 @@ const make = Effect.gen(function*() {
   return Delivery.of({ deliver, run, runTagged, jobs })
 })
 
-/** Events gathered for a window, and what was decided for each. */
+/**
+ * Events gathered for a window, and what was decided for each: packed as they come while in bulk,
+ * else as they are (a gathering then is a few events, sent one by one unless it shows a backlog).
+ */
 interface Gathering<M> {
   readonly items: Array<M>
+  readonly packing: WindowPackBuilder | undefined
   readonly prepared: Array<Prepared>
   bytes: number
 }

@@ -211,8 +211,16 @@ export const applySuppressions = (
   }
   const suppressed = suppressions.get(p.email)
   if (suppressed === undefined) return p
-  return { ...p, action: "addnoforce", body: { ...p.body, Action: "addnoforce" }, demoted: suppressed.reason }
+  return demote(p, suppressed.reason)
 }
+
+/** Standing consent held back by a suppression: not re-subscribed, and the outcome says why. */
+export const demote = (p: Extract<Prepared, { _tag: "Send" }>, reason: string): Extract<Prepared, { _tag: "Send" }> => ({
+  ...p,
+  action: "addnoforce",
+  body: { ...p.body, Action: "addnoforce" },
+  demoted: reason
+})
 
 /** Physical line numbers, so they point into the file, for the lines that are not blank (no events). */
 export const numbered = <E, R>(lines: Stream.Stream<string | { readonly tooLong: number }, E, R>) =>

@@ -1,78 +1,172 @@
 /**
- * A bulk window's events while it waits for its turn: what was decided for each, and their texts,
- * deflated. A window is gathered well before its jobs start, and with several windows in flight
- * the parsed decisions and the texts (each line a slice that holds its whole 64 KB read chunk)
- * were most of the heap. Packed, a window of 5,000 events holds about 60 bytes each, and costs
- * about 25 ms to pack and read back (BENCHMARKS.md). The decisions are read back once, when the
- * window is sent; a text only when a result needs it (a dead letter, `raw`).
+ * A bulk window's events while it gathers and waits for its turn: what was decided for each, and
+ * their texts, deflated. Packed as they arrive (`WindowPack.Builder`): held parsed until the window
+ * was full, a window's decisions and texts (each line a slice that holds its whole 64 KB read
+ * chunk) outlived the young generation and were collected only with the old one, which then
+ * swung by tens of megabytes. Packed, an event's parsed form dies young, and a window of 5,000
+ * events holds about 60 bytes each. Pieces of about 256 KB are deflated one at a time, so packing
+ * needs no window-sized buffer, and a dead letter's text inflates its piece only. The decisions
+ * are read back when the window is sent and once its jobs end; a text only when a result needs it.
  */
 import * as V8 from "node:v8"
 import * as Zlib from "node:zlib"
 import type { Prepared } from "./Prepare.js"
 
-const deflate = (b: Buffer | string) => Zlib.deflateRawSync(b, { level: 1 })
+const deflate = (b: Buffer) => Zlib.deflateRawSync(b, { level: 1 })
+
+/** How a window is cut into pieces, each deflated on its own. */
+export interface Pieces {
+  /** Bytes of text (UTF-8) a piece. */
+  readonly text: number
+  /** Decisions a piece. */
+  readonly decisions: number
+}
+/** 512 decisions are about 200 KB of V8's serialization for the Default preset's. */
+const PIECES: Pieces = { text: 256 * 1024, decisions: 512 }
 
 export class WindowPack {
-  /** The texts back, once one was asked for: a window's dead letters are written together. */
-  #texts: ReadonlyArray<string | undefined> | undefined
-  private constructor(
+  /** The last text piece inflated: a window's dead letters are written together, in order. */
+  #piece = -1
+  #inflated: Buffer | undefined
+  /** Made by WindowPackBuilder. */
+  constructor(
     readonly size: number,
+    private readonly decisionsPiece: number,
     /** The decisions without their texts and parsed events, in V8's own serialization (exact, unlike JSON). */
-    private readonly decided: Buffer,
-    /** The texts joined, or the texts themselves when UTF-8 cannot carry them (a lone surrogate). */
-    private readonly joined: Buffer | ReadonlyArray<string | undefined>,
-    /** Where each text ends in the joined string; -1 for none. */
-    private readonly ends: Int32Array
+    private readonly decided: ReadonlyArray<Buffer>,
+    private readonly texts: ReadonlyArray<Buffer>,
+    /** For each event, its text's piece (-1 for none), and where the text starts and ends in it. */
+    private readonly at: Int32Array,
+    /** Texts that UTF-8 cannot carry (a lone surrogate), as they are. */
+    private readonly odd: ReadonlyMap<number, string>
   ) {}
 
-  static of(prepared: ReadonlyArray<Prepared>): WindowPack {
-    const texts: Array<string | undefined> = new Array(prepared.length)
-    const slim = prepared.map((p, i): Prepared => {
-      if (p._tag === "Send") {
-        texts[i] = p.text
-        return { ...p, raw: undefined, text: undefined }
-      }
-      // A result keeps its text when its parsed form cannot be read again from it (not JSON).
-      const r = p.result
-      if (r.text === undefined || typeof r.raw !== "object" || r.raw === null) return p
-      texts[i] = r.text
-      return { ...p, result: { ...r, raw: undefined, text: undefined } }
-    })
-    const ends = new Int32Array(texts.length)
-    let joined = ""
-    for (let i = 0; i < texts.length; i++) {
-      const t = texts[i]
-      ends[i] = t === undefined ? -1 : (joined += t).length
-    }
-    const wellFormed = (joined as unknown as { isWellFormed(): boolean }).isWellFormed()
-    return new WindowPack(prepared.length, deflate(V8.serialize(slim)), wellFormed ? deflate(joined) : texts, ends)
+  static of(prepared: ReadonlyArray<Prepared>, pieces?: Pieces): WindowPack {
+    const builder = new WindowPackBuilder(pieces)
+    for (const p of prepared) builder.add(p)
+    return builder.finish()
   }
 
   /** What the pack holds, in bytes. */
   get packedBytes(): number {
-    return this.decided.length + (Buffer.isBuffer(this.joined) ? this.joined.length : 0) + this.ends.byteLength
+    let n = this.at.byteLength
+    for (const b of this.decided) n += b.length
+    for (const b of this.texts) n += b.length
+    return n
   }
 
   /** The decisions, read back: texts and parsed events left out (see `text`). Not kept. */
   decisions(): Array<Prepared> {
-    return V8.deserialize(Zlib.inflateRawSync(this.decided)) as Array<Prepared>
+    const out: Array<Prepared> = new Array(this.size)
+    let i = 0
+    for (const piece of this.decided) {
+      const d = new V8.DefaultDeserializer(Zlib.inflateRawSync(piece))
+      d.readHeader()
+      for (let k = 0; k < this.decisionsPiece && i < this.size; k++) out[i++] = d.readValue() as Prepared
+    }
+    return out
+  }
+
+  /** The decisions with their texts: for a gathering that goes event by event after all. */
+  unpacked(): Array<Prepared> {
+    return this.decisions().map((p, i) => {
+      const text = this.text(i)
+      if (text === undefined) return p
+      return p._tag === "Send" ? { ...p, text } : { ...p, result: { ...p.result, text } }
+    })
   }
 
   text(i: number): string | undefined {
-    return (this.#texts ??= this.unpack())[i]
+    const piece = this.at[i * 3]!
+    if (piece < 0) return this.odd.get(i)
+    if (piece !== this.#piece) {
+      this.#inflated = Zlib.inflateRawSync(this.texts[piece]!)
+      this.#piece = piece
+    }
+    return this.#inflated!.toString("utf8", this.at[i * 3 + 1], this.at[i * 3 + 2])
+  }
+}
+
+/** Packs a window as its events are gathered. */
+export class WindowPackBuilder {
+  constructor(private readonly pieces: Pieces = PIECES) {}
+  size = 0
+  /** How many of the events are to be sent, and to which contacts. */
+  sends = 0
+  readonly emails = new Set<string>()
+  private readonly decided: Array<Buffer> = []
+  private serializer: V8.Serializer | undefined
+  private pending = 0
+  private readonly texts: Array<Buffer> = []
+  private scratch: Buffer | undefined
+  private used = 0
+  private readonly at: Array<number> = []
+  private readonly odd = new Map<number, string>()
+
+  add(p: Prepared): void {
+    const i = this.size++
+    let text: string | undefined
+    let slim: Prepared = p
+    if (p._tag === "Send") {
+      this.sends++
+      this.emails.add(p.email)
+      text = p.text
+      slim = { ...p, raw: undefined, text: undefined }
+    } else {
+      // A result keeps its text when its parsed form cannot be read again from it (not JSON).
+      const r = p.result
+      if (r.text !== undefined && typeof r.raw === "object" && r.raw !== null) {
+        text = r.text
+        slim = { ...p, result: { ...r, raw: undefined, text: undefined } }
+      }
+    }
+    if (this.serializer === undefined) {
+      this.serializer = new V8.DefaultSerializer()
+      this.serializer.writeHeader()
+    }
+    this.serializer.writeValue(slim)
+    if (++this.pending === this.pieces.decisions) this.flushDecisions()
+    this.addText(i, text)
   }
 
-  private unpack(): ReadonlyArray<string | undefined> {
-    if (!Buffer.isBuffer(this.joined)) return this.joined as ReadonlyArray<string | undefined>
-    const joined = Zlib.inflateRawSync(this.joined).toString("utf8")
-    const texts: Array<string | undefined> = new Array(this.size)
-    let start = 0
-    for (let i = 0; i < this.size; i++) {
-      const end = this.ends[i]!
-      if (end < 0) continue
-      texts[i] = joined.slice(start, end)
-      start = end
+  finish(): WindowPack {
+    this.flushDecisions()
+    this.flushText()
+    this.scratch = undefined
+    return new WindowPack(this.size, this.pieces.decisions, this.decided, this.texts, Int32Array.from(this.at), this.odd)
+  }
+
+  private addText(i: number, text: string | undefined): void {
+    if (text === undefined) return void this.at.push(-1, 0, 0)
+    if (!(text as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+      this.odd.set(i, text)
+      return void this.at.push(-1, 0, 0)
     }
-    return texts
+    // At most three bytes of UTF-8 a UTF-16 unit.
+    const most = text.length * 3
+    if (most > this.pieces.text) {
+      this.flushText()
+      this.at.push(this.texts.length, 0, Buffer.byteLength(text))
+      this.texts.push(deflate(Buffer.from(text, "utf8")))
+      return
+    }
+    if (this.used + most > this.pieces.text) this.flushText()
+    this.scratch ??= Buffer.allocUnsafe(this.pieces.text)
+    const start = this.used
+    this.used += this.scratch.write(text, start, "utf8")
+    this.at.push(this.texts.length, start, this.used)
+  }
+
+  private flushText(): void {
+    if (this.used === 0) return
+    this.texts.push(deflate(this.scratch!.subarray(0, this.used)))
+    this.used = 0
+  }
+
+  private flushDecisions(): void {
+    if (this.serializer === undefined) return
+    this.decided.push(deflate(this.serializer.releaseBuffer()))
+    this.serializer = undefined
+    this.pending = 0
   }
 }
