@@ -87,8 +87,8 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
 }
 
 /**
- * Email → line, for a run's own unsubscribes, by a 64-bit hash of the email in typed arrays: about
- * 25 bytes a contact where a Map of strings took 76, so a backfill of millions of contacts fits
+ * Email → line, for a run's own unsubscribes, by a 64-bit hash of the email in typed arrays: 23 to
+ * 34 bytes a contact where a Map of strings took 76, so a backfill of millions of contacts fits
  * the CLI's heap. Two emails with one hash (odds near 1 in 10^7 at two million contacts) would make
  * the second read as unsubscribed: its standing consent demoted, never a re-subscribe.
  */
@@ -114,9 +114,11 @@ class LineTable {
       this.lines[i] = line
       return false
     }
-    if ((this.used + 1) * 2 > this.state.length) this.rehash(this.size * 2 + 1 > this.state.length / 2 ? this.state.length * 2 : this.state.length)
-    let j = hashLo & (this.state.length - 1)
-    while (this.state[j] === 1) j = (j + 1) & (this.state.length - 1)
+    const capacity = this.state.length
+    // Three quarters full (deleted slots count): half again as large, or as large without them.
+    if ((this.used + 1) * 4 > capacity * 3) this.rehash((this.size + 1) * 2 > capacity ? Math.floor(capacity * 1.5) : capacity)
+    let j = this.home(hashLo)
+    while (this.state[j] === 1) j = this.next(j)
     if (this.state[j] === 0) this.used++
     this.put(j, hashHi, hashLo, line)
     this.size++
@@ -134,11 +136,22 @@ class LineTable {
   /** The slot holding `email`, or -1; leaves its hash in hashHi/hashLo. */
   private find(email: string): number {
     hash(email)
-    const mask = this.state.length - 1
-    for (let j = hashLo & mask; this.state[j] !== 0; j = (j + 1) & mask) {
+    for (let j = this.home(hashLo); this.state[j] !== 0; j = this.next(j)) {
       if (this.state[j] === 1 && this.hi[j] === hashHi && this.lo[j] === hashLo) return j
     }
     return -1
+  }
+
+  /**
+   * A hash's first slot, for any capacity (Lemire's multiply-shift): growing by half instead of
+   * doubling holds a backfill's two hundred thousand unsubscribes in 5 MB instead of 9.
+   */
+  private home(lo: number): number {
+    return Math.floor(lo * this.state.length / 4294967296)
+  }
+
+  private next(j: number): number {
+    return j + 1 === this.state.length ? 0 : j + 1
   }
 
   private put(j: number, hi: number, lo: number, line: number) {
@@ -157,8 +170,8 @@ class LineTable {
     this.used = this.size
     for (let i = 0; i < state.length; i++) {
       if (state[i] !== 1) continue
-      let j = lo[i]! & (capacity - 1)
-      while (this.state[j] !== 0) j = (j + 1) & (capacity - 1)
+      let j = this.home(lo[i]!)
+      while (this.state[j] !== 0) j = this.next(j)
       this.put(j, hi[i]!, lo[i]!, lines[i]!)
     }
   }
