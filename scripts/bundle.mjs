@@ -3,7 +3,7 @@
  * included, as one file, dist/bin.js. The library (dist/index.js, built by tsc) stays as modules,
  * so that a host shares its own copy of Effect.
  *
- * One file instead of ~900 modules: `--help` peaks at 80 MB instead of 97 and starts in half the
+ * One file instead of 1,262 modules: `--help` peaks at 80 MB instead of 97 and starts in half the
  * CPU, and a bulk backfill holds less (BENCHMARKS.md). Identifiers are not mangled: names stay
  * readable in an internal error's trace, and mangling measured 12 MB more at start. Licence
  * comments go to dist/bin.js.LEGAL.txt, so the file is ASCII: V8 holds a script's source as one

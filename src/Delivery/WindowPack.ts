@@ -1,10 +1,10 @@
 /**
  * A bulk window's events while it gathers and waits for its turn: what was decided for each, and
- * their texts, deflated. Packed as they arrive (`WindowPack.Builder`): held parsed until the window
+ * their texts, deflated. Packed as they arrive (`WindowPackBuilder`): held parsed until the window
  * was full, a window's decisions and texts (each line a slice that holds its whole 64 KB read
  * chunk) outlived the young generation and were collected only with the old one, which then
  * swung by tens of megabytes. Packed, an event's parsed form dies young, and a window of 5,000
- * events holds about 60 bytes each. Pieces of about 256 KB are deflated one at a time, so packing
+ * events holds about 75 bytes each. Pieces of about 256 KB are deflated one at a time, so packing
  * needs no window-sized buffer, and a dead letter's text inflates its piece only. The decisions
  * are read back when the window is sent and once its jobs end; a text only when a result needs it.
  */
