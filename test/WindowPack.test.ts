@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
 import { Consent } from "../src/Consent.js"
 import { type Prepared, prepareLine } from "../src/Delivery/Prepare.js"
-import { WindowPack } from "../src/Delivery/WindowPack.js"
+import { WindowPackBuilder } from "../src/Delivery/WindowPack.js"
 import { Mapping } from "../src/Mapping.js"
 
 const mapping = Mapping.make()
@@ -60,7 +60,7 @@ describe("WindowPack", () => {
     [Schema.Array(Line).pipe(Schema.maxItems(60)), Schema.Literal(16, 200, 256 * 1024), Schema.Literal(1, 3, 512)],
     ([lines, text, decisions]) => {
       const prepared = lines.map((l, i) => decide(lineOf(l, i), i + 1))
-      const pack = WindowPack.of(prepared, { text, decisions })
+      const pack = WindowPackBuilder.from(prepared, { text, decisions }).finish()
       const back = pack.decisions()
       expect(back.length).toBe(prepared.length)
       prepared.forEach((p, i) => {
@@ -105,7 +105,7 @@ describe("WindowPack", () => {
         }),
         i + 1
       ))
-    const pack = WindowPack.of(prepared)
+    const pack = WindowPackBuilder.from(prepared).finish()
     const texts = prepared.reduce((n, p) => n + (p._tag === "Send" ? p.text!.length : 0), 0)
     expect(pack.packedBytes).toBeLessThan(texts / 5)
     expect(pack.text(4999)).toBe((prepared[4999] as Extract<Prepared, { _tag: "Send" }>).text)

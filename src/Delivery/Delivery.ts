@@ -522,8 +522,7 @@ const make = Effect.gen(function*() {
             return items.map((item, i) => one(item, each[i]!))
           }
           // Packed before the wait for a permit (as gathered, when in bulk): a window gathered ahead waits small.
-          const builder = packing ?? new WindowPackBuilder()
-          if (packing === undefined) for (const p of prepared) builder.add(p)
+          const builder = packing ?? WindowPackBuilder.from(prepared)
           const pack = builder.finish()
           // The stream's fibers keep their last gathering until the next one: it lets go of the unpacked.
           prepared.length = 0

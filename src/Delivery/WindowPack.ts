@@ -41,12 +41,6 @@ export class WindowPack {
     private readonly odd: ReadonlyMap<number, string>
   ) {}
 
-  static of(prepared: ReadonlyArray<Prepared>, pieces?: Pieces): WindowPack {
-    const builder = new WindowPackBuilder(pieces)
-    for (const p of prepared) builder.add(p)
-    return builder.finish()
-  }
-
   /** What the pack holds, in bytes. */
   get packedBytes(): number {
     let n = this.at.byteLength
@@ -90,6 +84,13 @@ export class WindowPack {
 /** Packs a window as its events are gathered. */
 export class WindowPackBuilder {
   constructor(private readonly pieces: Pieces = PIECES) {}
+
+  /** Decisions gathered unpacked (a gathering that showed the backlog), packed at once. */
+  static from(prepared: ReadonlyArray<Prepared>, pieces?: Pieces): WindowPackBuilder {
+    const builder = new WindowPackBuilder(pieces)
+    for (const p of prepared) builder.add(p)
+    return builder
+  }
   size = 0
   /** How many of the events are to be sent, and to which contacts. */
   sends = 0
