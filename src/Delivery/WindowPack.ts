@@ -134,7 +134,10 @@ export class WindowPackBuilder {
     this.flushDecisions()
     this.flushText()
     this.scratch = undefined
-    return new WindowPack(this.size, this.pieces.decisions, this.decided, this.texts, Int32Array.from(this.at), this.odd)
+    const at = Int32Array.from(this.at)
+    // A stream's fiber keeps its last gathering, this builder with it, until the next one.
+    this.at.length = 0
+    return new WindowPack(this.size, this.pieces.decisions, this.decided, this.texts, at, this.odd)
   }
 
   private addText(i: number, text: string | undefined): void {
