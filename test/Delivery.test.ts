@@ -3,14 +3,17 @@ import { Chunk, Duration, Effect, Fiber, Layer, Metric, Option, Schema, Stream }
 import * as Metrics from "../src/Delivery/Metrics.js"
 import { Delivery } from "../src/Delivery/Delivery.js"
 import { makeRunState } from "../src/Delivery/RunState.js"
-import type { DeliverySettings } from "../src/Delivery/DeliveryConfig.js"
+import { DeliveryConfig, type DeliverySettings } from "../src/Delivery/DeliveryConfig.js"
 import { MailjetClient } from "../src/Mailjet/MailjetClient.js"
 import { Mapping } from "../src/Mapping.js"
 import { readDeadLetter } from "../src/Run/Ndjson.js"
 import { deadLetterLine, type Result } from "../src/Domain/Outcome.js"
-import { isHealthy, preflight } from "../src/Mailjet/Preflight.js"
+import { isHealthy, Preflight, preflight } from "../src/Mailjet/Preflight.js"
+import { Consent } from "../src/Consent.js"
+import { Pacer } from "../src/Delivery/Pacer.js"
+import { DefaultPreset } from "../src/Preset/Preset.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
-import { capturedLogs, clientLayer, deliveryLayer, KEY, SECRET, simulatorLayer } from "./support/layers.js"
+import { captureLogs, capturedLogs, clientLayer, deliveryLayer, KEY, SECRET, simulatorLayer } from "./support/layers.js"
 
 const simulator = simulatorLayer(11)
 
@@ -256,6 +259,47 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
       )),
     // Each run waits out its late jobs (400 ms) and the fences' patience.
     { timeout: 120_000, fastCheck: { numRuns: 12 } }
+  )
+
+  it.effect.prop(
+    "law: every call to Mailjet takes a slot of the run's pacer (preflight and its pages, a replay's two reads, sends, bulk jobs and polls): as many requests as slots",
+    {
+      events: Schema.Array(Schema.Struct({ ...GenEvent.fields, replay: Schema.Boolean })).pipe(Schema.maxItems(30)),
+      bulk: Schema.Literal("off", "always"),
+      unsubscribed: Schema.Int.pipe(Schema.between(0, 3))
+    },
+    ({ bulk, events, unsubscribed }) =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.Simulator
+        yield* sim.reset
+        yield* sim.setFaults({})
+        // Contacts Mailjet holds as unsubscribed: preflight pages through them (the resubscribe policy).
+        yield* Effect.forEach(Array.from({ length: unsubscribed }, (_, i) => i), (i) =>
+          Effect.flatMap(MailjetClient, (c) => c.manageContact({ Email: `gone${i}@example.com`, Action: "unsub" })).pipe(
+            Effect.provide(clientLayer(sim.url))
+          ))
+        const before = (yield* sim.requests).length
+        let slots = 0
+        // The run's own pacer, counting its slots; no waits, so no slot is taken again (a late wake-up).
+        const counting = Layer.effect(
+          Pacer,
+          Effect.map(Pacer.make(1e9), (p) => Pacer.of({ ...p, reserve: Effect.as(Effect.sync(() => slots++), 0) }))
+        )
+        const items = events.map((e, i) => ({ line: i + 1, text: toLine(e, i), replay: e.replay }))
+        const results = yield* Effect.flatMap(Delivery, (d) => Stream.runCollect(d.runTagged(Stream.fromIterable(items), (m) => m))).pipe(
+          Effect.provide(Delivery.layer.pipe(
+            Layer.provideMerge(Preflight.layer({ missing: "allow" })),
+            Layer.provideMerge(Layer.mergeAll(clientLayer(sim.url), Layer.succeed(Consent, Consent.make()), Mapping.layerPreset(DefaultPreset), counting)),
+            Layer.provideMerge(DeliveryConfig.layerFrom({ maxRps: 1e9, bulk, bulkSize: 2, bulkJobTimeout: Duration.seconds(2) })),
+            Layer.merge(captureLogs)
+          ))
+        )
+        expect(Chunk.size(results)).toBe(events.length)
+        const requests = (yield* sim.requests).slice(before)
+        expect(requests.length).toBeGreaterThanOrEqual(2) // preflight's: the list and its properties
+        expect(slots).toBe(requests.length)
+      }),
+    { fastCheck: { numRuns: 25 } }
   )
 
   it.effect("a job past its deadline is watched, counted in signal_mailjet_bulk_jobs_unfinished, until it ends", () =>

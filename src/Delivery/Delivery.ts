@@ -221,6 +221,8 @@ const make = Effect.gen(function*() {
         }
         // A stop during the wait is seen at the top of the loop. Only a real wait is raced: a race
         // forks two fibers, which at full speed cost more than the request's own bookkeeping.
+        // A replay's read is two calls (the list recipient and the contact's data): two slots.
+        if (!guarded) yield* pacer.reserve
         const wait = yield* pacer.reserve
         if (wait > 0) {
           const slot = (yield* Clock.currentTimeMillis) + wait

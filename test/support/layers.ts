@@ -46,7 +46,7 @@ export const clientLayer = (
  * a test that cares reads them (and empties the array first).
  */
 export const capturedLogs: Array<string> = []
-const captureLogs = Logger.replace(
+export const captureLogs = Logger.replace(
   Logger.defaultLogger,
   Logger.map(Logger.logfmtLogger, (line) => {
     capturedLogs.push(line)
