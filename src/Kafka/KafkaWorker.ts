@@ -334,7 +334,8 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
     const probe = Effect.gen(function*() {
       yield* Ref.update(status, (s) => ({ ...s, paused: true }))
       yield* Effect.logWarning("Mailjet looks down: paused consuming; probing")
-      yield* client.getList.pipe(
+      // A probe is a call like any other: it takes a slot.
+      yield* Effect.zipRight(Effect.flatMap(pacer.reserve, (wait) => Effect.sleep(wait)), client.getList).pipe(
         Effect.retry({
           schedule: Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds"))),
           while: isTransient
