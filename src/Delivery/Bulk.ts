@@ -23,7 +23,7 @@ import type { DeliverySettings } from "./DeliveryConfig.js"
 import type { Fence, Fences } from "./Fences.js"
 import { foldUpdates } from "./Fold.js"
 import * as Metrics from "./Metrics.js"
-import type { Pacer } from "./Pacer.js"
+import { awaitSlot, type Pacer } from "./Pacer.js"
 import type { Prepared } from "./Prepare.js"
 import { type RunState, stopMessage } from "./RunState.js"
 
@@ -83,8 +83,7 @@ export const watchJob = (deps: Pick<BulkDeps, "client" | "pacer" | "config" | "f
     const { client, fences, pacer } = deps
     while (!(yield* Deferred.isDone(fence.ended))) {
       yield* Effect.sleep(slowestPoll(deps.config))
-      const wait = yield* pacer.reserve
-      if (wait > 0) yield* Effect.sleep(wait)
+      yield* awaitSlot(pacer)
       const r = yield* Effect.either(client.bulkJob(fence.job))
       if (r._tag === "Right" && r.right.status !== "Running") {
         yield* Effect.logInfo(`bulk job ${fence.job} ended (${r.right.status}): its contacts' later updates go on`)

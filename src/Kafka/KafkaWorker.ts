@@ -24,7 +24,7 @@ import * as Metrics from "../Delivery/Metrics.js"
 import { MailjetClient } from "../Mailjet/MailjetClient.js"
 import { isFatal, isTransient } from "../Mailjet/MailjetError.js"
 import { Preflight } from "../Mailjet/Preflight.js"
-import { Pacer } from "../Delivery/Pacer.js"
+import { awaitSlot, Pacer } from "../Delivery/Pacer.js"
 import * as Session from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { fairly } from "./FairReader.js"
@@ -335,7 +335,7 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
       yield* Ref.update(status, (s) => ({ ...s, paused: true }))
       yield* Effect.logWarning("Mailjet looks down: paused consuming; probing")
       // A probe is a call like any other: it takes a slot.
-      yield* Effect.zipRight(Effect.flatMap(pacer.reserve, (wait) => Effect.sleep(wait)), client.getList).pipe(
+      yield* Effect.zipRight(awaitSlot(pacer), client.getList).pipe(
         Effect.retry({
           schedule: Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds"))),
           while: isTransient

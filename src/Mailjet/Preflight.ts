@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { Mapping } from "../Mapping.js"
 import { Consent } from "../Consent.js"
-import { Pacer } from "../Delivery/Pacer.js"
+import { awaitSlot, Pacer } from "../Delivery/Pacer.js"
 import { makeSuppressions, type Suppression, Suppressions } from "../Suppressions.js"
 import { LAST_EVENT_PROPERTY, PropertyTypes } from "../Preset/PropertyTypes.js"
 import { allPages, type ContactList, MailjetClient, type PropertyDefinition, type PropertyRejected } from "./MailjetClient.js"
@@ -138,7 +138,7 @@ export const preflight = (
     const pacer = Option.getOrUndefined(yield* Effect.serviceOption(Pacer))
     const paced = <A, E extends { readonly _tag: string }>(e: Effect.Effect<A, E>): Effect.Effect<A, E> =>
       pacer === undefined ? e : Effect.zipRight(
-        Effect.flatMap(pacer.reserve, (wait) => Effect.sleep(wait)),
+        awaitSlot(pacer),
         Effect.tapError(e, (x) => x._tag === "RateLimited" ? pacer.rateLimited : Effect.void)
       )
     const retrying = <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) =>
