@@ -79,8 +79,12 @@ const metric = async (port: string, name: string) => {
   return m === null ? undefined : Number(m[1])
 }
 
-const ready = (port: string) =>
+/** Waits for the worker's /ready; when it never comes, the error ends with the worker's last log lines. */
+const ready = (port: string, w: Worker) =>
   waitFor(`ready on ${port}`, async () => ((await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined))?.status === 200 ? true : undefined), 60_000)
+    .catch((e: unknown) => {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}; its log ends:\n${w.stderr().split("\n").slice(-20).join("\n")}`)
+    })
 
 const stop = async (w: Worker) => {
   w.proc.kill("SIGTERM")
@@ -128,8 +132,8 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
     const w1 = startWorker(e1)
     const w2 = startWorker(e2)
     try {
-      await ready(e1.PORT)
-      await ready(e2.PORT)
+      await ready(e1.PORT, w1)
+      await ready(e2.PORT, w2)
       // After the rebalance each worker owns one partition.
       const [p1, p2] = await waitFor("one partition each", () => {
         const a = owned(w1)
@@ -200,7 +204,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
     const e = await env(t.id, t.feedback)
     const w = startWorker(e)
     try {
-      await ready(e.PORT)
+      await ready(e.PORT, w)
       const unsub = JSON.stringify({ event: "unsub", time: 1764400000, email: "x@example.com", mj_list_id: 1 })
       expect((await post(e.PORT, unsub, "mailjet:wrong")).status).toBe(401)
       expect((await fetch(`http://127.0.0.1:${e.PORT}/mailjet/events`, { method: "POST", body: unsub })).status).toBe(401)
@@ -241,7 +245,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
     const first = startWorker(e)
     const a = `ann-${t.id}@example.com`
     const b = `bob-${t.id}@example.com`
-    await ready(e.PORT)
+    await ready(e.PORT, first)
     const registered = await runBin(
       ["check", "--register-webhook", `http://mailjet:${WEBHOOK_PASSWORD}@127.0.0.1:${e.PORT}/mailjet/events`],
       { MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET, MAILJET_LIST_ID: "1", MAILJET_BASE_URL: sim().url }
@@ -263,7 +267,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
     expect((await run(sim().callbackStats)).pending).toBeGreaterThan(0)
     const restarted = startWorker(e)
     try {
-      await ready(e.PORT)
+      await ready(e.PORT, restarted)
       await waitFor("bob's callback landed", async () => ((await run(sim().callbackStats)).pending === 0 ? true : undefined), 30_000)
       expect(restarted.stderr()).toMatch(/webhook: stored 1 suppressions: spam b\*\*\*@example\.com/)
       await waitFor("both held", async () => ((await metric(e.PORT, "signal_mailjet_suppressions")) === 2 ? true : undefined))
