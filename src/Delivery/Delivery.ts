@@ -219,10 +219,10 @@ const make = Effect.gen(function*() {
         if (attempts === 0 && !state.admit(seq)) {
           return { outcome: "not-attempted", reason: stopMessage({ _tag: "Shutdown" }) } as const
         }
-        // A stop during the wait is seen at the top of the loop. Only a real wait is raced: a race
-        // forks two fibers, which at full speed cost more than the request's own bookkeeping.
         // A replay's read is two calls (the list recipient and the contact's data): two slots.
         if (!guarded) yield* pacer.reserve
+        // A stop during the wait is seen at the top of the loop. Only a real wait is raced: a race
+        // forks two fibers, which at full speed cost more than the request's own bookkeeping.
         const wait = yield* pacer.reserve
         if (wait > 0) {
           const slot = (yield* Clock.currentTimeMillis) + wait
