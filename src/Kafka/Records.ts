@@ -79,7 +79,7 @@ const brokerCodes = (e: unknown, depth = 0): ReadonlyArray<{ readonly code: stri
 }
 
 /** The broker answered and will not take these records as they are: retrying the same bytes cannot help. */
-const refusal = (e: unknown): string | undefined => {
+export const refusal = (e: unknown): string | undefined => {
   const codes = brokerCodes(e).filter((c) => !c.canRetry)
   return codes.length === 0 ? undefined : `${[...new Set(codes.map((c) => c.code))].join(", ")}`
 }

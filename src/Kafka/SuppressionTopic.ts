@@ -8,16 +8,16 @@
  */
 import { Admin, Consumer, Producer, stringDeserializers } from "@platformatic/kafka"
 import type { Message } from "@platformatic/kafka"
-import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -28,6 +28,8 @@ import type { Fence } from "../Delivery/Fences.js"
 import { feedbackEvent, type Learnt, Suppressions, type SuppressionSet } from "../Suppressions.js"
 import { connectionOptions, KafkaConfig, producerOptions } from "./KafkaConfig.js"
 import { kafkaFailure, KafkaUnavailable } from "./KafkaError.js"
+import * as SuppressionWriter from "./SuppressionWriter.js"
+import { closing } from "./SuppressionWriter.js"
 
 export class SuppressionsUnavailable extends Data.TaggedError("SuppressionsUnavailable")<{
   readonly topic: string
@@ -54,6 +56,10 @@ const Stored = Schema.parseJson(Schema.Struct({
   at: Schema.String
 }))
 const encodeStored = Schema.encodeSync(Stored)
+/** A header on this worker's stored suppressions: its follower reads them back by it. */
+const WRITE_ID = "signal-mailjet-write"
+/** How long a 200 waits for the read-back; the record is stored already. */
+const READ_BACK = Duration.seconds(5)
 const decodeStored = Schema.decodeUnknownOption(Stored)
 
 /**
@@ -79,29 +85,6 @@ const encodeJob = Schema.encodeSync(SharedJob)
 const decodeJob = Schema.decodeUnknownOption(SharedJob)
 
 export const suppressionTopicName = (deliveryTopic: string) => `${deliveryTopic}-suppressions`
-
-/** Records shared in one produce at most, and their bytes: a batch stays under Kafka's 1 MB. */
-const SHARE_BATCH = 500
-export const SHARE_BYTES = 512 * 1024
-
-/** Consecutive runs of messages of at most SHARE_BYTES of values each (a larger one alone). */
-export const byteBounded = <A extends { readonly value: string | null }>(messages: ReadonlyArray<A>): Array<Array<A>> => {
-  const out: Array<Array<A>> = []
-  let current: Array<A> = []
-  let bytes = 0
-  for (const m of messages) {
-    const size = m.value?.length ?? 0
-    if (current.length > 0 && bytes + size > SHARE_BYTES) {
-      out.push(current)
-      current = []
-      bytes = 0
-    }
-    current.push(m)
-    bytes += size
-  }
-  if (current.length > 0) out.push(current)
-  return out
-}
 
 export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTopic")<SuppressionTopic, {
   readonly topic: string
@@ -138,52 +121,46 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
       })
     )
 
-    const producer = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        new Producer({
-          ...producerOptions(kafka),
-          // A batch retried after a lost reply is written once.
-          idempotent: true
-        })
-      ),
-      (p) => closing("producer", () => p.close())
-    )
-    const send = (messages: Array<{ topic: string; key: string; value: string | null }>) =>
-      messages.length === 0 ? Effect.void : Effect.zipRight(ensure, attempt(() =>
-        // A null value is Kafka's tombstone; the serializer writes it as such.
-        producer.send({ messages: messages as Array<{ topic: string; key: string; value: string }> })
-      )).pipe(Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.intersect(Schedule.recurs(5)))), Effect.asVoid)
+    // Tells this worker's records from the others' when they come back.
+    const origin = randomUUID()
 
+    // Every record of this worker goes through one writer, in order: a callback's suppressions, and
+    // delivery's own changes in the background (a lost one is found again at the next start:
+    // preflight reads who Mailjet holds as unsubscribed). An unsubscribe and its lift never swap.
+    const writer = yield* SuppressionWriter.make({
+      // A batch retried after a lost reply is written once.
+      connect: () => new Producer({ ...producerOptions(kafka), idempotent: true }),
+      before: ensure,
+      fail
+    })
+    const share = writer.share
+
+    // This worker's follower reads each stored suppression back before the webhook answers 200,
+    // so its own set has it: a consent event right after the callback is demoted here too.
+    const readBack = new Map<string, Deferred.Deferred<void>>()
+    let following = false
+    let written = 0
     const store = (learnt: ReadonlyArray<Learnt>) =>
-      Effect.zipRight(
-        send(learnt.map((l) => ({ topic, key: l.email, value: encodeStored(l) }))),
-        Option.match(feedbackTopic, {
-          onNone: () => Effect.void,
-          onSome: (feedback) =>
-            send(learnt.map((l) => ({ topic: feedback, key: l.email, value: JSON.stringify(feedbackEvent(l)) })))
-        })
-      )
-
-    // One writer, in order: a bulk window's hundreds of unsubscribes go as a few batches (one
-    // produce each, hundreds at once failed on the broker), and an unsubscribe and its lift never
-    // swap on the compacted topic. Delivery's own changes go in the background; a lost one is
-    // found again at the next start (preflight reads who Mailjet holds as unsubscribed).
-    const pending = yield* Queue.unbounded<{ topic: string; key: string; value: string | null }>()
-    let unsent = 0
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(pending, 1, SHARE_BATCH), (batch) =>
-      Effect.forEach(byteBounded(Chunk.toArray(batch)), (messages) =>
-        send(messages).pipe(
-          Effect.catchAll((e) => Effect.logWarning(e.message)),
-          Effect.ensuring(Effect.sync(() => (unsent -= messages.length)))
-        ), { discard: true }))))
-    // What delivery shared just before the end still goes, for a few seconds at most.
-    yield* Effect.addFinalizer(() =>
-      Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => unsent === 0 }), Effect.timeout("5 seconds"), Effect.ignore)
-    )
-    const share = (message: { topic: string; key: string; value: string | null }) => {
-      unsent++
-      Queue.unsafeOffer(pending, message)
-    }
+      Effect.suspend(() => {
+        const ids = learnt.map(() => `${origin}:${++written}`)
+        const waits = following ? ids.map(() => Deferred.unsafeMake<void>(FiberId.none)) : []
+        waits.forEach((d, i) => readBack.set(ids[i]!, d))
+        return writer.write([
+          ...learnt.map((l, i) => ({ topic, key: l.email, value: encodeStored(l), headers: new Map([[WRITE_ID, ids[i]!]]) })),
+          ...Option.match(feedbackTopic, {
+            onNone: () => [],
+            onSome: (feedback) => learnt.map((l) => ({ topic: feedback, key: l.email, value: JSON.stringify(feedbackEvent(l)) }))
+          })
+        ]).pipe(
+          Effect.zipRight(Effect.forEach(waits, Deferred.await, { discard: true }).pipe(
+            Effect.timeout(READ_BACK),
+            Effect.catchAll(() =>
+              Effect.logWarning(`suppressions: stored, but not read back within ${Duration.format(READ_BACK)}: this worker applies them once its reader catches up`)
+            )
+          )),
+          Effect.ensuring(Effect.sync(() => ids.forEach((id) => readBack.delete(id))))
+        )
+      })
 
     /** Reads the topic from its start into `handle`, then follows it for as long as the scope lives; returns once caught up. */
     const followTopic = (handle: (m: Record) => void) =>
@@ -198,9 +175,6 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
         )
         yield* Deferred.await(caughtUp)
       })
-
-    // Tells this worker's records from the others' when they come back.
-    const origin = randomUUID()
 
     const followJobs = (jobs: Context.Tag.Service<Delivery>["jobs"]) =>
       Effect.gen(function*() {
@@ -264,7 +238,11 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
             else Runtime.runFork(runtime)(Effect.logWarning(`suppressions: record ${m.partition}/${m.offset} of ${topic} is not one; skipped`))
           }
           Effect.runSync(Metric.set(suppressionCount, set.size()))
+          const id = m.headers?.get(WRITE_ID)
+          const waiting = id === undefined ? undefined : readBack.get(id)
+          if (waiting !== undefined) Deferred.unsafeDone(waiting, Effect.void)
         }
+        following = true
         yield* followTopic(learn)
         yield* Metric.set(suppressionCount, set.size())
         yield* Effect.logInfo(`suppressions: ${set.size()} contacts held as unsubscribed (Mailjet and ${topic})`)
@@ -328,14 +306,6 @@ const ensureCompacted = (
   )
 
 type Record = Message<string, string, string, string>
-
-/** A close that does not answer must not keep the worker from exiting. */
-const closing = (what: string, close: () => Promise<unknown> | unknown) =>
-  Effect.promise(() => Promise.resolve().then(close).catch(() => undefined)).pipe(
-    Effect.timeout("3 seconds"),
-    Effect.catchAll(() => Effect.logWarning(`suppressions: the ${what} did not close within 3 s`)),
-    Effect.zipRight(Effect.logDebug(`suppressions: ${what} closed`))
-  )
 
 /** The topic from its start into `handle`; `onCaughtUp` once every record there at start is read. */
 const readAll = (
