@@ -10,7 +10,7 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { runBin } from "./support/bin.js"
 import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
-import { brokers, createTopic, freePort, readTopic, startWorker, waitFor, type Worker } from "./support/kafka.js"
+import { brokers, createTopic, freePort, produce, readTopic, setTopicConfig, startWorker, waitFor, type Worker } from "./support/kafka.js"
 import { KEY, SECRET } from "./support/layers.js"
 
 const { sim, run } = fileSimulator({
@@ -280,6 +280,109 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
       expect(await membership(b)).toBe("unsubscribed")
     } finally {
       await stop(restarted)
+    }
+  }, 180_000)
+})
+
+/** Many at once, as fast as the test can open them: Mailjet posts each second's callbacks for every URL together. */
+const postAll = (bodies: ReadonlyArray<readonly [port: string, body: string]>) =>
+  Promise.all(bodies.map(([port, body]) => post(port, body).then(async (r) => ({ status: r.status, text: await r.text() }))))
+
+/** Subscribed, then unsubscribed in Mailjet by the recipient, with no callback URL registered: only the test's posts tell the workers. */
+const unsubscribedInMailjet = async (emails: ReadonlyArray<string>) => {
+  const auth = `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}`
+  for (const email of emails) {
+    const res = await fetch(`${sim().url}/v3/REST/contactslist/1/managecontact`, {
+      method: "POST",
+      headers: { authorization: auth, "content-type": "application/json" },
+      body: JSON.stringify({ Email: email, Action: "addforce" })
+    })
+    expect(res.status).toBe(201)
+    expect(await recipient("unsub", email)).toBe(200)
+  }
+}
+
+describe("serve: callbacks that arrive together", () => {
+  it("law: 200 simultaneous unsubscribes, three times: each one answered 200 is on the topic and in both workers' sets, and standing consent re-subscribes none", async () => {
+    const t = await integration()
+    const e1 = await env(t.id, t.feedback)
+    const e2 = { ...e1, PORT: String(await freePort()) }
+    const w1 = startWorker(e1)
+    const w2 = startWorker(e2)
+    const N = 200
+    const RUNS = 3
+    const emails = Array.from({ length: RUNS }, (_, r) => Array.from({ length: N }, (_, i) => `burst${r}-${i}-${t.id}@example.com`))
+    try {
+      // Both workers have read the list before Mailjet holds anyone as unsubscribed.
+      await ready(e1.PORT, w1)
+      await ready(e2.PORT, w2)
+      await unsubscribedInMailjet(emails.flat())
+      const stored = new Set<string>()
+      for (const [r, run] of emails.entries()) {
+        const time = Math.floor(Date.now() / 1000)
+        const port = (i: number) => (i % 2 === 0 ? e1.PORT : e2.PORT)
+        const answers = await postAll(run.map((email, i) => [port(i), JSON.stringify({ event: "unsub", time, email, mj_list_id: 1 })] as const))
+        // The broker is up: nothing is refused. A 200 is a promise that the suppression is stored.
+        expect(answers.map((a) => a.status)).toEqual(run.map(() => 200))
+        // Applied by the receiving worker before its 200: each worker holds at least what it answered for.
+        const total = (r + 1) * N
+        expect(await metric(e1.PORT, "signal_mailjet_suppressions")).toBeGreaterThanOrEqual(N / 2)
+        expect(await metric(e2.PORT, "signal_mailjet_suppressions")).toBeGreaterThanOrEqual(N / 2)
+        for (const email of run) stored.add(email)
+        const onTopic = await readTopic(t.suppressions, total, 20_000)
+        expect(new Set(onTopic.map((m) => m.key))).toEqual(stored)
+        for (const [name, port] of [["worker 1", e1.PORT], ["worker 2", e2.PORT]] as const) {
+          await waitFor(`${name} holds all ${total}`, async () => ((await metric(port, "signal_mailjet_suppressions")) === total ? true : undefined), 20_000)
+        }
+      }
+
+      // Standing consent for every one of them, on both workers' partitions: demoted, none re-subscribed.
+      const before = (await run(sim().requests)).length
+      await produce(t.topic, emails.flat().map((email) => ({ key: email, value: event("Order Completed", email, true) })))
+      const sent = await waitFor("every Order Completed sent", async () => {
+        const s = (await run(sim().requests)).slice(before).filter((q) => q.path.endsWith("/managecontact"))
+        return s.length >= RUNS * N ? s : undefined
+      }, 60_000)
+      expect(new Set(sent.map((q) => (q.body as { Email: string }).Email))).toEqual(stored)
+      expect(new Set(sent.map((q) => (q.body as { Action: string }).Action))).toEqual(new Set(["addnoforce"]))
+      const resubscribed = []
+      for (const email of stored) if ((await membership(email)) !== "unsubscribed") resubscribed.push(email)
+      expect(resubscribed).toEqual([])
+    } finally {
+      await Promise.all([stop(w1), stop(w2)])
+    }
+  }, 300_000)
+
+  it("a second of 7,000 callbacks is stored whole on a topic that takes 64 KiB a batch; a record the topic refuses is a 503, and the next one is stored", async () => {
+    const t = await integration()
+    // The operator's own topic, with a batch limit far under the 512 KiB the writer sends at most.
+    await createTopic(t.suppressions, 1)
+    await setTopicConfig(t.suppressions, "max.message.bytes", String(64 * 1024))
+    const e = await env(t.id, t.feedback)
+    const w = startWorker(e)
+    try {
+      await ready(e.PORT, w)
+      const time = Math.floor(Date.now() / 1000)
+      const emails = Array.from({ length: 7_000 }, (_, i) => `many-${i}-${t.id}@example.com`)
+      const body = JSON.stringify(emails.map((email) => ({ event: "unsub", time, email, mj_list_id: 1 })))
+      expect(body.length).toBeLessThan(1024 * 1024)
+      expect((await post(e.PORT, body)).status).toBe(200)
+      const onTopic = await readTopic(t.suppressions, emails.length, 30_000)
+      expect(new Set(onTopic.map((m) => m.key))).toEqual(new Set(emails))
+      expect(await metric(e.PORT, "signal_mailjet_suppressions")).toBe(emails.length)
+      expect((await readTopic(t.feedback, emails.length, 30_000)).length).toBe(emails.length)
+
+      // Now the topic refuses even one record: not stored, so not a 200; Mailjet will retry.
+      await setTopicConfig(t.suppressions, "max.message.bytes", "100")
+      const refused = `refused-${t.id}@example.com`
+      expect((await post(e.PORT, JSON.stringify({ event: "unsub", time, email: refused, mj_list_id: 1 }))).status).toBe(503)
+      // Mailjet's retry once the topic takes it again: the writer is not stuck on the refusal.
+      await setTopicConfig(t.suppressions, "max.message.bytes", String(1024 * 1024))
+      expect((await post(e.PORT, JSON.stringify({ event: "unsub", time, email: refused, mj_list_id: 1 }))).status).toBe(200)
+      expect((await readTopic(t.suppressions, emails.length + 1, 30_000)).map((m) => m.key)).toContain(refused)
+      expect(await metric(e.PORT, "signal_mailjet_suppressions")).toBe(emails.length + 1)
+    } finally {
+      await stop(w)
     }
   }, 180_000)
 })
