@@ -385,4 +385,24 @@ describe("serve: callbacks that arrive together", () => {
       await stop(w)
     }
   }, 180_000)
+
+  it("a 200 means the receiving worker holds it: each callback's suppression is in its set when the answer arrives", async () => {
+    const t = await integration()
+    const e = await env(t.id, t.feedback)
+    const w = startWorker(e)
+    try {
+      await ready(e.PORT, w)
+      const time = Math.floor(Date.now() / 1000)
+      const held: Array<number | undefined> = []
+      for (let i = 1; i <= 100; i++) {
+        // A second's worth each time, as Mailjet groups them: 20 callbacks in one body.
+        const body = JSON.stringify(Array.from({ length: 20 }, (_, j) => ({ event: "unsub", time, email: `held-${i}-${j}-${t.id}@example.com`, mj_list_id: 1 })))
+        expect((await post(e.PORT, body)).status).toBe(200)
+        held.push(await metric(e.PORT, "signal_mailjet_suppressions"))
+      }
+      expect(held).toEqual(Array.from({ length: 100 }, (_, i) => (i + 1) * 20))
+    } finally {
+      await stop(w)
+    }
+  }, 120_000)
 })
