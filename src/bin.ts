@@ -22,23 +22,25 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { run } from "./Cli/Cli.js"
 import { Shutdown } from "./Run/Shutdown.js"
+import { exitFlushed } from "./Run/Stdout.js"
 
 const main = run(process.argv).pipe(
-  Effect.provide(Layer.merge(NodeContext.layer, Shutdown.layerSignals(() => process.exit(130))))
+  Effect.provide(Layer.merge(NodeContext.layer, Shutdown.layerSignals(() => exitFlushed(130, 2_000))))
 )
 
 const fiber = Effect.runFork(main)
+// Every end waits for stdout to take what was written: the outcome lines are the run's record.
 fiber.addObserver((exit) => {
-  if (Exit.isSuccess(exit)) return process.exit(0)
+  if (Exit.isSuccess(exit)) return exitFlushed(0)
   const failure = Cause.failureOption(exit.cause)
   if (Option.isSome(failure)) {
     const e = failure.value
     if (typeof e === "object" && e !== null && "_tag" in e && e._tag === "ExitCode") {
-      return process.exit((e as unknown as { readonly code: number }).code)
+      return exitFlushed((e as unknown as { readonly code: number }).code)
     }
     // @effect/cli has printed usage errors already.
-    return process.exit(2)
+    return exitFlushed(2)
   }
   process.stderr.write(`signal-mailjet: internal error, please report it:\n${Cause.pretty(exit.cause)}\n`)
-  process.exit(2)
+  exitFlushed(2)
 })

@@ -12,6 +12,7 @@ import { outcomeLine } from "../Domain/Outcome.js"
 import { positiveInt } from "../internal/config.js"
 import { Mapping } from "../Mapping.js"
 import { checkSource, type InputUnreadable, readBoundedLines, readLines } from "../Run/Ndjson.js"
+import * as Stdout from "../Run/Stdout.js"
 import { exit, reportSetupErrors, stderr, withLogging } from "./Options.js"
 import { runLines, runOptions } from "./RunLines.js"
 
@@ -38,7 +39,7 @@ const dryRun = (items: Stream.Stream<Item, InputUnreadable, FileSystem.FileSyste
           request: { method: "POST", path: `/v3/REST/contactslist/${listId}/managecontact`, body: p.body }
         })
       }),
-      Stream.runForEachChunk((chunk) => Effect.sync(() => process.stdout.write(`${Array.from(chunk).join("\n")}\n`)))
+      Stream.runForEachChunk((chunk) => Stdout.write(`${Array.from(chunk).join("\n")}\n`))
     )
   })
 

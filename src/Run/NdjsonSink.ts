@@ -4,6 +4,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { deadLetterLine, outcomeLine, type Result } from "../Domain/Outcome.js"
+import * as Stdout from "./Stdout.js"
 
 export class OutputUnwritable extends Data.TaggedError("OutputUnwritable")<{
   readonly path: string
@@ -39,6 +40,6 @@ export const ndjsonSink = (deadLetters: Option.Option<string>) =>
           if (d !== undefined) dead += `${d}\n`
         }
         if (Option.isSome(file) && dead !== "") yield* file.value.writeAll(encoder.encode(dead))
-        yield* Effect.sync(() => process.stdout.write(out))
+        yield* Stdout.write(out)
       })
   })

@@ -1,5 +1,5 @@
 /**
- * A request to stop gracefully (SIGINT, SIGTERM): stop reading, finish what is in flight within
+ * A request to stop gracefully (SIGINT, SIGTERM, stdout closed by its reader): stop reading, finish what is in flight within
  * a deadline, flush, exit. A second signal stops at once.
  */
 import * as Context from "effect/Context"
@@ -26,15 +26,23 @@ export class Shutdown extends Context.Tag("signal-mailjet/Shutdown")<Shutdown, {
           if (++signals > 1) return force()
           Effect.runFork(shutdown.request)
         }
+        // The reader of the outcome lines went away (`| head`, a closed pipe): nobody can learn what
+        // later events became, so stop as on SIGTERM rather than deliver unrecorded.
+        const onStdoutGone = (e: NodeJS.ErrnoException) => {
+          process.stderr.write(`signal-mailjet: stdout was closed by its reader (${e.code ?? e.message}): stopping; the summary counts every event, a rerun from the resume line is safe\n`)
+          Effect.runFork(shutdown.request)
+        }
         yield* Effect.acquireRelease(
           Effect.sync(() => {
             process.on("SIGINT", onSignal)
             process.on("SIGTERM", onSignal)
+            process.stdout.on("error", onStdoutGone)
           }),
           () =>
             Effect.sync(() => {
               process.off("SIGINT", onSignal)
               process.off("SIGTERM", onSignal)
+              process.stdout.off("error", onStdoutGone)
             })
         )
         return shutdown
