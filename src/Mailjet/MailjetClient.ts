@@ -20,6 +20,7 @@ import {
   InvalidContact,
   ListNotFound,
   MailjetUnavailable,
+  UNREACHABLE_CODES,
   PropertyMissing,
   RateLimited,
   Unauthorized
@@ -284,7 +285,8 @@ const exchange = (
   pool: Pool,
   options: Dispatcher.DispatchOptions,
   timeoutMs: number,
-  onTimeout: () => MailjetUnavailable
+  onTimeout: () => MailjetUnavailable,
+  origin: string
 ): Effect.Effect<Reply, MailjetUnavailable> =>
   Effect.async<Reply, MailjetUnavailable>((resume) => {
     let settled = false
@@ -323,7 +325,13 @@ const exchange = (
         settle(Effect.succeed({ status, text: Buffer.concat(chunks).toString("utf8") }))
       },
       onResponseError(_c, error) {
-        settle(Effect.fail(new MailjetUnavailable({ detail: `transport error: ${error.message}` })))
+        const code = (error as NodeJS.ErrnoException).code
+        settle(Effect.fail(
+          new MailjetUnavailable({
+            detail: `transport error: ${error.message}`,
+            ...(code !== undefined && UNREACHABLE_CODES.has(code) ? { unreachable: origin } : {})
+          })
+        ))
       }
     })
     if (!settled) {
@@ -378,7 +386,7 @@ const make = Effect.gen(function*() {
     const options: Dispatcher.DispatchOptions = body === undefined
       ? { method, path: basePath + path, headers }
       : { method, path: basePath + path, headers: jsonHeaders, body: JSON.stringify(body) }
-    return exchange(pool, options, timeoutMs, timedOut)
+    return exchange(pool, options, timeoutMs, timedOut, root.origin)
   }
 
   /** Statuses every endpoint shares are mapped here; the rest by `status` (a read may succeed on 404). */
@@ -500,7 +508,7 @@ const make = Effect.gen(function*() {
   const decodeErrorFile = Schema.decodeUnknownEither(Schema.Array(BulkErrorEntry))
   const bulkRejections = (errorFile: string) =>
     send<ReadonlyArray<BulkRejection>, never>(
-      exchange(pool, { method: "GET", path: new URL(errorFile.replace(/^\/+/, ""), new URL("/v3/", config.baseUrl)).pathname, headers }, timeoutMs, timedOut),
+      exchange(pool, { method: "GET", path: new URL(errorFile.replace(/^\/+/, ""), new URL("/v3/", config.baseUrl)).pathname, headers }, timeoutMs, timedOut, root.origin),
       {
         ok: (res) => {
           const decoded = decodeErrorFile(parseJson(res.text))

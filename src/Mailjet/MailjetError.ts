@@ -55,12 +55,19 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
 }
 
 export class MailjetUnavailable extends Schema.TaggedError<MailjetUnavailable>()("MailjetUnavailable", {
-  detail: Schema.String
+  detail: Schema.String,
+  /** The origin nothing answered at (connection refused, no such host): the fix is the address, not Mailjet. */
+  unreachable: Schema.optional(Schema.String)
 }) {
   override get message(): string {
-    return `Mailjet could not be reached or failed (${this.detail}). Calls are retried with backoff; if it persists, check https://status.mailjet.com, the network and MAILJET_BASE_URL. Redelivery is safe.`
+    return this.unreachable !== undefined
+      ? `Nothing answers at ${this.unreachable}, the address MAILJET_BASE_URL gives (${this.detail}). Check MAILJET_BASE_URL: unset it for Mailjet (https://api.mailjet.com), or start the simulator there (signal-mailjet simulate).`
+      : `Mailjet could not be reached or failed (${this.detail}). If it persists, check https://status.mailjet.com, the network and MAILJET_BASE_URL.`
   }
 }
+
+/** Transport failures where nothing listens at the address, as opposed to a reset or a timeout on the way. */
+export const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"])
 
 /** Mailjet refused a whole bulk call (400): its events are sent one by one instead. */
 export class BulkRefused extends Schema.TaggedError<BulkRefused>()("BulkRefused", {

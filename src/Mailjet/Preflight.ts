@@ -141,11 +141,17 @@ export const preflight = (
         awaitSlot(pacer),
         Effect.tapError(e, (x) => x._tag === "RateLimited" ? pacer.rateLimited : Effect.void)
       )
-    const retrying = <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) =>
-      Effect.retry(paced(e), {
-        schedule: options.retry ?? transient,
-        while: isTransient
+    // Said at the first failure, not after 15 s of silence: what failed, and that it is retried.
+    let announced = false
+    const schedule = options.retry ?? transient.pipe(
+      Schedule.tapInput((e: { readonly message: string }) => {
+        if (announced) return Effect.void
+        announced = true
+        return Effect.logWarning(`preflight: ${e.message} Retrying for about 15 s.`)
       })
+    )
+    const retrying = <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) =>
+      Effect.retry(paced(e), { schedule, while: isTransient })
     const list = yield* retrying(client.getList)
     const defined = new Map((yield* retrying(client.listProperties)).map((p) => [p.name.toLowerCase(), p]))
     const missing: Array<{ name: string; datatype: Datatype }> = []
