@@ -94,11 +94,12 @@ export const layer = (
   Layer.unwrapEffect(Effect.sync(() => {
     const server = createServer(LIMITS)
     limitConnections(server, options.maxConnections)
-    // Before the platform's own close, which waits for every connection: stalled ones too, for
-    // minutes. Mailjet retries a callback cut off here; nothing else is lost.
+    // Ahead of the platform's own close, which waits for every connection: Node stops the header
+    // and request timeouts once a server closes, so a stalled one would hold the process for good.
+    // Mailjet retries a callback cut off here; nothing else is lost.
     const closeAll = Layer.scopedDiscard(Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        server.close()
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
         server.closeAllConnections()
       })
     ))
