@@ -80,3 +80,27 @@ describe("duration variables", () => {
     expect(Option.map(short, Duration.toMillis)).toEqual(Option.some(Duration.toMillis(effects)))
   })
 })
+
+describe("serve's HTTP variables, and positive integers", () => {
+  it.effect("HTTP_HOST defaults to every interface, HTTP_MAX_CONNECTIONS to 256", () =>
+    Effect.gen(function*() {
+      const result = yield* read(kafkaSettings, {})
+      expect(Either.map(result, (k) => [k.host, k.maxConnections])).toEqual(Either.right(["0.0.0.0", 256]))
+      const set = yield* read(kafkaSettings, { HTTP_HOST: "127.0.0.1", HTTP_MAX_CONNECTIONS: "64" })
+      expect(Either.map(set, (k) => [k.host, k.maxConnections])).toEqual(Either.right(["127.0.0.1", 64]))
+      // An empty variable reads as unset, as everywhere in Effect's environment provider.
+      expect(Either.map(yield* read(kafkaSettings, { HTTP_HOST: "" }), (k) => k.host)).toEqual(Either.right("0.0.0.0"))
+    }))
+
+  for (const [name, value, line] of [
+    ["HTTP_MAX_CONNECTIONS", "0", "HTTP_MAX_CONNECTIONS: must be a positive integer (got 0)"],
+    ["HTTP_MAX_CONNECTIONS", "many", "HTTP_MAX_CONNECTIONS: Expected an integer value but received \"many\""],
+    ["MAILJET_CONCURRENCY", "-3", "MAILJET_CONCURRENCY: must be a positive integer (got -3)"]
+  ] as const) {
+    it.effect(`${name}=${JSON.stringify(value)} gives one line naming the variable`, () =>
+      Effect.gen(function*() {
+        const result = yield* read((name === "MAILJET_CONCURRENCY" ? deliverySettings : kafkaSettings) as Config.Config<unknown>, { [name]: value })
+        expect(Either.isLeft(result) ? formatConfigError(result.left) : result.right).toEqual([line])
+      }))
+  }
+})

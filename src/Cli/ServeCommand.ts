@@ -60,7 +60,7 @@ export const serveCommand = Command.make(
           // HTTP first, so /health answers while preflight waits for Mailjet; listening is part of
           // starting: a port taken by another process stops the worker before it consumes anything.
           yield* Layer.buildWithScope(
-            WorkerHttp.layer(status, { port: kafka.port, host: process.env["HTTP_HOST"] ?? "0.0.0.0" }, Option.getOrUndefined(webhook)),
+            WorkerHttp.layer(status, kafka, Option.getOrUndefined(webhook)),
             yield* Effect.scope
           ).pipe(
             Effect.catchAll((e) =>

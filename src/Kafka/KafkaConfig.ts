@@ -8,7 +8,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { duration } from "../internal/config.js"
+import { duration, positiveInt } from "../internal/config.js"
 
 export type SaslMechanism = "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
 
@@ -28,6 +28,10 @@ export interface KafkaSettings {
   readonly commitInterval: Duration.Duration
   /** HTTP port of /health, /ready, /metrics. */
   readonly port: number
+  /** The address it listens on: every interface by default, since probes and Mailjet come from outside. */
+  readonly host: string
+  /** How many HTTP connections are held at once (WorkerHttp.limitConnections). */
+  readonly maxConnections: number
   /** How long in-flight events may take to finish after SIGTERM. */
   readonly shutdownTimeout: Duration.Duration
   /** How long the worker waits, not ready, for a broker it cannot reach before it exits. */
@@ -121,11 +125,16 @@ export const producerOptions = (k: KafkaConnection) => ({
   autocreateTopics: true
 })
 
+/** `HTTP_MAX_CONNECTIONS`' default: probes, a scrape and Mailjet's posts need a few dozen at most. */
+export const DEFAULT_MAX_CONNECTIONS = 256
+
 export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
   connection: kafkaConnection,
   names,
   commitInterval: duration("KAFKA_COMMIT_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
   port: Config.port("PORT").pipe(Config.withDefault(8080)),
+  host: Config.nonEmptyString("HTTP_HOST").pipe(Config.withDefault("0.0.0.0")),
+  maxConnections: positiveInt("HTTP_MAX_CONNECTIONS").pipe(Config.withDefault(DEFAULT_MAX_CONNECTIONS)),
   shutdownTimeout: duration("MAILJET_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   outageTimeout: duration("KAFKA_OUTAGE_TIMEOUT").pipe(Config.withDefault(Duration.minutes(5)))
 }).pipe(Config.map(({ connection, names, ...rest }) => ({ ...connection, ...rest, ...names })))

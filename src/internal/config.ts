@@ -56,7 +56,8 @@ export const requiredWithFallback = <A>(
 export const positiveInt = (name: string): Config.Config<number> =>
   Config.integer(name).pipe(
     Config.mapOrFail((n) =>
-      n > 0 ? Either.right(n) : Either.left(ConfigError.InvalidData([name], `must be a positive integer (got ${n})`))
+      // Config.integer(name) prefixes the name.
+      n > 0 ? Either.right(n) : Either.left(ConfigError.InvalidData([], `must be a positive integer (got ${n})`))
     )
   )
 
