@@ -32,17 +32,30 @@ export class Shutdown extends Context.Tag("signal-mailjet/Shutdown")<Shutdown, {
           process.stderr.write(`signal-mailjet: stdout was closed by its reader (${e.code ?? e.message}): stopping; the summary counts every event, a rerun from the resume line is safe\n`)
           Effect.runFork(shutdown.request)
         }
+        // npm (npx, npm start) does not pass a SIGTERM on to the process it started, and ends
+        // without it: a worker left behind keeps its port and its place in the group. Under npm,
+        // the parent's end is the stop request. Under anything else (a shell, nohup) it is not.
+        const parent = process.ppid
+        const orphaned = () => {
+          if (process.ppid === parent) return
+          clearInterval(watch)
+          process.stderr.write(`signal-mailjet: its parent (npm, pid ${parent}) ended without passing the signal on: stopping\n`)
+          Effect.runFork(shutdown.request)
+        }
+        let watch: ReturnType<typeof setInterval> | undefined
         yield* Effect.acquireRelease(
           Effect.sync(() => {
             process.on("SIGINT", onSignal)
             process.on("SIGTERM", onSignal)
             process.stdout.on("error", onStdoutGone)
+            if (process.env["npm_command"] !== undefined) watch = setInterval(orphaned, 250).unref()
           }),
           () =>
             Effect.sync(() => {
               process.off("SIGINT", onSignal)
               process.off("SIGTERM", onSignal)
               process.stdout.off("error", onStdoutGone)
+              clearInterval(watch)
             })
         )
         return shutdown
