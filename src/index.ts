@@ -8,7 +8,7 @@ export { Delivery } from "./Delivery/Delivery.js"
 /** How hard to push Mailjet and how patiently to retry (MAILJET_CONCURRENCY, MAILJET_MAX_RPS, …). */
 export { DeliveryConfig, type DeliverySettings } from "./Delivery/DeliveryConfig.js"
 /** What ends a run early, after every event read has its result. */
-export { MailjetOutage, type RunStopped } from "./Delivery/RunState.js"
+export { BulkJobPending, MailjetOutage, type RunStopped } from "./Delivery/RunState.js"
 /** Counters and histograms in Effect's registry (read them with `Metric.snapshot`), and email masking. */
 export * as Metrics from "./Delivery/Metrics.js"
 /** The request budget every lane shares. */

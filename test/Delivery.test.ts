@@ -232,7 +232,7 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
           { ...faults, ...jobs, jobDurationMs: 50, ...(faults.errorRate === 0 && faults.resetRate === 0 ? { jobStuckMs: 500 } : {}) },
           { bulk: "always", bulkSize: 2, bulkJobTimeout: Duration.millis(300) },
           // Held back past its patience, a stuck job's contacts stop the run rather than be overtaken.
-          (e) => jobs.jobStuckRate > 0 && e._tag === "MailjetOutage" && e.message.includes("has not ended")
+          (e) => jobs.jobStuckRate > 0 && e._tag === "BulkJobPending" && e.message.includes("has not ended")
         ),
         (results) => {
           // Without call faults every job ends readable or falls back: something went through bulk.
@@ -255,7 +255,7 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
         // Half the jobs land well after their deadline; later windows' jobs take 20 ms.
         { jobStuckRate: 0.5, jobStuckMs: 400, jobDurationMs: 20 },
         { bulk: "always", bulkSize: 2, bulkJobTimeout: Duration.millis(150) },
-        (e) => e._tag === "MailjetOutage" && e.message.includes("has not ended")
+        (e) => e._tag === "BulkJobPending" && e.message.includes("has not ended")
       )),
     // Each run waits out its late jobs (400 ms) and the fences' patience.
     { timeout: 120_000, fastCheck: { numRuns: 12 } }

@@ -232,6 +232,23 @@ describe("MailjetClient on recorded Mailjet bodies", () => {
       expect(e).toMatchObject({ _tag: "ListNotFound", listId: 1 })
     }))
 
+  it.live("a bulk job poll: Mailjet's own 404 (Object not found) is a job it does not know, Unknown; nginx's 404 page proves nothing and is MailjetUnavailable", () =>
+    Effect.gen(function*() {
+      const poll = (reply: CannedReply) =>
+        Effect.gen(function*() {
+          const { url } = yield* Canned
+          return yield* Effect.either(Effect.flatMap(MailjetClient, (c) => c.bulkJob(4242)).pipe(Effect.provide(clientLayer(url))))
+        }).pipe(Effect.provide(cannedServer(reply)))
+      const mailjet = yield* poll({
+        status: 404,
+        reason: "Object not found",
+        body: "{ \"ErrorInfo\" : \"\", \"ErrorMessage\" : \"Object not found\", \"StatusCode\" : 404 }"
+      })
+      expect(mailjet).toMatchObject({ _tag: "Right", right: { status: "Unknown", error: "HTTP 404: Object not found" } })
+      const proxy = yield* poll({ status: 404, type: "text/html", body: "<html><head><title>404 Not Found</title></head><body><center>nginx</center></body></html>" })
+      expect(proxy).toMatchObject({ _tag: "Left", left: { _tag: "MailjetUnavailable" } })
+    }))
+
   it.live("500 with ErrorIdentifier", () =>
     Effect.gen(function*() {
       const e = yield* againstCanned({

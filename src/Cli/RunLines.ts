@@ -88,7 +88,7 @@ const printPreflight = (r: PreflightReport) =>
   })
 
 const isRunStopped = (e: { readonly _tag: string }): e is RunStopped =>
-  e._tag === "Unauthorized" || e._tag === "ListNotFound" || e._tag === "MailjetOutage"
+  e._tag === "Unauthorized" || e._tag === "ListNotFound" || e._tag === "MailjetOutage" || e._tag === "BulkJobPending"
 
 /** Why the run stopped early, for the summary: the error's tag, or the shutdown. */
 const stoppedBy = <E extends { readonly _tag: string }>(end: SessionEnd<E>): string | undefined =>

@@ -76,7 +76,8 @@ const slowestPoll = (config: DeliverySettings) => Math.min(Duration.toMillis(MAX
 /**
  * A job whose end was not seen (this process's, or another's: Fences.learn): polled, outside any
  * run, until it ends, then its contacts are free. Never given up: a contact fenced for ever is held
- * back, not overwritten. Stops as well when another process saw the job end (Fences.forget).
+ * back, not overwritten. Stops as well when another process saw the job end (Fences.forget), and
+ * when Mailjet answers that it has no such job (404): one it does not know can never land.
  */
 export const watchJob = (deps: Pick<BulkDeps, "client" | "pacer" | "config" | "fences">) => (fence: Fence) =>
   Effect.zipRight(Metric.increment(Metrics.bulkJobsUnfinished), Effect.gen(function*() {
@@ -85,6 +86,10 @@ export const watchJob = (deps: Pick<BulkDeps, "client" | "pacer" | "config" | "f
       yield* Effect.sleep(slowestPoll(deps.config))
       yield* awaitSlot(pacer)
       const r = yield* Effect.either(client.bulkJob(fence.job))
+      if (r._tag === "Right" && r.right.status === "Unknown") {
+        yield* Effect.logWarning(`bulk job ${fence.job} is unknown to Mailjet (${r.right.error}), so it can never land: its fence on ${fence.emails.length} contacts is released`)
+        return yield* fences.close(fence)
+      }
       if (r._tag === "Right" && r.right.status !== "Running") {
         yield* Effect.logInfo(`bulk job ${fence.job} ended (${r.right.status}): its contacts' later updates go on`)
         return yield* fences.close(fence)

@@ -59,7 +59,7 @@ import {
 } from "./Prepare.js"
 import { guardReplay } from "./ReplayGuard.js"
 import { WindowPack, WindowPackBuilder } from "./WindowPack.js"
-import { makeRunState, MailjetOutage, type RunState, type RunStopped, stopMessage } from "./RunState.js"
+import { BulkJobPending, makeRunState, MailjetOutage, type RunState, type RunStopped, stopMessage } from "./RunState.js"
 
 /** Tracks consecutive failed calls across all lanes; a success resets it. */
 const makeHealth = (threshold: number) => {
@@ -411,7 +411,13 @@ const make = Effect.gen(function*() {
     Stream.drain(Stream.fromEffect(Effect.flatMap(state.stopped, (s): Effect.Effect<void, RunStopped> =>
       Option.isNone(s) || s.value._tag === "Shutdown"
         ? Effect.void
-        : Effect.fail(s.value._tag === "Fatal" ? s.value.error : new MailjetOutage({ detail: s.value.detail })))))
+        : Effect.fail(
+          s.value._tag === "Fatal"
+            ? s.value.error
+            : s.value._tag === "JobPending"
+            ? new BulkJobPending({ detail: s.value.detail })
+            : new MailjetOutage({ detail: s.value.detail })
+        ))))
 
   /** Holds a contact's update back while an earlier bulk job of it may still land; stops the run if it does not end. */
   const fenced = (emails: Iterable<string>, state: RunState) =>
@@ -421,7 +427,7 @@ const make = Effect.gen(function*() {
       return Effect.flatMap(fences.await(open, config.bulkJobTimeout, state.onStop), (stuck) =>
         Option.isNone(stuck)
           ? Effect.void
-          : state.stop({ _tag: "Outage", detail: unfinishedJobDetail(stuck.value, config.bulkJobTimeout) }))
+          : state.stop({ _tag: "JobPending", detail: unfinishedJobDetail(stuck.value, config.bulkJobTimeout) }))
     })
 
   const runTagged = <M, E, R>(

@@ -12,6 +12,8 @@ import * as Option from "effect/Option"
 
 export interface Fence {
   readonly job: number
+  /** Another process's job (Fences.learn), not this one's. */
+  readonly learnt: boolean
   readonly emails: ReadonlyArray<string>
   readonly ended: Deferred.Deferred<void>
 }
@@ -54,8 +56,8 @@ export const makeFences = (): Fences => {
   const byEmail = new Map<string, Fence>()
   const byJob = new Map<number, { readonly fence: Fence; readonly emails: Array<string> }>()
   const listeners: Array<FenceListener> = []
-  const fence = (job: number, emails: Array<string>): Fence => {
-    const f: Fence = { job, emails, ended: Deferred.unsafeMake<void>(FiberId.none) }
+  const fence = (job: number, emails: Array<string>, learnt: boolean): Fence => {
+    const f: Fence = { job, learnt, emails, ended: Deferred.unsafeMake<void>(FiberId.none) }
     byJob.set(job, { fence: f, emails })
     for (const e of emails) byEmail.set(e, f)
     return f
@@ -68,7 +70,7 @@ export const makeFences = (): Fences => {
     })
   return {
     open: (job, emails) => {
-      const f = fence(job, [...emails])
+      const f = fence(job, [...emails], false)
       for (const l of listeners) l.opened(f)
       return f
     },
@@ -79,7 +81,7 @@ export const makeFences = (): Fences => {
         })),
     learn: (job, emails) => {
       const known = byJob.get(job)
-      const f = known?.fence ?? fence(job, [])
+      const f = known?.fence ?? fence(job, [], true)
       const mine = byJob.get(job)!.emails
       // A contact already fenced waits for that job; a job shared in parts gathers its contacts.
       for (const e of emails) {
@@ -120,8 +122,8 @@ export const makeFences = (): Fences => {
   }
 }
 
-/** Why a run stops for a job that has not ended: said on every event it holds back. */
+/** Why a run stops for a job that has not ended: said on every event it holds back, and by serve's pause. */
 export const unfinishedJobDetail = (fence: Fence, patience: Duration.Duration) =>
-  `bulk job ${fence.job} has not ended: the later updates of its ${fence.emails.length} contacts waited ${
+  `waiting for bulk job ${fence.job}${fence.learnt ? " of another worker" : ""}, which has not ended: the later updates of its ${fence.emails.length} contacts waited ${
     Duration.format(patience)
   } (MAILJET_BULK_JOB_TIMEOUT) for it, since the job would overwrite them; check it with GET managemanycontacts/${fence.job}`

@@ -15,13 +15,24 @@ export class MailjetOutage extends Schema.TaggedError<MailjetOutage>()("MailjetO
   }
 }
 
+/**
+ * A contact's update waited MAILJET_BULK_JOB_TIMEOUT for a bulk job that may still land: Mailjet
+ * answers, the job has not ended. Not an outage: the rerun waits for the job again.
+ */
+export class BulkJobPending extends Schema.TaggedError<BulkJobPending>()("BulkJobPending", { detail: Schema.String }) {
+  override get message(): string {
+    return `Stopped sending, ${this.detail}. Rerun later: redelivery is safe, and waits for the job again.`
+  }
+}
+
 /** What ends a run early, in `run`'s error channel once every event read has its result. */
-export type RunStopped = FatalError | MailjetOutage
+export type RunStopped = FatalError | MailjetOutage | BulkJobPending
 
 /** Why a run stopped sending. */
 export type StopReason =
   | { readonly _tag: "Fatal"; readonly error: FatalError }
   | { readonly _tag: "Outage"; readonly detail: string }
+  | { readonly _tag: "JobPending"; readonly detail: string }
   | { readonly _tag: "Shutdown" }
 
 export const stopMessage = (s: StopReason): string =>
@@ -29,6 +40,8 @@ export const stopMessage = (s: StopReason): string =>
     ? s.error.message
     : s._tag === "Outage"
     ? `Mailjet looks down (${s.detail}); stopped sending. Rerun later: redelivery is safe.`
+    : s._tag === "JobPending"
+    ? new BulkJobPending({ detail: s.detail }).message
     : "stopped by a shutdown signal before this event was sent; rerun to deliver it"
 
 export interface RunState {

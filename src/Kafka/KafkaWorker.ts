@@ -385,6 +385,11 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
         if (yield* rideOut(failure.value, attempt)) return
         continue
       }
+      // Mailjet answers: the next session waits for the job again, nothing to probe.
+      if (failure.value._tag === "BulkJobPending") {
+        yield* Effect.logWarning(`${failure.value.detail}: consuming again, its contacts still held back`)
+        continue
+      }
       if (failure.value._tag !== "MailjetOutage") return yield* Effect.fail(failure.value)
       const resumed = yield* Effect.either(probe)
       if (resumed._tag === "Left") {

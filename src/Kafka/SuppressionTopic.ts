@@ -28,6 +28,7 @@ import type { Fence } from "../Delivery/Fences.js"
 import { feedbackEvent, type Learnt, Suppressions, type SuppressionSet } from "../Suppressions.js"
 import { connectionOptions, KafkaConfig, producerOptions } from "./KafkaConfig.js"
 import { kafkaFailure, KafkaUnavailable } from "./KafkaError.js"
+import { futureJobWarning, sharedJobVerdict } from "./SharedJobs.js"
 import * as SuppressionWriter from "./SuppressionWriter.js"
 import { closing } from "./SuppressionWriter.js"
 
@@ -76,11 +77,6 @@ const SharedJob = Schema.parseJson(Schema.Struct({
   /** When the job was posted (ms since the epoch). */
   at: Schema.Number
 }))
-/**
- * A job shared longer ago than this is not waited for: its owner's end was lost (a kill -9 as it
- * ended), and a job Mailjet no longer knows would be polled for ever.
- */
-const JOB_FORGOTTEN_AFTER_MS = 24 * 60 * 60 * 1000
 const encodeJob = Schema.encodeSync(SharedJob)
 const decodeJob = Schema.decodeUnknownOption(SharedJob)
 
@@ -180,6 +176,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
       Effect.gen(function*() {
         yield* ensure
         const runtime = yield* Effect.runtime<never>()
+        const clock = yield* Effect.clock
         const keys = (f: Fence) => Array.from({ length: Math.ceil(f.emails.length / JOB_PART) }, (_, i) => `${JOB_KEY}${f.job}:${i}`)
         // Another worker's job, fenced here: the keys it came under, to end them all.
         const learnt = new Map<number, Set<string>>()
@@ -205,7 +202,13 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
           }
           const shared = decodeJob(m.value)
           if (Option.isNone(shared)) return
-          if (shared.value.origin === origin || Date.now() - shared.value.at > JOB_FORGOTTEN_AFTER_MS) return
+          if (shared.value.origin === origin) return
+          const verdict = sharedJobVerdict(shared.value.at, clock.unsafeCurrentTimeMillis())
+          if (verdict === "future") {
+            const where = `${m.partition}/${m.offset} of ${topic}`
+            return Runtime.runFork(runtime)(Effect.logWarning(futureJobWarning(m.key, shared.value.job, shared.value.at, where)))
+          }
+          if (verdict === "forgotten") return
           learnt.set(job, (learnt.get(job) ?? new Set()).add(m.key))
           Runtime.runFork(runtime)(
             Effect.zipRight(

@@ -96,7 +96,8 @@ type Transient = RateLimited | MailjetUnavailable
 
 /** A bulk job as a poll reads it; any status but the three final ones is still running. */
 export interface BulkJob {
-  readonly status: "Running" | "Completed" | "Error" | "Abort"
+  /** `Unknown`: Mailjet itself answered 404 for the job, so it can never land (a forged or purged ID). */
+  readonly status: "Running" | "Completed" | "Error" | "Abort" | "Unknown"
   /** Mailjet's own status name, for the log. */
   readonly detail: string
   readonly error: string
@@ -125,6 +126,9 @@ const BulkErrorEntry = Schema.Struct({
   ErrorInfo: Schema.optional(Schema.Unknown)
 })
 const jobStatus = (s: string): BulkJob["status"] => s === "Completed" || s === "Error" || s === "Abort" ? s : "Running"
+// Mailjet's own 404 envelope (VCR `Object not found`); a proxy's 404 page is not proof of anything.
+const MailjetNotFound = Schema.Struct({ ErrorMessage: Schema.String, StatusCode: Schema.Literal(404) })
+const isMailjetNotFound = Schema.is(MailjetNotFound)
 // ---------------------------------------------------------------------------------------------
 
 export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<MailjetClient, {
@@ -502,7 +506,10 @@ const make = Effect.gen(function*() {
             errorFile: job.ErrorFile === undefined || job.ErrorFile === null || job.ErrorFile === "" ? undefined : job.ErrorFile
           })
         }),
-      status: (res) => Effect.fail(unavailable(`HTTP ${res.status} reading bulk job ${jobId}: ${errorDetails(res).message}`))
+      status: (res) =>
+        res.status === 404 && isMailjetNotFound(parseJson(res.text))
+          ? Effect.succeed<BulkJob>({ status: "Unknown", detail: "Unknown", error: `HTTP 404: ${errorDetails(res).message}`, errorFile: undefined })
+          : Effect.fail(unavailable(`HTTP ${res.status} reading bulk job ${jobId}: ${errorDetails(res).message}`))
     })
 
   const decodeErrorFile = Schema.decodeUnknownEither(Schema.Array(BulkErrorEntry))
