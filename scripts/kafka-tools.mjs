@@ -73,6 +73,15 @@ const produce = async (name, file) => {
   console.error(`produced ${sent} records to ${name}`)
 }
 
+const listTopics = async () => {
+  const admin = new Admin({ clientId: "kafka-tools", bootstrapBrokers })
+  try {
+    return await admin.listTopics()
+  } finally {
+    await admin.close()
+  }
+}
+
 const consume = async (name) => {
   const consumer = new Consumer({
     clientId: "kafka-tools",
@@ -82,6 +91,12 @@ const consume = async (name) => {
     autocommit: false
   })
   try {
+    // No topic yet is no records yet (a dead-letter topic appears with its first dead letter):
+    // said on stderr, so a mistyped name shows, but not a failure.
+    if (!(await listTopics()).includes(name)) {
+      console.error(`kafka consume: no topic ${name} (yet): nothing to print. A worker's dead-letter topic appears with its first dead letter.`)
+      return
+    }
     // Read up to the ends as they are now, so the command ends.
     const ends = (await consumer.listOffsets({ topics: [name] })).get(name) ?? []
     const pending = new Map(ends.map((end, partition) => [partition, BigInt(end)]).filter(([, end]) => end > 0n))

@@ -10,6 +10,8 @@ it("the serve walk-through: simulator, topic, produce, serve, its metrics", asyn
   const block = blockAfter("From zero, on one machine")
   expect(block).toContain("npx signal-mailjet serve &")
   const r = await shell(block, 120_000)
+  // Every command of it succeeds, the last one (the dead letters, none yet) included.
+  expect(r.code, r.stderr).toBe(0)
   // The examples are delivered by the worker, as its metrics count them.
   expect(r.stdout, r.stderr).toMatch(/^signal_mailjet_events_total\{outcome="delivered",[^}]*\} [1-9]/m)
   expect(r.stdout).toContain("Mailjet simulator listening on http://127.0.0.1:3030")
