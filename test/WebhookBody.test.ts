@@ -1,11 +1,15 @@
 /**
  * Mailjet's callback bodies read one event at a time (issue 29): loose types are read, what cannot
  * be acted on is skipped and counted, and only text that is not JSON is refused. The laws are
- * checked against a model written here from Mailjet's recorded fields, not from src/.
+ * checked against a model written here from Mailjet's recorded fields, not from src/. Also the
+ * endpoint's credentials: an empty password as a configuration error.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Either, Schema } from "effect"
+import { ConfigProvider, Effect, Either, Option, Redacted, Schema } from "effect"
+import { formatConfigError } from "../src/internal/config.js"
+import { webhookCredentials } from "../src/Kafka/Webhook.js"
 import { readCallback } from "../src/Kafka/WebhookBody.js"
+import { runBin } from "./support/bin.js"
 
 const LIST = 7
 const NOW = new Date("2026-12-05T12:00:00Z")
@@ -188,5 +192,43 @@ describe("webhook bodies, one event at a time", () => {
       const got = Either.getOrThrow(read(body))
       expect([got.learnt.length, got.skipped.length], body).toStrictEqual([0, skipped])
     }
+  })
+})
+
+describe("the endpoint's credentials", () => {
+  const load = (vars: Record<string, string>) =>
+    Effect.runSync(Effect.either(ConfigProvider.fromMap(new Map(Object.entries({ MAILJET_LIST_ID: "7", ...vars }))).load(webhookCredentials)))
+
+  it("an empty MAILJET_WEBHOOK_PASSWORD is a configuration error naming the fix; unset turns the endpoint off", () => {
+    for (const empty of ["", "  "]) {
+      const loaded = load({ MAILJET_WEBHOOK_PASSWORD: empty })
+      expect(Either.isLeft(loaded)).toBe(true)
+      if (Either.isLeft(loaded)) {
+        expect(formatConfigError(loaded.left)).toStrictEqual([
+          "MAILJET_WEBHOOK_PASSWORD: is set but empty: unset it to turn /mailjet/events off, or set the password of the callback URL"
+        ])
+      }
+    }
+    expect(Either.getOrThrow(load({}))).toStrictEqual(Option.none())
+    const on = Option.getOrThrow(Either.getOrThrow(load({ MAILJET_WEBHOOK_PASSWORD: "hook" })))
+    expect([on.user, Redacted.value(on.password), on.listId]).toStrictEqual(["mailjet", "hook", 7])
+  })
+
+  it("serve with an empty MAILJET_WEBHOOK_PASSWORD exits 2 with that line, before it listens or reaches Kafka", async () => {
+    const r = await runBin(["serve"], {
+      // Nothing listens there: the configuration is refused before any connection.
+      KAFKA_BROKERS: "127.0.0.1:9",
+      SIGNAL_INTEGRATION_ID: "empty-password",
+      MAILJET_API_KEY: "key",
+      MAILJET_SECRET_KEY: "secret",
+      MAILJET_LIST_ID: "1",
+      MAILJET_WEBHOOK_PASSWORD: ""
+    })
+    expect(r.code).toBe(2)
+    expect(r.stdout).toBe("")
+    expect(r.stderr).toMatch(/^signal-mailjet: configuration error:$/m)
+    expect(r.stderr).toContain(
+      "  MAILJET_WEBHOOK_PASSWORD: is set but empty: unset it to turn /mailjet/events off, or set the password of the callback URL\n"
+    )
   })
 })

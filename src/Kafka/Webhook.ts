@@ -13,6 +13,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
@@ -38,10 +39,22 @@ export interface WebhookCredentials {
   readonly listId: number
 }
 
+/** Set but blank is a mistake, not an endpoint anyone can call with an empty password. */
+const password = Config.redacted("MAILJET_WEBHOOK_PASSWORD").pipe(
+  Config.mapOrFail((p) =>
+    Redacted.value(p).trim() === ""
+      ? Either.left(ConfigError.InvalidData(
+        ["MAILJET_WEBHOOK_PASSWORD"],
+        "is set but empty: unset it to turn /mailjet/events off, or set the password of the callback URL"
+      ))
+      : Either.right(p)
+  )
+)
+
 /** The endpoint's credentials; `None` (endpoint off) while `MAILJET_WEBHOOK_PASSWORD` is unset. */
 export const webhookCredentials: Config.Config<Option.Option<WebhookCredentials>> = Config.all({
   user: Config.nonEmptyString("MAILJET_WEBHOOK_USER").pipe(Config.withDefault("mailjet")),
-  password: Config.option(Config.redacted("MAILJET_WEBHOOK_PASSWORD")),
+  password: Config.option(password),
   listId: positiveInt("MAILJET_LIST_ID")
 }).pipe(Config.map(({ listId, password, user }) => Option.map(password, (password) => ({ user, password, listId }))))
 
