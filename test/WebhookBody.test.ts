@@ -2,12 +2,12 @@
  * Mailjet's callback bodies read one event at a time (issue 29): loose types are read, what cannot
  * be acted on is skipped and counted, and only text that is not JSON is refused. The laws are
  * checked against a model written here from Mailjet's recorded fields, not from src/. Also the
- * endpoint's credentials: an empty password as a configuration error.
+ * endpoint's credentials: strict Basic auth, and an empty password as a configuration error.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Option, Redacted, Schema } from "effect"
 import { formatConfigError } from "../src/internal/config.js"
-import { webhookCredentials } from "../src/Kafka/Webhook.js"
+import { authorized, webhookCredentials } from "../src/Kafka/Webhook.js"
 import { readCallback } from "../src/Kafka/WebhookBody.js"
 import { runBin } from "./support/bin.js"
 
@@ -196,6 +196,25 @@ describe("webhook bodies, one event at a time", () => {
 })
 
 describe("the endpoint's credentials", () => {
+  const credentials = { user: "mailjet", password: Redacted.make("pa$s:word"), listId: LIST }
+  const token = Buffer.from("mailjet:pa$s:word").toString("base64")
+
+  it("Basic auth is decoded strictly: junk in or around valid base64 is refused", () => {
+    expect(authorized(`Basic ${token}`, credentials)).toBe(true)
+    expect(authorized(`basic  ${token} `, credentials)).toBe(true)
+    // RFC 4648 lets the padding be left out.
+    expect(token.endsWith("=")).toBe(true)
+    expect(authorized(`Basic ${token.replace(/=+$/, "")}`, credentials)).toBe(true)
+    for (const junk of [`!${token}`, `${token}!!`, `*${token.slice(0, 4)}*${token.slice(4)}`, `${token.slice(0, 8)} ${token.slice(8)}`, `${token}=`]) {
+      // Node's own decoder would accept each: it skips what is not base64.
+      expect(Buffer.from(junk, "base64").toString("utf8")).toBe("mailjet:pa$s:word")
+      expect(authorized(`Basic ${junk}`, credentials), JSON.stringify(junk)).toBe(false)
+    }
+    expect(authorized(undefined, credentials)).toBe(false)
+    expect(authorized(`Bearer ${token}`, credentials)).toBe(false)
+    expect(authorized(`Basic ${Buffer.from("mailjet:pa$s:wore").toString("base64")}`, credentials)).toBe(false)
+  })
+
   const load = (vars: Record<string, string>) =>
     Effect.runSync(Effect.either(ConfigProvider.fromMap(new Map(Object.entries({ MAILJET_LIST_ID: "7", ...vars }))).load(webhookCredentials)))
 

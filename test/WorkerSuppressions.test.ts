@@ -208,6 +208,10 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
       const unsub = JSON.stringify({ event: "unsub", time: 1764400000, email: "x@example.com", mj_list_id: 1 })
       expect((await post(e.PORT, unsub, "mailjet:wrong")).status).toBe(401)
       expect((await fetch(`http://127.0.0.1:${e.PORT}/mailjet/events`, { method: "POST", body: unsub })).status).toBe(401)
+      // Junk around the right credentials' base64, which Node's decoder would skip, is not a credential.
+      const junk = `Basic !${Buffer.from(`mailjet:${WEBHOOK_PASSWORD}`).toString("base64")}*`
+      expect((await fetch(`http://127.0.0.1:${e.PORT}/mailjet/events`, { method: "POST", headers: { authorization: junk }, body: unsub })).status)
+        .toBe(401)
       const notJson = await post(e.PORT, "{\"event\": \"unsub\", \"email\": \"secret-person@example.com\"")
       expect(notJson.status).toBe(400)
       expect(await notJson.text()).not.toContain("secret-person")

@@ -58,9 +58,17 @@ export const webhookCredentials: Config.Config<Option.Option<WebhookCredentials>
   listId: positiveInt("MAILJET_LIST_ID")
 }).pipe(Config.map(({ listId, password, user }) => Option.map(password, (password) => ({ user, password, listId }))))
 
-const authorized = (header: string | undefined, credentials: WebhookCredentials): boolean => {
+/**
+ * Basic auth, decoded strictly: Node's base64 decoder skips characters outside the alphabet, so
+ * junk around valid credentials would pass. Only a token that is the canonical base64 of what it
+ * decodes to counts (its padding may be left out, as RFC 4648 allows).
+ */
+export const authorized = (header: string | undefined, credentials: WebhookCredentials): boolean => {
   if (header === undefined || !/^basic /i.test(header)) return false
-  const given = Buffer.from(header.slice(6).trim(), "base64")
+  const token = header.slice(6).trim()
+  const given = Buffer.from(token, "base64")
+  const canonical = given.toString("base64")
+  if (token !== canonical && token !== canonical.replace(/=+$/, "")) return false
   const expected = Buffer.from(`${credentials.user}:${Redacted.value(credentials.password)}`, "utf8")
   return given.length === expected.length && timingSafeEqual(given, expected)
 }
