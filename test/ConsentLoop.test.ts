@@ -11,7 +11,7 @@ import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { Delivery } from "../src/Delivery/Delivery.js"
-import { readCallback } from "../src/Kafka/Webhook.js"
+import { readCallback } from "../src/Kafka/WebhookBody.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
 import { Suppressions } from "../src/Suppressions.js"
 import { runBin } from "./support/bin.js"
@@ -147,7 +147,8 @@ layer(Simulator.layer(options), { excludeTestServices: true })("simulator: the r
 })
 
 describe("webhook bodies", () => {
-  it("reads unsub, spam, hard bounces and blocked; ignores the rest; refuses what is not Mailjet's shape without echoing it", () => {
+  const now = new Date("2026-12-05T12:00:00Z")
+  it("reads unsub, spam, hard bounces and blocked; ignores the rest; refuses only what is not JSON, without echoing it", () => {
     const learnt = readCallback(JSON.stringify([
       { event: "unsub", time: 1764400000, email: " Ann@Example.com ", mj_list_id: 1 },
       { event: "open", time: 1764400000, email: "o@example.com" },
@@ -157,17 +158,23 @@ describe("webhook bodies", () => {
       { event: "blocked", time: 1764400003, email: "b@example.com" },
       // An unsubscribe from another list of the account.
       { event: "unsub", time: 1764400004, email: "other@example.com", mj_list_id: "2" }
-    ]), 1)
-    expect(Either.getOrThrow(learnt).map((l) => [l.email, l.event, l.reason])).toStrictEqual([
+    ]), { listId: 1, now })
+    expect(Either.getOrThrow(learnt).learnt.map((l) => [l.email, l.event, l.reason])).toStrictEqual([
       ["ann@example.com", "unsub", "unsubscribed in Mailjet at 2025-11-29T07:06:40Z"],
       ["hard@example.com", "bounce", "hard-bounced in Mailjet at 2025-11-29T07:06:41Z"],
       ["s@example.com", "spam", "marked as spam in Mailjet at 2025-11-29T07:06:42Z"],
       ["b@example.com", "blocked", "blocked by Mailjet at 2025-11-29T07:06:43Z"]
     ])
-    for (const bad of ["", "null", "{}", "[]", "[1]", "{\"event\":\"unsub\",\"email\":\"secret@x.com\"", "{\"event\":\"unsub\",\"time\":1}"]) {
-      const read = readCallback(bad)
+    for (const bad of ["", "{\"event\":\"unsub\",\"email\":\"secret@x.com\""]) {
+      const read = readCallback(bad, { listId: 1, now })
       expect(Either.isLeft(read)).toBe(true)
       if (Either.isLeft(read)) expect(read.left).not.toContain("secret")
+    }
+    // Issue 29: JSON without a usable event was refused whole, and Mailjet retried it for 24 h.
+    // Now it is read: nothing to suppress, and what could not be read is counted as skipped.
+    for (const [json, skipped] of [["null", 1], ["{}", 1], ["[]", 0], ["[1]", 1], ["{\"event\":\"unsub\",\"time\":1}", 1]] as const) {
+      const read = Either.getOrThrow(readCallback(json, { listId: 1, now }))
+      expect([read.learnt.length, read.skipped.length], json).toStrictEqual([0, skipped])
     }
   })
 
@@ -182,12 +189,12 @@ describe("webhook bodies", () => {
     "law: any body ends as suppressions with a normalised email and a real time, or as a reason; never a throw",
     [Schema.Union(Schema.String, Event, Schema.Array(Event))],
     ([body]) => {
-      const read = readCallback(typeof body === "string" ? body : JSON.stringify(body))
+      const read = readCallback(typeof body === "string" ? body : JSON.stringify(body), { listId: 1, now })
       if (Either.isLeft(read)) {
-        expect(read.left).toMatch(/^(not a Mailjet event callback|event \d+ )/)
+        expect(read.left).toMatch(/^not JSON/)
         return
       }
-      for (const l of read.right) {
+      for (const l of read.right.learnt) {
         expect(l.email).toBe(l.email.trim().toLowerCase())
         expect(l.email).toContain("@")
         expect(Number.isNaN(Date.parse(l.at))).toBe(false)

@@ -199,7 +199,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
     }
   }, 180_000)
 
-  it("the endpoint refuses bad credentials (401) and malformed bodies (400), and acknowledges other events", async () => {
+  it("the endpoint refuses bad credentials (401) and bodies that are not JSON (400), reads the rest one event at a time, and acknowledges other events", async () => {
     const t = await integration()
     const e = await env(t.id, t.feedback)
     const w = startWorker(e)
@@ -208,11 +208,17 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
       const unsub = JSON.stringify({ event: "unsub", time: 1764400000, email: "x@example.com", mj_list_id: 1 })
       expect((await post(e.PORT, unsub, "mailjet:wrong")).status).toBe(401)
       expect((await fetch(`http://127.0.0.1:${e.PORT}/mailjet/events`, { method: "POST", body: unsub })).status).toBe(401)
+      // Junk around the right credentials' base64, which Node's decoder would skip, is not a credential.
+      const junk = `Basic !${Buffer.from(`mailjet:${WEBHOOK_PASSWORD}`).toString("base64")}*`
+      expect((await fetch(`http://127.0.0.1:${e.PORT}/mailjet/events`, { method: "POST", headers: { authorization: junk }, body: unsub })).status)
+        .toBe(401)
       const notJson = await post(e.PORT, "{\"event\": \"unsub\", \"email\": \"secret-person@example.com\"")
       expect(notJson.status).toBe(400)
       expect(await notJson.text()).not.toContain("secret-person")
-      expect((await post(e.PORT, JSON.stringify({ event: "unsub", time: 1764400000 }))).status).toBe(400)
-      expect((await post(e.PORT, JSON.stringify([]))).status).toBe(400)
+      // Issue 29: JSON is read one event at a time, and a body refused whole lost its valid events:
+      // an unsub without an email is skipped (counted below), an empty batch holds nothing to store.
+      expect((await post(e.PORT, JSON.stringify({ event: "unsub", time: 1764400000 }))).status).toBe(200)
+      expect((await post(e.PORT, JSON.stringify([]))).status).toBe(200)
       expect(await postOversized(e.PORT, 2 * 1024 * 1024)).toBe(413)
       // An open, and a soft bounce: acknowledged, nothing suppressed.
       const ignored = await post(e.PORT, JSON.stringify([
@@ -233,6 +239,23 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
         ["s@example.com", "marked as spam in Mailjet at 2025-11-29T07:06:40Z"],
         ["b@example.com", "hard-bounced in Mailjet at 2025-11-29T07:06:41Z"]
       ])
+      // Mailjet's loose types beside a valid unsubscribe: it is stored, what cannot be used is counted.
+      const loose = await post(e.PORT, JSON.stringify([
+        { event: "bounce", time: "1764400002", email: "soft@example.com", hard_bounce: "false", blocked: "" },
+        { event: "unsub", time: "1764400003", email: "U@example.com", mj_list_id: "", MessageID: "19421777835146490" },
+        { event: "spam", time: 1764400004, email: "z\u200b@example.com" },
+        { event: "unsub", mj_list_id: null },
+        "junk"
+      ]))
+      expect(loose.status).toBe(200)
+      await waitFor("the unsub learnt", async () => ((await metric(e.PORT, "signal_mailjet_suppressions")) === 3 ? true : undefined))
+      expect((await readTopic(t.suppressions, 3)).slice(2).map((r) => [r.key, JSON.parse(r.value).reason])).toEqual([
+        ["u@example.com", "unsubscribed in Mailjet at 2025-11-29T07:06:43Z"]
+      ])
+      expect(w.stderr()).toMatch(/webhook: 3 skipped: 2 without a usable email, 1 not an event object/)
+      expect(await metric(e.PORT, "signal_mailjet_webhook_events_skipped_total\\{reason=\"no_usable_email\"\\}")).toBe(3)
+      expect(await metric(e.PORT, "signal_mailjet_webhook_events_skipped_total\\{reason=\"not_an_event\"\\}")).toBe(1)
+      expect(w.stdout() + w.stderr()).not.toMatch(/soft@|z\u200b@|U@example/)
       expect(w.stdout() + w.stderr()).not.toContain(WEBHOOK_PASSWORD)
     } finally {
       await stop(w)

@@ -3,7 +3,7 @@
  * `bounce` with `hard_bounce: true` and `blocked` become suppressions, stored (SuppressionTopic)
  * before the 200: Mailjet retries anything else every 30 s for 24 h, so a 503 while Kafka is away
  * loses nothing. Other events are acknowledged and ignored. One event or a JSON array of them
- * (Mailjet groups the events of one second).
+ * (Mailjet groups the events of one second), each read on its own (WebhookBody).
  *
  * Basic auth with `MAILJET_WEBHOOK_USER` / `MAILJET_WEBHOOK_PASSWORD`; off while no password is
  * set. Not the API key and secret: the callback URL, which carries the credentials, is stored in
@@ -13,18 +13,19 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { timingSafeEqual } from "node:crypto"
 import { maskEmail } from "../Delivery/Metrics.js"
 import { positiveInt } from "../internal/config.js"
-import { normaliseEmail } from "../Mapping.js"
 import type { Learnt } from "../Suppressions.js"
 import type { SuppressionsUnavailable } from "./SuppressionTopic.js"
+import { type CallbackRead, describeSkipped, readCallback } from "./WebhookBody.js"
 
 export const WEBHOOK_PATH = "/mailjet/events"
 
@@ -38,64 +39,36 @@ export interface WebhookCredentials {
   readonly listId: number
 }
 
+/** Set but blank is a mistake, not an endpoint anyone can call with an empty password. */
+const password = Config.redacted("MAILJET_WEBHOOK_PASSWORD").pipe(
+  Config.mapOrFail((p) =>
+    Redacted.value(p).trim() === ""
+      ? Either.left(ConfigError.InvalidData(
+        ["MAILJET_WEBHOOK_PASSWORD"],
+        "is set but empty: unset it to turn /mailjet/events off, or set the password of the callback URL"
+      ))
+      : Either.right(p)
+  )
+)
+
 /** The endpoint's credentials; `None` (endpoint off) while `MAILJET_WEBHOOK_PASSWORD` is unset. */
 export const webhookCredentials: Config.Config<Option.Option<WebhookCredentials>> = Config.all({
   user: Config.nonEmptyString("MAILJET_WEBHOOK_USER").pipe(Config.withDefault("mailjet")),
-  password: Config.option(Config.redacted("MAILJET_WEBHOOK_PASSWORD")),
+  password: Config.option(password),
   listId: positiveInt("MAILJET_LIST_ID")
 }).pipe(Config.map(({ listId, password, user }) => Option.map(password, (password) => ({ user, password, listId }))))
 
-/** The fields read; Mailjet sends more (MessageID, mj_list_id, …), which are ignored. */
-const CallbackEvent = Schema.Struct({
-  event: Schema.String,
-  email: Schema.optional(Schema.String),
-  time: Schema.optional(Schema.Number),
-  hard_bounce: Schema.optional(Schema.Boolean),
-  mj_list_id: Schema.optional(Schema.Union(Schema.Number, Schema.String))
-})
-const decodeBody = Schema.decodeUnknownEither(
-  Schema.parseJson(Schema.Union(CallbackEvent, Schema.Array(CallbackEvent).pipe(Schema.minItems(1))))
-)
-
-const WHAT: Record<string, string> = {
-  unsub: "unsubscribed in Mailjet",
-  spam: "marked as spam in Mailjet",
-  bounce: "hard-bounced in Mailjet",
-  blocked: "blocked by Mailjet"
-}
-
-/** Complaints, hard bounces and blocks hold for the whole account; an unsubscribe for its list. */
-const suppresses = (e: typeof CallbackEvent.Type, listId: number | undefined): boolean =>
-  e.event === "unsub"
-    ? listId === undefined || e.mj_list_id === undefined || e.mj_list_id === "" || Number(e.mj_list_id) === listId
-    : e.event === "spam" || e.event === "blocked" || (e.event === "bounce" && e.hard_bounce === true)
-
 /**
- * The suppressions a body carries; a message (never the body: it holds emails) when it is not
- * Mailjet's event shape, or a suppressing event has no valid email or time.
+ * Basic auth, decoded strictly: Node's base64 decoder skips characters outside the alphabet, so
+ * junk around valid credentials would pass. Only a token that is the canonical base64 of what it
+ * decodes to counts (its padding may be left out, as RFC 4648 allows).
  */
-export const readCallback = (text: string, listId?: number): Either.Either<ReadonlyArray<Learnt>, string> => {
-  const decoded = decodeBody(text)
-  if (Either.isLeft(decoded)) {
-    return Either.left("not a Mailjet event callback: a JSON object with \"event\", or an array of them")
-  }
-  const events = Array.isArray(decoded.right) ? decoded.right : [decoded.right as typeof CallbackEvent.Type]
-  const learnt: Array<Learnt> = []
-  for (const [i, e] of events.entries()) {
-    if (!suppresses(e, listId)) continue
-    const email = e.email === undefined ? undefined : normaliseEmail(e.email)
-    if (email === undefined) return Either.left(`event ${i + 1} (${e.event}) has no valid "email"`)
-    const ms = e.time === undefined ? Number.NaN : e.time * 1000
-    if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return Either.left(`event ${i + 1} (${e.event}) has no valid "time"`)
-    const at = new Date(ms).toISOString().replace(/\.000Z$/, "Z")
-    learnt.push({ email, event: e.event, at, reason: `${WHAT[e.event]} at ${at}` })
-  }
-  return Either.right(learnt)
-}
-
-const authorized = (header: string | undefined, credentials: WebhookCredentials): boolean => {
+export const authorized = (header: string | undefined, credentials: WebhookCredentials): boolean => {
   if (header === undefined || !/^basic /i.test(header)) return false
-  const given = Buffer.from(header.slice(6).trim(), "base64")
+  const token = header.slice(6).trim()
+  const given = Buffer.from(token, "base64")
+  const canonical = given.toString("base64")
+  if (token !== canonical && token !== canonical.replace(/=+$/, "")) return false
   const expected = Buffer.from(`${credentials.user}:${Redacted.value(credentials.password)}`, "utf8")
   return given.length === expected.length && timingSafeEqual(given, expected)
 }
@@ -115,6 +88,22 @@ const readBounded = (request: HttpServerRequest.HttpServerRequest): Effect.Effec
     ),
     Effect.map((acc) => (acc.size > MAX_BODY_BYTES ? undefined : Buffer.concat(acc.chunks).toString("utf8"))),
     Effect.orElseSucceed(() => undefined)
+  )
+}
+
+const skippedEvents = Metric.counter("signal_mailjet_webhook_events_skipped_total", {
+  description: "Events in Mailjet's callbacks not acted on, by reason",
+  incremental: true
+})
+
+/** One warning line per body, counts only: the events hold emails. */
+const reportSkipped = ({ skipped, undated }: CallbackRead): Effect.Effect<void> => {
+  if (skipped.length === 0 && undated === 0) return Effect.void
+  const parts = skipped.length > 0 ? [describeSkipped(skipped)] : []
+  if (undated > 0) parts.push(`${undated} dated when received (no usable "time")`)
+  return Effect.zipRight(
+    Effect.forEach(skipped, (reason) => Metric.increment(Metric.tagged(skippedEvents, "reason", reason)), { discard: true }),
+    Effect.logWarning(`webhook: ${parts.join("; ")}`)
   )
 }
 
@@ -140,20 +129,22 @@ export const route = (
         // The rest of the body is not read: close the connection rather than drain it.
         return plain(413, `body over ${MAX_BODY_BYTES} bytes, or unreadable`, { connection: "close" })
       }
-      const learnt = readCallback(text, credentials.listId)
-      if (Either.isLeft(learnt)) {
-        yield* Effect.logWarning(`webhook: refused a body: ${learnt.left}`)
-        return plain(400, learnt.left)
+      const read = readCallback(text, { listId: credentials.listId, now: new Date() })
+      if (Either.isLeft(read)) {
+        yield* Effect.logWarning(`webhook: refused a body: ${read.left}`)
+        return plain(400, read.left)
       }
-      if (learnt.right.length === 0) return plain(200, "ok: nothing to suppress")
-      const stored = yield* Effect.either(store(learnt.right))
+      yield* reportSkipped(read.right)
+      const learnt = read.right.learnt
+      if (learnt.length === 0) return plain(200, "ok: nothing to suppress")
+      const stored = yield* Effect.either(store(learnt))
       if (Either.isLeft(stored)) {
         // Not stored: Mailjet sends it again in 30 s.
         yield* Effect.logWarning(`webhook: not stored, Mailjet will retry: ${stored.left.message}`)
         return plain(503, "not stored; retry later")
       }
       yield* Effect.logInfo(
-        `webhook: stored ${learnt.right.length} suppressions: ${learnt.right.map((l) => `${l.event} ${maskEmail(l.email)}`).join(", ")}`
+        `webhook: stored ${learnt.length} suppressions: ${learnt.map((l) => `${l.event} ${maskEmail(l.email)}`).join(", ")}`
       )
       return plain(200, "ok")
     })
