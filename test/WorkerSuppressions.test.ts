@@ -390,6 +390,8 @@ describe("serve: callbacks that arrive together", () => {
       const body = JSON.stringify(emails.map((email) => ({ event: "unsub", time, email, mj_list_id: 1 })))
       expect(body.length).toBeLessThan(1024 * 1024)
       expect((await post(e.PORT, body)).status).toBe(200)
+      expect(w.stderr()).toContain("webhook: stored 7000 suppressions: unsub m***@example.com, ")
+      expect(w.stderr()).toContain(", and 6990 more")
       const onTopic = await readTopic(t.suppressions, emails.length, 30_000)
       expect(new Set(onTopic.map((m) => m.key))).toEqual(new Set(emails))
       expect(await metric(e.PORT, "signal_mailjet_suppressions")).toBe(emails.length)

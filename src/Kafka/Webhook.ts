@@ -143,8 +143,10 @@ export const route = (
         yield* Effect.logWarning(`webhook: not stored, Mailjet will retry: ${stored.left.message}`)
         return plain(503, "not stored; retry later")
       }
+      // A second of callbacks can hold thousands: the first few name the rest's kind.
+      const named = learnt.slice(0, 10).map((l) => `${l.event} ${maskEmail(l.email)}`).join(", ")
       yield* Effect.logInfo(
-        `webhook: stored ${learnt.length} suppressions: ${learnt.map((l) => `${l.event} ${maskEmail(l.email)}`).join(", ")}`
+        `webhook: stored ${learnt.length} suppressions: ${named}${learnt.length > 10 ? `, and ${learnt.length - 10} more` : ""}`
       )
       return plain(200, "ok")
     })
