@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "vitest"
 import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
-import { createTopic, freePort, produce, startWorker, waitFor } from "./support/kafka.js"
+import { Admin } from "@platformatic/kafka"
+import { brokers, createTopic, freePort, produce, startWorker, waitFor } from "./support/kafka.js"
 
 const { sim } = fileSimulator({ seed: 5 })
 
@@ -29,6 +30,13 @@ describe("serve from zero", () => {
       `signal-mailjet serve: stopped: Kafka has no topic delivery-${id}. Create it, with as many partitions as workers may share it (locally: scripts/kafka topic delivery-${id} 6;`
     )
     expect(worker.stderr()).not.toContain("SASL")
+    // Nothing left behind by the mistyped id: its suppressions topic was not created.
+    const admin = new Admin({ clientId: "test-admin", bootstrapBrokers: brokers() })
+    try {
+      expect((await admin.listTopics()).filter((t) => t.startsWith(`delivery-${id}`))).toEqual([])
+    } finally {
+      await admin.close()
+    }
   }, 60_000)
 
   it("no broker answering: exit 2, its own error", async () => {

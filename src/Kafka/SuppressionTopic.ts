@@ -37,9 +37,13 @@ export class SuppressionsUnavailable extends Data.TaggedError("SuppressionsUnava
   readonly detail: string
   /** No broker answered at all: worth waiting for, and the fix is the broker, not the topic. */
   readonly unreachable?: boolean
+  /** The delivery topic itself is missing (a mistyped integration id, say): nothing is created beside it. */
+  readonly deliveryTopicMissing?: string
 }> {
   override get message(): string {
-    return this.unreachable
+    return this.deliveryTopicMissing !== undefined
+      ? new KafkaUnavailable({ detail: this.detail, kind: { _tag: "TopicMissing", topic: this.deliveryTopicMissing } }).message
+      : this.unreachable
       ? new KafkaUnavailable({ detail: this.detail, kind: { _tag: "Unreachable" } }).message
       : `Kafka failed on the suppressions topic ${this.topic}: ${this.detail}. Check KAFKA_BROKERS and that this client may create, read and write the topic (compacted, keyed by email).`
   }
@@ -292,6 +296,10 @@ const ensureCompacted = (
       Effect.gen(function*() {
         const existing = yield* attempt(() => admin.listTopics())
         if (existing.includes(topic)) return
+        // A typo in the integration id must not leave a topic behind it.
+        if (!existing.includes(kafka.topic)) {
+          return yield* Effect.fail(new SuppressionsUnavailable({ topic, detail: `no topic ${kafka.topic}`, deliveryTopicMissing: kafka.topic }))
+        }
         yield* attempt(() =>
           admin.createTopics({
             topics: [topic],
