@@ -28,6 +28,7 @@ import { awaitSlot, Pacer } from "../Delivery/Pacer.js"
 import * as Session from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { fairly } from "./FairReader.js"
+import { groupMembers, handOver, waitingFor } from "./HandOver.js"
 import { connectionOptions, KafkaConfig, producerOptions } from "./KafkaConfig.js"
 import { DeadLetterUnavailable, produceDeadLetters, readRecord } from "./Records.js"
 import { kafkaFailure, KafkaUnavailable } from "./KafkaError.js"
@@ -37,6 +38,8 @@ export interface WorkerStatus {
   readonly preflight: boolean
   readonly joined: boolean
   readonly paused: boolean
+  /** What the worker waits for before it reads, and until when. */
+  readonly waiting?: string
 }
 
 type Record = Message<string, string, string, string>
@@ -229,23 +232,28 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
         last !== undefined && consumer.generationId === last.generation + 1 && assigned().every((p) => last!.partitions.includes(p))
 
       while (true) {
-        // Hand-over: quiet for `handover` since the group last changed.
+        // Hand-over (HandOver.ts): quiet for `handover` since the group last changed.
         // Made before each check, so a change at any moment after it is seen: here or by the run.
         while (true) {
           change = yield* Deferred.make<void>()
-          const left = handover - (Date.now() - changedAt)
-          if (left <= 0) break
-          if (keptOnly()) {
-            yield* Effect.logInfo("group changed: this worker kept only partitions it owned, so it resumes without the hand-over")
+          const now = Date.now()
+          const pending = changedAt + handover > now && !keptOnly()
+          const decision = handOver({ now, changedAt, handover, keptOnly: keptOnly(), members: pending ? yield* groupMembers(kafka) : undefined })
+          if (decision._tag === "Read") {
+            if (decision.why !== undefined) yield* Effect.logInfo(decision.why)
             break
           }
+          const waiting = waitingFor(decision.until, assigned())
+          yield* Ref.update(status, (s) => ({ ...s, waiting }))
+          yield* Effect.logInfo(waiting)
           const woke = yield* Effect.raceAll([
-            Effect.as(Effect.sleep(left), "time" as const),
+            Effect.as(Effect.sleep(decision.until - now), "time" as const),
             Effect.as(Deferred.await(change), "change" as const),
             Effect.as(shutdown.requested, "shutdown" as const)
           ])
           if (woke === "shutdown") return Option.none()
         }
+        yield* Ref.update(status, ({ waiting: _, ...s }) => s)
         const owned = assigned()
         const records = yield* promise(() => consumer.consume(options(owned.length)))
         yield* Effect.ignore(promise(() => holder!.close()))
