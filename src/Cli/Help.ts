@@ -101,7 +101,7 @@ const ENVIRONMENT: Readonly<Record<string, ReadonlyArray<readonly [string, strin
     ["PORT", "default 8080: the HTTP port of /health, /ready, /metrics"],
     ["HTTP_HOST", "default 0.0.0.0: the HTTP address"],
     ["MAILJET_SHUTDOWN_TIMEOUT", "default 10s: how long in-flight events may take after SIGTERM"],
-    ["KAFKA_OUTAGE_TIMEOUT", "default 5m: how long to wait, not ready, for a broker that cannot be reached"],
+    ["KAFKA_OUTAGE_TIMEOUT", "default 5m: how long to wait, not ready, for a broker that cannot be reached (or, at start, a suppressions topic that cannot be read)"],
     ["MAILJET_WEBHOOK_PASSWORD", "default none (endpoint off): Basic auth password of POST /mailjet/events"],
     ["MAILJET_WEBHOOK_USER", "default mailjet: its user"],
     ["KAFKA_FEEDBACK_TOPIC", "default none (off): where suppressions from Mailjet go as Mailjet Unsubscribed events"],
