@@ -11,6 +11,7 @@
  */
 import { Admin, compressionsAlgorithms, Producer, stringSerializers } from "@platformatic/kafka"
 import { describe, expect, it } from "vitest"
+import { runBin } from "./support/bin.js"
 import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
 import { brokers, committedOffsets, endOffsets, freePort, readTopic, setTopicConfig, startWorker, waitFor, type Worker } from "./support/kafka.js"
 
@@ -156,6 +157,30 @@ describe("serve over compressed batches on a real broker", () => {
       expect(await stop(worker)).toBe(0)
     }
   }, 120_000)
+
+  it("replay --topic: a dead letter in zstd is replayed, one in an undecodable batch ends dead-lettered with the reason", async () => {
+    const t = await integration(ZSTD)
+    const letter = (email: string) =>
+      JSON.stringify({
+        error: "MailjetUnavailable",
+        reason: "503",
+        attempts: 3,
+        at: new Date().toISOString(),
+        line: 1,
+        event: { type: "track", event: "Subscribed", messageId: `m-${email}`, traits: { email } }
+      })
+    await send(t.topic, [{ key: "a", value: letter("zstd.replayed@example.com") }])
+    await setTopicConfig(t.topic, "compression.type", "producer")
+    await send(t.topic, [{ key: "b", value: letter("never.read@example.com") }], "java-snappy")
+    const replay = await runBin(["replay", "--topic", t.topic], { ...(await workerEnv(sim(), t.id)), KAFKA_BROKERS: brokers().join(",") })
+    const outcomes = replay.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(outcomes).toStrictEqual([
+      expect.objectContaining({ line: 1, outcome: "delivered" }),
+      expect.objectContaining({ line: 2, outcome: "dead-lettered", error: "UndecodableBatch", reason: expect.stringMatching(new RegExp(`^a snappy batch that could not be decoded .*it is ${t.topic}/0/1$`)) })
+    ])
+    const sent = await managecontact(new Set(["zstd.replayed@example.com", "never.read@example.com"]))
+    expect(sent.map((r) => (r.body as { Email: string }).Email)).toStrictEqual(["zstd.replayed@example.com"])
+  }, 60_000)
 
   it("SIGTERM while the suppressions topic cannot be read: exit 0 at once, not after KAFKA_OUTAGE_TIMEOUT", async () => {
     const t = await integration()
