@@ -215,12 +215,17 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
             Effect.tapError((e) =>
               Effect.suspend(() => {
                 const since = failingSince ??= Date.now()
-                return Date.now() - since < Duration.toMillis(kafka.outageTimeout)
-                  ? Effect.logWarning(`${e.message} Reading it again.`)
-                  : Deferred.fail(caughtUp, new SuppressionsUnavailable({
-                    topic,
-                    detail: `not read to its end for KAFKA_OUTAGE_TIMEOUT (${Duration.format(kafka.outageTimeout)}): ${e.detail}`
-                  }))
+                // Once caught up, failing the wait is a no-op: the worker reads on, as it does its input.
+                return Effect.zipRight(
+                  Effect.logWarning(`${e.message} Reading it again.`),
+                  Date.now() - since < Duration.toMillis(kafka.outageTimeout) ? Effect.void : Deferred.fail(
+                    caughtUp,
+                    new SuppressionsUnavailable({
+                      topic,
+                      detail: `not read to its end for KAFKA_OUTAGE_TIMEOUT (${Duration.format(kafka.outageTimeout)}): ${e.detail}`
+                    })
+                  )
+                )
               })
             ),
             Effect.retry(Schedule.spaced("2 seconds"))
