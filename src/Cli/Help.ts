@@ -102,7 +102,7 @@ const ENVIRONMENT: Readonly<Record<string, ReadonlyArray<readonly [string, strin
     ["HTTP_HOST", "default 0.0.0.0 (probes, Prometheus and Mailjet come from outside): the HTTP address"],
     ["HTTP_MAX_CONNECTIONS", "default 256: HTTP connections held at once; at the cap the oldest without a request in progress is closed"],
     ["MAILJET_SHUTDOWN_TIMEOUT", "default 10s: how long in-flight events may take after SIGTERM"],
-    ["KAFKA_OUTAGE_TIMEOUT", "default 5m: how long to wait, not ready, for a broker that cannot be reached"],
+    ["KAFKA_OUTAGE_TIMEOUT", "default 5m: how long to wait, not ready, for a broker that cannot be reached (or, at start, a suppressions topic that cannot be read)"],
     ["MAILJET_WEBHOOK_PASSWORD", "default none (endpoint off; set but empty is an error): Basic auth password of POST /mailjet/events"],
     ["MAILJET_WEBHOOK_USER", "default mailjet: its user"],
     ["KAFKA_FEEDBACK_TOPIC", "default none (off): where suppressions from Mailjet go as Mailjet Unsubscribed events"],

@@ -50,7 +50,11 @@ export const replayCommand = Command.make(
           Effect.flatMap(kafkaConnection, (connection) =>
             runLines(
               Stream.zipWithIndex(readTopicToEnd(connection, topic)).pipe(
-                Stream.map(([record, i]) => replayed(i + 1, record.text))
+                Stream.map(([record, i]) =>
+                  record.undecodable === undefined
+                    ? replayed(i + 1, record.text)
+                    : { line: i + 1, text: "", undecodable: record.undecodable }
+                )
               ),
               o,
               Effect.void

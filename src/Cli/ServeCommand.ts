@@ -83,6 +83,8 @@ export const serveCommand = Command.make(
                 Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) } }))
               )
             ),
+            // SIGTERM while the suppressions topic was read: nothing consumed, nothing to finish.
+            Effect.catchTag("StoppedBeforeReady", () => Effect.logInfo("shut down before consuming: the suppressions topic was still being read")),
             // Configuration and preset problems are reported like every command's; the rest stop the worker.
             Effect.catchIf(
               (e) => !ConfigError.isConfigError(e) && e._tag !== "PresetInvalid",

@@ -54,6 +54,7 @@ import {
   resultOf,
   supersededReason,
   tooLong,
+  unread,
   withoutRefused,
   withoutText
 } from "./Prepare.js"
@@ -379,8 +380,10 @@ const make = Effect.gen(function*() {
   }
 
   /** An item as far as it can be decided without Mailjet, in input order; suppressions are the caller's. */
-  const decide = ({ line, only, replay, text, tooLong: bytes }: Item): Prepared => {
-    const decoded = bytes === undefined ? prepareLine(text, line, consent.resolve, mapping, datatypes) : tooLong(line, bytes)
+  const decide = ({ line, only, replay, text, tooLong: bytes, undecodable }: Item): Prepared => {
+    const decoded = bytes !== undefined ? tooLong(line, bytes) : undecodable !== undefined
+      ? unread(line, "UndecodableBatch", undecodable)
+      : prepareLine(text, line, consent.resolve, mapping, datatypes)
     if (decoded._tag === "Done") return decoded
     if (only !== undefined) return onlyProperties(decoded, only)
     return replay === true ? { ...decoded, replay: "event" as const } : decoded

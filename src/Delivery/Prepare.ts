@@ -30,6 +30,8 @@ export interface Item {
   readonly replay?: boolean | undefined
   /** The line was over the reader's bound: its size, and no text. */
   readonly tooLong?: number | undefined
+  /** A Kafka record whose batch could not be decoded: why, and no text (see Kafka/Codecs). */
+  readonly undecodable?: string | undefined
   /** A Kafka record's position: logged as `partition=… offset=…` instead of its `line`. */
   readonly position?: { readonly partition: number; readonly offset: string } | undefined
 }
@@ -237,8 +239,8 @@ export const numbered = <E, R>(lines: Stream.Stream<string | { readonly tooLong:
 /** An item as a run holds it while its event waits, for a caller that needs only results: they carry the text. */
 export const withoutText = ({ line, position }: Item): Item => position === undefined ? { line, text: "" } : { line, text: "", position }
 
-/** A line over the reader's bound, which was never held: only its size is known. */
-export const tooLong = (line: number, bytes: number): Prepared => ({
+/** An item that was never read (too long, undecodable): dead-lettered by its place. */
+export const unread = (line: number, error: string, reason: string): Prepared => ({
   _tag: "Done",
   result: {
     line,
@@ -246,14 +248,17 @@ export const tooLong = (line: number, bytes: number): Prepared => ({
     text: undefined,
     messageId: undefined,
     event: undefined,
-    outcome: {
-      outcome: "dead-lettered",
-      error: "LineTooLong",
-      reason: `the line is ${bytes} bytes, over the bound on one line (--max-line-bytes); it was not read, so the dead letter names it by its line. Shorten the event at its source`,
-      attempts: 0
-    }
+    outcome: { outcome: "dead-lettered", error, reason, attempts: 0 }
   }
 })
+
+/** A line over the reader's bound, which was never held: only its size is known. */
+export const tooLong = (line: number, bytes: number): Prepared =>
+  unread(
+    line,
+    "LineTooLong",
+    `the line is ${bytes} bytes, over the bound on one line (--max-line-bytes); it was not read, so the dead letter names it by its line. Shorten the event at its source`
+  )
 
 /**
  * The body without the properties Mailjet refused, or `undefined` when the refusal was about more

@@ -8,6 +8,7 @@ import type { Message } from "@platformatic/kafka"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import { undecodable } from "./Codecs.js"
 import { type KafkaConnection, connectionOptions } from "./KafkaConfig.js"
 
 export class TopicUnreadable extends Data.TaggedError("TopicUnreadable")<{ readonly topic: string; readonly detail: string }> {
@@ -20,6 +21,8 @@ export class TopicUnreadable extends Data.TaggedError("TopicUnreadable")<{ reado
 export interface TopicRecord {
   readonly text: string
   readonly source: string
+  /** Its batch could not be decoded (see Codecs): why; it has no text. */
+  readonly undecodable?: string
 }
 
 export const readTopicToEnd = (connection: KafkaConnection, topic: string): Stream.Stream<TopicRecord, TopicUnreadable> => {
@@ -60,7 +63,13 @@ export const readTopicToEnd = (connection: KafkaConnection, topic: string): Stre
       }),
       // Ends with the last record the topic had, rather than waiting for one more.
       Stream.takeUntil(() => pending.size === 0),
-      Stream.map((m) => ({ text: m.value ?? "", source: `${m.topic}/${m.partition}/${m.offset}` }))
+      Stream.map((m) => {
+        const source = `${m.topic}/${m.partition}/${m.offset}`
+        const reason = undecodable(m)
+        return reason === undefined
+          ? { text: m.value ?? "", source }
+          : { text: "", source, undecodable: `${reason}; the record was not read: it is ${source}` }
+      })
     )
   }))
 }

@@ -9,6 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { duration, positiveInt } from "../internal/config.js"
+import { decodeEveryBatch } from "./Codecs.js"
 
 export type SaslMechanism = "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
 
@@ -101,8 +102,11 @@ export const kafkaConnection: Config.Config<KafkaConnection> = Config.all({
   tls: Config.boolean("KAFKA_TLS").pipe(Config.withDefault(false))
 })
 
-/** The client options @platformatic/kafka takes for a connection. */
-export const connectionOptions = (k: KafkaConnection) => ({
+/**
+ * The client options @platformatic/kafka takes for a connection. Every client goes through here, so
+ * this is where the client learns to decode every batch (zstd on Node 20, see Codecs).
+ */
+export const connectionOptions = (k: KafkaConnection) => (decodeEveryBatch(), {
   clientId: k.clientId,
   bootstrapBrokers: [...k.brokers],
   ...(k.tls ? { tls: {} } : {}),

@@ -7,19 +7,28 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { deadLetterLine, type Result } from "../Domain/Outcome.js"
+import { undecodable } from "./Codecs.js"
 
-export type KafkaRecord = Pick<Message<string, string, string, string>, "key" | "value" | "topic" | "partition" | "offset">
+export type KafkaRecord =
+  & Pick<Message<string, string, string, string>, "key" | "value" | "topic" | "partition" | "offset">
+  & { readonly headers?: Message<string, string, string, string>["headers"] }
 
 /** `topic/partition/offset`: where a record is, for a dead letter that keeps it by reference. */
 export const recordSource = (r: KafkaRecord): string => `${r.topic}/${r.partition}/${r.offset}`
 
-/** What delivery reads of a record: its value as text, numbered by its offset. */
-export const readRecord = (r: KafkaRecord) => ({
-  line: Number(r.offset),
-  text: r.value ?? "",
-  // Logged as partition= offset=: a record's offset is not a line.
-  position: { partition: r.partition, offset: String(r.offset) }
-})
+/** What delivery reads of a record: its value as text, numbered by its offset; or why its batch could not be decoded. */
+export const readRecord = (r: KafkaRecord) => {
+  const reason = undecodable(r)
+  return {
+    line: Number(r.offset),
+    text: r.value ?? "",
+    // Logged as partition= offset=: a record's offset is not a line.
+    position: { partition: r.partition, offset: String(r.offset) },
+    ...(reason === undefined ? {} : {
+      undecodable: `${reason}; the record was not read, and stays in its topic. Have its producer use gzip, lz4 or zstd, and send it again`
+    })
+  }
+}
 
 export interface DeadLetterMessage {
   readonly topic: string
@@ -41,7 +50,9 @@ export const deadLetterMessage = (
   refused?: string
 ): DeadLetterMessage | undefined => {
   const source = recordSource(record)
-  const value = deadLetterLine(result, at, { source, ...(refused === undefined ? {} : { refused }) })
+  // A record of a batch that could not be decoded has nothing to keep: it stays in its topic.
+  const kept = refused ?? (undecodable(record) === undefined ? undefined : "its batch could not be decoded")
+  const value = deadLetterLine(result, at, { source, ...(kept === undefined ? {} : { refused: kept }) })
   return value === undefined ? undefined : {
     topic,
     ...(record.key ? { key: record.key } : {}),

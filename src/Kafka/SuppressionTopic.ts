@@ -6,14 +6,14 @@
  * writes a tombstone, so restarts agree that it was lifted. Each suppression from Mailjet is also
  * written, as a Signal event, to `KAFKA_FEEDBACK_TOPIC` when set (see Suppressions.feedbackEvent).
  */
-import { Admin, Consumer, Producer, stringDeserializers } from "@platformatic/kafka"
-import type { Message } from "@platformatic/kafka"
+import { Admin, Producer } from "@platformatic/kafka"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -26,11 +26,13 @@ import { randomUUID } from "node:crypto"
 import { Delivery } from "../Delivery/Delivery.js"
 import type { Fence } from "../Delivery/Fences.js"
 import { feedbackEvent, type Learnt, Suppressions, type SuppressionSet } from "../Suppressions.js"
+import { Shutdown } from "../Run/Shutdown.js"
+import { undecodable } from "./Codecs.js"
 import { connectionOptions, KafkaConfig, producerOptions } from "./KafkaConfig.js"
 import { kafkaFailure, KafkaUnavailable } from "./KafkaError.js"
 import { futureJobWarning, sharedJobVerdict } from "./SharedJobs.js"
 import * as SuppressionWriter from "./SuppressionWriter.js"
-import { closing } from "./SuppressionWriter.js"
+import { readAll, type Record } from "./TopicReader.js"
 
 export class SuppressionsUnavailable extends Data.TaggedError("SuppressionsUnavailable")<{
   readonly topic: string
@@ -52,6 +54,13 @@ export class SuppressionsUnavailable extends Data.TaggedError("SuppressionsUnava
 const suppressionCount = Metric.gauge("signal_mailjet_suppressions", {
   description: "Contacts this worker holds as suppressed: standing consent does not re-subscribe them"
 })
+const undecodableCount = Metric.counter("signal_mailjet_suppressions_undecodable_total", {
+  description: "Records of the suppressions topic skipped because their batch could not be decoded: suppressions this worker may not hold",
+  incremental: true
+})
+
+/** SIGTERM came while the suppressions topic was still being read: nothing was consumed yet. */
+export class StoppedBeforeReady extends Data.TaggedError("StoppedBeforeReady")<{}> {}
 
 /** A record of the topic: the suppression; a tombstone (no value) lifts it. */
 const Stored = Schema.parseJson(Schema.Struct({
@@ -162,14 +171,38 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
         )
       })
 
-    /** Reads the topic from its start into `handle`, then follows it for as long as the scope lives; returns once caught up. */
+    /**
+     * Reads the topic from its start into `handle`, then follows it for as long as the scope lives;
+     * returns once caught up. Not caught up and failing for KAFKA_OUTAGE_TIMEOUT: fails, and the
+     * worker stops with the reason rather than wait, not ready, for ever.
+     */
     const followTopic = (handle: (m: Record) => void) =>
       Effect.gen(function*() {
-        const caughtUp = yield* Deferred.make<void>()
+        const caughtUp = yield* Deferred.make<void, SuppressionsUnavailable>()
+        let failingSince: number | undefined
         // Read from the start by a group of its own: every worker needs every record.
         yield* Effect.forkScoped(
-          readAll(kafka, topic, fail, handle, () => Deferred.unsafeDone(caughtUp, Effect.void)).pipe(
-            Effect.tapError((e) => Effect.logWarning(`${e.message} Reading it again.`)),
+          readAll(kafka, topic, fail, (m) => {
+            // A record read: the failures before it were not one outage.
+            failingSince = undefined
+            handle(m)
+          }, () => Deferred.unsafeDone(caughtUp, Exit.void)).pipe(
+            Effect.tapError((e) =>
+              Effect.suspend(() => {
+                const since = failingSince ??= Date.now()
+                // Once caught up, failing the wait is a no-op: the worker reads on, as it does its input.
+                return Effect.zipRight(
+                  Effect.logWarning(`${e.message} Reading it again.`),
+                  Date.now() - since < Duration.toMillis(kafka.outageTimeout) ? Effect.void : Deferred.fail(
+                    caughtUp,
+                    new SuppressionsUnavailable({
+                      topic,
+                      detail: `not read to its end for KAFKA_OUTAGE_TIMEOUT (${Duration.format(kafka.outageTimeout)}): ${e.detail}`
+                    })
+                  )
+                )
+              })
+            ),
             Effect.retry(Schedule.spaced("2 seconds"))
           )
         )
@@ -197,6 +230,12 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
           }
         })
         const learn = (m: Record) => {
+          const reason = undecodable(m)
+          if (reason !== undefined) {
+            return Runtime.runFork(runtime)(
+              Effect.logWarning(`suppressions: record ${m.partition}/${m.offset} of ${topic} skipped: ${reason}; a bulk job it shared is not waited for`)
+            )
+          }
           if (!m.key.startsWith(JOB_KEY)) return
           const job = Number(m.key.slice(JOB_KEY.length).split(":")[0])
           if (!Number.isSafeInteger(job)) return
@@ -237,6 +276,18 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
           }
         })
         const learn = (m: Record) => {
+          const reason = undecodable(m)
+          // Skipped, not waited on: the record can never be read, and waiting would stop the group
+          // for good. Loud and counted, since it may have held a suppression (see README).
+          if (reason !== undefined) {
+            Runtime.runFork(runtime)(Effect.zipRight(
+              Effect.logError(
+                `suppressions: record ${m.partition}/${m.offset} of ${topic} skipped: ${reason}. If it held a suppression, this worker does not apply it, and standing consent may re-subscribe that contact: have the topic's producers use gzip, lz4 or zstd`
+              ),
+              Metric.increment(undecodableCount)
+            ))
+            return
+          }
           if (m.key.startsWith(JOB_KEY)) return
           if (m.value === undefined || m.value === null) set.learn(m.key, undefined)
           else {
@@ -271,18 +322,23 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
   )
 }
 
-/** A broker restarting as the worker starts: waited for, not ready, as serve does later on. */
+/**
+ * A broker restarting as the worker starts: waited for, not ready, as serve does later on, until
+ * KAFKA_OUTAGE_TIMEOUT. SIGTERM meanwhile stops the worker at once: it has consumed nothing.
+ */
 const untilReachable = <A, R>(start: Effect.Effect<A, SuppressionsUnavailable, R>, kafka: Context.Tag.Service<KafkaConfig>) =>
-  start.pipe(
-    Effect.tapError((e) => e.unreachable ? Effect.logWarning(`${e.message} Not ready; trying again.`) : Effect.void),
-    Effect.retry({
-      while: (e) => e.unreachable === true,
-      schedule: Schedule.exponential("500 millis").pipe(
-        Schedule.union(Schedule.spaced("30 seconds")),
-        Schedule.upTo(kafka.outageTimeout)
-      )
-    })
-  )
+  Effect.flatMap(Shutdown, (shutdown) =>
+    start.pipe(
+      Effect.tapError((e) => e.unreachable ? Effect.logWarning(`${e.message} Not ready; trying again.`) : Effect.void),
+      Effect.retry({
+        while: (e) => e.unreachable === true,
+        schedule: Schedule.exponential("500 millis").pipe(
+          Schedule.union(Schedule.spaced("30 seconds")),
+          Schedule.upTo(kafka.outageTimeout)
+        )
+      }),
+      Effect.raceFirst(Effect.zipRight(shutdown.requested, Effect.fail(new StoppedBeforeReady())))
+    ))
 
 /** Creates the topic compacted when it is missing; leaves an existing one as it is. */
 const ensureCompacted = (
@@ -315,60 +371,3 @@ const ensureCompacted = (
       }),
     (admin) => Effect.ignore(attempt(() => admin.close()))
   )
-
-type Record = Message<string, string, string, string>
-
-/** The topic from its start into `handle`; `onCaughtUp` once every record there at start is read. */
-const readAll = (
-  kafka: Context.Tag.Service<KafkaConfig>,
-  topic: string,
-  fail: (e: unknown) => SuppressionsUnavailable,
-  handle: (m: Record) => void,
-  onCaughtUp: () => void
-) =>
-  Effect.scoped(Effect.gen(function*() {
-    const consumer = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        new Consumer({
-          ...connectionOptions(kafka),
-          groupId: `signal-mailjet-suppressions-${randomUUID()}`,
-          deserializers: stringDeserializers,
-          autocommit: false
-        })
-      ),
-      (c) => closing("consumer", () => c.close(true))
-    )
-    const ends = yield* Effect.tryPromise({ try: () => consumer.listOffsets({ topics: [topic] }), catch: fail })
-    const pending = new Map(
-      (ends.get(topic) ?? []).map((end, partition) => [partition, BigInt(end)] as const).filter(([, end]) => end > 0n)
-    )
-    const check = () => {
-      if (pending.size === 0) onCaughtUp()
-    }
-    check()
-    const records = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () => consumer.consume({ topics: [topic], mode: "earliest", autocommit: false, maxWaitTime: 200 }),
-        catch: fail
-      }),
-      (s) => closing("stream", () => s.close())
-    )
-    const apply = (m: Record): void => {
-      if (m.key !== undefined && m.key !== "") handle(m)
-      const end = pending.get(m.partition)
-      if (end !== undefined && m.offset + 1n >= end) {
-        pending.delete(m.partition)
-        check()
-      }
-    }
-    // The stream's events, not its async iterator: an iterator's return() would wait on the stream.
-    return yield* Effect.async<never, SuppressionsUnavailable>((resume) => {
-      const onError = (e: unknown) => resume(Effect.fail(fail(e)))
-      records.on("data", apply)
-      records.once("error", onError)
-      return Effect.sync(() => {
-        records.off("data", apply)
-        records.off("error", onError)
-      })
-    })
-  }))

@@ -17,6 +17,7 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { refusal } from "./Records.js"
+import { closing } from "./TopicReader.js"
 
 export interface Outgoing {
   readonly topic: string
@@ -156,11 +157,3 @@ export const make = <E extends { readonly message: string }>(options: {
         })
     }
   })
-
-/** A close that does not answer must not keep the worker from exiting. */
-export const closing = (what: string, close: () => Promise<unknown> | unknown) =>
-  Effect.promise(() => Promise.resolve().then(close).catch(() => undefined)).pipe(
-    Effect.timeout("3 seconds"),
-    Effect.catchAll(() => Effect.logWarning(`suppressions: the ${what} did not close within 3 s`)),
-    Effect.zipRight(Effect.logDebug(`suppressions: ${what} closed`))
-  )

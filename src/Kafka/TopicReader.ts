@@ -1,0 +1,77 @@
+/**
+ * A topic read whole, from its start, by a group of its own, then followed: how every worker holds
+ * the suppressions topic. Records with a key go to `handle`, and so do the markers of a batch that
+ * could not be decoded (see Codecs), which have none: the caller decides what one costs.
+ */
+import { Consumer, stringDeserializers } from "@platformatic/kafka"
+import type { Message } from "@platformatic/kafka"
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import { randomUUID } from "node:crypto"
+import { undecodable } from "./Codecs.js"
+import { connectionOptions, type KafkaConfig } from "./KafkaConfig.js"
+
+export type Record = Message<string, string, string, string>
+
+/** A close that does not answer must not keep the worker from exiting. */
+export const closing = (what: string, close: () => Promise<unknown> | unknown) =>
+  Effect.promise(() => Promise.resolve().then(close).catch(() => undefined)).pipe(
+    Effect.timeout("3 seconds"),
+    Effect.catchAll(() => Effect.logWarning(`suppressions: the ${what} did not close within 3 s`)),
+    Effect.zipRight(Effect.logDebug(`suppressions: ${what} closed`))
+  )
+
+/** The topic from its start into `handle`; `onCaughtUp` once every record there at start is read. */
+export const readAll = <E>(
+  kafka: Context.Tag.Service<KafkaConfig>,
+  topic: string,
+  fail: (e: unknown) => E,
+  handle: (m: Record) => void,
+  onCaughtUp: () => void
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const consumer = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        new Consumer({
+          ...connectionOptions(kafka),
+          groupId: `signal-mailjet-suppressions-${randomUUID()}`,
+          deserializers: stringDeserializers,
+          autocommit: false
+        })
+      ),
+      (c) => closing("consumer", () => c.close(true))
+    )
+    const ends = yield* Effect.tryPromise({ try: () => consumer.listOffsets({ topics: [topic] }), catch: fail })
+    const pending = new Map(
+      (ends.get(topic) ?? []).map((end, partition) => [partition, BigInt(end)] as const).filter(([, end]) => end > 0n)
+    )
+    const check = () => {
+      if (pending.size === 0) onCaughtUp()
+    }
+    check()
+    const records = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => consumer.consume({ topics: [topic], mode: "earliest", autocommit: false, maxWaitTime: 200 }),
+        catch: fail
+      }),
+      (s) => closing("stream", () => s.close())
+    )
+    const apply = (m: Record): void => {
+      if ((m.key !== undefined && m.key !== "") || undecodable(m) !== undefined) handle(m)
+      const end = pending.get(m.partition)
+      if (end !== undefined && m.offset + 1n >= end) {
+        pending.delete(m.partition)
+        check()
+      }
+    }
+    // The stream's events, not its async iterator: an iterator's return() would wait on the stream.
+    return yield* Effect.async<never, E>((resume) => {
+      const onError = (e: unknown) => resume(Effect.fail(fail(e)))
+      records.on("data", apply)
+      records.once("error", onError)
+      return Effect.sync(() => {
+        records.off("data", apply)
+        records.off("error", onError)
+      })
+    })
+  }))
