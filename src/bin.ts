@@ -21,11 +21,14 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { run } from "./Cli/Cli.js"
+import { loggerLayer } from "./Cli/Options.js"
 import { Shutdown } from "./Run/Shutdown.js"
 import { exitFlushed } from "./Run/Stdout.js"
 
+// Logs go to stderr for every command (stdout is for outcome lines and answers); a command's
+// --log-format replaces this for its own run.
 const main = run(process.argv).pipe(
-  Effect.provide(Layer.merge(NodeContext.layer, Shutdown.layerSignals(() => exitFlushed(130, 2_000))))
+  Effect.provide(Layer.mergeAll(NodeContext.layer, Shutdown.layerSignals(() => exitFlushed(130, 2_000)), loggerLayer("text")))
 )
 
 const fiber = Effect.runFork(main)

@@ -144,8 +144,9 @@ export const preflight = (
     // Said at the first failure, not after 15 s of silence: what failed, and that it is retried.
     let announced = false
     const schedule = options.retry ?? transient.pipe(
-      Schedule.tapInput((e: { readonly message: string }) => {
-        if (announced) return Effect.void
+      // The schedule sees every failure, the fatal ones (401, no such list) included: only what is retried is announced.
+      Schedule.tapInput((e: { readonly _tag: string; readonly message: string }) => {
+        if (announced || !isTransient(e)) return Effect.void
         announced = true
         return Effect.logWarning(`preflight: ${e.message} Retrying for about 15 s.`)
       })
