@@ -14,7 +14,8 @@ import { Shutdown } from "../Run/Shutdown.js"
 import { checkCommand } from "./CheckCommand.js"
 import { contactCommand } from "./ContactCommand.js"
 import { deliverCommand } from "./DeliverCommand.js"
-import { colour, helpWanted, renderHelp } from "./Help.js"
+import { argvProblem, commandName } from "./Argv.js"
+import { colour, columns, helpWanted, renderHelp } from "./Help.js"
 import { exit, stderr } from "./Options.js"
 import { replayCommand } from "./ReplayCommand.js"
 import { serveCommand } from "./ServeCommand.js"
@@ -105,7 +106,7 @@ const demoCommand = Command.make("demo", {}, () => Effect.flatMap(Effect.promise
   )
 )
 
-const subcommands = [deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand, contactCommand] as const
+export const subcommands = [deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand, contactCommand] as const
 
 export const command = Command.make("signal-mailjet").pipe(
   Command.withDescription("The Mailjet destination of Datafly Signal: keeps one Mailjet contact list current from Signal events."),
@@ -124,10 +125,20 @@ export const stdinLast = (argv: ReadonlyArray<string>): ReadonlyArray<string> =>
   return at < 0 ? argv : [...argv.slice(0, at), ...argv.slice(at + 1), "-"]
 }
 
+const printHelp = (wanted: NonNullable<ReturnType<typeof helpWanted>>) =>
+  Effect.sync(() => void process.stdout.write(renderHelp("signal-mailjet", wanted, subcommands, colour(), columns())))
+
 export const run = (argv: ReadonlyArray<string>) => {
   const args = stdinLast(argv)
+  // No command is a usage error: the help, and exit 2, so a script that lost its arguments fails.
+  if (args.length <= 2) {
+    return printHelp({ name: "", command }).pipe(
+      Effect.zipRight(stderr(`signal-mailjet: give a command: ${subcommands.map(commandName).join(", ")}`)),
+      Effect.zipRight(exit(2))
+    )
+  }
   const wanted = helpWanted(command, subcommands, args.slice(2))
-  return wanted === undefined
-    ? runCommand(args)
-    : Effect.sync(() => void process.stdout.write(renderHelp("signal-mailjet", wanted, subcommands, colour())))
+  if (wanted !== undefined) return printHelp(wanted)
+  const problem = argvProblem("signal-mailjet", subcommands, args.slice(2))
+  return problem === undefined ? runCommand(args) : Effect.zipRight(stderr(problem), exit(2))
 }
