@@ -9,6 +9,7 @@ import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { DefaultPreset } from "../Preset/Preset.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { checkCommand } from "./CheckCommand.js"
@@ -25,6 +26,8 @@ import { serveCommand } from "./ServeCommand.js"
 const simulateCommand = Command.make(
   "simulate",
   {
+    apiKey: Options.text("api-key").pipe(Options.optional, Options.withDescription("The API key the simulator accepts (default simulator-key). MAILJET_API_KEY is not read: a shell may hold a real key there.")),
+    secretKey: Options.redacted("secret-key").pipe(Options.optional, Options.withDescription("The secret key the simulator accepts (default simulator-secret). MAILJET_SECRET_KEY is not read.")),
     port: Options.integer("port").pipe(Options.withDefault(3030), Options.withDescription("Port on 127.0.0.1 (0: any free port; default 3030).")),
     listId: Options.integer("list-id").pipe(Options.withDefault(1), Options.withDescription("The id of the one contact list (default 1).")),
     latency: Options.integer("latency-ms").pipe(Options.withDefault(0), Options.withDescription("Delay added to every reply, in milliseconds (default 0).")),
@@ -45,9 +48,11 @@ const simulateCommand = Command.make(
   (o) =>
     Effect.gen(function*() {
       const Simulator = yield* Effect.promise(() => import("../Simulator/Simulator.js"))
-      const given = process.env["MAILJET_API_KEY"] !== undefined
-      const apiKey = process.env["MAILJET_API_KEY"] ?? "simulator-key"
-      const secretKey = process.env["MAILJET_SECRET_KEY"] ?? "simulator-secret"
+      // Its own keys, never the shell's: real keys exported for Mailjet would make every local try a 401.
+      const given = Option.isSome(o.apiKey) || Option.isSome(o.secretKey)
+      const apiKey = Option.getOrElse(o.apiKey, () => "simulator-key")
+      const secretKey = Option.match(o.secretKey, { onNone: () => "simulator-secret", onSome: Redacted.value })
+      const keys = given ? "" : `MAILJET_API_KEY=${apiKey} MAILJET_SECRET_KEY=${secretKey} `
       const faults = {
         latencyMs: o.latency,
         errorRate: o.errorRate,
@@ -62,13 +67,13 @@ const simulateCommand = Command.make(
       return yield* Effect.gen(function*() {
         const sim = yield* Simulator.Simulator
         yield* Console.log(`Mailjet simulator listening on ${sim.url} (contact list ${o.listId})`)
-        // Built-in keys are not secrets: they only open this local simulator.
+        // Built-in keys are not secrets: they only open this local simulator. Given ones may be real: never printed.
         yield* Console.log(
           given
-            ? "credentials: the MAILJET_API_KEY and MAILJET_SECRET_KEY of this environment"
-            : `credentials: MAILJET_API_KEY=${apiKey} MAILJET_SECRET_KEY=${secretKey}`
+            ? "credentials: the --api-key and --secret-key given"
+            : `credentials: MAILJET_API_KEY=${apiKey} MAILJET_SECRET_KEY=${secretKey} (its own; the shell's MAILJET_* keys are not used)`
         )
-        yield* Console.log(`try: MAILJET_BASE_URL=${sim.url} MAILJET_LIST_ID=${o.listId} signal-mailjet deliver events.ndjson`)
+        yield* Console.log(`try: ${keys}MAILJET_BASE_URL=${sim.url} MAILJET_LIST_ID=${o.listId} signal-mailjet deliver events.ndjson`)
         if (Option.isSome(o.outageAfter)) {
           const after = o.outageAfter.value
           yield* Effect.fork(Effect.gen(function*() {

@@ -117,11 +117,7 @@ const ENVIRONMENT: Readonly<Record<string, ReadonlyArray<readonly [string, strin
   ],
   check: [...MAILJET, DELIVERY[0], ...COLOUR],
   contact: [...MAILJET, ...COLOUR],
-  simulate: [
-    ["MAILJET_API_KEY", "default simulator-key: the key the simulator accepts"],
-    ["MAILJET_SECRET_KEY", "default simulator-secret"],
-    ...COLOUR
-  ],
+  simulate: [...COLOUR],
   demo: [...COLOUR]
 }
 
