@@ -90,7 +90,7 @@ export const argvProblem = (
     if (arg === "--") return undefined
     if (!arg.startsWith("-") || arg === "-") continue
     const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
-    const takesValue = options.get(name)
+    const takesValue = options.get(name.toLowerCase()) // @effect/cli reads names case-insensitively
     if (takesValue === undefined) {
       return `${program} ${first}: unknown option ${name}${suggest(name, options.keys())}; ${program} ${first} --help lists its options`
     }

@@ -9,7 +9,6 @@ import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import { DefaultPreset } from "../Preset/Preset.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { checkCommand } from "./CheckCommand.js"
@@ -27,7 +26,7 @@ const simulateCommand = Command.make(
   "simulate",
   {
     apiKey: Options.text("api-key").pipe(Options.optional, Options.withDescription("The API key the simulator accepts (default simulator-key). MAILJET_API_KEY is not read: a shell may hold a real key there.")),
-    secretKey: Options.redacted("secret-key").pipe(Options.optional, Options.withDescription("The secret key the simulator accepts (default simulator-secret). MAILJET_SECRET_KEY is not read.")),
+    secretKey: Options.text("secret-key").pipe(Options.optional, Options.withDescription("The secret key the simulator accepts (default simulator-secret). MAILJET_SECRET_KEY is not read.")),
     port: Options.integer("port").pipe(Options.withDefault(3030), Options.withDescription("Port on 127.0.0.1 (0: any free port; default 3030).")),
     listId: Options.integer("list-id").pipe(Options.withDefault(1), Options.withDescription("The id of the one contact list (default 1).")),
     latency: Options.integer("latency-ms").pipe(Options.withDefault(0), Options.withDescription("Delay added to every reply, in milliseconds (default 0).")),
@@ -51,7 +50,7 @@ const simulateCommand = Command.make(
       // Its own keys, never the shell's: real keys exported for Mailjet would make every local try a 401.
       const given = Option.isSome(o.apiKey) || Option.isSome(o.secretKey)
       const apiKey = Option.getOrElse(o.apiKey, () => "simulator-key")
-      const secretKey = Option.match(o.secretKey, { onNone: () => "simulator-secret", onSome: Redacted.value })
+      const secretKey = Option.getOrElse(o.secretKey, () => "simulator-secret")
       const keys = given ? "" : `MAILJET_API_KEY=${apiKey} MAILJET_SECRET_KEY=${secretKey} `
       const faults = {
         latencyMs: o.latency,
@@ -101,7 +100,7 @@ const simulateCommand = Command.make(
           Effect.zipRight(stderr(`signal-mailjet simulate: cannot listen on port ${o.port}: ${String(e.cause)}`), exit(2)))
       )
     })
-).pipe(Command.withDescription("Run the local Mailjet simulator (Contacts API v3: auth, lists, managecontact, contactmetadata, contact, contactdata, listrecipient, eventcallbackurl, and injectable faults) until stopped. POST /_sim/recipient/{unsub|spam|bounce|blocked} with {\"Email\": …} acts as the recipient of a Mailjet email: the contact is unsubscribed and the event is posted to the registered callback URL. It starts like a fresh Mailjet account, whose only contact properties are firstname, name, country and newsletter_sub; --preset-properties defines the Default preset's instead."))
+).pipe(Command.withDescription("Run the local Mailjet simulator (Contacts API v3: auth, lists, managecontact, contactmetadata, contact, contactdata, listrecipient, eventcallbackurl, and injectable faults) until stopped. POST /_sim/recipient/{unsub|spam|bounce|blocked} with {\"Email\": …} acts as the recipient of a Mailjet email: the contact is unsubscribed and the event is posted to the registered callback URL. It starts like a fresh Mailjet account, whose only contact properties are firstname, name, country and newsletter_sub (with --preset-properties: the Default preset's)."))
 
 // ---- demo
 
