@@ -141,6 +141,25 @@ describe("the command line, before @effect/cli", () => {
   })
 })
 
+describe("MAILJET_LIST_ID as a user mistypes it", () => {
+  it("0 and a number past 2^53 are refused, the variable named once, exit 2, before Mailjet is called", async () => {
+    for (const id of ["0", "99999999999999999999"]) {
+      const r = await runBin(["contact", "a@example.com"], {
+        MAILJET_API_KEY: "k",
+        MAILJET_SECRET_KEY: "s",
+        MAILJET_LIST_ID: id,
+        // Nothing listens here: a call would fail differently.
+        MAILJET_BASE_URL: "http://127.0.0.1:9"
+      })
+      expect(r.code).toBe(2)
+      expect(r.stdout).toBe("")
+      expect(r.stderr).toBe(
+        `signal-mailjet: configuration error:\n  MAILJET_LIST_ID: must be a positive integer, at most 9007199254740991 (got "${id}")\nSee "Configuration" in the README.\n`
+      )
+    }
+  })
+})
+
 // ---- --from-line past the end, against the simulator
 
 const env = (sim: Simulator.SimulatorService) => ({
