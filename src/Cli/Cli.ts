@@ -69,7 +69,7 @@ const simulateCommand = Command.make(
         // Built-in keys are not secrets: they only open this local simulator. Given ones may be real: never printed.
         yield* Console.log(
           given
-            ? "credentials: the --api-key and --secret-key given"
+            ? `credentials: API key ${Option.isSome(o.apiKey) ? "as given to --api-key" : apiKey}, secret key ${Option.isSome(o.secretKey) ? "as given to --secret-key" : secretKey}`
             : `credentials: MAILJET_API_KEY=${apiKey} MAILJET_SECRET_KEY=${secretKey} (its own; the shell's MAILJET_* keys are not used)`
         )
         yield* Console.log(`try: ${keys}MAILJET_BASE_URL=${sim.url} MAILJET_LIST_ID=${o.listId} signal-mailjet deliver events.ndjson`)
