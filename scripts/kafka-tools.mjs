@@ -1,7 +1,8 @@
 // scripts/kafka-tools.mjs: the console tools the assembled broker lacks, on @platformatic/kafka
 // (the client `serve` itself uses). Called by scripts/kafka:
 //
-//   topic NAME [PARTITIONS]   create a topic (3 partitions by default); an existing one is kept
+//   topic NAME [PARTITIONS]   create a topic (3 partitions by default); an existing one is kept,
+//                             and exit 1 when it has another number of partitions than asked
 //   produce TOPIC FILE        one record per non-blank NDJSON line ("-" reads stdin), keyed by the
 //                             event's email (as delivery normalises it), else its anonymousId, else
 //                             no key; so one contact's events stay in one partition, in file order
@@ -30,13 +31,23 @@ export const keyOf = (line) => {
   return typeof event.anonymousId === "string" && event.anonymousId !== "" ? event.anonymousId : undefined
 }
 
-const topic = async (name, partitions = "3") => {
-  const count = Number(partitions)
+const topic = async (name, partitions) => {
+  const count = Number(partitions ?? "3")
   if (!Number.isInteger(count) || count < 1) throw new Error(`PARTITIONS must be a positive integer (got ${partitions})`)
   const admin = new Admin({ clientId: "kafka-tools", bootstrapBrokers })
   try {
     if ((await admin.listTopics()).includes(name)) {
-      console.log(`topic ${name} exists`)
+      if (partitions === undefined) return console.log(`topic ${name} exists`)
+      // Only after listTopics: the local broker creates a topic that metadata merely names.
+      const has = (await admin.metadata({ topics: [name] })).topics.get(name)?.partitionsCount
+      if (has === count) return console.log(`topic ${name} exists with ${count} partitions`)
+      // Not changed here: adding partitions moves keys, so a contact's events could be delivered out of order.
+      console.error(
+        `kafka topic: ${name} exists with ${has} partitions, not ${count}: it is kept as it is. Partitions can be added ` +
+          `(while nothing is produced to it: adding moves keys to other partitions) but never removed; for ${count}, ` +
+          `delete the topic (scripts/kafka stop wipes the local broker) or use another name`
+      )
+      process.exitCode = 1
       return
     }
     await admin.createTopics({ topics: [name], partitions: count, replicas: 1 })

@@ -114,6 +114,34 @@ layer(
       expect(out.stdout).toContain("properties: (none)")
     }))
 
+  it.effect("a wrong MAILJET_LIST_ID: no such list, exit 2, with the fix; also for a contact the account has", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      expect((yield* run(sim, ["deliver"], `${JSON.stringify(SEED_EVENT)}\n`)).code).toBe(0)
+      for (const email of ["jane.doe@example.com", "nobody@example.com"]) {
+        const r = yield* run(sim, ["contact", email], "", { MAILJET_LIST_ID: "999" })
+        expect(r.code, r.stderr).toBe(2)
+        expect(r.stdout).toBe("")
+        expect(r.stderr).toMatch(/^signal-mailjet contact: Mailjet has no contact list 999 for this API key \(404 Object not found\)\. Check MAILJET_LIST_ID /)
+        expect(r.stderr).not.toContain("not in the list")
+      }
+    }))
+
+  it.effect("not an email address: said so, exit 2, and Mailjet is not asked", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      const before = (yield* sim.requests).length
+      for (const text of ["not-an-email", "jane.doe@", "@example.com", "jane doe@example.com"]) {
+        const r = yield* run(sim, ["contact", text])
+        expect(r.code, text).toBe(2)
+        expect(r.stdout).toBe("")
+        expect(r.stderr).toBe(`signal-mailjet contact: ${JSON.stringify(text)} is not an email address; give the contact's address, e.g. jane.doe@example.com\n`)
+      }
+      expect((yield* sim.requests).length).toBe(before)
+    }))
+
   it.effect("wrong credentials: exit 2 with the fix, no secret printed", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.Simulator

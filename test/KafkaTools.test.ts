@@ -51,3 +51,19 @@ it("consume of a topic that does not exist yet prints nothing, names it on stder
   expect(r.stdout).toBe("")
   expect(r.stderr).toContain(`kafka consume: no topic ${name} (yet): nothing to print.`)
 })
+
+it("topic on an existing topic says how many partitions it has; another count is refused, exit 1, saying they can be added but not removed", () => {
+  const topic = `tools-parts-${Date.now()}-${process.pid}`
+  expect(kafka("topic", topic, "3")).toBe(`topic ${topic} created with 3 partitions\n`)
+  expect(kafka("topic", topic, "3")).toBe(`topic ${topic} exists with 3 partitions\n`)
+  let failure: { status: number; stdout: string; stderr: string } | undefined
+  try {
+    kafka("topic", topic, "6")
+  } catch (e) {
+    failure = e as { status: number; stdout: string; stderr: string }
+  }
+  expect(failure?.status).toBe(1)
+  expect(failure?.stdout).toBe("")
+  expect(failure?.stderr).toMatch(new RegExp(`^kafka topic: ${topic} exists with 3 partitions, not 6: it is kept as it is\\. Partitions can be added .* but never removed`))
+  return endOffsets(topic).then((ends) => expect(ends).toHaveLength(3))
+}, 90_000)

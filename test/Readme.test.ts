@@ -9,10 +9,10 @@
 import { expect, it } from "vitest"
 import { blockAfter, shell } from "./support/readme.js"
 
-it("\"Try it locally with no Mailjet account\": the simulator in the background, then deliver of the examples", async () => {
+const tryLocally = async (env: Readonly<Record<string, string>>) => {
   const block = blockAfter("Try it locally with no Mailjet account:")
   expect(block).toContain("npx signal-mailjet simulate --port 3030 --preset-properties &")
-  const r = await shell(block)
+  const r = await shell(block, 60_000, env)
   const outcomes = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { line: number; outcome: string })
   // One outcome per example event, in order; the examples include events dropped on purpose.
   expect(outcomes.map((o) => o.line), r.stderr).toStrictEqual(Array.from({ length: 12 }, (_, i) => i + 1))
@@ -21,6 +21,18 @@ it("\"Try it locally with no Mailjet account\": the simulator in the background,
   expect(r.stdout).toContain("Mailjet simulator listening on http://127.0.0.1:3030")
   expect(r.stderr).toMatch(/^signal-mailjet: 12 read, \d+ delivered, \d+ dropped, 0 dead-lettered, 0 not attempted in/m)
   expect(r.code).toBe(0)
+  return r
+}
+
+it("\"Try it locally with no Mailjet account\": the simulator in the background, then deliver of the examples", async () => {
+  await tryLocally({})
+}, 90_000)
+
+it("\"Try it locally\" works the same with real keys exported (the README's first section), and prints none of them", async () => {
+  const real = { MAILJET_API_KEY: "real-apikey-3KD8QW1Z", MAILJET_SECRET_KEY: "real-secret-7TPV2MXA" }
+  const r = await tryLocally(real)
+  expect(r.stdout + r.stderr).not.toContain(real.MAILJET_API_KEY)
+  expect(r.stdout + r.stderr).not.toContain(real.MAILJET_SECRET_KEY)
 }, 90_000)
 
 it("the summary and resume lines the README shows are the ones deliver prints", () => {

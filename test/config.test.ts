@@ -93,9 +93,9 @@ describe("serve's HTTP variables, and positive integers", () => {
     }))
 
   for (const [name, value, line] of [
-    ["HTTP_MAX_CONNECTIONS", "0", "HTTP_MAX_CONNECTIONS: must be a positive integer (got 0)"],
-    ["HTTP_MAX_CONNECTIONS", "many", "HTTP_MAX_CONNECTIONS: Expected an integer value but received \"many\""],
-    ["MAILJET_CONCURRENCY", "-3", "MAILJET_CONCURRENCY: must be a positive integer (got -3)"]
+    ["HTTP_MAX_CONNECTIONS", "0", "HTTP_MAX_CONNECTIONS: must be a positive integer, at most 9007199254740991 (got \"0\")"],
+    ["HTTP_MAX_CONNECTIONS", "many", "HTTP_MAX_CONNECTIONS: must be a positive integer, at most 9007199254740991 (got \"many\")"],
+    ["MAILJET_CONCURRENCY", "-3", "MAILJET_CONCURRENCY: must be a positive integer, at most 9007199254740991 (got \"-3\")"]
   ] as const) {
     it.effect(`${name}=${JSON.stringify(value)} gives one line naming the variable`, () =>
       Effect.gen(function*() {
@@ -103,4 +103,58 @@ describe("serve's HTTP variables, and positive integers", () => {
         expect(Either.isLeft(result) ? formatConfigError(result.left) : result.right).toEqual([line])
       }))
   }
+})
+
+/** Every variable read by `positiveInt`, with the service config that reads it and the field it lands in. */
+const counts = [
+  ["MAILJET_LIST_ID", mailjetSettings, "listId"],
+  ["MAILJET_CONCURRENCY", deliverySettings, "concurrency"],
+  ["MAILJET_MAX_ATTEMPTS", deliverySettings, "maxAttempts"],
+  ["MAILJET_OUTAGE_THRESHOLD", deliverySettings, "outageThreshold"],
+  ["MAILJET_BULK_SIZE", deliverySettings, "bulkSize"]
+] as const
+
+describe("positive integer variables", () => {
+  const readOne = (name: string, config: Config.Config<unknown>, text: string) =>
+    Effect.runSync(read(config as Config.Config<Record<string, unknown>>, { [name]: text }))
+
+  it.prop("law: a safe positive integer in digits reads back as itself", {
+    n: Schema.Int.pipe(Schema.between(1, Number.MAX_SAFE_INTEGER)),
+    variable: Schema.Literal(0, 1, 2, 3, 4)
+  }, ({ n, variable }) => {
+    const [name, config, field] = counts[variable]
+    const result = readOne(name, config, String(n))
+    expect(Either.map(result, (r) => r[field])).toEqual(Either.right(n))
+  })
+
+  // Zero, negatives, integers past 2^53 (they would be rounded to another number), decimals, words.
+  const Bad = Schema.String.annotations({
+    arbitrary: () => (fc) =>
+      fc.oneof(
+        fc.integer({ max: 0 }).map(String),
+        fc.bigInt({ min: 2n ** 53n, max: 10n ** 30n }).map(String),
+        fc.constantFrom("99999999999999999999", "9007199254740992", "1e3", "0x10", "7.5", "-1", "", "seven"),
+        fc.string({ maxLength: 8 }).filter((s) => !/^\s*\d+\s*$/.test(s) || /^\s*0+\s*$/.test(s))
+      )
+  })
+  it.prop("law: anything else is refused in one line that names the variable once, with what it got", {
+    text: Bad,
+    variable: Schema.Literal(0, 1, 2, 3, 4)
+  }, ({ text, variable }) => {
+    const [name, config] = counts[variable]
+    const result = readOne(name, config, text)
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) {
+      expect(formatConfigError(result.left)).toEqual([
+        `${name}: must be a positive integer, at most 9007199254740991 (got ${JSON.stringify(text)})`
+      ])
+    }
+  })
+
+  it.effect("KAFKA_BROKERS, checked over its own read, is named once too", () =>
+    Effect.gen(function*() {
+      const result = yield* read(kafkaSettings, { KAFKA_BROKERS: "nope" })
+      expect(Either.isLeft(result)).toBe(true)
+      if (Either.isLeft(result)) expect(formatConfigError(result.left)).toEqual([`KAFKA_BROKERS: "nope" is not host:port`])
+    }))
 })

@@ -14,7 +14,8 @@ import { Shutdown } from "../Run/Shutdown.js"
 import { checkCommand } from "./CheckCommand.js"
 import { contactCommand } from "./ContactCommand.js"
 import { deliverCommand } from "./DeliverCommand.js"
-import { colour, helpWanted, renderHelp } from "./Help.js"
+import { argvProblem, commandName } from "./Argv.js"
+import { colour, columns, helpWanted, renderHelp } from "./Help.js"
 import { exit, stderr } from "./Options.js"
 import { replayCommand } from "./ReplayCommand.js"
 import { serveCommand } from "./ServeCommand.js"
@@ -24,6 +25,8 @@ import { serveCommand } from "./ServeCommand.js"
 const simulateCommand = Command.make(
   "simulate",
   {
+    apiKey: Options.text("api-key").pipe(Options.optional, Options.withDescription("The API key the simulator accepts (default simulator-key). MAILJET_API_KEY is not read: a shell may hold a real key there.")),
+    secretKey: Options.text("secret-key").pipe(Options.optional, Options.withDescription("The secret key the simulator accepts (default simulator-secret). MAILJET_SECRET_KEY is not read.")),
     port: Options.integer("port").pipe(Options.withDefault(3030), Options.withDescription("Port on 127.0.0.1 (0: any free port; default 3030).")),
     listId: Options.integer("list-id").pipe(Options.withDefault(1), Options.withDescription("The id of the one contact list (default 1).")),
     latency: Options.integer("latency-ms").pipe(Options.withDefault(0), Options.withDescription("Delay added to every reply, in milliseconds (default 0).")),
@@ -44,9 +47,11 @@ const simulateCommand = Command.make(
   (o) =>
     Effect.gen(function*() {
       const Simulator = yield* Effect.promise(() => import("../Simulator/Simulator.js"))
-      const given = process.env["MAILJET_API_KEY"] !== undefined
-      const apiKey = process.env["MAILJET_API_KEY"] ?? "simulator-key"
-      const secretKey = process.env["MAILJET_SECRET_KEY"] ?? "simulator-secret"
+      // Its own keys, never the shell's: real keys exported for Mailjet would make every local try a 401.
+      const given = Option.isSome(o.apiKey) || Option.isSome(o.secretKey)
+      const apiKey = Option.getOrElse(o.apiKey, () => "simulator-key")
+      const secretKey = Option.getOrElse(o.secretKey, () => "simulator-secret")
+      const keys = given ? "" : `MAILJET_API_KEY=${apiKey} MAILJET_SECRET_KEY=${secretKey} `
       const faults = {
         latencyMs: o.latency,
         errorRate: o.errorRate,
@@ -61,13 +66,13 @@ const simulateCommand = Command.make(
       return yield* Effect.gen(function*() {
         const sim = yield* Simulator.Simulator
         yield* Console.log(`Mailjet simulator listening on ${sim.url} (contact list ${o.listId})`)
-        // Built-in keys are not secrets: they only open this local simulator.
+        // Built-in keys are not secrets: they only open this local simulator. Given ones may be real: never printed.
         yield* Console.log(
           given
-            ? "credentials: the MAILJET_API_KEY and MAILJET_SECRET_KEY of this environment"
-            : `credentials: MAILJET_API_KEY=${apiKey} MAILJET_SECRET_KEY=${secretKey}`
+            ? `credentials: API key ${Option.isSome(o.apiKey) ? "as given to --api-key" : apiKey}, secret key ${Option.isSome(o.secretKey) ? "as given to --secret-key" : secretKey}`
+            : `credentials: MAILJET_API_KEY=${apiKey} MAILJET_SECRET_KEY=${secretKey} (its own; the shell's MAILJET_* keys are not used)`
         )
-        yield* Console.log(`try: MAILJET_BASE_URL=${sim.url} MAILJET_LIST_ID=${o.listId} signal-mailjet deliver events.ndjson`)
+        yield* Console.log(`try: ${keys}MAILJET_BASE_URL=${sim.url} MAILJET_LIST_ID=${o.listId} signal-mailjet deliver events.ndjson`)
         if (Option.isSome(o.outageAfter)) {
           const after = o.outageAfter.value
           yield* Effect.fork(Effect.gen(function*() {
@@ -95,7 +100,7 @@ const simulateCommand = Command.make(
           Effect.zipRight(stderr(`signal-mailjet simulate: cannot listen on port ${o.port}: ${String(e.cause)}`), exit(2)))
       )
     })
-).pipe(Command.withDescription("Run the local Mailjet simulator (Contacts API v3: auth, lists, managecontact, contactmetadata, contact, contactdata, listrecipient, eventcallbackurl, and injectable faults) until stopped. POST /_sim/recipient/{unsub|spam|bounce|blocked} with {\"Email\": …} acts as the recipient of a Mailjet email: the contact is unsubscribed and the event is posted to the registered callback URL. It starts like a fresh Mailjet account, whose only contact properties are firstname, name, country and newsletter_sub; --preset-properties defines the Default preset's instead."))
+).pipe(Command.withDescription("Run the local Mailjet simulator (Contacts API v3: auth, lists, managecontact, contactmetadata, contact, contactdata, listrecipient, eventcallbackurl, and injectable faults) until stopped. POST /_sim/recipient/{unsub|spam|bounce|blocked} with {\"Email\": …} acts as the recipient of a Mailjet email: the contact is unsubscribed and the event is posted to the registered callback URL. It starts like a fresh Mailjet account, whose only contact properties are firstname, name, country and newsletter_sub (with --preset-properties: the Default preset's)."))
 
 // ---- demo
 
@@ -105,7 +110,7 @@ const demoCommand = Command.make("demo", {}, () => Effect.flatMap(Effect.promise
   )
 )
 
-const subcommands = [deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand, contactCommand] as const
+export const subcommands = [deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand, contactCommand] as const
 
 export const command = Command.make("signal-mailjet").pipe(
   Command.withDescription("The Mailjet destination of Datafly Signal: keeps one Mailjet contact list current from Signal events."),
@@ -124,10 +129,20 @@ export const stdinLast = (argv: ReadonlyArray<string>): ReadonlyArray<string> =>
   return at < 0 ? argv : [...argv.slice(0, at), ...argv.slice(at + 1), "-"]
 }
 
+const printHelp = (wanted: NonNullable<ReturnType<typeof helpWanted>>) =>
+  Effect.sync(() => void process.stdout.write(renderHelp("signal-mailjet", wanted, subcommands, colour(), columns())))
+
 export const run = (argv: ReadonlyArray<string>) => {
   const args = stdinLast(argv)
+  // No command is a usage error: the help, and exit 2, so a script that lost its arguments fails.
+  if (args.length <= 2) {
+    return printHelp({ name: "", command }).pipe(
+      Effect.zipRight(stderr(`signal-mailjet: give a command: ${subcommands.map(commandName).join(", ")}`)),
+      Effect.zipRight(exit(2))
+    )
+  }
   const wanted = helpWanted(command, subcommands, args.slice(2))
-  return wanted === undefined
-    ? runCommand(args)
-    : Effect.sync(() => void process.stdout.write(renderHelp("signal-mailjet", wanted, subcommands, colour())))
+  if (wanted !== undefined) return printHelp(wanted)
+  const problem = argvProblem("signal-mailjet", subcommands, args.slice(2))
+  return problem === undefined ? runCommand(args) : Effect.zipRight(stderr(problem), exit(2))
 }

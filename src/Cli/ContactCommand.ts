@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { MailjetClient, type MailjetContact, type Subscription } from "../Mailjet/MailjetClient.js"
 import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
+import { normaliseEmail } from "../Mapping.js"
 import { ExitCode, reportSetupErrors, stderr } from "./Options.js"
 
 /** What Mailjet holds for one address; `contact` is None when Mailjet has no such contact. */
@@ -29,7 +30,8 @@ export const describeContact = (email: string) =>
   Effect.gen(function*() {
     const client = yield* MailjetClient
     const { listId } = yield* MailjetConfig
-    const found = yield* client.getContact(email)
+    // The list first: with a wrong MAILJET_LIST_ID every contact would read "not in the list".
+    const [, found] = yield* Effect.all([client.getList, client.getContact(email)], { concurrency: 2 })
     if (Option.isNone(found)) return { email, listId, contact: Option.none() } satisfies ContactView
     const [properties, subscription] = yield* Effect.all(
       [client.contactData(email), client.listRecipient(email)],
@@ -101,17 +103,23 @@ export const contactCommand = Command.make(
   },
   (o): Effect.Effect<void, ExitCode> =>
     Effect.gen(function*() {
+      // Mailjet would answer "no such contact" for any text: say what is wrong before asking it.
+      if (normaliseEmail(o.email) === undefined) {
+        return yield* failWith({
+          message: `${JSON.stringify(o.email)} is not an email address; give the contact's address, e.g. jane.doe@example.com`
+        })
+      }
       const view = yield* describeContact(o.email.trim())
       yield* Console.log(o.json ? JSON.stringify(contactJson(view)) : formatContact(view))
       // Exit 1 when there is no such contact, so a script can test for it.
       if (Option.isNone(view.contact)) return yield* Effect.fail(new ExitCode({ code: 1 }))
     }).pipe(
       Effect.provide(MailjetClient.layer.pipe(Layer.provideMerge(MailjetConfig.layer))),
-      Effect.catchTags({ Unauthorized: failWith, RateLimited: failWith, MailjetUnavailable: failWith }),
+      Effect.catchTags({ Unauthorized: failWith, ListNotFound: failWith, RateLimited: failWith, MailjetUnavailable: failWith }),
       reportSetupErrors
     )
 ).pipe(
   Command.withDescription(
-    "Show what Mailjet holds for one contact: its ID, name, properties and its subscription in MAILJET_LIST_ID (subscribed / unsubscribed / not in the list, with times). --json for one JSON object. Exit 0: found; 1: no such contact; 2: configuration or Mailjet error."
+    "Show what Mailjet holds for one contact: its ID, name, properties and its subscription in MAILJET_LIST_ID (subscribed / unsubscribed / not in the list, with times). --json for one JSON object. Exit 0: found; 1: no such contact; 2: not an email address, no such list, or a configuration or Mailjet error."
   )
 )

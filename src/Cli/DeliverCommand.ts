@@ -39,7 +39,8 @@ const dryRun = (items: Stream.Stream<Item, InputUnreadable, FileSystem.FileSyste
           request: { method: "POST", path: `/v3/REST/contactslist/${listId}/managecontact`, body: p.body }
         })
       }),
-      Stream.runForEachChunk((chunk) => Stdout.write(`${Array.from(chunk).join("\n")}\n`))
+      // A chunk the --from-line filter emptied is no blank line.
+      Stream.runForEachChunk((chunk) => chunk.length === 0 ? Effect.void : Stdout.write(`${Array.from(chunk).join("\n")}\n`))
     )
   })
 
@@ -72,11 +73,30 @@ export const deliverCommand = Command.make(
     const hint = o.file === "-" && process.stdin.isTTY === true
       ? stderr("signal-mailjet: reading events from stdin (one JSON per line); Ctrl-D to end, or pass a file")
       : Effect.void
+    // The last line read past, and whether the input ended: a --from-line past it is a mistake.
+    let last = 0
+    let ended = false
     const from = <A extends { readonly line: number }, E, R>(items: Stream.Stream<A, E, R>) =>
-      o.fromLine > 1 ? Stream.filter(items, (item) => item.line >= o.fromLine) : items
+      o.fromLine > 1
+        ? Stream.filter(items, (item) => {
+          last = item.line
+          return item.line >= o.fromLine
+        }).pipe(Stream.onEnd(Effect.sync(() => void (ended = true))))
+        : items
+    const pastEnd = Effect.suspend(() =>
+      ended && last < o.fromLine
+        ? Effect.zipRight(
+          stderr(
+            `signal-mailjet deliver: --from-line ${o.fromLine} is past the end of ${o.file === "-" ? "the input" : o.file}, ${last === 0 ? "which holds no event" : `whose last event is on line ${last}`}: nothing was sent`
+          ),
+          exit(2)
+        )
+        : Effect.void
+    )
     if (o.fromLine < 1) return Effect.zipRight(stderr("signal-mailjet deliver: --from-line counts from 1"), exit(2))
     if (o.dryRun) {
       return Effect.zipRight(hint, dryRun(from(numbered(readLines(o.file))))).pipe(
+        Effect.zipRight(pastEnd),
         Effect.provide(Layer.merge(Consent.layer, Mapping.layer(o.preset))),
         reportSetupErrors,
         withLogging(o)
@@ -88,7 +108,7 @@ export const deliverCommand = Command.make(
       o,
       Effect.zipRight(checkSource(o.file), hint),
       { source: o.file, maxLineBytes: o.maxLineBytes, fromLine: o.fromLine }
-    )
+    ).pipe(Effect.zipRight(pastEnd))
   }
 ).pipe(
   Command.withDescription(

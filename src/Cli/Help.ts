@@ -10,6 +10,7 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Span from "@effect/cli/HelpDoc/Span"
 import * as Usage from "@effect/cli/Usage"
 import * as HashSet from "effect/HashSet"
+import { LOG_LEVELS } from "./Argv.js"
 
 // What @effect/cli says of every option of a type: nothing the option's own description does not.
 const FILLER = new Set([
@@ -20,8 +21,13 @@ const FILLER = new Set([
   "A file.",
   "A directory.",
   "A file or directory.",
+  "An existing file.",
+  "An existing directory.",
+  "An existing file or directory.",
   "This setting is optional."
 ])
+// @effect/cli's built-ins that do nothing a user of this tool needs.
+const HIDDEN = ["--completions", "--wizard"]
 const isFiller = (text: string) => FILLER.has(text) || text.startsWith("One of the following: ")
 
 const spanText = (span: Span.Span): string => {
@@ -46,7 +52,9 @@ const withoutFiller = (doc: HelpDoc.HelpDoc): HelpDoc.HelpDoc => {
       return HelpDoc.sequence(withoutFiller(doc.left), withoutFiller(doc.right))
     case "DescriptionList":
       return HelpDoc.descriptionList(
-        doc.definitions.map(([term, d]) => [term, withoutFiller(d)] as [Span.Span, HelpDoc.HelpDoc]) as unknown as Parameters<
+        doc.definitions.filter(([term]) => !HIDDEN.some((name) => spanText(term).startsWith(name))).map((
+          [term, d]
+        ) => [term, withoutFiller(d)] as [Span.Span, HelpDoc.HelpDoc]) as unknown as Parameters<
           typeof HelpDoc.descriptionList
         >[0]
       )
@@ -110,11 +118,7 @@ const ENVIRONMENT: Readonly<Record<string, ReadonlyArray<readonly [string, strin
   ],
   check: [...MAILJET, DELIVERY[0], ...COLOUR],
   contact: [...MAILJET, ...COLOUR],
-  simulate: [
-    ["MAILJET_API_KEY", "default simulator-key: the key the simulator accepts"],
-    ["MAILJET_SECRET_KEY", "default simulator-secret"],
-    ...COLOUR
-  ],
+  simulate: [...COLOUR],
   demo: [...COLOUR]
 }
 
@@ -153,16 +157,48 @@ export const helpWanted = (
 /** Plain text unless stdout is a terminal and NO_COLOR is not set. */
 export const colour = (): boolean => process.stdout.isTTY === true && (process.env["NO_COLOR"] ?? "") === ""
 
+/** The terminal's width; 80 columns when stdout is not a terminal. */
+export const columns = (): number => process.stdout.isTTY === true ? Math.max(40, process.stdout.columns ?? 80) : 80
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*m/g
+const visible = (text: string) => text.replace(ANSI, "").length
+
+/**
+ * Lines wider than `width` broken at spaces. A broken line goes on at its own indent, and a usage
+ * line (`program …`) 4 columns in, so that it does not read as a second usage.
+ */
+export const wrap = (text: string, width: number, program: string): string =>
+  text.split("\n").map((line) => {
+    if (visible(line) <= width) return line
+    const indent = /^ */.exec(line)![0]
+    const more = indent + (line.startsWith(`${program} `) ? "    " : "")
+    const out: Array<string> = []
+    let current = ""
+    for (const word of line.slice(indent.length).split(" ")) {
+      const lead = out.length === 0 ? indent : more
+      if (current !== "" && visible(lead + current + " " + word) > width) {
+        out.push(lead + current)
+        current = word
+      } else {
+        current = current === "" ? word : `${current} ${word}`
+      }
+    }
+    out.push((out.length === 0 ? indent : more) + current)
+    return out.join("\n")
+  }).join("\n")
+
 export const renderHelp = (
   program: string,
   wanted: { readonly name: string; readonly command: Command.Command<any, any, any, any> },
   subcommands: ReadonlyArray<Command.Command<any, any, any, any>>,
-  ansi: boolean
+  ansi: boolean,
+  width: number
 ): string => {
   const config = CliConfig.defaultConfig
   // A command's usage starts with its own name: the program's goes before it.
   const usage = wanted.name === ""
-    ? [HelpDoc.p(`${program} <command> [options] [arguments]    (${program} <command> --help: that command's options)`)]
+    ? [HelpDoc.p(`${program} <command> [options] [arguments]`), HelpDoc.p(`${program} <command> --help: that command's options`)]
     : Usage.enumerate(Command.getUsage(wanted.command), config).map((span) => HelpDoc.p(Span.concat(Span.text(`${program} `), span)))
   const commands = wanted.name === "" ? subcommands.map((c) => {
     const name = HashSet.values(Command.getNames(c)).next().value as string
@@ -179,12 +215,11 @@ export const renderHelp = (
         HelpDoc.h1("COMMANDS"),
         definitions(commands),
         HelpDoc.h1("OPTIONS"),
-        HelpDoc.p("Every command takes --log-level LEVEL (all, trace, debug, info, warning, error, fatal, none; default info), -h/--help and --version.")
+        HelpDoc.p(`Every command takes --log-level LEVEL (${LOG_LEVELS.join(", ")}; default info), -h/--help and --version.`)
       ]
       : [withoutFiller(Command.getHelp(wanted.command, config))]),
     ...(env.length === 0 ? [] : [HelpDoc.h1("ENVIRONMENT"), definitions(env)])
   ])
   const text = HelpDoc.toAnsiText(doc)
-  // eslint-disable-next-line no-control-regex
-  return ansi ? text : text.replace(/\u001b\[[0-9;]*m/g, "")
+  return wrap(ansi ? text : text.replace(ANSI, ""), width, program)
 }

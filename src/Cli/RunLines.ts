@@ -48,7 +48,7 @@ export const runOptions = {
   logFormat: logFormatOption,
   maxLineBytes: Options.integer("max-line-bytes").pipe(
     Options.withDescription(
-      "A line longer than this many bytes is not read: it is dead-lettered as LineTooLong, by its line number, and the run goes on."
+      `A line longer than this many bytes is not read: it is dead-lettered as LineTooLong, by its line number, and the run goes on (default ${DEFAULT_MAX_LINE_BYTES}: 1 MiB).`
     ),
     Options.withDefault(DEFAULT_MAX_LINE_BYTES)
   )

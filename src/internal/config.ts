@@ -6,6 +6,13 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 
 /**
+ * The variable a path names. A check mapped over `Config.string(NAME)` that names NAME in its error
+ * gets NAME prefixed again by Effect: the same segment twice is one variable.
+ */
+const name = (path: ReadonlyArray<string>): string =>
+  path.filter((segment, i) => segment !== path[i - 1]).join("_")
+
+/**
  * One line per bad variable: `MAILJET_LIST_ID: must be a positive integer (got "abc")`.
  * Effect's own rendering nests And/Or and prints a missing secret as `<redacted>`.
  */
@@ -19,10 +26,10 @@ export const formatConfigError = (error: ConfigError.ConfigError): ReadonlyArray
         walk(e.right)
         return
       case "MissingData":
-        lines.push(`${e.path.join("_")}: ${e.message.startsWith("Expected") ? "missing" : e.message}`)
+        lines.push(`${name(e.path)}: ${e.message.startsWith("Expected") ? "missing" : e.message}`)
         return
       default:
-        lines.push(`${e.path.join("_")}: ${e.message}`)
+        lines.push(`${name(e.path)}: ${e.message}`)
     }
   }
   walk(error)
@@ -52,13 +59,22 @@ export const requiredWithFallback = <A>(
   )
 }
 
-/** A positive integer variable. */
+/**
+ * A positive integer variable, in digits. Read as text: `Config.integer` takes `1e3` and `0x10`, and
+ * rounds what is past 2^53, so `99999999999999999999` would name some other list.
+ */
 export const positiveInt = (name: string): Config.Config<number> =>
-  Config.integer(name).pipe(
-    Config.mapOrFail((n) =>
-      // Config.integer(name) prefixes the name.
-      n > 0 ? Either.right(n) : Either.left(ConfigError.InvalidData([], `must be a positive integer (got ${n})`))
-    )
+  Config.string(name).pipe(
+    Config.mapOrFail((raw) => {
+      const text = raw.trim()
+      const n = Number(text)
+      return /^\d+$/.test(text) && Number.isSafeInteger(n) && n > 0
+        ? Either.right(n)
+        : Either.left(ConfigError.InvalidData(
+          [], // Config.string(name) prefixes the name
+          `must be a positive integer, at most ${Number.MAX_SAFE_INTEGER} (got ${JSON.stringify(raw)})`
+        ))
+    })
   )
 
 const UNITS: Record<string, (n: number) => Duration.Duration> = {

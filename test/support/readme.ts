@@ -16,11 +16,11 @@ export const blockAfter = (heading: string, fence = "sh"): string => {
 }
 
 /** Runs a README block in a shell of its own, as a process group: its background jobs end with it. */
-export const shell = (script: string, timeoutMs = 60_000) =>
+export const shell = (script: string, timeoutMs = 60_000, env: Readonly<Record<string, string>> = {}) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn("sh", ["-c", script], {
       cwd: ROOT,
-      env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", NO_COLOR: "1", npm_config_offline: "true" },
+      env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", NO_COLOR: "1", npm_config_offline: "true", ...env },
       detached: true
     })
     let stdout = ""
