@@ -870,27 +870,16 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
 describe("simulate as a process", () => {
   it.live("serves the API, and --outage-after / --outage-for answer 503 for the window", () =>
     Effect.promise(async () => {
-      const proc = spawn(BIN, ["simulate", "--port", "0", "--outage-after", "1", "--outage-for", "1", "--api-key", KEY, "--secret-key", SECRET], {
-        env: { PATH: process.env["PATH"] ?? "" },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
+      const { proc, listening, out } = simulateProcess(["--outage-after", "1", "--outage-for", "1", "--api-key", KEY, "--secret-key", SECRET], {})
       try {
-        let out = ""
-        const url = await new Promise<string>((resolve, reject) => {
-          proc.stdout.on("data", (d: Buffer) => {
-            out += d.toString()
-            const m = /listening on (http:\/\/\S+)/.exec(out)
-            if (m) resolve(m[1]!)
-          })
-          proc.on("exit", () => reject(new Error(`simulate exited: ${out}`)))
-        })
+        const url = await listening
         const auth = { authorization: `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}` }
         const get = () => fetch(`${url}/v3/REST/contactslist/1`, { headers: auth }).then((r) => r.status)
         expect(await get()).toBe(200)
         const during = await waitForStatus(get, 503)
         expect(during).toBe(503)
         expect(await waitForStatus(get, 200)).toBe(200)
-        expect(out).not.toContain(SECRET)
+        expect(out()).not.toContain(SECRET)
         const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)))
         proc.kill("SIGTERM")
         expect(await exited).toBe(0)
@@ -904,23 +893,12 @@ describe("simulate with real keys exported", () => {
   it.live("uses its own keys, says so, and prints none of the shell's", () =>
     Effect.promise(async () => {
       // What a user who followed "Delivering to Mailjet" has in the shell.
-      const proc = spawn(BIN, ["simulate", "--port", "0"], {
-        env: { PATH: process.env["PATH"] ?? "", MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
+      const { proc, listening, out } = simulateProcess([], { MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET })
       try {
-        let out = ""
-        const url = await new Promise<string>((resolve, reject) => {
-          proc.stdout.on("data", (d: Buffer) => {
-            out += d.toString()
-            const m = /listening on (http:\/\/\S+)[^]*\ntry: .*\n/.exec(out)
-            if (m) resolve(m[1]!)
-          })
-          proc.on("exit", () => reject(new Error(`simulate exited: ${out}`)))
-        })
-        expect(out).toContain("credentials: MAILJET_API_KEY=simulator-key MAILJET_SECRET_KEY=simulator-secret (its own; the shell's MAILJET_* keys are not used)")
-        expect(out).toContain(`try: MAILJET_API_KEY=simulator-key MAILJET_SECRET_KEY=simulator-secret MAILJET_BASE_URL=${url} MAILJET_LIST_ID=1 signal-mailjet deliver`)
-        for (const secret of SECRETS) expect(out).not.toContain(secret)
+        const url = await listening
+        expect(out()).toContain("credentials: MAILJET_API_KEY=simulator-key MAILJET_SECRET_KEY=simulator-secret (its own; the shell's MAILJET_* keys are not used)")
+        expect(out()).toContain(`try: MAILJET_API_KEY=simulator-key MAILJET_SECRET_KEY=simulator-secret MAILJET_BASE_URL=${url} MAILJET_LIST_ID=1 signal-mailjet deliver`)
+        for (const secret of SECRETS) expect(out()).not.toContain(secret)
         const status = (user: string, password: string) =>
           fetch(`${url}/v3/REST/contactslist/1`, {
             headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` }
@@ -932,6 +910,21 @@ describe("simulate with real keys exported", () => {
       }
     }))
 })
+
+/** `simulate` on a free port as a process: its URL once it has printed all its start-up lines, and what it printed. */
+const simulateProcess = (args: ReadonlyArray<string>, env: Record<string, string>) => {
+  const proc = spawn(BIN, ["simulate", "--port", "0", ...args], { env: { PATH: process.env["PATH"] ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  let out = ""
+  const listening = new Promise<string>((resolve, reject) => {
+    proc.stdout.on("data", (d: Buffer) => {
+      out += d.toString()
+      const m = /listening on (http:\/\/\S+)[^]*\ntry: .*\n/.exec(out)
+      if (m) resolve(m[1]!)
+    })
+    proc.on("exit", () => reject(new Error(`simulate exited: ${out}`)))
+  })
+  return { proc, listening, out: () => out }
+}
 
 const waitForStatus = async (get: () => Promise<number>, want: number) => {
   for (let i = 0; i < 60; i++) {
