@@ -88,7 +88,10 @@ describe("serve scaled out on a real broker", () => {
       }
       for (let i = 0; i < 3; i++) await start()
       try {
-        await waitFor("a quarter sent", async () => ((await sent()).length >= (CONTACTS * EVENTS) / 4 ? true : undefined), 60_000)
+        // The first worker, alone at first, reads at once; the others after their hand-over.
+        const consuming = (w: Worker) => /: partitions \d/.test(w.stderr().split("\n").filter((l) => l.includes(`consuming ${topic} as group`)).at(-1) ?? "")
+        await waitFor("a quarter sent, all three consuming", async () =>
+          (await sent()).length >= (CONTACTS * EVENTS) / 4 && workers.every(consuming) ? true : undefined, 60_000)
         // Mid-stream: the offsets only move forward, so a lag reported a moment ago is at least
         // the broker's lag now, and never more than the partition holds.
         const ends = await endOffsets(topic)
