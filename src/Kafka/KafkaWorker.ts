@@ -237,8 +237,10 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
         while (true) {
           change = yield* Deferred.make<void>()
           const now = Date.now()
-          const pending = changedAt + handover > now && !keptOnly()
-          const decision = handOver({ now, changedAt, handover, keptOnly: keptOnly(), members: pending ? yield* groupMembers(kafka) : undefined })
+          const decide = (members: number | undefined) => handOver({ now, changedAt, handover, keptOnly: keptOnly(), members })
+          // Only a wait is worth a question to the broker: alone in the group, there is none.
+          let decision = decide(undefined)
+          if (decision._tag === "Wait") decision = decide(yield* groupMembers(kafka))
           if (decision._tag === "Read") {
             if (decision.why !== undefined) yield* Effect.logInfo(decision.why)
             break
