@@ -2,16 +2,15 @@ import { expect, layer } from "@effect/vitest"
 import { Chunk, Duration, Effect, Fiber, Layer, Metric, Option, Schema, Stream } from "effect"
 import * as Metrics from "../src/Delivery/Metrics.js"
 import { Delivery } from "../src/Delivery/Delivery.js"
+import { givenStack } from "../src/Delivery/Stack.js"
 import { makeRunState } from "../src/Delivery/RunState.js"
-import { DeliveryConfig, type DeliverySettings } from "../src/Delivery/DeliveryConfig.js"
+import type { DeliverySettings } from "../src/Delivery/DeliveryConfig.js"
 import { MailjetClient } from "../src/Mailjet/MailjetClient.js"
 import { Mapping } from "../src/Mapping.js"
 import { readDeadLetter } from "../src/Run/Ndjson.js"
 import { deadLetterLine, type Result } from "../src/Domain/Outcome.js"
-import { isHealthy, Preflight, preflight } from "../src/Mailjet/Preflight.js"
-import { Consent } from "../src/Consent.js"
+import { isHealthy, preflight } from "../src/Mailjet/Preflight.js"
 import { Pacer } from "../src/Delivery/Pacer.js"
-import { DefaultPreset } from "../src/Preset/Preset.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
 import { captureLogs, capturedLogs, clientLayer, deliveryLayer, KEY, SECRET, simulatorLayer } from "./support/layers.js"
 
@@ -287,12 +286,11 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
         )
         const items = events.map((e, i) => ({ line: i + 1, text: toLine(e, i), replay: e.replay }))
         const results = yield* Effect.flatMap(Delivery, (d) => Stream.runCollect(d.runTagged(Stream.fromIterable(items), (m) => m))).pipe(
-          Effect.provide(Delivery.layer.pipe(
-            Layer.provideMerge(Preflight.layer({ missing: "allow" })),
-            Layer.provideMerge(Layer.mergeAll(clientLayer(sim.url), Layer.succeed(Consent, Consent.make()), Mapping.layerPreset(DefaultPreset), counting)),
-            Layer.provideMerge(DeliveryConfig.layerFrom({ maxRps: 1e9, bulk, bulkSize: 2, bulkJobTimeout: Duration.seconds(2) })),
-            Layer.merge(captureLogs)
-          ))
+          Effect.provide(givenStack(Delivery.layer, {
+            mailjet: { apiKey: KEY, secretKey: SECRET, listId: 1, baseUrl: sim.url, timeout: Duration.seconds(5) },
+            settings: { maxRps: 1e9, bulk, bulkSize: 2, bulkJobTimeout: Duration.seconds(2) },
+            pacer: counting
+          }, { missing: "allow" }).pipe(Layer.merge(captureLogs)))
         )
         expect(Chunk.size(results)).toBe(events.length)
         const requests = (yield* sim.requests).slice(before)

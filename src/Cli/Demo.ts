@@ -9,15 +9,14 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import { Consent } from "../Consent.js"
 import { Delivery } from "../Delivery/Delivery.js"
-import { DeliveryConfig } from "../Delivery/DeliveryConfig.js"
+import { Consent } from "../Consent.js"
+import { givenStack } from "../Delivery/Stack.js"
 import { MailjetClient } from "../Mailjet/MailjetClient.js"
 import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
-import { Mapping, normaliseEmail, rawEmail } from "../Mapping.js"
+import { normaliseEmail, rawEmail } from "../Mapping.js"
 import { readLines } from "../Run/Ndjson.js"
 import type { Result } from "../Domain/Outcome.js"
-import { Pacer } from "../Delivery/Pacer.js"
 import { DefaultPreset } from "../Preset/Preset.js"
 import { decodeSignalEvent } from "../Domain/SignalEvent.js"
 import * as Simulator from "../Simulator/Simulator.js"
@@ -106,16 +105,12 @@ export const runDemo = Effect.gen(function*() {
 }).pipe(
   Effect.provide(
     Layer.unwrapEffect(Effect.map(Simulator.Simulator, (sim) =>
-      Delivery.layer.pipe(
-        Layer.provide(Delivery.withoutPreflight),
-        Layer.provide(Layer.mergeAll(
-          MailjetClient.layer.pipe(Layer.provide(mailjetConfig(sim.url))),
-          Layer.succeed(Consent, Consent.make()),
-          Mapping.layerPreset(DefaultPreset),
-          Pacer.layer
-        )),
-        Layer.provideMerge(DeliveryConfig.layerFrom({ concurrency: 4, maxRps: 1000, retryBase: Duration.millis(50), bulk: "off" }))
-      )))
+      // Preflight as `deliver` runs it: the simulator defines every property the preset writes.
+      givenStack(Delivery.layer, {
+        mailjet: { apiKey: Redacted.make(KEY), secretKey: Redacted.make(SECRET), listId: LIST_ID, baseUrl: sim.url },
+        preset: DefaultPreset,
+        settings: { concurrency: 4, maxRps: 1000, retryBase: Duration.millis(50), bulk: "off" }
+      }, { missing: "fail" })))
   ),
   Effect.provide(Simulator.layer({
     apiKey: KEY,

@@ -6,9 +6,9 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Delivery } from "../Delivery/Delivery.js"
+import { runStack } from "../Delivery/Stack.js"
 import type { Item } from "../Delivery/Prepare.js"
 import type { RunStopped } from "../Delivery/RunState.js"
 import { Preflight, type PreflightReport } from "../Mailjet/Preflight.js"
@@ -235,11 +235,10 @@ export const runLines = <E extends { readonly _tag: string }, R, S extends Sourc
     yield* before
     return yield* session(items, o, resume).pipe(
       Effect.scoped,
-      Effect.provide(
-        Delivery.layer.pipe(
-          Layer.provideMerge(Preflight.layer({ missing })),
-          Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) } }))
-        )
-      )
+      Effect.provide(runStack(Delivery.layer, {
+        preset: o.preset,
+        overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) },
+        missing
+      }))
     )
   }).pipe(reportSetupErrors, withLogging(o))

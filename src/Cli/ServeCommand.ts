@@ -7,8 +7,8 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import { Delivery } from "../Delivery/Delivery.js"
+import { workerStack } from "../Delivery/Stack.js"
 import type { WorkerStatus } from "../Kafka/KafkaWorker.js"
-import { Preflight } from "../Mailjet/Preflight.js"
 import {
   bulkOption,
   concurrencyOption,
@@ -73,16 +73,16 @@ export const serveCommand = Command.make(
             )
           )
           yield* serve(status).pipe(
-            Effect.provide(
+            Effect.provide(workerStack(Delivery.layer, {
+              preset: o.preset,
+              overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) },
+              missing,
+              retry: untilMailjetAnswers,
+              // Suppressions from Mailjet (preflight), then from the group's topic.
+              following: SuppressionTopic.following,
               // Bulk jobs that the group's other workers (or this partition's last owner) may still have landing.
-              SuppressionTopic.sharingJobs.pipe(
-                Layer.provideMerge(Delivery.layer),
-                // Suppressions from Mailjet (preflight), then from the group's topic.
-                Layer.provideMerge(SuppressionTopic.following),
-                Layer.provideMerge(Preflight.layer({ missing, retry: untilMailjetAnswers })),
-                Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) } }))
-              )
-            ),
+              sharing: SuppressionTopic.sharingJobs
+            })),
             // SIGTERM while the suppressions topic was read: nothing consumed, nothing to finish.
             Effect.catchTag("StoppedBeforeReady", () => Effect.logInfo("shut down before consuming: the suppressions topic was still being read")),
             // Configuration and preset problems are reported like every command's; the rest stop the worker.

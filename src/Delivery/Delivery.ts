@@ -30,13 +30,12 @@ import { Consent } from "../Consent.js"
 import { decodeSignalEvent } from "../Domain/SignalEvent.js"
 import type { Outcome, Result } from "../Domain/Outcome.js"
 import { MailjetClient } from "../Mailjet/MailjetClient.js"
-import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
 import type { FatalError, MailjetError } from "../Mailjet/MailjetError.js"
 import { Mapping } from "../Mapping.js"
 import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import { Suppressions } from "../Suppressions.js"
 import { makeBulk, watchJob } from "./Bulk.js"
-import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
+import { DeliveryConfig } from "./DeliveryConfig.js"
 import { type Fence, type FenceListener, makeFences, unfinishedJobDetail } from "./Fences.js"
 import { orderedConcurrently } from "./Lanes.js"
 import * as Metrics from "./Metrics.js"
@@ -59,6 +58,8 @@ import {
   withoutText
 } from "./Prepare.js"
 import { guardReplay } from "./ReplayGuard.js"
+import * as Stack from "./Stack.js"
+import type { DeliveryOptions } from "./Stack.js"
 import { WindowPack, WindowPackBuilder } from "./WindowPack.js"
 import { BulkJobPending, makeRunState, MailjetOutage, type RunState, type RunStopped, stopMessage } from "./RunState.js"
 
@@ -105,11 +106,8 @@ export const AUTO_BACKLOG_SECONDS = 5
 /** Rate-limited retries do not use up attempts, but they are bounded so no event waits forever. */
 const MAX_RATE_LIMITED_RETRIES = 50
 
-/** A preset file (else MAILJET_PRESET, else the Default preset), and settings over the environment's. */
-export interface DeliveryOptions {
-  readonly preset?: Option.Option<string>
-  readonly overrides?: Partial<DeliverySettings>
-}
+/** `Delivery.live`'s options: defined beside the stacks (Stack.ts), which cannot import this module. */
+export type { DeliveryOptions } from "./Stack.js"
 
 export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
   /** One event (a parsed JSON value), for embedding. Only fatal errors fail. */
@@ -144,7 +142,7 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
 }>() {
   /**
    * Needs its parts: `MailjetClient`, `Consent`, `Mapping`, `Pacer`, `DeliveryConfig`, and what
-   * preflight provides, `PropertyTypes` and `Suppressions`.
+   * preflight provides, `PropertyTypes` and `Suppressions`. Stack.ts composes them for every use.
    */
   static readonly layer = Layer.scoped(Delivery, Effect.suspend(() => make))
 
@@ -152,19 +150,19 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
    * Every part but `PropertyTypes`, read from the current ConfigProvider, kept in the output. The
    * host brings a `FileSystem` (for a preset file); the client keeps its own connections to Mailjet.
    */
-  static readonly parts = (options: DeliveryOptions = {}) =>
-    Layer.mergeAll(MailjetClient.layer, Consent.layer, Mapping.layer(options.preset), Pacer.layer).pipe(
-      Layer.provideMerge(Layer.mergeAll(MailjetConfig.layer, DeliveryConfig.layerWith(options.overrides ?? {})))
-    )
+  static readonly parts = Stack.configuredParts
 
   /** What preflight would provide, for a host that runs none: the preset's datatypes, no suppressions. */
-  static readonly withoutPreflight = Layer.merge(
-    Layer.effect(PropertyTypes, Effect.map(Mapping, (m) => m.preset.datatypes)),
-    Suppressions.layerEmpty
-  )
+  static readonly withoutPreflight = Stack.withoutPreflight
 
-  /** Delivery with every part read from the current ConfigProvider (the environment by default). */
-  static readonly live = (options: DeliveryOptions = {}) => Delivery.layer.pipe(Layer.provideMerge(Delivery.withoutPreflight), Layer.provideMerge(Delivery.parts(options)))
+  /**
+   * Delivery with every part read from the current ConfigProvider (the environment by default).
+   * Preflight runs while the layer is built, as `deliver`'s does: the list's unsubscribed contacts
+   * are read, so standing consent does not re-subscribe them. To skip it, say what it risks:
+   * `Delivery.live({ preflight: "skip-and-risk-resubscribing" })`.
+   */
+  static readonly live = (options: DeliveryOptions = {}) =>
+    Stack.embeddedStack(Delivery.layer, { preflight: Stack.SKIP_PREFLIGHT, ...options })
 }
 
 const make = Effect.gen(function*() {

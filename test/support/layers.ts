@@ -1,12 +1,10 @@
-/** Layers the tests compose, the way a host program would. */
+/** Layers the tests use: the simulator and client for these credentials, and the delivery stack (Stack.ts). */
 import { Duration, Layer, Logger } from "effect"
-import { Consent } from "../../src/Consent.js"
 import { Delivery } from "../../src/Delivery/Delivery.js"
-import { DeliveryConfig, type DeliverySettings } from "../../src/Delivery/DeliveryConfig.js"
+import type { DeliverySettings } from "../../src/Delivery/DeliveryConfig.js"
+import { givenStack } from "../../src/Delivery/Stack.js"
 import { MailjetClient } from "../../src/Mailjet/MailjetClient.js"
 import { MailjetConfig } from "../../src/Mailjet/MailjetConfig.js"
-import { Mapping } from "../../src/Mapping.js"
-import { Pacer } from "../../src/Delivery/Pacer.js"
 import { DefaultPreset, type Preset } from "../../src/Preset/Preset.js"
 import * as Simulator from "../../src/Simulator/Simulator.js"
 
@@ -53,25 +51,14 @@ export const captureLogs = Logger.replace(
   })
 )
 
-/** Delivery wired to `baseUrl`, with fast retries unless told otherwise. */
+/** Delivery wired to `baseUrl`, with fast retries unless told otherwise: the tests' stack, from Stack.ts like every other. */
 export const deliveryLayer = (
   baseUrl: string,
   settings: Partial<DeliverySettings> = {},
   options: { readonly listId?: number; readonly secret?: string; readonly preset?: Preset } = {}
 ) =>
-  Delivery.layer.pipe(
-    Layer.provideMerge(Delivery.withoutPreflight),
-    Layer.provideMerge(Layer.mergeAll(
-      clientLayer(baseUrl, options),
-      Layer.succeed(Consent, Consent.make()),
-      Mapping.layerPreset(options.preset ?? DefaultPreset),
-      Pacer.layer
-    )),
-    Layer.provideMerge(DeliveryConfig.layerFrom({
-      maxRps: 10_000,
-      retryBase: Duration.millis(5),
-      retryMax: Duration.millis(50),
-      ...settings
-    })),
-    Layer.merge(captureLogs)
-  )
+  givenStack(Delivery.layer, {
+    mailjet: { apiKey: KEY, secretKey: options.secret ?? SECRET, listId: options.listId ?? 1, baseUrl, timeout: Duration.seconds(5) },
+    preset: options.preset ?? DefaultPreset,
+    settings: { maxRps: 10_000, retryBase: Duration.millis(5), retryMax: Duration.millis(50), ...settings }
+  }).pipe(Layer.merge(captureLogs))
