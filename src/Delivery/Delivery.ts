@@ -161,8 +161,7 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
    * are read, so standing consent does not re-subscribe them. To skip it, say what it risks:
    * `Delivery.live({ preflight: "skip-and-risk-resubscribing" })`.
    */
-  static readonly live = (options: DeliveryOptions = {}) =>
-    Stack.embeddedStack(Delivery.layer, { preflight: Stack.SKIP_PREFLIGHT, ...options })
+  static readonly live = (options: DeliveryOptions = {}) => Stack.embeddedStack(Delivery.layer, options)
 }
 
 const make = Effect.gen(function*() {
