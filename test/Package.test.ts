@@ -39,6 +39,7 @@ beforeAll(() => {
   expect(cmd).toBe("npm")
   installSeconds = (Date.now() - started) / 1000
   copyFileSync(join(root, "examples/embedding.mjs"), join(host, "embedding.mjs"))
+  copyFileSync(join(root, "test/support/embeddedHost.mjs"), join(host, "embeddedHost.mjs"))
 }, 300_000)
 
 afterAll(() => {
@@ -62,9 +63,9 @@ it("the host has one copy of effect, its own, and the package's typings", () => 
   console.log(`pack + install: ${installSeconds.toFixed(1)} s`)
 })
 
-const runHost = (env: Record<string, string>) =>
+const runHost = (env: Record<string, string>, program: ReadonlyArray<string> = ["embedding.mjs"]) =>
   Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
-    const child = execFile(process.execPath, ["embedding.mjs"], {
+    const child = execFile(process.execPath, program, {
       cwd: host,
       env: { PATH: process.env["PATH"] ?? "", ...env },
       timeout: 30_000
@@ -108,4 +109,50 @@ it.live("the example, installed from the tarball, delivers the seed event in a s
     expect(denied.code).toBe(1)
     expect(denied.stderr).toMatch(/MAILJET_API_KEY and MAILJET_SECRET_KEY/)
     expect(denied.stderr + denied.stdout).not.toContain("wrong-secret")
+  }).pipe(Effect.provide(simulator)), 60_000)
+
+it.live("installed from the tarball, the embedded default keeps an unsubscribe: signed up, unsubscribed in Mailjet, then an Order Completed with consent is demoted and the list keeps 0 subscribers", () =>
+  Effect.gen(function*() {
+    const sim = yield* Simulator.Simulator
+    const env = { MAILJET_API_KEY: "host-key", MAILJET_SECRET_KEY: "host-secret", MAILJET_LIST_ID: "42", MAILJET_BASE_URL: sim.url }
+    const account = (method: string, path: string, body?: unknown) =>
+      Effect.promise(async () => {
+        const res = await fetch(`${sim.url}${path}`, {
+          method,
+          headers: { authorization: `Basic ${Buffer.from("host-key:host-secret").toString("base64")}` },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) })
+        })
+        return { status: res.status, json: await res.json() as { Data: ReadonlyArray<Record<string, unknown>> } }
+      })
+    const subscribers = Effect.map(account("GET", "/v3/REST/contactslist/42"), (r) => r.json.Data[0]!["SubscriberCount"])
+    const jane = Effect.map(sim.contact("jane.doe@example.com"), Option.flatMap((c) => Option.fromNullable(c.lists.get(42))))
+
+    // The README's program: Jane signs up with consent.
+    const signUp = yield* runHost(env)
+    expect(signUp.code).toBe(0)
+    expect(JSON.parse(signUp.stdout)).toMatchObject({ outcome: "delivered", action: "addforce" })
+    expect(yield* subscribers).toBe(1)
+
+    // She follows the unsubscribe link in a Mailjet email.
+    expect((yield* account("POST", "/_sim/recipient/unsub", { Email: "jane.doe@example.com" })).status).toBe(200)
+    expect(yield* subscribers).toBe(0)
+
+    // Then an order, with the same standing consent, from a host embedding the same default layer.
+    const order = yield* runHost(env, ["embeddedHost.mjs", JSON.stringify({
+      type: "track",
+      event: "Order Completed",
+      messageId: "a3c1f0de-5b7e-4d2a-8f61-0c9e2b4d7a15",
+      timestamp: "2026-11-27T09:00:00.000Z",
+      properties: { revenue: 20, currency: "EUR" },
+      context: { traits: { email: "jane.doe@example.com", first_name: "Jane" }, consent: { marketing: true } }
+    })])
+    expect(order.stderr).toBe("")
+    expect(order.code).toBe(0)
+    expect(JSON.parse(order.stdout)).toMatchObject({
+      outcome: "delivered",
+      action: "addnoforce",
+      demoted: expect.stringMatching(/^unsubscribed in Mailjet/)
+    })
+    expect(yield* jane).toEqual(Option.some("unsubscribed"))
+    expect(yield* subscribers).toBe(0)
   }).pipe(Effect.provide(simulator)), 60_000)
