@@ -6,7 +6,9 @@
  * in Cli.test.ts; `scripts/kafka topic|produce|consume` in KafkaTools.test.ts; the `serve` walk-through
  * in WorkerReadme.test.ts (it needs the broker).
  */
+import { readdirSync, readFileSync } from "node:fs"
 import { expect, it } from "vitest"
+import { ROOT } from "./support/bin.js"
 import { blockAfter, shell } from "./support/readme.js"
 
 const tryLocally = async (env: Readonly<Record<string, string>>) => {
@@ -42,4 +44,19 @@ it("the summary and resume lines the README shows are the ones deliver prints", 
     /^signal-mailjet: \d+ read, \d+ delivered, \d+ dropped, \d+ dead-lettered, \d+ not attempted, \d+ unread in [\d.]+ s \(stopped: Shutdown\)$/
   )
   expect(resume).toMatch(/^signal-mailjet: every line before line (\d+) has its outcome; to resume: signal-mailjet deliver --from-line \1 /)
+})
+
+it("the Layout table names every file and folder of src/", () => {
+  const readme = readFileSync(`${ROOT}/README.md`, "utf8")
+  const layout = readme.slice(readme.indexOf("## Layout"), readme.indexOf("\n## ", readme.indexOf("## Layout") + 1))
+  const rows = layout.split("\n").filter((l) => l.startsWith("| `"))
+  const files = readdirSync(`${ROOT}/src`, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"))
+  const unnamed = files.filter((f) => {
+    const parts = f.split("/")
+    const name = parts.at(-1)!.replace(/\.ts$/, "")
+    // A folder's files are named in its row; a file at the top of src/ has its own row.
+    const row = parts.length === 1 ? rows.find((r) => r.includes(`\`${name}.ts\``)) : rows.find((r) => r.startsWith(`| \`${parts[0]}/\``))
+    return row === undefined || !row.includes(`\`${name}\``) && !row.includes(`\`${name}.ts\``)
+  })
+  expect(unnamed).toStrictEqual([])
 })
