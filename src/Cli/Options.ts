@@ -1,12 +1,12 @@
 /** What the commands share: options, logging, exit codes, and how setup problems are reported. */
 import * as Options from "@effect/cli/Options"
-import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
+import { missingPropertiesConfig } from "../Delivery/Stack.js"
 import type { MissingProperties } from "../Mailjet/Preflight.js"
 import { formatConfigError } from "../internal/config.js"
 
@@ -74,9 +74,6 @@ export const allowMissingOption = Options.boolean("allow-missing-properties").pi
 )
 
 /** MAILJET_MISSING_PROPERTIES, `fail` unless set: serve's choice, and the default of the flags. */
-const missingPropertiesConfig = Config.literal("fail", "create", "allow")("MAILJET_MISSING_PROPERTIES").pipe(
-  Config.withDefault("fail" as const)
-)
 
 /** What a run does with missing properties: the flags, else MAILJET_MISSING_PROPERTIES. */
 export const missingProperties = (flags: { readonly createMissing: boolean; readonly allowMissing: boolean }) =>
@@ -89,7 +86,7 @@ export const missingProperties = (flags: { readonly createMissing: boolean; read
     ? Effect.succeed<MissingProperties>("create")
     : flags.allowMissing
     ? Effect.succeed<MissingProperties>("allow")
-    : missingPropertiesConfig
+    : missingPropertiesConfig("fail")
 export const logFormatOption = Options.choice("log-format", ["text", "json"]).pipe(
   Options.withDescription("Log lines on stderr as logfmt text or JSON. Emails in logs are masked."),
   Options.withDefault("text" as const)

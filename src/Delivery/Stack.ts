@@ -141,12 +141,11 @@ export const workerStack = <A, E, R, F, EF, RF, S, ES, RS>(engine: Layer.Layer<A
   readonly following: Layer.Layer<F, EF, RF>
   readonly sharing: Layer.Layer<S, ES, RS>
 }) =>
-  options.sharing.pipe(
-    Layer.provideMerge(engine),
-    Layer.provideMerge(options.following),
-    Layer.provideMerge(Preflight.layer({ missing: options.missing, retry: options.retry })),
-    Layer.provideMerge(configuredParts(options))
-  )
+  options.sharing.pipe(Layer.provideMerge(spine(
+    engine.pipe(Layer.provideMerge(options.following)),
+    Preflight.layer({ missing: options.missing, retry: options.retry }),
+    configuredParts(options)
+  )))
 
 /**
  * An embedding host (`Delivery.live`): preflight runs as `deliver`'s does, unless skipped by name.
