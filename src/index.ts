@@ -3,8 +3,8 @@
  * the errors it can act on, and the shapes it reads. See "Embedding" in the README.
  */
 
-/** The engine: `deliver(event)` for one event, `run(lines)` for NDJSON; `Delivery.live()` wires every part. */
-export { Delivery } from "./Delivery/Delivery.js"
+/** The engine: `deliver(event)` for one event, `run(lines)` for NDJSON; `Delivery.live()` wires every part and runs preflight. */
+export { Delivery, type DeliveryOptions } from "./Delivery/Delivery.js"
 /** How hard to push Mailjet and how patiently to retry (MAILJET_CONCURRENCY, MAILJET_MAX_RPS, …). */
 export { DeliveryConfig, type DeliverySettings } from "./Delivery/DeliveryConfig.js"
 /** What ends a run early, after every event read has its result. */

@@ -5,8 +5,7 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Option } from "effect"
-import type { DeliveryOptions } from "../src/Delivery/Delivery.js"
-import { DefaultPreset, Delivery, Simulator, Suppressions } from "../src/index.js"
+import { DefaultPreset, Delivery, type DeliveryOptions, Simulator, Suppressions } from "../src/index.js"
 import { SEED_BODY, SEED_EVENT } from "./support/seed.js"
 
 /** The host's layer, as in the README, with the secret it was configured with (and options, and more settings). */
