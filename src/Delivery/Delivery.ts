@@ -152,7 +152,11 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
    */
   static readonly parts = Stack.configuredParts
 
-  /** What preflight would provide, for a host that runs none: the preset's datatypes, no suppressions. */
+  /**
+   * What preflight would provide, for a host that runs none: the preset's datatypes, no
+   * suppressions, so standing consent re-subscribes whoever unsubscribed in Mailjet. Kept for hosts
+   * that compose their own stack; `Delivery.live()` is the safe one.
+   */
   static readonly withoutPreflight = Stack.withoutPreflight
 
   /**
