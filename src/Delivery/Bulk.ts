@@ -23,7 +23,7 @@ import type { DeliverySettings } from "./DeliveryConfig.js"
 import type { Fence, Fences } from "./Fences.js"
 import { foldUpdates } from "./Fold.js"
 import * as Metrics from "./Metrics.js"
-import { awaitSlot, type Pacer } from "./Pacer.js"
+import { awaitSlot, type Pacer } from "../Mailjet/Pacer.js"
 import type { Prepared } from "./Prepare.js"
 import { type RunState, stopMessage } from "./RunState.js"
 

@@ -40,7 +40,7 @@ import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
 import { type Fence, type FenceListener, makeFences, unfinishedJobDetail } from "./Fences.js"
 import { orderedConcurrently } from "./Lanes.js"
 import * as Metrics from "./Metrics.js"
-import { Pacer } from "./Pacer.js"
+import { Pacer } from "../Mailjet/Pacer.js"
 import {
   addRefused,
   applySuppressions,

@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { type Dispatcher, Pool } from "undici"
-import { maskEmails } from "../Delivery/Metrics.js"
+import { maskEmails } from "../Domain/Mask.js"
 import { MailjetConfig } from "./MailjetConfig.js"
 import {
   BulkRefused,
