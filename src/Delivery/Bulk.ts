@@ -14,29 +14,27 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
 import type { Outcome } from "../Domain/Outcome.js"
-import type { BulkJob, BulkRejection, MailjetClient } from "../Mailjet/MailjetClient.js"
-import type { BulkRefused, FatalError, MailjetError } from "../Mailjet/MailjetError.js"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type { BulkRejection } from "../Mailjet/MailjetClient.js"
+import { CallStopped, type Lane, type MailjetGateway, transientRetries } from "../Mailjet/MailjetGateway.js"
 import type { Action } from "../Preset/Preset.js"
 import type { DeliverySettings } from "./DeliveryConfig.js"
 import type { Fence, Fences } from "./Fences.js"
 import { foldUpdates } from "./Fold.js"
 import * as Metrics from "./Metrics.js"
-import { awaitSlot, type Pacer } from "../Mailjet/Pacer.js"
 import type { Prepared } from "./Prepare.js"
-import { type RunState, stopMessage } from "./RunState.js"
+import type { RunState } from "./RunState.js"
 
 type Send = Extract<Prepared, { _tag: "Send" }>
 /** One contact's events in a window: their places in it (one place needs no array). */
 type Group = number | Array<number>
 const indices = (g: Group): ReadonlyArray<number> => typeof g === "number" ? [g] : g
-type Client = typeof MailjetClient.Service
 
 /** The first job's first poll; later ones wait about as long as the last job took. Polls slow down to MAX_POLL. */
 const FIRST_POLL = Duration.seconds(1)
 const MAX_POLL = Duration.seconds(10)
-const MAX_RATE_LIMITED_RETRIES = 50
 
 /** A job read to its end: every contact not refused was accepted. */
 interface Ended {
@@ -51,20 +49,21 @@ type Verdict =
   | { readonly _tag: "Fallback"; readonly reason: string }
   | { readonly _tag: "Stopped"; readonly reason: string; readonly error?: string }
 
-class Stop {
-  readonly _tag = "Stop"
-  constructor(readonly reason: string, readonly error?: string) {}
+/** A job that did not run to a readable end: its events go one by one, this said on them. */
+export class JobFallback extends Schema.TaggedError<JobFallback>()("JobFallback", { reason: Schema.String }) {
+  override get message(): string {
+    return this.reason
+  }
 }
 
 export interface BulkDeps {
-  readonly client: Client
-  readonly pacer: typeof Pacer.Service
+  readonly gateway: typeof MailjetGateway.Service
+  /** The run's lane: its stop, and its count of failures in a row. */
+  readonly lane: Lane
   readonly config: DeliverySettings
   readonly state: RunState
-  readonly health: { readonly success: () => void; readonly failure: (detail: string) => boolean; readonly describe: () => string }
   /** The per-event path for one event: its outcome; fatal errors already turned into not-attempted. */
   readonly sendOne: (p: Send) => Effect.Effect<Outcome>
-  readonly backoff: (failures: number) => Effect.Effect<void>
   readonly fences: Fences
   /** Watches, in the background, a job whose end was not seen (`watchJob`). */
   readonly watch: (fence: Fence) => Effect.Effect<void>
@@ -79,13 +78,12 @@ const slowestPoll = (config: DeliverySettings) => Math.min(Duration.toMillis(MAX
  * back, not overwritten. Stops as well when another process saw the job end (Fences.forget), and
  * when Mailjet answers that it has no such job (404): one it does not know can never land.
  */
-export const watchJob = (deps: Pick<BulkDeps, "client" | "pacer" | "config" | "fences">) => (fence: Fence) =>
+export const watchJob = (deps: Pick<BulkDeps, "gateway" | "config" | "fences">) => (fence: Fence) =>
   Effect.zipRight(Metric.increment(Metrics.bulkJobsUnfinished), Effect.gen(function*() {
-    const { client, fences, pacer } = deps
+    const { fences, gateway } = deps
     while (!(yield* Deferred.isDone(fence.ended))) {
       yield* Effect.sleep(slowestPoll(deps.config))
-      yield* awaitSlot(pacer)
-      const r = yield* Effect.either(client.bulkJob(fence.job))
+      const r = yield* Effect.either(gateway.paced(gateway.client.bulkJob(fence.job)))
       if (r._tag === "Right" && r.right.status === "Unknown") {
         yield* Effect.logWarning(`bulk job ${fence.job} is unknown to Mailjet (${r.right.error}), so it can never land: its fence on ${fence.emails.length} contacts is released`)
         return yield* fences.close(fence)
@@ -94,73 +92,28 @@ export const watchJob = (deps: Pick<BulkDeps, "client" | "pacer" | "config" | "f
         yield* Effect.logInfo(`bulk job ${fence.job} ended (${r.right.status}): its contacts' later updates go on`)
         return yield* fences.close(fence)
       }
-      if (r._tag === "Left" && r.left._tag === "RateLimited") yield* pacer.rateLimited
     }
   })).pipe(Effect.ensuring(Metric.incrementBy(Metrics.bulkJobsUnfinished, -1)))
 
 export const makeBulk = (deps: BulkDeps) => {
-  const { client, config, fences, pacer, state } = deps
+  const { config, fences, gateway, lane } = deps
+  const client = gateway.client
   /** How long the last job took: the next job's first poll waits about that long, so most jobs take one poll. */
   let lastJobMs = Duration.toMillis(FIRST_POLL)
 
-  /** Waits for a call's slot, or fails with Stop when the run stops meanwhile. */
-  const slot = Effect.gen(function*() {
-    const stopped = yield* state.stopped
-    if (Option.isSome(stopped)) return yield* Effect.fail(new Stop(stopMessage(stopped.value)))
-    const wait = yield* pacer.reserve
-    if (wait > 0) {
-      const slept = yield* Effect.raceFirst(Effect.asSome(Effect.sleep(wait)), Effect.as(state.onStop, Option.none()))
-      if (Option.isNone(slept)) return yield* slot
-    }
-  }) as Effect.Effect<void, Stop>
-
-  /** One paced call; transient errors come back for the caller's policy, fatal ones stop the run. */
-  const call = <A, E extends MailjetError | BulkRefused>(effect: Effect.Effect<A, E>) =>
-    Effect.zipRight(
-      slot,
-      Effect.catchAll(effect, (e): Effect.Effect<never, Stop | Exclude<E, FatalError>> => {
-        if (e._tag === "Unauthorized" || e._tag === "ListNotFound") {
-          return Effect.zipRight(state.stop({ _tag: "Fatal", error: e as FatalError }), Effect.fail(new Stop(e.message, e._tag)))
-        }
-        return Effect.fail(e as Exclude<E, FatalError>)
+  const post = (action: Action, contacts: ReadonlyArray<Send["body"]>) => {
+    const body = contacts.map(({ Action: _, ...rest }) => rest)
+    return gateway.retrying(lane, client.manageManyContacts(action, body)).pipe(
+      Effect.catchTags({
+        BulkRefused: (e) => new JobFallback({ reason: `the bulk call failed (${e.message})` }),
+        RetriesExhausted: (e) => new JobFallback({ reason: `the bulk call failed (${e.message})` })
       })
-    ).pipe(Effect.tap(() => Effect.sync(deps.health.success)))
-
-  /** Counts a transient failure toward an outage; fails with Stop once the run stopped for it. */
-  const transient = (e: { readonly _tag: string; readonly detail?: string }) =>
-    Effect.gen(function*() {
-      if (e._tag === "RateLimited") {
-        yield* Metrics.rateLimited(Effect.succeed(1))
-        yield* pacer.rateLimited
-        return
-      }
-      if (deps.health.failure(e.detail ?? e._tag)) yield* state.stop({ _tag: "Outage", detail: deps.health.describe() })
-    })
-
-  const post = (action: Action, contacts: ReadonlyArray<Send["body"]>) =>
-    Effect.gen(function*() {
-      let failures = 0
-      let limited = 0
-      const body = contacts.map(({ Action: _, ...rest }) => rest)
-      while (true) {
-        const r = yield* Effect.either(call(client.manageManyContacts(action, body)))
-        if (r._tag === "Right") return r.right
-        const e = r.left
-        if (e._tag === "Stop") return yield* Effect.fail(e)
-        if (e._tag === "BulkRefused") {
-          return yield* Effect.fail(e.message)
-        }
-        yield* transient(e)
-        if (e._tag === "RateLimited") {
-          if (++limited > MAX_RATE_LIMITED_RETRIES) return yield* Effect.fail(`still rate limited after ${limited} tries`)
-          continue
-        }
-        if (++failures >= config.maxAttempts) return yield* Effect.fail(`gave up after ${failures} attempts: ${e.message}`)
-        yield* deps.backoff(failures)
-      }
-    })
+    )
+  }
 
   const slowest = slowestPoll(config)
+  // Polls are bounded by the job's deadline, not by attempts: the same schedule, without an end.
+  const pollRetries = transientRetries({ base: config.retryBase, max: config.retryMax, attempts: Infinity })
 
   /** Polls until the job ends or its deadline passes. */
   const poll = (job: number, deadline: number) =>
@@ -168,14 +121,16 @@ export const makeBulk = (deps: BulkDeps) => {
       const started = yield* Clock.currentTimeMillis
       let polls = 0
       let delay = Math.min(lastJobMs, slowest)
-      let failures = 0
+      const backoff = yield* Schedule.driver(pollRetries)
       while (true) {
         const now = yield* Clock.currentTimeMillis
-        if (now >= deadline) return yield* Effect.fail(`job ${job} did not end within ${Duration.format(config.bulkJobTimeout)} (MAILJET_BULK_JOB_TIMEOUT)`)
-        yield* Effect.raceFirst(Effect.sleep(Math.min(delay, deadline - now)), state.onStop)
-        const r = yield* Effect.either(call(client.bulkJob(job)))
+        if (now >= deadline) {
+          return yield* new JobFallback({ reason: `bulk job ${job} did not end within ${Duration.format(config.bulkJobTimeout)} (MAILJET_BULK_JOB_TIMEOUT)` })
+        }
+        yield* Effect.raceFirst(Effect.sleep(Math.min(delay, deadline - now)), deps.state.onStop)
+        const r = yield* Effect.either(gateway.call(lane, client.bulkJob(job)))
         if (r._tag === "Right") {
-          failures = 0
+          yield* backoff.reset
           polls++
           if (r.right.status !== "Running") {
             // Done at the first poll: it may have ended well before, so try a little earlier next time.
@@ -186,31 +141,22 @@ export const makeBulk = (deps: BulkDeps) => {
           delay = polls === 1 ? Math.max(100, lastJobMs / 4) : Math.min(Duration.toMillis(MAX_POLL), delay * 1.5)
           continue
         }
-        if (r.left._tag === "Stop") return yield* Effect.fail(r.left)
-        yield* transient(r.left)
-        if (r.left._tag !== "RateLimited") yield* deps.backoff(++failures)
+        if (r.left._tag === "CallStopped") return yield* r.left
+        if (r.left._tag !== "RateLimited") yield* Effect.raceFirst(Effect.ignore(backoff.next(r.left)), deps.state.onStop)
       }
     })
 
-  const rejections = (job: BulkJob) =>
-    Effect.gen(function*() {
-      if (job.errorFile === undefined) return []
-      let failures = 0
-      while (true) {
-        const r = yield* Effect.either(call(client.bulkRejections(job.errorFile)))
-        if (r._tag === "Right") return r.right
-        if (r.left._tag === "Stop") return yield* Effect.fail(r.left)
-        yield* transient(r.left)
-        if (r.left._tag === "RateLimited") continue
-        if (++failures >= config.maxAttempts) return yield* Effect.fail(`its error file could not be read: ${r.left.message}`)
-        yield* deps.backoff(failures)
-      }
-    })
+  const rejections = (job: number, errorFile: string | undefined) =>
+    errorFile === undefined
+      ? Effect.succeed([])
+      : gateway.retrying(lane, client.bulkRejections(errorFile)).pipe(
+        Effect.catchTag("RetriesExhausted", (e) => new JobFallback({ reason: `bulk job ${job} ended, but its error file could not be read: ${e.last}` }))
+      )
 
   /** One job's life: its ID and the contacts it refused (by lowercase email), or one verdict for all. */
   const runJob = (batch: Batch): Effect.Effect<Ended | Verdict> =>
     Effect.gen(function*() {
-      const id = yield* Effect.mapError(post(batch.action, batch.bodies!), (e) => typeof e === "string" ? `the bulk call failed (${e})` : e)
+      const id = yield* post(batch.action, batch.bodies!)
       // Sent: while the job runs, its contacts are only their emails.
       batch.bodies = undefined
       yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: batch.emails.length, action: batch.action }))
@@ -218,21 +164,23 @@ export const makeBulk = (deps: BulkDeps) => {
       const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(config.bulkJobTimeout)
       const end = yield* poll(id, deadline).pipe(
         // Not attempted, though the job may still land: a rerun sends the same updates again.
-        Effect.mapError((e) => typeof e === "string" ? `bulk ${e}` : new Stop(`${e.reason} (bulk job ${id}, still running, may land meanwhile)`, e.error)),
+        Effect.catchTag("CallStopped", (e) =>
+          new CallStopped({ reason: `${e.reason} (bulk job ${id}, still running, may land meanwhile)`, ...(e.error === undefined ? {} : { error: e.error }) })),
         // Its end not seen (the deadline, a stop, an interruption): it may still land.
         Effect.onExit((exit) => exit._tag === "Success" ? fences.close(fence) : deps.watch(fence))
       )
       if (end.status !== "Completed") {
         return { _tag: "Fallback", reason: `bulk job ${id} ended ${end.detail}${end.error === "" ? "" : ` (${end.error})`}` } as const
       }
-      const refused = yield* Effect.mapError(rejections(end), (e) => typeof e === "string" ? `bulk job ${id} ended, but ${e}` : e)
+      const refused = yield* rejections(id, end.errorFile)
       const rejected = new Map<string, BulkRejection>()
       for (const r of refused) rejected.set(r.email.toLowerCase(), r)
       return { _tag: "Ended", job: id, rejected } as const
     }).pipe(
-      Effect.catchAll((e): Effect.Effect<Verdict> =>
-        Effect.succeed(typeof e === "string" ? { _tag: "Fallback", reason: e } : { _tag: "Stopped", reason: e.reason, ...(e.error === undefined ? {} : { error: e.error }) })
-      )
+      Effect.catchTags({
+        JobFallback: (e) => Effect.succeed<Verdict>({ _tag: "Fallback", reason: e.reason }),
+        CallStopped: (e) => Effect.succeed<Verdict>({ _tag: "Stopped", reason: e.reason, ...(e.error === undefined ? {} : { error: e.error }) })
+      })
     )
 
   const delivered = (p: Send, job: number): Outcome => ({

@@ -22,7 +22,6 @@ import * as Either from "effect/Either"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
@@ -30,6 +29,7 @@ import { Consent } from "../Consent.js"
 import { decodeSignalEvent } from "../Domain/SignalEvent.js"
 import type { Outcome, Result } from "../Domain/Outcome.js"
 import { MailjetClient } from "../Mailjet/MailjetClient.js"
+import { type Lane, MailjetGateway, MAX_RATE_LIMITED_RETRIES } from "../Mailjet/MailjetGateway.js"
 import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
 import type { FatalError, MailjetError } from "../Mailjet/MailjetError.js"
 import { Mapping } from "../Mapping.js"
@@ -60,25 +60,7 @@ import {
 } from "./Prepare.js"
 import { guardReplay } from "./ReplayGuard.js"
 import { WindowPack, WindowPackBuilder } from "./WindowPack.js"
-import { BulkJobPending, makeRunState, MailjetOutage, type RunState, type RunStopped, stopMessage } from "./RunState.js"
-
-/** Tracks consecutive failed calls across all lanes; a success resets it. */
-const makeHealth = (threshold: number) => {
-  let failures = 0
-  let last = ""
-  return {
-    success: () => {
-      failures = 0
-    },
-    /** True once `threshold` calls in a row have failed. */
-    failure: (detail: string): boolean => {
-      failures++
-      last = detail
-      return failures >= threshold
-    },
-    describe: () => `${failures} calls in a row failed, last: ${last}`
-  }
-}
+import { BulkJobPending, makeRunState, MailjetOutage, runHooks, type RunState, type RunStopped, stopMessage } from "./RunState.js"
 
 /**
  * Windows of one job's worth of events in flight at once: one's POST goes while another's job runs.
@@ -101,9 +83,6 @@ const BULK_LINGER = Duration.seconds(1)
 const QUIET_LINGER = Duration.millis(20)
 /** In `auto`, bulk once more events are waiting than one call each clears in this long. */
 export const AUTO_BACKLOG_SECONDS = 5
-
-/** Rate-limited retries do not use up attempts, but they are bounded so no event waits forever. */
-const MAX_RATE_LIMITED_RETRIES = 50
 
 /** A preset file (else MAILJET_PRESET, else the Default preset), and settings over the environment's. */
 export interface DeliveryOptions {
@@ -168,35 +147,28 @@ export class Delivery extends Context.Tag("signal-mailjet/Delivery")<Delivery, {
 }
 
 const make = Effect.gen(function*() {
-  const client = yield* MailjetClient
+  const gateway = yield* MailjetGateway.fromContext
+  const client = gateway.client
   const consent = yield* Consent
   const mapping = yield* Mapping
   const config = yield* DeliveryConfig
-  const pacer = yield* Pacer
   const datatypes = yield* PropertyTypes
   const suppressions = yield* Suppressions
   // Jobs whose end was not seen are watched for as long as the service lives.
   const scope = yield* Effect.scope
   const fences = makeFences()
   // Interruptible, though forked from a finalizer: the service's end must be able to stop it.
-  const watch = (fence: Fence) => Effect.asVoid(Effect.forkIn(Effect.interruptible(watchJob({ client, pacer, config, fences })(fence)), scope))
+  const watch = (fence: Fence) => Effect.asVoid(Effect.forkIn(Effect.interruptible(watchJob({ gateway, config, fences })(fence)), scope))
   const resubscribe = consent.resubscribe === "explicit"
     ? (p: Extract<Prepared, { _tag: "Send" }>) => applySuppressions(p, suppressions)
     : (p: Extract<Prepared, { _tag: "Send" }>) => p
-
-  const backoff = (failures: number) =>
-    Effect.flatMap(Random.next, (r) => {
-      const base = Duration.toMillis(config.retryBase) * 2 ** (failures - 1)
-      // Full jitter keeps retrying lanes from moving in lockstep.
-      return Effect.sleep(Math.min(Duration.toMillis(config.retryMax), base * (0.5 + r / 2)))
-    })
 
   /** Sends one request until it is done; fails only with a fatal error. */
   const send = (
     p: Extract<Prepared, { _tag: "Send" }>,
     seq: number,
     state: RunState,
-    health: ReturnType<typeof makeHealth>
+    lane: Lane
   ): Effect.Effect<Outcome, FatalError> =>
     Effect.gen(function*() {
       let attempts = 0
@@ -207,7 +179,8 @@ const make = Effect.gen(function*() {
       // A replay first reads what Mailjet holds, then sends what of it may still apply.
       let guarded = p.replay === undefined
       let superseded: ReadonlyArray<string> = []
-      let retimed = false
+      // The gateway's retry schedule, driven here: made at the first failure, most events have none.
+      let backoff: Schedule.ScheduleDriver<unknown, unknown> | undefined
       while (true) {
         const stopped = yield* state.stopped
         if (Option.isSome(stopped)) {
@@ -220,28 +193,14 @@ const make = Effect.gen(function*() {
         if (attempts === 0 && !state.admit(seq)) {
           return { outcome: "not-attempted", reason: stopMessage({ _tag: "Shutdown" }) } as const
         }
-        // A replay's read is two calls (the list recipient and the contact's data): two slots.
-        if (!guarded) yield* pacer.reserve
-        // A stop during the wait is seen at the top of the loop. Only a real wait is raced: a race
-        // forks two fibers, which at full speed cost more than the request's own bookkeeping.
-        const wait = yield* pacer.reserve
-        if (wait > 0) {
-          const slot = (yield* Clock.currentTimeMillis) + wait
-          if (Option.isNone(yield* Effect.raceFirst(Effect.asSome(Effect.sleep(wait)), Effect.as(state.onStop, Option.none())))) {
-            continue
-          }
-          // Woken well past the slot: sending now would bunch with the next ones. Once per event,
-          // so a loop that is always a little late still sends.
-          if (!retimed && (yield* pacer.late(slot))) {
-            retimed = true
-            continue
-          }
-        }
+        // A replay's read is two calls (the list recipient and the contact's data): two slots. A
+        // stop during the wait is seen at the top of the loop.
+        if (!(yield* gateway.slot(state.onStop, guarded ? 1 : 2))) continue
         let error: MailjetError
         if (!guarded) {
           const read = yield* Effect.either(client.contactState(p.email))
           if (Either.isRight(read)) {
-            health.success()
+            lane.answered()
             guarded = true
             const g = guardReplay(body, p.eventAt, read.right, p.replay === "properties")
             superseded = g.superseded
@@ -261,7 +220,7 @@ const make = Effect.gen(function*() {
           yield* Metrics.requestDuration(Effect.succeed(elapsed))
           yield* Metrics.attempts(Effect.succeed(1))
           if (Either.isRight(result)) {
-            health.success()
+            lane.answered()
             return {
               outcome: "delivered",
               action: body.Action,
@@ -284,7 +243,7 @@ const make = Effect.gen(function*() {
             return yield* Effect.fail(error)
           case "PropertyMissing":
           case "InvalidContact": {
-            health.success()
+            lane.answered()
             const rest = withoutRefused(body, error.properties)
             if (rest === undefined) {
               return { outcome: "dead-lettered", error: error._tag, reason: error.message, attempts } as const
@@ -295,8 +254,7 @@ const make = Effect.gen(function*() {
             continue
           }
           case "RateLimited":
-            yield* Metrics.rateLimited(Effect.succeed(1))
-            yield* pacer.rateLimited
+            yield* gateway.rateLimited
             if (++limited > MAX_RATE_LIMITED_RETRIES) {
               return {
                 outcome: "dead-lettered",
@@ -307,9 +265,9 @@ const make = Effect.gen(function*() {
             }
             continue
           case "MailjetUnavailable":
-            if (health.failure(error.detail)) {
-              yield* state.stop({ _tag: "Outage", detail: health.describe() })
-            }
+            yield* lane.failed(error.detail)
+            // Checked before the schedule's own end, so that the last failure is dead-lettered
+            // even when the outage it completes stopped the run at the same moment.
             if (++failures >= config.maxAttempts) {
               return {
                 outcome: "dead-lettered",
@@ -321,7 +279,8 @@ const make = Effect.gen(function*() {
             yield* Effect.logDebug("retrying").pipe(
               Effect.annotateLogs({ email: Metrics.maskEmail(p.email), attempt: attempts, error: error.detail })
             )
-            yield* Effect.raceFirst(backoff(failures), Effect.asVoid(state.onStop))
+            backoff ??= yield* Schedule.driver(gateway.schedule)
+            yield* Effect.raceFirst(Effect.ignore(backoff.next(error)), Effect.asVoid(state.onStop))
         }
       }
     })
@@ -441,7 +400,7 @@ const make = Effect.gen(function*() {
   ): Stream.Stream<readonly [M, Result], E | RunStopped, R> =>
     Stream.unwrap(Effect.gen(function*() {
       const state = given ?? (yield* makeRunState)
-      const health = makeHealth(config.outageThreshold)
+      const lane = gateway.lane(runHooks(state))
       let seq = 0
       // Sequential and pure: decisions and per-contact tickets are taken in input order.
       const one = (item: M, prepared: Prepared) =>
@@ -457,7 +416,7 @@ const make = Effect.gen(function*() {
         return awaitTurn(p.ticket).pipe(
           Effect.zipRight(bulkable ? fenced([p.email], state) : Effect.void),
           // Suppressions are read as late as possible: one learnt while the event waited still counts.
-          Effect.zipRight(Effect.suspend(() => send(resubscribe(p), p.seq, state, health))),
+          Effect.zipRight(Effect.suspend(() => send(resubscribe(p), p.seq, state, lane))),
           Effect.catchAll((error) =>
             Effect.as(state.stop({ _tag: "Fatal", error }), {
               outcome: "not-attempted",
@@ -474,13 +433,13 @@ const make = Effect.gen(function*() {
         const ones = Stream.map(items, (item) => one(item, decide(read(item))))
         return Stream.concat(orderedConcurrently(ones, settle, config.concurrency), endOf(state))
       }
-      return Stream.concat(windowed(items, read, hold, state, health, one, settle, (n) => (seq += n) - 1), endOf(state))
+      return Stream.concat(windowed(items, read, hold, state, lane, one, settle, (n) => (seq += n) - 1), endOf(state))
     }))
 
   /** Sends one event on the per-event path; a fatal error stops the run and leaves it not attempted. */
-  const sendOne = (state: RunState, health: ReturnType<typeof makeHealth>) => (p: Send) =>
+  const sendOne = (state: RunState, lane: Lane) => (p: Send) =>
     // Admitted with its window (-1 is before any cut): a drain does not strand half a window.
-    Effect.catchAll(send(p, -1, state, health), (error) =>
+    Effect.catchAll(send(p, -1, state, lane), (error) =>
       Effect.as(state.stop({ _tag: "Fatal", error }), {
         outcome: "not-attempted",
         error: error._tag,
@@ -499,14 +458,14 @@ const make = Effect.gen(function*() {
     read: (m: M) => Item,
     hold: (m: M) => M,
     state: RunState,
-    health: ReturnType<typeof makeHealth>,
+    lane: Lane,
     one: (item: M, prepared: Prepared) => Extract<Unit<M>, { _tag: "One" }>,
     settle: (u: Extract<Unit<M>, { _tag: "One" }>) => Effect.Effect<readonly [M, Result]>,
     /** Takes the next `n` places in the input; the last of them. */
     claim: (n: number) => number
   ): Stream.Stream<readonly [M, Result], E, R> =>
     Stream.unwrapScoped(Effect.gen(function*() {
-      const bulk = makeBulk({ client, pacer, config, state, health, sendOne: sendOne(state, health), backoff, fences, watch })
+      const bulk = makeBulk({ gateway, lane, config, state, sendOne: sendOne(state, lane), fences, watch })
       const threshold = config.maxRps * AUTO_BACKLOG_SECONDS
       let bulkNow = config.bulk === "always"
       const permits = yield* Effect.makeSemaphore(BULK_WINDOWS_IN_FLIGHT)
@@ -651,7 +610,7 @@ const make = Effect.gen(function*() {
       if (p._tag === "Done") return p.result.outcome
       const ticket = takeTicket(p.email)
       return yield* awaitTurn(ticket).pipe(
-        Effect.zipRight(Effect.suspend(() => send(resubscribe(p), 0, state, makeHealth(config.outageThreshold)))),
+        Effect.zipRight(Effect.suspend(() => send(resubscribe(p), 0, state, gateway.lane(runHooks(state))))),
         Effect.ensuring(release(ticket))
       )
     })

@@ -12,10 +12,8 @@ export const attempts = Metric.counter("signal_mailjet_attempts_total", {
   description: "HTTP attempts made to managecontact",
   incremental: true
 })
-export const rateLimited = Metric.counter("signal_mailjet_rate_limited_total", {
-  description: "429 answers from Mailjet",
-  incremental: true
-})
+/** Counted by the Mailjet gateway, where every 429 comes back. */
+export { rateLimitedCounter as rateLimited } from "../Mailjet/MailjetMetrics.js"
 export const requestDuration = Metric.histogram(
   "signal_mailjet_request_duration_ms",
   MetricBoundaries.exponential({ start: 5, factor: 2, count: 12 }),

@@ -90,7 +90,3 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
 
   static readonly layer = Layer.effect(Pacer, Effect.flatMap(DeliveryConfig, (c) => Pacer.make(c.maxRps)))
 }
-
-/** Waits for a slot, not racing a stop: for calls outside an event's lane (preflight, probes, watchers). */
-export const awaitSlot = (pacer: typeof Pacer.Service): Effect.Effect<void> =>
-  Effect.flatMap(pacer.reserve, (wait) => (wait > 0 ? Effect.sleep(wait) : Effect.void))

@@ -7,14 +7,13 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { Mapping } from "../Mapping.js"
 import { Consent } from "../Consent.js"
-import { awaitSlot, Pacer } from "./Pacer.js"
 import { makeSuppressions, type Suppression, Suppressions } from "../Suppressions.js"
 import { LAST_EVENT_PROPERTY, PropertyTypes } from "../Preset/PropertyTypes.js"
-import { allPages, type ContactList, MailjetClient, type PropertyDefinition, type PropertyRejected } from "./MailjetClient.js"
+import { allPages, type ContactList, type MailjetClient, type PropertyDefinition, type PropertyRejected } from "./MailjetClient.js"
+import { MailjetGateway, transientRetries } from "./MailjetGateway.js"
 import { isTransient, type ListNotFound, type MailjetUnavailable, type RateLimited, type Unauthorized } from "./MailjetError.js"
 import type { Datatype } from "../Preset/Datatypes.js"
 import type { Preset } from "../Preset/Preset.js"
@@ -43,10 +42,10 @@ export const isHealthy = (r: PreflightReport): boolean => r.missing.length === 0
 export const compatible = (preset: Datatype, mailjet: Datatype): boolean =>
   preset === mailjet || mailjet === "str" || (preset === "int" && mailjet === "float")
 
-// Preflight runs once; a blip should not abort a run, an outage should. About 15 s: long enough
-// for a simulator started in the background just before (README, "Try it locally"; in CI it
-// took over 8 s to listen on a loaded machine, past the 3.5 s of three tries).
-const transient = Schedule.exponential("500 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5)))
+// Preflight runs once; a blip should not abort a run, an outage should. About 15 s (10 to 20, by
+// the jitter): long enough for a simulator started in the background just before (README, "Try it
+// locally"; in CI it took over 8 s to listen on a loaded machine, past the 3.5 s of three tries).
+const transient = transientRetries({ base: "650 millis", max: "10 seconds", attempts: 6 })
 
 export interface PreflightOptions {
   readonly createMissing: boolean
@@ -132,15 +131,10 @@ export const preflight = (
   MailjetClient
 > =>
   Effect.gen(function*() {
-    const client = yield* MailjetClient
-    // Mailjet's budget is per key: with a run's Pacer about, each call takes a slot, or the run's
-    // first second draws 429s (measured: 2 at 10 calls/s) and starts at half its rate.
-    const pacer = Option.getOrUndefined(yield* Effect.serviceOption(Pacer))
-    const paced = <A, E extends { readonly _tag: string }>(e: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      pacer === undefined ? e : Effect.zipRight(
-        awaitSlot(pacer),
-        Effect.tapError(e, (x) => x._tag === "RateLimited" ? pacer.rateLimited : Effect.void)
-      )
+    // Mailjet's budget is per key: with a run's Pacer about, each call takes a slot (the gateway's),
+    // or the run's first second draws 429s (measured: 2 at 10 calls/s) and starts at half its rate.
+    const gateway = yield* MailjetGateway.fromContext
+    const client = gateway.client
     // Said at the first failure, not after 15 s of silence: what failed, and that it is retried.
     let announced = false
     const schedule = options.retry ?? transient.pipe(
@@ -152,7 +146,7 @@ export const preflight = (
       })
     )
     const retrying = <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) =>
-      Effect.retry(paced(e), { schedule, while: isTransient })
+      Effect.retry(gateway.paced(e), { schedule, while: isTransient })
     const list = yield* retrying(client.getList)
     const defined = new Map((yield* retrying(client.listProperties)).map((p) => [p.name.toLowerCase(), p]))
     const missing: Array<{ name: string; datatype: Datatype }> = []
