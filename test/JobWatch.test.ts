@@ -5,7 +5,7 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Option, TestClock } from "effect"
-import { watchJob } from "../src/Delivery/Bulk.js"
+import { watchJob } from "../src/internal/bulkJob.js"
 import { defaults } from "../src/Delivery/DeliveryConfig.js"
 import { makeFences } from "../src/Delivery/Fences.js"
 import { Pacer } from "../src/Mailjet/Pacer.js"

@@ -21,9 +21,8 @@ import type { FatalError } from "../Mailjet/MailjetError.js"
 import { Mapping } from "../Mapping.js"
 import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import { Suppressions } from "../Suppressions.js"
-import { makeBulk, watchJob } from "../Delivery/Bulk.js"
 import { DeliveryConfig } from "../Delivery/DeliveryConfig.js"
-import type { Fence, FenceListener } from "../Delivery/Fences.js"
+import type { FenceListener } from "../Delivery/Fences.js"
 import { orderedConcurrently } from "../Delivery/Lanes.js"
 import {
   applySuppressions,
@@ -40,7 +39,9 @@ import {
 } from "../Delivery/Prepare.js"
 import { BulkJobPending, makeRunState, MailjetOutage, runHooks, type RunState, type RunStopped } from "../Delivery/RunState.js"
 import { type FenceChange, makeOrder } from "./order.js"
-import { logResult, type Unit } from "./results.js"
+import { watchInBackground } from "./bulkJob.js"
+import { makeBulk } from "./bulkSettle.js"
+import { logResult, stopOnFatal, type Unit } from "./results.js"
 import { makeSend, type Send } from "./send.js"
 import { AUTO_BACKLOG_SECONDS, windowed } from "./windowed.js"
 
@@ -94,14 +95,6 @@ const endOf = (state: RunState) =>
           : new MailjetOutage({ detail: s.value.detail })
       ))))
 
-/** A fatal error stops the run; the event is left not attempted, with the error's tag. */
-const stopOnFatal = (state: RunState) => (error: FatalError) =>
-  Effect.as(state.stop({ _tag: "Fatal", error }), {
-    outcome: "not-attempted",
-    error: error._tag,
-    reason: error.message
-  } as const)
-
 export const makeEngine: Effect.Effect<
   DeliveryService,
   never,
@@ -117,8 +110,7 @@ export const makeEngine: Effect.Effect<
   const scope = yield* Effect.scope
   const order = makeOrder(config.bulkJobTimeout)
   const { fences } = order
-  // Interruptible, though forked from a finalizer: the service's end must be able to stop it.
-  const watch = (fence: Fence) => Effect.asVoid(Effect.forkIn(Effect.interruptible(watchJob({ gateway, config, fences })(fence)), scope))
+  const watch = watchInBackground({ gateway, config, fences, scope })
   const resubscribe = consent.resubscribe === "explicit" ? (p: Send) => applySuppressions(p, suppressions) : (p: Send) => p
   const send = makeSend(gateway, config)
 
@@ -140,12 +132,7 @@ export const makeEngine: Effect.Effect<
     order,
     decide,
     resubscribe,
-    bulk: (state: RunState) => {
-      const lane = gateway.lane(runHooks(state))
-      // Admitted with its window (-1 is before any cut): a drain does not strand half a window.
-      const sendOne = (p: Send) => Effect.catchAll(send(p, -1, state, lane), stopOnFatal(state))
-      return makeBulk({ gateway, lane, config, state, sendOne, fences, watch })
-    }
+    bulk: (state: RunState) => makeBulk({ gateway, lane: gateway.lane(runHooks(state)), config, state, fences, scope, send })
   }
 
   const runTagged = <M, E, R>(

@@ -6,7 +6,9 @@ import * as Effect from "effect/Effect"
 import type { Outcome, Result } from "../Domain/Outcome.js"
 import * as Metrics from "../Delivery/Metrics.js"
 import type { Item, Prepared } from "../Delivery/Prepare.js"
+import type { RunState } from "../Delivery/RunState.js"
 import type { WindowPack } from "../Delivery/WindowPack.js"
+import type { FatalError } from "../Mailjet/MailjetError.js"
 import type { Ticket } from "./order.js"
 import type { Send } from "./send.js"
 
@@ -25,6 +27,14 @@ export type Unit<M> =
     /** One per contact. */
     readonly tickets: ReadonlyArray<Ticket>
   }
+
+/** A fatal error stops the run; the event is left not attempted, with the error's tag. */
+export const stopOnFatal = (state: RunState) => (error: FatalError) =>
+  Effect.as(state.stop({ _tag: "Fatal", error }), {
+    outcome: "not-attempted",
+    error: error._tag,
+    reason: error.message
+  } as const)
 
 /** Counts the outcome, and logs what a reader must act on (a dead letter, a partial update), email masked. */
 export const logResult = (r: Result, mapped: string, email: string | undefined, position: Item["position"]) => {
