@@ -122,57 +122,55 @@ const readSuppressed = (
     return suppressed
   })
 
-export const preflight = (
+export const preflight: (
   preset: Preset,
   options: PreflightOptions
-): Effect.Effect<
+) => Effect.Effect<
   PreflightReport,
   PreflightError,
   MailjetClient
-> =>
-  Effect.gen(function*() {
-    // Mailjet's budget is per key: with a run's Pacer about, each call takes a slot (the gateway's),
-    // or the run's first second draws 429s (measured: 2 at 10 calls/s) and starts at half its rate.
-    const gateway = yield* MailjetGateway.fromContext
-    const client = gateway.client
-    // Said at the first failure, not after 15 s of silence: what failed, and that it is retried.
-    let announced = false
-    const schedule = options.retry ?? transient.pipe(
-      // The schedule sees every failure, the fatal ones (401, no such list) included: only what is retried is announced.
-      Schedule.tapInput((e: { readonly _tag: string; readonly message: string }) => {
-        if (announced || !isTransient(e)) return Effect.void
-        announced = true
-        return Effect.logWarning(`preflight: ${e.message} Retrying for about 15 s.`)
-      })
-    )
-    const retrying = <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) =>
-      Effect.retry(gateway.paced(e), { schedule, while: isTransient })
-    const list = yield* retrying(client.getList)
-    const defined = new Map((yield* retrying(client.listProperties)).map((p) => [p.name.toLowerCase(), p]))
-    const missing: Array<{ name: string; datatype: Datatype }> = []
-    const created: Array<PropertyDefinition> = []
-    const mismatched: Array<{ name: string; preset: Datatype; mailjet: Datatype }> = []
-    const datatypes = new Map<string, Datatype>()
-    for (const [name, datatype] of preset.datatypes) {
-      let found = defined.get(name.toLowerCase())
-      if (found === undefined && options.createMissing) {
-        found = yield* retrying(client.defineProperty(name, datatype))
-        created.push(found)
-      }
-      if (found === undefined) {
-        missing.push({ name, datatype })
-        continue
-      }
-      datatypes.set(name, found.datatype)
-      if (!compatible(datatype, found.datatype)) mismatched.push({ name, preset: datatype, mailjet: found.datatype })
+> = Effect.fn("Mailjet.preflight")(function*(preset: Preset, options: PreflightOptions) {
+  // Mailjet's budget is per key: with a run's Pacer about, each call takes a slot (the gateway's),
+  // or the run's first second draws 429s (measured: 2 at 10 calls/s) and starts at half its rate.
+  const gateway = yield* MailjetGateway.fromContext
+  const client = gateway.client
+  // Said at the first failure, not after 15 s of silence: what failed, and that it is retried.
+  let announced = false
+  const schedule = options.retry ?? transient.pipe(
+    // The schedule sees every failure, the fatal ones (401, no such list) included: only what is retried is announced.
+    Schedule.tapInput((e: { readonly _tag: string; readonly message: string }) => {
+      if (announced || !isTransient(e)) return Effect.void
+      announced = true
+      return Effect.logWarning(`preflight: ${e.message} Retrying for about 15 s.`)
+    })
+  )
+  const retrying = <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) =>
+    Effect.retry(gateway.paced(e), { schedule, while: isTransient })
+  const list = yield* retrying(client.getList)
+  const defined = new Map((yield* retrying(client.listProperties)).map((p) => [p.name.toLowerCase(), p]))
+  const missing: Array<{ name: string; datatype: Datatype }> = []
+  const created: Array<PropertyDefinition> = []
+  const mismatched: Array<{ name: string; preset: Datatype; mailjet: Datatype }> = []
+  const datatypes = new Map<string, Datatype>()
+  for (const [name, datatype] of preset.datatypes) {
+    let found = defined.get(name.toLowerCase())
+    if (found === undefined && options.createMissing) {
+      found = yield* retrying(client.defineProperty(name, datatype))
+      created.push(found)
     }
-    let marker = defined.get(LAST_EVENT_PROPERTY)
-    if (marker === undefined && options.createMissing) {
-      marker = yield* retrying(client.defineProperty(LAST_EVENT_PROPERTY, "datetime"))
-      created.push(marker)
+    if (found === undefined) {
+      missing.push({ name, datatype })
+      continue
     }
-    if (marker?.datatype === "datetime") datatypes.set(LAST_EVENT_PROPERTY, "datetime")
-    const suppressed = options.readSuppressions === true ? yield* readSuppressed(client, retrying) : []
-    return { list, missing, created, mismatched, datatypes, marker: marker?.datatype === "datetime", suppressed }
-  })
-
+    datatypes.set(name, found.datatype)
+    if (!compatible(datatype, found.datatype)) mismatched.push({ name, preset: datatype, mailjet: found.datatype })
+  }
+  let marker = defined.get(LAST_EVENT_PROPERTY)
+  if (marker === undefined && options.createMissing) {
+    marker = yield* retrying(client.defineProperty(LAST_EVENT_PROPERTY, "datetime"))
+    created.push(marker)
+  }
+  if (marker?.datatype === "datetime") datatypes.set(LAST_EVENT_PROPERTY, "datetime")
+  const suppressed = options.readSuppressions === true ? yield* readSuppressed(client, retrying) : []
+  return { list, missing, created, mismatched, datatypes, marker: marker?.datatype === "datetime", suppressed }
+})

@@ -14,7 +14,7 @@ import type { Send } from "./send.js"
 
 export type Ticketed = Send & { readonly seq: number; readonly ticket: Ticket }
 export type Done = Extract<Prepared, { _tag: "Done" }>
-/** What a lane settles: one event, or a window of events sent as bulk jobs (Bulk.ts). */
+/** What a lane settles: one event, or a window of events sent as bulk jobs (bulkSettle.ts). */
 export type Unit<M> =
   | { readonly _tag: "One"; readonly item: M; readonly p: Done | Ticketed }
   | {

@@ -1,6 +1,6 @@
 /**
  * The bulk-capable path (MAILJET_BULK). Events gather while the lanes are busy; a gathering that
- * shows a backlog is one window, sent as bulk jobs (Bulk.ts) as one unit for the lanes, after the
+ * shows a backlog is one window, sent as bulk jobs (bulkSettle.ts) as one unit for the lanes, after the
  * earlier events of its contacts; anything smaller goes event by event, as with `off`.
  */
 import * as Duration from "effect/Duration"
@@ -81,7 +81,7 @@ interface Gathering<M> {
 /**
  * The bulk-capable path. Events gather while the lanes are busy (a quiet source's for
  * QUIET_LINGER, so it is not held up); a gathering larger than one call per event clears in
- * AUTO_BACKLOG_SECONDS (or any, with `always`) is one window: bulk jobs (Bulk.ts), one unit for
+ * AUTO_BACKLOG_SECONDS (or any, with `always`) is one window: bulk jobs (bulkSettle.ts), one unit for
  * the lanes, after the earlier events of its contacts, like an event after the earlier ones of
  * its contact. Anything smaller goes event by event, as with `off`.
  */
