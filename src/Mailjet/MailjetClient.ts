@@ -32,16 +32,22 @@ import {
   isMailjetNotFound,
   jobStatus,
   ListItem,
+  type MailjetContact,
   ManagedItem,
   type ManageContactBody,
   type ManagedContact,
-  type MailjetContact,
   type PropertyDefinition,
   PropertyItem,
   PropertyRejected,
   type Recipient,
   RecipientItem,
-  type Subscription
+  type Subscription,
+  toContact,
+  toContactState,
+  toDefinition,
+  toPairs,
+  toRecipient,
+  toSubscription
 } from "./MailjetShapes.js"
 import type { Action, Datatype } from "../Preset/Preset.js"
 
@@ -212,12 +218,6 @@ const make = Effect.gen(function*() {
       }
     )
 
-  const toDefinition = (p: typeof PropertyItem.Type): PropertyDefinition => ({
-    id: p.ID,
-    name: p.Name,
-    datatype: p.Datatype
-  })
-
   const decodeProperties = decodeOk(envelope(PropertyItem))
   const listProperties = allPages(({ limit, offset }) =>
     send(request("GET", `/contactmetadata?Limit=${limit}&Offset=${offset}`), {
@@ -257,39 +257,14 @@ const make = Effect.gen(function*() {
     })
 
   const getContact = (email: string) =>
-    Effect.map(read(`/contact/${encodeURIComponent(email)}`, ContactItem), Option.map((c): MailjetContact => ({
-      id: c.ID,
-      email: c.Email,
-      name: c.Name,
-      createdAt: c.CreatedAt
-    })))
+    Effect.map(read(`/contact/${encodeURIComponent(email)}`, ContactItem), Option.map(toContact))
 
   const contactData = (email: string) =>
-    Effect.map(
-      read(`/contactdata/${encodeURIComponent(email)}`, ContactDataItem),
-      Option.map((d) =>
-        d.Data.map(({ Name, Value }) => [Name, typeof Value === "string" ? Value : JSON.stringify(Value)] as const)
-      )
-    )
-
-  const toRecipient = (r: typeof RecipientItem.Type): Recipient => ({
-    contactId: r.ContactID,
-    subscribedAt: r.SubscribedAt,
-    unsubscribedAt: r.UnsubscribedAt
-  })
+    Effect.map(read(`/contactdata/${encodeURIComponent(email)}`, ContactDataItem), Option.map(toPairs))
 
   // Filters as node-mailjet types them for listrecipient (ContactsList, ContactEmail, Unsub).
   const listRecipient = (email: string) =>
-    Effect.map(
-      read(`/listrecipient?ContactsList=${listId}&ContactEmail=${encodeURIComponent(email)}`, RecipientItem),
-      Option.match({
-        onNone: (): Subscription => ({ _tag: "NotInList" }),
-        onSome: (r): Subscription =>
-          r.IsUnsubscribed
-            ? { _tag: "Unsubscribed", subscribedAt: r.SubscribedAt, unsubscribedAt: r.UnsubscribedAt }
-            : { _tag: "Subscribed", subscribedAt: r.SubscribedAt }
-      })
-    )
+    Effect.map(read(`/listrecipient?ContactsList=${listId}&ContactEmail=${encodeURIComponent(email)}`, RecipientItem), toSubscription)
 
   const unsubscribedRecipients = (page: { readonly offset: number; readonly limit: number }) =>
     Effect.map(
@@ -304,15 +279,7 @@ const make = Effect.gen(function*() {
     )
 
   const contactState = (email: string) =>
-    Effect.map(Effect.all([listRecipient(email), contactData(email)]), ([subscription, data]): ContactState => ({
-      exists: Option.isSome(data) || subscription._tag !== "NotInList",
-      membership: subscription._tag === "NotInList"
-        ? undefined
-        : subscription._tag === "Subscribed"
-        ? "subscribed"
-        : "unsubscribed",
-      properties: Option.match(data, { onNone: () => ({}), onSome: (d) => Object.fromEntries(d) })
-    }))
+    Effect.map(Effect.all([listRecipient(email), contactData(email)]), ([subscription, data]) => toContactState(subscription, data))
 
   return MailjetClient.of({
     manageContact,

@@ -2,6 +2,7 @@
  * The shapes of the Contacts API: what the client's calls take and give, and the schemas its
  * replies are read with. Kept apart from the calls so each reads on its own.
  */
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { InvalidContact, PropertyMissing } from "./MailjetError.js"
 import type { Action, Datatype } from "../Preset/Preset.js"
@@ -134,4 +135,31 @@ export const RecipientItem = Schema.Struct({
   IsUnsubscribed: Schema.Boolean,
   SubscribedAt: Schema.String,
   UnsubscribedAt: Schema.String
+})
+
+// Reply items → what the calls give.
+export const toDefinition = (p: typeof PropertyItem.Type): PropertyDefinition => ({ id: p.ID, name: p.Name, datatype: p.Datatype })
+export const toContact = (c: typeof ContactItem.Type): MailjetContact => ({ id: c.ID, email: c.Email, name: c.Name, createdAt: c.CreatedAt })
+export const toRecipient = (r: typeof RecipientItem.Type): Recipient => ({
+  contactId: r.ContactID,
+  subscribedAt: r.SubscribedAt,
+  unsubscribedAt: r.UnsubscribedAt
+})
+/** Values as text, as every recording has them; anything else as JSON rather than refused. */
+export const toPairs = (d: typeof ContactDataItem.Type): ReadonlyArray<readonly [string, string]> =>
+  d.Data.map(({ Name, Value }) => [Name, typeof Value === "string" ? Value : JSON.stringify(Value)] as const)
+export const toSubscription: (r: Option.Option<typeof RecipientItem.Type>) => Subscription = Option.match({
+  onNone: (): Subscription => ({ _tag: "NotInList" }),
+  onSome: (r): Subscription =>
+    r.IsUnsubscribed
+      ? { _tag: "Unsubscribed", subscribedAt: r.SubscribedAt, unsubscribedAt: r.UnsubscribedAt }
+      : { _tag: "Subscribed", subscribedAt: r.SubscribedAt }
+})
+export const toContactState = (
+  subscription: Subscription,
+  data: Option.Option<ReadonlyArray<readonly [string, string]>>
+): ContactState => ({
+  exists: Option.isSome(data) || subscription._tag !== "NotInList",
+  membership: subscription._tag === "NotInList" ? undefined : subscription._tag === "Subscribed" ? "subscribed" : "unsubscribed",
+  properties: Option.match(data, { onNone: () => ({}), onSome: (d) => Object.fromEntries(d) })
 })
