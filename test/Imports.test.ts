@@ -79,6 +79,14 @@ describe("import direction", () => {
     expect(inward).toEqual([])
   })
 
+  it("no file of the engine's folders (Domain, Mailjet, Delivery, internal) is over 300 lines", () => {
+    const long = files(SRC)
+      .filter((f) => /^(Domain|Mailjet|Delivery|internal)\//.test(f))
+      .map((f) => [f, fs.readFileSync(path.join(SRC, f), "utf8").split("\n").length - 1] as const)
+      .filter(([, n]) => n > 300)
+    expect(long).toEqual([])
+  })
+
   it("reads every kind of import it must judge", () => {
     expect(importsOf("Kafka/X.ts", `import { a } from "../Delivery/Bulk.js"\nexport * from "./Y.js"\nconst z = import("../internal/engine.js")\nimport "../Run/Side.js"`))
       .toEqual(["Delivery/Bulk.ts", "Kafka/Y.ts", "internal/engine.ts", "Run/Side.ts"])
