@@ -12,7 +12,7 @@ export { BulkJobPending, MailjetOutage, type RunStopped } from "./Delivery/RunSt
 /** Counters and histograms in Effect's registry (read them with `Metric.snapshot`), and email masking. */
 export * as Metrics from "./Delivery/Metrics.js"
 /** The request budget every lane shares. */
-export { Pacer } from "./Delivery/Pacer.js"
+export { Pacer } from "./Mailjet/Pacer.js"
 
 /** Credentials (as `Redacted`), list and base URL, from the environment or in code (`layerFrom`). */
 export { DEFAULT_BASE_URL, MailjetConfig, type MailjetSettings } from "./Mailjet/MailjetConfig.js"

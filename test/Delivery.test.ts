@@ -10,7 +10,7 @@ import { Mapping } from "../src/Mapping.js"
 import { readDeadLetter } from "../src/Run/Ndjson.js"
 import { deadLetterLine, type Result } from "../src/Domain/Outcome.js"
 import { isHealthy, preflight } from "../src/Mailjet/Preflight.js"
-import { Pacer } from "../src/Delivery/Pacer.js"
+import { Pacer } from "../src/Mailjet/Pacer.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
 import { captureLogs, capturedLogs, clientLayer, deliveryLayer, KEY, SECRET, simulatorLayer } from "./support/layers.js"
 

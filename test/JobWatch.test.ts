@@ -5,11 +5,12 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Option, TestClock } from "effect"
-import { watchJob } from "../src/Delivery/Bulk.js"
+import { watchJob } from "../src/internal/bulkJob.js"
 import { defaults } from "../src/Delivery/DeliveryConfig.js"
 import { makeFences } from "../src/Delivery/Fences.js"
-import { Pacer } from "../src/Delivery/Pacer.js"
+import { Pacer } from "../src/Mailjet/Pacer.js"
 import { MailjetClient } from "../src/Mailjet/MailjetClient.js"
+import { MailjetGateway } from "../src/Mailjet/MailjetGateway.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
 import { capturedLogs, captureLogs, clientLayer, simulatorOptions } from "./support/layers.js"
 
@@ -28,6 +29,7 @@ it.effect("law: a job Mailjet answers 404 for is ended at the watcher's first po
     yield* Effect.gen(function*() {
       const client = yield* MailjetClient
       const pacer = yield* Pacer.make(1000)
+      const gateway = yield* Effect.provideService(MailjetGateway.make, Pacer, pacer)
       // Polls every 10 s at most: a quarter of 2 minutes would be 30 s.
       const config = { ...defaults, bulkJobTimeout: Duration.minutes(2) }
       // A job stuck in Importing for ever: Mailjet knows it, and it may still land.
@@ -38,7 +40,7 @@ it.effect("law: a job Mailjet answers 404 for is ended at the watcher's first po
       const forged = Option.getOrThrow(fences.learn(unknown, ["freed@example.com"]))
       const real = Option.getOrThrow(fences.learn(running, ["kept@example.com"]))
       capturedLogs.length = 0
-      const watchers = yield* Effect.forkAll([forged, real].map(watchJob({ client, pacer, config, fences })))
+      const watchers = yield* Effect.forkAll([forged, real].map(watchJob({ gateway, config, fences })))
       const started = yield* TestClock.currentTimeMillis
       yield* stepUntil(Deferred.isDone(forged.ended), "1 second", 200)
       expect(yield* Deferred.isDone(forged.ended)).toBe(true)

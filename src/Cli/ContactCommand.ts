@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { MailjetClient, type MailjetContact, type Subscription } from "../Mailjet/MailjetClient.js"
+import { MailjetGateway } from "../Mailjet/MailjetGateway.js"
 import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
 import { normaliseEmail } from "../Mapping.js"
 import { ExitCode, reportSetupErrors, stderr } from "./Options.js"
@@ -28,13 +29,14 @@ export interface ContactView {
 
 export const describeContact = (email: string) =>
   Effect.gen(function*() {
-    const client = yield* MailjetClient
+    // Through the gateway like every call: paced when a host provides a Pacer (the CLI has none).
+    const { client, paced } = yield* MailjetGateway.fromContext
     const { listId } = yield* MailjetConfig
     // The list first: with a wrong MAILJET_LIST_ID every contact would read "not in the list".
-    const [, found] = yield* Effect.all([client.getList, client.getContact(email)], { concurrency: 2 })
+    const [, found] = yield* Effect.all([paced(client.getList), paced(client.getContact(email))], { concurrency: 2 })
     if (Option.isNone(found)) return { email, listId, contact: Option.none() } satisfies ContactView
     const [properties, subscription] = yield* Effect.all(
-      [client.contactData(email), client.listRecipient(email)],
+      [paced(client.contactData(email)), paced(client.listRecipient(email))],
       { concurrency: 2 }
     )
     return {

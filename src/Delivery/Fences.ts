@@ -38,7 +38,8 @@ export interface Fences {
   readonly learn: (job: number, emails: ReadonlyArray<string>) => Option.Option<Fence>
   /** Another process saw the job end. */
   readonly forget: (job: number) => Effect.Effect<void>
-  readonly observe: (listener: FenceListener) => void
+  /** Tells `listener` of this process's jobs from now on, until the function it returns is called. */
+  readonly observe: (listener: FenceListener) => () => void
   /** The fences of these contacts; synchronous, and nothing to do while no job is open. */
   readonly of: (emails: Iterable<string>) => ReadonlyArray<Fence>
   /**
@@ -97,6 +98,10 @@ export const makeFences = (): Fences => {
     }),
     observe: (listener) => {
       listeners.push(listener)
+      return () => {
+        const i = listeners.indexOf(listener)
+        if (i >= 0) listeners.splice(i, 1)
+      }
     },
     of: (emails) => {
       if (byEmail.size === 0) return []

@@ -12,10 +12,8 @@ export const attempts = Metric.counter("signal_mailjet_attempts_total", {
   description: "HTTP attempts made to managecontact",
   incremental: true
 })
-export const rateLimited = Metric.counter("signal_mailjet_rate_limited_total", {
-  description: "429 answers from Mailjet",
-  incremental: true
-})
+/** Counted by the Mailjet gateway, where every 429 comes back. */
+export { rateLimitedCounter as rateLimited } from "../Mailjet/MailjetMetrics.js"
 export const requestDuration = Metric.histogram(
   "signal_mailjet_request_duration_ms",
   MetricBoundaries.exponential({ start: 5, factor: 2, count: 12 }),
@@ -57,21 +55,8 @@ export const countOutcome = (event: string, o: Outcome): Effect.Effect<void> =>
     )
   )
 
-/** `jane.doe@example.com` → `j***@example.com`: enough to tell contacts apart in a log, not to mail them. */
-export const maskEmail = (email: string): string => {
-  const at = email.lastIndexOf("@")
-  if (at < 1) return "***"
-  return `${email[0]}***${email.slice(at)}`
-}
-
-// Bounded parts: an unbounded `+` before the `@` would make a long text without one quadratic.
-const EMAIL_LIKE = /[^\s@"<>(),;:\\[\]]{1,64}@[^\s@"<>(),;:\\[\]]{1,255}/gu
-
-/**
- * Masks whatever looks like an email (`something@somewhere`) in free text: messages from Mailjet
- * and reasons built from input quote addresses (`Invalid email address "jane@x"`).
- */
-export const maskEmails = (text: string): string => text.includes("@") ? text.replace(EMAIL_LIKE, maskEmail) : text
+/** Masking lives in Domain (every layer masks); re-exported here for the public `Metrics` namespace. */
+export { maskEmail, maskEmails } from "../Domain/Mask.js"
 
 export const inFlight = Metric.gauge("signal_mailjet_in_flight_events", {
   description: "Events read and not yet done"

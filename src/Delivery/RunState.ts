@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { FatalError } from "../Mailjet/MailjetError.js"
+import type { RunHooks } from "../Mailjet/MailjetGateway.js"
 
 /** Many calls in a row failed: a run stops spending attempts and ends with this error. */
 export class MailjetOutage extends Schema.TaggedError<MailjetOutage>()("MailjetOutage", { detail: Schema.String }) {
@@ -88,4 +89,11 @@ export const makeRunState: Effect.Effect<RunState> = Effect.gen(function*() {
       return true
     }
   }
+})
+
+/** What the Mailjet gateway needs of a run: its stop, said as the events it leaves say it. */
+export const runHooks = (state: RunState): RunHooks => ({
+  stopped: Effect.map(state.stopped, Option.map(stopMessage)),
+  onStop: state.onStop,
+  stop: state.stop
 })

@@ -30,7 +30,7 @@ import { DefaultPreset, type Preset } from "../Preset/Preset.js"
 import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import { Suppressions } from "../Suppressions.js"
 import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
-import { Pacer } from "./Pacer.js"
+import { Pacer } from "../Mailjet/Pacer.js"
 
 /**
  * Preflight skipped, by name: without it no suppressions are read, so standing consent re-subscribes

@@ -24,7 +24,8 @@ import * as Metrics from "../Delivery/Metrics.js"
 import { MailjetClient } from "../Mailjet/MailjetClient.js"
 import { isFatal, isTransient } from "../Mailjet/MailjetError.js"
 import { Preflight } from "../Mailjet/Preflight.js"
-import { awaitSlot, Pacer } from "../Delivery/Pacer.js"
+import { MailjetGateway, transientRetries } from "../Mailjet/MailjetGateway.js"
+import { Pacer } from "../Mailjet/Pacer.js"
 import * as Session from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { fairly } from "./FairReader.js"
@@ -344,10 +345,12 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
     const probe = Effect.gen(function*() {
       yield* Ref.update(status, (s) => ({ ...s, paused: true }))
       yield* Effect.logWarning("Mailjet looks down: paused consuming; probing")
-      // A probe is a call like any other: it takes a slot.
-      yield* Effect.zipRight(awaitSlot(pacer), client.getList).pipe(
+      // A probe is a call like any other: through the gateway, with its slot; retried on the one
+      // schedule, from 1 s up to every 30 s, for as long as Mailjet does not answer.
+      const gateway = yield* MailjetGateway.fromContext
+      yield* gateway.paced(client.getList).pipe(
         Effect.retry({
-          schedule: Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds"))),
+          schedule: transientRetries({ base: "1 second", max: "30 seconds", attempts: Infinity }),
           while: isTransient
         }),
         // The schedule never ends, so only a fatal error gets here.

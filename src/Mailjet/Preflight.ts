@@ -7,14 +7,13 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { Mapping } from "../Mapping.js"
 import { Consent } from "../Consent.js"
-import { awaitSlot, Pacer } from "../Delivery/Pacer.js"
 import { makeSuppressions, type Suppression, Suppressions } from "../Suppressions.js"
 import { LAST_EVENT_PROPERTY, PropertyTypes } from "../Preset/PropertyTypes.js"
-import { allPages, type ContactList, MailjetClient, type PropertyDefinition, type PropertyRejected } from "./MailjetClient.js"
+import { allPages, type ContactList, type MailjetClient, type PropertyDefinition, type PropertyRejected } from "./MailjetClient.js"
+import { MailjetGateway, transientRetries } from "./MailjetGateway.js"
 import { isTransient, type ListNotFound, type MailjetUnavailable, type RateLimited, type Unauthorized } from "./MailjetError.js"
 import type { Datatype } from "../Preset/Datatypes.js"
 import type { Preset } from "../Preset/Preset.js"
@@ -43,10 +42,10 @@ export const isHealthy = (r: PreflightReport): boolean => r.missing.length === 0
 export const compatible = (preset: Datatype, mailjet: Datatype): boolean =>
   preset === mailjet || mailjet === "str" || (preset === "int" && mailjet === "float")
 
-// Preflight runs once; a blip should not abort a run, an outage should. About 15 s: long enough
-// for a simulator started in the background just before (README, "Try it locally"; in CI it
-// took over 8 s to listen on a loaded machine, past the 3.5 s of three tries).
-const transient = Schedule.exponential("500 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5)))
+// Preflight runs once; a blip should not abort a run, an outage should. About 15 s (10 to 20, by
+// the jitter): long enough for a simulator started in the background just before (README, "Try it
+// locally"; in CI it took over 8 s to listen on a loaded machine, past the 3.5 s of three tries).
+const transient = transientRetries({ base: "650 millis", max: "10 seconds", attempts: 6 })
 
 export interface PreflightOptions {
   readonly createMissing: boolean
@@ -123,62 +122,55 @@ const readSuppressed = (
     return suppressed
   })
 
-export const preflight = (
+export const preflight: (
   preset: Preset,
   options: PreflightOptions
-): Effect.Effect<
+) => Effect.Effect<
   PreflightReport,
   PreflightError,
   MailjetClient
-> =>
-  Effect.gen(function*() {
-    const client = yield* MailjetClient
-    // Mailjet's budget is per key: with a run's Pacer about, each call takes a slot, or the run's
-    // first second draws 429s (measured: 2 at 10 calls/s) and starts at half its rate.
-    const pacer = Option.getOrUndefined(yield* Effect.serviceOption(Pacer))
-    const paced = <A, E extends { readonly _tag: string }>(e: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      pacer === undefined ? e : Effect.zipRight(
-        awaitSlot(pacer),
-        Effect.tapError(e, (x) => x._tag === "RateLimited" ? pacer.rateLimited : Effect.void)
-      )
-    // Said at the first failure, not after 15 s of silence: what failed, and that it is retried.
-    let announced = false
-    const schedule = options.retry ?? transient.pipe(
-      // The schedule sees every failure, the fatal ones (401, no such list) included: only what is retried is announced.
-      Schedule.tapInput((e: { readonly _tag: string; readonly message: string }) => {
-        if (announced || !isTransient(e)) return Effect.void
-        announced = true
-        return Effect.logWarning(`preflight: ${e.message} Retrying for about 15 s.`)
-      })
-    )
-    const retrying = <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) =>
-      Effect.retry(paced(e), { schedule, while: isTransient })
-    const list = yield* retrying(client.getList)
-    const defined = new Map((yield* retrying(client.listProperties)).map((p) => [p.name.toLowerCase(), p]))
-    const missing: Array<{ name: string; datatype: Datatype }> = []
-    const created: Array<PropertyDefinition> = []
-    const mismatched: Array<{ name: string; preset: Datatype; mailjet: Datatype }> = []
-    const datatypes = new Map<string, Datatype>()
-    for (const [name, datatype] of preset.datatypes) {
-      let found = defined.get(name.toLowerCase())
-      if (found === undefined && options.createMissing) {
-        found = yield* retrying(client.defineProperty(name, datatype))
-        created.push(found)
-      }
-      if (found === undefined) {
-        missing.push({ name, datatype })
-        continue
-      }
-      datatypes.set(name, found.datatype)
-      if (!compatible(datatype, found.datatype)) mismatched.push({ name, preset: datatype, mailjet: found.datatype })
+> = Effect.fn("Mailjet.preflight")(function*(preset: Preset, options: PreflightOptions) {
+  // Mailjet's budget is per key: with a run's Pacer about, each call takes a slot (the gateway's),
+  // or the run's first second draws 429s (measured: 2 at 10 calls/s) and starts at half its rate.
+  const gateway = yield* MailjetGateway.fromContext
+  const client = gateway.client
+  // Said at the first failure, not after 15 s of silence: what failed, and that it is retried.
+  let announced = false
+  const schedule = options.retry ?? transient.pipe(
+    // The schedule sees every failure, the fatal ones (401, no such list) included: only what is retried is announced.
+    Schedule.tapInput((e: { readonly _tag: string; readonly message: string }) => {
+      if (announced || !isTransient(e)) return Effect.void
+      announced = true
+      return Effect.logWarning(`preflight: ${e.message} Retrying for about 15 s.`)
+    })
+  )
+  const retrying = <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) =>
+    Effect.retry(gateway.paced(e), { schedule, while: isTransient })
+  const list = yield* retrying(client.getList)
+  const defined = new Map((yield* retrying(client.listProperties)).map((p) => [p.name.toLowerCase(), p]))
+  const missing: Array<{ name: string; datatype: Datatype }> = []
+  const created: Array<PropertyDefinition> = []
+  const mismatched: Array<{ name: string; preset: Datatype; mailjet: Datatype }> = []
+  const datatypes = new Map<string, Datatype>()
+  for (const [name, datatype] of preset.datatypes) {
+    let found = defined.get(name.toLowerCase())
+    if (found === undefined && options.createMissing) {
+      found = yield* retrying(client.defineProperty(name, datatype))
+      created.push(found)
     }
-    let marker = defined.get(LAST_EVENT_PROPERTY)
-    if (marker === undefined && options.createMissing) {
-      marker = yield* retrying(client.defineProperty(LAST_EVENT_PROPERTY, "datetime"))
-      created.push(marker)
+    if (found === undefined) {
+      missing.push({ name, datatype })
+      continue
     }
-    if (marker?.datatype === "datetime") datatypes.set(LAST_EVENT_PROPERTY, "datetime")
-    const suppressed = options.readSuppressions === true ? yield* readSuppressed(client, retrying) : []
-    return { list, missing, created, mismatched, datatypes, marker: marker?.datatype === "datetime", suppressed }
-  })
-
+    datatypes.set(name, found.datatype)
+    if (!compatible(datatype, found.datatype)) mismatched.push({ name, preset: datatype, mailjet: found.datatype })
+  }
+  let marker = defined.get(LAST_EVENT_PROPERTY)
+  if (marker === undefined && options.createMissing) {
+    marker = yield* retrying(client.defineProperty(LAST_EVENT_PROPERTY, "datetime"))
+    created.push(marker)
+  }
+  if (marker?.datatype === "datetime") datatypes.set(LAST_EVENT_PROPERTY, "datetime")
+  const suppressed = options.readSuppressions === true ? yield* readSuppressed(client, retrying) : []
+  return { list, missing, created, mismatched, datatypes, marker: marker?.datatype === "datetime", suppressed }
+})

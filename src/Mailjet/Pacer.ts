@@ -14,7 +14,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { DeliveryConfig } from "./DeliveryConfig.js"
+import { DeliveryConfig } from "../Delivery/DeliveryConfig.js"
 
 /** The share of the rate actually paced (see above). */
 const HEADROOM = 0.95
@@ -90,7 +90,3 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
 
   static readonly layer = Layer.effect(Pacer, Effect.flatMap(DeliveryConfig, (c) => Pacer.make(c.maxRps)))
 }
-
-/** Waits for a slot, not racing a stop: for calls outside an event's lane (preflight, probes, watchers). */
-export const awaitSlot = (pacer: typeof Pacer.Service): Effect.Effect<void> =>
-  Effect.flatMap(pacer.reserve, (wait) => (wait > 0 ? Effect.sleep(wait) : Effect.void))

@@ -1,0 +1,252 @@
+/**
+ * The transport under MailjetClient: one request on undici's dispatcher, the statuses every endpoint
+ * shares, envelopes decoded, error bodies read. One attempt per call, bounded by the configured
+ * timeout: pacing and retrying are the gateway's (MailjetGateway), which sees every lane at once.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import { type Dispatcher, Pool } from "undici"
+import { maskEmails } from "../Domain/Mask.js"
+import type { MailjetSettings } from "./MailjetConfig.js"
+import { MailjetUnavailable, RateLimited, UNREACHABLE_CODES, Unauthorized } from "./MailjetError.js"
+
+type Transient = RateLimited | MailjetUnavailable
+
+/** v3 error envelope; `ErrorInfo` is a string, or an object for field validation errors. */
+const ErrorBody = Schema.Struct({
+  ErrorMessage: Schema.optional(Schema.String),
+  ErrorInfo: Schema.optional(Schema.Unknown)
+})
+
+export interface ErrorDetails {
+  readonly message: string
+  /** Properties Mailjet says are not defined, in its order. */
+  readonly undefinedProperties: ReadonlyArray<string>
+  /** Every property Mailjet refused, when nothing but properties was refused. */
+  readonly onlyProperties: ReadonlyArray<string> | undefined
+}
+
+/** Reads Mailjet's 400 body; tolerant, since only the docs show the property error's shape. */
+export const readErrorBody = (body: unknown): ErrorDetails => {
+  const decoded = Schema.decodeUnknownOption(ErrorBody)(body)
+  if (decoded._tag === "None") return { message: "unreadable error body", undefinedProperties: [], onlyProperties: undefined }
+  const { ErrorInfo, ErrorMessage } = decoded.value
+  const parts: Array<string> = []
+  const undefinedProperties: Array<string> = []
+  const rejected: Array<string> = []
+  let otherProblems = typeof ErrorInfo === "string" && ErrorInfo !== ""
+  if (typeof ErrorInfo === "object" && ErrorInfo !== null) {
+    for (const [field, info] of Object.entries(ErrorInfo)) {
+      const entries = Array.isArray(info) ? info : [info]
+      for (const entry of entries) {
+        if (typeof entry === "object" && entry !== null) {
+          for (const [name, text] of Object.entries(entry)) {
+            if (typeof text === "string" && /not defined/i.test(text)) undefinedProperties.push(name)
+            if (field === "Properties") rejected.push(name)
+            else otherProblems = true
+            parts.push(`${name}: ${String(text)}`)
+          }
+        } else {
+          otherProblems = true
+          parts.push(`${field}: ${String(entry)}`)
+        }
+      }
+    }
+  } else if (typeof ErrorInfo === "string" && ErrorInfo !== "") parts.push(ErrorInfo)
+  // Mailjet quotes the address it refuses, and the message ends up in outcome lines and logs.
+  const message = maskEmails([ErrorMessage ?? "Bad request", ...parts].join("; "))
+  return { message, undefinedProperties, onlyProperties: !otherProblems && rejected.length > 0 ? rejected : undefined }
+}
+
+/** A body's JSON, or `undefined` when it is not JSON (JSON itself has no `undefined`). */
+export const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+const ServerErrorBody = Schema.Struct({ ErrorIdentifier: Schema.String })
+const decodeServerError = Schema.decodeUnknownOption(ServerErrorBody)
+
+/** A 5xx summarised, keeping the `ErrorIdentifier` GUID of Mailjet's 500 body: its support asks for it. */
+const serverError = (res: Reply): string => {
+  const body = decodeServerError(parseJson(res.text))
+  return body._tag === "Some" ? `HTTP ${res.status}, ErrorIdentifier ${body.value.ErrorIdentifier}` : `HTTP ${res.status}`
+}
+
+/** A reply body short enough for a reason line: HTML from a proxy is mostly markup. */
+export const excerpt = (text: string): string => {
+  const flat = text.replace(/\s+/g, " ").trim()
+  return flat === "" ? "empty body" : flat.length > 160 ? `${flat.slice(0, 160)}…` : flat
+}
+
+/** One HTTP exchange, its body read whole: every Mailjet reply is small. */
+export interface Reply {
+  readonly status: number
+  readonly text: string
+}
+
+/**
+ * One request on undici's dispatcher API, the layer `fetch` and `request` are built on, without
+ * their streams, AbortController or header objects: `@effect/platform`'s HttpClient on undici cost
+ * more CPU per request than all the rest of an event's work (measured, see BENCHMARKS.md).
+ * `timeoutMs` bounds the whole exchange with a real timer, not Effect's Clock: a race per request
+ * would cost two fibers, and a timeout is about the wire, which virtual time does not move.
+ * Interruption aborts the request.
+ */
+const exchange = (
+  pool: Pool,
+  options: Dispatcher.DispatchOptions,
+  timeoutMs: number,
+  onTimeout: () => MailjetUnavailable,
+  origin: string
+): Effect.Effect<Reply, MailjetUnavailable> =>
+  Effect.async<Reply, MailjetUnavailable>((resume) => {
+    let settled = false
+    let controller: Dispatcher.DispatchController | undefined
+    // An abort wanted before undici starts the request (it waits in the pool's queue) is done when it starts.
+    let abortWith: Error | undefined
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let status = 0
+    const chunks: Array<Buffer> = []
+    /** True for the first caller only: the exchange ends once. */
+    const end = () => {
+      if (settled) return false
+      settled = true
+      if (timer !== undefined) clearTimeout(timer)
+      return true
+    }
+    const settle = (effect: Effect.Effect<Reply, MailjetUnavailable>) => {
+      if (end()) resume(effect)
+    }
+    const abort = (error: Error) => {
+      if (controller === undefined) abortWith = error
+      else if (!controller.aborted) controller.abort(error)
+    }
+    pool.dispatch(options, {
+      onRequestStart(c) {
+        controller = c
+        if (abortWith !== undefined) c.abort(abortWith)
+      },
+      onResponseStart(_c, statusCode) {
+        status = statusCode
+      },
+      onResponseData(_c, chunk) {
+        chunks.push(chunk)
+      },
+      onResponseEnd() {
+        settle(Effect.succeed({ status, text: Buffer.concat(chunks).toString("utf8") }))
+      },
+      onResponseError(_c, error) {
+        const code = (error as NodeJS.ErrnoException).code
+        settle(Effect.fail(
+          new MailjetUnavailable({
+            detail: `transport error: ${error.message}`,
+            ...(code !== undefined && UNREACHABLE_CODES.has(code) ? { unreachable: origin } : {})
+          })
+        ))
+      }
+    })
+    if (!settled) {
+      timer = setTimeout(() => {
+        // Settled first: aborting reports an error of its own, which this one wins over.
+        settle(Effect.fail(onTimeout()))
+        abort(new Error("timed out"))
+      }, timeoutMs)
+    }
+    return Effect.sync(() => {
+      if (end()) abort(new Error("interrupted"))
+    })
+  })
+
+/** Mailjet's largest page (`Limit`). */
+export const PAGE = 1000
+
+/** Every page of a paged read, as Mailjet advises: step `Offset` until a short page. */
+export const allPages = <A, E>(
+  read: (page: { readonly offset: number; readonly limit: number }) => Effect.Effect<ReadonlyArray<A>, E>
+): Effect.Effect<Array<A>, E> =>
+  Effect.gen(function*() {
+    const all: Array<A> = []
+    for (let offset = 0;; offset += PAGE) {
+      const page = yield* read({ offset, limit: PAGE })
+      all.push(...page)
+      if (page.length < PAGE) return all
+    }
+  })
+
+/** The client's connections and the statuses every call shares; the pool closes with the scope. */
+export const makeTransport = (config: MailjetSettings) => Effect.gen(function*() {
+  const listId = config.listId
+  const root = new URL("/v3/REST", config.baseUrl)
+  const pool = yield* Effect.acquireRelease(
+    Effect.sync(() => new Pool(root.origin)),
+    // Nothing is in flight by then unless the program was interrupted: do not wait for it.
+    (p) => Effect.promise(() => p.destroy())
+  )
+  const basePath = root.pathname
+  const headers = {
+    authorization: `Basic ${Buffer.from(`${Redacted.value(config.apiKey)}:${Redacted.value(config.secretKey)}`).toString("base64")}`,
+    accept: "application/json"
+  }
+  const jsonHeaders = { ...headers, "content-type": "application/json" }
+  const timeoutMs = Duration.toMillis(config.timeout)
+  const timedOut = () => new MailjetUnavailable({ detail: `no answer within ${Duration.format(config.timeout)}` })
+
+  const unavailable = (detail: string) => new MailjetUnavailable({ detail })
+
+  const request = (method: "GET" | "POST", path: string, body?: unknown) => {
+    const options: Dispatcher.DispatchOptions = body === undefined
+      ? { method, path: basePath + path, headers }
+      : { method, path: basePath + path, headers: jsonHeaders, body: JSON.stringify(body) }
+    return exchange(pool, options, timeoutMs, timedOut, root.origin)
+  }
+
+  /** Statuses every endpoint shares are mapped here; the rest by `status` (a read may succeed on 404). */
+  const send = <A, E>(
+    exchanged: Effect.Effect<Reply, MailjetUnavailable>,
+    on: {
+      readonly ok: (res: Reply) => Effect.Effect<A, E | MailjetUnavailable>
+      readonly status: (res: Reply) => Effect.Effect<A, E | MailjetUnavailable>
+    }
+  ): Effect.Effect<A, E | Unauthorized | Transient> =>
+    Effect.flatMap(exchanged, (res): Effect.Effect<A, E | Unauthorized | Transient> => {
+      const s = res.status
+      if (s >= 200 && s < 300) return on.ok(res)
+      // 401 and 429 bodies are not JSON (empty, or an HTML page).
+      if (s === 401) return Effect.fail(new Unauthorized())
+      if (s === 429) return Effect.fail(new RateLimited())
+      if (s >= 500 || s === 408) return Effect.fail(unavailable(serverError(res)))
+      return on.status(res)
+    })
+
+  /** The reply's envelope, with the parser made once rather than per call. */
+  const decodeOk = <A, I>(schema: Schema.Schema<A, I>) => {
+    const decode = Schema.decodeUnknownEither(schema)
+    return (res: Reply): Effect.Effect<A, MailjetUnavailable> => {
+      const decoded = decode(parseJson(res.text))
+      return Either.isRight(decoded)
+        ? Effect.succeed(decoded.right)
+        : Effect.fail(unavailable(`HTTP ${res.status} with a body that is not a Mailjet envelope`))
+    }
+  }
+
+  /** A 4xx body as JSON when it is JSON; anything else is summarised by status. */
+  const errorDetails = (res: Reply): ErrorDetails => {
+    const json = parseJson(res.text)
+    return json === undefined
+      ? { message: `HTTP ${res.status}`, undefinedProperties: [], onlyProperties: undefined }
+      : readErrorBody(json)
+  }
+
+  /** A GET of a path relative to `/v3/` (a bulk job's error file). */
+  const getV3 = (path: string) =>
+    exchange(pool, { method: "GET", path: new URL(path.replace(/^\/+/, ""), new URL("/v3/", config.baseUrl)).pathname, headers }, timeoutMs, timedOut, root.origin)
+
+  return { listId, request, getV3, send, decodeOk, errorDetails, unavailable }
+})

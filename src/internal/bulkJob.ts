@@ -1,0 +1,181 @@
+/**
+ * Bulk, part two: a job. POST it, poll it to its end (or its deadline), read its error file; every
+ * call through the gateway. A job whose end was not seen (its deadline, a stop) may still land: its
+ * contacts stay fenced (order.ts) and a watcher polls it, in the background, to its end.
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
+import type { Fence, Fences } from "../Delivery/Fences.js"
+import * as Metrics from "../Delivery/Metrics.js"
+import type { RunState } from "../Delivery/RunState.js"
+import type { BulkRejection } from "../Mailjet/MailjetClient.js"
+import { CallStopped, type Lane, type MailjetGateway, transientRetries } from "../Mailjet/MailjetGateway.js"
+import type { Action } from "../Preset/Preset.js"
+import type { Batch } from "./bulkPlan.js"
+import type { Send } from "./send.js"
+
+/** The first job's first poll; later ones wait about as long as the last job took. Polls slow down to MAX_POLL. */
+const FIRST_POLL = Duration.seconds(1)
+const MAX_POLL = Duration.seconds(10)
+
+/** A job read to its end: every contact not refused was accepted. */
+export interface Ended {
+  readonly _tag: "Ended"
+  readonly job: number
+  readonly rejected: ReadonlyMap<string, BulkRejection>
+}
+
+/** How a whole job went when it was not read to its end. */
+export type Verdict =
+  /** The job did not run to a readable end: its events go one by one. */
+  | { readonly _tag: "Fallback"; readonly reason: string }
+  | { readonly _tag: "Stopped"; readonly reason: string; readonly error?: string }
+
+/** A job that did not run to a readable end: its events go one by one, this said on them. */
+export class JobFallback extends Schema.TaggedError<JobFallback>()("JobFallback", { reason: Schema.String }) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/** What a run's jobs need: its calls (gateway, lane), its stop, the fences, and where watchers live. */
+export interface JobContext {
+  readonly gateway: typeof MailjetGateway.Service
+  readonly lane: Lane
+  readonly config: DeliverySettings
+  readonly state: RunState
+  readonly fences: Fences
+  /** The engine's scope: a job's watcher outlives the run that started it. */
+  readonly scope: Scope.Scope
+}
+
+/** How long a poll waits at most: a short deadline (a test's) is polled more often. */
+const slowestPoll = (config: DeliverySettings) => Math.min(Duration.toMillis(MAX_POLL), Duration.toMillis(config.bulkJobTimeout) / 4)
+
+/**
+ * A job whose end was not seen (this process's, or another's: Fences.learn): polled, outside any
+ * run, until it ends, then its contacts are free. Never given up: a contact fenced for ever is held
+ * back, not overwritten. Stops as well when another process saw the job end (Fences.forget), and
+ * when Mailjet answers that it has no such job (404): one it does not know can never land.
+ */
+export const watchJob = (deps: Pick<JobContext, "gateway" | "config" | "fences">) => (fence: Fence) =>
+  Effect.zipRight(Metric.increment(Metrics.bulkJobsUnfinished), Effect.gen(function*() {
+    const { fences, gateway } = deps
+    while (!(yield* Deferred.isDone(fence.ended))) {
+      yield* Effect.sleep(slowestPoll(deps.config))
+      const r = yield* Effect.either(gateway.paced(gateway.client.bulkJob(fence.job)))
+      if (r._tag === "Right" && r.right.status === "Unknown") {
+        yield* Effect.logWarning(`bulk job ${fence.job} is unknown to Mailjet (${r.right.error}), so it can never land: its fence on ${fence.emails.length} contacts is released`)
+        return yield* fences.close(fence)
+      }
+      if (r._tag === "Right" && r.right.status !== "Running") {
+        yield* Effect.logInfo(`bulk job ${fence.job} ended (${r.right.status}): its contacts' later updates go on`)
+        return yield* fences.close(fence)
+      }
+    }
+  })).pipe(Effect.ensuring(Metric.incrementBy(Metrics.bulkJobsUnfinished, -1)))
+
+/** Watches a job whose end was not seen in the background, for as long as the engine lives. */
+export const watchInBackground = (ctx: Pick<JobContext, "gateway" | "config" | "fences" | "scope">) => (fence: Fence) =>
+  // Interruptible, though forked from a finalizer: the engine's end must be able to stop it.
+  Effect.asVoid(Effect.forkIn(Effect.interruptible(watchJob(ctx)(fence)), ctx.scope))
+
+/** A run's jobs: `runJob` takes one from its POST to its end. */
+export const makeJobs = (ctx: JobContext) => {
+  const { config, fences, gateway, lane } = ctx
+  const watch = watchInBackground(ctx)
+  const client = gateway.client
+  /** How long the last job took: the next job's first poll waits about that long, so most jobs take one poll. */
+  let lastJobMs = Duration.toMillis(FIRST_POLL)
+
+  const post = (action: Action, contacts: ReadonlyArray<Send["body"]>) => {
+    const body = contacts.map(({ Action: _, ...rest }) => rest)
+    return gateway.retrying(lane, client.manageManyContacts(action, body)).pipe(
+      Effect.catchTags({
+        BulkRefused: (e) => new JobFallback({ reason: `the bulk call failed (${e.message})` }),
+        RetriesExhausted: (e) => new JobFallback({ reason: `the bulk call failed (${e.message})` })
+      })
+    )
+  }
+
+  const slowest = slowestPoll(config)
+  // Polls are bounded by the job's deadline, not by attempts: the same schedule, without an end.
+  const pollRetries = transientRetries({ base: config.retryBase, max: config.retryMax, attempts: Infinity })
+
+  /** Polls until the job ends or its deadline passes. */
+  const poll = (job: number, deadline: number) =>
+    Effect.gen(function*() {
+      const started = yield* Clock.currentTimeMillis
+      let polls = 0
+      let delay = Math.min(lastJobMs, slowest)
+      const backoff = yield* Schedule.driver(pollRetries)
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        if (now >= deadline) {
+          return yield* new JobFallback({ reason: `bulk job ${job} did not end within ${Duration.format(config.bulkJobTimeout)} (MAILJET_BULK_JOB_TIMEOUT)` })
+        }
+        yield* Effect.raceFirst(Effect.sleep(Math.min(delay, deadline - now)), ctx.state.onStop)
+        const r = yield* Effect.either(gateway.call(lane, client.bulkJob(job)))
+        if (r._tag === "Right") {
+          yield* backoff.reset
+          polls++
+          if (r.right.status !== "Running") {
+            // Done at the first poll: it may have ended well before, so try a little earlier next time.
+            lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.95 : (yield* Clock.currentTimeMillis) - started)
+            return r.right
+          }
+          // Missed: it should end soon, so look again soon, then less and less often.
+          delay = polls === 1 ? Math.max(100, lastJobMs / 4) : Math.min(Duration.toMillis(MAX_POLL), delay * 1.5)
+          continue
+        }
+        if (r.left._tag === "CallStopped") return yield* r.left
+        if (r.left._tag !== "RateLimited") yield* Effect.raceFirst(Effect.ignore(backoff.next(r.left)), ctx.state.onStop)
+      }
+    })
+
+  const rejections = (job: number, errorFile: string | undefined) =>
+    errorFile === undefined
+      ? Effect.succeed([])
+      : gateway.retrying(lane, client.bulkRejections(errorFile)).pipe(
+        Effect.catchTag("RetriesExhausted", (e) => new JobFallback({ reason: `bulk job ${job} ended, but its error file could not be read: ${e.last}` }))
+      )
+
+  /** One job's life: its ID and the contacts it refused (by lowercase email), or one verdict for all. */
+  const runJob: (batch: Batch) => Effect.Effect<Ended | Verdict> = Effect.fn("Bulk.job")(
+    function*(batch: Batch) {
+      const id = yield* post(batch.action, batch.bodies!)
+      // Sent: while the job runs, its contacts are only their emails.
+      batch.bodies = undefined
+      yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: batch.emails.length, action: batch.action }))
+      const fence = fences.open(id, batch.emails)
+      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(config.bulkJobTimeout)
+      const end = yield* poll(id, deadline).pipe(
+        // Not attempted, though the job may still land: a rerun sends the same updates again.
+        Effect.catchTag("CallStopped", (e) =>
+          new CallStopped({ reason: `${e.reason} (bulk job ${id}, still running, may land meanwhile)`, ...(e.error === undefined ? {} : { error: e.error }) })),
+        // Its end not seen (the deadline, a stop, an interruption): it may still land.
+        Effect.onExit((exit) => exit._tag === "Success" ? fences.close(fence) : watch(fence))
+      )
+      if (end.status !== "Completed") {
+        return { _tag: "Fallback", reason: `bulk job ${id} ended ${end.detail}${end.error === "" ? "" : ` (${end.error})`}` } as const
+      }
+      const refused = yield* rejections(id, end.errorFile)
+      const rejected = new Map<string, BulkRejection>()
+      for (const r of refused) rejected.set(r.email.toLowerCase(), r)
+      return { _tag: "Ended", job: id, rejected } as const
+    },
+    Effect.catchTags({
+      JobFallback: (e) => Effect.succeed<Verdict>({ _tag: "Fallback", reason: e.reason }),
+      CallStopped: (e) => Effect.succeed<Verdict>({ _tag: "Stopped", reason: e.reason, ...(e.error === undefined ? {} : { error: e.error }) })
+    })
+  )
+
+  return { runJob }
+}

@@ -1,0 +1,112 @@
+/**
+ * Bulk, part three: settle. A window's plan (bulkPlan.ts) → its jobs (bulkJob.ts) beside the
+ * contacts sent one by one → one outcome per event: the job's for a contact it took, a dead letter
+ * for one it refused, and the per-event path for a contact whose job did not run to a readable end
+ * (only once that job ended or passed its deadline, so its updates never overtake the job's).
+ */
+import * as Effect from "effect/Effect"
+import type { Outcome } from "../Domain/Outcome.js"
+import type { Action } from "../Preset/Preset.js"
+import { type JobContext, makeJobs } from "./bulkJob.js"
+import { type Group, indices, type Plan, planWindow } from "./bulkPlan.js"
+import { stopOnFatal } from "./results.js"
+import type { makeSend, Send } from "./send.js"
+
+/** A run's bulk path: its jobs, and the per-event path (`send`) for what goes one by one. */
+export const makeBulk = (ctx: JobContext & { readonly send: ReturnType<typeof makeSend> }) => {
+  const { config, lane, state } = ctx
+  const { runJob } = makeJobs(ctx)
+  // Admitted with its window (-1 is before any cut): a drain does not strand half a window.
+  const sendOne = (p: Send) => Effect.catchAll(ctx.send(p, -1, state, lane), stopOnFatal(state))
+
+  const delivered = (p: Send, job: number): Outcome => ({
+    outcome: "delivered",
+    action: p.body.Action,
+    status: 201,
+    attempts: 1,
+    via: "bulk",
+    job,
+    ...(p.partial === undefined ? {} : { partial: p.partial }),
+    ...(p.note === undefined ? {} : { note: p.note }),
+    ...(p.demoted === undefined ? {} : { demoted: p.demoted })
+  })
+
+  /** One by one, in order per contact, contacts side by side; a fallback's reason kept on its lines. */
+  const oneByOne = (
+    sends: ReadonlyArray<Send | undefined>,
+    groups: ReadonlyArray<readonly [Group, string | undefined]>,
+    into: Array<Outcome | undefined>
+  ) =>
+    Effect.forEach(groups, ([group, reason]) =>
+      Effect.forEach(indices(group), (i) =>
+        Effect.map(sendOne(sends[i]!), (o) => {
+          into[i] = reason === undefined || o.outcome !== "dead-lettered" ? o : { ...o, reason: `${reason}; then one by one: ${o.reason}` }
+        }), { discard: true }), { concurrency: config.concurrency, discard: true })
+
+  /**
+   * The outcome of each of the window's events to send, in their order. `sends` is read for the
+   * jobs' bodies and let go: while the jobs run, a contact is its email and its events' places.
+   * `again` gives the same updates back once the jobs ended, for the outcomes and any fallback.
+   */
+  const window = (sends: ReadonlyArray<Send>, again: () => ReadonlyArray<Send>): Effect.Effect<ReadonlyArray<Outcome>> =>
+    settle(planWindow(sends, config.bulkSize), again)
+
+  // Planned before the span: the span's generator holds its arguments, and `sends` must go.
+  const settle = Effect.fn("Delivery.window")(function*(plan: Plan, again: () => ReadonlyArray<Send>) {
+    const out: Array<Outcome | undefined> = new Array(plan.size)
+    const { batches } = plan
+    const [ends] = yield* Effect.all([
+      Effect.forEach(batches, runJob, { concurrency: "unbounded" }),
+      oneByOne(plan.replays, plan.single, out)
+    ], { concurrency: 2 })
+    const later = again()
+    const fallback: Array<readonly [Group, string]> = []
+    for (let b = 0; b < batches.length; b++) {
+      const { emails, groups } = batches[b]!
+      const end = ends[b]!
+      // A job not read to its end: one verdict for all its contacts.
+      if (end._tag === "Fallback") {
+        for (const group of groups) fallback.push([group, end.reason])
+        continue
+      }
+      if (end._tag === "Stopped") {
+        const o: Outcome = { outcome: "not-attempted", reason: end.reason, ...(end.error === undefined ? {} : { error: end.error }) }
+        for (const group of groups) for (const i of indices(group)) out[i] = o
+        continue
+      }
+      // Most events of a job have the same outcome: one object for them all.
+      const plain = new Map<Action, Outcome>()
+      for (let c = 0; c < groups.length; c++) {
+        const group = groups[c]!
+        const rejection = end.rejected.get(emails[c]!.toLowerCase())
+        if (rejection === undefined) {
+          for (const i of indices(group)) {
+            const p = later[i]!
+            if (p.partial !== undefined || p.note !== undefined || p.demoted !== undefined) out[i] = delivered(p, end.job)
+            else {
+              let o = plain.get(p.body.Action)
+              if (o === undefined) plain.set(p.body.Action, o = delivered(p, end.job))
+              out[i] = o
+            }
+          }
+          continue
+        }
+        const e = rejection.error
+        // Properties alone refused: one by one, so the rest of each update still lands (partial).
+        if (e.properties !== undefined) {
+          fallback.push([group, `bulk job ${end.job} refused properties (${e.properties.join(", ")})`])
+          continue
+        }
+        const o: Outcome = { outcome: "dead-lettered", error: e._tag, reason: e.message, attempts: 1, via: "bulk", job: end.job }
+        for (const i of indices(group)) out[i] = o
+      }
+    }
+    if (fallback.length > 0) {
+      yield* Effect.logWarning(`bulk: ${fallback.length} contacts sent one by one: ${[...new Set(fallback.map(([, r]) => r))].slice(0, 3).join("; ")}`)
+    }
+    yield* oneByOne(later, fallback, out)
+    return out as ReadonlyArray<Outcome>
+  })
+
+  return { window }
+}

@@ -1,0 +1,141 @@
+/**
+ * One event's update, sent until it is done: the per-event path. One state machine per event, kept
+ * whole so its order of checks reads top to bottom: the run's stop, its drain, the slot, the
+ * replay's read, partial updates, 429s and retries. What it decides without I/O is in Prepare.ts;
+ * every call goes through the gateway. No fiber, race or Deferred is made unless a wait needs one:
+ * this runs once per event at full speed.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type { Outcome } from "../Domain/Outcome.js"
+import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
+import * as Metrics from "../Delivery/Metrics.js"
+import { addRefused, type Prepared, supersededReason, withoutRefused } from "../Delivery/Prepare.js"
+import { guardReplay } from "../Delivery/ReplayGuard.js"
+import { type RunState, stopMessage } from "../Delivery/RunState.js"
+import { type Lane, type MailjetGateway, MAX_RATE_LIMITED_RETRIES } from "../Mailjet/MailjetGateway.js"
+import type { FatalError, MailjetError } from "../Mailjet/MailjetError.js"
+
+export type Send = Extract<Prepared, { _tag: "Send" }>
+
+/** Sends one update until it is done (`seq`: its place in the input, for a drain); fails only with a fatal error. */
+export const makeSend = (gateway: typeof MailjetGateway.Service, config: DeliverySettings) => {
+  const client = gateway.client
+  return Effect.fnUntraced(function*(p: Send, seq: number, state: RunState, lane: Lane): Effect.fn.Return<Outcome, FatalError> {
+    let attempts = 0
+    let failures = 0
+    let limited = 0
+    let body = p.body
+    let partial = p.partial
+    // A replay first reads what Mailjet holds, then sends what of it may still apply.
+    let guarded = p.replay === undefined
+    let superseded: ReadonlyArray<string> = []
+    // The gateway's retry schedule, driven here: made at the first failure, most events have none.
+    let backoff: Schedule.ScheduleDriver<unknown, unknown> | undefined
+    while (true) {
+      const stopped = yield* state.stopped
+      if (Option.isSome(stopped)) {
+        return {
+          outcome: "not-attempted",
+          reason: stopMessage(stopped.value),
+          ...(attempts > 0 ? { attempts } : {})
+        } as const
+      }
+      if (attempts === 0 && !state.admit(seq)) {
+        return { outcome: "not-attempted", reason: stopMessage({ _tag: "Shutdown" }) } as const
+      }
+      // A replay's read is two calls (the list recipient and the contact's data): two slots. A
+      // stop during the wait is seen at the top of the loop.
+      if (!(yield* gateway.slot(state.onStop, guarded ? 1 : 2))) continue
+      let error: MailjetError
+      if (!guarded) {
+        const read = yield* Effect.either(client.contactState(p.email))
+        if (Either.isRight(read)) {
+          lane.answered()
+          guarded = true
+          const g = guardReplay(body, p.eventAt, read.right, p.replay === "properties")
+          superseded = g.superseded
+          if (g._tag === "Skip") {
+            return { outcome: "dropped", reason: supersededReason(superseded, "nothing sent") } as const
+          }
+          body = g.body
+          continue
+        }
+        error = read.left
+      } else {
+        // Attempts count what was sent to managecontact; the replay's read is not one.
+        attempts++
+        const started = yield* Clock.currentTimeMillis
+        const result = yield* Effect.either(client.manageContact(body))
+        const elapsed = (yield* Clock.currentTimeMillis) - started
+        yield* Metrics.requestDuration(Effect.succeed(elapsed))
+        yield* Metrics.attempts(Effect.succeed(1))
+        if (Either.isRight(result)) {
+          lane.answered()
+          return {
+            outcome: "delivered",
+            action: body.Action,
+            status: result.right.status,
+            attempts,
+            ...(partial === undefined ? {} : { partial }),
+            ...(superseded.length > 0
+              ? { superseded, note: supersededReason(superseded, `sent as ${body.Action}`) }
+              : p.note === undefined
+              ? {}
+              : { note: p.note }),
+            ...(p.demoted === undefined ? {} : { demoted: p.demoted })
+          } as const
+        }
+        error = result.left
+      }
+      switch (error._tag) {
+        case "Unauthorized":
+        case "ListNotFound":
+          return yield* Effect.fail(error)
+        case "PropertyMissing":
+        case "InvalidContact": {
+          lane.answered()
+          const rest = withoutRefused(body, error.properties)
+          if (rest === undefined) {
+            return { outcome: "dead-lettered", error: error._tag, reason: error.message, attempts } as const
+          }
+          // Only properties were refused: the rest of the update, and its action, still lands in order.
+          body = rest
+          partial = addRefused(partial, error)
+          continue
+        }
+        case "RateLimited":
+          yield* gateway.rateLimited
+          if (++limited > MAX_RATE_LIMITED_RETRIES) {
+            return {
+              outcome: "dead-lettered",
+              error: error._tag,
+              reason: `still rate limited after ${limited} tries: ${error.message}`,
+              attempts
+            } as const
+          }
+          continue
+        case "MailjetUnavailable":
+          yield* lane.failed(error.detail)
+          // Checked before the schedule's own end, so that the last failure is dead-lettered
+          // even when the outage it completes stopped the run at the same moment.
+          if (++failures >= config.maxAttempts) {
+            return {
+              outcome: "dead-lettered",
+              error: error._tag,
+              reason: `gave up after ${failures} attempts: ${error.message}`,
+              attempts
+            } as const
+          }
+          yield* Effect.logDebug("retrying").pipe(
+            Effect.annotateLogs({ email: Metrics.maskEmail(p.email), attempt: attempts, error: error.detail })
+          )
+          backoff ??= yield* Schedule.driver(gateway.schedule)
+          yield* Effect.raceFirst(Effect.ignore(backoff.next(error)), Effect.asVoid(state.onStop))
+      }
+    }
+  })
+}
