@@ -1,6 +1,7 @@
 /** `signal-mailjet serve`: Signal's Kafka delivery worker for Mailjet, with /health /ready /metrics. */
 import * as Command from "@effect/cli/Command"
 import * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -9,6 +10,7 @@ import * as Schedule from "effect/Schedule"
 import { Delivery } from "../Delivery/Delivery.js"
 import type { WorkerStatus } from "../Kafka/KafkaWorker.js"
 import { Preflight } from "../Mailjet/Preflight.js"
+import { retriesUntil, Shutdown } from "../Run/Shutdown.js"
 import {
   bulkOption,
   concurrencyOption,
@@ -23,11 +25,16 @@ import {
   withLogging
 } from "./Options.js"
 
-// A worker outlives a Mailjet blip at start: it retries until Mailjet answers, reporting not ready.
-const untilMailjetAnswers = Schedule.exponential("1 second").pipe(
-  Schedule.union(Schedule.spaced("30 seconds")),
-  Schedule.tapInput((e: { readonly _tag: string; readonly message: string }) => Effect.logWarning(`preflight: ${e.message}`))
-)
+// A worker outlives a Mailjet blip at start: it retries until Mailjet answers, reporting not ready,
+// or until SIGTERM: the request ends the wait between tries, and no try follows it.
+const untilMailjetAnswers = (shutdown: Context.Tag.Service<Shutdown>) =>
+  retriesUntil(
+    shutdown.requested,
+    Schedule.exponential("1 second").pipe(
+      Schedule.union(Schedule.spaced("30 seconds")),
+      Schedule.tapInput((e: { readonly _tag: string; readonly message: string }) => Effect.logWarning(`preflight: ${e.message}`))
+    )
+  )
 
 export const serveCommand = Command.make(
   "serve",
@@ -54,6 +61,7 @@ export const serveCommand = Command.make(
           const kafka = yield* KafkaConfig
           // No flags here: a worker is configured by its environment alone.
           const missing = yield* missingProperties({ createMissing: false, allowMissing: false })
+          const preflightRetry = untilMailjetAnswers(yield* Shutdown)
           const status = yield* Ref.make<WorkerStatus>({ preflight: false, joined: false, paused: false })
           const suppressions = yield* SuppressionTopic
           const webhook = Option.map(yield* webhookCredentials, (credentials) => ({ credentials, store: suppressions.store }))
@@ -79,12 +87,14 @@ export const serveCommand = Command.make(
                 Layer.provideMerge(Delivery.layer),
                 // Suppressions from Mailjet (preflight), then from the group's topic.
                 Layer.provideMerge(SuppressionTopic.following),
-                Layer.provideMerge(Preflight.layer({ missing, retry: untilMailjetAnswers })),
+                Layer.provideMerge(Preflight.layer({ missing, retry: preflightRetry.schedule })),
                 Layer.provideMerge(Delivery.parts({ preset: o.preset, overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) } }))
               )
             ),
             // SIGTERM while the suppressions topic was read: nothing consumed, nothing to finish.
             Effect.catchTag("StoppedBeforeReady", () => Effect.logInfo("shut down before consuming: the suppressions topic was still being read")),
+            // SIGTERM while preflight waited for Mailjet: nothing consumed, nothing to finish.
+            Effect.catchIf(() => preflightRetry.stopped(), () => Effect.logInfo("shut down before consuming: Mailjet had not answered preflight")),
             // Configuration and preset problems are reported like every command's; the rest stop the worker.
             Effect.catchIf(
               (e) => !ConfigError.isConfigError(e) && e._tag !== "PresetInvalid",
