@@ -4,9 +4,15 @@
  * abandon them and commit, so the new owner reads only once that long has passed since the group
  * last changed. Nobody can be finishing when this worker kept only partitions it drained itself,
  * or when it is the group's only member: a worker leaves the group only after its last commit.
+ *
+ * Time comes from `Clock`, so the rule and its wait run under `TestClock` too.
  */
 import { Admin } from "@platformatic/kafka"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import { connectionOptions, type KafkaSettings } from "./KafkaConfig.js"
 
 export type HandOver =
@@ -32,6 +38,75 @@ export const handOver = (o: {
 /** What /ready and the log say while the worker waits. */
 export const waitingFor = (until: number, partitions: ReadonlyArray<number>): string =>
   `hand-over: until ${new Date(until).toISOString()}, the earlier owners of partitions ${partitions.length === 0 ? "none" : [...partitions].sort((a, b) => a - b).join(",")} may still be finishing their in-flight events (MAILJET_SHUTDOWN_TIMEOUT + 1 s after the group's last change)`
+
+/**
+ * When the group last changed, and a wait for its next change. The consumer's listeners call
+ * `changed`; `arm` starts a new wait, made before each check so a change at any moment after it is
+ * seen: by the check, or by the run that `next` then ends.
+ */
+export interface GroupChanges {
+  readonly changed: () => void
+  readonly changedAt: () => number
+  readonly arm: Effect.Effect<void>
+  /** Completes at the first change after the last `arm`. */
+  readonly next: Effect.Effect<void>
+}
+
+export const makeGroupChanges: Effect.Effect<GroupChanges> = Effect.map(Effect.clock, (clock) => {
+  let changedAt = clock.unsafeCurrentTimeMillis()
+  let change = Deferred.unsafeMake<void>(FiberId.none)
+  return {
+    changed: () => {
+      changedAt = clock.unsafeCurrentTimeMillis()
+      Deferred.unsafeDone(change, Exit.void)
+    },
+    changedAt: () => changedAt,
+    arm: Effect.sync(() => {
+      change = Deferred.unsafeMake<void>(FiberId.none)
+    }),
+    next: Effect.suspend(() => Deferred.await(change))
+  }
+})
+
+/**
+ * Waits until the hand-over allows reading (false), or until `stop` (true): quiet for `handover`
+ * since the group last changed, unless nobody can still be sending.
+ */
+export const awaitHandOver = (o: {
+  readonly changes: GroupChanges
+  readonly handover: number
+  readonly keptOnly: () => boolean
+  readonly assigned: () => ReadonlyArray<number>
+  /** Asked only when the rule would wait: alone in the group, there is nothing to wait for. */
+  readonly members: Effect.Effect<number | undefined>
+  /** Told what the worker waits for, and undefined once it reads. */
+  readonly waiting: (text: string | undefined) => Effect.Effect<void>
+  readonly stop: Effect.Effect<void>
+}): Effect.Effect<boolean> =>
+  Effect.gen(function*() {
+    while (true) {
+      yield* o.changes.arm
+      const now = yield* Clock.currentTimeMillis
+      const decide = (members: number | undefined) =>
+        handOver({ now, changedAt: o.changes.changedAt(), handover: o.handover, keptOnly: o.keptOnly(), members })
+      let decision = decide(undefined)
+      if (decision._tag === "Wait") decision = decide(yield* o.members)
+      if (decision._tag === "Read") {
+        if (decision.why !== undefined) yield* Effect.logInfo(decision.why)
+        yield* o.waiting(undefined)
+        return false
+      }
+      const text = waitingFor(decision.until, o.assigned())
+      yield* o.waiting(text)
+      yield* Effect.logInfo(text)
+      const woke = yield* Effect.raceAll([
+        Effect.as(Effect.sleep(decision.until - now), "time" as const),
+        Effect.as(o.changes.next, "change" as const),
+        Effect.as(o.stop, "stop" as const)
+      ])
+      if (woke === "stop") return true
+    }
+  })
 
 /** The group's members as the broker has them now; undefined when it cannot say (then the worker waits). */
 export const groupMembers = (kafka: KafkaSettings): Effect.Effect<number | undefined> =>
