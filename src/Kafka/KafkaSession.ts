@@ -24,10 +24,11 @@ import { Shutdown } from "../Run/Shutdown.js"
 import { makeCommitter } from "./Committer.js"
 import type { makeLagReport } from "./ConsumerLag.js"
 import { fairly } from "./FairReader.js"
-import { awaitHandOver, groupMembers, makeGroupChanges } from "./HandOver.js"
+import { awaitHandOver, awaitRelease, groupMemberIds, groupMembers, makeGroupChanges } from "./HandOver.js"
 import { connectionOptions, type KafkaSettings } from "./KafkaConfig.js"
-import { kafkaFailure, type KafkaUnavailable } from "./KafkaError.js"
+import { kafkaFailure, KafkaUnavailable, type SuppressionsUnavailable } from "./KafkaError.js"
 import { produceDeadLetters, readRecord } from "./Records.js"
+import { SuppressionTopic } from "./SuppressionTopic.js"
 import type { WorkerStatus } from "./WorkerStatus.js"
 
 const rateShare = Metric.gauge("signal_mailjet_rate_share", {
@@ -49,6 +50,9 @@ const STREAM_HIGH_WATER_MARK = 64
 
 /** Past the previous owner's deadline: a request started just before it may still be answered. */
 export const HANDOVER_MARGIN_MS = 1_000
+
+/** The claims could not be stored: the broker that holds the delivery topic is the one to fix. */
+const asKafka = (e: SuppressionsUnavailable) => new KafkaUnavailable({ detail: e.detail, ...(e.unreachable ? { kind: { _tag: "Unreachable" as const } } : {}) })
 
 const promise = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: kafkaFailure })
 
@@ -78,6 +82,7 @@ export const session = (deps: SessionDeps) =>
   Effect.scoped(Effect.gen(function*() {
     const { kafka, pacer, producer, status } = deps
     const shutdown = yield* Shutdown
+    const { fence } = yield* SuppressionTopic
     const changes = yield* makeGroupChanges
     // Another worker that owned a partition we gain may still be finishing its in-flight events:
     // it has the shutdown deadline to finish or abandon them and commit, so we read only after it.
@@ -120,11 +125,30 @@ export const session = (deps: SessionDeps) =>
       last !== undefined && consumer.generationId === last.generation + 1 && assigned().every((p) => last!.partitions.includes(p))
 
     const waiting = (text: string | undefined) => Ref.update(status, ({ waiting: _, ...s }) => (text === undefined ? s : { ...s, waiting: text }))
+    /** Every claim released, once what was read is committed; a failure is only said (the claims go void when this worker leaves the group). */
+    const released = <A>(a: A) =>
+      Effect.as(Effect.catchAll(fence.release, (e) => Effect.logWarning(`hand-over: partitions not released: ${e.message}`)), a)
 
     while (true) {
       const stopped = yield* awaitHandOver({ changes, handover, keptOnly, assigned, members: groupMembers(kafka), waiting, stop: shutdown.requested })
-      if (stopped) return Option.none()
+      if (stopped) return yield* released(Option.none())
       const owned = assigned()
+      // The fence: claimed before reading, so whoever gains these partitions next waits for this
+      // worker's release; then read only once no other live member still claims them.
+      yield* fence.claim(owned, consumer.generationId, consumer.memberId ?? "").pipe(Effect.mapError(asKafka))
+      const fenced = yield* awaitRelease({
+        changes,
+        held: () => fence.held(owned),
+        members: groupMemberIds(kafka),
+        cap: 2 * handover,
+        waiting,
+        stop: shutdown.requested
+      })
+      if (fenced === "stop") return yield* released(Option.none())
+      if (fenced === "change") {
+        yield* released(undefined)
+        continue
+      }
       const records = yield* promise(() => consumer.consume(options(kafka.topic, owned.length)))
       yield* Effect.ignore(promise(() => holder.close()))
       holder = records
@@ -142,7 +166,9 @@ export const session = (deps: SessionDeps) =>
       yield* Metric.set(rateShare, share)
       yield* Effect.logInfo(`rate share ${owned.length}/${total} of MAILJET_MAX_RPS`)
 
-      const committer = makeCommitter(kafka.topic, Duration.millis(HANDOVER_MARGIN_MS))
+      // The next owner reads after this worker's release, which follows its last commit: worth
+      // retrying that commit through a rebalance, for as long as the hand-over would have been.
+      const committer = makeCommitter(kafka.topic, Duration.millis(handover))
       // The lag report is also the check that the broker answers: the consumer's stream may wait
       // on a broker that is gone without failing, while it still holds records to deliver.
       const lost = yield* Deferred.make<never, KafkaUnavailable>()
@@ -195,8 +221,12 @@ export const session = (deps: SessionDeps) =>
         Effect.provideService(Shutdown, { requested: Effect.raceFirst(shutdown.requested, rebalance), request: shutdown.request })
       )
       yield* Fiber.interrupt(periodic)
-      // A broker found gone takes no commit: the next session reads from the last one that landed.
-      if (!(yield* Deferred.isDone(lost))) yield* committer.flush
+      // A broker found gone takes no commit (the next session reads from the last one that landed)
+      // and no release: this worker's claims go void once the group drops it.
+      if (!(yield* Deferred.isDone(lost))) {
+        yield* committer.flush
+        yield* released(undefined)
+      }
       if (Option.isSome(end.failure) || (yield* Deferred.isDone(stopping))) return end.failure
       yield* Effect.logInfo("group rebalancing: in-flight events finished and committed; resuming after the hand-over")
     }

@@ -29,6 +29,7 @@ import { undecodable } from "./Codecs.js"
 import { ensureCompacted } from "./CompactedTopic.js"
 import { KafkaConfig, producerOptions } from "./KafkaConfig.js"
 import { kafkaFailure, StoppedBeforeReady, SuppressionsUnavailable } from "./KafkaError.js"
+import { type HandOverFence, makeHandOverFence } from "./HandOverFence.js"
 import { JOB_KEY, shareJobs } from "./JobSharing.js"
 import * as SuppressionWriter from "./SuppressionWriter.js"
 import type { Outgoing } from "./SuppressionWriter.js"
@@ -60,6 +61,8 @@ const decodeStored = Schema.decodeUnknownOption(Stored)
 export { StoppedBeforeReady, SuppressionsUnavailable } from "./KafkaError.js"
 
 export const suppressionTopicName = (deliveryTopic: string) => `${deliveryTopic}-suppressions`
+/** The hand-over's claims (HandOverFence): a topic of their own, so the suppressions topic holds only what its readers expect. */
+export const handOverTopicName = (deliveryTopic: string) => `${deliveryTopic}-handover`
 
 export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTopic")<SuppressionTopic, {
   readonly topic: string
@@ -77,11 +80,14 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
    * running); returns once caught up.
    */
   readonly followJobs: (jobs: Context.Tag.Service<Delivery>["jobs"]) => Effect.Effect<void, SuppressionsUnavailable, Scope.Scope>
+  /** The rebalance hand-over's claims on the delivery topic's partitions (HandOverFence); read by `follow`. */
+  readonly fence: HandOverFence
 }>() {
   static readonly layer = Layer.scoped(SuppressionTopic, Effect.gen(function*() {
     const kafka = yield* KafkaConfig
     const feedbackTopic = yield* Config.option(Config.nonEmptyString("KAFKA_FEEDBACK_TOPIC"))
     const topic = suppressionTopicName(kafka.topic)
+    const handOverTopic = handOverTopicName(kafka.topic)
     const fail = (e: unknown) => {
       const k = kafkaFailure(e)
       return new SuppressionsUnavailable({ topic, detail: k.detail, unreachable: k.kind?._tag === "Unreachable" })
@@ -91,7 +97,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
     // On first use, not at start: serve answers /health before Kafka is reached.
     let ensured = false
     const ensure = Effect.suspend(() =>
-      ensured ? Effect.void : Effect.tap(ensureCompacted(kafka, topic, attempt), () => {
+      ensured ? Effect.void : Effect.tap(Effect.zipRight(ensureCompacted(kafka, topic, attempt), ensureCompacted(kafka, handOverTopic, attempt)), () => {
         ensured = true
       })
     )
@@ -138,13 +144,25 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
         }),
         (within) => `suppressions: stored, but not read back within ${within}: this worker applies them once its reader catches up`
       )
+    const fence = makeHandOverFence({
+      topic: handOverTopic,
+      origin,
+      write: (claims) => writeReadBack(claims, [], (within) => `hand-over: claims stored, but not read back within ${within}: another worker's claim stored just before may be missed`)
+    })
+
+    /** A record this worker wrote is read back: whoever waits for it (`writeReadBack`) goes on. */
+    const readBackDone = (m: Record) => {
+      const id = m.headers?.get(WRITE_ID)
+      const waiting = id === undefined ? undefined : readBack.get(id)
+      return waiting === undefined ? Effect.void : Deferred.succeed(waiting, undefined)
+    }
 
     /**
      * Reads the topic from its start into `handle`, then follows it for as long as the scope lives;
      * returns once caught up. Not caught up and failing for KAFKA_OUTAGE_TIMEOUT: fails, and the
      * worker stops with the reason rather than wait, not ready, for ever.
      */
-    const followTopic = (handle: (m: Record) => Effect.Effect<void>) =>
+    const followTopic = (handle: (m: Record) => Effect.Effect<void>, from = topic) =>
       Effect.gen(function*() {
         const caughtUp = yield* Deferred.make<void, SuppressionsUnavailable>()
         let failingSince: number | undefined
@@ -152,7 +170,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
         yield* Effect.forkScoped(
           readAll(
             kafka,
-            topic,
+            from,
             fail,
             // A record read: the failures before it were not one outage.
             (m) => Effect.zipRight(Effect.sync(() => (failingSince = undefined)), handle(m)),
@@ -168,7 +186,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
                   yield* Deferred.fail(
                     caughtUp,
                     new SuppressionsUnavailable({
-                      topic,
+                      topic: from,
                       detail: `not read to its end for KAFKA_OUTAGE_TIMEOUT (${Duration.format(kafka.outageTimeout)}): ${e.detail}`
                     })
                   )
@@ -215,17 +233,22 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
               else yield* Effect.logWarning(`suppressions: record ${m.partition}/${m.offset} of ${topic} is not one; skipped`)
             }
             yield* Metric.set(suppressionCount, set.size())
-            const id = m.headers?.get(WRITE_ID)
-            const waiting = id === undefined ? undefined : readBack.get(id)
-            if (waiting !== undefined) yield* Deferred.succeed(waiting, undefined)
+            yield* readBackDone(m)
           })
+        // The hand-over's claims: an undecodable batch holds none this worker wrote (it compresses
+        // with the client's default), so skipping one costs at most the fence of another's claim.
+        const learnClaim = (m: Record): Effect.Effect<void> =>
+          undecodable(m) !== undefined
+            ? Effect.logWarning(`hand-over: record ${m.partition}/${m.offset} of ${handOverTopic} skipped: ${undecodable(m)}`)
+            : Effect.zipRight(Effect.sync(() => fence.learn(m)), readBackDone(m))
         following = true
         yield* followTopic(learn)
+        yield* followTopic(learnClaim, handOverTopic)
         yield* Metric.set(suppressionCount, set.size())
         yield* Effect.logInfo(`suppressions: ${set.size()} contacts held as unsubscribed (Mailjet and ${topic})`)
       })
 
-    return SuppressionTopic.of({ topic, feedbackTopic, store, follow, followJobs })
+    return SuppressionTopic.of({ topic, feedbackTopic, store, follow, followJobs, fence })
   }))
 
   /** Provides nothing: shares bulk jobs through the topic (see `followJobs`) before delivery starts. */
