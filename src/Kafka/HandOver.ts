@@ -110,7 +110,7 @@ export const awaitHandOver = (o: {
       ])
       if (woke === "stop") return true
     }
-  })
+  }).pipe(Effect.withSpan("HandOver.awaitHandOver"))
 
 /** How often a worker waiting for another's release looks again. */
 const RELEASE_POLL_MS = 250
@@ -165,7 +165,7 @@ export const awaitRelease = (o: {
       ])
       if (woke !== "time") return woke
     }
-  })
+  }).pipe(Effect.withSpan("HandOver.awaitRelease"))
 
 /** The group's members (their ids) as the broker has them now; undefined when it cannot say. */
 export const groupMemberIds = (kafka: KafkaSettings): Effect.Effect<ReadonlySet<string> | undefined> =>

@@ -230,4 +230,7 @@ export const session = (deps: SessionDeps) =>
       if (Option.isSome(end.failure) || (yield* Deferred.isDone(stopping))) return end.failure
       yield* Effect.logInfo("group rebalancing: in-flight events finished and committed; resuming after the hand-over")
     }
-  }))
+  })).pipe(
+    // One span per session: coarse, so the per-record path stays untraced.
+    Effect.withSpan("KafkaSession.session", { attributes: { topic: deps.kafka.topic, group: deps.kafka.groupId } })
+  )
