@@ -13,7 +13,7 @@ const TOPIC = "delivery-x-suppressions"
 
 const fence = () => {
   const written: Array<Outgoing> = []
-  const f = makeHandOverFence({ topic: TOPIC, origin: "me", write: (ms) => Effect.sync(() => void written.push(...ms)) })
+  const f = makeHandOverFence({ topic: TOPIC, origin: "me", write: (readBack, plain) => Effect.sync(() => void written.push(...plain, ...readBack)) })
   return { f, written }
 }
 

@@ -17,17 +17,20 @@ type Record = Message<string, string, string, string>
 export interface Committer {
   /** In input order: a record is done, or (not attempted) its partition may not move past it. */
   readonly mark: (record: Record, done: boolean) => void
-  /** Commits what was marked since the last flush: the last done record of each partition, offset + 1. */
-  readonly flush: Effect.Effect<void>
+  /**
+   * Commits what was marked since the last flush: the last done record of each partition, offset
+   * + 1; a commit the broker refuses is retried for `retryFor`.
+   */
+  readonly flush: (retryFor: Duration.DurationInput) => Effect.Effect<void>
   /** The offset each partition committed last (the next one to read), for the hand-over's release. */
   readonly committed: () => ReadonlyMap<number, bigint>
 }
 
-export const makeCommitter = (topic: string, retryFor: Duration.DurationInput): Committer => {
+export const makeCommitter = (topic: string): Committer => {
   const pending = new Map<number, Record>()
   const blocked = new Set<number>()
   const committed = new Map<number, bigint>()
-  const commitOne = (record: Record) =>
+  const commitOne = (retryFor: Duration.DurationInput) => (record: Record) =>
     Effect.async<void, KafkaUnavailable>((resume) => {
       void record.commit((error) =>
         resume(error ? Effect.fail(new KafkaUnavailable({ detail: `commit failed: ${error instanceof Error ? error.message : String(error)}` })) : Effect.void)
@@ -51,10 +54,10 @@ export const makeCommitter = (topic: string, retryFor: Duration.DurationInput): 
       if (!done) blocked.add(record.partition)
       else if (!blocked.has(record.partition)) pending.set(record.partition, record)
     },
-    flush: Effect.suspend(() => {
+    flush: (retryFor) => Effect.suspend(() => {
       const batch = Array.from(pending.values())
       pending.clear()
-      return Effect.forEach(batch, commitOne, { discard: true }).pipe(
+      return Effect.forEach(batch, commitOne(retryFor), { discard: true }).pipe(
         Effect.zipRight(
           batch.length > 0 ? Effect.flatMap(Clock.currentTimeMillis, (now) => Metric.set(Metrics.lastCommit, now / 1000)) : Effect.void
         )

@@ -56,8 +56,8 @@ export const makeHandOverFence = (o: {
   readonly topic: string
   /** This worker's own claims are not fences for it. */
   readonly origin: string
-  /** Stored (acks all) and read back by this worker's follower. */
-  readonly write: (messages: ReadonlyArray<Outgoing>) => Effect.Effect<void, SuppressionsUnavailable>
+  /** Stores (acks all) `readBack` and `plain`, then waits until this worker's follower has read `readBack` back. */
+  readonly write: (readBack: ReadonlyArray<Outgoing>, plain: ReadonlyArray<Outgoing>) => Effect.Effect<void, SuppressionsUnavailable>
 }): HandOverFence => {
   const key = (partition: number) => `${FENCE_KEY}${partition}:${o.origin}`
   /** Others' claims by key. */
@@ -68,16 +68,17 @@ export const makeHandOverFence = (o: {
     claim: (partitions, generation, member) =>
       Effect.suspend(() => {
         const gone = [...mine].filter((p) => !partitions.includes(p))
-        return o.write([
-          ...tombstones(gone),
-          ...partitions.map((partition) => ({ topic: o.topic, key: key(partition), value: encodeClaim({ partition, generation, member }) }))
-        ]).pipe(Effect.zipRight(Effect.sync(() => {
+        return o.write(
+          partitions.map((partition) => ({ topic: o.topic, key: key(partition), value: encodeClaim({ partition, generation, member }) })),
+          tombstones(gone)
+        ).pipe(Effect.zipRight(Effect.sync(() => {
           mine = new Set(partitions)
         })))
       }),
     release: Effect.suspend(() =>
       mine.size === 0 ? Effect.void : Effect.zipRight(
-        o.write(tombstones(mine)),
+        // Stored is enough: nobody here waits to read its own release.
+        o.write([], tombstones(mine)),
         Effect.sync(() => {
           mine = new Set()
         })

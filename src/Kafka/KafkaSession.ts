@@ -48,6 +48,9 @@ const FETCH_PARTITION_BYTES = 1_048_588
 /** Records the consumer stream holds before it stops fetching (on top of one fetch answer). */
 const STREAM_HIGH_WATER_MARK = 64
 
+/** How long storing the hand-over's claims or their release may take. */
+const FENCE_WRITE = Duration.seconds(10)
+
 /** Past the previous owner's deadline: a request started just before it may still be answered. */
 export const HANDOVER_MARGIN_MS = 1_000
 
@@ -126,8 +129,16 @@ export const session = (deps: SessionDeps) =>
 
     const waiting = (text: string | undefined) => Ref.update(status, ({ waiting: _, ...s }) => (text === undefined ? s : { ...s, waiting: text }))
     /** Every claim released, once what was read is committed; a failure is only said (the claims go void when this worker leaves the group). */
-    const released = <A>(a: A) =>
-      Effect.as(Effect.catchAll(fence.release, (e) => Effect.logWarning(`hand-over: partitions not released: ${e.message}`)), a)
+    // Bounded: a broker that is gone may not answer the writer for minutes, and the session must end.
+    const released = <A>(a: A, stop = true) =>
+      fence.release.pipe(
+        Effect.timeoutFail({
+          duration: stop ? HANDOVER_MARGIN_MS : FENCE_WRITE,
+          onTimeout: () => ({ message: `not stored within ${Duration.format(stop ? HANDOVER_MARGIN_MS : FENCE_WRITE)}` })
+        }),
+        Effect.catchAll((e) => Effect.logWarning(`hand-over: partitions not released (${e.message}); the claims go void once this worker leaves the group`)),
+        Effect.as(a)
+      )
 
     while (true) {
       const stopped = yield* awaitHandOver({ changes, handover, keptOnly, assigned, members: groupMembers(kafka), waiting, stop: shutdown.requested })
@@ -135,7 +146,13 @@ export const session = (deps: SessionDeps) =>
       const owned = assigned()
       // The fence: claimed before reading, so whoever gains these partitions next waits for this
       // worker's release; then read only once no other live member still claims them.
-      yield* fence.claim(owned, consumer.generationId, consumer.memberId ?? "").pipe(Effect.mapError(asKafka))
+      yield* fence.claim(owned, consumer.generationId, consumer.memberId ?? "").pipe(
+        Effect.mapError(asKafka),
+        Effect.timeoutFail({
+          duration: FENCE_WRITE,
+          onTimeout: () => new KafkaUnavailable({ detail: `the hand-over's claims were not stored within ${Duration.format(FENCE_WRITE)}` })
+        })
+      )
       const fenced = yield* awaitRelease({
         changes,
         held: () => fence.held(owned),
@@ -146,7 +163,7 @@ export const session = (deps: SessionDeps) =>
       })
       if (fenced === "stop") return yield* released(Option.none())
       if (fenced === "change") {
-        yield* released(undefined)
+        yield* released(undefined, false)
         continue
       }
       const records = yield* promise(() => consumer.consume(options(kafka.topic, owned.length)))
@@ -166,15 +183,13 @@ export const session = (deps: SessionDeps) =>
       yield* Metric.set(rateShare, share)
       yield* Effect.logInfo(`rate share ${owned.length}/${total} of MAILJET_MAX_RPS`)
 
-      // The next owner reads after this worker's release, which follows its last commit: worth
-      // retrying that commit through a rebalance, for as long as the hand-over would have been.
-      const committer = makeCommitter(kafka.topic, Duration.millis(handover))
+      const committer = makeCommitter(kafka.topic)
       // The lag report is also the check that the broker answers: the consumer's stream may wait
       // on a broker that is gone without failing, while it still holds records to deliver.
       const lost = yield* Deferred.make<never, KafkaUnavailable>()
       const periodic = yield* Effect.forkScoped(Effect.all([
         // Whole or not at all: a flush interrupted between commits would lose the batch it took.
-        Effect.repeat(Effect.uninterruptible(committer.flush), Schedule.spaced(kafka.commitInterval)),
+        Effect.repeat(Effect.uninterruptible(committer.flush(HANDOVER_MARGIN_MS)), Schedule.spaced(kafka.commitInterval)),
         Effect.repeat(
           deps.reportLag(consumer, owned).pipe(Effect.catchAll((e) =>
             Effect.zipRight(Ref.update(status, (s) => ({ ...s, joined: false })), Deferred.fail(lost, e))
@@ -224,8 +239,12 @@ export const session = (deps: SessionDeps) =>
       // A broker found gone takes no commit (the next session reads from the last one that landed)
       // and no release: this worker's claims go void once the group drops it.
       if (!(yield* Deferred.isDone(lost))) {
-        yield* committer.flush
-        yield* released(undefined)
+        const stop = yield* Deferred.isDone(stopping)
+        // On a rebalance the next owner reads after this worker's release, which follows its last
+        // commit: worth retrying that commit through the rebalance, as long as the hand-over would
+        // have been. On a stop, the deadline comes first.
+        yield* committer.flush(stop ? HANDOVER_MARGIN_MS : handover)
+        yield* released(undefined, stop)
       }
       if (Option.isSome(end.failure) || (yield* Deferred.isDone(stopping))) return end.failure
       yield* Effect.logInfo("group rebalancing: in-flight events finished and committed; resuming after the hand-over")

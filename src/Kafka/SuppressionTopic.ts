@@ -147,7 +147,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
     const fence = makeHandOverFence({
       topic: handOverTopic,
       origin,
-      write: (claims) => writeReadBack(claims, [], (within) => `hand-over: claims stored, but not read back within ${within}: another worker's claim stored just before may be missed`)
+      write: (claims, plain) => writeReadBack(claims, plain, (within) => `hand-over: claims stored, but not read back within ${within}: another worker's claim stored just before may be missed`)
     })
 
     /** A record this worker wrote is read back: whoever waits for it (`writeReadBack`) goes on. */
