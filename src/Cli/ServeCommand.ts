@@ -1,6 +1,7 @@
 /** `signal-mailjet serve`: Signal's Kafka delivery worker for Mailjet, with /health /ready /metrics. */
 import * as Command from "@effect/cli/Command"
 import * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -9,6 +10,8 @@ import * as Schedule from "effect/Schedule"
 import { Delivery } from "../Delivery/Delivery.js"
 import { workerStack } from "../Delivery/Stack.js"
 import type { WorkerStatus } from "../Kafka/KafkaWorker.js"
+import { transientRetries } from "../Mailjet/MailjetGateway.js"
+import { retriesUntil, Shutdown } from "../Run/Shutdown.js"
 import {
   bulkOption,
   concurrencyOption,
@@ -23,11 +26,15 @@ import {
   withLogging
 } from "./Options.js"
 
-// A worker outlives a Mailjet blip at start: it retries until Mailjet answers, reporting not ready.
-const untilMailjetAnswers = Schedule.exponential("1 second").pipe(
-  Schedule.union(Schedule.spaced("30 seconds")),
-  Schedule.tapInput((e: { readonly _tag: string; readonly message: string }) => Effect.logWarning(`preflight: ${e.message}`))
-)
+// A worker outlives a Mailjet blip at start: it retries until Mailjet answers, reporting not ready,
+// or until SIGTERM: the request ends the wait between tries, and no try follows it.
+const untilMailjetAnswers = (shutdown: Context.Tag.Service<Shutdown>) =>
+  retriesUntil(
+    shutdown.requested,
+    transientRetries({ base: "1 second", max: "30 seconds", attempts: Infinity }).pipe(
+      Schedule.tapInput((e: { readonly _tag: string; readonly message: string }) => Effect.logWarning(`preflight: ${e.message}`))
+    )
+  )
 
 export const serveCommand = Command.make(
   "serve",
@@ -54,6 +61,7 @@ export const serveCommand = Command.make(
           const kafka = yield* KafkaConfig
           // No flags here: a worker is configured by its environment alone.
           const missing = yield* missingProperties({ createMissing: false, allowMissing: false })
+          const preflightRetry = untilMailjetAnswers(yield* Shutdown)
           const status = yield* Ref.make<WorkerStatus>({ preflight: false, joined: false, paused: false })
           const suppressions = yield* SuppressionTopic
           const webhook = Option.map(yield* webhookCredentials, (credentials) => ({ credentials, store: suppressions.store }))
@@ -77,7 +85,7 @@ export const serveCommand = Command.make(
               preset: o.preset,
               overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) },
               missing,
-              retry: untilMailjetAnswers,
+              retry: preflightRetry.schedule,
               // Suppressions from Mailjet (preflight), then from the group's topic.
               following: SuppressionTopic.following,
               // Bulk jobs that the group's other workers (or this partition's last owner) may still have landing.
@@ -85,6 +93,8 @@ export const serveCommand = Command.make(
             })),
             // SIGTERM while the suppressions topic was read: nothing consumed, nothing to finish.
             Effect.catchTag("StoppedBeforeReady", () => Effect.logInfo("shut down before consuming: the suppressions topic was still being read")),
+            // SIGTERM while preflight waited for Mailjet: nothing consumed, nothing to finish.
+            Effect.catchIf(() => preflightRetry.stopped(), () => Effect.logInfo("shut down before consuming: Mailjet had not answered preflight")),
             // Configuration and preset problems are reported like every command's; the rest stop the worker.
             Effect.catchIf(
               (e) => !ConfigError.isConfigError(e) && e._tag !== "PresetInvalid",

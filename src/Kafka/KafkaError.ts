@@ -44,3 +44,24 @@ export const kafkaFailure = (e: unknown): KafkaUnavailable => {
   }
   return new KafkaUnavailable({ detail })
 }
+
+/** The suppressions topic could not be created, read or written. */
+export class SuppressionsUnavailable extends Data.TaggedError("SuppressionsUnavailable")<{
+  readonly topic: string
+  readonly detail: string
+  /** No broker answered at all: worth waiting for, and the fix is the broker, not the topic. */
+  readonly unreachable?: boolean
+  /** The delivery topic itself is missing (a mistyped integration id, say): nothing is created beside it. */
+  readonly deliveryTopicMissing?: string
+}> {
+  override get message(): string {
+    return this.deliveryTopicMissing !== undefined
+      ? new KafkaUnavailable({ detail: this.detail, kind: { _tag: "TopicMissing", topic: this.deliveryTopicMissing } }).message
+      : this.unreachable
+      ? new KafkaUnavailable({ detail: this.detail, kind: { _tag: "Unreachable" } }).message
+      : `Kafka failed on the suppressions topic ${this.topic}: ${this.detail}. Check KAFKA_BROKERS and that this client may create, read and write the topic (compacted, keyed by email).`
+  }
+}
+
+/** SIGTERM came while the suppressions topic was still being read: nothing was consumed yet. */
+export class StoppedBeforeReady extends Data.TaggedError("StoppedBeforeReady")<{}> {}

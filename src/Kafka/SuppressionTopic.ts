@@ -6,10 +6,10 @@
  * writes a tombstone, so restarts agree that it was lifted. Each suppression from Mailjet is also
  * written, as a Signal event, to `KAFKA_FEEDBACK_TOPIC` when set (see Suppressions.feedbackEvent).
  */
-import { Admin, Producer } from "@platformatic/kafka"
+import { Producer } from "@platformatic/kafka"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -18,38 +18,22 @@ import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { Delivery } from "../Delivery/Delivery.js"
-import type { Fence } from "../Delivery/Fences.js"
 import { feedbackEvent, type Learnt, Suppressions, type SuppressionSet } from "../Suppressions.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { undecodable } from "./Codecs.js"
-import { connectionOptions, KafkaConfig, producerOptions } from "./KafkaConfig.js"
-import { kafkaFailure, KafkaUnavailable } from "./KafkaError.js"
-import { futureJobWarning, sharedJobVerdict } from "./SharedJobs.js"
+import { ensureCompacted } from "./CompactedTopic.js"
+import { KafkaConfig, producerOptions } from "./KafkaConfig.js"
+import { kafkaFailure, StoppedBeforeReady, SuppressionsUnavailable } from "./KafkaError.js"
+import { type HandOverFence, makeHandOverFence } from "./HandOverFence.js"
+import { JOB_KEY, shareJobs } from "./JobSharing.js"
 import * as SuppressionWriter from "./SuppressionWriter.js"
+import type { Outgoing } from "./SuppressionWriter.js"
 import { readAll, type Record } from "./TopicReader.js"
-
-export class SuppressionsUnavailable extends Data.TaggedError("SuppressionsUnavailable")<{
-  readonly topic: string
-  readonly detail: string
-  /** No broker answered at all: worth waiting for, and the fix is the broker, not the topic. */
-  readonly unreachable?: boolean
-  /** The delivery topic itself is missing (a mistyped integration id, say): nothing is created beside it. */
-  readonly deliveryTopicMissing?: string
-}> {
-  override get message(): string {
-    return this.deliveryTopicMissing !== undefined
-      ? new KafkaUnavailable({ detail: this.detail, kind: { _tag: "TopicMissing", topic: this.deliveryTopicMissing } }).message
-      : this.unreachable
-      ? new KafkaUnavailable({ detail: this.detail, kind: { _tag: "Unreachable" } }).message
-      : `Kafka failed on the suppressions topic ${this.topic}: ${this.detail}. Check KAFKA_BROKERS and that this client may create, read and write the topic (compacted, keyed by email).`
-  }
-}
 
 const suppressionCount = Metric.gauge("signal_mailjet_suppressions", {
   description: "Contacts this worker holds as suppressed: standing consent does not re-subscribe them"
@@ -58,9 +42,6 @@ const undecodableCount = Metric.counter("signal_mailjet_suppressions_undecodable
   description: "Records of the suppressions topic skipped because their batch could not be decoded: suppressions this worker may not hold",
   incremental: true
 })
-
-/** SIGTERM came while the suppressions topic was still being read: nothing was consumed yet. */
-export class StoppedBeforeReady extends Data.TaggedError("StoppedBeforeReady")<{}> {}
 
 /** A record of the topic: the suppression; a tombstone (no value) lifts it. */
 const Stored = Schema.parseJson(Schema.Struct({
@@ -76,24 +57,12 @@ const WRITE_ID = "signal-mailjet-write"
 const READ_BACK = Duration.seconds(5)
 const decodeStored = Schema.decodeUnknownOption(Stored)
 
-/**
- * A bulk job that may still land, shared on the same topic under its own keys (one record per
- * JOB_PART contacts, so a record stays well under Kafka's 1 MB); a tombstone once it was seen to
- * end. A worker that takes over its contacts waits for it (Fences.ts).
- */
-const JOB_KEY = "bulk-job:"
-const JOB_PART = 1000
-const SharedJob = Schema.parseJson(Schema.Struct({
-  job: Schema.Number,
-  emails: Schema.Array(Schema.String),
-  origin: Schema.String,
-  /** When the job was posted (ms since the epoch). */
-  at: Schema.Number
-}))
-const encodeJob = Schema.encodeSync(SharedJob)
-const decodeJob = Schema.decodeUnknownOption(SharedJob)
+// Where they were before the split: the worker and its tests import them from here.
+export { StoppedBeforeReady, SuppressionsUnavailable } from "./KafkaError.js"
 
 export const suppressionTopicName = (deliveryTopic: string) => `${deliveryTopic}-suppressions`
+/** The hand-over's claims (HandOverFence): a topic of their own, so the suppressions topic holds only what its readers expect. */
+export const handOverTopicName = (deliveryTopic: string) => `${deliveryTopic}-handover`
 
 export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTopic")<SuppressionTopic, {
   readonly topic: string
@@ -111,11 +80,14 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
    * running); returns once caught up.
    */
   readonly followJobs: (jobs: Context.Tag.Service<Delivery>["jobs"]) => Effect.Effect<void, SuppressionsUnavailable, Scope.Scope>
+  /** The rebalance hand-over's claims on the delivery topic's partitions (HandOverFence); read by `follow`. */
+  readonly fence: HandOverFence
 }>() {
   static readonly layer = Layer.scoped(SuppressionTopic, Effect.gen(function*() {
     const kafka = yield* KafkaConfig
     const feedbackTopic = yield* Config.option(Config.nonEmptyString("KAFKA_FEEDBACK_TOPIC"))
     const topic = suppressionTopicName(kafka.topic)
+    const handOverTopic = handOverTopicName(kafka.topic)
     const fail = (e: unknown) => {
       const k = kafkaFailure(e)
       return new SuppressionsUnavailable({ topic, detail: k.detail, unreachable: k.kind?._tag === "Unreachable" })
@@ -125,7 +97,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
     // On first use, not at start: serve answers /health before Kafka is reached.
     let ensured = false
     const ensure = Effect.suspend(() =>
-      ensured ? Effect.void : Effect.tap(ensureCompacted(kafka, topic, attempt), () => {
+      ensured ? Effect.void : Effect.tap(Effect.zipRight(ensureCompacted(kafka, topic, attempt), ensureCompacted(kafka, handOverTopic, attempt)), () => {
         ensured = true
       })
     )
@@ -149,58 +121,76 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
     const readBack = new Map<string, Deferred.Deferred<void>>()
     let following = false
     let written = 0
-    const store = (learnt: ReadonlyArray<Learnt>) =>
+    /** Writes `records` (and `extra`, not read back), then waits until this worker's follower has read `records` back. */
+    const writeReadBack = (records: ReadonlyArray<Outgoing>, extra: ReadonlyArray<Outgoing>, late: (within: string) => string) =>
       Effect.suspend(() => {
-        const ids = learnt.map(() => `${origin}:${++written}`)
+        const ids = records.map(() => `${origin}:${++written}`)
         const waits = following ? ids.map(() => Deferred.unsafeMake<void>(FiberId.none)) : []
         waits.forEach((d, i) => readBack.set(ids[i]!, d))
-        return writer.write([
-          ...learnt.map((l, i) => ({ topic, key: l.email, value: encodeStored(l), headers: new Map([[WRITE_ID, ids[i]!]]) })),
-          ...Option.match(feedbackTopic, {
-            onNone: () => [],
-            onSome: (feedback) => learnt.map((l) => ({ topic: feedback, key: l.email, value: JSON.stringify(feedbackEvent(l)) }))
-          })
-        ]).pipe(
+        return writer.write([...records.map((r, i) => ({ ...r, headers: new Map([[WRITE_ID, ids[i]!]]) })), ...extra]).pipe(
           Effect.zipRight(Effect.forEach(waits, Deferred.await, { discard: true }).pipe(
             Effect.timeout(READ_BACK),
-            Effect.catchAll(() =>
-              Effect.logWarning(`suppressions: stored, but not read back within ${Duration.format(READ_BACK)}: this worker applies them once its reader catches up`)
-            )
+            Effect.catchAll(() => Effect.logWarning(late(Duration.format(READ_BACK))))
           )),
           Effect.ensuring(Effect.sync(() => ids.forEach((id) => readBack.delete(id))))
         )
       })
+    const store = (learnt: ReadonlyArray<Learnt>) =>
+      writeReadBack(
+        learnt.map((l) => ({ topic, key: l.email, value: encodeStored(l) })),
+        Option.match(feedbackTopic, {
+          onNone: () => [],
+          onSome: (feedback) => learnt.map((l) => ({ topic: feedback, key: l.email, value: JSON.stringify(feedbackEvent(l)) }))
+        }),
+        (within) => `suppressions: stored, but not read back within ${within}: this worker applies them once its reader catches up`
+      )
+    const fence = makeHandOverFence({
+      topic: handOverTopic,
+      origin,
+      write: (claims, plain) => writeReadBack(claims, plain, (within) => `hand-over: claims stored, but not read back within ${within}: another worker's claim stored just before may be missed`)
+    })
+
+    /** A record this worker wrote is read back: whoever waits for it (`writeReadBack`) goes on. */
+    const readBackDone = (m: Record) => {
+      const id = m.headers?.get(WRITE_ID)
+      const waiting = id === undefined ? undefined : readBack.get(id)
+      return waiting === undefined ? Effect.void : Deferred.succeed(waiting, undefined)
+    }
 
     /**
      * Reads the topic from its start into `handle`, then follows it for as long as the scope lives;
      * returns once caught up. Not caught up and failing for KAFKA_OUTAGE_TIMEOUT: fails, and the
      * worker stops with the reason rather than wait, not ready, for ever.
      */
-    const followTopic = (handle: (m: Record) => void) =>
+    const followTopic = (handle: (m: Record) => Effect.Effect<void>, from = topic) =>
       Effect.gen(function*() {
         const caughtUp = yield* Deferred.make<void, SuppressionsUnavailable>()
         let failingSince: number | undefined
         // Read from the start by a group of its own: every worker needs every record.
         yield* Effect.forkScoped(
-          readAll(kafka, topic, fail, (m) => {
+          readAll(
+            kafka,
+            from,
+            fail,
             // A record read: the failures before it were not one outage.
-            failingSince = undefined
-            handle(m)
-          }, () => Deferred.unsafeDone(caughtUp, Exit.void)).pipe(
+            (m) => Effect.zipRight(Effect.sync(() => (failingSince = undefined)), handle(m)),
+            Deferred.done(caughtUp, Exit.void)
+          ).pipe(
             Effect.tapError((e) =>
-              Effect.suspend(() => {
-                const since = failingSince ??= Date.now()
+              Effect.gen(function*() {
+                const now = yield* Clock.currentTimeMillis
+                const since = failingSince ??= now
+                yield* Effect.logWarning(`${e.message} Reading it again.`)
                 // Once caught up, failing the wait is a no-op: the worker reads on, as it does its input.
-                return Effect.zipRight(
-                  Effect.logWarning(`${e.message} Reading it again.`),
-                  Date.now() - since < Duration.toMillis(kafka.outageTimeout) ? Effect.void : Deferred.fail(
+                if (now - since >= Duration.toMillis(kafka.outageTimeout)) {
+                  yield* Deferred.fail(
                     caughtUp,
                     new SuppressionsUnavailable({
-                      topic,
+                      topic: from,
                       detail: `not read to its end for KAFKA_OUTAGE_TIMEOUT (${Duration.format(kafka.outageTimeout)}): ${e.detail}`
                     })
                   )
-                )
+                }
               })
             ),
             Effect.retry(Schedule.spaced("2 seconds"))
@@ -209,104 +199,56 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
         yield* Deferred.await(caughtUp)
       })
 
-    const followJobs = (jobs: Context.Tag.Service<Delivery>["jobs"]) =>
-      Effect.gen(function*() {
-        yield* ensure
-        const runtime = yield* Effect.runtime<never>()
-        const clock = yield* Effect.clock
-        const keys = (f: Fence) => Array.from({ length: Math.ceil(f.emails.length / JOB_PART) }, (_, i) => `${JOB_KEY}${f.job}:${i}`)
-        // Another worker's job, fenced here: the keys it came under, to end them all.
-        const learnt = new Map<number, Set<string>>()
-        jobs.observe({
-          opened: (f) => {
-            const at = Date.now()
-            keys(f).forEach((key, i) =>
-              share({ topic, key, value: encodeJob({ job: f.job, emails: f.emails.slice(i * JOB_PART, (i + 1) * JOB_PART), origin, at }) })
-            )
-          },
-          ended: (f) => {
-            for (const key of learnt.get(f.job) ?? keys(f)) share({ topic, key, value: null })
-            learnt.delete(f.job)
-          }
-        })
-        const learn = (m: Record) => {
-          const reason = undecodable(m)
-          if (reason !== undefined) {
-            return Runtime.runFork(runtime)(
-              Effect.logWarning(`suppressions: record ${m.partition}/${m.offset} of ${topic} skipped: ${reason}; a bulk job it shared is not waited for`)
-            )
-          }
-          if (!m.key.startsWith(JOB_KEY)) return
-          const job = Number(m.key.slice(JOB_KEY.length).split(":")[0])
-          if (!Number.isSafeInteger(job)) return
-          if (m.value === undefined || m.value === null) {
-            learnt.delete(job)
-            return Runtime.runFork(runtime)(jobs.forget(job))
-          }
-          const shared = decodeJob(m.value)
-          if (Option.isNone(shared)) return
-          if (shared.value.origin === origin) return
-          const verdict = sharedJobVerdict(shared.value.at, clock.unsafeCurrentTimeMillis())
-          if (verdict === "future") {
-            const where = `${m.partition}/${m.offset} of ${topic}`
-            return Runtime.runFork(runtime)(Effect.logWarning(futureJobWarning(m.key, shared.value.job, shared.value.at, where)))
-          }
-          if (verdict === "forgotten") return
-          learnt.set(job, (learnt.get(job) ?? new Set()).add(m.key))
-          Runtime.runFork(runtime)(
-            Effect.zipRight(
-              Effect.logInfo(`bulk job ${shared.value.job} of another worker may still land: its contacts wait for it`),
-              jobs.learn(shared.value.job, shared.value.emails)
-            )
-          )
-        }
-        yield* followTopic(learn)
-      })
+    const followJobs = shareJobs({ topic, origin, share, ensure, follow: followTopic })
 
     const follow = (set: SuppressionSet) =>
       Effect.gen(function*() {
         yield* ensure
-        const runtime = yield* Effect.runtime<never>()
+        const clock = yield* Effect.clock
         set.observe({
           added: (email, s) => {
-            share({ topic, key: email, value: encodeStored({ email, reason: s.reason, event: "unsub", at: new Date().toISOString() }) })
+            const at = new Date(clock.unsafeCurrentTimeMillis()).toISOString()
+            share({ topic, key: email, value: encodeStored({ email, reason: s.reason, event: "unsub", at }) })
           },
           lifted: (email) => {
             share({ topic, key: email, value: null })
           }
         })
-        const learn = (m: Record) => {
-          const reason = undecodable(m)
-          // Skipped, not waited on: the record can never be read, and waiting would stop the group
-          // for good. Loud and counted, since it may have held a suppression (see README).
-          if (reason !== undefined) {
-            Runtime.runFork(runtime)(Effect.zipRight(
-              Effect.logError(
+        const learn = (m: Record): Effect.Effect<void> =>
+          Effect.gen(function*() {
+            const reason = undecodable(m)
+            // Skipped, not waited on: the record can never be read, and waiting would stop the group
+            // for good. Loud and counted, since it may have held a suppression (see README).
+            if (reason !== undefined) {
+              yield* Effect.logError(
                 `suppressions: record ${m.partition}/${m.offset} of ${topic} skipped: ${reason}. If it held a suppression, this worker does not apply it, and standing consent may re-subscribe that contact: have the topic's producers use gzip, lz4 or zstd`
-              ),
-              Metric.increment(undecodableCount)
-            ))
-            return
-          }
-          if (m.key.startsWith(JOB_KEY)) return
-          if (m.value === undefined || m.value === null) set.learn(m.key, undefined)
-          else {
-            const stored = decodeStored(m.value)
-            if (Option.isSome(stored)) set.learn(m.key, { reason: stored.value.reason, at: stored.value.at })
-            else Runtime.runFork(runtime)(Effect.logWarning(`suppressions: record ${m.partition}/${m.offset} of ${topic} is not one; skipped`))
-          }
-          Effect.runSync(Metric.set(suppressionCount, set.size()))
-          const id = m.headers?.get(WRITE_ID)
-          const waiting = id === undefined ? undefined : readBack.get(id)
-          if (waiting !== undefined) Deferred.unsafeDone(waiting, Effect.void)
-        }
+              )
+              return yield* Metric.increment(undecodableCount)
+            }
+            if (m.key.startsWith(JOB_KEY)) return
+            if (m.value === undefined || m.value === null) set.learn(m.key, undefined)
+            else {
+              const stored = decodeStored(m.value)
+              if (Option.isSome(stored)) set.learn(m.key, { reason: stored.value.reason, at: stored.value.at })
+              else yield* Effect.logWarning(`suppressions: record ${m.partition}/${m.offset} of ${topic} is not one; skipped`)
+            }
+            yield* Metric.set(suppressionCount, set.size())
+            yield* readBackDone(m)
+          })
+        // The hand-over's claims: an undecodable batch holds none this worker wrote (it compresses
+        // with the client's default), so skipping one costs at most the fence of another's claim.
+        const learnClaim = (m: Record): Effect.Effect<void> =>
+          undecodable(m) !== undefined
+            ? Effect.logWarning(`hand-over: record ${m.partition}/${m.offset} of ${handOverTopic} skipped: ${undecodable(m)}`)
+            : Effect.zipRight(Effect.sync(() => fence.learn(m)), readBackDone(m))
         following = true
         yield* followTopic(learn)
+        yield* followTopic(learnClaim, handOverTopic)
         yield* Metric.set(suppressionCount, set.size())
         yield* Effect.logInfo(`suppressions: ${set.size()} contacts held as unsubscribed (Mailjet and ${topic})`)
       })
 
-    return SuppressionTopic.of({ topic, feedbackTopic, store, follow, followJobs })
+    return SuppressionTopic.of({ topic, feedbackTopic, store, follow, followJobs, fence })
   }))
 
   /** Provides nothing: shares bulk jobs through the topic (see `followJobs`) before delivery starts. */
@@ -339,35 +281,3 @@ const untilReachable = <A, R>(start: Effect.Effect<A, SuppressionsUnavailable, R
       }),
       Effect.raceFirst(Effect.zipRight(shutdown.requested, Effect.fail(new StoppedBeforeReady())))
     ))
-
-/** Creates the topic compacted when it is missing; leaves an existing one as it is. */
-const ensureCompacted = (
-  kafka: Context.Tag.Service<KafkaConfig>,
-  topic: string,
-  attempt: <A>(f: () => Promise<A>) => Effect.Effect<A, SuppressionsUnavailable>
-) =>
-  Effect.acquireUseRelease(
-    Effect.sync(() => new Admin({ ...connectionOptions(kafka) })),
-    (admin) =>
-      Effect.gen(function*() {
-        const existing = yield* attempt(() => admin.listTopics())
-        if (existing.includes(topic)) return
-        // A typo in the integration id must not leave a topic behind it.
-        if (!existing.includes(kafka.topic)) {
-          return yield* Effect.fail(new SuppressionsUnavailable({ topic, detail: `no topic ${kafka.topic}`, deliveryTopicMissing: kafka.topic }))
-        }
-        yield* attempt(() =>
-          admin.createTopics({
-            topics: [topic],
-            partitions: 1,
-            configs: [{ name: "cleanup.policy", value: "compact" }]
-          })
-        ).pipe(
-          // Another worker of the group created it meanwhile (workers start together).
-          Effect.catchAll((e) =>
-            Effect.flatMap(attempt(() => admin.listTopics()), (now) => (now.includes(topic) ? Effect.void : Effect.fail(e)))
-          )
-        )
-      }),
-    (admin) => Effect.ignore(attempt(() => admin.close()))
-  )

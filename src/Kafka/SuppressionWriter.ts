@@ -117,7 +117,6 @@ export const make = <E extends { readonly message: string }>(options: {
       )
 
     const queue = yield* Queue.unbounded<Request<E>>()
-    let unsent = 0
     // Every request queued meanwhile goes in as few produces as their size allows; a request
     // succeeds only when every produce holding one of its records did.
     const drain = Effect.flatMap(Queue.takeBetween(queue, 1, TAKE), (taken) =>
@@ -129,18 +128,18 @@ export const make = <E extends { readonly message: string }>(options: {
           const error = yield* Effect.flip(produce(piece.map((e) => e.m))).pipe(Effect.option)
           if (error._tag === "Some") for (const e of piece) failed.set(e.i, error.value)
         }
-        for (const [i, r] of requests.entries()) {
-          unsent -= r.messages.length
-          yield* r.done(failed.get(i))
-        }
+        for (const [i, r] of requests.entries()) yield* r.done(failed.get(i))
       }))
     yield* Effect.forkScoped(Effect.forever(drain))
-    // What delivery shared just before the end still goes, for a few seconds at most.
+    // What delivery shared just before the end still goes, for a few seconds at most: an empty
+    // request queued last is done once everything before it was written.
     yield* Effect.addFinalizer(() =>
-      Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => unsent === 0 }), Effect.timeout("5 seconds"), Effect.ignore)
+      Effect.flatMap(Deferred.make<void>(), (flushed) => {
+        Queue.unsafeOffer(queue, { messages: [], done: () => Deferred.succeed(flushed, undefined) })
+        return Deferred.await(flushed)
+      }).pipe(Effect.timeout("5 seconds"), Effect.ignore)
     )
     const enqueue = (request: Request<E>) => {
-      unsent += request.messages.length
       Queue.unsafeOffer(queue, request)
     }
 

@@ -6,7 +6,10 @@
 import { Consumer, stringDeserializers } from "@platformatic/kafka"
 import type { Message } from "@platformatic/kafka"
 import type * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Queue from "effect/Queue"
 import { randomUUID } from "node:crypto"
 import { undecodable } from "./Codecs.js"
 import { connectionOptions, type KafkaConfig } from "./KafkaConfig.js"
@@ -21,13 +24,13 @@ export const closing = (what: string, close: () => Promise<unknown> | unknown) =
     Effect.zipRight(Effect.logDebug(`suppressions: ${what} closed`))
   )
 
-/** The topic from its start into `handle`; `onCaughtUp` once every record there at start is read. */
+/** The topic from its start into `handle`, in order; `onCaughtUp` once every record there at start is read. */
 export const readAll = <E>(
   kafka: Context.Tag.Service<KafkaConfig>,
   topic: string,
   fail: (e: unknown) => E,
-  handle: (m: Record) => void,
-  onCaughtUp: () => void
+  handle: (m: Record) => Effect.Effect<void>,
+  onCaughtUp: Effect.Effect<void>
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const consumer = yield* Effect.acquireRelease(
@@ -45,10 +48,7 @@ export const readAll = <E>(
     const pending = new Map(
       (ends.get(topic) ?? []).map((end, partition) => [partition, BigInt(end)] as const).filter(([, end]) => end > 0n)
     )
-    const check = () => {
-      if (pending.size === 0) onCaughtUp()
-    }
-    check()
+    if (pending.size === 0) yield* onCaughtUp
     const records = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () => consumer.consume({ topics: [topic], mode: "earliest", autocommit: false, maxWaitTime: 200 }),
@@ -56,22 +56,35 @@ export const readAll = <E>(
       }),
       (s) => closing("stream", () => s.close())
     )
-    const apply = (m: Record): void => {
-      if ((m.key !== undefined && m.key !== "") || undecodable(m) !== undefined) handle(m)
-      const end = pending.get(m.partition)
-      if (end !== undefined && m.offset + 1n >= end) {
-        pending.delete(m.partition)
-        check()
-      }
-    }
-    // The stream's events, not its async iterator: an iterator's return() would wait on the stream.
-    return yield* Effect.async<never, E>((resume) => {
-      const onError = (e: unknown) => resume(Effect.fail(fail(e)))
-      records.on("data", apply)
-      records.once("error", onError)
-      return Effect.sync(() => {
-        records.off("data", apply)
-        records.off("error", onError)
+    const apply = (m: Record) =>
+      Effect.gen(function*() {
+        if ((m.key !== undefined && m.key !== "") || undecodable(m) !== undefined) yield* handle(m)
+        const end = pending.get(m.partition)
+        if (end !== undefined && m.offset + 1n >= end) {
+          pending.delete(m.partition)
+          if (pending.size === 0) yield* onCaughtUp
+        }
       })
-    })
+    // The stream's events, not its async iterator: an iterator's return() would wait on the stream.
+    // They are queued as they come and handled in order, a batch at a time.
+    const queue = yield* Effect.acquireRelease(Queue.unbounded<Record>(), Queue.shutdown)
+    const failed = yield* Deferred.make<never, E>()
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const onData = (m: Record) => void Queue.unsafeOffer(queue, m)
+        const onError = (e: unknown) => void Deferred.unsafeDone(failed, Exit.fail(fail(e)))
+        records.on("data", onData)
+        records.once("error", onError)
+        return { onData, onError }
+      }),
+      ({ onData, onError }) =>
+        Effect.sync(() => {
+          records.off("data", onData)
+          records.off("error", onError)
+        })
+    )
+    return yield* Effect.raceFirst(
+      Effect.forever(Effect.flatMap(Queue.takeBetween(queue, 1, 1_000), (batch) => Effect.forEach(batch, apply, { discard: true }))),
+      Deferred.await(failed)
+    )
   }))

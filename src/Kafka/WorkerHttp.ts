@@ -8,7 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import { createServer, type Server } from "node:http"
 import type { Socket } from "node:net"
-import type { WorkerStatus } from "./KafkaWorker.js"
+import type { WorkerStatus } from "./WorkerStatus.js"
 import * as Prometheus from "./Prometheus.js"
 import * as Webhook from "./Webhook.js"
 

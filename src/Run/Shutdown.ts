@@ -4,8 +4,10 @@
  */
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 
 export class Shutdown extends Context.Tag("signal-mailjet/Shutdown")<Shutdown, {
   /** Completes when a shutdown is requested. */
@@ -61,4 +63,29 @@ export class Shutdown extends Context.Tag("signal-mailjet/Shutdown")<Shutdown, {
         return shutdown
       })
     )
+}
+
+/**
+ * Retries that a shutdown request ends: each wait races the request, and once it came no try
+ * follows, so the caller gets its last error at once instead of retrying on until SIGKILL.
+ * `stopped()` says whether that is why the retries ended.
+ */
+export const retriesUntil = <Out, In, R>(requested: Effect.Effect<void>, self: Schedule.Schedule<Out, In, R>) => {
+  let stopped = false
+  const schedule = self.pipe(
+    // The wait is taken here, racing the request; the retry itself then waits no more.
+    Schedule.modifyDelayEffect((_, delay) =>
+      Effect.as(
+        Effect.raceFirst(
+          Effect.sleep(delay),
+          Effect.tap(requested, () => {
+            stopped = true
+          })
+        ),
+        Duration.zero
+      )
+    ),
+    Schedule.check(() => !stopped)
+  )
+  return { schedule, stopped: (): boolean => stopped }
 }
