@@ -153,8 +153,9 @@ describe("serve with bulk jobs against a real Kafka broker", () => {
 
   it("a worker joins while jobs run (a rebalance): the first reads its jobs to their end before it hands over; no event lost, every contact's final state right", async () => {
     const id = `r${Date.now().toString(36)}`
-    // Longer than a job: the hand-over waits for the jobs in flight instead of leaving them running.
-    const { allCommitted, env } = await setUp(id, "20 seconds")
+    // Longer than a job (3 s) with room to spare: the hand-over waits for the jobs in flight instead
+    // of leaving them running. Not longer: the newcomer waits this + 1 s before its first read.
+    const { allCommitted, env } = await setUp(id, "10 seconds")
     const before = await jobsPosted()
     const first = startWorker(env)
     await waitFor("a bulk job started", async () => ((await jobsPosted()) > before ? true : undefined), 60_000)

@@ -113,6 +113,10 @@ describe("serve: a stranger's connections", () => {
         floods.push(first)
       })
       expect(await request(env.PORT, "GET", "/health")).toEqual({ status: 200, text: "ok" })
+      // The worker's closes reach this process as events of its own loop, behind /health's answer
+      // when the machine is busy (426 open once, with another lane of tests beside): a moment for them.
+      await waitFor("the closes over the cap", () => (first.open() <= DEFAULT_MAX_CONNECTIONS ? true : undefined), 5_000)
+        .catch(() => undefined)
       expect(first.open()).toBeGreaterThan(0)
       expect(first.open()).toBeLessThanOrEqual(DEFAULT_MAX_CONNECTIONS)
       expect(peak).toBeLessThanOrEqual(baseline + DEFAULT_MAX_CONNECTIONS + MARGIN)
