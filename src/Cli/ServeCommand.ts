@@ -11,7 +11,7 @@ import { Delivery } from "../Delivery/Delivery.js"
 import { workerStack } from "../Delivery/Stack.js"
 import type { WorkerStatus } from "../Kafka/KafkaWorker.js"
 import { transientRetries } from "../Mailjet/MailjetGateway.js"
-import { retriesUntil, Shutdown } from "../Run/Shutdown.js"
+import { closedWithin, retriesUntil, Shutdown } from "../Run/Shutdown.js"
 import {
   bulkOption,
   concurrencyOption,
@@ -102,8 +102,10 @@ export const serveCommand = Command.make(
             )
           )
         }).pipe(
-          Effect.scoped,
-          Effect.provide(SuppressionTopic.layer.pipe(Layer.provideMerge(KafkaConfig.layer))),
+          // Built in the same scope as the rest, so that its closing is bounded too.
+          (body) => Effect.flatMap(Layer.build(SuppressionTopic.layer.pipe(Layer.provideMerge(KafkaConfig.layer))), (ctx) => Effect.provide(body, ctx)),
+          // Past MAILJET_SHUTDOWN_TIMEOUT's default and the closes' own bounds: a close that hangs is a bug, not a reason to stay.
+          closedWithin("30 seconds"),
           reportSetupErrors,
           withLogging(o)
         )

@@ -8,6 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 
 export class Shutdown extends Context.Tag("signal-mailjet/Shutdown")<Shutdown, {
   /** Completes when a shutdown is requested. */
@@ -89,3 +90,23 @@ export const retriesUntil = <Out, In, R>(requested: Effect.Effect<void>, self: S
   )
   return { schedule, stopped: (): boolean => stopped }
 }
+
+/**
+ * Runs `self` in a scope whose closing may take at most `within`: a resource whose close does not
+ * answer (a Kafka client whose broker is gone) must not keep a stopped process alive. Past it the
+ * close goes on detached, with a warning, and the process ends with `self`'s own result.
+ */
+export const closedWithin = (within: Duration.DurationInput) =>
+<A, E, R>(self: Effect.Effect<A, E, R | Scope.Scope>): Effect.Effect<A, E, Exclude<R, Scope.Scope>> =>
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.flatMap(Effect.exit(Scope.extend(self, scope)), (exit) =>
+      Scope.close(scope, exit).pipe(
+        Effect.disconnect,
+        Effect.timeoutOption(within),
+        Effect.flatMap((closed) =>
+          closed._tag === "Some"
+            ? Effect.void
+            : Effect.logWarning(`resources still closing after ${Duration.format(Duration.decode(within))}: exiting without them`)
+        ),
+        Effect.zipRight(exit)
+      )))
