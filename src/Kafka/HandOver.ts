@@ -180,7 +180,8 @@ export const groupMemberIds = (kafka: KafkaSettings): Effect.Effect<ReadonlySet<
         Effect.timeout("3 seconds"),
         Effect.orElseSucceed(() => undefined)
       ),
-    (admin) => Effect.promise(() => admin.close().catch(() => undefined))
+    // Bounded: an admin whose broker is gone may never answer its close.
+    (admin) => Effect.promise(() => admin.close().catch(() => undefined)).pipe(Effect.interruptible, Effect.timeout("3 seconds"), Effect.ignore)
   )
 
 /** How many members the group has now; undefined when the broker cannot say (then the worker waits). */

@@ -110,7 +110,8 @@ export const session = (deps: SessionDeps) =>
         Effect.zipRight(
           Ref.update(status, (s) => ({ ...s, joined: false })),
           // A broker that is down cannot take the leave: the group drops us after the session timeout.
-          Effect.ignore(Effect.timeout(promise(() => new Promise<void>((ok, ko) => c.close(true, (e) => (e ? ko(e) : ok())))), "5 seconds"))
+          // Interruptible: a release runs uninterruptibly, and the timeout would wait for the close.
+          Effect.ignore(Effect.timeout(Effect.interruptible(promise(() => new Promise<void>((ok, ko) => c.close(true, (e) => (e ? ko(e) : ok()))))), "5 seconds"))
         )
     )
     // The stream that keeps the topic subscribed: closing a consumer's last stream unsubscribes

@@ -136,7 +136,8 @@ export const make = <E extends { readonly message: string }>(options: {
     yield* Effect.addFinalizer(() =>
       Effect.flatMap(Deferred.make<void>(), (flushed) => {
         Queue.unsafeOffer(queue, { messages: [], done: () => Deferred.succeed(flushed, undefined) })
-        return Deferred.await(flushed)
+        // Interruptible, or the timeout would wait for it: a finalizer runs uninterruptibly.
+        return Effect.interruptible(Deferred.await(flushed))
       }).pipe(Effect.timeout("5 seconds"), Effect.ignore)
     )
     const enqueue = (request: Request<E>) => {

@@ -19,6 +19,8 @@ export type Record = Message<string, string, string, string>
 /** A close that does not answer must not keep the worker from exiting. */
 export const closing = (what: string, close: () => Promise<unknown> | unknown) =>
   Effect.promise(() => Promise.resolve().then(close).catch(() => undefined)).pipe(
+    // Interruptible even in a finalizer, where closes run: else the timeout waits for the close.
+    Effect.interruptible,
     Effect.timeout("3 seconds"),
     Effect.catchAll(() => Effect.logWarning(`suppressions: the ${what} did not close within 3 s`)),
     Effect.zipRight(Effect.logDebug(`suppressions: ${what} closed`))
