@@ -15,6 +15,7 @@ import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import { fencing, type HeldClaim } from "./HandOverFence.js"
 import { connectionOptions, type KafkaSettings } from "./KafkaConfig.js"
+import { closing } from "./TopicReader.js"
 
 export type HandOver =
   | { readonly _tag: "Read"; readonly why?: string }
@@ -181,7 +182,7 @@ export const groupMemberIds = (kafka: KafkaSettings): Effect.Effect<ReadonlySet<
         Effect.orElseSucceed(() => undefined)
       ),
     // Bounded: an admin whose broker is gone may never answer its close.
-    (admin) => Effect.promise(() => admin.close().catch(() => undefined)).pipe(Effect.interruptible, Effect.timeout("3 seconds"), Effect.ignore)
+    (admin) => closing("admin", () => admin.close(), "hand-over")
   )
 
 /** How many members the group has now; undefined when the broker cannot say (then the worker waits). */

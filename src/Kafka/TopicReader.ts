@@ -16,14 +16,16 @@ import { connectionOptions, type KafkaConfig } from "./KafkaConfig.js"
 
 export type Record = Message<string, string, string, string>
 
-/** A close that does not answer must not keep the worker from exiting. */
-export const closing = (what: string, close: () => Promise<unknown> | unknown) =>
+/** A close that does not answer must not keep the worker from exiting; `part` names the worker's part in the log. */
+export const closing = (what: string, close: () => Promise<unknown> | unknown, part = "suppressions") =>
   Effect.promise(() => Promise.resolve().then(close).catch(() => undefined)).pipe(
     // Interruptible even in a finalizer, where closes run: else the timeout waits for the close.
     Effect.interruptible,
     Effect.timeout("3 seconds"),
-    Effect.catchAll(() => Effect.logWarning(`suppressions: the ${what} did not close within 3 s`)),
-    Effect.zipRight(Effect.logDebug(`suppressions: ${what} closed`))
+    Effect.matchEffect({
+      onFailure: () => Effect.logWarning(`${part}: the ${what} did not close within 3 s`),
+      onSuccess: () => Effect.logDebug(`${part}: ${what} closed`)
+    })
   )
 
 /** The topic from its start into `handle`, in order; `onCaughtUp` once every record there at start is read. */
