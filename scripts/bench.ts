@@ -1,9 +1,11 @@
 /**
  * `npm run bench`: how fast this project delivers, against what.
  *
- * The Mailjet simulator runs in its own process over HTTPS (a certificate made for this run,
- * trusted through NODE_EXTRA_CA_CERTS), answering at once and keeping no request log, so the
- * client is what is measured. Every contender sends the same N `Signed Up` events (unique
+ * The throughput runs' server is a stand-in in its own process over HTTPS (a certificate made for
+ * this run, trusted through NODE_EXTRA_CA_CERTS): plain `node:https` answering managecontact with a
+ * fixed 201, the simulator behind it for preflight's few reads. It costs a few µs per request (the
+ * table prints its CPU per request as the check), so the client is what is measured, and the
+ * headline is each client's own CPU per event (user + system of its process), not events/s. Every contender sends the same N `Signed Up` events (unique
  * emails) at the same concurrency, each in a process of its own:
  *   (1) a raw undici keep-alive loop posting managecontact bodies built beforehand (the ceiling),
  *   (2) node-mailjet, Mailjet's SDK, making the same calls,
@@ -19,6 +21,7 @@
  * Options: --events N --concurrency C --runs K --warmup W --rss-events M --rss-runs K --rate R --rate-seconds S
  * --latency MS --only throughput,mapping,rss,rate,bulk --keep (keep the temp dir)
  * --bulk-events B --bulk-contacts K --bulk-rps R --bulk-job-ms MS
+ * --short (development: 5,000 events, one run, throughput only)
  * --contenders undici,node-mailjet,delivery,cli --profile DIR (a V8 CPU profile of every contender and CLI run into DIR, for `--cpu-prof` reading).
  * Results also go to bench-out/bench-<time>.json.
  */
@@ -49,6 +52,7 @@ const { values: flags } = parseArgs({
     "bulk-rps": { type: "string", default: "10" },
     "bulk-job-ms": { type: "string", default: "2000" },
     keep: { type: "boolean", default: false },
+    short: { type: "boolean", default: false },
     profile: { type: "string" },
     contenders: { type: "string", default: "undici,node-mailjet,node-mailjet-no-keepalive,delivery,cli" }
   },
@@ -60,10 +64,10 @@ const int = (name: keyof typeof flags): number => {
   if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number (got ${String(flags[name])})`)
   return n
 }
-const N = int("events")
+const N = flags.short ? 5000 : int("events")
 const C = int("concurrency")
-const RUNS = Math.max(1, int("runs"))
-const WARMUP = Math.min(int("warmup"), N)
+const RUNS = flags.short ? 1 : Math.max(1, int("runs"))
+const WARMUP = Math.min(flags.short ? 500 : int("warmup"), N)
 const RSS_EVENTS = int("rss-events")
 const RSS_RUNS = Math.max(1, int("rss-runs"))
 const R = int("rate")
@@ -73,7 +77,7 @@ const BULK_EVENTS = int("bulk-events")
 const BULK_CONTACTS = Math.max(1, int("bulk-contacts"))
 const BULK_RPS = Math.max(1, int("bulk-rps"))
 const BULK_JOB_MS = int("bulk-job-ms")
-const only = new Set((flags.only ?? "").split(",").map((s) => s.trim()))
+const only = new Set((flags.short ? "throughput" : flags.only ?? "").split(",").map((s) => s.trim()))
 const contenders = new Set((flags.contenders ?? "").split(",").map((s) => s.trim()))
 const nodeArgs = flags.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${Path.resolve(flags.profile)}`]
 
@@ -179,7 +183,7 @@ const main = async () => {
 
     // ---- throughput: every contender, the same events, the same concurrency
     if (only.has("throughput") || only.has("mapping")) {
-      const sim = only.has("throughput") ? await startSimulator({ ...simSetup, faults: {} }) : undefined
+      const sim = only.has("throughput") ? await startSimulator({ ...simSetup, faults: {}, standIn: true }) : undefined
       try {
         const order: Array<Row> = [
           ...(only.has("throughput") ? (["undici", "node-mailjet", "node-mailjet-no-keepalive", "delivery", "cli"] as const).filter((c) => contenders.has(c)) : []),
@@ -348,10 +352,10 @@ const main = async () => {
     }
     const rate = (row: Row) => medianOf(row, (s) => s.rate)
     out.push(`signal-mailjet bench — ${machine}`)
-    out.push(`${fmt(N)} Signed Up events (unique emails), concurrency ${C}, medians of ${RUNS} run(s); simulator over HTTPS in its own process on the same cores`)
+    out.push(`${fmt(N)} Signed Up events (unique emails), concurrency ${C}, medians of ${RUNS} run(s); a stand-in server (fixed 201 over HTTPS) in its own process on the same cores`)
     out.push("")
     if (samples.size > 0) {
-      out.push("| contender | events/s | client CPU µs/event | simulator CPU µs/event | TLS connections |")
+      out.push("| contender | client CPU µs/event | events/s | stand-in CPU µs/request | TLS connections |")
       out.push("|---|---:|---:|---:|---:|")
     }
     for (const row of ["undici", "node-mailjet", "node-mailjet-no-keepalive", "delivery", "cli", "mapping"] as const) {
@@ -362,28 +366,29 @@ const main = async () => {
         : row === "node-mailjet-no-keepalive"
         ? `(2′) node-mailjet ${nodeMailjetVersion} without keep-alive (Node ≤ 18's default agent; ${fmt(Math.max(1, Math.min(N, Math.ceil(N / 10))))} events)`
         : LABELS[row]
-      out.push(`| ${label} | ${cell(rate(row))} | ${cell(medianOf(row, (s) => s.clientCpuUsPerEvent))} | ${cell(medianOf(row, (s) => s.serverCpuUsPerEvent))} | ${cell(medianOf(row, (s) => s.connections))} |`)
+      out.push(`| ${label} | ${cell(medianOf(row, (s) => s.clientCpuUsPerEvent))} | ${cell(rate(row))} | ${cell(medianOf(row, (s) => s.serverCpuUsPerEvent))} | ${cell(medianOf(row, (s) => s.connections))} |`)
     }
     const ratios: Record<string, number> = {}
-    const ratioLine = (a: Row, b: Row, target: number | undefined) => {
-      const x = rate(a)
-      const y = rate(b)
+    // CPU per event is the headline: lower is better, so each target is a ceiling.
+    const cpu = (row: Row) => medianOf(row, (s) => s.clientCpuUsPerEvent)
+    const ratioLine = (a: Row, b: Row, ceiling: number | undefined) => {
+      const x = cpu(a)
+      const y = cpu(b)
       if (x === undefined || y === undefined) return
       const r = x / y
-      ratios[`${a}/${b}`] = r
-      const goal = target === undefined ? "(context, no target)" : `target ≥ ${target}×`
-      const verdict = target === undefined ? "" : r >= target ? "met" : "NOT met"
-      out.push(`| ${LABELS[a].split(" ")[0]} ÷ ${LABELS[b].split(" ")[0]} | ${fmt(r, 2)}× | ${goal} | ${verdict} |`)
+      ratios[`cpu:${a}/${b}`] = r
+      const goal = ceiling === undefined ? "(context, no target)" : `≤ ${ceiling}×`
+      const verdict = ceiling === undefined ? "" : r <= ceiling ? "met" : "NOT met"
+      out.push(`| client CPU per event, ${LABELS[a].split(" ")[0]} ÷ ${LABELS[b].split(" ")[0]} | ${fmt(r, 2)}× | ${goal} | ${verdict} |`)
     }
     if (samples.has("delivery") || samples.has("cli")) {
       out.push("")
       out.push("| ratio | value | target | |")
       out.push("|---|---:|---|---|")
-      ratioLine("delivery", "undici", 0.6)
-      ratioLine("cli", "undici", 0.6)
-      ratioLine("delivery", "node-mailjet", 3)
-      ratioLine("cli", "node-mailjet", 3)
-      ratioLine("delivery", "node-mailjet-no-keepalive", undefined)
+      ratioLine("delivery", "undici", 1.5)
+      ratioLine("cli", "undici", 2)
+      ratioLine("cli", "node-mailjet", 0.5)
+      ratioLine("delivery", "node-mailjet", undefined)
       ratioLine("cli", "node-mailjet-no-keepalive", undefined)
     }
     if (rssRuns.length > 0 || limitedRuns.length > 0 || bulkRuns.length > 0) {
@@ -417,6 +422,10 @@ const main = async () => {
       out.push(`| bulk \`deliver\`, ${fmt(BULK_EVENTS)} events for ${fmt(BULK_CONTACTS)} contacts, ${BULK_RPS} calls/s, ${fmt(BULK_JOB_MS / 1000, 1)} s jobs | ${fmt(speed)} events/s | ≥ 5,000 | ${speed >= 5000 ? "met" : "NOT met"} |`)
       out.push(`| … ÷ the per-event path under the same budget (\`--bulk off\`, measured: ${fmt(perEvent, 2)} events/s) | ${fmt(speed / perEvent)}× | ≥ 500× | ${speed / perEvent >= 500 ? "met" : "NOT met"} |`)
       out.push(`| … peak RSS | ${fmt(mb)} MB | ≤ 150 MB | ${mb <= 150 ? "met" : "NOT met"} |`)
+      if (b.run.cpuSeconds !== undefined) {
+        const us = (b.run.cpuSeconds * 1e6) / BULK_EVENTS
+        out.push(`| … client CPU per event, through the bin (start-up included) | ${fmt(us, 1)} µs | ≤ 25 µs | ${us <= 25 ? "met" : "NOT met"} |`)
+      }
       out.push(`| … calls in all (${Object.entries(b.server.byStatus).map(([s, n]) => `${n}× ${s}`).join(", ")}), per contact | ${fmt(calls)}, ${fmt(calls / BULK_CONTACTS, 4)} | (context) | |`)
     }
     out.push("")

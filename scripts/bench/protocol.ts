@@ -8,6 +8,8 @@ export interface SimulatorSetup {
   readonly secretKey: string
   readonly listId: number
   readonly faults: SimulatorFaults
+  /** The throughput runs' stand-in: a fixed 201 for managecontact, the simulator behind it for the rest. */
+  readonly standIn?: boolean
 }
 
 /** Counters since the last reset. */
