@@ -20,6 +20,9 @@ import { ndjsonSink } from "../Run/NdjsonSink.js"
 import { DEFAULT_SHUTDOWN_TIMEOUT, readUntil, run, type SessionEnd } from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { Suppressions } from "../Suppressions.js"
+import { StateStore } from "../Run/StateStore.js"
+import * as TombstoneFile from "../Run/TombstoneFile.js"
+import * as Layer from "effect/Layer"
 import {
   allowMissingOption,
   bulkOption,
@@ -150,7 +153,8 @@ export const resumeCommand = (argv: ReadonlyArray<string>, line: number): string
 const summaryLine = <E extends { readonly _tag: string }>(end: SessionEnd<E>, unread: Option.Option<number>, ms: number) => {
   const s = end.summary
   const stopped = stoppedBy(end)
-  return `signal-mailjet: ${s.read} read, ${s.delivered} delivered, ${s.dropped} dropped, ${s.deadLettered} dead-lettered, ${s.notAttempted} not attempted${
+  const erasures = s.erased + s.notFound === 0 ? "" : ` ${s.erased} erased, ${s.notFound} not found (erasure),`
+  return `signal-mailjet: ${s.read} read, ${s.delivered} delivered,${erasures} ${s.dropped} dropped, ${s.deadLettered} dead-lettered, ${s.notAttempted} not attempted${
     Option.match(unread, { onNone: () => "", onSome: (n) => `, ${n} unread` })
   } in ${(ms / 1000).toFixed(1)} s${stopped === undefined ? "" : ` (stopped: ${stopped})`}`
 }
@@ -239,6 +243,8 @@ export const runLines = <E extends { readonly _tag: string }, R, S extends Sourc
         preset: o.preset,
         overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) },
         missing
-      }))
+      })),
+      // Erasures are remembered between runs, in the state directory.
+      Effect.provide(TombstoneFile.layer.pipe(Layer.provide(StateStore.layer)))
     )
   }).pipe(reportSetupErrors, withLogging(o))

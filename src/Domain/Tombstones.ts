@@ -32,10 +32,11 @@ export interface TombstoneSet {
   readonly size: () => number
 }
 
-export const makeTombstones = (secret: Redacted.Redacted<Uint8Array>): TombstoneSet => {
+/** `secret` is asked for at the first hash: a state file's key is made only once something needs it. */
+export const makeTombstones = (secret: () => Redacted.Redacted<Uint8Array>): TombstoneSet => {
   const byKey = new Map<string, number>()
   const listeners = new Set<TombstoneListener>()
-  const key = (email: string) => createHmac("sha256", Redacted.value(secret)).update(email).digest("base64url")
+  const key = (email: string) => createHmac("sha256", Redacted.value(secret())).update(email).digest("base64url")
   const keep = (k: string, at: number): boolean => {
     const known = byKey.get(k)
     if (known !== undefined && known >= at) return false
@@ -60,14 +61,20 @@ export const makeTombstones = (secret: Redacted.Redacted<Uint8Array>): Tombstone
   }
 }
 
+/** A secret for this process alone: its hashes mean nothing to another. */
+export const randomSecret = () => {
+  const secret = Redacted.make(new Uint8Array(randomBytes(32)))
+  return () => secret
+}
+
 export class Tombstones extends Context.Tag("signal-mailjet/Tombstones")<Tombstones, TombstoneSet>() {
   /** Kept in memory under a random key: this process's erasures only, forgotten when it ends. */
-  static readonly layerMemory = Layer.sync(Tombstones, () => makeTombstones(Redacted.make(randomBytes(32))))
+  static readonly layerMemory = Layer.sync(Tombstones, () => makeTombstones(randomSecret()))
 }
 
 /** Why an event older than an erasure of its contact is dropped; fixed text, fit for a metric label. */
 export const ERASED_AFTER =
-  "the contact was erased by a deletion request after this event happened; an older event does not bring it back"
+  "the contact was erased by a deletion request made at or after the time of this event; an older event does not bring it back"
 /** Why an event without a (readable) timestamp is dropped once its contact was erased. */
 export const ERASED_UNDATED =
   "the contact was erased by a deletion request, and this event has no readable timestamp to show it is newer; give it one to re-create the contact"

@@ -10,8 +10,6 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
-import { randomBytes } from "node:crypto"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Consent } from "../Consent.js"
@@ -23,7 +21,7 @@ import type { FatalError } from "../Mailjet/MailjetError.js"
 import { Mapping } from "../Mapping.js"
 import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import { Suppressions } from "../Suppressions.js"
-import { makeTombstones, Tombstones } from "../Domain/Tombstones.js"
+import { makeTombstones, randomSecret, Tombstones } from "../Domain/Tombstones.js"
 import { DeliveryConfig } from "../Delivery/DeliveryConfig.js"
 import type { FenceListener } from "../Delivery/Fences.js"
 import { orderedConcurrently } from "../Delivery/Lanes.js"
@@ -116,7 +114,7 @@ export const makeEngine: Effect.Effect<
   const watch = watchInBackground({ gateway, config, fences, scope })
   const resubscribe = consent.resubscribe === "explicit" ? (p: Send) => applySuppressions(p, suppressions) : (p: Send) => p
   // A host that provides none (an embedding, for now `serve`) keeps this process's erasures only.
-  const tombstones = Option.getOrElse(yield* Effect.serviceOption(Tombstones), () => Tombstones.of(makeTombstones(Redacted.make(randomBytes(32)))))
+  const tombstones = Option.getOrElse(yield* Effect.serviceOption(Tombstones), () => Tombstones.of(makeTombstones(randomSecret())))
   const send = makeSend(gateway, config, tombstones)
 
   /** An item as far as it can be decided without Mailjet, in input order; suppressions are the caller's. */

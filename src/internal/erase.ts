@@ -21,7 +21,7 @@ type Send = Extract<Prepared, { _tag: "Send" }>
 export const eventTime = (timestamp: string | undefined): number => timestamp === undefined ? Number.NaN : Date.parse(timestamp)
 
 export const makeErase = (gateway: typeof MailjetGateway.Service, tombstones: TombstoneSet) =>
-  Effect.fnUntraced(function*(p: Send, seq: number, state: RunState, lane: Lane): Effect.fn.Return<Outcome> {
+  Effect.fnUntraced(function*(p: Pick<Send, "line" | "email" | "timestamp">, seq: number, state: RunState, lane: Lane): Effect.fn.Return<Outcome> {
     const stopped = yield* state.stopped
     if (Option.isSome(stopped)) return { outcome: "not-attempted", reason: stopMessage(stopped.value) } as const
     if (!state.admit(seq)) return { outcome: "not-attempted", reason: stopMessage({ _tag: "Shutdown" }) } as const
