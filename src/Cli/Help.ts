@@ -118,6 +118,8 @@ const ENVIRONMENT: Readonly<Record<string, ReadonlyArray<readonly [string, strin
     ["MAILJET_WEBHOOK_PASSWORD", "default none (endpoint off; set but empty is an error): Basic auth password of POST /mailjet/events"],
     ["MAILJET_WEBHOOK_USER", "default mailjet: its user"],
     ["KAFKA_FEEDBACK_TOPIC", "default none (off): where suppressions from Mailjet go as Mailjet Unsubscribed events"],
+    ["MAILJET_TOMBSTONE_KEY", "default: derived from MAILJET_SECRET_KEY: the group's key for hashing erased addresses (set it before rotating the Mailjet key)"],
+    STATE[1],
     ...COLOUR
   ],
   check: [...MAILJET, DELIVERY[0], ...COLOUR],

@@ -27,7 +27,8 @@ const SETUP_ERRORS = new Set([
   "MailjetUnavailable",
   "PropertyRejected",
   "PropertiesMissing",
-  "StateUnusable"
+  "StateUnusable",
+  "TopicUnreadable"
 ])
 
 /** Configuration, preset, input and preflight problems: reported before anything is sent, exit 2. */

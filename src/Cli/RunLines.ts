@@ -23,6 +23,10 @@ import { Suppressions } from "../Suppressions.js"
 import { StateStore } from "../Run/StateStore.js"
 import * as TombstoneFile from "../Run/TombstoneFile.js"
 import * as Layer from "effect/Layer"
+import type { Tombstones } from "../Domain/Tombstones.js"
+import type * as ConfigError from "effect/ConfigError"
+import type { TopicUnreadable } from "../Kafka/DeadLetterTopic.js"
+import type { StateUnusable } from "../Run/StateStore.js"
 import {
   allowMissingOption,
   bulkOption,
@@ -39,6 +43,9 @@ import {
   withConcurrency,
   withLogging
 } from "./Options.js"
+
+/** Erasures are remembered between runs, in the state directory. */
+const fileTombstones = TombstoneFile.layer.pipe(Layer.provide(StateStore.layer))
 
 /** The options `deliver` and `replay` share. */
 export const runOptions = {
@@ -232,7 +239,9 @@ export const runLines = <E extends { readonly _tag: string }, R, S extends Sourc
   items: Stream.Stream<Item, S, FileSystem.FileSystem>,
   o: RunOptions,
   before: Effect.Effect<void, E, R> = Effect.void as Effect.Effect<void, E, R>,
-  resume?: Resume
+  resume?: Resume,
+  /** Where erasures are remembered: the state directory, unless given (`replay --topic`: the group's topic). */
+  tombstones: Layer.Layer<Tombstones, ConfigError.ConfigError | StateUnusable | TopicUnreadable> = fileTombstones
 ) =>
   Effect.gen(function*() {
     const missing = yield* missingProperties(o)
@@ -244,7 +253,6 @@ export const runLines = <E extends { readonly _tag: string }, R, S extends Sourc
         overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) },
         missing
       })),
-      // Erasures are remembered between runs, in the state directory.
-      Effect.provide(TombstoneFile.layer.pipe(Layer.provide(StateStore.layer)))
+      Effect.provide(tombstones)
     )
   }).pipe(reportSetupErrors, withLogging(o))
