@@ -26,6 +26,8 @@ export interface ContactUpsert {
 
 export type Mapped =
   | { readonly _tag: "Upsert"; readonly upsert: ContactUpsert }
+  /** A deletion request: the contact is erased (a preset rule's `"action": "erase"`). */
+  | { readonly _tag: "Erase"; readonly email: string }
   | { readonly _tag: "Dropped"; readonly reason: string }
 
 export const DropReason = {
@@ -76,10 +78,15 @@ export const mergedTraits = (event: SignalEvent): Readonly<Record<string, unknow
 export const rawEmail = (event: SignalEvent): string | undefined =>
   [event.traits?.["email"], event.context?.traits?.["email"], event.properties?.["email"]].find(nonEmptyString)
 
-/** `identify` is the `Identified` event; page and screen calls are never mapped. */
+/** The Default preset's deletion request, which Segment-style `type: "delete"` calls are too. */
+export const DELETION_REQUESTED = canonicalEventName("Deletion Requested")
+
+/** `identify` is the `Identified` event, `delete` `Deletion Requested`; page and screen calls are never mapped. */
 export const eventKey = (event: SignalEvent): string | undefined =>
   event.type === "identify"
     ? "identified"
+    : event.type === "delete"
+    ? DELETION_REQUESTED
     : event.type === "track" && event.event !== undefined
     ? canonicalEventName(event.event)
     : undefined
@@ -139,6 +146,7 @@ export const mapEvent = (preset: Preset, event: SignalEvent, consent: ConsentSta
   if (raw === undefined) return { _tag: "Dropped", reason: DropReason.noEmail }
   const email = normaliseEmail(raw)
   if (email === undefined) return { _tag: "Dropped", reason: DropReason.invalidEmail }
+  if (rule.action === "erase") return { _tag: "Erase", email }
   const traits = mergedTraits(event)
   const properties: Record<string, unknown> = {}
   for (const [property, source] of rule.properties) {

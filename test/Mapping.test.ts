@@ -42,12 +42,12 @@ const run = (raw: unknown): Mapped => {
 }
 
 const upsertOf = (m: Mapped): ContactUpsert => {
-  if (m._tag !== "Upsert") throw new Error(`expected an upsert, got Dropped: ${m.reason}`)
+  if (m._tag !== "Upsert") throw new Error(`expected an upsert, got ${m._tag === "Dropped" ? `Dropped: ${m.reason}` : "Erase"}`)
   return m.upsert
 }
 
 const droppedOf = (m: Mapped): string => {
-  if (m._tag !== "Dropped") throw new Error(`expected a drop, got an upsert for ${m.upsert.email}`)
+  if (m._tag !== "Dropped") throw new Error(`expected a drop, got ${m._tag} for ${m._tag === "Upsert" ? m.upsert.email : m.email}`)
   return m.reason
 }
 
@@ -232,6 +232,7 @@ describe("Mapping laws (Default preset)", () => {
       const m = mapEvent(DefaultPreset, event, state)
       resolveConsent(event, "marketing")
       if (m._tag === "Upsert") wellFormed(m.upsert)
+      else if (m._tag === "Erase") expect(normaliseEmail(m.email)).toBe(m.email)
       else expect(Object.values(DropReason)).toContain(m.reason)
     },
     { fastCheck: { numRuns: 300 } }
@@ -244,6 +245,7 @@ describe("Mapping laws (Default preset)", () => {
       const event = decode(loose)
       const m = mapping.map(event, consent.resolve(event))
       if (m._tag === "Upsert") wellFormed(m.upsert)
+      else if (m._tag === "Erase") expect(normaliseEmail(m.email)).toBe(m.email)
       else expect(Object.values(DropReason)).toContain(m.reason)
     },
     { fastCheck: { numRuns: 1000 } }

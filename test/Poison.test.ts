@@ -218,8 +218,9 @@ describe("emails masked where a person sees them", () => {
     expect(invalid(`{"properties":{"signup_method":"string"}}`)).toBe(
       `Invalid preset badpreset.json: properties.signup_method: expected one of str, int, float, bool, datetime; got "string". See "Presets" in the README for the format.`
     )
+    // Issue 27 added `erase` to the actions a preset may name.
     expect(invalid(`{"events":{"Signed Up":{"action":"subscribe"}}}`)).toContain(
-      `events.Signed Up.action: expected one of consent, addforce, addnoforce, unsub, remove; got "subscribe"`
+      `events.Signed Up.action: expected one of consent, addforce, addnoforce, unsub, remove, erase; got "subscribe"`
     )
     expect(invalid(`{"extends":"default","colour":"red"}`)).toContain("colour: is not allowed here")
   })

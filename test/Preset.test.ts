@@ -36,11 +36,12 @@ const mapWith = (preset: Preset, raw: unknown, consent: "Granted" | "Withdrawn" 
   mapEvent(preset, decode(raw), consent)
 
 const upsertOf = (m: Mapped) => {
-  if (m._tag !== "Upsert") throw new Error(`expected an upsert, got Dropped: ${m.reason}`)
+  if (m._tag !== "Upsert") throw new Error(`expected an upsert, got ${m._tag === "Dropped" ? `Dropped: ${m.reason}` : "Erase"}`)
   return m.upsert
 }
 
-const DEFAULT_KEYS = ["signedup", "identified", "ordercompleted", "subscribed", "unsubscribed"]
+// Issue 27 added the deletion request to the Default table (README): a sixth event, which erases.
+const DEFAULT_KEYS = ["signedup", "identified", "ordercompleted", "subscribed", "unsubscribed", "deletionrequested"]
 
 describe("canonicalEventName", () => {
   /** Latin letters (accented too), digits and separators of every kind. */
@@ -110,6 +111,8 @@ describe("the Default preset is the table of the README", () => {
     expect(rule("ordercompleted").action).toBe("consent")
     expect(rule("subscribed").action).toBe("addforce")
     expect(rule("unsubscribed").action).toBe("unsub")
+    expect(rule("deletionrequested").action).toBe("erase")
+    expect(rule("deletionrequested").properties).toEqual([])
     const props = (key: string) => rule(key).properties.map(([p]) => p)
     expect(props("signedup")).toEqual(["first_name", "last_name", "signup_method"])
     expect(props("identified")).toEqual(["first_name", "last_name"])
@@ -172,7 +175,7 @@ describe("preset files", () => {
 
   it("an event of the file replaces the Default event of the same canonical name", () => {
     const p = valid({ events: { "signed-up": { action: "addforce" } } })
-    expect(p.events.size).toBe(5)
+    expect(p.events.size).toBe(DEFAULT_KEYS.length)
     const rule = p.events.get("signedup")!
     expect(rule.name).toBe("signed-up")
     expect(rule.properties).toEqual([])
@@ -193,7 +196,7 @@ describe("preset files", () => {
 
   it("an event set to null removes it", () => {
     const p = valid({ events: { subscribed: null, "Order-Completed": null } })
-    expect([...p.events.keys()].sort()).toEqual(["identified", "signedup", "unsubscribed"])
+    expect([...p.events.keys()].sort()).toEqual(["deletionrequested", "identified", "signedup", "unsubscribed"])
     const dropped = mapWith(p, { type: "track", event: "Subscribed", traits: { email: "a@b.io" } })
     expect(dropped._tag === "Dropped" && dropped.reason).toContain("event not mapped")
     expect(mapWith(p, { type: "identify", traits: { email: "a@b.io" } })._tag).toBe("Upsert")
@@ -329,6 +332,28 @@ describe("invalid presets give PresetInvalid naming the problem", () => {
   )
 })
 
+describe("deletion requests", () => {
+  it("the Default preset erases on track `Deletion Requested` and on Segment-style `type: \"delete\"`", () => {
+    expect(mapWith(DefaultPreset, { type: "track", event: "Deletion Requested", traits: { email: " Jane@Example.com" } }))
+      .toStrictEqual({ _tag: "Erase", email: "jane@example.com" })
+    expect(mapWith(DefaultPreset, { type: "delete", userId: "u1", context: { traits: { email: "jo@example.com" } } }))
+      .toStrictEqual({ _tag: "Erase", email: "jo@example.com" })
+    // An erasure needs the address like any event.
+    expect(mapWith(DefaultPreset, { type: "delete", userId: "u1" })).toStrictEqual({ _tag: "Dropped", reason: DropReason.noEmail })
+  })
+
+  it("any event of a preset may erase; a deletion request set to null is not mapped", () => {
+    const p = valid({ events: { "Account Closed": { action: "erase" }, "Deletion Requested": null } })
+    expect(mapWith(p, { type: "track", event: "account_closed", traits: { email: "a@b.io" } })).toStrictEqual({ _tag: "Erase", email: "a@b.io" })
+    expect(mapWith(p, { type: "delete", traits: { email: "a@b.io" } })).toStrictEqual({ _tag: "Dropped", reason: DropReason.notMapped })
+  })
+
+  it("an erasing event writes no properties: the preset says so", () => {
+    const e = invalid({ properties: { x: "str" }, events: { Gone: { action: "erase", properties: { x: "traits.x" } } } })
+    expect(e.problem).toContain("erases the contact, so it writes no properties")
+  })
+})
+
 describe("loading preset files", () => {
   const dir = mkdtempSync(join(tmpdir(), "signal-mailjet-preset-"))
   const file = (name: string, text: string) => {
@@ -342,7 +367,7 @@ describe("loading preset files", () => {
       const path = file("ok.json", JSON.stringify({ events: { Subscribed: null } }))
       const p = yield* loadPreset(path)
       expect(p.events.has("subscribed")).toBe(false)
-      expect(p.events.size).toBe(4)
+      expect(p.events.size).toBe(DEFAULT_KEYS.length - 1)
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.effect("a missing file is PresetInvalid naming the path", () =>

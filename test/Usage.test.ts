@@ -16,7 +16,7 @@ import { runBin } from "./support/bin.js"
 import { KEY, SECRET, simulatorOptions } from "./support/layers.js"
 
 const ESC = "\u001b["
-const COMMANDS = ["deliver", "serve", "check", "replay", "simulate", "demo", "contact"]
+const COMMANDS = ["deliver", "serve", "check", "replay", "simulate", "demo", "contact", "erase"]
 
 describe("no command", () => {
   it("prints the project's help, plain and within 80 columns, and exits 2 naming the commands", async () => {

@@ -14,6 +14,7 @@ import { Shutdown } from "../Run/Shutdown.js"
 import { checkCommand } from "./CheckCommand.js"
 import { contactCommand } from "./ContactCommand.js"
 import { deliverCommand } from "./DeliverCommand.js"
+import { eraseCommand } from "./EraseCommand.js"
 import { argvProblem, commandName } from "./Argv.js"
 import { colour, columns, helpWanted, renderHelp } from "./Help.js"
 import { exit, stderr } from "./Options.js"
@@ -110,7 +111,7 @@ const demoCommand = Command.make("demo", {}, () => Effect.flatMap(Effect.promise
   )
 )
 
-export const subcommands = [deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand, contactCommand] as const
+export const subcommands = [deliverCommand, serveCommand, checkCommand, replayCommand, simulateCommand, demoCommand, contactCommand, eraseCommand] as const
 
 export const command = Command.make("signal-mailjet").pipe(
   Command.withDescription("The Mailjet destination of Datafly Signal: keeps one Mailjet contact list current from Signal events."),

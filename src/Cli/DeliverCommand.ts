@@ -35,8 +35,11 @@ const dryRun = (items: Stream.Stream<Item, InputUnreadable, FileSystem.FileSyste
           messageId: p.messageId,
           event: p.event,
           outcome: "dry-run",
-          action: p.action,
-          request: { method: "POST", path: `/v3/REST/contactslist/${listId}/managecontact`, body: p.body }
+          action: p.erase === true ? "erase" : p.action,
+          request: p.erase === true
+            // The ID is the one the look-up finds: Mailjet's erasure answers 200 for any ID.
+            ? { method: "DELETE", path: "/v4/contacts/{ID}", lookup: { method: "GET", path: "/v3/REST/contact/{Email}" }, body: { Email: p.email } }
+            : { method: "POST", path: `/v3/REST/contactslist/${listId}/managecontact`, body: p.body }
         })
       }),
       // A chunk the --from-line filter emptied is no blank line.

@@ -84,7 +84,7 @@ export const runDemo = Effect.gen(function*() {
         body.Action ?? "",
         body.Name ?? "",
         body.Properties === undefined ? "" : JSON.stringify(body.Properties),
-        o.outcome === "delivered" ? `${o.status} ${o.outcome}` : `${request ? `${request.status} ` : ""}${o.outcome}: ${o.reason}`
+        "status" in o ? `${o.status} ${o.outcome}` : `${request ? `${request.status} ` : ""}${o.outcome}: ${o.reason}`
       ]
     })
   ))

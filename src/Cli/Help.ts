@@ -95,12 +95,16 @@ const KAFKA = [
   ["KAFKA_SASL_MECHANISM", "default none: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, with KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"],
   ["KAFKA_TLS", "default false: true connects with TLS (system CAs)"]
 ] as const
+const STATE = [
+  ["MAILJET_STATE_DIR", "default $XDG_STATE_HOME/signal-mailjet, else ~/.local/state/signal-mailjet: where erasures are remembered (tombstones, and the key they are hashed with)"],
+  ["MAILJET_TOMBSTONE_RETENTION", "default 1095 days (3 years): how long an erasure keeps older events from re-creating its contact"]
+] as const
 const COLOUR = [["NO_COLOR", "set: no colour in --help (none either when stdout is not a terminal)"]] as const
 
 /** Each command's environment variables, with their defaults. */
 const ENVIRONMENT: Readonly<Record<string, ReadonlyArray<readonly [string, string]>>> = {
-  deliver: [...MAILJET, ...DELIVERY, ...COLOUR],
-  replay: [...MAILJET, ...DELIVERY, ...KAFKA.filter(([n]) => n === "KAFKA_BROKERS" || n.startsWith("KAFKA_S") || n === "KAFKA_TLS"), ...COLOUR],
+  deliver: [...MAILJET, ...DELIVERY, ...STATE, ...COLOUR],
+  replay: [...MAILJET, ...DELIVERY, ...KAFKA.filter(([n]) => n === "KAFKA_BROKERS" || n.startsWith("KAFKA_S") || n === "KAFKA_TLS"), ...STATE, ...COLOUR],
   serve: [
     ...MAILJET,
     ...DELIVERY,
@@ -114,10 +118,13 @@ const ENVIRONMENT: Readonly<Record<string, ReadonlyArray<readonly [string, strin
     ["MAILJET_WEBHOOK_PASSWORD", "default none (endpoint off; set but empty is an error): Basic auth password of POST /mailjet/events"],
     ["MAILJET_WEBHOOK_USER", "default mailjet: its user"],
     ["KAFKA_FEEDBACK_TOPIC", "default none (off): where suppressions from Mailjet go as Mailjet Unsubscribed events"],
+    ["MAILJET_TOMBSTONE_KEY", "default: derived from MAILJET_SECRET_KEY: the group's key for hashing erased addresses (set it before rotating the Mailjet key)"],
+    STATE[1],
     ...COLOUR
   ],
   check: [...MAILJET, DELIVERY[0], ...COLOUR],
   contact: [...MAILJET, ...COLOUR],
+  erase: [...MAILJET, ...DELIVERY.filter(([n]) => /^MAILJET_(MAX_|RETRY_|OUTAGE)/.test(n)), ...STATE, ...COLOUR],
   simulate: [...COLOUR],
   demo: [...COLOUR]
 }

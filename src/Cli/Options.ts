@@ -26,7 +26,9 @@ const SETUP_ERRORS = new Set([
   "RateLimited",
   "MailjetUnavailable",
   "PropertyRejected",
-  "PropertiesMissing"
+  "PropertiesMissing",
+  "StateUnusable",
+  "TopicUnreadable"
 ])
 
 /** Configuration, preset, input and preflight problems: reported before anything is sent, exit 2. */

@@ -2,6 +2,7 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -45,9 +46,11 @@ export const replayCommand = Command.make(
     if (Option.isSome(o.topic)) {
       const topic = o.topic.value
       // Loaded on use: the Kafka client costs start-up time for every other command.
-      return Effect.promise(() => Promise.all([import("../Kafka/DeadLetterTopic.js"), import("../Kafka/KafkaConfig.js")])).pipe(
-        Effect.flatMap(([{ readTopicToEnd }, { kafkaConnection }]) =>
-          Effect.flatMap(kafkaConnection, (connection) =>
+      return Effect.promise(() =>
+        Promise.all([import("../Kafka/DeadLetterTopic.js"), import("../Kafka/KafkaConfig.js"), import("../Kafka/ErasureSharing.js")])
+      ).pipe(
+        Effect.flatMap(([{ readTopicToEnd }, { kafkaConnection }, { replayTombstones }]) =>
+          Effect.flatMap(Effect.all([kafkaConnection, Config.option(Config.nonEmptyString("KAFKA_TOPIC"))]), ([connection, named]) =>
             runLines(
               Stream.zipWithIndex(readTopicToEnd(connection, topic)).pipe(
                 Stream.map(([record, i]) =>
@@ -57,7 +60,10 @@ export const replayCommand = Command.make(
                 )
               ),
               o,
-              Effect.void
+              Effect.void,
+              undefined,
+              // The group's erasures, on its suppressions topic: delivery-{id}-suppressions beside delivery-{id}-dlq.
+              replayTombstones(connection, `${Option.getOrElse(named, () => topic.replace(/-dlq$/, ""))}-suppressions`)
             ))
         ),
         reportSetupErrors

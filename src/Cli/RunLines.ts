@@ -20,6 +20,13 @@ import { ndjsonSink } from "../Run/NdjsonSink.js"
 import { DEFAULT_SHUTDOWN_TIMEOUT, readUntil, run, type SessionEnd } from "../Run/Session.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { Suppressions } from "../Suppressions.js"
+import { StateStore } from "../Run/StateStore.js"
+import * as TombstoneFile from "../Run/TombstoneFile.js"
+import * as Layer from "effect/Layer"
+import type { Tombstones } from "../Domain/Tombstones.js"
+import type * as ConfigError from "effect/ConfigError"
+import type { TopicUnreadable } from "../Kafka/DeadLetterTopic.js"
+import type { StateUnusable } from "../Run/StateStore.js"
 import {
   allowMissingOption,
   bulkOption,
@@ -36,6 +43,9 @@ import {
   withConcurrency,
   withLogging
 } from "./Options.js"
+
+/** Erasures are remembered between runs, in the state directory. */
+const fileTombstones = TombstoneFile.layer.pipe(Layer.provide(StateStore.layer))
 
 /** The options `deliver` and `replay` share. */
 export const runOptions = {
@@ -150,7 +160,8 @@ export const resumeCommand = (argv: ReadonlyArray<string>, line: number): string
 const summaryLine = <E extends { readonly _tag: string }>(end: SessionEnd<E>, unread: Option.Option<number>, ms: number) => {
   const s = end.summary
   const stopped = stoppedBy(end)
-  return `signal-mailjet: ${s.read} read, ${s.delivered} delivered, ${s.dropped} dropped, ${s.deadLettered} dead-lettered, ${s.notAttempted} not attempted${
+  const erasures = s.erased + s.notFound === 0 ? "" : ` ${s.erased} erased, ${s.notFound} not found (erasure),`
+  return `signal-mailjet: ${s.read} read, ${s.delivered} delivered,${erasures} ${s.dropped} dropped, ${s.deadLettered} dead-lettered, ${s.notAttempted} not attempted${
     Option.match(unread, { onNone: () => "", onSome: (n) => `, ${n} unread` })
   } in ${(ms / 1000).toFixed(1)} s${stopped === undefined ? "" : ` (stopped: ${stopped})`}`
 }
@@ -228,7 +239,9 @@ export const runLines = <E extends { readonly _tag: string }, R, S extends Sourc
   items: Stream.Stream<Item, S, FileSystem.FileSystem>,
   o: RunOptions,
   before: Effect.Effect<void, E, R> = Effect.void as Effect.Effect<void, E, R>,
-  resume?: Resume
+  resume?: Resume,
+  /** Where erasures are remembered: the state directory, unless given (`replay --topic`: the group's topic). */
+  tombstones: Layer.Layer<Tombstones, ConfigError.ConfigError | StateUnusable | TopicUnreadable> = fileTombstones
 ) =>
   Effect.gen(function*() {
     const missing = yield* missingProperties(o)
@@ -239,6 +252,7 @@ export const runLines = <E extends { readonly _tag: string }, R, S extends Sourc
         preset: o.preset,
         overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) },
         missing
-      }))
+      })),
+      Effect.provide(tombstones)
     )
   }).pipe(reportSetupErrors, withLogging(o))

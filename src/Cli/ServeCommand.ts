@@ -87,7 +87,8 @@ export const serveCommand = Command.make(
               missing,
               retry: preflightRetry.schedule,
               // Suppressions from Mailjet (preflight), then from the group's topic.
-              following: SuppressionTopic.following,
+              // And the group's erasures: no older event brings an erased contact back, on any partition.
+              following: Layer.merge(SuppressionTopic.following, SuppressionTopic.erasures),
               // Bulk jobs that the group's other workers (or this partition's last owner) may still have landing.
               sharing: SuppressionTopic.sharingJobs
             })),

@@ -51,6 +51,8 @@ export const countOutcome = (event: string, o: Outcome): Effect.Effect<void> =>
         ? o.partial !== undefined ? `${o.action}+${o.partial.error}` : o.demoted === undefined ? o.action : `${o.action}+demoted`
         : o.outcome === "dropped"
         ? o.reason
+        : o.outcome === "erased" || o.outcome === "not-found"
+        ? o.action
         : o.error ?? "stopped"
     )
   )

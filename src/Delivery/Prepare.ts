@@ -11,7 +11,6 @@ import { keptByReference } from "../Domain/Outcome.js"
 import type { SignalEvent } from "../Domain/SignalEvent.js"
 import { eventLabel, parseSignalEvent, rawMessageId } from "../Domain/SignalEvent.js"
 import type { ManageContactBody } from "../Mailjet/MailjetClient.js"
-import type { InvalidContact, PropertyMissing } from "../Mailjet/MailjetError.js"
 import { eventKey, Mapping, requestBody } from "../Mapping.js"
 import type { Datatype } from "../Preset/Datatypes.js"
 import { coerceValue, fitProperties } from "../Preset/Datatypes.js"
@@ -67,6 +66,13 @@ export type Prepared =
     /** A replay, of the whole event or of its refused properties alone: guarded before it is sent. */
     readonly replay?: "event" | "properties"
     readonly demoted?: string
+    /**
+     * A deletion request: the contact is erased (internal/erase.ts), never sent in a bulk job; its
+     * body (`remove`, no properties) only keeps the shape every update has.
+     */
+    readonly erase?: true
+    /** The event's own `timestamp`, as given: read only for a contact that was erased (Tombstones). */
+    readonly timestamp?: string
   }
 
 /**
@@ -105,6 +111,13 @@ export const prepare = (
     const result: Result = { line, raw, text, messageId, event: label, outcome: { outcome: "dropped", reason: mapped.reason } }
     return name === undefined ? { _tag: "Done", result } : { _tag: "Done", result, mapped: name }
   }
+  const ts = event.timestamp === undefined ? {} : { timestamp: event.timestamp }
+  if (mapped._tag === "Erase") {
+    const { email } = mapped
+    const name = preset.events.get(eventKey(event)!)?.name ?? label
+    const body = { Email: email, Action: "remove" } as const
+    return { _tag: "Send", line, raw, text, messageId, event: label, mapped: name, email, action: "remove", explicit: true, eventAt: undefined, body, partial: undefined, erase: true, ...ts }
+  }
   const { upsert } = mapped
   // Once Mailjet has the marker, every update says when its event happened; without it nothing
   // reads the time (a replay then lets what Mailjet holds win), so it is not parsed.
@@ -130,6 +143,7 @@ export const prepare = (
     action: upsert.action,
     explicit: upsert.explicit,
     eventAt,
+    ...ts,
     body: requestBody(upsert, fitted) as unknown as ManageContactBody,
     partial: rejected.length === 0 ? undefined : {
       properties: rejected.map((r) => r.name),
@@ -259,40 +273,3 @@ export const tooLong = (line: number, bytes: number): Prepared =>
     "LineTooLong",
     `the line is ${bytes} bytes, over the bound on one line (--max-line-bytes); it was not read, so the dead letter names it by its line. Shorten the event at its source`
   )
-
-/**
- * The body without the properties Mailjet refused, or `undefined` when the refusal was about more
- * than properties this body sends (then the whole event is dead-lettered).
- */
-export const withoutRefused = (
-  body: ManageContactBody,
-  refused: ReadonlyArray<string> | undefined
-): ManageContactBody | undefined => {
-  const properties = body.Properties
-  if (refused === undefined || refused.length === 0 || properties === undefined) return undefined
-  const names = new Set(refused.map((n) => n.toLowerCase()))
-  const kept = Object.entries(properties).filter(([name]) => !names.has(name.toLowerCase()))
-  if (kept.length + names.size !== Object.keys(properties).length) return undefined
-  const { Properties: _, ...rest } = body
-  return kept.length === 0 ? rest : { ...rest, Properties: Object.fromEntries(kept) }
-}
-
-export const addRefused = (
-  partial: PartialUpdate | undefined,
-  error: PropertyMissing | InvalidContact
-): PartialUpdate => {
-  const refused = error.properties ?? []
-  const reason = error._tag === "PropertyMissing"
-    ? `contact properties not defined in Mailjet: ${refused.join(", ")}. Create them (Contacts > Contact properties) or run \`signal-mailjet check --create-missing-properties\`, then replay the dead letters: only these properties are sent again`
-    : `${error.message} Only these properties are sent again on replay`
-  return {
-    properties: [...(partial?.properties ?? []), ...refused],
-    error: error._tag,
-    reason: partial === undefined ? reason : `${partial.reason}; ${reason}`
-  }
-}
-
-export const supersededReason = (parts: ReadonlyArray<string>, what: string) =>
-  `replayed after a newer event of this contact was applied (or without signal_last_event_at to tell): ${what}; not applied, as the newer state wins: ${
-    parts.join(", ")
-  }`

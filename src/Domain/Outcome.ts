@@ -30,6 +30,8 @@ export type Outcome =
     readonly via?: "bulk"
     readonly job?: number
   }
+  | Erasure<"erased">
+  | Erasure<"not-found">
   | { readonly outcome: "dropped"; readonly reason: string }
   | {
     readonly outcome: "dead-lettered"
@@ -41,6 +43,16 @@ export type Outcome =
     readonly job?: number
   }
   | { readonly outcome: "not-attempted"; readonly reason: string; readonly error?: string; readonly attempts?: number }
+
+/** A deletion request: the contact was erased, or Mailjet had no contact with its address. */
+export interface Erasure<O extends "erased" | "not-found"> {
+  readonly outcome: O
+  readonly action: "erase"
+  /** Mailjet's answer: 200 to the erasure; 404 to the look-up by address. */
+  readonly status: number
+  /** Erasure calls sent (DELETE): none when the contact was not found. */
+  readonly attempts: number
+}
 
 /** One input line's fate, with what is needed to print it and to dead-letter it. */
 export interface Result {
@@ -62,8 +74,8 @@ export const outcomeLine = (r: Result): string => {
     messageId: r.messageId,
     event: r.event,
     outcome: o.outcome,
-    action: o.outcome === "delivered" ? o.action : undefined,
-    status: o.outcome === "delivered" ? o.status : undefined,
+    action: "action" in o ? o.action : undefined,
+    status: "status" in o ? o.status : undefined,
     attempts: "attempts" in o ? o.attempts : undefined,
     partial: o.outcome === "delivered" ? o.partial?.properties : undefined,
     demoted: o.outcome === "delivered" ? o.demoted : undefined,
@@ -190,6 +202,9 @@ const isJson = (text: string): boolean => {
 export interface Summary {
   read: number
   delivered: number
+  /** Deletion requests: contacts erased, or not found in Mailjet (nothing to erase). */
+  erased: number
+  notFound: number
   dropped: number
   deadLettered: number
   notAttempted: number
@@ -200,6 +215,8 @@ export interface Summary {
 export const emptySummary = (): Summary => ({
   read: 0,
   delivered: 0,
+  erased: 0,
+  notFound: 0,
   dropped: 0,
   deadLettered: 0,
   notAttempted: 0,
@@ -212,6 +229,12 @@ export const addToSummary = (s: Summary, r: Result): Summary => {
     case "delivered":
       s.delivered++
       if (r.outcome.partial !== undefined) s.partial++
+      break
+    case "erased":
+      s.erased++
+      break
+    case "not-found":
+      s.notFound++
       break
     case "dropped":
       s.dropped++

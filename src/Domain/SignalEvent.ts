@@ -9,7 +9,8 @@ import { formatParseError } from "../internal/schemaError.js"
 const Fields = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 const nullableFields = Schema.optionalWith(Fields, { nullable: true })
 
-export const EventType = Schema.Literal("track", "identify", "page", "screen", "group", "alias")
+/** `delete` is Segment's deletion request (the Default preset erases the contact). */
+export const EventType = Schema.Literal("track", "identify", "page", "screen", "group", "alias", "delete")
 export type EventType = typeof EventType.Type
 
 export const EventContext = Schema.Struct({

@@ -21,6 +21,8 @@ export class TopicUnreadable extends Data.TaggedError("TopicUnreadable")<{ reado
 export interface TopicRecord {
   readonly text: string
   readonly source: string
+  /** The record's key, when it has one (the suppressions topic's records are keyed). */
+  readonly key?: string
   /** Its batch could not be decoded (see Codecs): why; it has no text. */
   readonly undecodable?: string
 }
@@ -67,7 +69,7 @@ export const readTopicToEnd = (connection: KafkaConnection, topic: string): Stre
         const source = `${m.topic}/${m.partition}/${m.offset}`
         const reason = undecodable(m)
         return reason === undefined
-          ? { text: m.value ?? "", source }
+          ? { text: m.value ?? "", source, ...(m.key === undefined || m.key === null ? {} : { key: m.key }) }
           : { text: "", source, undecodable: `${reason}; the record was not read: it is ${source}` }
       })
     )

@@ -31,6 +31,9 @@ import { KafkaConfig, producerOptions } from "./KafkaConfig.js"
 import { kafkaFailure, StoppedBeforeReady, SuppressionsUnavailable } from "./KafkaError.js"
 import { type HandOverFence, makeHandOverFence } from "./HandOverFence.js"
 import { JOB_KEY, shareJobs } from "./JobSharing.js"
+import { ERASURE_KEY, groupSecret, shareErasures } from "./ErasureSharing.js"
+import { makeTombstones, type TombstoneSet, Tombstones } from "../Domain/Tombstones.js"
+import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
 import * as SuppressionWriter from "./SuppressionWriter.js"
 import type { Outgoing } from "./SuppressionWriter.js"
 import { readAll, type Record } from "./TopicReader.js"
@@ -80,6 +83,8 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
    * running); returns once caught up.
    */
   readonly followJobs: (jobs: Context.Tag.Service<Delivery>["jobs"]) => Effect.Effect<void, SuppressionsUnavailable, Scope.Scope>
+  /** Shares this worker's erasures and learns the group's (ErasureSharing); returns once caught up. */
+  readonly followErasures: (set: TombstoneSet) => Effect.Effect<void, SuppressionsUnavailable, Scope.Scope>
   /** The rebalance hand-over's claims on the delivery topic's partitions (HandOverFence); read by `follow`. */
   readonly fence: HandOverFence
 }>() {
@@ -200,6 +205,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
       })
 
     const followJobs = shareJobs({ topic, origin, share, ensure, follow: followTopic })
+    const followErasures = shareErasures({ topic, share, ensure, follow: followTopic })
 
     const follow = (set: SuppressionSet) =>
       Effect.gen(function*() {
@@ -225,7 +231,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
               )
               return yield* Metric.increment(undecodableCount)
             }
-            if (m.key.startsWith(JOB_KEY)) return
+            if (m.key.startsWith(JOB_KEY) || m.key.startsWith(ERASURE_KEY)) return
             if (m.value === undefined || m.value === null) set.learn(m.key, undefined)
             else {
               const stored = decodeStored(m.value)
@@ -248,13 +254,24 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
         yield* Effect.logInfo(`suppressions: ${set.size()} contacts held as unsubscribed (Mailjet and ${topic})`)
       })
 
-    return SuppressionTopic.of({ topic, feedbackTopic, store, follow, followJobs, fence })
+    return SuppressionTopic.of({ topic, feedbackTopic, store, follow, followJobs, followErasures, fence })
   }))
 
   /** Provides nothing: shares bulk jobs through the topic (see `followJobs`) before delivery starts. */
   static readonly sharingJobs = Layer.scopedDiscard(
     Effect.flatMap(Effect.all([SuppressionTopic, Delivery, KafkaConfig]), ([topic, delivery, kafka]) =>
       untilReachable(topic.followJobs(delivery.jobs), kafka))
+  )
+
+  /** The group's tombstones, read from the topic before delivery starts and shared through it. */
+  static readonly erasures = Layer.scoped(
+    Tombstones,
+    Effect.gen(function*() {
+      const [topic, kafka, mailjet] = yield* Effect.all([SuppressionTopic, KafkaConfig, MailjetConfig])
+      const set = makeTombstones(yield* groupSecret(mailjet.secretKey))
+      yield* untilReachable(topic.followErasures(set), kafka)
+      return set
+    })
   )
 
   /** Provides nothing: reads the topic into preflight's `Suppressions` before delivery starts. */

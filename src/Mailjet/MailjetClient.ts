@@ -51,18 +51,8 @@ import {
 } from "./MailjetShapes.js"
 import type { Action, Datatype } from "../Preset/Preset.js"
 
-export type {
-  BulkJob,
-  BulkRejection,
-  ContactList,
-  ContactState,
-  MailjetContact,
-  ManageContactBody,
-  ManagedContact,
-  PropertyDefinition,
-  Recipient,
-  Subscription
-} from "./MailjetShapes.js"
+export type { BulkJob, BulkRejection, ContactList, ContactState, MailjetContact } from "./MailjetShapes.js"
+export type { ManageContactBody, ManagedContact, PropertyDefinition, Recipient, Subscription } from "./MailjetShapes.js"
 export { PropertyRejected } from "./MailjetShapes.js"
 export { allPages, type ErrorDetails, PAGE, readErrorBody } from "./MailjetHttp.js"
 
@@ -91,6 +81,8 @@ export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<M
   ) => Effect.Effect<PropertyDefinition, Unauthorized | PropertyRejected | Transient>
   /** None when Mailjet has no contact with this address (or would refuse the address). */
   readonly getContact: (email: string) => Effect.Effect<Option.Option<MailjetContact>, Unauthorized | Transient>
+  /** GDPR erasure by ID (`DELETE /v4/contacts/{id}`): 200 whether or not the ID exists (recorded), so look it up first. */
+  readonly eraseContact: (id: number) => Effect.Effect<void, Unauthorized | Transient>
   /** The contact's property values as Mailjet returns them (text); None when there is no such contact. */
   readonly contactData: (
     email: string
@@ -111,7 +103,7 @@ export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<M
 }
 
 const make = Effect.gen(function*() {
-  const { decodeOk, errorDetails, getV3, listId, request, send, unavailable } = yield* makeTransport(yield* MailjetConfig)
+  const { decodeOk, deleteV4, errorDetails, getV3, listId, request, send, unavailable } = yield* makeTransport(yield* MailjetConfig)
 
   const decodeList = decodeOk(envelope(ListItem))
   const getList = send<ContactList, ListNotFound>(request("GET", `/contactslist/${listId}`), {
@@ -259,6 +251,12 @@ const make = Effect.gen(function*() {
   const getContact = (email: string) =>
     Effect.map(read(`/contact/${encodeURIComponent(email)}`, ContactItem), Option.map(toContact))
 
+  const eraseContact = (id: number) =>
+    send<void, never>(deleteV4(`contacts/${id}`), {
+      ok: () => Effect.void,
+      status: (res) => Effect.fail(unavailable(`HTTP ${res.status} erasing contact ${id}: ${errorDetails(res).message}`))
+    })
+
   const contactData = (email: string) =>
     Effect.map(read(`/contactdata/${encodeURIComponent(email)}`, ContactDataItem), Option.map(toPairs))
 
@@ -291,6 +289,7 @@ const make = Effect.gen(function*() {
     listProperties,
     defineProperty,
     getContact,
+    eraseContact,
     contactData,
     listRecipient,
     unsubscribedRecipients,

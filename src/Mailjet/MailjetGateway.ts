@@ -86,6 +86,11 @@ export class RetriesExhausted extends Schema.TaggedError<RetriesExhausted>()("Re
 
 type Transient = RateLimited | MailjetUnavailable
 
+/** What a GDPR erasure found: the contact, erased (`attempts` DELETEs), or no contact with that address. */
+export type Erasure =
+  | { readonly _tag: "Erased"; readonly id: number; readonly attempts: number }
+  | { readonly _tag: "NotFound" }
+
 export class MailjetGateway extends Context.Tag("signal-mailjet/MailjetGateway")<MailjetGateway, {
   readonly client: typeof MailjetClient.Service
   /**
@@ -115,6 +120,11 @@ export class MailjetGateway extends Context.Tag("signal-mailjet/MailjetGateway")
     lane: Lane,
     effect: Effect.Effect<A, E>
   ) => Effect.Effect<A, Exclude<E, FatalError | Transient> | CallStopped | RetriesExhausted>
+  /**
+   * A GDPR erasure for a run: the contact looked up by its address (Mailjet's DELETE answers 200 for
+   * any ID, so only the look-up can say "not found"), then erased by its ID; each call `retrying`.
+   */
+  readonly erase: (lane: Lane, email: string) => Effect.Effect<Erasure, CallStopped | RetriesExhausted>
   /** The run's retry schedule, for a loop that drives it itself (`Schedule.driver`). */
   readonly schedule: Schedule.Schedule<unknown, unknown>
   /** One call outside any run (preflight, a watcher, a probe, `check`): its slot, and a 429 slows the Pacer. */
@@ -244,8 +254,18 @@ const makeGateway = (
       }
     })
 
+  const erase = (lane: Lane, email: string): Effect.Effect<Erasure, CallStopped | RetriesExhausted> =>
+    Effect.gen(function*() {
+      const found = yield* retrying(lane, client.getContact(email))
+      if (Option.isNone(found)) return { _tag: "NotFound" } as const
+      const id = found.value.id
+      let attempts = 0
+      yield* retrying(lane, Effect.suspend(() => (attempts++, client.eraseContact(id))))
+      return { _tag: "Erased", id, attempts } as const
+    })
+
   const paced = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
     Effect.zipRight(slot(), Effect.tapError(effect, (e) => (e._tag === "RateLimited" ? rateLimited : Effect.void)))
 
-  return { client, slot, rateLimited, lane, call, retrying, schedule, paced }
+  return { client, slot, rateLimited, lane, call, retrying, erase, schedule, paced }
 }

@@ -248,5 +248,9 @@ export const makeTransport = (config: MailjetSettings) => Effect.gen(function*()
   const getV3 = (path: string) =>
     exchange(pool, { method: "GET", path: new URL(path.replace(/^\/+/, ""), new URL("/v3/", config.baseUrl)).pathname, headers }, timeoutMs, timedOut, root.origin)
 
-  return { listId, request, getV3, send, decodeOk, errorDetails, unavailable }
+  /** A DELETE of a path relative to `/v4/` (GDPR erasure, `contacts/{id}`). */
+  const deleteV4 = (path: string) =>
+    exchange(pool, { method: "DELETE", path: new URL(path, new URL("/v4/", config.baseUrl)).pathname, headers }, timeoutMs, timedOut, root.origin)
+
+  return { listId, request, getV3, deleteV4, send, decodeOk, errorDetails, unavailable }
 })

@@ -15,8 +15,11 @@ export { Datatype }
 export const Action = Schema.Literal("addforce", "addnoforce", "unsub", "remove")
 export type Action = typeof Action.Type
 
-/** `consent` follows the event's consent; a fixed action overrides it. */
-export const ActionRule = Schema.Literal("consent", "addforce", "addnoforce", "unsub", "remove")
+/**
+ * `consent` follows the event's consent; a fixed action overrides it. `erase` is a GDPR deletion
+ * request: the contact is erased in Mailjet, and older events never bring it back (Tombstones).
+ */
+export const ActionRule = Schema.Literal("consent", "addforce", "addnoforce", "unsub", "remove", "erase")
 export type ActionRule = typeof ActionRule.Type
 
 const Scalar = Schema.Union(Schema.String, Schema.Number, Schema.Boolean)
@@ -108,7 +111,9 @@ export const DEFAULT_PRESET_FILE = {
       }
     },
     Subscribed: { action: "addforce", properties: names },
-    Unsubscribed: { action: "unsub", properties: names }
+    Unsubscribed: { action: "unsub", properties: names },
+    // Segment-style `type: "delete"` calls are this event too (Mapping.eventKey).
+    "Deletion Requested": { action: "erase" }
   }
 } as const satisfies PresetFile
 
@@ -141,6 +146,9 @@ export const compilePreset = (
     if (rule === null) {
       events.delete(key)
       continue
+    }
+    if (rule.action === "erase" && Object.keys(rule.properties).length > 0) {
+      return fail(`event "${eventName}" erases the contact, so it writes no properties: remove its "properties"`)
     }
     for (const [property, src] of Object.entries(rule.properties)) {
       if (!datatypes.has(property)) {

@@ -6,6 +6,7 @@
  * (every recorded shape, with its source) and `Validation`.
  */
 import { type CallbackOptions, makeCallbacks } from "./Callbacks.js"
+import { eraseRoute } from "./Erase.js"
 import { makeFaults, type SimulatorFaults } from "./Faults.js"
 import { NGINX_404, type Outcome, UNAUTHORIZED, unknownModule } from "./Replies.js"
 import { makeRoutes } from "./Routes.js"
@@ -90,6 +91,7 @@ export const makeCore = (options: SimulatorOptions): Core => {
   const callbacks = makeCallbacks(state, options.callbacks)
   const faults = makeFaults(options.faults ?? {}, options.seed ?? Math.floor(Math.random() * 4294967296))
   const route = makeRoutes(state, faults)
+  const erase = eraseRoute(state)
   const expectedAuth = "Basic " + Buffer.from(`${options.apiKey}:${options.secretKey}`, "utf8").toString("base64")
 
   const isAuthorized = (header: string | undefined): boolean => {
@@ -110,10 +112,12 @@ export const makeCore = (options: SimulatorOptions): Core => {
     if (segments[0] === "_sim" && segments[1] === "recipient" && segments.length === 3 && request.method === "POST") {
       return isAuthorized(request.authorization) ? callbacks.recipient(segments[2]!, body, request.now) : UNAUTHORIZED
     }
-    if (segments[0] !== "v3") return NGINX_404
+    const v4 = segments[0] === "v4" && segments[1]?.toLowerCase() === "contacts" && segments.length === 3
+    if (segments[0] !== "v3" && !v4) return NGINX_404
     if (!isAuthorized(request.authorization)) return UNAUTHORIZED
     const late = faults.afterAuth(request.now)
     if (late !== undefined) return late
+    if (v4) return erase(request.method, segments[2]!, request.now)
     const module = segments[1] ?? ""
     route.advance(request.now)
     if (module.toLowerCase() === "data" && request.method === "GET") return route.data(segments.slice(2))

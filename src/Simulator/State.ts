@@ -197,6 +197,11 @@ export const makeState = (options: StateOptions) => {
     contactById: (id: number) => contactsById.get(id),
     allContacts: () => [...contactsById.values()],
     addContact,
+    /** An erasure (Erase.ts): `next` takes the contact's ID, and its old address finds nothing. */
+    replaceContact: (c: ContactRow, next: ContactRow): void => {
+      contactsByEmail.delete(c.email)
+      contactsById.set(c.id, next)
+    },
     setMembership,
     recipientById: (id: number) => recipientsById.get(id),
     allRecipients: () => [...recipientsById.values()],

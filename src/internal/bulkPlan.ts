@@ -3,7 +3,8 @@
  * action into jobs of at most `bulkSize` contacts. Pure: no call, no clock.
  *
  * A contact is sent whole by one path (one job, or one by one for a replay, which is guarded per
- * event), so its updates never overtake each other inside a window.
+ * event, and for a contact erased in the window or before it), so its updates never overtake each
+ * other inside a window.
  */
 import { foldUpdates } from "../Delivery/Fold.js"
 import type { Action } from "../Preset/Preset.js"
@@ -25,13 +26,19 @@ export interface Batch {
 export interface Plan {
   readonly size: number
   readonly batches: ReadonlyArray<Batch>
-  /** Contacts sent one by one (a replay is guarded per event), and their events, the only ones kept. */
+  /** Contacts sent one by one (replays, erasures), and their events, the only ones kept. */
   readonly single: ReadonlyArray<readonly [Group, undefined]>
   readonly replays: ReadonlyArray<Send | undefined>
 }
 
-/** A window's contacts, each folded into one update, in jobs of at most `bulkSize` per action. */
-export const planWindow = (sends: ReadonlyArray<Send>, bulkSize: number): Plan => {
+/**
+ * A window's contacts, each folded into one update, in jobs of at most `bulkSize` per action.
+ * `erased` tells a contact erased before the window (a tombstone): its events are measured against
+ * the erasure one by one, as are those of a contact with an erasure in the window, which is never
+ * sent in a job. Events before the erasure go before it, each in its turn, so the erasure still
+ * comes last of them; after it, an older event is dropped and a newer one re-creates the contact.
+ */
+export const planWindow = (sends: ReadonlyArray<Send>, bulkSize: number, erased: (email: string) => boolean = () => false): Plan => {
   const byContact = new Map<string, Group>()
   for (let i = 0; i < sends.length; i++) {
     const email = sends[i]!.email
@@ -44,8 +51,9 @@ export const planWindow = (sends: ReadonlyArray<Send>, bulkSize: number): Plan =
   const replays: Array<Send | undefined> = []
   const jobs = new Map<Action, { readonly bodies: Array<Send["body"]>; readonly groups: Array<Group> }>()
   for (const g of byContact.values()) {
-    // Replays are guarded per event (ReplayGuard reads Mailjet first): their contacts go one by one.
-    if (indices(g).some((i) => sends[i]!.replay !== undefined)) {
+    // Replays are guarded per event (ReplayGuard reads Mailjet first), erasures are one call at a
+    // time in order with the contact's other events: their contacts go one by one.
+    if (indices(g).some((i) => sends[i]!.replay !== undefined || sends[i]!.erase === true) || erased(sends[indices(g)[0]!]!.email)) {
       single.push([g, undefined])
       for (const i of indices(g)) replays[i] = sends[i]
       continue

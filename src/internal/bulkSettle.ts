@@ -13,7 +13,11 @@ import { stopOnFatal } from "./results.js"
 import type { makeSend, Send } from "./send.js"
 
 /** A run's bulk path: its jobs, and the per-event path (`send`) for what goes one by one. */
-export const makeBulk = (ctx: JobContext & { readonly send: ReturnType<typeof makeSend> }) => {
+export const makeBulk = (ctx: JobContext & {
+  readonly send: ReturnType<typeof makeSend>
+  /** A contact erased before the window: sent one by one, measured against its erasure (bulkPlan). */
+  readonly erased: (email: string) => boolean
+}) => {
   const { config, lane, state } = ctx
   const { runJob } = makeJobs(ctx)
   // Admitted with its window (-1 is before any cut): a drain does not strand half a window.
@@ -49,7 +53,7 @@ export const makeBulk = (ctx: JobContext & { readonly send: ReturnType<typeof ma
    * `again` gives the same updates back once the jobs ended, for the outcomes and any fallback.
    */
   const window = (sends: ReadonlyArray<Send>, again: () => ReadonlyArray<Send>): Effect.Effect<ReadonlyArray<Outcome>> =>
-    settle(planWindow(sends, config.bulkSize), again)
+    settle(planWindow(sends, config.bulkSize, ctx.erased), again)
 
   // Planned before the span: the span's generator holds its arguments, and `sends` must go.
   const settle = Effect.fn("Delivery.window")(function*(plan: Plan, again: () => ReadonlyArray<Send>) {

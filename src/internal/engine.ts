@@ -21,6 +21,7 @@ import type { FatalError } from "../Mailjet/MailjetError.js"
 import { Mapping } from "../Mapping.js"
 import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import { Suppressions } from "../Suppressions.js"
+import { makeTombstones, randomSecret, Tombstones } from "../Domain/Tombstones.js"
 import { DeliveryConfig } from "../Delivery/DeliveryConfig.js"
 import type { FenceListener } from "../Delivery/Fences.js"
 import { orderedConcurrently } from "../Delivery/Lanes.js"
@@ -112,7 +113,9 @@ export const makeEngine: Effect.Effect<
   const { fences } = order
   const watch = watchInBackground({ gateway, config, fences, scope })
   const resubscribe = consent.resubscribe === "explicit" ? (p: Send) => applySuppressions(p, suppressions) : (p: Send) => p
-  const send = makeSend(gateway, config)
+  // A host that provides none (an embedding, for now `serve`) keeps this process's erasures only.
+  const tombstones = Option.getOrElse(yield* Effect.serviceOption(Tombstones), () => Tombstones.of(makeTombstones(randomSecret())))
+  const send = makeSend(gateway, config, tombstones)
 
   /** An item as far as it can be decided without Mailjet, in input order; suppressions are the caller's. */
   const decide = ({ line, only, replay, text, tooLong: bytes, undecodable }: Item): Prepared => {
@@ -132,7 +135,8 @@ export const makeEngine: Effect.Effect<
     order,
     decide,
     resubscribe,
-    bulk: (state: RunState) => makeBulk({ gateway, lane: gateway.lane(runHooks(state)), config, state, fences, scope, send })
+    bulk: (state: RunState) =>
+      makeBulk({ gateway, lane: gateway.lane(runHooks(state)), config, state, fences, scope, send, erased: (email) => tombstones.erasedAt(email) !== undefined })
   }
 
   const runTagged = <M, E, R>(

@@ -11,20 +11,30 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { Outcome } from "../Domain/Outcome.js"
+import { type TombstoneSet, tombstoneVerdict } from "../Domain/Tombstones.js"
 import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
 import * as Metrics from "../Delivery/Metrics.js"
-import { addRefused, type Prepared, supersededReason, withoutRefused } from "../Delivery/Prepare.js"
+import type { Prepared } from "../Delivery/Prepare.js"
+import { addRefused, supersededReason, withoutRefused } from "../Delivery/Refused.js"
 import { guardReplay } from "../Delivery/ReplayGuard.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import { type Lane, type MailjetGateway, MAX_RATE_LIMITED_RETRIES } from "../Mailjet/MailjetGateway.js"
 import type { FatalError, MailjetError } from "../Mailjet/MailjetError.js"
+import { eventTime, makeErase } from "./erase.js"
 
 export type Send = Extract<Prepared, { _tag: "Send" }>
 
 /** Sends one update until it is done (`seq`: its place in the input, for a drain); fails only with a fatal error. */
-export const makeSend = (gateway: typeof MailjetGateway.Service, config: DeliverySettings) => {
+export const makeSend = (gateway: typeof MailjetGateway.Service, config: DeliverySettings, tombstones: TombstoneSet) => {
   const client = gateway.client
+  const erase = makeErase(gateway, tombstones)
   return Effect.fnUntraced(function*(p: Send, seq: number, state: RunState, lane: Lane): Effect.fn.Return<Outcome, FatalError> {
+    // Read at the contact's turn: an erasure earlier in the input is known by now. No event older
+    // than an erasure brings the contact back; the time is read only for an erased contact.
+    const erasedAt = tombstones.erasedAt(p.email)
+    const erased = erasedAt === undefined ? undefined : tombstoneVerdict(erasedAt, eventTime(p.timestamp))
+    if (erased !== undefined) return { outcome: "dropped", reason: erased } as const
+    if (p.erase === true) return yield* erase(p, seq, state, lane)
     let attempts = 0
     let failures = 0
     let limited = 0

@@ -1,0 +1,50 @@
+/**
+ * A deletion request, sent: the contact looked up by its address and erased by its ID (the
+ * gateway's `erase`), then a tombstone recorded, so that no older event brings it back. Called by
+ * the per-event path (send.ts) at the contact's turn, after its earlier events and any bulk job
+ * of theirs that may still land: an erasure is one call at a time, in order, never in a bulk job.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type { Outcome } from "../Domain/Outcome.js"
+import type { TombstoneSet } from "../Domain/Tombstones.js"
+import * as Metrics from "../Delivery/Metrics.js"
+import type { Prepared } from "../Delivery/Prepare.js"
+import { type RunState, stopMessage } from "../Delivery/RunState.js"
+import type { Lane, MailjetGateway } from "../Mailjet/MailjetGateway.js"
+
+type Send = Extract<Prepared, { _tag: "Send" }>
+
+/** When an event happened, from its own `timestamp`: NaN when it has none that reads as a time. */
+export const eventTime = (timestamp: string | undefined): number => timestamp === undefined ? Number.NaN : Date.parse(timestamp)
+
+export const makeErase = (gateway: typeof MailjetGateway.Service, tombstones: TombstoneSet) =>
+  Effect.fnUntraced(function*(p: Pick<Send, "line" | "email" | "timestamp">, seq: number, state: RunState, lane: Lane): Effect.fn.Return<Outcome> {
+    const stopped = yield* state.stopped
+    if (Option.isSome(stopped)) return { outcome: "not-attempted", reason: stopMessage(stopped.value) } as const
+    if (!state.admit(seq)) return { outcome: "not-attempted", reason: stopMessage({ _tag: "Shutdown" }) } as const
+    const r = yield* Effect.either(gateway.erase(lane, p.email))
+    if (Either.isLeft(r)) {
+      const e = r.left
+      if (e._tag === "CallStopped") {
+        return { outcome: "not-attempted", reason: e.reason, ...(e.error === undefined ? {} : { error: e.error }) } as const
+      }
+      yield* Effect.logWarning(`erasure not done: ${e.message}`).pipe(
+        Effect.annotateLogs({ line: p.line, email: Metrics.maskEmail(p.email) })
+      )
+      return {
+        outcome: "dead-lettered",
+        error: e.rateLimited ? "RateLimited" : "MailjetUnavailable",
+        reason: `the contact was not erased: ${e.message}; replay the dead letter to erase it`,
+        attempts: e.tries
+      } as const
+    }
+    // The erasure's own time when it says one, else now: what older events are measured against.
+    const said = eventTime(p.timestamp)
+    tombstones.record(p.email, Number.isNaN(said) ? yield* Clock.currentTimeMillis : said)
+    return r.right._tag === "Erased"
+      ? { outcome: "erased", action: "erase", status: 200, attempts: r.right.attempts } as const
+      : { outcome: "not-found", action: "erase", status: 404, attempts: 0 } as const
+  })
