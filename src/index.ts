@@ -48,6 +48,11 @@ export { type MissingProperties, Preflight, type PreflightReport, PropertiesMiss
 export { Consent, type ConsentState, DEFAULT_CONSENT_CATEGORY, type Resubscribe } from "./Consent.js"
 /** Contacts that standing consent must not re-subscribe. */
 export { type Suppression, Suppressions } from "./Suppressions.js"
+/** Erasures remembered (a keyed hash and a time), so no older event re-creates an erased contact; in memory unless provided. */
+export { makeTombstones, type TombstoneSet, Tombstones } from "./Domain/Tombstones.js"
+/** Keyed records with times kept in a state directory, and the tombstones kept there (what the CLI uses). */
+export { StateStore, StateUnusable } from "./Run/StateStore.js"
+export { layer as tombstoneFileLayer } from "./Run/TombstoneFile.js"
 /** Event + consent → the managecontact update, or a drop with a reason. */
 export { type ContactUpsert, DropReason, type Mapped, Mapping } from "./Mapping.js"
 /** The preset: which events become which updates (the Default one, or a file). */

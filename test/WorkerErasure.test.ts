@@ -83,5 +83,25 @@ describe("serve: deletion requests shared by the group", () => {
     expect(outcomes).toEqual([expect.objectContaining({ outcome: "dropped" })])
     expect(String(outcomes[0]!["reason"])).toContain("erased by a deletion request")
     expect(await janeInMailjet()).toBe(false)
+
+    // A deletion request that was dead-lettered (Mailjet down), replayed: the erasure it does is
+    // written to the group's topic for the workers.
+    const BOB = "bob.gdpr@example.com"
+    const auth = `Basic ${Buffer.from(`${KEY}:${SECRET}`).toString("base64")}`
+    await fetch(`${sim().url}/v3/REST/contactslist/1/managecontact`, {
+      method: "POST",
+      headers: { authorization: auth, "content-type": "application/json" },
+      body: JSON.stringify({ Email: BOB, Action: "addforce" })
+    })
+    const request = { type: "track", event: "Deletion Requested", timestamp: "2026-04-05T00:00:00Z", traits: { email: BOB } }
+    await produce(`${topic}-dlq`, [{ key: BOB, value: JSON.stringify({ error: "MailjetUnavailable", reason: "HTTP 503", attempts: 3, at: new Date().toISOString(), line: 1, event: request }) }])
+    const again = await cli(["replay", "--topic", `${topic}-dlq`])
+    expect(again.stdout.trim().split("\n").map((l) => (JSON.parse(l) as Record<string, unknown>)["outcome"])).toEqual(["dropped", "erased"])
+    expect(Option.isNone(await run(sim().contact(BOB)))).toBe(true)
+    const erasures = await waitFor("both erasures on the suppressions topic", async () => {
+      const found = (await readTopic(`${topic}-suppressions`, 1_000, 3_000)).filter((r) => r.key?.startsWith("erasure:"))
+      return found.length === 2 ? found : undefined
+    })
+    expect(erasures.map((r) => JSON.parse(r.value).at).sort()).toEqual([Date.parse("2026-04-03T00:00:00Z"), Date.parse("2026-04-05T00:00:00Z")])
   }, 120_000)
 })

@@ -21,6 +21,13 @@ const sameFile = (a: string, b: string): boolean => {
   }
 }
 
+/** serve's delivery topic: KAFKA_TOPIC, else delivery-{SIGNAL_INTEGRATION_ID}, else the dead-letter topic's name without `-dlq`. */
+const deliveryTopic = (dlq: string) =>
+  Effect.map(
+    Config.all([Config.option(Config.nonEmptyString("KAFKA_TOPIC")), Config.option(Config.nonEmptyString("SIGNAL_INTEGRATION_ID"))]),
+    ([topic, id]) => Option.getOrElse(Option.orElse(topic, () => Option.map(id, (i) => `delivery-${i}`)), () => dlq.replace(/-dlq$/, ""))
+  )
+
 /** Every replayed item is guarded: what Mailjet holds decides what of it may still apply. */
 const replayed = (line: number, record: string) => ({ line, replay: true, ...readDeadLetter(record) })
 
@@ -50,7 +57,7 @@ export const replayCommand = Command.make(
         Promise.all([import("../Kafka/DeadLetterTopic.js"), import("../Kafka/KafkaConfig.js"), import("../Kafka/ErasureSharing.js")])
       ).pipe(
         Effect.flatMap(([{ readTopicToEnd }, { kafkaConnection }, { replayTombstones }]) =>
-          Effect.flatMap(Effect.all([kafkaConnection, Config.option(Config.nonEmptyString("KAFKA_TOPIC"))]), ([connection, named]) =>
+          Effect.flatMap(Effect.all([kafkaConnection, deliveryTopic(topic)]), ([connection, delivery]) =>
             runLines(
               Stream.zipWithIndex(readTopicToEnd(connection, topic)).pipe(
                 Stream.map(([record, i]) =>
@@ -62,8 +69,8 @@ export const replayCommand = Command.make(
               o,
               Effect.void,
               undefined,
-              // The group's erasures, on its suppressions topic: delivery-{id}-suppressions beside delivery-{id}-dlq.
-              replayTombstones(connection, `${Option.getOrElse(named, () => topic.replace(/-dlq$/, ""))}-suppressions`)
+              // The group's erasures, on its suppressions topic (delivery-{id}-suppressions).
+              replayTombstones(connection, `${delivery}-suppressions`)
             ))
         ),
         reportSetupErrors

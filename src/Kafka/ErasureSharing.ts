@@ -19,7 +19,8 @@ import * as Stream from "effect/Stream"
 import { makeTombstones, type TombstoneSet, Tombstones } from "../Domain/Tombstones.js"
 import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
 import { readTopicToEnd } from "./DeadLetterTopic.js"
-import type { KafkaConnection } from "./KafkaConfig.js"
+import { type KafkaConnection, producerOptions } from "./KafkaConfig.js"
+import { Producer } from "@platformatic/kafka"
 import { undecodable } from "./Codecs.js"
 import type { SuppressionsUnavailable } from "./KafkaError.js"
 import type { Outgoing } from "./SuppressionWriter.js"
@@ -77,9 +78,8 @@ export const shareErasures = (o: {
 
 /**
  * `replay --topic`: the group's tombstones, read from its suppressions topic as it is now, so a
- * replayed dead letter older than an erasure any worker did is dropped. Read only: an erasure the
- * replay itself does is kept in memory for the replay (serve learns it when its event is replayed
- * through the delivery topic).
+ * replayed dead letter older than an erasure any worker did is dropped; an erasure the replay does
+ * itself (a dead-lettered deletion request) is written there when the replay ends, for the group.
  */
 export const replayTombstones = (connection: KafkaConnection, topic: string) =>
   Layer.scoped(
@@ -91,8 +91,27 @@ export const replayTombstones = (connection: KafkaConnection, topic: string) =>
         Effect.sync(() => {
           const erasure = r.key === undefined ? undefined : erasureOf({ key: r.key, value: r.text }, oldest)
           if (erasure !== undefined) set.learn(erasure[0], erasure[1])
-        }))
+        })).pipe(
+          // No such topic: no worker of the group ever ran, so none erased anybody. Any other
+          // failure stops the replay: a dead letter must not re-create a contact erased meanwhile.
+          Effect.catchIf((e) => /unknown topic/i.test(e.detail), () => Effect.logInfo(`erasures: ${topic} does not exist: no erasure of serve to respect`))
+        )
       yield* Effect.logInfo(`erasures: ${set.size()} contacts erased by a deletion request (${topic}): their older events are dropped`)
+      const own: Array<{ topic: string; key: string; value: string }> = []
+      set.observe((key, at) => own.push({ topic, key: `${ERASURE_KEY}${key}`, value: encode({ at }) }))
+      yield* Effect.addFinalizer(() =>
+        own.length === 0 ? Effect.void : Effect.tryPromise(async () => {
+          const producer = new Producer({ ...producerOptions(connection), idempotent: true })
+          try {
+            await producer.send({ messages: own })
+          } finally {
+            await producer.close()
+          }
+        }).pipe(
+          Effect.timeout("10 seconds"),
+          Effect.catchAll((e) => Effect.logWarning(`erasures: ${own.length} done by this replay were not written to ${topic}, so serve's workers do not know them: ${String(e)}`))
+        )
+      )
       return set
     })
   ).pipe(Layer.provide(MailjetConfig.layer))
