@@ -11,21 +11,33 @@ import type { HeldClaim } from "../src/Kafka/HandOverFence.js"
 
 const HANDOVER = 11_000
 
-const waiting = (o: { readonly members?: number; readonly keptOnly?: boolean } = {}) =>
+const waiting = (o: { readonly members?: number; readonly keptOnly?: boolean; readonly claimed?: boolean } = {}) =>
   Effect.gen(function*() {
     const changes = yield* makeGroupChanges
     const stop = yield* Deferred.make<void>()
     const said: Array<string | undefined> = []
+    /** Another worker's claim on the partitions, until `release()`. */
+    let claimed = o.claimed ?? true
+    let claims = 0
     const start = Effect.fork(awaitHandOver({
       changes,
       handover: HANDOVER,
       keptOnly: () => o.keptOnly ?? false,
       assigned: () => [1, 0],
+      claim: Effect.sync(() => void claims++),
+      claimed: () => claimed,
       members: Effect.succeed(o.members ?? 2),
       waiting: (text) => Effect.sync(() => void said.push(text)),
       stop: Deferred.await(stop)
     }))
-    return { changes, stop, said, start }
+    return {
+      changes,
+      stop,
+      said,
+      start,
+      release: () => (claimed = false),
+      claims: () => claims
+    }
   })
 
 /** Moves the clock and lets the waiting fiber see it; its result, if it ended. */
@@ -72,6 +84,38 @@ describe("hand-over", () => {
         expect(Option.isSome(yield* after(0, fiber))).toBe(true)
         expect(yield* Fiber.join(fiber)).toBe(false)
       }
+    }))
+})
+
+describe("hand-over fence: before the deadline, the earlier owners' release", () => {
+  it.effect("no other worker claims the partitions: reads at once, after its own claim", () =>
+    Effect.gen(function*() {
+      const { claims, start } = yield* waiting({ claimed: false })
+      const fiber = yield* start
+      expect(yield* after(0, fiber)).toStrictEqual(Option.some(yield* Effect.exit(Effect.succeed(false))))
+      expect(claims()).toBe(1)
+    }))
+
+  it.effect("the earlier owner releases them (its last commit landed): reads then, not at the deadline", () =>
+    Effect.gen(function*() {
+      const { release, said, start } = yield* waiting()
+      const fiber = yield* start
+      expect(Option.isNone(yield* after(2_000, fiber))).toBe(true)
+      expect(said[0]).toMatch(/^hand-over: until 1970-01-01T00:00:11.000Z, the earlier owners of partitions 0,1 /)
+      release()
+      expect(yield* after(250, fiber)).toStrictEqual(Option.some(yield* Effect.exit(Effect.succeed(false))))
+      expect(said.at(-1)).toBeUndefined()
+    }))
+
+  it.effect("a group change claims again (the partitions may have moved) before deciding", () =>
+    Effect.gen(function*() {
+      const { changes, claims, start } = yield* waiting()
+      const fiber = yield* start
+      expect(Option.isNone(yield* after(1_000, fiber))).toBe(true)
+      expect(claims()).toBe(1)
+      changes.changed()
+      expect(Option.isNone(yield* after(0, fiber))).toBe(true)
+      expect(claims()).toBe(2)
     }))
 })
 

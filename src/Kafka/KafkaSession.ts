@@ -142,18 +142,28 @@ export const session = (deps: SessionDeps) =>
       )
 
     while (true) {
-      const stopped = yield* awaitHandOver({ changes, handover, keptOnly, assigned, members: groupMembers(kafka), waiting, stop: shutdown.requested })
+      // The fence: each worker claims its partitions before reading them, so whoever gains them next
+      // waits for this worker's release; it reads once no earlier owner claims them (or, for one no
+      // longer in the group, after the deadline), and past that only once no live member does.
+      const stopped = yield* awaitHandOver({
+        changes,
+        handover,
+        keptOnly,
+        assigned,
+        claim: Effect.suspend(() => fence.claim(assigned(), consumer.generationId, consumer.memberId ?? "")).pipe(
+          Effect.mapError(asKafka),
+          Effect.timeoutFail({
+            duration: FENCE_WRITE,
+            onTimeout: () => new KafkaUnavailable({ detail: `the hand-over's claims were not stored within ${Duration.format(FENCE_WRITE)}` })
+          })
+        ),
+        claimed: () => fence.held(assigned()).length > 0,
+        members: groupMembers(kafka),
+        waiting,
+        stop: shutdown.requested
+      })
       if (stopped) return yield* released(Option.none())
       const owned = assigned()
-      // The fence: claimed before reading, so whoever gains these partitions next waits for this
-      // worker's release; then read only once no other live member still claims them.
-      yield* fence.claim(owned, consumer.generationId, consumer.memberId ?? "").pipe(
-        Effect.mapError(asKafka),
-        Effect.timeoutFail({
-          duration: FENCE_WRITE,
-          onTimeout: () => new KafkaUnavailable({ detail: `the hand-over's claims were not stored within ${Duration.format(FENCE_WRITE)}` })
-        })
-      )
       const fenced = yield* awaitRelease({
         changes,
         held: () => fence.held(owned),
