@@ -122,11 +122,11 @@ describe("hand-over fence: before the deadline, the earlier owners' release", ()
 describe("hand-over fence: after the deadline, the earlier owner's release", () => {
   const claim = (partition: number, member: string): HeldClaim => ({ partition, generation: 3, member, key: `handover:${partition}:${member}` })
 
-  const releasing = (o: { readonly members?: ReadonlySet<string> | undefined; readonly cap?: number } = {}) =>
+  const releasing = (o: { readonly members?: ReadonlySet<string> | undefined; readonly cap?: number; readonly within?: number } = {}) =>
     Effect.gen(function*() {
       const changes = yield* makeGroupChanges
       const stop = yield* Deferred.make<void>()
-      let held: ReadonlyArray<HeldClaim> = [claim(0, "earlier-owner")]
+      let held: ReadonlyArray<HeldClaim> = [{ ...claim(0, "earlier-owner"), ...(o.within === undefined ? {} : { within: o.within }) }]
       const said: Array<string | undefined> = []
       const fiber = yield* Effect.fork(awaitRelease({
         changes,
@@ -159,6 +159,17 @@ describe("hand-over fence: after the deadline, the earlier owner's release", () 
     Effect.gen(function*() {
       const { fiber } = yield* releasing({ members: undefined })
       expect(Option.isNone(yield* after(10_000, fiber))).toBe(true)
+    }))
+
+  it.effect("a claim that says its worker may take longer to release it (its own, longer MAILJET_SHUTDOWN_TIMEOUT) is waited for that long, past the cap", () =>
+    Effect.gen(function*() {
+      const { fiber, release } = yield* releasing({ cap: 3_000, within: 31_000 })
+      expect(Option.isNone(yield* after(30_000, fiber))).toBe(true)
+      release()
+      expect(yield* after(250, fiber)).toStrictEqual(Option.some(yield* Effect.exit(Effect.succeed("read"))))
+      const never = yield* releasing({ cap: 3_000, within: 31_000 })
+      expect(Option.isNone(yield* after(30_999, never.fiber))).toBe(true)
+      expect(Option.isSome(yield* after(1, never.fiber))).toBe(true)
     }))
 
   it.effect("a claim never released is not waited for past the cap", () =>

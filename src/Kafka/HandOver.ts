@@ -154,12 +154,13 @@ export const awaitRelease = (o: {
   readonly held: () => ReadonlyArray<HeldClaim>
   /** The group's member ids now; undefined when the broker did not say. */
   readonly members: Effect.Effect<ReadonlySet<string> | undefined>
+  /** The least time a live claim is waited for; a claim that says it may take longer (`within`) gets that. */
   readonly cap: number
   readonly waiting: (text: string | undefined) => Effect.Effect<void>
   readonly stop: Effect.Effect<void>
 }): Effect.Effect<"read" | "change" | "stop"> =>
   Effect.gen(function*() {
-    const until = (yield* Clock.currentTimeMillis) + o.cap
+    const start = yield* Clock.currentTimeMillis
     let said = false
     while (true) {
       if (yield* o.changes.happened) return "change"
@@ -171,9 +172,11 @@ export const awaitRelease = (o: {
         return "read"
       }
       const partitions = [...new Set(live.map((c) => c.partition))].sort((a, b) => a - b).join(",")
+      const cap = Math.max(o.cap, ...live.map((c) => c.within ?? 0))
+      const until = start + cap
       if ((yield* Clock.currentTimeMillis) >= until) {
         yield* Effect.logWarning(
-          `hand-over: partitions ${partitions} are still claimed by a member of the group that has not released them within ${o.cap} ms: reading anyway; events it had in flight may be sent again`
+          `hand-over: partitions ${partitions} are still claimed by a member of the group that has not released them within ${cap} ms: reading anyway; events it had in flight may be sent again`
         )
         yield* o.waiting(undefined)
         return "read"

@@ -90,6 +90,10 @@ export const session = (deps: SessionDeps) =>
     // Another worker that owned a partition we gain may still be finishing its in-flight events:
     // it has the shutdown deadline to finish or abandon them and commit, so we read only after it.
     const handover = Duration.toMillis(kafka.shutdownTimeout) + HANDOVER_MARGIN_MS
+    // How long after a change this worker may take to release its claims: its drain, its last commit
+    // (retried for `handover`), the release itself. Said in each claim: a newcomer whose own timeout
+    // is shorter still waits that long for it.
+    const releasedWithin = Duration.toMillis(kafka.shutdownTimeout) + handover + Duration.toMillis(FENCE_WRITE)
     const consumer = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const c = new Consumer({
@@ -150,7 +154,7 @@ export const session = (deps: SessionDeps) =>
         handover,
         keptOnly,
         assigned,
-        claim: Effect.suspend(() => fence.claim(assigned(), consumer.generationId, consumer.memberId ?? "")).pipe(
+        claim: Effect.suspend(() => fence.claim(assigned(), consumer.generationId, consumer.memberId ?? "", releasedWithin)).pipe(
           Effect.mapError(asKafka),
           Effect.timeoutFail({
             duration: FENCE_WRITE,
