@@ -101,7 +101,7 @@ export const session = (deps: SessionDeps) =>
           groupId: kafka.groupId,
           deserializers: stringDeserializers,
           autocommit: false,
-          sessionTimeout: 10_000,
+          sessionTimeout: Duration.toMillis(kafka.sessionTimeout),
           heartbeatInterval: 1_000
         })
         // The heartbeat sees a rebalance before the library rejoins; the join ends it.
