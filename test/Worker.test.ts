@@ -37,7 +37,7 @@ const env = (id: string, extra: Record<string, string> = {}) =>
   workerEnv(sim(), id, {
     // signup_method is missing in this simulator: these tests send anyway, as a dead letter of its own.
     MAILJET_MISSING_PROPERTIES: "allow",
-    // Also the rebalance hand-over (this + 1 s): every worker waits it before its first read.
+    // Also the bound of the rebalance hand-over (this + 1 s) for a claim whose owner left the group.
     MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
     ...extra
   })
