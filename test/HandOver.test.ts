@@ -11,21 +11,33 @@ import type { HeldClaim } from "../src/Kafka/HandOverFence.js"
 
 const HANDOVER = 11_000
 
-const waiting = (o: { readonly members?: number; readonly keptOnly?: boolean } = {}) =>
+const waiting = (o: { readonly members?: number; readonly keptOnly?: boolean; readonly claimed?: boolean } = {}) =>
   Effect.gen(function*() {
     const changes = yield* makeGroupChanges
     const stop = yield* Deferred.make<void>()
     const said: Array<string | undefined> = []
+    /** Another worker's claim on the partitions, until `release()`. */
+    let claimed = o.claimed ?? true
+    let claims = 0
     const start = Effect.fork(awaitHandOver({
       changes,
       handover: HANDOVER,
       keptOnly: () => o.keptOnly ?? false,
       assigned: () => [1, 0],
+      claim: Effect.sync(() => void claims++),
+      claimed: () => claimed,
       members: Effect.succeed(o.members ?? 2),
       waiting: (text) => Effect.sync(() => void said.push(text)),
       stop: Deferred.await(stop)
     }))
-    return { changes, stop, said, start }
+    return {
+      changes,
+      stop,
+      said,
+      start,
+      release: () => (claimed = false),
+      claims: () => claims
+    }
   })
 
 /** Moves the clock and lets the waiting fiber see it; its result, if it ended. */
@@ -75,14 +87,46 @@ describe("hand-over", () => {
     }))
 })
 
+describe("hand-over fence: before the deadline, the earlier owners' release", () => {
+  it.effect("no other worker claims the partitions: reads at once, after its own claim", () =>
+    Effect.gen(function*() {
+      const { claims, start } = yield* waiting({ claimed: false })
+      const fiber = yield* start
+      expect(yield* after(0, fiber)).toStrictEqual(Option.some(yield* Effect.exit(Effect.succeed(false))))
+      expect(claims()).toBe(1)
+    }))
+
+  it.effect("the earlier owner releases them (its last commit landed): reads then, not at the deadline", () =>
+    Effect.gen(function*() {
+      const { release, said, start } = yield* waiting()
+      const fiber = yield* start
+      expect(Option.isNone(yield* after(2_000, fiber))).toBe(true)
+      expect(said[0]).toMatch(/^hand-over: until 1970-01-01T00:00:11.000Z, the earlier owners of partitions 0,1 /)
+      release()
+      expect(yield* after(250, fiber)).toStrictEqual(Option.some(yield* Effect.exit(Effect.succeed(false))))
+      expect(said.at(-1)).toBeUndefined()
+    }))
+
+  it.effect("a group change claims again (the partitions may have moved) before deciding", () =>
+    Effect.gen(function*() {
+      const { changes, claims, start } = yield* waiting()
+      const fiber = yield* start
+      expect(Option.isNone(yield* after(1_000, fiber))).toBe(true)
+      expect(claims()).toBe(1)
+      changes.changed()
+      expect(Option.isNone(yield* after(0, fiber))).toBe(true)
+      expect(claims()).toBe(2)
+    }))
+})
+
 describe("hand-over fence: after the deadline, the earlier owner's release", () => {
   const claim = (partition: number, member: string): HeldClaim => ({ partition, generation: 3, member, key: `handover:${partition}:${member}` })
 
-  const releasing = (o: { readonly members?: ReadonlySet<string> | undefined; readonly cap?: number } = {}) =>
+  const releasing = (o: { readonly members?: ReadonlySet<string> | undefined; readonly cap?: number; readonly within?: number } = {}) =>
     Effect.gen(function*() {
       const changes = yield* makeGroupChanges
       const stop = yield* Deferred.make<void>()
-      let held: ReadonlyArray<HeldClaim> = [claim(0, "earlier-owner")]
+      let held: ReadonlyArray<HeldClaim> = [{ ...claim(0, "earlier-owner"), ...(o.within === undefined ? {} : { within: o.within }) }]
       const said: Array<string | undefined> = []
       const fiber = yield* Effect.fork(awaitRelease({
         changes,
@@ -115,6 +159,17 @@ describe("hand-over fence: after the deadline, the earlier owner's release", () 
     Effect.gen(function*() {
       const { fiber } = yield* releasing({ members: undefined })
       expect(Option.isNone(yield* after(10_000, fiber))).toBe(true)
+    }))
+
+  it.effect("a claim that says its worker may take longer to release it (its own, longer MAILJET_SHUTDOWN_TIMEOUT) is waited for that long, past the cap", () =>
+    Effect.gen(function*() {
+      const { fiber, release } = yield* releasing({ cap: 3_000, within: 31_000 })
+      expect(Option.isNone(yield* after(30_000, fiber))).toBe(true)
+      release()
+      expect(yield* after(250, fiber)).toStrictEqual(Option.some(yield* Effect.exit(Effect.succeed("read"))))
+      const never = yield* releasing({ cap: 3_000, within: 31_000 })
+      expect(Option.isNone(yield* after(30_999, never.fiber))).toBe(true)
+      expect(Option.isSome(yield* after(1, never.fiber))).toBe(true)
     }))
 
   it.effect("a claim never released is not waited for past the cap", () =>

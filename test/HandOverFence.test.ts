@@ -51,4 +51,16 @@ describe("hand-over claims", () => {
       yield* f.release
       expect(written).toStrictEqual([])
     }))
+
+  it.effect("a claim says how long its worker may take to release it, and another worker reads that", () =>
+    Effect.gen(function*() {
+      const { f, written } = fence()
+      yield* f.claim([2], 4, "m-0", 31_000)
+      expect(written.map((m) => [m.key, m.value])).toStrictEqual([
+        ["handover:2:me", JSON.stringify({ partition: 2, generation: 4, member: "m-0", within: 31_000 })]
+      ])
+      const other = makeHandOverFence({ topic: TOPIC, origin: "other", write: () => Effect.void })
+      other.learn(record("handover:2:me", written[0]!.value as string))
+      expect(other.held([2])).toStrictEqual([{ partition: 2, generation: 4, member: "m-0", within: 31_000, key: "handover:2:me" }])
+    }))
 })

@@ -37,7 +37,7 @@ const env = (id: string, extra: Record<string, string> = {}) =>
   workerEnv(sim(), id, {
     // signup_method is missing in this simulator: these tests send anyway, as a dead letter of its own.
     MAILJET_MISSING_PROPERTIES: "allow",
-    // Also the rebalance hand-over (this + 1 s): every worker waits it before its first read.
+    // Also the bound of the rebalance hand-over (this + 1 s) for a claim whose owner left the group.
     MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
     ...extra
   })
@@ -148,7 +148,8 @@ describe("serve against a real Kafka broker", () => {
         : { key: email, value: track("Subscribed", email) }
     })
     await produce(t.topic, records)
-    const e = await env(t.id, { MAILJET_CONCURRENCY: "4" })
+    // The broker's shortest session: the killed worker's partitions move 4 s sooner than by default.
+    const e = await env(t.id, { MAILJET_CONCURRENCY: "4", KAFKA_SESSION_TIMEOUT: "6 seconds" })
     const first = startWorker(e)
     const crashEmails = new Set(records.map((r) => r.key))
     await waitFor("some progress", async () => ((await requestsFor(crashEmails)).length >= 60 ? true : undefined), 60_000)
@@ -164,15 +165,16 @@ describe("serve against a real Kafka broker", () => {
       const delivered = new Set((await requestsFor(crashEmails)).filter((r) => r.status === 201).map((r) => (r.body as { Email: string }).Email))
       return mapped.every((r) => delivered.has(r.key)) ? true : undefined
     }, 90_000)
-    // Duplicates are allowed after a crash, so read until every broken record is there.
-    const broken = records.filter((r) => r.value.startsWith("{\"broken")).map((r) => r.value)
-    const dead = await readTopic(t.dlq, 2 * broken.length, 5_000)
-    const brokenOnDlq = new Set(dead.map((d) => readDeadLetter(d.value).text))
-    expect(broken.filter((b) => !brokenOnDlq.has(b))).toEqual([])
     await waitFor("all committed", async () => {
       const [c, end] = [await committedOffsets(t.group, t.topic, PARTITIONS), await committable(t.topic)]
       return JSON.stringify(c) === JSON.stringify(end) ? true : undefined
     })
+    // Committed, so every dead letter is stored (a record is committed only after its dead letter):
+    // the DLQ is read to its end. Duplicates are allowed after a crash.
+    const broken = records.filter((r) => r.value.startsWith("{\"broken")).map((r) => r.value)
+    const dead = await readTopic(t.dlq, (await endOffsets(t.dlq)).reduce((a, b) => a + b, 0), 5_000)
+    const brokenOnDlq = new Set(dead.map((d) => readDeadLetter(d.value).text))
+    expect(broken.filter((b) => !brokenOnDlq.has(b))).toEqual([])
     expect(await stop(second)).toBe(0)
     await run(sim().setFaults({}))
   }, 180_000)

@@ -29,17 +29,19 @@ const recordsOf = (id: string) =>
     ]
   }).flat()
 
-/** A topic with the records on it, jobs that take 3 s, and the worker's environment. */
+/** A topic with the records on it, jobs that take 1.5 s (each one polled once, after as long), and the worker's environment. */
 const setUp = async (id: string, shutdownTimeout: string) => {
   const topic = `delivery-${id}`
   await createTopic(topic, PARTITIONS)
   await produce(topic, recordsOf(id))
-  await run(sim().setFaults({ jobDurationMs: 3000 }))
+  await run(sim().setFaults({ jobDurationMs: 1500 }))
   const env = await workerEnv(sim(), id, {
     MAILJET_MAX_RPS: "200",
     MAILJET_BULK: "always",
     MAILJET_BULK_SIZE: "100",
-    MAILJET_SHUTDOWN_TIMEOUT: shutdownTimeout
+    MAILJET_SHUTDOWN_TIMEOUT: shutdownTimeout,
+    // The broker's shortest session: a killed worker's partitions move 4 s sooner than by default.
+    KAFKA_SESSION_TIMEOUT: "6 seconds"
   })
   const end = (await endOffsets(topic)).map((o) => (o === 0 ? -1 : o))
   const group = `signal-mailjet-${id}`
@@ -108,15 +110,16 @@ describe("serve with bulk jobs against a real Kafka broker", () => {
       value: JSON.stringify({ type: "track", event: kind, messageId: `${kind}-${email}`, context: { traits: { email }, consent: { marketing: consent } } })
     })
     await produce(topic, emails.map((e) => event(e, "Signed Up", true)))
-    // The first worker's jobs land 25 s after they are posted, whatever is sent meanwhile: well
-    // after the second worker has joined (the group waits out the killed one's session first).
-    await run(sim().setFaults({ jobStuckRate: 1, jobStuckMs: 25_000, jobDurationMs: 100 }))
+    // The first worker's jobs land 16 s after they are posted, whatever is sent meanwhile: well
+    // after the second worker has joined (the group waits out the killed one's 6 s session first).
+    await run(sim().setFaults({ jobStuckRate: 1, jobStuckMs: 16_000, jobDurationMs: 100 }))
     const env = await workerEnv(sim(), id, {
       MAILJET_MAX_RPS: "200",
       MAILJET_BULK: "always",
       MAILJET_BULK_SIZE: "100",
       MAILJET_BULK_JOB_TIMEOUT: "60 seconds",
-      MAILJET_SHUTDOWN_TIMEOUT: "2 seconds"
+      MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
+      KAFKA_SESSION_TIMEOUT: "6 seconds"
     })
     const before = await jobsPosted()
     const first = startWorker(env)
@@ -137,7 +140,7 @@ describe("serve with bulk jobs against a real Kafka broker", () => {
       return JSON.stringify(c) === JSON.stringify(end) ? true : undefined
     }, 120_000)
     // The first worker's job has landed by now, whenever it was sent.
-    await new Promise((r) => setTimeout(r, Math.max(0, posted + 26_000 - Date.now())))
+    await new Promise((r) => setTimeout(r, Math.max(0, posted + 17_000 - Date.now())))
     second.proc.kill("SIGTERM")
     expect(await second.exited).toBe(0)
     const wrong: Array<string> = []
@@ -153,8 +156,8 @@ describe("serve with bulk jobs against a real Kafka broker", () => {
 
   it("a worker joins while jobs run (a rebalance): the first reads its jobs to their end before it hands over; no event lost, every contact's final state right", async () => {
     const id = `r${Date.now().toString(36)}`
-    // Longer than a job (3 s) with room to spare: the hand-over waits for the jobs in flight instead
-    // of leaving them running. Not longer: the newcomer waits this + 1 s before its first read.
+    // Longer than a job (1.5 s) with room to spare: the hand-over waits for the jobs in flight instead
+    // of leaving them running; the newcomer reads once they are done and committed.
     const { allCommitted, env } = await setUp(id, "10 seconds")
     const before = await jobsPosted()
     const first = startWorker(env)

@@ -1,13 +1,15 @@
 /**
  * Readiness explains itself: a worker alone in its group reads at once (no partition had an
- * earlier owner that could still be sending), and one that must wait for a hand-over says on
- * /ready and in its log what it waits for and until when.
+ * earlier owner that could still be sending), and one that must wait for a hand-over (its earlier
+ * owner is still finishing slow calls) says on /ready and in its log what it waits for and until when.
  */
 import { expect, it } from "vitest"
 import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
-import { createTopic, freePort, startWorker, waitFor, type Worker } from "./support/kafka.js"
+import { createTopic, freePort, produce, startWorker, waitFor, type Worker } from "./support/kafka.js"
 
 const { sim } = fileSimulator({ seed: 9 })
+// The earlier owner answers slowly when the group changes: a Mailjet of its own.
+const slow = fileSimulator({ seed: 10 })
 
 // A hand-over of 11 s (MAILJET_SHUTDOWN_TIMEOUT + 1 s): long enough to tell waiting from not.
 const SHUTDOWN = "10 seconds"
@@ -23,7 +25,12 @@ const readyAfter = async (port: string, w: Worker, started: number) => {
 it("alone in a fresh group, a worker is ready without the hand-over wait; the second one says on /ready and in its log what it waits for, until when", async () => {
   const id = `ready-${Date.now().toString(36)}`
   await createTopic(`delivery-${id}`, 2)
-  const e1 = await workerEnv(sim(), id, { MAILJET_SHUTDOWN_TIMEOUT: SHUTDOWN })
+  // Work for the first worker: the newcomer waits for its release, which follows its drain.
+  await produce(`delivery-${id}`, Array.from({ length: 400 }, (_, i) => {
+    const email = `ready${i}.${id}@example.com`
+    return { key: email, value: JSON.stringify({ type: "track", event: "Order Completed", traits: { email }, properties: { revenue: 1, currency: "EUR" } }) }
+  }))
+  const e1 = await workerEnv(slow.sim(), id, { MAILJET_SHUTDOWN_TIMEOUT: SHUTDOWN, MAILJET_MAX_RPS: "20" })
   const started = Date.now()
   const w1 = startWorker(e1)
   let w2: Worker | undefined
@@ -33,7 +40,9 @@ it("alone in a fresh group, a worker is ready without the hand-over wait; the se
     expect(w1.stderr()).toContain("this worker is the group's only member: no earlier owner can still be sending, so it reads at once")
     expect(w1.stderr()).not.toContain("hand-over: until")
 
-    const e2 = { ...e1, PORT: String(await freePort()) }
+    // Each call of the first worker now takes 3 s: its drain, and so the hand-over, lasts that long.
+    await slow.run(slow.sim().setFaults({ latencyMs: 3_000 }))
+    const e2 = { ...e1, MAILJET_BASE_URL: sim().url, MAILJET_MAX_RPS: "2000", PORT: String(await freePort()) }
     w2 = startWorker(e2)
     const seen = await waitFor("worker 2 says what it waits for", async () => {
       const r = await fetch(`http://127.0.0.1:${e2.PORT}/ready`).catch(() => undefined)
@@ -53,6 +62,7 @@ it("alone in a fresh group, a worker is ready without the hand-over wait; the se
     const after = await (await fetch(`http://127.0.0.1:${e2.PORT}/ready`)).text()
     expect(after).toBe("ready")
   } finally {
+    await slow.run(slow.sim().setFaults({}))
     w1.proc.kill("SIGTERM")
     w2?.proc.kill("SIGTERM")
     await Promise.all([w1.exited, w2?.exited])

@@ -48,7 +48,7 @@ describe("serve, its dead-letter topic, and replay --topic", () => {
       KAFKA_COMMIT_INTERVAL: "200ms",
       MAILJET_SHUTDOWN_TIMEOUT: "2s"
     })
-    // The worker reads only after its start-up hand-over (MAILJET_SHUTDOWN_TIMEOUT + 1 s).
+    // Alone in its group, the worker reads as soon as it has joined.
     const dead = await readTopic(`${topic}-dlq`, 1, 40_000)
     expect(JSON.parse(dead[0]!.value)).toMatchObject({ error: "PropertyMissing", only: ["signup_method"] })
     await waitFor("kim unsubscribed", async () => ((await membership())?.lists.get(1) === "unsubscribed" ? true : undefined))

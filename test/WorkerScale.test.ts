@@ -17,6 +17,8 @@ import {
 } from "./support/kafka.js"
 
 const { sim, run } = fileSimulator({ seed: 12 })
+// The earlier owner in the slow-drain test answers slowly: a Mailjet of its own.
+const slow = fileSimulator({ seed: 14 })
 
 const PARTITIONS = 6
 const CONTACTS = 150
@@ -28,7 +30,9 @@ const env = (id: string) =>
     MAILJET_MAX_RPS: String(RPS),
     // The law is read from each event's own managecontact call: one call per event.
     MAILJET_BULK: "off",
-    MAILJET_SHUTDOWN_TIMEOUT: "2 seconds"
+    MAILJET_SHUTDOWN_TIMEOUT: "2 seconds",
+    // The broker's shortest session: the killed worker's partitions move 4 s sooner than by default.
+    KAFKA_SESSION_TIMEOUT: "6 seconds"
   })
 
 const revenueOf = (body: unknown) =>
@@ -229,6 +233,65 @@ describe("serve scaled out on a real broker", () => {
       byContact.set(email, [...(byContact.get(email) ?? []), revenueOf(r.body)])
     }
     const wrong = emails.filter((e) => byContact.get(e)?.join(",") !== "1,2,3,4,5")
+    expect(wrong.map((e) => `${e}: ${byContact.get(e)?.join(",")}`)).toEqual([])
+  }, 120_000)
+
+  it("a drain that outlives the newcomer's deadline delays its first read (the fence), and nothing is sent twice or out of order", async () => {
+    const id = `slow${Date.now().toString(36)}`
+    const topic = `delivery-${id}`
+    await createTopic(topic, 2)
+    const emails = Array.from({ length: 30 }, (_, i) => `s${i}.${id}@example.com`)
+    const records = []
+    for (let n = 1; n <= 3; n++) {
+      for (const email of emails) {
+        records.push({
+          key: email,
+          value: JSON.stringify({ type: "track", event: "Order Completed", traits: { email }, properties: { revenue: n, currency: "EUR" } })
+        })
+      }
+    }
+    await produce(topic, records)
+    const mine = new Set(emails)
+    /** What both Mailjets received for these contacts, in the order they received it. */
+    const sent = async () =>
+      [...(await slow.run(slow.sim().requests)), ...(await run(sim().requests))]
+        .filter((r) => mine.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
+        .sort((a, b) => a.at - b.at)
+    const first = startWorker({ ...(await env(id)), MAILJET_BASE_URL: slow.sim().url, MAILJET_MAX_RPS: "10", MAILJET_CONCURRENCY: "40", MAILJET_SHUTDOWN_TIMEOUT: "10 seconds" })
+    const workers = [first]
+    try {
+      await waitFor("the first worker sending", async () => ((await sent()).length >= 5 ? true : undefined), 60_000)
+      // From now on each of its calls takes 3 s, and it starts one every 100 ms: whenever the group
+      // changes, its drain lasts about 3 s, within its own MAILJET_SHUTDOWN_TIMEOUT (10 s) but past
+      // the newcomer's deadline (its own MAILJET_SHUTDOWN_TIMEOUT, 500 ms, + 1 s), as in a rolling
+      // deploy that shortens the timeout.
+      await slow.run(slow.sim().setFaults({ latencyMs: 3_000 }))
+      const second = startWorker({ ...(await env(id)), MAILJET_MAX_RPS: "10", MAILJET_SHUTDOWN_TIMEOUT: "500 millis" })
+      workers.push(second)
+      await waitFor("the newcomer consuming", () => (/consuming \S+ as group \S+: partitions \d/.test(second.stderr()) ? true : undefined), 60_000)
+      await slow.run(slow.sim().setFaults({}))
+      await waitFor("every contact on its last event", async () =>
+        (await sent()).filter((r) => revenueOf(r.body) === 3).length >= emails.length ? true : undefined, 60_000)
+    } finally {
+      await slow.run(slow.sim().setFaults({}))
+      for (const w of workers) if (w.proc.exitCode === null) w.proc.kill("SIGTERM")
+      await Promise.all(workers.map((w) => w.exited))
+    }
+    const [before, after] = [workers[0]!.stderr(), workers[1]!.stderr()]
+    // The newcomer waited past its deadline for the first worker's release…
+    expect(after).toMatch(/hand-over: until \S+ at most, waiting for the earlier owners of partitions \d to release them/)
+    expect(after).not.toMatch(/reading anyway/)
+    // …which came after the first worker's drain and last commit, and before the newcomer's first read.
+    const at = (log: string, re: RegExp) => Date.parse(/timestamp=(\S+)/.exec(log.split("\n").find((l) => re.test(l)) ?? "")?.[1] ?? "")
+    const drained = at(before, /group rebalancing: in-flight events finished and committed/)
+    const read = at(after, /consuming \S+ as group \S+: partitions \d/)
+    expect(drained).toBeLessThanOrEqual(read)
+    const byContact = new Map<string, Array<number | undefined>>()
+    for (const r of (await sent()).filter((r) => r.status !== 429)) {
+      const email = (r.body as { Email: string }).Email
+      byContact.set(email, [...(byContact.get(email) ?? []), revenueOf(r.body)])
+    }
+    const wrong = emails.filter((e) => byContact.get(e)?.join(",") !== "1,2,3")
     expect(wrong.map((e) => `${e}: ${byContact.get(e)?.join(",")}`)).toEqual([])
   }, 120_000)
 })

@@ -114,6 +114,7 @@ const ENVIRONMENT: Readonly<Record<string, ReadonlyArray<readonly [string, strin
     ["HTTP_HOST", "default 0.0.0.0 (probes, Prometheus and Mailjet come from outside): the HTTP address"],
     ["HTTP_MAX_CONNECTIONS", "default 256: HTTP connections held at once; at the cap the oldest without a request in progress is closed"],
     ["MAILJET_SHUTDOWN_TIMEOUT", "default 10s: how long in-flight events may take after SIGTERM"],
+    ["KAFKA_SESSION_TIMEOUT", "default 10s: how long the group waits for a silent member (a crashed worker) before its partitions move; at least 6s (the broker's group.min.session.timeout.ms default)"],
     ["KAFKA_OUTAGE_TIMEOUT", "default 5m: how long to wait, not ready, for a broker that cannot be reached (or, at start, a suppressions topic that cannot be read)"],
     ["MAILJET_WEBHOOK_PASSWORD", "default none (endpoint off; set but empty is an error): Basic auth password of POST /mailjet/events"],
     ["MAILJET_WEBHOOK_USER", "default mailjet: its user"],

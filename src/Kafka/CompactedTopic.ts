@@ -4,6 +4,7 @@ import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { connectionOptions, type KafkaConfig } from "./KafkaConfig.js"
 import { SuppressionsUnavailable } from "./KafkaError.js"
+import { closing } from "./TopicReader.js"
 
 /** Creates the topic compacted when it is missing; leaves an existing one as it is. */
 export const ensureCompacted = (
@@ -34,5 +35,6 @@ export const ensureCompacted = (
           )
         )
       }),
-    (admin) => Effect.ignore(attempt(() => admin.close()))
+    // Bounded: an admin whose broker is gone may never answer its close.
+    (admin) => closing("admin", () => admin.close(), `topic ${topic}`)
   )

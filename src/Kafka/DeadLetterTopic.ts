@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { undecodable } from "./Codecs.js"
 import { type KafkaConnection, connectionOptions } from "./KafkaConfig.js"
+import { closing } from "./TopicReader.js"
 
 export class TopicUnreadable extends Data.TaggedError("TopicUnreadable")<{ readonly topic: string; readonly detail: string }> {
   override get message(): string {
@@ -39,10 +40,8 @@ export const readTopicToEnd = (connection: KafkaConnection, topic: string): Stre
           autocommit: false
         })
       ),
-      (c) =>
-        Effect.promise(async () => {
-          await Promise.resolve(c.close(true)).catch(() => undefined)
-        })
+      // Bounded, as the stream's: a broker that is gone may never answer a close.
+      (c) => closing("consumer", () => c.close(true), `replay of ${topic}`)
     )
     const ends = yield* Effect.tryPromise({ try: () => consumer.listOffsets({ topics: [topic] }), catch: fail })
     const pending = new Map(
@@ -54,7 +53,7 @@ export const readTopicToEnd = (connection: KafkaConnection, topic: string): Stre
         try: () => consumer.consume({ topics: [topic], mode: "earliest", autocommit: false, maxWaitTime: 200 }),
         catch: fail
       }),
-      (s) => Effect.promise(() => s.close().catch(() => undefined))
+      (s) => closing("stream", () => s.close(), `replay of ${topic}`)
     )
     return Stream.fromAsyncIterable(records as AsyncIterable<Message<string, string, string, string>>, fail).pipe(
       Stream.filter((m) => {

@@ -1,9 +1,14 @@
 /**
  * Whether a worker just given partitions must wait before it reads them, and why. A worker that
- * owned them may still be finishing its in-flight events: it has the shutdown deadline to finish or
- * abandon them and commit, so the new owner reads only once that long has passed since the group
- * last changed. Nobody can be finishing when this worker kept only partitions it drained itself,
- * or when it is the group's only member: a worker leaves the group only after its last commit.
+ * owned them may still be finishing its in-flight events; it claimed them on the hand-over topic
+ * before reading (HandOverFence) and releases them once its last commit landed. So the new owner,
+ * having stored its own claim (and read back every claim stored before it), reads as soon as no
+ * other worker claims them: a fast drain hands over at once, a slow one delays the hand-over. The
+ * deadline (MAILJET_SHUTDOWN_TIMEOUT + 1 s after the group's last change) remains the bound for a
+ * claim whose owner left the group without releasing it (it crashed, or was dropped while still
+ * draining); past it, a live member's claim is still waited for (`awaitRelease`). Nobody can be
+ * finishing when this worker kept only partitions it drained itself, or when it is the group's only
+ * member: a worker leaves the group only after its last commit.
  *
  * Time comes from `Clock`, so the rule and its wait run under `TestClock` too.
  */
@@ -29,13 +34,18 @@ export const handOver = (o: {
   readonly keptOnly: boolean
   /** Members of the group now; undefined when the broker did not say. */
   readonly members: number | undefined
+  /** Another worker still claims one of the partitions (undefined: not known yet, so it may). */
+  readonly claimed?: boolean | undefined
 }): HandOver => {
   const until = o.changedAt + o.handover
   if (until <= o.now) return { _tag: "Read" }
   if (o.keptOnly) return { _tag: "Read", why: "group changed: this worker kept only partitions it owned, so it resumes without the hand-over" }
   if (o.members === 1) return { _tag: "Read", why: "this worker is the group's only member: no earlier owner can still be sending, so it reads at once" }
+  if (o.claimed === false) return { _tag: "Read", why: RELEASED }
   return { _tag: "Wait", until }
 }
+
+const RELEASED = "hand-over: no other worker claims these partitions (their earlier owners released them once their last commits landed), so it reads without waiting out the deadline"
 
 /** What /ready and the log say while the worker waits. */
 export const waitingFor = (until: number, partitions: ReadonlyArray<number>): string =>
@@ -73,29 +83,41 @@ export const makeGroupChanges: Effect.Effect<GroupChanges> = Effect.map(Effect.c
   }
 })
 
+/** How often a worker waiting for another's release looks again. */
+const RELEASE_POLL_MS = 250
+
 /**
- * Waits until the hand-over allows reading (false), or until `stop` (true): quiet for `handover`
- * since the group last changed, unless nobody can still be sending.
+ * Claims the partitions about to be read (again after each change), then waits until the
+ * hand-over allows reading them (false), or until `stop` (true): at once when no other worker
+ * claims them or nobody can still be sending, else until their claims are released or the
+ * deadline (`handover` since the group's last change) passes.
  */
-export const awaitHandOver = (o: {
+export const awaitHandOver = <E>(o: {
   readonly changes: GroupChanges
   readonly handover: number
   readonly keptOnly: () => boolean
   readonly assigned: () => ReadonlyArray<number>
+  /** Stores this worker's claim on `assigned()` and reads back every claim stored before it. */
+  readonly claim: Effect.Effect<void, E>
+  /** Another worker (in the group or not) still claims one of `assigned()`, as read so far. */
+  readonly claimed: () => boolean
   /** Asked only when the rule would wait: alone in the group, there is nothing to wait for. */
   readonly members: Effect.Effect<number | undefined>
   /** Told what the worker waits for, and undefined once it reads. */
   readonly waiting: (text: string | undefined) => Effect.Effect<void>
   readonly stop: Effect.Effect<void>
-}): Effect.Effect<boolean> =>
+}): Effect.Effect<boolean, E> =>
   Effect.gen(function*() {
+    // Polled: the claims arrive through the hand-over topic's follower.
+    const released = Effect.repeat(Effect.sleep(RELEASE_POLL_MS), { until: () => !o.claimed() })
     while (true) {
       yield* o.changes.arm
+      yield* o.claim
       const now = yield* Clock.currentTimeMillis
-      const decide = (members: number | undefined) =>
-        handOver({ now, changedAt: o.changes.changedAt(), handover: o.handover, keptOnly: o.keptOnly(), members })
-      let decision = decide(undefined)
-      if (decision._tag === "Wait") decision = decide(yield* o.members)
+      const decide = (members: number | undefined, claimed: boolean | undefined) =>
+        handOver({ now, changedAt: o.changes.changedAt(), handover: o.handover, keptOnly: o.keptOnly(), members, claimed })
+      let decision = decide(undefined, undefined)
+      if (decision._tag === "Wait") decision = decide(yield* o.members, o.claimed())
       if (decision._tag === "Read") {
         if (decision.why !== undefined) yield* Effect.logInfo(decision.why)
         yield* o.waiting(undefined)
@@ -106,15 +128,18 @@ export const awaitHandOver = (o: {
       yield* Effect.logInfo(text)
       const woke = yield* Effect.raceAll([
         Effect.as(Effect.sleep(decision.until - now), "time" as const),
+        Effect.as(released, "released" as const),
         Effect.as(o.changes.next, "change" as const),
         Effect.as(o.stop, "stop" as const)
       ])
       if (woke === "stop") return true
+      if (woke === "released") {
+        yield* Effect.logInfo(RELEASED)
+        yield* o.waiting(undefined)
+        return false
+      }
     }
   }).pipe(Effect.withSpan("HandOver.awaitHandOver"))
-
-/** How often a worker waiting for another's release looks again. */
-const RELEASE_POLL_MS = 250
 
 /**
  * After the deadline, the fence (HandOverFence): waits until no other live member of the group
@@ -129,12 +154,13 @@ export const awaitRelease = (o: {
   readonly held: () => ReadonlyArray<HeldClaim>
   /** The group's member ids now; undefined when the broker did not say. */
   readonly members: Effect.Effect<ReadonlySet<string> | undefined>
+  /** The least time a live claim is waited for; a claim that says it may take longer (`within`) gets that. */
   readonly cap: number
   readonly waiting: (text: string | undefined) => Effect.Effect<void>
   readonly stop: Effect.Effect<void>
 }): Effect.Effect<"read" | "change" | "stop"> =>
   Effect.gen(function*() {
-    const until = (yield* Clock.currentTimeMillis) + o.cap
+    const start = yield* Clock.currentTimeMillis
     let said = false
     while (true) {
       if (yield* o.changes.happened) return "change"
@@ -146,9 +172,11 @@ export const awaitRelease = (o: {
         return "read"
       }
       const partitions = [...new Set(live.map((c) => c.partition))].sort((a, b) => a - b).join(",")
+      const cap = Math.max(o.cap, ...live.map((c) => c.within ?? 0))
+      const until = start + cap
       if ((yield* Clock.currentTimeMillis) >= until) {
         yield* Effect.logWarning(
-          `hand-over: partitions ${partitions} are still claimed by a member of the group that has not released them within ${o.cap} ms: reading anyway; events it had in flight may be sent again`
+          `hand-over: partitions ${partitions} are still claimed by a member of the group that has not released them within ${cap} ms: reading anyway; events it had in flight may be sent again`
         )
         yield* o.waiting(undefined)
         return "read"

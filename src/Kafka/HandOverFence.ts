@@ -22,7 +22,12 @@ const Claim = Schema.parseJson(Schema.Struct({
   partition: Schema.Number,
   generation: Schema.Number,
   /** The claimer's member id in the group: it holds only while that member is in it. */
-  member: Schema.String
+  member: Schema.String,
+  /**
+   * How long after a group change its claimer may take to release it (drain, last commit, release),
+   * by its own MAILJET_SHUTDOWN_TIMEOUT: a new owner waits for a live claimer that long at least.
+   */
+  within: Schema.optional(Schema.Number)
 }))
 const encodeClaim = Schema.encodeSync(Claim)
 const decodeClaim = Schema.decodeUnknownOption(Claim)
@@ -31,6 +36,7 @@ export interface HeldClaim {
   readonly partition: number
   readonly generation: number
   readonly member: string
+  readonly within?: number | undefined
   readonly key: string
 }
 
@@ -39,7 +45,13 @@ export interface HandOverFence {
    * This worker reads `partitions` in `generation` as `member`: stored on every in-sync replica and
    * read back, so every claim stored before it is known here. Its other claims are released.
    */
-  readonly claim: (partitions: ReadonlyArray<number>, generation: number, member: string) => Effect.Effect<void, SuppressionsUnavailable>
+  readonly claim: (
+    partitions: ReadonlyArray<number>,
+    generation: number,
+    member: string,
+    /** How long after a group change this worker may take to release them (unsaid: the reader's own cap). */
+    within?: number
+  ) => Effect.Effect<void, SuppressionsUnavailable>
   /** What it read is done and committed: every claim of this worker is released. */
   readonly release: Effect.Effect<void, SuppressionsUnavailable>
   /** Other workers' claims on these partitions, as read so far. */
@@ -65,11 +77,11 @@ export const makeHandOverFence = (o: {
   let mine = new Set<number>()
   const tombstones = (partitions: Iterable<number>): Array<Outgoing> => Array.from(partitions, (p) => ({ topic: o.topic, key: key(p), value: null }))
   return {
-    claim: (partitions, generation, member) =>
+    claim: (partitions, generation, member, within) =>
       Effect.suspend(() => {
         const gone = [...mine].filter((p) => !partitions.includes(p))
         return o.write(
-          partitions.map((partition) => ({ topic: o.topic, key: key(partition), value: encodeClaim({ partition, generation, member }) })),
+          partitions.map((partition) => ({ topic: o.topic, key: key(partition), value: encodeClaim({ partition, generation, member, ...(within === undefined ? {} : { within }) }) })),
           tombstones(gone)
         ).pipe(Effect.zipRight(Effect.sync(() => {
           mine = new Set(partitions)

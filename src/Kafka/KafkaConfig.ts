@@ -37,6 +37,8 @@ export interface KafkaSettings {
   readonly shutdownTimeout: Duration.Duration
   /** How long the worker waits, not ready, for a broker it cannot reach before it exits. */
   readonly outageTimeout: Duration.Duration
+  /** How long the group waits for a silent member (a crashed worker) before its partitions move. */
+  readonly sessionTimeout: Duration.Duration
 }
 
 const brokers = Config.string("KAFKA_BROKERS").pipe(
@@ -140,7 +142,8 @@ export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
   host: Config.nonEmptyString("HTTP_HOST").pipe(Config.withDefault("0.0.0.0")),
   maxConnections: positiveInt("HTTP_MAX_CONNECTIONS").pipe(Config.withDefault(DEFAULT_MAX_CONNECTIONS)),
   shutdownTimeout: duration("MAILJET_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
-  outageTimeout: duration("KAFKA_OUTAGE_TIMEOUT").pipe(Config.withDefault(Duration.minutes(5)))
+  outageTimeout: duration("KAFKA_OUTAGE_TIMEOUT").pipe(Config.withDefault(Duration.minutes(5))),
+  sessionTimeout: duration("KAFKA_SESSION_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
 }).pipe(Config.map(({ connection, names, ...rest }) => ({ ...connection, ...rest, ...names })))
 
 export class KafkaConfig extends Context.Tag("signal-mailjet/KafkaConfig")<KafkaConfig, KafkaSettings>() {

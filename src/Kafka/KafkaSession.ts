@@ -90,6 +90,10 @@ export const session = (deps: SessionDeps) =>
     // Another worker that owned a partition we gain may still be finishing its in-flight events:
     // it has the shutdown deadline to finish or abandon them and commit, so we read only after it.
     const handover = Duration.toMillis(kafka.shutdownTimeout) + HANDOVER_MARGIN_MS
+    // How long after a change this worker may take to release its claims: its drain, its last commit
+    // (retried for `handover`), the release itself. Said in each claim: a newcomer whose own timeout
+    // is shorter still waits that long for it.
+    const releasedWithin = Duration.toMillis(kafka.shutdownTimeout) + handover + Duration.toMillis(FENCE_WRITE)
     const consumer = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const c = new Consumer({
@@ -97,7 +101,7 @@ export const session = (deps: SessionDeps) =>
           groupId: kafka.groupId,
           deserializers: stringDeserializers,
           autocommit: false,
-          sessionTimeout: 10_000,
+          sessionTimeout: Duration.toMillis(kafka.sessionTimeout),
           heartbeatInterval: 1_000
         })
         // The heartbeat sees a rebalance before the library rejoins; the join ends it.
@@ -142,18 +146,28 @@ export const session = (deps: SessionDeps) =>
       )
 
     while (true) {
-      const stopped = yield* awaitHandOver({ changes, handover, keptOnly, assigned, members: groupMembers(kafka), waiting, stop: shutdown.requested })
+      // The fence: each worker claims its partitions before reading them, so whoever gains them next
+      // waits for this worker's release; it reads once no earlier owner claims them (or, for one no
+      // longer in the group, after the deadline), and past that only once no live member does.
+      const stopped = yield* awaitHandOver({
+        changes,
+        handover,
+        keptOnly,
+        assigned,
+        claim: Effect.suspend(() => fence.claim(assigned(), consumer.generationId, consumer.memberId ?? "", releasedWithin)).pipe(
+          Effect.mapError(asKafka),
+          Effect.timeoutFail({
+            duration: FENCE_WRITE,
+            onTimeout: () => new KafkaUnavailable({ detail: `the hand-over's claims were not stored within ${Duration.format(FENCE_WRITE)}` })
+          })
+        ),
+        claimed: () => fence.held(assigned()).length > 0,
+        members: groupMembers(kafka),
+        waiting,
+        stop: shutdown.requested
+      })
       if (stopped) return yield* released(Option.none())
       const owned = assigned()
-      // The fence: claimed before reading, so whoever gains these partitions next waits for this
-      // worker's release; then read only once no other live member still claims them.
-      yield* fence.claim(owned, consumer.generationId, consumer.memberId ?? "").pipe(
-        Effect.mapError(asKafka),
-        Effect.timeoutFail({
-          duration: FENCE_WRITE,
-          onTimeout: () => new KafkaUnavailable({ detail: `the hand-over's claims were not stored within ${Duration.format(FENCE_WRITE)}` })
-        })
-      )
       const fenced = yield* awaitRelease({
         changes,
         held: () => fence.held(owned),

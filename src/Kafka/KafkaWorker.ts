@@ -21,14 +21,12 @@ import { Pacer } from "../Mailjet/Pacer.js"
 import { Shutdown } from "../Run/Shutdown.js"
 import { makeLagReport } from "./ConsumerLag.js"
 import { KafkaConfig, producerOptions } from "./KafkaConfig.js"
-import { kafkaFailure } from "./KafkaError.js"
 import { session } from "./KafkaSession.js"
 import { makeOutage } from "./Outage.js"
+import { closing } from "./TopicReader.js"
 import type { WorkerStatus } from "./WorkerStatus.js"
 
 export type { WorkerStatus } from "./WorkerStatus.js"
-
-const promise = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: kafkaFailure })
 
 /** Runs until SIGTERM (success) or a fatal error (failure); an outage pauses, probes and resumes. */
 export const serve = (status: Ref.Ref<WorkerStatus>) =>
@@ -45,7 +43,8 @@ export const serve = (status: Ref.Ref<WorkerStatus>) =>
 
     const producer = yield* Effect.acquireRelease(
       Effect.sync(() => new Producer(producerOptions(kafka))),
-      (p) => Effect.ignore(promise(() => p.close()))
+      // Bounded: a producer whose broker is gone may never answer its close.
+      (p) => closing("producer", () => p.close(), "worker")
     )
     const pacer = yield* Pacer
     const outage = makeOutage(kafka.outageTimeout)

@@ -200,7 +200,7 @@ export const makeTransport = (config: MailjetSettings) => Effect.gen(function*()
 
   const unavailable = (detail: string) => new MailjetUnavailable({ detail })
 
-  const request = (method: "GET" | "POST", path: string, body?: unknown) => {
+  const request = (method: "GET" | "POST" | "PUT", path: string, body?: unknown) => {
     const options: Dispatcher.DispatchOptions = body === undefined
       ? { method, path: basePath + path, headers }
       : { method, path: basePath + path, headers: jsonHeaders, body: JSON.stringify(body) }
