@@ -66,7 +66,7 @@ describe("InFlight", () => {
   })
 
   it("the call budget carries more jobs the longer windows live, and a few at least", () => {
-    expect(jobsForBudget(10, 0)).toBe(8)
+    expect(jobsForBudget(10, 0)).toBe(12)
     expect(jobsForBudget(10, 31_000)).toBeGreaterThan(jobsForBudget(10, 3_000))
     // 10 calls/s, 31 s windows, 2.5 calls a job, 80% of the budget: 99 jobs.
     expect(jobsForBudget(10, 31_000)).toBe(99)

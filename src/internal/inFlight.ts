@@ -33,18 +33,25 @@ export const fits = (held: Load, load: Load, limits: Limits): boolean =>
   (held.events + load.events <= limits.events && held.jobs + load.jobs <= limits.jobs)
 
 /**
- * What a held event costs, measured with heap snapshots of a 1M backfill (BENCHMARKS.md): its
- * share of the pack, its item, its place in a job and its contact's ticket and fence.
+ * What a held event costs: a heap snapshot of a 400,000-event backfill with 30 s jobs showed about
+ * 500 B (its item, its contact's ticket and fence entry, the email twice, its share of the pack;
+ * BENCHMARKS.md, "Long jobs").
  */
-export const HELD_EVENT_BYTES = 300
-/** The share of V8's heap limit the windows in flight may hold: the rest is the run's own. */
-const HEAP_SHARE = 0.3
+export const HELD_EVENT_BYTES = 500
+/**
+ * The share of V8's heap limit the windows in flight may hold. Half: in the bin's 128 MB about
+ * 146,000 events, which long jobs need (events/s ≈ events in flight ÷ a window's life).
+ */
+const HEAP_SHARE = 0.5
 /** Calls a job costs: its POST, about one poll at its expected end, now and then a second or an error file. */
 export const CALLS_PER_JOB = 2.5
 /** The share of the call budget jobs may plan for: the rest is for retries, 429s' back-off, one-by-one fallbacks. */
 const BUDGET_SHARE = 0.8
-/** Jobs in flight whatever the budget says: a window of each action, and the next one's POST. */
-const MIN_JOBS = 8
+/**
+ * Jobs in flight whatever the budget says: four windows of three actions, what short jobs had
+ * before (a 0 s job's window lives about a second, and the budget alone would allow three jobs).
+ */
+const MIN_JOBS = 12
 
 /** Events memory carries in flight: a share of the heap's limit (the bin's 128 MB, or V8's default). */
 export const eventsForHeap = (heapLimitBytes: number = V8.getHeapStatistics().heap_size_limit): number =>
