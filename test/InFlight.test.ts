@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Schema, TestClock } from "effect"
-import { fits, jobsForBudget, type Load, makeGate, WindowLife } from "../src/internal/inFlight.js"
+import { eventsForHeap, fits, jobsForBudget, type Load, makeGate, MAX_HELD_EVENTS, WindowLife } from "../src/internal/inFlight.js"
 
 const Window = Schema.Struct({
   events: Schema.Int.pipe(Schema.between(1, 40)),
@@ -70,6 +70,12 @@ describe("InFlight", () => {
     expect(jobsForBudget(10, 31_000)).toBeGreaterThan(jobsForBudget(10, 3_000))
     // 10 calls/s, 31 s windows, 2.5 calls a job, 80% of the budget: 99 jobs.
     expect(jobsForBudget(10, 31_000)).toBe(99)
+  })
+
+  it("memory carries half the heap's limit at 500 B a held event, and no more than the bin's 128 MB carries", () => {
+    expect(eventsForHeap(146_800_000)).toBe(146_800)
+    expect(eventsForHeap(4_345_000_000)).toBe(MAX_HELD_EVENTS)
+    expect(eventsForHeap(100)).toBe(1)
   })
 
   it("a window's life is the last one's, or the oldest in flight's age when that is longer", () => {

@@ -53,9 +53,16 @@ const BUDGET_SHARE = 0.8
  */
 const MIN_JOBS = 12
 
+/**
+ * Events in flight at most, whatever the heap: what the bin's 128 MB carries. Without the bin's
+ * flags (`node dist/bin.js`, a host's process) V8's own limit is gigabytes, and the windows would
+ * hold as much as the budget allows: about 500,000 events at 30 s jobs.
+ */
+export const MAX_HELD_EVENTS = 150_000
+
 /** Events memory carries in flight: a share of the heap's limit (the bin's 128 MB, or V8's default). */
 export const eventsForHeap = (heapLimitBytes: number = V8.getHeapStatistics().heap_size_limit): number =>
-  Math.max(1, Math.floor((heapLimitBytes * HEAP_SHARE) / HELD_EVENT_BYTES))
+  Math.max(1, Math.min(MAX_HELD_EVENTS, Math.floor((heapLimitBytes * HEAP_SHARE) / HELD_EVENT_BYTES)))
 
 /**
  * Jobs the budget carries: each costs CALLS_PER_JOB calls over a window's life, so `maxRps` calls a
