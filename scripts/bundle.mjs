@@ -33,6 +33,35 @@ const inlineWasm = {
   }
 }
 
+/**
+ * `simulate` holds a whole Mailjet account: about 1 KB a contact (BENCHMARKS.md), so a
+ * backfill's million contacts cannot fit the 128 MB the first line of bin.ts gives every command
+ * (it died of V8's out-of-memory at about 115,000). The first line cannot differ by command, so
+ * `simulate` runs itself again without the heap's bounds (V8's own limit, sized from the
+ * machine's memory) and waits: the parent has evaluated nothing but this (about 45 MB). The child
+ * is told of the parent's end through an IPC channel (a kill -9 of the parent included), and ends
+ * as on SIGTERM; SIGTERM and SIGHUP sent to the parent are passed on; SIGINT from a terminal
+ * reaches both (one process group), so the parent only waits for the child's exit.
+ */
+const simulateHeap = `
+if (process.argv[2] === "simulate" && process.env.SIGNAL_MAILJET_SIMULATE_CHILD === undefined && process.execArgv.some((a) => a.startsWith("--max-old-space-size"))) {
+  const { spawn } = await import("node:child_process");
+  const { constants } = await import("node:os");
+  const child = spawn(process.execPath, [...process.execArgv.filter((a) => !/^--max-(old|semi)-space-size/.test(a)), ...process.argv.slice(1)], {
+    stdio: ["inherit", "inherit", "inherit", "ipc"],
+    env: { ...process.env, SIGNAL_MAILJET_SIMULATE_CHILD: "1" }
+  });
+  for (const signal of ["SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
+  process.on("SIGINT", () => undefined);
+  const [code, signal] = await new Promise((resolve) => child.on("exit", (c, s) => resolve([c, s])));
+  process.exit(code ?? 128 + (constants.signals[signal] ?? 0));
+}
+if (process.env.SIGNAL_MAILJET_SIMULATE_CHILD !== undefined && process.channel !== undefined) {
+  process.channel.unref();
+  process.on("disconnect", () => process.kill(process.pid, "SIGTERM"));
+}
+`
+
 await build({
   absWorkingDir: root,
   entryPoints: ["src/bin.ts"],
@@ -46,7 +75,8 @@ await build({
   legalComments: "external",
   charset: "ascii",
   // The CommonJS dependencies require Node's built-ins, and an ES module has no `require` of its own.
-  banner: { js: "import { createRequire as __signalMailjetRequire } from 'node:module'; const require = __signalMailjetRequire(import.meta.url);" },
+  // Then `simulate` gets its own heap (simulateHeap, above), before anything else is evaluated.
+  banner: { js: "import { createRequire as __signalMailjetRequire } from 'node:module'; const require = __signalMailjetRequire(import.meta.url);\n" + simulateHeap },
   plugins: [inlineWasm],
   logLevel: "warning"
 })

@@ -81,7 +81,20 @@ export interface MetadataRow {
   readonly namespace: Namespace
 }
 
-export const isoSeconds = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z")
+/**
+ * The last second's text is kept and given again: a contact keeps two of these (created,
+ * subscribed), and a backfill makes thousands a second, so they share one string (about 80 B a contact).
+ */
+let lastSecond = NaN
+let lastIso = ""
+export const isoSeconds = (ms: number): string => {
+  const second = Math.floor(ms / 1000)
+  if (second !== lastSecond) {
+    lastSecond = second
+    lastIso = new Date(second * 1000).toISOString().replace(/\.\d{3}Z$/, "Z")
+  }
+  return lastIso
+}
 
 const listAddress = (id: number): string => id.toString(36).padStart(9, "x")
 

@@ -7,6 +7,7 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -109,12 +110,20 @@ export const makeJobs = (ctx: JobContext) => {
   // Polls are bounded by the job's deadline, not by attempts: the same schedule, without an end.
   const pollRetries = transientRetries({ base: config.retryBase, max: config.retryMax, attempts: Infinity })
 
-  /** Polls until the job ends or its deadline passes. */
-  const poll = (job: number, deadline: number) =>
+  /**
+   * Jobs are polled oldest first: one posted after a job still running has seldom ended before it,
+   * so with many jobs in flight only the oldest spends polls, each at its expected end.
+   */
+  let previousTurn: Deferred.Deferred<void> | undefined
+
+  /** Polls until the job ends or its deadline passes, once the jobs posted before it were seen to end. */
+  const poll = (job: number, deadline: number, posted: number, previous: Deferred.Deferred<void> | undefined) =>
     Effect.gen(function*() {
-      const started = yield* Clock.currentTimeMillis
+      if (previous !== undefined) yield* Effect.raceFirst(Deferred.await(previous), ctx.state.onStop)
       let polls = 0
-      let delay = Math.min(lastJobMs, slowest)
+      // At its expected end: how long the last job took, from its POST (which may be past already).
+      let delay = Math.max(0, posted + Math.min(lastJobMs, slowest) - (yield* Clock.currentTimeMillis))
+      let missed = 0
       const backoff = yield* Schedule.driver(pollRetries)
       while (true) {
         const now = yield* Clock.currentTimeMillis
@@ -128,11 +137,11 @@ export const makeJobs = (ctx: JobContext) => {
           polls++
           if (r.right.status !== "Running") {
             // Done at the first poll: it may have ended well before, so try a little earlier next time.
-            lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.95 : (yield* Clock.currentTimeMillis) - started)
+            lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.95 : (yield* Clock.currentTimeMillis) - posted)
             return r.right
           }
           // Missed: it should end soon, so look again soon, then less and less often.
-          delay = polls === 1 ? Math.max(100, lastJobMs / 4) : Math.min(Duration.toMillis(MAX_POLL), delay * 1.5)
+          delay = missed = missed === 0 ? Math.max(100, lastJobMs / 4) : Math.min(Duration.toMillis(MAX_POLL), missed * 1.5)
           continue
         }
         if (r.left._tag === "CallStopped") return yield* r.left
@@ -155,8 +164,12 @@ export const makeJobs = (ctx: JobContext) => {
       batch.bodies = undefined
       yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: batch.emails.length, action: batch.action }))
       const fence = fences.open(id, batch.emails)
-      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(config.bulkJobTimeout)
-      const end = yield* poll(id, deadline).pipe(
+      const posted = yield* Clock.currentTimeMillis
+      const deadline = posted + Duration.toMillis(config.bulkJobTimeout)
+      const previous = previousTurn
+      const turn = previousTurn = Deferred.unsafeMake<void>(FiberId.none)
+      const end = yield* poll(id, deadline, posted, previous).pipe(
+        Effect.ensuring(Deferred.succeed(turn, undefined)),
         // Not attempted, though the job may still land: a rerun sends the same updates again.
         Effect.catchTag("CallStopped", (e) =>
           new CallStopped({ reason: `${e.reason} (bulk job ${id}, still running, may land meanwhile)`, ...(e.error === undefined ? {} : { error: e.error }) })),

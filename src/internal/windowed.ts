@@ -5,6 +5,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Sink from "effect/Sink"
@@ -15,27 +16,27 @@ import { orderedConcurrently } from "../Delivery/Lanes.js"
 import { demote, type Item, type Prepared, resultOf } from "../Delivery/Prepare.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import { type WindowPack, WindowPackBuilder } from "../Delivery/WindowPack.js"
+import { eventsForHeap, jobsForBudget, type Load, makeGate } from "./inFlight.js"
 import type { Order, Ticket } from "./order.js"
 import { lazyRaw, logResult, stripRaw, type Unit } from "./results.js"
 import type { Send } from "./send.js"
 
 /**
- * Windows of one job's worth of events in flight at once: one's POST goes while another's job runs.
- * One more waits for its turn and another is gathered: a backfill holds six or seven windows.
- * Measured (bench, 2 s jobs, 1M events): four in flight, 6,443 events/s; three, 4,465. A window is
- * packed as it is gathered (WindowPack), and its jobs hold a contact's email: live heap stays
- * under 55 MB in the CLI's 128 MB (bin.ts). A budget of events instead cut windows short while
- * their gathering waited for it: half again as many calls, 25% slower.
+ * A window ends at this much event text. It is deflated as it is gathered (WindowPack), so this
+ * bounds the work one window carries, not what the heap holds: three actions' jobs of 5,000 of
+ * the bench's events are about 9 MB of text.
  */
-const BULK_WINDOWS_IN_FLIGHT = 4
-/** A window also ends at this much event text, so that windows of larger events fit the heap too. */
-const BULK_WINDOW_BYTES = 3 * 1024 * 1024
+const BULK_WINDOW_BYTES = 16 * 1024 * 1024
 /**
  * How long a window waits for more events once in bulk: a busy machine that reads a backfill
  * slowly still fills its windows (at 200 ms, measured under load, windows came out half full:
- * half the contacts per call).
+ * half the contacts per call). A window is up to three actions' jobs now: at 1 s, under load,
+ * 2 s jobs' windows held about 1,700 contacts a job; the gathering waits while the windows in
+ * flight are full anyway.
  */
-const BULK_LINGER = Duration.seconds(1)
+const BULK_LINGER = Duration.seconds(3)
+/** The first gathering's: long enough for a reader that starts slowly to show its backlog. */
+const FIRST_LINGER = Duration.seconds(1)
 /** How long events gather before going out while not in bulk: the delay a quiet source adds. */
 const QUIET_LINGER = Duration.millis(20)
 /** In `auto`, bulk once more events are waiting than one call each clears in this long. */
@@ -75,6 +76,28 @@ interface Gathering<M> {
   readonly packing: WindowPackBuilder | undefined
   readonly prepared: Array<Prepared>
   bytes: number
+  /** Contacts new to the window, by the action decided for their event: a window fills each action's job. */
+  readonly contacts: Map<string, number>
+  /** The most contacts of any one action. */
+  fullest: number
+}
+
+/** A window on its way: its settling forked as it starts, so that windows in flight are not bounded by the lanes. */
+interface Forked<M> {
+  readonly _tag: "Forked"
+  readonly fiber: Fiber.Fiber<ReadonlyArray<readonly [M, Result]>>
+  readonly id: number
+  readonly load: Load
+}
+
+type One<M> = Extract<Unit<M>, { _tag: "One" }>
+type Settled<M> = { readonly out: ReadonlyArray<readonly [M, Result]>; readonly window: Forked<M> | undefined }
+
+/** Jobs a window will take: one per action, per `bulkSize` contacts (folding may move a contact between actions). */
+const jobsOf = (contacts: ReadonlyMap<string, number>, bulkSize: number) => {
+  let jobs = 0
+  for (const n of contacts.values()) jobs += Math.ceil(n / bulkSize)
+  return Math.max(1, jobs)
 }
 
 
@@ -96,13 +119,15 @@ export const windowed = <M, E, R>(
     const bulk = engine.bulk(state)
     const threshold = config.maxRps * AUTO_BACKLOG_SECONDS
     let bulkNow = config.bulk === "always"
-    const permits = yield* Effect.makeSemaphore(BULK_WINDOWS_IN_FLIGHT)
-    // The first gathering waits as long as a window does: a reader that starts slowly (cold code,
+    const scope = yield* Effect.scope
+    const heapEvents = eventsForHeap()
+    const gate = makeGate((now) => ({ events: heapEvents, jobs: jobsForBudget(config.maxRps, gate.life(now)) }))
+    // The first gathering waits FIRST_LINGER: a reader that starts slowly (cold code,
     // a file opening) still shows its backlog, rather than sending its first events one by one.
     let first = true
-    const linger = Schedule.spaced(QUIET_LINGER).pipe(Schedule.modifyDelay(() => (bulkNow || first ? BULK_LINGER : QUIET_LINGER)))
+    const linger = Schedule.spaced(QUIET_LINGER).pipe(Schedule.modifyDelay(() => (bulkNow ? BULK_LINGER : first ? FIRST_LINGER : QUIET_LINGER)))
 
-    const units = ({ items, packing, prepared }: Gathering<M>): Effect.Effect<ReadonlyArray<Unit<M>>> =>
+    const units = ({ contacts, items, packing, prepared }: Gathering<M>): Effect.Effect<ReadonlyArray<One<M> | Forked<M>>> =>
       Effect.gen(function*() {
         first = false
         let sends = packing?.sends ?? 0
@@ -124,11 +149,13 @@ export const windowed = <M, E, R>(
         const pack = builder.finish()
         // The stream's fibers keep their last gathering until the next one: it lets go of the unpacked.
         prepared.length = 0
-        yield* permits.take(1)
+        const load: Load = { events: items.length, jobs: jobsOf(contacts, config.bulkSize) }
+        const id = yield* gate.admit(load)
         const tickets: Array<Ticket> = []
         for (const email of builder.emails) tickets.push(order.take(email))
         builder.emails.clear()
-        return [{ _tag: "Window", items, pack, last: claim(sends), tickets } as const]
+        const fiber = yield* Effect.forkIn(settleWindow({ _tag: "Window", items, pack, last: claim(sends), tickets }), scope)
+        return [{ _tag: "Forked", fiber, id, load } as const]
       })
 
     /**
@@ -199,11 +226,17 @@ export const windowed = <M, E, R>(
         Sink.suspend(() => {
           const most = bulkNow ? config.bulkSize : threshold + 1
           return Sink.fold(
-            { items: [], packing: bulkNow ? new WindowPackBuilder() : undefined, prepared: [], bytes: 0 } as Gathering<M>,
-            (w) => w.items.length < most && w.bytes < BULK_WINDOW_BYTES,
+            { items: [], packing: bulkNow ? new WindowPackBuilder() : undefined, prepared: [], bytes: 0, contacts: new Map(), fullest: 0 } as Gathering<M>,
+            // In bulk, full once one action's job is: contacts in jobs of bulkSize each, per action.
+            (w) => (bulkNow ? w.fullest : w.items.length) < most && w.bytes < BULK_WINDOW_BYTES,
             (w, { item, p }: { readonly item: M; readonly p: Prepared }) => {
               w.items.push(item)
               w.bytes += (p._tag === "Send" ? p.text : p.result.text)?.length ?? 0
+              if (p._tag === "Send" && !(w.packing?.emails.has(p.email) ?? false)) {
+                const n = (w.contacts.get(p.body.Action) ?? 0) + 1
+                w.contacts.set(p.body.Action, n)
+                if (n > w.fullest) w.fullest = n
+              }
               if (w.packing === undefined) w.prepared.push(p)
               else w.packing.add(p)
               return w
@@ -215,12 +248,12 @@ export const windowed = <M, E, R>(
       Stream.mapEffect(units),
       Stream.flattenIterables,
       (s) =>
-        orderedConcurrently(s, (u: Unit<M>) =>
+        orderedConcurrently(s, (u: One<M> | Forked<M>): Effect.Effect<Settled<M>> =>
           u._tag === "One"
-            ? Effect.map(settle(u), ([item, r]) => ({ out: [[item, lazyRaw(r)] as const], window: false }))
-            : Effect.map(settleWindow(u), (out) => ({ out, window: true })), config.concurrency),
-      // A window's permit is back once its lines are out, not when its jobs end: the lanes may hold it longer.
-      Stream.tap(({ window }) => (window ? permits.release(1) : Effect.void)),
+            ? Effect.map(settle(u), ([item, r]) => ({ out: [[item, lazyRaw(r)] as const], window: undefined }))
+            : Effect.map(Fiber.join(u.fiber), (out) => ({ out, window: u })), config.concurrency),
+      // A window leaves the gate once its lines are out, not when its jobs end: it is held until then.
+      Stream.tap(({ window }) => (window === undefined ? Effect.void : gate.leave(window.id, window.load))),
       Stream.mapConcat(({ out }) => out)
     )
   }))
