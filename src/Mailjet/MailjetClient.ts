@@ -28,12 +28,13 @@ import {
   ContactItem,
   type ContactList,
   type ContactState,
+  checkManaged,
   envelope,
   isMailjetNotFound,
   jobStatus,
   ListItem,
   type MailjetContact,
-  ManagedItem,
+  ManagedEnvelope,
   type ManageContactBody,
   type ManagedContact,
   type PropertyDefinition,
@@ -123,7 +124,7 @@ const make = Effect.gen(function*() {
 
   const manageContactPath = `/contactslist/${listId}/managecontact`
   // Built once: a schema made per call was compiled into a new parser per call.
-  const decodeManaged = decodeOk(envelope(ManagedItem))
+  const decodeManaged = decodeOk(ManagedEnvelope, checkManaged)
   const manageContact = (body: ManageContactBody) =>
     send<ManagedContact, ListNotFound | PropertyMissing | InvalidContact | Unauthorized | Transient>(
       request("POST", manageContactPath, body),

@@ -164,11 +164,15 @@ const makeGateway = (
       ? Effect.as(Effect.sleep(wait), true)
       : Effect.raceFirst(Effect.as(Effect.sleep(wait), true), Effect.as(interrupt, false))
 
-  // The one place a call takes a slot.
+  const now = Effect.succeed(true)
+  // The one place a call takes a slot. A wait under a millisecond goes now: a timer's grain is a
+  // millisecond (a sleep of 0.01 ms sleeps 1 ms, with a race), and the Pacer has set the next slot
+  // a whole interval after this one all the same, so nothing bunches. At a high MAILJET_MAX_RPS
+  // most calls had such a wait: a timer and two fibers each (BENCHMARKS.md).
   const slot = (interrupt?: Effect.Effect<unknown>, calls = 1): Effect.Effect<boolean> => {
-    if (pacer === undefined) return Effect.succeed(true)
+    if (pacer === undefined) return now
     return Effect.flatMap(calls > 1 ? Effect.zipRight(pacer.reserve, pacer.reserve) : pacer.reserve, (wait) => {
-      if (wait <= 0) return Effect.succeed(true)
+      if (wait < 1) return now
       return Effect.gen(function*() {
         const due = (yield* Clock.currentTimeMillis) + wait
         if (!(yield* sleep(wait, interrupt))) return false

@@ -113,6 +113,26 @@ export const envelope = <A, I>(item: Schema.Schema<A, I>) =>
   Schema.Struct({ Count: Schema.Number, Data: Schema.Array(item), Total: Schema.Number })
 
 export const ManagedItem = Schema.Struct({ ContactID: Schema.optional(Schema.Number) })
+
+export const ManagedEnvelope = envelope(ManagedItem)
+
+/**
+ * managecontact's envelope checked by hand: the one reply every event gets, where the Schema's
+ * parser cost more than the rest of reading it (BENCHMARKS.md). It passes only what
+ * `ManagedEnvelope` accepts, as it is; anything else is `undefined`, for the Schema to read (and
+ * to say what is wrong with it).
+ */
+export const checkManaged = (json: unknown): typeof ManagedEnvelope.Type | undefined => {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined
+  const env = json as { readonly Count?: unknown; readonly Data?: unknown; readonly Total?: unknown }
+  if (typeof env.Count !== "number" || typeof env.Total !== "number" || !Array.isArray(env.Data)) return undefined
+  for (const item of env.Data as ReadonlyArray<unknown>) {
+    if (typeof item !== "object" || item === null || Array.isArray(item)) return undefined
+    const id = (item as { readonly ContactID?: unknown }).ContactID
+    if (id !== undefined && typeof id !== "number") return undefined
+  }
+  return json as typeof ManagedEnvelope.Type
+}
 export const ListItem = Schema.Struct({
   ID: Schema.Number,
   Name: Schema.String,
