@@ -54,11 +54,13 @@ const BUDGET_SHARE = 0.8
 const MIN_JOBS = 12
 
 /**
- * Events in flight at most, whatever the heap: what the bin's 128 MB carries. Without the bin's
- * flags (`node dist/bin.js`, a host's process) V8's own limit is gigabytes, and the windows would
- * hold as much as the budget allows: about 500,000 events at 30 s jobs.
+ * Events in flight at most, whatever the heap: what keeps a backfill's peak RSS within 150 MB in
+ * the bin (measured: 150,000 peaked at 168–214 MB, 50,000 at 159 MB with 30 s jobs). Without the
+ * bin's flags (`node dist/bin.js`, a host's process) V8's own limit is gigabytes, and the windows
+ * would hold as much as the budget allows. Long jobs are what it costs: events/s ≈ this ÷ a
+ * window's life.
  */
-export const MAX_HELD_EVENTS = 150_000
+export const MAX_HELD_EVENTS = 40_000
 
 /** Events memory carries in flight: a share of the heap's limit (the bin's 128 MB, or V8's default). */
 export const eventsForHeap = (heapLimitBytes: number = V8.getHeapStatistics().heap_size_limit): number =>

@@ -22,11 +22,12 @@ import { lazyRaw, logResult, stripRaw, type Unit } from "./results.js"
 import type { Send } from "./send.js"
 
 /**
- * A window ends at this much event text. It is deflated as it is gathered (WindowPack), so this
- * bounds the work one window carries, not what the heap holds: three actions' jobs of 5,000 of
- * the bench's events are about 9 MB of text.
+ * A window ends at this much event text, whatever its jobs' room: what a window gathers is held
+ * while it is gathered and packed, so this bounds the peak heap. At 16 MB (three actions' full
+ * jobs) a 400,000-event backfill with 2 s jobs peaked at 168–180 MB of RSS; at 3 MB, 140 MB
+ * (BENCHMARKS.md, "Long jobs").
  */
-const BULK_WINDOW_BYTES = 16 * 1024 * 1024
+const BULK_WINDOW_BYTES = 3 * 1024 * 1024
 /**
  * How long a window waits for more events once in bulk: a busy machine that reads a backfill
  * slowly still fills its windows (at 200 ms, measured under load, windows came out half full:
