@@ -67,9 +67,9 @@ describe("TombstoneFile", () => {
         const a = yield* open(d)
         yield* Effect.scoped(Effect.gen(function*() {
           const b = yield* open(d)
-          b.record("old@example.com", now - 10 * DAY)
+          b.record("old@example.com", { at: now - 10 * DAY })
         }))
-        a.record("jane@example.com", now - DAY)
+        a.record("jane@example.com", { at: now - DAY })
       }))
       const text = Fs.readFileSync(Path.join(d, "tombstones.json"), "utf8")
       expect(text).not.toContain("@")

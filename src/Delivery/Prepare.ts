@@ -17,6 +17,7 @@ import { coerceValue, fitProperties } from "../Preset/Datatypes.js"
 import type { Action, Preset } from "../Preset/Preset.js"
 import { LAST_EVENT_PROPERTY } from "../Preset/PropertyTypes.js"
 import { type SuppressionSet, UnsubscribedByLine } from "../Suppressions.js"
+import { type TombstoneSet, unsubscribedBeforeErasure } from "../Domain/Tombstones.js"
 import * as Metrics from "./Metrics.js"
 
 /** One input event as a run reads it. */
@@ -210,11 +211,14 @@ export const onlyProperties = (p: Extract<Prepared, { _tag: "Send" }>, only: Rea
 /**
  * Standing consent (`addforce` from consent granted on an ordinary event) does not re-subscribe a
  * suppressed contact: it is sent as `addnoforce`, which updates the contact and keeps the
- * unsubscribe. Called in input order; an `unsub` suppresses, an explicit `addforce` lifts.
+ * unsubscribe. Called in input order; an `unsub` suppresses, an explicit `addforce` lifts. A
+ * contact erased while unsubscribed is suppressed by its tombstone (its address is not kept); the
+ * per-event path sends its `addnoforce` as `unsub`, since it is in no list any more (send.ts).
  */
 export const applySuppressions = (
   p: Extract<Prepared, { _tag: "Send" }>,
-  suppressions: SuppressionSet
+  suppressions: SuppressionSet,
+  tombstones?: TombstoneSet
 ): Extract<Prepared, { _tag: "Send" }> => {
   if (p.action === "unsub") {
     suppressions.add(p.email, new UnsubscribedByLine(p.line))
@@ -223,11 +227,13 @@ export const applySuppressions = (
   if (p.action !== "addforce") return p
   if (p.explicit) {
     suppressions.lift(p.email)
+    tombstones?.lift(p.email)
     return p
   }
   const suppressed = suppressions.get(p.email)
-  if (suppressed === undefined) return p
-  return demote(p, suppressed.reason)
+  if (suppressed !== undefined) return demote(p, suppressed.reason)
+  const erased = tombstones?.get(p.email)
+  return erased?.unsub === true ? demote(p, unsubscribedBeforeErasure(erased)) : p
 }
 
 /** Standing consent held back by a suppression: not re-subscribed, and the outcome says why. */
