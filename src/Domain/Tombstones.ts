@@ -41,6 +41,13 @@ export interface TombstoneSet {
   readonly lift: (email: string) => void
   /** Learnt from elsewhere (the state file, another worker): kept (see `merge`); listeners are not told. */
   readonly learn: (key: string, tombstone: Tombstone) => void
+  /**
+   * An erasure decided in input order and not yet done (a bulk window's, decided before it is
+   * sent): until it is recorded, an older explicit `Subscribed` lifts nothing (it will be dropped).
+   */
+  readonly pending: (email: string, at: number) => void
+  /** The latest erasure decided and not yet recorded, if any (epoch ms). */
+  readonly pendingAt: (email: string) => number | undefined
   /** Calls `listener` for each erasure recorded or lifted from now on; the result stops that. */
   readonly observe: (listener: TombstoneListener) => () => void
   readonly entries: () => IterableIterator<readonly [string, Tombstone]>
@@ -50,6 +57,8 @@ export interface TombstoneSet {
 /** `secret` is asked for at the first hash: a state file's key is made only once something needs it. */
 export const makeTombstones = (secret: () => Redacted.Redacted<Uint8Array>): TombstoneSet => {
   const byKey = new Map<string, Tombstone>()
+  // Few at a time: an erasure is pending from its window's decisions until it is sent.
+  const decided = new Map<string, number>()
   const listeners = new Set<TombstoneListener>()
   const key = (email: string) => createHmac("sha256", Redacted.value(secret())).update(email).digest("base64url")
   const keep = (k: string, t: Tombstone): Tombstone | undefined => {
@@ -70,8 +79,14 @@ export const makeTombstones = (secret: () => Redacted.Redacted<Uint8Array>): Tom
     get,
     record: (email, t) => {
       const k = key(email)
+      if ((decided.get(k) ?? Infinity) <= t.at) decided.delete(k)
       tell(k, keep(k, t))
     },
+    pending: (email, at) => {
+      const k = key(email)
+      decided.set(k, Math.max(decided.get(k) ?? -Infinity, at))
+    },
+    pendingAt: (email) => decided.size === 0 ? undefined : decided.get(key(email)),
     lift: (email) => {
       const known = get(email)
       if (known?.unsub !== true) return
@@ -117,6 +132,9 @@ export const ERASED_UNDATED =
 /** Why standing consent does not subscribe an erased contact that was unsubscribed when erased (a `demoted` reason). */
 export const unsubscribedBeforeErasure = (t: Tombstone) =>
   `unsubscribed before the contact was erased by a deletion request (${new Date(t.at).toISOString()}); only an explicit Subscribed subscribes it again`
+
+/** When an event happened, from its own `timestamp`: NaN when it has none that reads as a time. */
+export const eventTime = (timestamp: string | undefined): number => timestamp === undefined ? Number.NaN : Date.parse(timestamp)
 
 /**
  * The drop reason for an event of a contact erased at `erasedAt`, or undefined when the event is

@@ -11,7 +11,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { Outcome } from "../Domain/Outcome.js"
-import { type TombstoneSet, tombstoneVerdict, unsubscribedBeforeErasure } from "../Domain/Tombstones.js"
+import { eventTime, type TombstoneSet, tombstoneVerdict, unsubscribedBeforeErasure } from "../Domain/Tombstones.js"
 import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
 import * as Metrics from "../Delivery/Metrics.js"
 import type { Prepared } from "../Delivery/Prepare.js"
@@ -21,7 +21,7 @@ import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import { type Lane, type MailjetGateway, MAX_RATE_LIMITED_RETRIES } from "../Mailjet/MailjetGateway.js"
 import type { FatalError, MailjetError } from "../Mailjet/MailjetError.js"
 import type { SuppressionSet } from "../Suppressions.js"
-import { eventTime, makeErase } from "./erase.js"
+import { makeErase } from "./erase.js"
 
 export type Send = Extract<Prepared, { _tag: "Send" }>
 
