@@ -168,6 +168,8 @@ const cases: ReadonlyArray<typeof Run.Type> = [
   { events: [ev(1, "unsub", 1), ev(1, "erase", 1), ev(1, "standing", 2), ev(1, "plain", 3)], later: [], bulk: "off" },
   // In one window, an unsubscribe older than the erasure before it.
   { events: [ev(0, "unsub", 1), ev(1, "erase", 2), ev(1, "unsub", 1), ev(0, "unsub", 1)], later: [], bulk: "always" },
+  // In one window, a late unsubscribe after the erasure replaced the earlier one's line: still counted.
+  { events: [ev(1, "unsub", 1), ev(1, "erase", 3), ev(1, "unsub", 2), ev(0, "plain", 1)], later: [], bulk: "always" },
   // In one window, a Subscribed older than the erasure before it lifts nothing.
   { events: [ev(1, "unsub", 1), ev(1, "erase", 3), ev(1, "subscribe", 2), ev(0, "plain", 1)], later: [], bulk: "always" },
   // A Subscribed newer than the erasure subscribes, and standing consent after it too.
