@@ -79,7 +79,7 @@ export const makeTombstones = (secret: () => Redacted.Redacted<Uint8Array>): Tom
     get,
     record: (email, t) => {
       const k = key(email)
-      if ((decided.get(k) ?? Infinity) <= t.at) decided.delete(k)
+      decided.delete(k)
       tell(k, keep(k, t))
     },
     pending: (email, at) => {

@@ -1,10 +1,10 @@
 /**
  * Erasures shared by `serve`'s group (and read by `replay --topic`) on the suppressions topic, under
  * keys of their own: `erasure:{keyed hash}` → `{"at": ms}`, or `{"at": ms, "unsub": true}` when the
- * contact was unsubscribed when erased: the tombstone (Domain/Tombstones.ts), never the address.
- * (Its plain-address suppression is written null then, see SuppressionTopic: compaction removes it.) Every worker reads them all from the start and then follows them, so an
- * erasure done by one worker holds for an older event on another worker's partition, and after a
- * restart. Hashes agree across the group because its key is the group's (`groupSecret`).
+ * contact was unsubscribed when erased: the tombstone (Domain/Tombstones.ts), never the address
+ * (its suppression under the address is written null then: compaction removes it). Every worker
+ * reads them all from the start and then follows them, so an erasure done by one worker holds for
+ * an older event on another worker's partition, and after a restart. Hashes agree across the group because its key is the group's (`groupSecret`).
  */
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -53,8 +53,9 @@ export const groupSecret = (mailjetSecret: Redacted.Redacted<string>) =>
 export const erasureOf = (m: { readonly key: string; readonly value?: string | null | undefined }, oldest: number): readonly [string, Tombstone] | undefined => {
   if (!m.key.startsWith(ERASURE_KEY) || m.value === undefined || m.value === null) return undefined
   const shared = decode(m.value)
-  return Option.isSome(shared) && shared.value.at >= oldest ? [m.key.slice(ERASURE_KEY.length), shared.value.unsub === true ? { at: shared.value.at, unsub: true } : { at: shared.value.at }]
-    : undefined
+  if (Option.isNone(shared) || shared.value.at < oldest) return undefined
+  const { at, unsub } = shared.value
+  return [m.key.slice(ERASURE_KEY.length), unsub === true ? { at, unsub } : { at }]
 }
 
 /** The record of a tombstone: `unsub` written only when set, as records before it were. */
