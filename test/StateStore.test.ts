@@ -87,6 +87,34 @@ describe("TombstoneFile", () => {
       }))
     }))
 
+  it.live("an erasure's unsubscribe is kept with it, and a lift (explicit Subscribed) outlives a run that still had the unsubscribe", () =>
+    Effect.gen(function*() {
+      const d = dir()
+      const at = Date.now() - DAY
+      yield* Effect.scoped(Effect.gen(function*() {
+        const a = yield* open(d)
+        a.record("ann@example.com", { at, unsub: true })
+        a.record("bob@example.com", { at, unsub: true })
+      }))
+      const text = Fs.readFileSync(Path.join(d, "tombstones.json"), "utf8")
+      expect(text).not.toContain("ann")
+      // Two runs side by side: one lifts bob's unsubscribe, the other still holds it; the lift wins.
+      yield* Effect.scoped(Effect.gen(function*() {
+        const a = yield* open(d)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const b = yield* open(d)
+          b.lift("bob@example.com")
+        }))
+        a.record("cy@example.com", { at })
+      }))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const later = yield* open(d)
+        expect(later.get("ann@example.com")).toEqual({ at, unsub: true })
+        expect(later.get("bob@example.com")).toEqual({ at })
+        expect(later.get("cy@example.com")).toEqual({ at })
+      }))
+    }))
+
   it.effect("the same address under another state directory's key is another hash", () =>
     Effect.gen(function*() {
       const [a, b] = [dir(), dir()]
