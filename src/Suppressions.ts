@@ -30,6 +30,12 @@ export interface SuppressionSet {
   readonly add: (email: string, suppression: Suppression) => void
   /** Delivery's own: an explicit `Subscribed` it sends. Listeners hear of it when it lifted one. */
   readonly lift: (email: string) => void
+  /**
+   * Delivery's own: the contact was erased, so its address is not kept (its tombstone keeps whether
+   * it was unsubscribed, Domain/Tombstones.ts). Listeners hear `lifted` when one was held, so a
+   * shared copy lets go of the address too.
+   */
+  readonly forget: (email: string) => void
   /** Learnt from elsewhere (Mailjet's callbacks, another worker): `undefined` lifts. Listeners are not told. */
   readonly learn: (email: string, suppression: Suppression | undefined) => void
   readonly observe: (listener: SuppressionListener) => void
@@ -52,6 +58,10 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
   const learnt = new Map<string, Suppression>(initial)
   const own = new LineTable()
   const listeners: Array<SuppressionListener> = []
+  const drop = (email: string) => {
+    const held = learnt.delete(email) || own.delete(email)
+    if (held) for (const l of listeners) l.lifted(email)
+  }
   return {
     get: (email) => {
       const s = learnt.get(email)
@@ -70,10 +80,9 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
       }
       if (!known) for (const l of listeners) l.added(email, suppression)
     },
-    lift: (email) => {
-      const lifted = learnt.delete(email) || own.delete(email)
-      if (lifted) for (const l of listeners) l.lifted(email)
-    },
+    lift: drop,
+    // The same for the shared copy: the address's record is deleted.
+    forget: drop,
     learn: (email, suppression) => {
       own.delete(email)
       if (suppression === undefined) learnt.delete(email)

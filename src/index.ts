@@ -49,7 +49,7 @@ export { Consent, type ConsentState, DEFAULT_CONSENT_CATEGORY, type Resubscribe 
 /** Contacts that standing consent must not re-subscribe. */
 export { type Suppression, Suppressions } from "./Suppressions.js"
 /** Erasures remembered (a keyed hash and a time), so no older event re-creates an erased contact; in memory unless provided. */
-export { makeTombstones, type TombstoneSet, Tombstones } from "./Domain/Tombstones.js"
+export { makeTombstones, type Tombstone, type TombstoneSet, Tombstones } from "./Domain/Tombstones.js"
 /** Keyed records with times kept in a state directory, and the tombstones kept there (what the CLI uses). */
 export { StateStore, StateUnusable } from "./Run/StateStore.js"
 export { layer as tombstoneFileLayer } from "./Run/TombstoneFile.js"

@@ -67,9 +67,9 @@ describe("TombstoneFile", () => {
         const a = yield* open(d)
         yield* Effect.scoped(Effect.gen(function*() {
           const b = yield* open(d)
-          b.record("old@example.com", now - 10 * DAY)
+          b.record("old@example.com", { at: now - 10 * DAY })
         }))
-        a.record("jane@example.com", now - DAY)
+        a.record("jane@example.com", { at: now - DAY })
       }))
       const text = Fs.readFileSync(Path.join(d, "tombstones.json"), "utf8")
       expect(text).not.toContain("@")
@@ -84,6 +84,34 @@ describe("TombstoneFile", () => {
         const short = yield* open(d, { MAILJET_TOMBSTONE_RETENTION: "5 days" })
         expect(short.erasedAt("old@example.com")).toBeUndefined()
         expect(short.erasedAt("jane@example.com")).toBe(now - DAY)
+      }))
+    }))
+
+  it.live("an erasure's unsubscribe is kept with it, and a lift (explicit Subscribed) outlives a run that still had the unsubscribe", () =>
+    Effect.gen(function*() {
+      const d = dir()
+      const at = Date.now() - DAY
+      yield* Effect.scoped(Effect.gen(function*() {
+        const a = yield* open(d)
+        a.record("ann@example.com", { at, unsub: true })
+        a.record("bob@example.com", { at, unsub: true })
+      }))
+      const text = Fs.readFileSync(Path.join(d, "tombstones.json"), "utf8")
+      expect(text).not.toContain("ann")
+      // Two runs side by side: one lifts bob's unsubscribe, the other still holds it; the lift wins.
+      yield* Effect.scoped(Effect.gen(function*() {
+        const a = yield* open(d)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const b = yield* open(d)
+          b.lift("bob@example.com")
+        }))
+        a.record("cy@example.com", { at })
+      }))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const later = yield* open(d)
+        expect(later.get("ann@example.com")).toEqual({ at, unsub: true })
+        expect(later.get("bob@example.com")).toEqual({ at })
+        expect(later.get("cy@example.com")).toEqual({ at })
       }))
     }))
 

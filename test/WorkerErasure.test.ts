@@ -3,6 +3,8 @@
  * shared on the group's suppressions topic (a keyed hash and a time, never the address), holds for
  * another worker process that reads an older event of the contact from the topic, and for
  * `replay --topic` of the dead-letter topic, whose older dead letter would otherwise re-create it.
+ * An unsubscribed contact's erasure leaves its address on the topic only as a null (compaction
+ * removes it), while another worker still keeps a newer standing consent from subscribing it.
  */
 import { Option } from "effect"
 import { describe, expect, it } from "vitest"
@@ -103,5 +105,47 @@ describe("serve: deletion requests shared by the group", () => {
       return found.length === 2 ? found : undefined
     })
     expect(erasures.map((r) => JSON.parse(r.value).at).sort()).toEqual([Date.parse("2026-04-03T00:00:00Z"), Date.parse("2026-04-05T00:00:00Z")])
+  }, 120_000)
+})
+
+describe("serve: the erasure of an unsubscribed contact", () => {
+  it("writes null for the address on the suppressions topic; another worker still demotes a newer standing consent, re-creating the contact unsubscribed", async () => {
+    const id = `u${Date.now().toString(36)}`
+    const topic = `delivery-${id}`
+    const ANN = "ann.gdpr@example.com"
+    const annEvent = (name: string, timestamp: string, consent?: boolean) =>
+      JSON.stringify({ type: "track", event: name, timestamp, messageId: `ann-${name}-${timestamp}`, traits: { email: ANN }, ...(consent === undefined ? {} : { context: { consent: { marketing: consent } } }) })
+    await createTopic(topic, 1)
+    await produce(topic, [
+      { key: ANN, value: annEvent("Signed Up", "2026-04-01T00:00:00Z", true) },
+      { key: ANN, value: annEvent("Unsubscribed", "2026-04-02T00:00:00Z") },
+      { key: ANN, value: annEvent("Deletion Requested", "2026-04-03T00:00:00Z") }
+    ])
+    const first = startWorker(await workerEnv(sim(), id, { MAILJET_MISSING_PROPERTIES: "allow" }))
+    // The topic read to its end, the last value per key: the address's is null, the erasure says unsub.
+    const latest = await waitFor("the address's null and the erasure on the suppressions topic", async () => {
+      const last = new Map<string | undefined, string | null | undefined>()
+      // Not there until the worker made it.
+      const records = await readTopic(`${topic}-suppressions`, 1_000, 3_000).catch(() => [])
+      for (const r of records) last.set(r.key, r.value)
+      return last.has(ANN) && (last.get(ANN) ?? null) === null && [...last.keys()].some((k) => k?.startsWith("erasure:")) ? last : undefined
+    }, 40_000)
+    expect(Option.isNone(await run(sim().contact(ANN))), "ann erased").toBe(true)
+    const erasure = [...latest].find(([k]) => k?.startsWith("erasure:"))!
+    expect(JSON.parse(erasure[1]!)).toEqual({ at: Date.parse("2026-04-03T00:00:00Z"), unsub: true })
+    first.proc.kill("SIGTERM")
+    expect(await first.exited).toBe(0)
+
+    // A newer sign-up with standing consent, read by another worker process: ann comes back unsubscribed.
+    await produce(topic, [{ key: ANN, value: annEvent("Signed Up", "2026-04-05T00:00:00Z", true) }])
+    const second = startWorker(await workerEnv(sim(), id, { MAILJET_MISSING_PROPERTIES: "allow" }))
+    const contact = await waitFor("ann re-created", async () => Option.getOrUndefined(await run(sim().contact(ANN))), 40_000)
+    expect(contact.lists.get(1)).toBe("unsubscribed")
+    const sent = (await run(sim().requests)).filter((r) => r.path.endsWith("/managecontact") && (r.body as { Email?: string } | undefined)?.Email === ANN)
+    expect(sent.map((r) => (r.body as { Action: string }).Action)).toEqual(["addforce", "unsub", "unsub"])
+    expect(second.stderr()).toContain("erasures: 1 contacts erased by a deletion request")
+    second.proc.kill("SIGTERM")
+    expect(await second.exited).toBe(0)
+    for (const text of [first.stderr(), first.stdout(), second.stderr(), second.stdout()]) expect(text).not.toContain(ANN)
   }, 120_000)
 })

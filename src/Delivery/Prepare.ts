@@ -17,6 +17,7 @@ import { coerceValue, fitProperties } from "../Preset/Datatypes.js"
 import type { Action, Preset } from "../Preset/Preset.js"
 import { LAST_EVENT_PROPERTY } from "../Preset/PropertyTypes.js"
 import { type SuppressionSet, UnsubscribedByLine } from "../Suppressions.js"
+import { eventTime, type TombstoneSet, tombstoneVerdict, unsubscribedBeforeErasure } from "../Domain/Tombstones.js"
 import * as Metrics from "./Metrics.js"
 
 /** One input event as a run reads it. */
@@ -210,24 +211,40 @@ export const onlyProperties = (p: Extract<Prepared, { _tag: "Send" }>, only: Rea
 /**
  * Standing consent (`addforce` from consent granted on an ordinary event) does not re-subscribe a
  * suppressed contact: it is sent as `addnoforce`, which updates the contact and keeps the
- * unsubscribe. Called in input order; an `unsub` suppresses, an explicit `addforce` lifts.
+ * unsubscribe. Called in input order; an `unsub` suppresses, an explicit `addforce` lifts. A
+ * contact erased while unsubscribed is suppressed by its tombstone (its address is not kept); the
+ * per-event path sends its `addnoforce` as `unsub`, since it is in no list any more (send.ts).
  */
 export const applySuppressions = (
   p: Extract<Prepared, { _tag: "Send" }>,
-  suppressions: SuppressionSet
+  suppressions: SuppressionSet,
+  tombstones?: TombstoneSet
 ): Extract<Prepared, { _tag: "Send" }> => {
+  const erased = tombstones?.get(p.email)
+  // Dropped by send.ts, as older than an erasure of its contact: it changes nothing here either.
+  if (erased !== undefined && tombstoneVerdict(erased.at, eventTime(p.timestamp)) !== undefined) return p
+  if (p.erase === true) {
+    // Undated: erased now, after any event's time.
+    const at = eventTime(p.timestamp)
+    tombstones?.pending(p.email, Number.isNaN(at) ? Infinity : at)
+    return p
+  }
   if (p.action === "unsub") {
     suppressions.add(p.email, new UnsubscribedByLine(p.line))
     return p
   }
   if (p.action !== "addforce") return p
   if (p.explicit) {
+    // Older than an erasure decided before it, in its window: dropped once that is done.
+    const pending = tombstones?.pendingAt(p.email)
+    if (pending !== undefined && !(eventTime(p.timestamp) > pending)) return p
     suppressions.lift(p.email)
+    tombstones?.lift(p.email)
     return p
   }
   const suppressed = suppressions.get(p.email)
-  if (suppressed === undefined) return p
-  return demote(p, suppressed.reason)
+  if (suppressed !== undefined) return demote(p, suppressed.reason)
+  return erased?.unsub === true ? demote(p, unsubscribedBeforeErasure(erased)) : p
 }
 
 /** Standing consent held back by a suppression: not re-subscribed, and the outcome says why. */

@@ -6,6 +6,11 @@
  * for the CLI, see Run/StateStore.ts), so a tombstone cannot be read back to an address, nor
  * matched against one without the secret.
  *
+ * A tombstone also remembers whether the contact was unsubscribed when it was erased (`unsub`), so
+ * the suppression outlives the address it was kept under (Suppressions forgets it on erasure): a
+ * newer event's standing consent does not subscribe the contact again; an explicit `Subscribed`
+ * does, and clears the flag (`lift`).
+ *
  * One set per process, read and changed by delivery at each event's turn, after the contact's
  * earlier events: an erasure earlier in the input is always seen by the events after it.
  */
@@ -14,44 +19,81 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { createHmac, randomBytes } from "node:crypto"
 
-/** Told of delivery's own erasures, e.g. to keep them in the state file or share them with other workers. */
-export type TombstoneListener = (key: string, at: number) => void
+/** An erasure: when (epoch ms), and whether the contact was unsubscribed then (absent: it was not, or not known). */
+export interface Tombstone {
+  readonly at: number
+  readonly unsub?: true
+}
+
+/** Told of delivery's own erasures and lifts, e.g. to keep them in the state file or share them with other workers. */
+export type TombstoneListener = (key: string, tombstone: Tombstone) => void
 
 export interface TombstoneSet {
   /** The keyed hash an address is known by (base64url): never the address. */
   readonly key: (email: string) => string
   /** When the contact (a normalised address) was last erased (epoch ms), if it was. */
   readonly erasedAt: (email: string) => number | undefined
-  /** Delivery's own erasure: kept (a later time wins) and told to listeners. */
-  readonly record: (email: string, at: number) => void
-  /** Learnt from elsewhere (the state file, another worker): kept, a later time wins; listeners are not told. */
-  readonly learn: (key: string, at: number) => void
-  /** Calls `listener` for each erasure recorded from now on; the result stops that. */
+  /** The contact's last erasure, if it was erased. */
+  readonly get: (email: string) => Tombstone | undefined
+  /** Delivery's own erasure: kept (see `merge`) and told to listeners. */
+  readonly record: (email: string, tombstone: Tombstone) => void
+  /** Delivery's own explicit `Subscribed` of an erased contact: its `unsub` is cleared, and listeners told. */
+  readonly lift: (email: string) => void
+  /** Learnt from elsewhere (the state file, another worker): kept (see `merge`); listeners are not told. */
+  readonly learn: (key: string, tombstone: Tombstone) => void
+  /**
+   * An erasure decided in input order and not yet done (a bulk window's, decided before it is
+   * sent): until it is recorded, an older explicit `Subscribed` lifts nothing (it will be dropped).
+   */
+  readonly pending: (email: string, at: number) => void
+  /** The latest erasure decided and not yet recorded, if any (epoch ms). */
+  readonly pendingAt: (email: string) => number | undefined
+  /** Calls `listener` for each erasure recorded or lifted from now on; the result stops that. */
   readonly observe: (listener: TombstoneListener) => () => void
-  readonly entries: () => IterableIterator<readonly [string, number]>
+  readonly entries: () => IterableIterator<readonly [string, Tombstone]>
   readonly size: () => number
 }
 
 /** `secret` is asked for at the first hash: a state file's key is made only once something needs it. */
 export const makeTombstones = (secret: () => Redacted.Redacted<Uint8Array>): TombstoneSet => {
-  const byKey = new Map<string, number>()
+  const byKey = new Map<string, Tombstone>()
+  // Few at a time: an erasure is pending from its window's decisions until it is sent.
+  const decided = new Map<string, number>()
   const listeners = new Set<TombstoneListener>()
   const key = (email: string) => createHmac("sha256", Redacted.value(secret())).update(email).digest("base64url")
-  const keep = (k: string, at: number): boolean => {
+  const keep = (k: string, t: Tombstone): Tombstone | undefined => {
     const known = byKey.get(k)
-    if (known !== undefined && known >= at) return false
-    byKey.set(k, at)
-    return true
+    const kept = merge(known, t)
+    if (kept === known) return undefined
+    byKey.set(k, kept)
+    return kept
   }
+  const tell = (k: string, t: Tombstone | undefined) => {
+    if (t !== undefined) for (const l of listeners) l(k, t)
+  }
+  // Most contacts have none: the hash is paid only when some erasure is known.
+  const get = (email: string) => byKey.size === 0 ? undefined : byKey.get(key(email))
   return {
     key,
-    // Most contacts have none: the hash is paid only when some erasure is known.
-    erasedAt: (email) => byKey.size === 0 ? undefined : byKey.get(key(email)),
-    record: (email, at) => {
+    erasedAt: (email) => get(email)?.at,
+    get,
+    record: (email, t) => {
       const k = key(email)
-      if (keep(k, at)) for (const l of listeners) l(k, at)
+      decided.delete(k)
+      tell(k, keep(k, t))
     },
-    learn: (k, at) => void keep(k, at),
+    pending: (email, at) => {
+      const k = key(email)
+      decided.set(k, Math.max(decided.get(k) ?? -Infinity, at))
+    },
+    pendingAt: (email) => decided.size === 0 ? undefined : decided.get(key(email)),
+    lift: (email) => {
+      const known = get(email)
+      if (known?.unsub !== true) return
+      const k = key(email)
+      tell(k, keep(k, { at: known.at }))
+    },
+    learn: (k, t) => void keep(k, t),
     observe: (listener) => {
       listeners.add(listener)
       return () => void listeners.delete(listener)
@@ -60,6 +102,14 @@ export const makeTombstones = (secret: () => Redacted.Redacted<Uint8Array>): Tom
     size: () => byKey.size
   }
 }
+
+/**
+ * Two tombstones of one contact as one: the later erasure wins; of one erasure, a lifted one (an
+ * explicit `Subscribed` after it) wins, so a state file or a replayed record cannot bring back an
+ * unsubscribe that consent lifted. Returns `known` itself when nothing changes.
+ */
+export const merge = (known: Tombstone | undefined, t: Tombstone): Tombstone =>
+  known === undefined || t.at > known.at ? t : t.at === known.at && known.unsub === true && t.unsub !== true ? t : known
 
 /** A secret for this process alone: its hashes mean nothing to another. */
 export const randomSecret = () => {
@@ -78,6 +128,13 @@ export const ERASED_AFTER =
 /** Why an event without a (readable) timestamp is dropped once its contact was erased. */
 export const ERASED_UNDATED =
   "the contact was erased by a deletion request, and this event has no readable timestamp to show it is newer; give it one to re-create the contact"
+
+/** Why standing consent does not subscribe an erased contact that was unsubscribed when erased (a `demoted` reason). */
+export const unsubscribedBeforeErasure = (t: Tombstone) =>
+  `unsubscribed before the contact was erased by a deletion request (${new Date(t.at).toISOString()}); only an explicit Subscribed subscribes it again`
+
+/** When an event happened, from its own `timestamp`: NaN when it has none that reads as a time. */
+export const eventTime = (timestamp: string | undefined): number => timestamp === undefined ? Number.NaN : Date.parse(timestamp)
 
 /**
  * The drop reason for an event of a contact erased at `erasedAt`, or undefined when the event is

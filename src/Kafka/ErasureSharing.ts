@@ -1,9 +1,10 @@
 /**
  * Erasures shared by `serve`'s group (and read by `replay --topic`) on the suppressions topic, under
- * keys of their own: `erasure:{keyed hash}` → `{"at": ms}`, the tombstone (Domain/Tombstones.ts),
- * never the address. Every worker reads them all from the start and then follows them, so an
- * erasure done by one worker holds for an older event on another worker's partition, and after a
- * restart. Hashes agree across the group because its key is the group's (`groupSecret`).
+ * keys of their own: `erasure:{keyed hash}` → `{"at": ms}`, or `{"at": ms, "unsub": true}` when the
+ * contact was unsubscribed when erased: the tombstone (Domain/Tombstones.ts), never the address
+ * (its suppression under the address is written null then: compaction removes it). Every worker
+ * reads them all from the start and then follows them, so an erasure done by one worker holds for
+ * an older event on another worker's partition, and after a restart. Hashes agree across the group because its key is the group's (`groupSecret`).
  */
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -16,7 +17,7 @@ import type * as Scope from "effect/Scope"
 import { createHmac } from "node:crypto"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { makeTombstones, type TombstoneSet, Tombstones } from "../Domain/Tombstones.js"
+import { makeTombstones, type Tombstone, type TombstoneSet, Tombstones } from "../Domain/Tombstones.js"
 import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
 import { readTopicToEnd } from "./DeadLetterTopic.js"
 import { type KafkaConnection, producerOptions } from "./KafkaConfig.js"
@@ -27,7 +28,8 @@ import type { Outgoing } from "./SuppressionWriter.js"
 import type { Record } from "./TopicReader.js"
 
 export const ERASURE_KEY = "erasure:"
-const Shared = Schema.parseJson(Schema.Struct({ at: Schema.Number }))
+// `unsub` is absent from records written before it, and from those of a contact that was not unsubscribed.
+const Shared = Schema.parseJson(Schema.Struct({ at: Schema.Number, unsub: Schema.optional(Schema.Literal(true)) }))
 const encode = Schema.encodeSync(Shared)
 const decode = Schema.decodeUnknownOption(Shared)
 
@@ -47,12 +49,21 @@ export const groupSecret = (mailjetSecret: Redacted.Redacted<string>) =>
     return () => key
   })
 
-/** The erasure a record of the topic holds, if it holds one younger than `oldest`: [hash, at]. */
-export const erasureOf = (m: { readonly key: string; readonly value?: string | null | undefined }, oldest: number): readonly [string, number] | undefined => {
+/** The erasure a record of the topic holds, if it holds one younger than `oldest`: [hash, tombstone]. */
+export const erasureOf = (m: { readonly key: string; readonly value?: string | null | undefined }, oldest: number): readonly [string, Tombstone] | undefined => {
   if (!m.key.startsWith(ERASURE_KEY) || m.value === undefined || m.value === null) return undefined
   const shared = decode(m.value)
-  return Option.isSome(shared) && shared.value.at >= oldest ? [m.key.slice(ERASURE_KEY.length), shared.value.at] : undefined
+  if (Option.isNone(shared) || shared.value.at < oldest) return undefined
+  const { at, unsub } = shared.value
+  return [m.key.slice(ERASURE_KEY.length), unsub === true ? { at, unsub } : { at }]
 }
+
+/** The record of a tombstone: `unsub` written only when set, as records before it were. */
+export const erasureRecord = (topic: string, key: string, t: Tombstone) => ({
+  topic,
+  key: `${ERASURE_KEY}${key}`,
+  value: encode(t.unsub === true ? { at: t.at, unsub: true } : { at: t.at })
+})
 
 export const shareErasures = (o: {
   readonly topic: string
@@ -65,7 +76,7 @@ export const shareErasures = (o: {
     yield* o.ensure
     const oldest = (yield* Clock.currentTimeMillis) - Duration.toMillis(yield* Effect.orDie(retention))
     // Shared through the worker's one ordered writer, in the background, as its unsubscribes are.
-    set.observe((key, at) => o.share({ topic: o.topic, key: `${ERASURE_KEY}${key}`, value: encode({ at }) }))
+    set.observe((key, t) => o.share(erasureRecord(o.topic, key, t)))
     yield* o.follow((m) =>
       Effect.sync(() => {
         if (undecodable(m) !== undefined) return
@@ -98,7 +109,7 @@ export const replayTombstones = (connection: KafkaConnection, topic: string) =>
         )
       yield* Effect.logInfo(`erasures: ${set.size()} contacts erased by a deletion request (${topic}): their older events are dropped`)
       const own: Array<{ topic: string; key: string; value: string }> = []
-      set.observe((key, at) => own.push({ topic, key: `${ERASURE_KEY}${key}`, value: encode({ at }) }))
+      set.observe((key, t) => own.push(erasureRecord(topic, key, t)))
       yield* Effect.addFinalizer(() =>
         own.length === 0 ? Effect.void : Effect.tryPromise(async () => {
           const producer = new Producer({ ...producerOptions(connection), idempotent: true })

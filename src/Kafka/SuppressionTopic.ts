@@ -3,7 +3,8 @@
  * A suppression Mailjet reports (its event callbacks, see Webhook) is stored there before it is
  * acknowledged; every worker of the group reads the whole topic at start and then follows it, so
  * one received by any worker applies in all, and a restart keeps it. An explicit `Subscribed`
- * writes a tombstone, so restarts agree that it was lifted. Each suppression from Mailjet is also
+ * writes a tombstone, so restarts agree that it was lifted; so does an erasure, whose erasure record
+ * (ErasureSharing) keeps the suppression without the address. Each suppression from Mailjet is also
  * written, as a Signal event, to `KAFKA_FEEDBACK_TOPIC` when set (see Suppressions.feedbackEvent).
  */
 import { Producer } from "@platformatic/kafka"
@@ -216,9 +217,8 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
             const at = new Date(clock.unsafeCurrentTimeMillis()).toISOString()
             share({ topic, key: email, value: encodeStored({ email, reason: s.reason, event: "unsub", at }) })
           },
-          lifted: (email) => {
-            share({ topic, key: email, value: null })
-          }
+          // A lift, or an erasure: compaction then removes the address from the topic.
+          lifted: (email) => share({ topic, key: email, value: null })
         })
         const learn = (m: Record): Effect.Effect<void> =>
           Effect.gen(function*() {

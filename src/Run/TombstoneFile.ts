@@ -11,8 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import type * as Redacted from "effect/Redacted"
-import { makeTombstones, randomSecret, type TombstoneSet, Tombstones } from "../Domain/Tombstones.js"
-import { StateStore, StateUnusable } from "./StateStore.js"
+import { makeTombstones, randomSecret, type Tombstone, type TombstoneSet, Tombstones } from "../Domain/Tombstones.js"
+import { StateStore, StateUnusable, type StoredRecord } from "./StateStore.js"
 
 export const TOMBSTONES = "tombstones"
 
@@ -25,12 +25,16 @@ export const TOMBSTONES = "tombstones"
 export const DEFAULT_RETENTION = Duration.days(3 * 365)
 export const retention = Config.duration("MAILJET_TOMBSTONE_RETENTION").pipe(Config.withDefault(DEFAULT_RETENTION))
 
+/** A record's tombstone: `value: {unsub: true}` when the contact was unsubscribed (files before it have no value). */
+const tombstoneOf = (r: StoredRecord): Tombstone =>
+  typeof r.value === "object" && r.value !== null && (r.value as { unsub?: unknown }).unsub === true ? { at: r.at, unsub: true } : { at: r.at }
+
 /** Writes the set's tombstones over what the file holds (the later time of a key wins), past retention left out. */
 export const saveTombstones = (store: typeof StateStore.Service, set: TombstoneSet, oldest: number) =>
   Effect.gen(function*() {
-    for (const r of yield* store.read(TOMBSTONES)) set.learn(r.key, r.at)
-    const kept: Array<{ key: string; at: number }> = []
-    for (const [key, at] of set.entries()) if (at >= oldest) kept.push({ key, at })
+    for (const r of yield* store.read(TOMBSTONES)) set.learn(r.key, tombstoneOf(r))
+    const kept: Array<StoredRecord> = []
+    for (const [key, t] of set.entries()) if (t.at >= oldest) kept.push(t.unsub === true ? { key, at: t.at, value: { unsub: true } } : { key, at: t.at })
     yield* store.write(TOMBSTONES, kept)
   })
 
@@ -52,7 +56,7 @@ export const layer = Layer.scoped(
         return (fallback ??= randomSecret())()
       }
     })
-    for (const r of yield* store.read(TOMBSTONES)) if (r.at >= oldest) set.learn(r.key, r.at)
+    for (const r of yield* store.read(TOMBSTONES)) if (r.at >= oldest) set.learn(r.key, tombstoneOf(r))
     const save = Effect.suspend(() => broken === undefined ? saveTombstones(store, set, oldest) : Effect.fail(broken)).pipe(
       Effect.catchAll((e) => Effect.logWarning(`erasures not kept for later runs: ${e.message}`)),
       Effect.uninterruptible

@@ -112,10 +112,10 @@ export const makeEngine: Effect.Effect<
   const order = makeOrder(config.bulkJobTimeout)
   const { fences } = order
   const watch = watchInBackground({ gateway, config, fences, scope })
-  const resubscribe = consent.resubscribe === "explicit" ? (p: Send) => applySuppressions(p, suppressions) : (p: Send) => p
   // A host that provides none (an embedding, for now `serve`) keeps this process's erasures only.
   const tombstones = Option.getOrElse(yield* Effect.serviceOption(Tombstones), () => Tombstones.of(makeTombstones(randomSecret())))
-  const send = makeSend(gateway, config, tombstones)
+  const resubscribe = consent.resubscribe === "explicit" ? (p: Send) => applySuppressions(p, suppressions, tombstones) : (p: Send) => p
+  const send = makeSend(gateway, config, tombstones, suppressions)
 
   /** An item as far as it can be decided without Mailjet, in input order; suppressions are the caller's. */
   const decide = ({ line, only, replay, text, tooLong: bytes, undecodable }: Item): Prepared => {

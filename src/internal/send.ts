@@ -11,7 +11,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { Outcome } from "../Domain/Outcome.js"
-import { type TombstoneSet, tombstoneVerdict } from "../Domain/Tombstones.js"
+import { eventTime, type TombstoneSet, tombstoneVerdict, unsubscribedBeforeErasure } from "../Domain/Tombstones.js"
 import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
 import * as Metrics from "../Delivery/Metrics.js"
 import type { Prepared } from "../Delivery/Prepare.js"
@@ -20,25 +20,33 @@ import { guardReplay } from "../Delivery/ReplayGuard.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import { type Lane, type MailjetGateway, MAX_RATE_LIMITED_RETRIES } from "../Mailjet/MailjetGateway.js"
 import type { FatalError, MailjetError } from "../Mailjet/MailjetError.js"
-import { eventTime, makeErase } from "./erase.js"
+import type { SuppressionSet } from "../Suppressions.js"
+import { makeErase } from "./erase.js"
 
 export type Send = Extract<Prepared, { _tag: "Send" }>
 
 /** Sends one update until it is done (`seq`: its place in the input, for a drain); fails only with a fatal error. */
-export const makeSend = (gateway: typeof MailjetGateway.Service, config: DeliverySettings, tombstones: TombstoneSet) => {
+export const makeSend = (gateway: typeof MailjetGateway.Service, config: DeliverySettings, tombstones: TombstoneSet, suppressions?: SuppressionSet) => {
   const client = gateway.client
-  const erase = makeErase(gateway, tombstones)
+  const erase = makeErase(gateway, tombstones, suppressions)
   return Effect.fnUntraced(function*(p: Send, seq: number, state: RunState, lane: Lane): Effect.fn.Return<Outcome, FatalError> {
     // Read at the contact's turn: an erasure earlier in the input is known by now. No event older
     // than an erasure brings the contact back; the time is read only for an erased contact.
-    const erasedAt = tombstones.erasedAt(p.email)
-    const erased = erasedAt === undefined ? undefined : tombstoneVerdict(erasedAt, eventTime(p.timestamp))
+    const tombstone = tombstones.get(p.email)
+    const erased = tombstone === undefined ? undefined : tombstoneVerdict(tombstone.at, eventTime(p.timestamp))
     if (erased !== undefined) return { outcome: "dropped", reason: erased } as const
     if (p.erase === true) return yield* erase(p, seq, state, lane)
+    let body = p.body
+    let demoted = p.demoted
+    // A newer event of a contact unsubscribed when it was erased: Mailjet holds it in no list any
+    // more, where `addnoforce` would subscribe it; `unsub` brings it back as it was, unsubscribed.
+    if (tombstone?.unsub === true && body.Action === "addnoforce") {
+      body = { ...body, Action: "unsub" }
+      demoted ??= unsubscribedBeforeErasure(tombstone)
+    }
     let attempts = 0
     let failures = 0
     let limited = 0
-    let body = p.body
     let partial = p.partial
     // A replay first reads what Mailjet holds, then sends what of it may still apply.
     let guarded = p.replay === undefined
@@ -85,6 +93,8 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
         yield* Metrics.attempts(Effect.succeed(1))
         if (Either.isRight(result)) {
           lane.answered()
+          // Subscribed again: the unsubscribe the erasure kept no longer holds.
+          if (tombstone?.unsub === true && body.Action === "addforce") tombstones.lift(p.email)
           return {
             outcome: "delivered",
             action: body.Action,
@@ -96,7 +106,7 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
               : p.note === undefined
               ? {}
               : { note: p.note }),
-            ...(p.demoted === undefined ? {} : { demoted: p.demoted })
+            ...(demoted === undefined ? {} : { demoted })
           } as const
         }
         error = result.left
