@@ -17,7 +17,9 @@ it("npx signal-mailjet serve, the npx process killed with SIGTERM: the worker le
   const env = await workerEnv(sim(), id, { MAILJET_SHUTDOWN_TIMEOUT: "2 seconds" })
   const npx = spawn("npx", ["signal-mailjet", "serve"], {
     cwd: ROOT,
-    env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", npm_config_offline: "true", KAFKA_BROKERS: brokers().join(","), HTTP_HOST: "127.0.0.1", ...env },
+    // In the package's own directory npx installs it first, running its `prepare` (the build), which
+    // removes dist while other test files spawn dist/bin.js: ignore-scripts keeps the build global setup's.
+    env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", npm_config_offline: "true", npm_config_ignore_scripts: "true", KAFKA_BROKERS: brokers().join(","), HTTP_HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "ignore", "pipe"]
   })
   let stderr = ""
