@@ -181,7 +181,7 @@ layer(simulatorLayer(2727), { excludeTestServices: true })("erasure consent law"
     "law: an erased contact that was unsubscribed is never subscribed again by standing consent or an event without consent; an explicit Subscribed does",
     { input: Run },
     ({ input }) => law(input),
-    { timeout: 240_000, fastCheck: { numRuns: 50 } }
+    { timeout: 240_000, fastCheck: { numRuns: 30 } }
   )
   it.effect("the law, on the histories that broke it while it was built", () => Effect.forEach(cases, law, { discard: true }), 60_000)
 })

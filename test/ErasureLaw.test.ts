@@ -125,6 +125,6 @@ layer(simulatorLayer(27), { excludeTestServices: true })("erasure laws", (it) =>
           for (const tag of pair.metricKey.tags) expect(tag.value).not.toContain("@")
         }
       }),
-    { fastCheck: { numRuns: 30 } }
+    { fastCheck: { numRuns: 20 } }
   )
 })
