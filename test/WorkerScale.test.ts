@@ -38,6 +38,15 @@ const env = (id: string) =>
 const revenueOf = (body: unknown) =>
   ((body as { Properties?: { last_order_value?: number } } | undefined)?.Properties?.last_order_value)
 
+/** Each contact's `Order Completed` events 1…count (revenue n), round by round: what each contact's order is checked against. */
+const orders = (emails: ReadonlyArray<string>, count: number) =>
+  Array.from({ length: count }, (_, i) => i + 1).flatMap((n) =>
+    emails.map((email) => ({
+      key: email,
+      value: JSON.stringify({ type: "track", event: "Order Completed", traits: { email }, properties: { revenue: n, currency: "EUR" } })
+    }))
+  )
+
 describe("serve scaled out on a real broker", () => {
   // A rebalance is a race: several runs, each a new topic and group.
   it.each([1, 2, 3])(
@@ -193,16 +202,7 @@ describe("serve scaled out on a real broker", () => {
     const topic = `delivery-${id}`
     await createTopic(topic, PARTITIONS)
     const emails = Array.from({ length: 60 }, (_, i) => `k${i}.${id}@example.com`)
-    const records = []
-    for (let n = 1; n <= 5; n++) {
-      for (const email of emails) {
-        records.push({
-          key: email,
-          value: JSON.stringify({ type: "track", event: "Order Completed", traits: { email }, properties: { revenue: n, currency: "EUR" } })
-        })
-      }
-    }
-    await produce(topic, records)
+    await produce(topic, orders(emails, 5))
     const mine = new Set(emails)
     const sent = async () => (await run(sim().requests)).filter((r) => mine.has((r.body as { Email?: string } | undefined)?.Email ?? ""))
     const slow = { ...(await env(id)), MAILJET_MAX_RPS: "50" }
@@ -241,16 +241,7 @@ describe("serve scaled out on a real broker", () => {
     const topic = `delivery-${id}`
     await createTopic(topic, 2)
     const emails = Array.from({ length: 30 }, (_, i) => `s${i}.${id}@example.com`)
-    const records = []
-    for (let n = 1; n <= 3; n++) {
-      for (const email of emails) {
-        records.push({
-          key: email,
-          value: JSON.stringify({ type: "track", event: "Order Completed", traits: { email }, properties: { revenue: n, currency: "EUR" } })
-        })
-      }
-    }
-    await produce(topic, records)
+    await produce(topic, orders(emails, 3))
     const mine = new Set(emails)
     /** What both Mailjets received for these contacts, in the order they received it. */
     const sent = async () =>
