@@ -47,6 +47,16 @@ const orders = (emails: ReadonlyArray<string>, count: number) =>
     }))
   )
 
+/** Each contact's revenues in the order Mailjet received its requests: what order and duplicates are read from. */
+const revenuesByContact = (requests: ReadonlyArray<{ readonly body: unknown }>) => {
+  const byContact = new Map<string, Array<number | undefined>>()
+  for (const r of requests) {
+    const email = (r.body as { Email: string }).Email
+    byContact.set(email, [...(byContact.get(email) ?? []), revenueOf(r.body)])
+  }
+  return byContact
+}
+
 describe("serve scaled out on a real broker", () => {
   // A rebalance is a race: several runs, each a new topic and group.
   it.each([1, 2, 3])(
@@ -160,11 +170,7 @@ describe("serve scaled out on a real broker", () => {
 
       const all = await sent()
       const requests = all.filter((r) => r.status !== 429)
-      const byContact = new Map<string, Array<number | undefined>>()
-      for (const r of requests) {
-        const email = (r.body as { Email: string }).Email
-        byContact.set(email, [...(byContact.get(email) ?? []), revenueOf(r.body)])
-      }
+      const byContact = revenuesByContact(requests)
       // Up to the crash (planned rebalances only): each contact's events reached Mailjet once each,
       // in order: 1, 2, … with nothing repeated or out of place.
       expect(beforeKill).toBeLessThan(CONTACTS * EVENTS)
@@ -227,11 +233,7 @@ describe("serve scaled out on a real broker", () => {
       expect(first.stderr()).toMatch(/kept only partitions it owned, so it resumes without the hand-over/)
     }
     expect(workers[1]!.stderr()).not.toMatch(/resumes without the hand-over/)
-    const byContact = new Map<string, Array<number | undefined>>()
-    for (const r of (await sent()).filter((r) => r.status !== 429)) {
-      const email = (r.body as { Email: string }).Email
-      byContact.set(email, [...(byContact.get(email) ?? []), revenueOf(r.body)])
-    }
+    const byContact = revenuesByContact((await sent()).filter((r) => r.status !== 429))
     const wrong = emails.filter((e) => byContact.get(e)?.join(",") !== "1,2,3,4,5")
     expect(wrong.map((e) => `${e}: ${byContact.get(e)?.join(",")}`)).toEqual([])
   }, 120_000)
@@ -277,11 +279,7 @@ describe("serve scaled out on a real broker", () => {
     const drained = at(before, /group rebalancing: in-flight events finished and committed/)
     const read = at(after, /consuming \S+ as group \S+: partitions \d/)
     expect(drained).toBeLessThanOrEqual(read)
-    const byContact = new Map<string, Array<number | undefined>>()
-    for (const r of (await sent()).filter((r) => r.status !== 429)) {
-      const email = (r.body as { Email: string }).Email
-      byContact.set(email, [...(byContact.get(email) ?? []), revenueOf(r.body)])
-    }
+    const byContact = revenuesByContact((await sent()).filter((r) => r.status !== 429))
     const wrong = emails.filter((e) => byContact.get(e)?.join(",") !== "1,2,3")
     expect(wrong.map((e) => `${e}: ${byContact.get(e)?.join(",")}`)).toEqual([])
   }, 120_000)
