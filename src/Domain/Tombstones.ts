@@ -60,7 +60,16 @@ export const makeTombstones = (secret: () => Redacted.Redacted<Uint8Array>): Tom
   // Few at a time: an erasure is pending from its window's decisions until it is sent.
   const decided = new Map<string, number>()
   const listeners = new Set<TombstoneListener>()
-  const key = (email: string) => createHmac("sha256", Redacted.value(secret())).update(email).digest("base64url")
+  // A contact is asked about twice in a row (its suppressions, then its send): one hash for both.
+  let lastEmail: string | undefined
+  let lastKey = ""
+  const key = (email: string) => {
+    if (email !== lastEmail) {
+      lastKey = createHmac("sha256", Redacted.value(secret())).update(email).digest("base64url")
+      lastEmail = email
+    }
+    return lastKey
+  }
   const keep = (k: string, t: Tombstone): Tombstone | undefined => {
     const known = byKey.get(k)
     const kept = merge(known, t)
