@@ -273,7 +273,8 @@ const main = async () => {
       for (let run = 1; run <= RUNS; run++) {
         const sim = await startSimulator({ ...simSetup, faults: { maxRps: R, latencyMs: LATENCY } })
         try {
-          const cli = await runCli({ eventsPath: ratePath, env: cliEnv(sim.url, R), workDir: dir, timeoutMs: TIMEOUT_MS })
+          // The pacer against a limit is the per-event path's: `auto` would send these events as bulk jobs.
+          const cli = await runCli({ eventsPath: ratePath, env: { ...cliEnv(sim.url, R), MAILJET_BULK: "off" }, workDir: dir, timeoutMs: TIMEOUT_MS })
           const server = await sim.stats()
           if (cli.exitCode !== 0) throw new Error(`rate: exit ${cli.exitCode}: ${cli.summary}`)
           conservation("rate", events, cli.delivered, server)
