@@ -234,6 +234,21 @@ layer(Simulator.layer(simulatorOptions(presetProperties)), { excludeTestServices
         }))
     }
 
+    it.effect("each log line is written once, in the format asked for", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        const sim = yield* Simulator.Simulator
+        const input = file(`${SEED}\nthis is {not json\n`)
+        // The bin installs a logger for every command and --log-format its own: one must replace the other.
+        const text = yield* run(["deliver", input], env(sim))
+        expect(lines(text.stderr).filter((l) => l.includes("dead-lettered: not JSON"))).toHaveLength(1)
+        const json = yield* run(["deliver", input, "--log-format", "json"], env(sim))
+        const logged = lines(json.stderr).filter((l) => l.includes("dead-lettered: not JSON"))
+        expect(logged).toHaveLength(1)
+        expect(JSON.parse(logged[0]!)).toMatchObject({ logLevel: "WARN" })
+        expect(json.stderr).not.toMatch(/level=/)
+      }))
+
     it.effect("a mixed file: outcomes in input order on physical line numbers, malformed lines dead-lettered, then replay", () =>
       Effect.gen(function*() {
         yield* fresh

@@ -3,6 +3,9 @@ import * as Options from "@effect/cli/Options"
 import * as ConfigError from "effect/ConfigError"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
@@ -93,15 +96,23 @@ export const logFormatOption = Options.choice("log-format", ["text", "json"]).pi
   Options.withDescription("Log lines on stderr as logfmt text or JSON. Emails in logs are masked."),
   Options.withDefault("text" as const)
 )
+const consoleLoggers = {
+  text: Logger.withConsoleError(Logger.logfmtLogger),
+  json: Logger.withConsoleError(Logger.jsonLogger)
+}
+
 /**
  * Logs go to stderr, never stdout: stdout carries the outcome lines. The level is @effect/cli's own
  * `--log-level` (a built-in option of every command: it sets the minimum level around the run).
  */
-export const loggerLayer = (format: "text" | "json") =>
-  Logger.replace(
-    Logger.defaultLogger,
-    Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
-  )
+export const loggerLayer = (format: "text" | "json"): Layer.Layer<never> =>
+  // bin.ts installs one for every command and a command's --log-format installs its own: each
+  // replaces whichever is there (`Logger.replace` would add a second, and every line came twice).
+  Layer.scopedDiscard(Effect.locallyScopedWith(FiberRef.currentLoggers, (loggers) =>
+    HashSet.add(
+      HashSet.remove(HashSet.remove(HashSet.remove(loggers, Logger.defaultLogger), consoleLoggers.text), consoleLoggers.json),
+      consoleLoggers[format]
+    )))
 
 export const withLogging = (o: { readonly logFormat: "text" | "json" }) =>
 <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.provide(self, loggerLayer(o.logFormat))
