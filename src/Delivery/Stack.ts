@@ -145,7 +145,8 @@ export const workerStack = <A, E, R, F, EF, RF, S, ES, RS>(engine: Layer.Layer<A
 }) =>
   options.sharing.pipe(Layer.provideMerge(spine(
     engine.pipe(Layer.provideMerge(options.following)),
-    Preflight.layer({ missing: options.missing, retry: options.retry }),
+    // The list's view is read once the group's topic is (SuppressionTopic.following).
+    Preflight.layer({ missing: options.missing, retry: options.retry, suppressions: "later" }),
     configuredParts(options)
   )))
 

@@ -26,6 +26,7 @@ import type * as Scope from "effect/Scope"
 import type { Suppression, SuppressionSet, Touched } from "../Suppressions.js"
 import { allPages, type MailjetClient, type Recipient } from "./MailjetClient.js"
 import { MailjetGateway } from "./MailjetGateway.js"
+import { Pacer } from "./Pacer.js"
 import { isTransient, type MailjetUnavailable, type RateLimited, type Unauthorized } from "./MailjetError.js"
 
 /** One unsubscribed recipient of the list: its contact ID, address (lowercase) and when (ISO, or ""). */
@@ -119,17 +120,33 @@ const resolve = (
   client: typeof MailjetClient.Service,
   retrying: Retrying,
   ids: ReadonlyArray<Recipient>,
-  walk: boolean
+  /** The list's contacts to walk, or undefined: one call per ID. */
+  walk: number | undefined
 ): Effect.Effect<Array<KeptEntry>, ReadError> =>
   Effect.gen(function*() {
     const wanted = new Map(ids.map((r) => [r.contactId, r.unsubscribedAt]))
     const out: Array<KeptEntry> = []
-    if (walk) {
-      for (const c of yield* allPages((p) => retrying(client.contactsInList(p)))) {
-        const at = wanted.get(c.id)
-        if (at === undefined) continue
-        wanted.delete(c.id)
-        out.push({ id: c.id, email: c.email.toLowerCase(), at })
+    if (walk !== undefined) {
+      // Each page as it comes, one at a time: a small share of the budget beside the sends, and no list held.
+      const take = (page: ReadonlyArray<{ readonly id: number; readonly email: string }>) => {
+        for (const c of page) {
+          const at = wanted.get(c.id)
+          if (at === undefined) continue
+          wanted.delete(c.id)
+          out.push({ id: c.id, email: c.email.toLowerCase(), at })
+        }
+        return page.length
+      }
+      const pages = Math.ceil(walk / PAGE)
+      const sizes = yield* Effect.forEach(
+        Array.from({ length: pages }, (_, i) => i * PAGE),
+        (offset) => Effect.map(retrying(client.contactsInList({ offset, limit: PAGE })), take),
+        { concurrency: 1 }
+      )
+      // The list grew meanwhile: on, page by page, until a short one.
+      for (let offset = pages * PAGE; sizes.length === 0 || sizes[sizes.length - 1] === PAGE; offset += PAGE) {
+        sizes.push(take(yield* retrying(client.contactsInList({ offset, limit: PAGE }))))
+        if (sizes.length > pages + 1_000_000) break
       }
     }
     // One call each; after a walk, only those the list no longer held by the time it was walked.
@@ -141,9 +158,9 @@ const resolve = (
   })
 
 /** The cheaper way to the addresses of `unresolved`, in calls, for a list of `contacts`. */
-export const plan = (unresolved: number, contacts: number): { readonly calls: number; readonly walk: boolean } => {
+export const plan = (unresolved: number, contacts: number): { readonly calls: number; readonly walk: number | undefined } => {
   const pages = Math.max(1, Math.ceil(contacts / PAGE))
-  return pages < unresolved ? { calls: pages, walk: true } : { calls: unresolved, walk: false }
+  return pages < unresolved ? { calls: pages, walk: contacts } : { calls: unresolved, walk: undefined }
 }
 
 export interface Brought {
@@ -160,11 +177,17 @@ export interface Brought {
  */
 export const bring = (
   set: SuppressionSet,
-  options: { readonly subscribers: number | undefined; readonly retrying: Retrying }
+  options: {
+    readonly subscribers: number | undefined
+    readonly retrying: Retrying
+    /** Read the whole view before returning, however large (`check`). */
+    readonly wait?: boolean
+  }
 ): Effect.Effect<Brought, ReadError, SuppressionSnapshot | MailjetClient | Scope.Scope> =>
   Effect.gen(function*() {
     const store = yield* SuppressionSnapshot
     const gateway = yield* MailjetGateway.fromContext
+    const pacer = yield* Effect.serviceOption(Pacer)
     const client = gateway.client
     const kept = yield* store.load
     let before = new Map<string, KeptEntry>()
@@ -200,8 +223,8 @@ export const bring = (
       Schedule.spaced("1 second")
     ))
 
-    /** Reads the IDs now; what they cost in addresses decides: now, or in the background. */
-    const read = (background: boolean, retrying: Retrying): Effect.Effect<Brought, ReadError, Scope.Scope> =>
+    /** Reads the IDs now; what they cost in addresses decides: now, or in the background (unless `whole`). */
+    const read = (whole: boolean, retrying: Retrying): Effect.Effect<Brought, ReadError, Scope.Scope> =>
       Effect.gen(function*() {
         const touched = set.touching()
         const started = yield* Clock.currentTimeMillis
@@ -230,7 +253,7 @@ export const bring = (
             yield* store.save({ takenAt: started, entries }, change)
             return entries
           })
-        if (background || way.calls <= BLOCKING_CALLS) {
+        if (whole || way.calls <= BLOCKING_CALLS) {
           const entries = yield* Effect.flatMap(resolve(client, retrying, unresolved, way.walk), finish)
           return { suppressed: entries.map((e) => [e.email, suppressionOf(e)] as const), pending: 0 }
         }
@@ -247,7 +270,7 @@ export const bring = (
           `suppressions: ${ids.length} contacts of the list are unsubscribed in Mailjet; ${unresolved.length} addresses read in the background (${way.calls} calls), standing consent asks Mailjet per contact meanwhile`
         )
         yield* Effect.forkScoped(
-          resolve(client, patient(gateway), unresolved, way.walk).pipe(
+          resolve(client, patient(gateway, pacer), unresolved, way.walk).pipe(
             Effect.flatMap(finish),
             Effect.tap(() => Effect.sync(reading.complete)),
             Effect.tap((entries) => Effect.logInfo(`suppressions: the list's view is whole (${entries.length} unsubscribed)`)),
@@ -267,7 +290,7 @@ export const bring = (
       brought = { suppressed: kept.value.entries.map((e) => [e.email, suppressionOf(e)] as const), pending: 0 }
     } else {
       for (const e of before.values()) set.learn(e.email, suppressionOf(e))
-      brought = yield* read(false, options.retrying)
+      brought = yield* read(options.wait === true, options.retrying)
     }
     // Refreshed in the background once it is as old as it may be, if it is ever trusted.
     if (Duration.toMillis(store.trustFor) > 0) {
@@ -277,7 +300,7 @@ export const bring = (
         const wait = at + Duration.toMillis(store.trustFor) - (yield* Clock.currentTimeMillis)
         // Another worker of the group refreshed it meanwhile: its view is this one's too.
         if (wait > 0) return yield* Effect.sleep(Duration.millis(wait))
-        yield* read(true, patient(gateway))
+        yield* read(true, patient(gateway, pacer))
       })
       yield* Effect.forkScoped(Effect.forever(Effect.catchAll(refresh, (e) =>
         Effect.zipRight(Effect.logWarning(`suppressions: refresh failed: ${e.message}; trying again in a minute`), Effect.sleep("1 minute")))))
@@ -285,9 +308,35 @@ export const bring = (
     return brought
   })
 
-/** Background reads: paced like every call, and retried for as long as Mailjet is only unavailable. */
-const patient = (gateway: typeof MailjetGateway.Service): Retrying => (e) =>
-  Effect.retry(gateway.paced(e), {
-    schedule: Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds"))),
-    while: isTransient
+/** A background call's turn: when the sends leave a slot free, and at least one a second whatever they do. */
+const BACKGROUND_EVERY = 1000
+
+/**
+ * Background reads: they yield to the sends (a slot nobody reserved, or one a second), are paced
+ * like every call, and are retried for as long as Mailjet is only unavailable.
+ */
+const patient = (gateway: typeof MailjetGateway.Service, pacer: Option.Option<typeof Pacer.Service>): Retrying => {
+  let last = -Infinity
+  const turn = Option.match(pacer, {
+    onNone: () => Effect.void,
+    onSome: (p) =>
+      Effect.gen(function*() {
+        while (true) {
+          const now = yield* Clock.currentTimeMillis
+          if (now - last >= BACKGROUND_EVERY || (yield* p.idle)) {
+            last = now
+            return
+          }
+          yield* Effect.sleep(Duration.millis(50))
+        }
+      })
   })
+  return (e) =>
+    Effect.zipRight(
+      turn,
+      Effect.retry(gateway.paced(e), {
+        schedule: Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds"))),
+        while: isTransient
+      })
+    )
+}
