@@ -223,9 +223,10 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
     const trustFor = yield* Config.duration("MAILJET_SUPPRESSIONS_MAX_AGE").pipe(Config.withDefault(Duration.hours(1)))
     const snapshot = SuppressionSnapshot.of({
       load: Effect.sync(() => view.takenAt === undefined ? Option.none() : Option.some({ takenAt: view.takenAt, entries: [...view.entries.values()] })),
-      // The change, then the time: a worker that reads the time finds the view it dates.
+      // The change, then the time: a worker that reads the time finds the view it dates. A list
+      // with nobody unsubscribed leaves nothing to keep: reading it again is one call.
       save: (kept, change) =>
-        writeReadBack(
+        kept.entries.length === 0 && change.removed.length === 0 && view.takenAt === undefined ? Effect.void : writeReadBack(
           [
             ...change.added.map((e) => ({ topic, key: e.email, value: encodeStored({ email: e.email, reason: reasonOf(e.at), event: "unsub", at: e.at, id: e.id }) })),
             ...change.removed.map((e) => ({ topic, key: e.email, value: null })),
