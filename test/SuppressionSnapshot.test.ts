@@ -12,7 +12,8 @@ import { Pacer } from "../src/Mailjet/Pacer.js"
 import { bring, type Kept, SuppressionSnapshot } from "../src/Mailjet/SuppressionSnapshot.js"
 import { DefaultPreset } from "../src/Preset/Preset.js"
 import * as Simulator from "../src/Simulator/Simulator.js"
-import { makeSuppressions } from "../src/Suppressions.js"
+import { Preflight } from "../src/Mailjet/Preflight.js"
+import { makeSuppressions, Suppressions } from "../src/Suppressions.js"
 import { captureLogs, clientLayer, KEY, SECRET, simulatorOptions } from "./support/layers.js"
 
 const CONTACTS = 12_000
@@ -59,6 +60,54 @@ layer(Simulator.layer(simulatorOptions({ seed: 26, seedContacts: { count: CONTAC
       const last = saves.at(-1)!
       const emails = new Set(last.entries.map((e) => e.email))
       expect([emails.has(seeded(300)), emails.has(seeded(100)), emails.has(seeded(200)), emails.has(seeded(3))]).toStrictEqual([true, true, false, false])
+    }))
+
+  it.effect("consent unchanged on the large list, cold and warm: the unsubscribed's Order Completed with consent is demoted, a new contact's Signed Up is addforce", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      // The state a run keeps (Run/SnapshotFile), in memory.
+      let kept: Option.Option<Kept> = Option.none()
+      const store = SuppressionSnapshot.of({
+        load: Effect.sync(() => kept),
+        save: (k) => Effect.sync(() => (kept = Option.some(k))),
+        trustFor: Duration.zero
+      })
+      const order = (email: string, i: number) =>
+        JSON.stringify({ type: "track", event: "Order Completed", messageId: `o${i}`, context: { traits: { email }, consent: { marketing: true } }, properties: { revenue: 1, currency: "EUR" } })
+      const signUp = (email: string) =>
+        JSON.stringify({ type: "track", event: "Signed Up", messageId: `s-${email}`, context: { traits: { email }, consent: { marketing: true } } })
+      const runOnce = (lines: ReadonlyArray<string>, waitWhole: boolean) =>
+        Effect.gen(function*() {
+          // Preflight's report is in the context, though the stack's type keeps only what the engine reads.
+          const report = Option.getOrThrow(yield* Effect.serviceOption(Preflight))
+          const results = yield* Effect.flatMap(Delivery, (d) => Stream.runCollect(d.run(Stream.fromIterable(lines))))
+          if (waitWhole) yield* Effect.flatMap(Suppressions, (s) => s.whole)
+          return { pending: report.pending, results: Array.from(results, (r) => r.outcome) }
+        }).pipe(
+          Effect.provide(givenStack(Delivery.layer, {
+            mailjet: { apiKey: KEY, secretKey: SECRET, listId: 1, baseUrl: sim.url, timeout: Duration.seconds(5) },
+            preset: DefaultPreset,
+            settings: { maxRps: 1_000, retryBase: Duration.millis(5), retryMax: Duration.millis(50) }
+          }, { missing: "allow" }).pipe(Layer.provide(Layer.succeed(SuppressionSnapshot, store)))),
+          Effect.provide(captureLogs)
+        )
+      const lines = [order(seeded(300), 1), signUp("fresh-1@example.com"), order(seeded(4), 2)]
+      const cold = yield* runOnce(lines, true)
+      expect(cold.pending).toBe(CONTACTS * RATIO)
+      const expected = [
+        { outcome: "delivered", action: "addnoforce", demoted: expect.stringMatching(/^unsubscribed in Mailjet at /) },
+        { outcome: "delivered", action: "addforce" },
+        { outcome: "delivered", action: "addforce" }
+      ]
+      expect(cold.results).toMatchObject(expected)
+      expect(cold.results[1]!).not.toHaveProperty("demoted")
+      expect(Option.map(kept, (k) => k.entries.length)).toStrictEqual(Option.some(CONTACTS * RATIO))
+      // Warm: the addresses are kept, so the view is whole before the first send (nothing pending).
+      const warm = yield* runOnce([order(seeded(400), 3), signUp("fresh-2@example.com")], false)
+      expect(warm.pending).toBe(0)
+      expect(warm.results).toMatchObject([expected[0], expected[1]])
+      expect((yield* sim.contact(seeded(400))).pipe(Option.map((c) => c.lists.get(1)))).toStrictEqual(Option.some("unsubscribed"))
     }))
 
   // Five contacts: two unsubscribed in Mailjet, two subscribed, one new.
