@@ -308,25 +308,34 @@ export const bring = (
     return brought
   })
 
-/** A background call's turn: when the sends leave a slot free, and at least one a second whatever they do. */
+/**
+ * A background call's turn: when the sends leave a slot free, and at least one a second whatever
+ * they do, after the first seconds: a short run does not pay for a view it will not use.
+ */
 const BACKGROUND_EVERY = 1000
+const BACKGROUND_AFTER = 5000
 
 /**
  * Background reads: they yield to the sends (a slot nobody reserved, or one a second), are paced
  * like every call, and are retried for as long as Mailjet is only unavailable.
  */
 const patient = (gateway: typeof MailjetGateway.Service, pacer: Option.Option<typeof Pacer.Service>): Retrying => {
-  let last = -Infinity
+  let last: number | undefined
+  let quiet = false
   const turn = Option.match(pacer, {
     onNone: () => Effect.void,
     onSome: (p) =>
       Effect.gen(function*() {
         while (true) {
           const now = yield* Clock.currentTimeMillis
-          if (now - last >= BACKGROUND_EVERY || (yield* p.idle)) {
+          last ??= now - BACKGROUND_EVERY + BACKGROUND_AFTER
+          // Quiet: no slot reserved ahead now, nor 50 ms ago; a lull between two sends is not one.
+          const idle = yield* p.idle
+          if (now - last >= BACKGROUND_EVERY || (idle && quiet)) {
             last = now
             return
           }
+          quiet = idle
           yield* Effect.sleep(Duration.millis(50))
         }
       })
