@@ -224,9 +224,14 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
     const snapshot = SuppressionSnapshot.of({
       load: Effect.sync(() => view.takenAt === undefined ? Option.none() : Option.some({ takenAt: view.takenAt, entries: [...view.entries.values()] })),
       // The change, then the time: a worker that reads the time finds the view it dates. A list
-      // with nobody unsubscribed leaves nothing to keep: reading it again is one call.
+      // with nobody unsubscribed leaves nothing to keep: reading it again is one call. A save that
+      // dates nothing newer (a lift or an erasure, at the end) is on the topic already: `follow`
+      // shares each lift as it happens.
       save: (kept, change) =>
-        kept.entries.length === 0 && change.removed.length === 0 && view.takenAt === undefined ? Effect.void : writeReadBack(
+        (kept.entries.length === 0 && change.removed.length === 0 && view.takenAt === undefined) ||
+          (change.added.length === 0 && view.takenAt !== undefined && kept.takenAt <= view.takenAt)
+          ? Effect.void
+          : writeReadBack(
           [
             ...change.added.map((e) => ({ topic, key: e.email, value: encodeStored({ email: e.email, reason: reasonOf(e.at), event: "unsub", at: e.at, id: e.id }) })),
             ...change.removed.map((e) => ({ topic, key: e.email, value: null })),
