@@ -17,10 +17,15 @@
  * simulator's per-key limit both at 10 calls/s and bulk jobs of 0, 2, 10, 30 and 60 s, against the
  * per-event path (MAILJET_BULK=off) measured on the same file's first 20 s worth, same budget.
  *
+ * lists: `deliver` of 20 events (mixed consent) against a list of L contacts, 1% unsubscribed, at
+ * 10 calls/s: cold (no state directory) and warm (the list's view kept there by `check`); the
+ * consent guarantee checked on the outcomes (the unsubscribed demoted, the sign-ups addforce).
+ *
  * Every run checks conservation: each event delivered once, the simulator holding N contacts.
  * Options: --events N --concurrency C --runs K --warmup W --rss-events M --rss-runs K --rate R --rate-seconds S
- * --latency MS --only throughput,mapping,rss,rate,bulk --keep (keep the temp dir)
+ * --latency MS --only throughput,mapping,rss,rate,bulk,lists --keep (keep the temp dir)
  * --bulk-events B --bulk-contacts K --bulk-rps R --bulk-job-ms MS,MS,… (one bulk run per job duration)
+ * --list-contacts L (default 200,000)
  * --short (development: 5,000 events, one run, throughput only)
  * --contenders undici,node-mailjet,delivery,cli --profile DIR (a V8 CPU profile of every contender and CLI run into DIR, for `--cpu-prof` reading).
  * Results also go to bench-out/bench-<time>.json.
@@ -33,6 +38,7 @@ import { parseArgs } from "node:util"
 import { makeCert } from "./bench/cert.js"
 import { writeEvents } from "./bench/events.js"
 import { root, runCli, runContender, startSimulator, type CliRun } from "./bench/processes.js"
+import { seededEmail, seededUnsubscribed } from "../src/Simulator/Core.js"
 import type { ContenderKind, ContenderResult, SimulatorStats } from "./bench/protocol.js"
 
 const { values: flags } = parseArgs({
@@ -46,7 +52,8 @@ const { values: flags } = parseArgs({
     rate: { type: "string", default: "200" },
     "rate-seconds": { type: "string", default: "20" },
     latency: { type: "string", default: "50" },
-    only: { type: "string", default: "throughput,mapping,rss,rate,bulk" },
+    only: { type: "string", default: "throughput,mapping,rss,rate,bulk,lists" },
+    "list-contacts": { type: "string", default: "200000" },
     "bulk-events": { type: "string", default: "1000000" },
     "bulk-contacts": { type: "string", default: "200000" },
     "bulk-rps": { type: "string", default: "10" },
@@ -81,6 +88,9 @@ const BULK_JOB_MS = (flags["bulk-job-ms"] ?? "").split(",").map((x) => {
   if (!Number.isInteger(n) || n < 0) throw new Error(`--bulk-job-ms takes whole numbers of milliseconds, comma-separated (got ${x})`)
   return n
 })
+const LIST_CONTACTS = int("list-contacts")
+/** The lists part's budget: calls a second, at the simulator and the CLI. */
+const LIST_RPS = 10
 const only = new Set((flags.short ? "throughput" : flags.only ?? "").split(",").map((s) => s.trim()))
 const contenders = new Set((flags.contenders ?? "").split(",").map((s) => s.trim()))
 const nodeArgs = flags.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${Path.resolve(flags.profile)}`]
@@ -290,6 +300,75 @@ const main = async () => {
       }
     }
 
+    // ---- lists: a large list's start-up, cold and warm
+    interface ListRun {
+      readonly label: string
+      readonly seconds: number
+      readonly byStatus: Readonly<Record<string, number>>
+    }
+    const listRuns: Array<ListRun> = []
+    if (only.has("lists") && LIST_CONTACTS > 0) {
+      const sim = await startSimulator(
+        { ...simSetup, faults: { maxRps: LIST_RPS }, seedContacts: { count: LIST_CONTACTS, unsubscribedRatio: 0.01 } },
+        { heapMb: 8192 }
+      )
+      try {
+        const stateDir = Path.join(dir, "lists-state")
+        const eventsPath = Path.join(dir, "lists.ndjson")
+        const unsubscribed: Array<number> = []
+        const subscribed: Array<number> = []
+        for (let n = 1; n <= LIST_CONTACTS && (unsubscribed.length < 5 || subscribed.length < 10); n++) {
+          if (seededUnsubscribed(n, 0.01)) unsubscribed.push(n)
+          else if (subscribed.length < 10) subscribed.push(n)
+        }
+        const event = (i: number, name: string, email: string, consent: boolean) => JSON.stringify({
+          type: "track",
+          event: name,
+          messageId: `lists-${i}`,
+          context: { traits: { email }, ...(consent ? { consent: { marketing: true } } : {}) },
+          ...(name === "Order Completed" ? { properties: { revenue: 20, currency: "EUR" } } : {})
+        })
+        // Sign-ups of new contacts, consent granted to the unsubscribed and to the subscribed, none.
+        const events = [
+          ...[0, 1, 2, 3, 4].map((i) => event(i, "Signed Up", `new-${i}@example.com`, true)),
+          ...unsubscribed.slice(0, 5).map((n, i) => event(5 + i, "Order Completed", seededEmail(n), true)),
+          ...subscribed.slice(0, 5).map((n, i) => event(10 + i, "Order Completed", seededEmail(n), true)),
+          ...subscribed.slice(5, 10).map((n, i) => event(15 + i, "Order Completed", seededEmail(n), false))
+        ]
+        Fs.writeFileSync(eventsPath, events.join("\n") + "\n")
+        const env = { ...process.env, ...cliEnv(sim.url, LIST_RPS), MAILJET_STATE_DIR: stateDir }
+        const bin = Path.join(root, "dist/bin.js")
+        for (const warm of [false, true]) {
+          Fs.rmSync(stateDir, { recursive: true, force: true })
+          await sim.reset()
+          if (warm) {
+            const check = spawnSync(process.execPath, [bin, "check"], { env, encoding: "utf8" })
+            if (check.status !== 0) throw new Error(`lists: check exited ${check.status}: ${check.stderr}`)
+            await sim.reset()
+          }
+          const t0 = performance.now()
+          const run = spawnSync(process.execPath, [bin, "deliver", eventsPath], { env, encoding: "utf8" })
+          const seconds = (performance.now() - t0) / 1000
+          if (run.status !== 0) throw new Error(`lists: deliver exited ${run.status}: ${run.stderr}`)
+          const outcomes = run.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>)
+          if (outcomes.length !== events.length || outcomes.some((o) => o["outcome"] !== "delivered")) {
+            throw new Error(`lists: not every event delivered: ${run.stdout}`)
+          }
+          // The consent guarantee, on a large list: the unsubscribed demoted, the new contacts' sign-ups addforce.
+          const bad = outcomes.filter((o, i) =>
+            i < 5 ? o["action"] !== "addforce" : i < 10 ? o["action"] !== "addnoforce" || typeof o["demoted"] !== "string" : false
+          )
+          if (bad.length > 0) throw new Error(`lists: consent broken: ${JSON.stringify(bad)}`)
+          const server = await sim.stats()
+          const label = warm ? "warm (state kept by `check`)" : "cold (no state)"
+          log(`lists, ${label}: ${fmt(seconds, 2)} s, calls ${JSON.stringify(server.byStatus)}`)
+          listRuns.push({ label, seconds, byStatus: server.byStatus })
+        }
+      } finally {
+        await sim.stop()
+      }
+    }
+
     // ---- bulk: many events per call under a 10 calls/s budget
     interface BulkRun {
       readonly run: CliRun
@@ -399,7 +478,7 @@ const main = async () => {
       ratioLine("delivery", "node-mailjet", undefined)
       ratioLine("cli", "node-mailjet-no-keepalive", undefined)
     }
-    if (rssRuns.length > 0 || limitedRuns.length > 0 || bulkRuns.length > 0) {
+    if (rssRuns.length > 0 || limitedRuns.length > 0 || bulkRuns.length > 0 || listRuns.length > 0) {
       out.push("")
       out.push("| measure | value | target | |")
       out.push("|---|---:|---|---|")
@@ -443,11 +522,16 @@ const main = async () => {
       const ceiling = posts === 0 ? 0 : ((0.95 * BULK_RPS) / perJob) * (BULK_EVENTS / posts)
       out.push(`| … calls a job; jobs in flight (about); events a job; the budget's ceiling (95% of ${BULK_RPS}/s ÷ calls a job × events a job) | ${fmt(perJob, 2)}; ${fmt(inFlight, 1)}; ${fmt(posts === 0 ? 0 : BULK_EVENTS / posts)}; ${fmt(ceiling)} events/s (reached ${fmt(ceiling === 0 ? 0 : (100 * speed) / ceiling)}%) | (context) | |`)
     }
+    for (const l of listRuns) {
+      const calls = Object.values(l.byStatus).reduce((a, n) => a + n, 0)
+      out.push(`| \`deliver\` of 20 events (mixed consent), list of ${fmt(LIST_CONTACTS)} contacts, 1% unsubscribed, ${LIST_RPS} calls/s, ${l.label} | ${fmt(l.seconds, 2)} s (${calls} calls: ${Object.entries(l.byStatus).map(([s, n]) => `${n}× ${s}`).join(", ")}) | ≤ 5 s | ${l.seconds <= 5 ? "met" : "NOT met"} |`)
+    }
     out.push("")
     out.push(`${fmt((performance.now() - started) / 1000)} s in all. Reproduce: npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`)
     process.stdout.write(out.join("\n") + "\n")
 
     Object.assign(report, {
+      lists: listRuns.map((l) => ({ contacts: LIST_CONTACTS, rps: LIST_RPS, ...l })),
       samples: Object.fromEntries(samples),
       ratios,
       bulk: bulkRuns.map((b) => ({

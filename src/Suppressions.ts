@@ -8,8 +8,10 @@
  * have them in order, and one learnt while an event waited.
  */
 import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { createHash } from "node:crypto"
+import type { MailjetUnavailable, RateLimited, Unauthorized } from "./Mailjet/MailjetError.js"
 
 export interface Suppression {
   /** Why, as the outcome line says it: "unsubscribed in Mailjet at …", "unsubscribed by line 3". */
@@ -40,6 +42,29 @@ export interface SuppressionSet {
   readonly learn: (email: string, suppression: Suppression | undefined) => void
   readonly observe: (listener: SuppressionListener) => void
   readonly size: () => number
+  /**
+   * While the list's view is still being read (SuppressionSnapshot): what asks Mailjet about this
+   * one contact and learns the answer, to be run (paced) before its standing consent is sent.
+   * Undefined when the set can answer already: the view is whole, or the contact was asked.
+   */
+  readonly asking: (email: string) => Effect.Effect<void, AskError> | undefined
+  /** Done once the list's whole view is in the set: what a bulk window waits for instead of asking per contact. */
+  readonly whole: Effect.Effect<void>
+  /** The view is being read: `asking` asks through `ask` until `complete`. */
+  readonly reading: (ask: (email: string) => Effect.Effect<Suppression | undefined, AskError>) => { readonly complete: () => void }
+  /**
+   * From now on, the addresses any change touches (add, lift, forget, learn): a view read from
+   * Mailjet meanwhile is older than those changes, and must not undo them (SuppressionSnapshot).
+   */
+  readonly touching: () => Touched
+}
+
+/** What asking Mailjet about one contact may fail with (the gateway retries the transient ones). */
+export type AskError = Unauthorized | RateLimited | MailjetUnavailable
+
+export interface Touched {
+  readonly has: (email: string) => boolean
+  readonly close: () => void
 }
 
 /**
@@ -58,10 +83,19 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
   const learnt = new Map<string, Suppression>(initial)
   const own = new LineTable()
   const listeners: Array<SuppressionListener> = []
+  const touches: Array<Set<string>> = []
+  const touch = (email: string) => {
+    for (const t of touches) t.add(email)
+  }
   const drop = (email: string) => {
+    touch(email)
     const held = learnt.delete(email) || own.delete(email)
     if (held) for (const l of listeners) l.lifted(email)
   }
+  // The list's view being read: contacts asked about one by one meanwhile, and who waits for it whole.
+  let ask: ((email: string) => Effect.Effect<Suppression | undefined, AskError>) | undefined
+  let asked = new Set<string>()
+  let waiting: Array<() => void> = []
   return {
     get: (email) => {
       const s = learnt.get(email)
@@ -70,6 +104,7 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
       return line === undefined ? undefined : new UnsubscribedByLine(line)
     },
     add: (email, suppression) => {
+      touch(email)
       let known: boolean
       if (suppression instanceof UnsubscribedByLine) {
         const wasLearnt = learnt.delete(email)
@@ -84,6 +119,7 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
     // The same for the shared copy: the address's record is deleted.
     forget: drop,
     learn: (email, suppression) => {
+      touch(email)
       own.delete(email)
       if (suppression === undefined) learnt.delete(email)
       else learnt.set(email, suppression)
@@ -91,7 +127,51 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
     observe: (listener) => {
       listeners.push(listener)
     },
-    size: () => learnt.size + own.size
+    size: () => learnt.size + own.size,
+    asking: (email) => {
+      if (ask === undefined || asked.has(email)) return undefined
+      return Effect.map(ask(email), (s) => {
+        asked.add(email)
+        // Only an unsubscribe is learnt: a change made meanwhile (a callback, a lift) is newer.
+        if (s !== undefined && learnt.get(email) === undefined && own.get(email) === undefined) {
+          touch(email)
+          learnt.set(email, s)
+        }
+      })
+    },
+    whole: Effect.suspend(() =>
+      ask === undefined ? Effect.void : Effect.async<void>((resume) => {
+        const done = () => resume(Effect.void)
+        waiting.push(done)
+        return Effect.sync(() => {
+          waiting = waiting.filter((w) => w !== done)
+        })
+      })
+    ),
+    reading: (given) => {
+      ask = given
+      return {
+        complete: () => {
+          if (ask !== given) return
+          ask = undefined
+          asked = new Set()
+          const woken = waiting
+          waiting = []
+          for (const w of woken) w()
+        }
+      }
+    },
+    touching: () => {
+      const t = new Set<string>()
+      touches.push(t)
+      return {
+        has: (email) => t.has(email),
+        close: () => {
+          const i = touches.indexOf(t)
+          if (i >= 0) touches.splice(i, 1)
+        }
+      }
+    }
   }
 }
 

@@ -10,6 +10,8 @@ export interface SimulatorSetup {
   readonly faults: SimulatorFaults
   /** The throughput runs' stand-in: a fixed 201 for managecontact, the simulator behind it for the rest. */
   readonly standIn?: boolean
+  /** A large list held from the start (and again after each reset). */
+  readonly seedContacts?: { readonly count: number; readonly unsubscribedRatio: number }
 }
 
 /** Counters since the last reset. */

@@ -27,7 +27,8 @@ const program = Effect.gen(function*() {
     lists: [{ id: setup.listId, name: "Bench" }],
     properties: Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype })),
     faults: setup.faults,
-    recordRequests: false
+    recordRequests: false,
+    ...(setup.seedContacts === undefined ? {} : { seedContacts: setup.seedContacts })
   })
 
   let byStatus = new Map<number, number>()

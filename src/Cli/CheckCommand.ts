@@ -9,7 +9,13 @@ import * as Option from "effect/Option"
 import { checkWebhookUrl, registerWebhook } from "../Mailjet/EventCallbacks.js"
 import { MailjetClient } from "../Mailjet/MailjetClient.js"
 import { MailjetConfig, withoutCredentials } from "../Mailjet/MailjetConfig.js"
-import { isHealthy, preflight } from "../Mailjet/Preflight.js"
+import { isHealthy, preflight, preflightRetrying } from "../Mailjet/Preflight.js"
+import { MailjetGateway } from "../Mailjet/MailjetGateway.js"
+import { Pacer } from "../Mailjet/Pacer.js"
+import { bring } from "../Mailjet/SuppressionSnapshot.js"
+import { DeliveryConfig } from "../Delivery/DeliveryConfig.js"
+import * as SnapshotFile from "../Run/SnapshotFile.js"
+import { makeSuppressions } from "../Suppressions.js"
 import { Mapping } from "../Mapping.js"
 import { LAST_EVENT_PROPERTY } from "../Preset/PropertyTypes.js"
 import { createMissingOption, exit, presetOption, reportSetupErrors, stderr } from "./Options.js"
@@ -53,6 +59,19 @@ export const checkCommand = Command.make(
           ? `property ${LAST_EVENT_PROPERTY} (datetime): ${r.created.some((c) => c.name === LAST_EVENT_PROPERTY) ? "created" : "ok"}; replays are placed by event time`
           : `property ${LAST_EVENT_PROPERTY} (datetime): not defined (optional); without it a replay never overwrites what Mailjet holds. Create it with check --create-missing-properties`
       )
+      // The list's unsubscribed contacts, read whole and kept in the state directory: the next
+      // `deliver` then resolves only the IDs it has not seen (Mailjet/SuppressionSnapshot).
+      const brought = yield* Effect.either(Effect.scoped(Effect.gen(function*() {
+        const gateway = yield* MailjetGateway.fromContext
+        return yield* bring(makeSuppressions(), { subscribers: r.list.subscriberCount, retrying: preflightRetrying(gateway), wait: true })
+      })).pipe(Effect.provide(Layer.mergeAll(SnapshotFile.fromEnvironment, Pacer.layer.pipe(Layer.provide(DeliveryConfig.layer))))))
+      if (Either.isLeft(brought)) {
+        yield* stderr(`signal-mailjet check: reading the list's unsubscribed contacts failed: ${brought.left.message}`)
+        return yield* exit(2)
+      }
+      if (brought.right.suppressed.length > 0) {
+        yield* Console.log(`list ${r.list.id}: ${brought.right.suppressed.length} contacts unsubscribed in Mailjet, kept in the state directory for the next deliver`)
+      }
       if (Option.isSome(o.registerWebhook)) {
         const url = o.registerWebhook.value
         const problem = checkWebhookUrl(url)

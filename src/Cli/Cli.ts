@@ -43,7 +43,9 @@ const simulateCommand = Command.make(
     bulkMaxContacts: Options.integer("bulk-max-contacts").pipe(Options.withDefault(5000), Options.withDescription("Contacts one managemanycontacts call may carry (400 above it; default 5000).")),
     presetProperties: Options.boolean("preset-properties").pipe(Options.withDescription("Start with the Default preset's contact properties defined, instead of a fresh account's (firstname, name, country, newsletter_sub).")),
     callbackRetryEvery: Options.integer("callback-retry-every").pipe(Options.withDefault(30), Options.withDescription("Seconds between retries of an event callback not answered 200 (Mailjet: 30; default 30).")),
-    callbackRetryFor: Options.integer("callback-retry-for").pipe(Options.withDefault(86_400), Options.withDescription("Seconds an event callback is retried before it is given up (Mailjet: 24 hours; default 86400)."))
+    callbackRetryFor: Options.integer("callback-retry-for").pipe(Options.withDefault(86_400), Options.withDescription("Seconds an event callback is retried before it is given up (Mailjet: 24 hours; default 86400).")),
+    seedContacts: Options.integer("seed-contacts").pipe(Options.withDefault(0), Options.withDescription("Start with this many contacts in the list (seed-1@example.com, …), to try a large list's start-up (default 0).")),
+    seedUnsubRatio: Options.float("seed-unsub-ratio").pipe(Options.withDefault(0.01), Options.withDescription("Share (0..1) of the seeded contacts that are unsubscribed (default 0.01)."))
   },
   (o) =>
     Effect.gen(function*() {
@@ -95,7 +97,8 @@ const simulateCommand = Command.make(
           lists: [{ id: o.listId, name: "Signal" }],
           ...(o.presetProperties ? { properties: Array.from(DefaultPreset.datatypes, ([name, datatype]) => ({ name, datatype })) } : {}),
           faults,
-          callbacks: { retryEveryMs: o.callbackRetryEvery * 1000, retryForMs: o.callbackRetryFor * 1000 }
+          callbacks: { retryEveryMs: o.callbackRetryEvery * 1000, retryForMs: o.callbackRetryFor * 1000 },
+          ...(o.seedContacts > 0 ? { seedContacts: { count: o.seedContacts, unsubscribedRatio: o.seedUnsubRatio } } : {})
         })),
         Effect.catchTag("ServeError", (e) =>
           Effect.zipRight(stderr(`signal-mailjet simulate: cannot listen on port ${o.port}: ${String(e.cause)}`), exit(2)))

@@ -96,7 +96,7 @@ const KAFKA = [
   ["KAFKA_TLS", "default false: true connects with TLS (system CAs)"]
 ] as const
 const STATE = [
-  ["MAILJET_STATE_DIR", "default $XDG_STATE_HOME/signal-mailjet, else ~/.local/state/signal-mailjet: where erasures are remembered (tombstones, and the key they are hashed with)"],
+  ["MAILJET_STATE_DIR", "default $XDG_STATE_HOME/signal-mailjet, else ~/.local/state/signal-mailjet: where erasures are remembered (tombstones, and the key they are hashed with), and the list's unsubscribed contacts are kept between runs"],
   ["MAILJET_TOMBSTONE_RETENTION", "default 1095 days (3 years): how long an erasure keeps older events from re-creating its contact"]
 ] as const
 const COLOUR = [["NO_COLOR", "set: no colour in --help (none either when stdout is not a terminal)"]] as const
@@ -120,10 +120,11 @@ const ENVIRONMENT: Readonly<Record<string, ReadonlyArray<readonly [string, strin
     ["MAILJET_WEBHOOK_USER", "default mailjet: its user"],
     ["KAFKA_FEEDBACK_TOPIC", "default none (off): where suppressions from Mailjet go as Mailjet Unsubscribed events"],
     ["MAILJET_TOMBSTONE_KEY", "default: derived from MAILJET_SECRET_KEY: the group's key for hashing erased addresses (set it before rotating the Mailjet key)"],
+    ["MAILJET_SUPPRESSIONS_MAX_AGE", "default 1h: how long a starting worker uses the group's view of the list's unsubscribed contacts without reading the list; older, it is read again in the background"],
     STATE[1],
     ...COLOUR
   ],
-  check: [...MAILJET, DELIVERY[0], ...COLOUR],
+  check: [...MAILJET, DELIVERY[0], DELIVERY[2], STATE[0], ...COLOUR],
   contact: [...MAILJET, ...COLOUR],
   erase: [...MAILJET, ...DELIVERY.filter(([n]) => /^MAILJET_(MAX_|RETRY_|OUTAGE)/.test(n)), ...STATE, ...COLOUR],
   simulate: [...COLOUR],

@@ -85,9 +85,11 @@ const printPreflight = (r: PreflightReport) =>
         `signal-mailjet: contact property "${m.name}" (${m.datatype}) is not defined in Mailjet; sent without it (--allow-missing-properties): it is dead-lettered on its own as PropertyMissing, for a replay once it exists.`
       )
     }
-    if (r.suppressed.length > 0) {
+    if (r.suppressed.length + r.pending > 0) {
       yield* stderr(
-        `signal-mailjet: ${r.suppressed.length} contacts of the list are unsubscribed in Mailjet: consent granted on an ordinary event will not re-subscribe them (MAILJET_RESUBSCRIBE=explicit); a Subscribed event will`
+        `signal-mailjet: ${r.suppressed.length + r.pending} contacts of the list are unsubscribed in Mailjet: consent granted on an ordinary event will not re-subscribe them (MAILJET_RESUBSCRIBE=explicit); a Subscribed event will${
+          r.pending === 0 ? "" : `. ${r.pending} of their addresses are read in the background; meanwhile consent granted asks Mailjet about its contact first`
+        }`
       )
     }
     for (const m of r.mismatched) {

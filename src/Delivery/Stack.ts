@@ -29,6 +29,7 @@ import { Mapping } from "../Mapping.js"
 import { DefaultPreset, type Preset } from "../Preset/Preset.js"
 import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import { Suppressions } from "../Suppressions.js"
+import * as SnapshotFile from "../Run/SnapshotFile.js"
 import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
 import { Pacer } from "../Mailjet/Pacer.js"
 
@@ -121,13 +122,14 @@ const spine = <A, E, R, A1, E1, R1, A2, E2, R2>(
 
 /**
  * `deliver` and `replay`: preflight must pass before the first event is read, and its report stays
- * in the output for the run's messages.
+ * in the output for the run's messages. The list's view of who is unsubscribed is kept in the state
+ * directory between runs (Run/SnapshotFile).
  */
 export const runStack = <A, E, R>(engine: Layer.Layer<A, E, R>, options: {
   readonly preset: Option.Option<string>
   readonly overrides: Partial<DeliverySettings>
   readonly missing: MissingProperties
-}) => spine(engine, Preflight.layer({ missing: options.missing }), configuredParts(options))
+}) => spine(engine, Preflight.layer({ missing: options.missing }).pipe(Layer.provide(SnapshotFile.fromEnvironment)), configuredParts(options))
 
 /**
  * `serve`: preflight retried until Mailjet answers; `following` reads the group's suppressions over
@@ -143,7 +145,8 @@ export const workerStack = <A, E, R, F, EF, RF, S, ES, RS>(engine: Layer.Layer<A
 }) =>
   options.sharing.pipe(Layer.provideMerge(spine(
     engine.pipe(Layer.provideMerge(options.following)),
-    Preflight.layer({ missing: options.missing, retry: options.retry }),
+    // The list's view is read once the group's topic is (SuppressionTopic.following).
+    Preflight.layer({ missing: options.missing, retry: options.retry, suppressions: "later" }),
     configuredParts(options)
   )))
 

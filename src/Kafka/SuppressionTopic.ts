@@ -35,6 +35,10 @@ import { JOB_KEY, shareJobs } from "./JobSharing.js"
 import { ERASURE_KEY, groupSecret, shareErasures } from "./ErasureSharing.js"
 import { makeTombstones, type TombstoneSet, Tombstones } from "../Domain/Tombstones.js"
 import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
+import { MailjetGateway } from "../Mailjet/MailjetGateway.js"
+import { Preflight, preflightRetrying } from "../Mailjet/Preflight.js"
+import { bring, type KeptEntry, reasonOf, SuppressionSnapshot } from "../Mailjet/SuppressionSnapshot.js"
+import { Consent } from "../Consent.js"
 import * as SuppressionWriter from "./SuppressionWriter.js"
 import type { Outgoing } from "./SuppressionWriter.js"
 import { readAll, type Record } from "./TopicReader.js"
@@ -52,8 +56,15 @@ const Stored = Schema.parseJson(Schema.Struct({
   email: Schema.String,
   reason: Schema.String,
   event: Schema.String,
-  at: Schema.String
+  at: Schema.String,
+  /** The contact's ID: the suppression is part of the list's view read from Mailjet (SuppressionSnapshot). */
+  id: Schema.optional(Schema.Number)
 }))
+/** The record saying when the list's view on the topic was read from Mailjet. */
+export const SNAPSHOT_KEY = "suppressions-view:taken-at"
+const Taken = Schema.parseJson(Schema.Struct({ takenAt: Schema.Number }))
+const decodeTaken = Schema.decodeUnknownOption(Taken)
+const encodeTaken = Schema.encodeSync(Taken)
 const encodeStored = Schema.encodeSync(Stored)
 /** A header on this worker's stored suppressions: its follower reads them back by it. */
 const WRITE_ID = "signal-mailjet-write"
@@ -88,6 +99,8 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
   readonly followErasures: (set: TombstoneSet) => Effect.Effect<void, SuppressionsUnavailable, Scope.Scope>
   /** The rebalance hand-over's claims on the delivery topic's partitions (HandOverFence); read by `follow`. */
   readonly fence: HandOverFence
+  /** The list's view the group keeps on the topic, as `follow` has read it (Mailjet/SuppressionSnapshot). */
+  readonly snapshot: typeof SuppressionSnapshot.Service
 }>() {
   static readonly layer = Layer.scoped(SuppressionTopic, Effect.gen(function*() {
     const kafka = yield* KafkaConfig
@@ -205,6 +218,31 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
         yield* Deferred.await(caughtUp)
       })
 
+    // The list's view on the topic, as read so far; saved by the worker that read it from Mailjet.
+    const view = { takenAt: undefined as number | undefined, entries: new Map<string, KeptEntry>() }
+    const trustFor = yield* Config.duration("MAILJET_SUPPRESSIONS_MAX_AGE").pipe(Config.withDefault(Duration.hours(1)))
+    const snapshot = SuppressionSnapshot.of({
+      load: Effect.sync(() => view.takenAt === undefined ? Option.none() : Option.some({ takenAt: view.takenAt, entries: [...view.entries.values()] })),
+      // The change, then the time: a worker that reads the time finds the view it dates. A list
+      // with nobody unsubscribed leaves nothing to keep: reading it again is one call. A save that
+      // dates nothing newer (a lift or an erasure, at the end) is on the topic already: `follow`
+      // shares each lift as it happens.
+      save: (kept, change) =>
+        (kept.entries.length === 0 && change.removed.length === 0 && view.takenAt === undefined) ||
+          (change.added.length === 0 && view.takenAt !== undefined && kept.takenAt <= view.takenAt)
+          ? Effect.void
+          : writeReadBack(
+          [
+            ...change.added.map((e) => ({ topic, key: e.email, value: encodeStored({ email: e.email, reason: reasonOf(e.at), event: "unsub", at: e.at, id: e.id }) })),
+            ...change.removed.map((e) => ({ topic, key: e.email, value: null })),
+            { topic, key: SNAPSHOT_KEY, value: encodeTaken({ takenAt: kept.takenAt }) }
+          ],
+          [],
+          (within) => `suppressions: the list's view stored, but not read back within ${within}`
+        ).pipe(Effect.catchAll((e) => Effect.logWarning(`suppressions: the list's view is not kept for the group: ${e.message}`))),
+      trustFor
+    })
+
     const followJobs = shareJobs({ topic, origin, share, ensure, follow: followTopic })
     const followErasures = shareErasures({ topic, share, ensure, follow: followTopic })
 
@@ -232,11 +270,22 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
               return yield* Metric.increment(undecodableCount)
             }
             if (m.key.startsWith(JOB_KEY) || m.key.startsWith(ERASURE_KEY)) return
-            if (m.value === undefined || m.value === null) set.learn(m.key, undefined)
-            else {
+            if (m.key === SNAPSHOT_KEY) {
+              const taken = m.value === undefined || m.value === null ? Option.none() : decodeTaken(m.value)
+              view.takenAt = Option.isSome(taken) ? taken.value.takenAt : undefined
+              return yield* readBackDone(m)
+            }
+            if (m.value === undefined || m.value === null) {
+              set.learn(m.key, undefined)
+              view.entries.delete(m.key)
+            } else {
               const stored = decodeStored(m.value)
-              if (Option.isSome(stored)) set.learn(m.key, { reason: stored.value.reason, at: stored.value.at })
-              else yield* Effect.logWarning(`suppressions: record ${m.partition}/${m.offset} of ${topic} is not one; skipped`)
+              if (Option.isSome(stored)) {
+                set.learn(m.key, { reason: stored.value.reason, at: stored.value.at })
+                // Only what was read from the list is the view's: a callback's stays until lifted.
+                if (stored.value.id === undefined) view.entries.delete(m.key)
+                else view.entries.set(m.key, { id: stored.value.id, email: m.key, at: stored.value.at })
+              } else yield* Effect.logWarning(`suppressions: record ${m.partition}/${m.offset} of ${topic} is not one; skipped`)
             }
             yield* Metric.set(suppressionCount, set.size())
             yield* readBackDone(m)
@@ -254,7 +303,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
         yield* Effect.logInfo(`suppressions: ${set.size()} contacts held as unsubscribed (Mailjet and ${topic})`)
       })
 
-    return SuppressionTopic.of({ topic, feedbackTopic, store, follow, followJobs, followErasures, fence })
+    return SuppressionTopic.of({ topic, feedbackTopic, store, follow, followJobs, followErasures, fence, snapshot })
   }))
 
   /** Provides nothing: shares bulk jobs through the topic (see `followJobs`) before delivery starts. */
@@ -274,10 +323,20 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
     })
   )
 
-  /** Provides nothing: reads the topic into preflight's `Suppressions` before delivery starts. */
+  /**
+   * Provides nothing: reads the topic into preflight's `Suppressions` before delivery starts, then
+   * the list's view (SuppressionSnapshot): none read from Mailjet when the group's is fresh.
+   */
   static readonly following = Layer.scopedDiscard(
-    Effect.flatMap(Effect.all([SuppressionTopic, Suppressions, KafkaConfig]), ([topic, set, kafka]) =>
-      untilReachable(topic.follow(set), kafka))
+    Effect.flatMap(Effect.all([SuppressionTopic, Suppressions, KafkaConfig, Preflight, Consent]), ([topic, set, kafka, report, consent]) =>
+      Effect.zipRight(
+        untilReachable(topic.follow(set), kafka),
+        consent.resubscribe !== "explicit" ? Effect.void : Effect.flatMap(MailjetGateway.fromContext, (gateway) =>
+          bring(set, { subscribers: report.list.subscriberCount, retrying: preflightRetrying(gateway) }).pipe(
+            Effect.provideService(SuppressionSnapshot, topic.snapshot),
+            Effect.tap((b) => Effect.logInfo(`suppressions: the list's view: ${b.suppressed.length} unsubscribed known${b.pending === 0 ? "" : `, ${b.pending} read in the background`}`))
+          ))
+      ))
   )
 }
 

@@ -39,6 +39,8 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
    * a consumer group. The 429 back-off keeps working on top, relative to the share.
    */
   readonly share: (fraction: number) => Effect.Effect<void>
+  /** No slot is reserved ahead of now: background work (SuppressionSnapshot) takes slots the sends leave. */
+  readonly idle: Effect.Effect<boolean>
 }>() {
   static readonly make = (maxRps: number) =>
     Effect.sync(() => {
@@ -85,7 +87,10 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
           max = next
         })
 
-      return Pacer.of({ reserve, late, rateLimited, share })
+      // The next slot is free now: nobody has reserved ahead.
+      const idle = Effect.map(Clock.currentTimeMillis, (now) => tat <= now)
+
+      return Pacer.of({ reserve, late, rateLimited, share, idle })
     })
 
   static readonly layer = Layer.effect(Pacer, Effect.flatMap(DeliveryConfig, (c) => Pacer.make(c.maxRps)))

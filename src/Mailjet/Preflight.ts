@@ -10,9 +10,11 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import { Mapping } from "../Mapping.js"
 import { Consent } from "../Consent.js"
+import * as Option from "effect/Option"
 import { makeSuppressions, type Suppression, Suppressions } from "../Suppressions.js"
+import { bring, SuppressionSnapshot } from "./SuppressionSnapshot.js"
 import { LAST_EVENT_PROPERTY, PropertyTypes } from "../Preset/PropertyTypes.js"
-import { allPages, type ContactList, type MailjetClient, type PropertyDefinition, type PropertyRejected } from "./MailjetClient.js"
+import { type ContactList, type MailjetClient, type PropertyDefinition, type PropertyRejected } from "./MailjetClient.js"
 import { MailjetGateway, transientRetries } from "./MailjetGateway.js"
 import { isTransient, type ListNotFound, type MailjetUnavailable, type RateLimited, type Unauthorized } from "./MailjetError.js"
 import type { Datatype } from "../Preset/Datatypes.js"
@@ -32,8 +34,10 @@ export interface PreflightReport {
    * replays can place themselves exactly (see ReplayGuard). Without it they are conservative.
    */
   readonly marker: boolean
-  /** Contacts of the list Mailjet holds as unsubscribed, by email (read when `readSuppressions`). */
+  /** Contacts of the list Mailjet holds as unsubscribed, by email, known before the first send (SuppressionSnapshot). */
   readonly suppressed: ReadonlyArray<readonly [string, Suppression]>
+  /** Unsubscribed recipients whose addresses are still read, in the background. */
+  readonly pending: number
 }
 
 export const isHealthy = (r: PreflightReport): boolean => r.missing.length === 0 && r.mismatched.length === 0
@@ -50,10 +54,11 @@ const transient = transientRetries({ base: "650 millis", max: "10 seconds", atte
 export interface PreflightOptions {
   readonly createMissing: boolean
   /**
-   * Read who is unsubscribed in the list, so standing consent does not re-subscribe them: the
-   * list's unsubscribed recipients joined with its contacts, 1,000 a call.
+   * Who is unsubscribed in the list, so standing consent does not re-subscribe them
+   * (SuppressionSnapshot): read by the layer (`now`), or by whoever provides the set (`later`:
+   * serve, once the group's topic is read).
    */
-  readonly readSuppressions?: boolean
+  readonly suppressions?: "now" | "later"
   /** How long to retry a 429 or an unavailable Mailjet; a few tries by default. */
   readonly retry?: Schedule.Schedule<unknown, { readonly _tag: string; readonly message: string }>
 }
@@ -84,43 +89,49 @@ export class Preflight extends Context.Tag("signal-mailjet/Preflight")<Preflight
    * with PropertiesMissing, before anything is sent, when `missing` is `fail` and some are.
    */
   static readonly layer = (options: Omit<PreflightOptions, "createMissing"> & { readonly missing: MissingProperties }) =>
-    Layer.effectContext(Effect.gen(function*() {
+    Layer.scopedContext(Effect.gen(function*() {
       const { preset } = yield* Mapping
       const { resubscribe } = yield* Consent
-      const report = yield* preflight(preset, {
-        readSuppressions: resubscribe === "explicit",
-        ...options,
-        createMissing: options.missing === "create"
-      })
-      if (options.missing === "fail" && report.missing.length > 0) {
-        return yield* Effect.fail(new PropertiesMissing({ missing: report.missing }))
+      const checked = yield* preflight(preset, { ...options, createMissing: options.missing === "create" })
+      if (options.missing === "fail" && checked.missing.length > 0) {
+        return yield* Effect.fail(new PropertiesMissing({ missing: checked.missing }))
+      }
+      const set = makeSuppressions()
+      let report = checked
+      if (resubscribe === "explicit" && options.suppressions !== "later") {
+        const gateway = yield* MailjetGateway.fromContext
+        // Kept nowhere unless the stack says where (the CLI's state directory).
+        const kept = yield* Effect.serviceOption(SuppressionSnapshot)
+        const brought = yield* bring(set, { subscribers: checked.list.subscriberCount, retrying: preflightRetrying(gateway, options.retry) }).pipe(
+          Option.isSome(kept) ? Effect.provideService(SuppressionSnapshot, kept.value) : Effect.provide(SuppressionSnapshot.none)
+        )
+        report = { ...checked, ...brought }
       }
       return Context.make(Preflight, report).pipe(
         Context.add(PropertyTypes, new Map([...preset.datatypes, ...report.datatypes])),
-        Context.add(Suppressions, makeSuppressions(report.suppressed))
+        Context.add(Suppressions, set)
       )
     }))
 }
 
-/** The list's unsubscribed recipients by email: listrecipient gives contact IDs, contact their emails. */
-const readSuppressed = (
-  client: typeof MailjetClient.Service,
-  retrying: <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) => Effect.Effect<A, E>
-) =>
-  Effect.gen(function*() {
-    const unsubscribed = new Map(
-      (yield* allPages((p) => retrying(client.unsubscribedRecipients(p)))).map((r) => [r.contactId, r.unsubscribedAt])
-    )
-    if (unsubscribed.size === 0) return []
-    const suppressed: Array<readonly [string, Suppression]> = []
-    for (const c of yield* allPages((p) => retrying(client.contactsInList(p)))) {
-      const at = unsubscribed.get(c.id)
-      if (at !== undefined) {
-        suppressed.push([c.email.toLowerCase(), { reason: `unsubscribed in Mailjet${at === "" ? "" : ` at ${at}`}`, at }])
-      }
-    }
-    return suppressed
-  })
+/**
+ * Preflight's calls: each takes a slot of the run's budget (the gateway's), and a transient failure
+ * is retried on `retry` (else about 15 s), said once at the first one.
+ */
+export const preflightRetrying = (gateway: typeof MailjetGateway.Service, retry?: PreflightOptions["retry"]) => {
+  // Said at the first failure, not after 15 s of silence: what failed, and that it is retried.
+  let announced = false
+  const schedule = retry ?? transient.pipe(
+    // The schedule sees every failure, the fatal ones (401, no such list) included: only what is retried is announced.
+    Schedule.tapInput((e: { readonly _tag: string; readonly message: string }) => {
+      if (announced || !isTransient(e)) return Effect.void
+      announced = true
+      return Effect.logWarning(`preflight: ${e.message} Retrying for about 15 s.`)
+    })
+  )
+  return <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) =>
+    Effect.retry(gateway.paced(e), { schedule, while: isTransient })
+}
 
 export const preflight: (
   preset: Preset,
@@ -134,18 +145,7 @@ export const preflight: (
   // or the run's first second draws 429s (measured: 2 at 10 calls/s) and starts at half its rate.
   const gateway = yield* MailjetGateway.fromContext
   const client = gateway.client
-  // Said at the first failure, not after 15 s of silence: what failed, and that it is retried.
-  let announced = false
-  const schedule = options.retry ?? transient.pipe(
-    // The schedule sees every failure, the fatal ones (401, no such list) included: only what is retried is announced.
-    Schedule.tapInput((e: { readonly _tag: string; readonly message: string }) => {
-      if (announced || !isTransient(e)) return Effect.void
-      announced = true
-      return Effect.logWarning(`preflight: ${e.message} Retrying for about 15 s.`)
-    })
-  )
-  const retrying = <A, E extends { readonly _tag: string; readonly message: string }>(e: Effect.Effect<A, E>) =>
-    Effect.retry(gateway.paced(e), { schedule, while: isTransient })
+  const retrying = preflightRetrying(gateway, options.retry)
   const list = yield* retrying(client.getList)
   const defined = new Map((yield* retrying(client.listProperties)).map((p) => [p.name.toLowerCase(), p]))
   const missing: Array<{ name: string; datatype: Datatype }> = []
@@ -171,6 +171,5 @@ export const preflight: (
     created.push(marker)
   }
   if (marker?.datatype === "datetime") datatypes.set(LAST_EVENT_PROPERTY, "datetime")
-  const suppressed = options.readSuppressions === true ? yield* readSuppressed(client, retrying) : []
-  return { list, missing, created, mismatched, datatypes, marker: marker?.datatype === "datetime", suppressed }
+  return { list, missing, created, mismatched, datatypes, marker: marker?.datatype === "datetime", suppressed: [], pending: 0 }
 })

@@ -1,7 +1,8 @@
 /**
  * What the CLI keeps between runs, in one directory: keyed records with times, one file per kind
- * (`tombstones.json`: erasures; the scale issue's suppression snapshot may be another), and the
- * state's secret key, which keyed hashes are made with, so a record's key is never the address.
+ * (`tombstones.json`: erasures, keyed by keyed hashes made with the state's secret key, so their
+ * key is never the address; `suppressions-{list}.json`: the list's unsubscribed contacts by
+ * contact ID, their addresses in the value, see Run/SnapshotFile), and that secret key.
  *
  * The directory: `MAILJET_STATE_DIR`, else `$XDG_STATE_HOME/signal-mailjet`, else
  * `~/.local/state/signal-mailjet` (from `HOME`). Nothing is created until something is written: a

@@ -42,7 +42,25 @@ export interface SimulatorOptions {
   readonly recordRequests?: boolean | undefined
   /** Mailjet's retry rule for event callbacks (every 30 s for 24 h), shortened for tests. */
   readonly callbacks?: CallbackOptions | undefined
+  /**
+   * A large list held from the start (and again after a reset), without a managecontact call per
+   * contact: tests and the bench of a list's suppressions (`simulate --seed-contacts`).
+   */
+  readonly seedContacts?: SeedContacts | undefined
 }
+
+/** `count` contacts `seed-{n}@example.com` in the first list; every `1 / unsubscribedRatio`-th unsubscribed. */
+export interface SeedContacts {
+  readonly count: number
+  readonly unsubscribedRatio: number
+}
+
+/** The address of the `n`-th seeded contact (from 1). */
+export const seededEmail = (n: number): string => `seed-${n}@example.com`
+
+/** Whether the `n`-th seeded contact is unsubscribed: evenly spread, `ratio` of them. */
+export const seededUnsubscribed = (n: number, ratio: number): boolean =>
+  ratio > 0 && Math.floor(n * ratio) !== Math.floor((n - 1) * ratio)
 
 export interface Incoming {
   readonly method: string
@@ -88,6 +106,18 @@ export const makeCore = (options: SimulatorOptions): Core => {
     recordLimit: options.recordLimit ?? 100_000,
     recordRequests: options.recordRequests ?? true
   })
+  const seed = () => {
+    const s = options.seedContacts
+    const list = state.lists.values().next().value
+    if (s === undefined || list === undefined) return
+    const now = Date.now()
+    for (let n = 1; n <= s.count; n++) {
+      const c = state.addContact(seededEmail(n), now)
+      state.setMembership(c, list, "subscribed", now)
+      if (seededUnsubscribed(n, s.unsubscribedRatio)) state.setMembership(c, list, "unsubscribed", now)
+    }
+  }
+  seed()
   const callbacks = makeCallbacks(state, options.callbacks)
   const faults = makeFaults(options.faults ?? {}, options.seed ?? Math.floor(Math.random() * 4294967296))
   const route = makeRoutes(state, faults)
@@ -160,6 +190,7 @@ export const makeCore = (options: SimulatorOptions): Core => {
     setFaults: faults.set,
     reset: () => {
       state.reset()
+      seed()
       faults.reset()
       route.resetJobs()
     },

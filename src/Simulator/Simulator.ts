@@ -30,9 +30,10 @@ export type {
   RecordedRequest,
   SimulatedContact,
   SimulatorFaults,
+  SeedContacts,
   SimulatorOptions
 } from "./Core.js"
-export { FRESH_ACCOUNT_PROPERTIES, TOO_MANY_REQUESTS_BODY } from "./Core.js"
+export { FRESH_ACCOUNT_PROPERTIES, seededEmail, seededUnsubscribed, TOO_MANY_REQUESTS_BODY } from "./Core.js"
 
 /** The simulator's state, independent of the socket it is served on. */
 export interface SimulatorState {

@@ -135,6 +135,7 @@ export const makeEngine: Effect.Effect<
     order,
     decide,
     resubscribe,
+    whole: suppressions.whole,
     bulk: (state: RunState) =>
       makeBulk({ gateway, lane: gateway.lane(runHooks(state)), config, state, fences, scope, send, erased: (email) => tombstones.erasedAt(email) !== undefined })
   }

@@ -14,7 +14,7 @@ import type { Outcome } from "../Domain/Outcome.js"
 import { eventTime, type TombstoneSet, tombstoneVerdict, unsubscribedBeforeErasure } from "../Domain/Tombstones.js"
 import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
 import * as Metrics from "../Delivery/Metrics.js"
-import type { Prepared } from "../Delivery/Prepare.js"
+import { demote, type Prepared } from "../Delivery/Prepare.js"
 import { addRefused, supersededReason, withoutRefused } from "../Delivery/Refused.js"
 import { guardReplay } from "../Delivery/ReplayGuard.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
@@ -35,6 +35,23 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
     const tombstone = tombstones.get(p.email)
     const erased = tombstone === undefined ? undefined : tombstoneVerdict(tombstone.at, eventTime(p.timestamp))
     if (erased !== undefined) return { outcome: "dropped", reason: erased } as const
+    // ---- The list's view being read (Mailjet/SuppressionSnapshot.ts): standing consent, and an
+    // erasure (which keeps whether its contact was unsubscribed), first ask Mailjet about the contact.
+    const asking = suppressions !== undefined && (p.erase === true || (p.action === "addforce" && !p.explicit && p.demoted === undefined))
+      ? suppressions.asking(p.email)
+      : undefined
+    if (asking !== undefined) {
+      const asked = yield* Effect.either(gateway.retrying(lane, asking))
+      if (Either.isLeft(asked)) {
+        const e = asked.left
+        return e._tag === "CallStopped"
+          ? { outcome: "not-attempted", reason: e.reason, ...(e.error === undefined ? {} : { error: e.error }) } as const
+          : { outcome: "dead-lettered", error: e.rateLimited ? "RateLimited" : "MailjetUnavailable", reason: `not sent: whether the contact is unsubscribed could not be read: ${e.message}`, attempts: 0 } as const
+      }
+      const held = p.erase === true ? undefined : suppressions!.get(p.email)
+      if (held !== undefined) p = demote(p, held.reason)
+    }
+    // ---- end of the view's hook.
     if (p.erase === true) return yield* erase(p, seq, state, lane)
     let body = p.body
     let demoted = p.demoted

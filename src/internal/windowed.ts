@@ -51,6 +51,8 @@ export interface WindowEngine {
   readonly decide: (item: Item) => Prepared
   /** Suppressions applied, as late as possible. */
   readonly resubscribe: (p: Send) => Send
+  /** Done once the list's view of who is unsubscribed is whole (Mailjet/SuppressionSnapshot.ts). */
+  readonly whole: Effect.Effect<void>
   /** A run's bulk jobs: the outcome of each of a window's updates, in their order. */
   readonly bulk: (state: RunState) => {
     readonly window: (sends: ReadonlyArray<Send>, again: () => ReadonlyArray<Send>) => Effect.Effect<ReadonlyArray<Outcome>>
@@ -196,6 +198,8 @@ export const windowed = <M, E, R>(
       Effect.gen(function*() {
         for (const t of u.tickets) yield* order.turn(t)
         yield* order.fenced(u.tickets.map((t) => t.email), state)
+        // Its standing consent needs the list's whole view: cheaper to wait for than to ask per contact.
+        yield* Effect.raceFirst(engine.whole, Effect.asVoid(state.onStop))
         const stopped = yield* state.stopped
         const why = Option.isSome(stopped) ? stopped : state.admit(u.last) ? Option.none() : Option.some({ _tag: "Shutdown" } as const)
         // Suppressions as late as for one event: after the earlier events of the window's contacts.
