@@ -12,6 +12,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -67,10 +68,11 @@ export const makeOrder = (patience: Duration.Duration): Order => {
     },
     turn: (t) => t.turn === undefined ? Effect.void : Deferred.await(t.turn),
     release: (t) =>
-      Effect.suspend(() => {
+      Effect.sync(() => {
         t.released = true
         if (tails.get(t.email) === t) tails.delete(t.email)
-        return t.next === undefined ? Effect.void : Deferred.succeed(t.next, undefined)
+        // Completed in place: the next event's lane, waiting on it, is resumed by its scheduler.
+        if (t.next !== undefined) Deferred.unsafeDone(t.next, Exit.void)
       }),
     fences,
     fenced: (emails, state) =>
