@@ -78,10 +78,16 @@ export const orderedConcurrently = <A, B, E, R, R2>(
         })
       })
     })
+    const done = (job: Job<A, B>, exit: Exit.Exit<B>) => {
+      job.exit = exit
+      job.waiter?.(exit)
+      return Effect.void
+    }
+    // One match per element, where `Effect.exit` and a map made two steps and a closure more.
     const lane = Effect.forever(Effect.flatMap(take, (job) =>
-      Effect.map(Effect.exit(f(job.input)), (exit) => {
-        job.exit = exit
-        job.waiter?.(exit)
+      Effect.matchCauseEffect(f(job.input), {
+        onFailure: (cause) => done(job, Exit.failCause(cause)),
+        onSuccess: (b) => done(job, Exit.succeed(b))
       })))
     for (let i = 0; i < concurrency; i++) yield* Effect.forkScoped(lane)
     const result = (job: Job<A, B>): Effect.Effect<B> =>

@@ -8,7 +8,9 @@
  * flight finishes, everything after it is `not-attempted`, and the stream still yields a result
  * for every line it reads. The per-event path is send.ts, the windowed one windowed.ts.
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -165,12 +167,21 @@ export const makeEngine: Effect.Effect<
           const warning = logResultNow(r, p.mapped, p.email, read(item).position, labels)
           return warning === undefined ? Effect.succeed([item, r] as const) : Effect.as(warning, [item, r] as const)
         }
-        return Effect.ensuring(
-          Effect.matchEffect(send(resubscribe(p), p.seq, state, lane), {
-            onFailure: (e) => Effect.flatMap(stopOnFatal(state)(e), settled),
-            onSuccess: settled
-          }),
-          order.release(p.ticket)
+        // `ensuring` and `catchAll` as one match: the ticket is released however the send ends,
+        // an interruption included (the contact's next event, in this run or a later one, waits on it).
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.matchCauseEffect(restore(send(resubscribe(p), p.seq, state, lane)), {
+            onFailure: (cause) => {
+              const fatal = Cause.failureOrCause(cause)
+              if (Either.isLeft(fatal)) return Effect.flatMap(stopOnFatal(state)(fatal.left), (o) => (order.releaseNow(p.ticket), settled(o)))
+              order.releaseNow(p.ticket)
+              return Effect.failCause(fatal.right)
+            },
+            onSuccess: (o) => {
+              order.releaseNow(p.ticket)
+              return settled(o)
+            }
+          })
         )
       }
       const settle = ({ item, p }: Extract<Unit<M>, { _tag: "One" }>): Effect.Effect<readonly [M, Result]> => {
