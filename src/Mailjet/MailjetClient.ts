@@ -69,8 +69,10 @@ export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<M
    * `manageContact` for the per-event path, without an Effect per request: `done` is called once
    * with the usual answer (a 2xx whose body checks by hand), or else with the Effect that reads the
    * answer (statuses, a 404's look-up of the list, a transport failure), unless `cancel` came first.
+   * Optional, so that a client a host makes itself still fits: without it, every event takes the
+   * send loop (`manageContact`).
    */
-  readonly manageContactNow: (
+  readonly manageContactNow?: (
     body: ManageContactBody,
     done: (answer: ManagedContact | Effect.Effect<ManagedContact, ManageContactError>) => void
   ) => { readonly cancel: () => void }

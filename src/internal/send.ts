@@ -206,13 +206,13 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
    * status, a transport failure) goes on in `loop`, whose first turn reads it. The clock and the
    * metric labels are the calling fiber's, read once.
    */
-  const attempt = (p: Send, seq: number, state: RunState, lane: Lane) =>
+  const attempt = (p: Send, seq: number, state: RunState, lane: Lane, now: NonNullable<typeof client.manageContactNow>) =>
     Effect.withFiberRuntime<Outcome, FatalError>((fiber) => {
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
       return Effect.async<Outcome, FatalError>((resume) => {
         const started = clock.unsafeCurrentTimeMillis()
-        const pending = client.manageContactNow(p.body, (answer) => {
+        const pending = now(p.body, (answer) => {
           Metrics.countAttemptNow(clock.unsafeCurrentTimeMillis() - started, labels)
           resume(
             Effect.isEffect(answer)
@@ -228,11 +228,16 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
   return (p: Send, seq: number, state: RunState, lane: Lane): Effect.Effect<Outcome, FatalError> =>
     Effect.suspend(() => {
       const tombstone = tombstones.get(p.email)
-      // A stopped or draining run, an erased contact, an erasure, a replay: the loop decides.
-      if (tombstone !== undefined || p.erase === true || p.replay !== undefined || state.stoppedNow() !== undefined || !state.admit(seq)) {
+      // A client without the callback, a stopped or draining run, an erased contact, an erasure,
+      // a replay: the loop decides.
+      const now = client.manageContactNow
+      if (
+        now === undefined || tombstone !== undefined || p.erase === true || p.replay !== undefined ||
+        state.stoppedNow() !== undefined || !state.admit(seq)
+      ) {
         return loop(p, seq, state, lane, tombstone)
       }
       // A stop during the slot's wait: the loop says so (it checks the stop first).
-      return Effect.flatMap(gateway.slot(state.onStop), (now) => now ? attempt(p, seq, state, lane) : loop(p, seq, state, lane, tombstone))
+      return Effect.flatMap(gateway.slot(state.onStop), (go) => go ? attempt(p, seq, state, lane, now) : loop(p, seq, state, lane, tombstone))
     })
 }
