@@ -60,7 +60,29 @@ export const orderedConcurrently = <A, B, E, R, R2>(
       else queue.push(job)
       return job
     }
-    const take = Effect.suspend((): Effect.Effect<Job<A, B>> => {
+    const done = (job: Job<A, B>, exit: Exit.Exit<B>) => {
+      job.exit = exit
+      job.waiter?.(exit)
+      return Effect.void
+    }
+    // One match per element, where `Effect.exit` and a map made two steps and a closure more.
+    const run = (job: Job<A, B>) =>
+      Effect.matchCauseEffect(f(job.input), {
+        onFailure: (cause) => done(job, Exit.failCause(cause)),
+        onSuccess: (b) => done(job, Exit.succeed(b))
+      })
+    // An idle lane waits here; `submit` resumes it with its job.
+    const idleRun = Effect.flatMap(
+      Effect.async<Job<A, B>>((resume) => {
+        idle.push(resume)
+        return Effect.sync(() => {
+          const i = idle.indexOf(resume)
+          if (i >= 0) idle.splice(i, 1)
+        })
+      }),
+      run
+    )
+    const step = Effect.suspend(() => {
       if (head < queue.length) {
         const job = queue[head]!
         queue[head++] = undefined as never
@@ -68,21 +90,13 @@ export const orderedConcurrently = <A, B, E, R, R2>(
           queue.length = 0
           head = 0
         }
-        return Effect.succeed(job)
+        return run(job)
       }
-      return Effect.async<Job<A, B>>((resume) => {
-        idle.push(resume)
-        return Effect.sync(() => {
-          const i = idle.indexOf(resume)
-          if (i >= 0) idle.splice(i, 1)
-        })
-      })
+      return idleRun
     })
-    const lane = Effect.forever(Effect.flatMap(take, (job) =>
-      Effect.map(Effect.exit(f(job.input)), (exit) => {
-        job.exit = exit
-        job.waiter?.(exit)
-      })))
+    // `whileLoop`, not `Effect.forever`, which yields to the scheduler after every element: a
+    // round trip per event. The runtime still yields a fiber that runs long without waiting.
+    const lane = Effect.whileLoop({ while: () => true, body: () => step, step: () => {} })
     for (let i = 0; i < concurrency; i++) yield* Effect.forkScoped(lane)
     const result = (job: Job<A, B>): Effect.Effect<B> =>
       job.exit !== undefined

@@ -42,19 +42,33 @@ const outcomeCounter = (outcome: string, event: string, reason: string) => {
 }
 
 /** `event` must be of bounded cardinality: the preset's name for it, or "unmapped". */
-export const countOutcome = (event: string, o: Outcome): Effect.Effect<void> =>
-  Metric.increment(
-    outcomeCounter(
-      o.outcome,
-      event,
-      o.outcome === "delivered"
-        ? o.partial !== undefined ? `${o.action}+${o.partial.error}` : o.demoted === undefined ? o.action : `${o.action}+demoted`
-        : o.outcome === "dropped"
-        ? o.reason
-        : o.outcome === "erased" || o.outcome === "not-found"
-        ? o.action
-        : o.error ?? "stopped"
-    )
+export const countOutcome = (event: string, o: Outcome): Effect.Effect<void> => Metric.increment(counterOf(event, o))
+
+/**
+ * `countOutcome`, done now rather than as an Effect: the per-event path counts without running one.
+ * `labels`: the run's fiber's metric labels (`Effect.tagMetrics`), read once per run, which
+ * `Metric.increment` would read per call.
+ */
+export const countOutcomeNow = (event: string, o: Outcome, labels: ReadonlyArray<MetricLabel.MetricLabel>): void =>
+  counterOf(event, o).unsafeUpdate(1, labels)
+
+/** One managecontact attempt, counted now: `attempts` and `requestDuration`, as countOutcomeNow. */
+export const countAttemptNow = (elapsedMs: number, labels: ReadonlyArray<MetricLabel.MetricLabel>): void => {
+  requestDuration.unsafeUpdate(elapsedMs, labels)
+  attempts.unsafeUpdate(1, labels)
+}
+
+const counterOf = (event: string, o: Outcome) =>
+  outcomeCounter(
+    o.outcome,
+    event,
+    o.outcome === "delivered"
+      ? o.partial !== undefined ? `${o.action}+${o.partial.error}` : o.demoted === undefined ? o.action : `${o.action}+demoted`
+      : o.outcome === "dropped"
+      ? o.reason
+      : o.outcome === "erased" || o.outcome === "not-found"
+      ? o.action
+      : o.error ?? "stopped"
   )
 
 /** Masking lives in Domain (every layer masks); re-exported here for the public `Metrics` namespace. */

@@ -47,6 +47,8 @@ export const stopMessage = (s: StopReason): string =>
 
 export interface RunState {
   readonly stopped: Effect.Effect<Option.Option<StopReason>>
+  /** `stopped`, read synchronously: the per-event path checks it without an Effect (send.ts). */
+  readonly stoppedNow: () => StopReason | undefined
   /** Ends sending: in-flight events finish, later ones are `not-attempted`. First reason wins. */
   readonly stop: (reason: StopReason) => Effect.Effect<void>
   /** Completes when the run is stopped: waits (pacing, backoff) race it so a stop is prompt. */
@@ -71,12 +73,20 @@ export const makeRunState: Effect.Effect<RunState> = Effect.gen(function*() {
   // Before a drain every event is admitted and the furthest one is recorded; a drain cuts there.
   let furthest = -1
   let cut = Infinity
+  // The Deferred's value, kept beside it so that it can be read without running an Effect.
+  let reason: StopReason | undefined
   return {
     stopped: Effect.flatMap(
       Deferred.poll(stopped),
       Option.match({ onNone: () => Effect.succeedNone, onSome: Effect.asSome })
     ),
-    stop: (reason) => Effect.asVoid(Deferred.succeed(stopped, reason)),
+    stoppedNow: () => reason,
+    stop: (r) =>
+      Effect.suspend(() => {
+        // The first reason wins, as the Deferred's does.
+        reason ??= r
+        return Effect.asVoid(Deferred.succeed(stopped, r))
+      }),
     onStop: Deferred.await(stopped),
     drain: Effect.suspend(() => {
       if (cut === Infinity) cut = furthest + 1

@@ -13,7 +13,7 @@ import {
   BulkRefused,
   InvalidContact,
   ListNotFound,
-  type MailjetUnavailable,
+  MailjetUnavailable,
   PropertyMissing,
   type RateLimited,
   type Unauthorized
@@ -58,11 +58,24 @@ export { PropertyRejected } from "./MailjetShapes.js"
 export { allPages, type ErrorDetails, PAGE, readErrorBody } from "./MailjetHttp.js"
 
 type Transient = RateLimited | MailjetUnavailable
+/** What a managecontact call fails with. */
+export type ManageContactError = Unauthorized | ListNotFound | PropertyMissing | InvalidContact | Transient
 
 export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<MailjetClient, {
   readonly manageContact: (
     body: ManageContactBody
   ) => Effect.Effect<ManagedContact, Unauthorized | ListNotFound | PropertyMissing | InvalidContact | Transient>
+  /**
+   * `manageContact` for the per-event path, without an Effect per request: `done` is called once
+   * with the usual answer (a 2xx whose body checks by hand), or else with the Effect that reads the
+   * answer (statuses, a 404's look-up of the list, a transport failure), unless `cancel` came first.
+   * Optional, so that a client a host makes itself still fits: without it, every event takes the
+   * send loop (`manageContact`).
+   */
+  readonly manageContactNow?: (
+    body: ManageContactBody,
+    done: (answer: ManagedContact | Effect.Effect<ManagedContact, ManageContactError>) => void
+  ) => { readonly cancel: () => void }
   /** Starts a bulk job on the configured list: its JobID. */
   readonly manageManyContacts: (
     action: Action,
@@ -104,7 +117,7 @@ export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<M
 }
 
 const make = Effect.gen(function*() {
-  const { decodeOk, deleteV4, errorDetails, getV3, listId, request, send, unavailable } = yield* makeTransport(yield* MailjetConfig)
+  const { decodeOk, deleteV4, errorDetails, getV3, listId, reply, request, requestNow, send, unavailable } = yield* makeTransport(yield* MailjetConfig)
 
   const decodeList = decodeOk(envelope(ListItem))
   const getList = send<ContactList, ListNotFound>(request("GET", `/contactslist/${listId}`), {
@@ -125,10 +138,7 @@ const make = Effect.gen(function*() {
   const manageContactPath = `/contactslist/${listId}/managecontact`
   // Built once: a schema made per call was compiled into a new parser per call.
   const decodeManaged = decodeOk(ManagedEnvelope, checkManaged)
-  const manageContact = (body: ManageContactBody) =>
-    send<ManagedContact, ListNotFound | PropertyMissing | InvalidContact | Unauthorized | Transient>(
-      request("POST", manageContactPath, body),
-      {
+  const managed = reply<ManagedContact, ListNotFound | PropertyMissing | InvalidContact | Unauthorized | Transient>({
       ok: (res) =>
         Effect.map(decodeManaged(res), (env): ManagedContact => ({
           status: res.status,
@@ -152,8 +162,19 @@ const make = Effect.gen(function*() {
             })
         )
       }
-    }
-    )
+    })
+  const manageContact = (body: ManageContactBody): Effect.Effect<ManagedContact, ManageContactError> =>
+    Effect.flatMap(request("POST", manageContactPath, body), managed)
+  const manageContactNow = (
+    body: ManageContactBody,
+    done: (answer: ManagedContact | Effect.Effect<ManagedContact, ManageContactError>) => void
+  ) =>
+    requestNow("POST", manageContactPath, body, (res) => {
+      if (res instanceof MailjetUnavailable) return done(Effect.fail(res))
+      // The usual answer read here, the same way `decodeManaged` reads it first.
+      const checked = res.status >= 200 && res.status < 300 ? checkManaged(parseJson(res.text)) : undefined
+      done(checked === undefined ? managed(res) : { status: res.status, contactId: checked.Data[0]?.ContactID })
+    })
 
   const manyPath = `/contactslist/${listId}/managemanycontacts`
   const decodeJobId = decodeOk(envelope(Schema.Struct({ JobID: Schema.Number })))
@@ -282,6 +303,7 @@ const make = Effect.gen(function*() {
 
   return MailjetClient.of({
     manageContact,
+    manageContactNow,
     manageManyContacts,
     bulkJob,
     bulkRejections,

@@ -98,6 +98,8 @@ export interface Reply {
  */
 class Exchange implements Dispatcher.DispatchHandler {
   settled = false
+  /** Set when the exchange is awaited as an Effect (`exchange`); else `done` is called (`exchangeNow`). */
+  resume: ((effect: Effect.Effect<Reply, MailjetUnavailable>) => void) | undefined = undefined
   controller: Dispatcher.DispatchController | undefined = undefined
   /** An abort wanted before undici starts the request (it waits in the pool's queue), done when it starts. */
   abortWith: Error | undefined = undefined
@@ -105,7 +107,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   status = 0
   readonly chunks: Array<Buffer> = []
   constructor(
-    readonly resume: (effect: Effect.Effect<Reply, MailjetUnavailable>) => void,
+    readonly done: ((reply: Reply | MailjetUnavailable) => void) | undefined,
     readonly origin: string,
     readonly onTimeout: () => MailjetUnavailable
   ) {}
@@ -116,8 +118,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.timer !== undefined) clearTimeout(this.timer)
     return true
   }
-  settle(effect: Effect.Effect<Reply, MailjetUnavailable>): void {
-    if (this.end()) this.resume(effect)
+  settle(reply: Reply | MailjetUnavailable): void {
+    if (!this.end()) return
+    if (this.done !== undefined) this.done(reply)
+    else this.resume!(reply instanceof MailjetUnavailable ? Effect.fail(reply) : Effect.succeed(reply))
+  }
+  /** Interrupted by its caller: ends it without an answer. */
+  cancel(): void {
+    if (this.end()) this.abort(new Error("interrupted"))
   }
   abort(error: Error): void {
     if (this.controller === undefined) this.abortWith = error
@@ -125,7 +133,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
   timedOut(): void {
     // Settled first: aborting reports an error of its own, which this one wins over.
-    this.settle(Effect.fail(this.onTimeout()))
+    this.settle(this.onTimeout())
     this.abort(new Error("timed out"))
   }
   onRequestStart(c: Dispatcher.DispatchController): void {
@@ -140,16 +148,16 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
   onResponseEnd(): void {
     const c = this.chunks
-    this.settle(Effect.succeed({ status: this.status, text: (c.length === 1 ? c[0]! : Buffer.concat(c)).toString("utf8") }))
+    this.settle({ status: this.status, text: (c.length === 1 ? c[0]! : Buffer.concat(c)).toString("utf8") })
   }
   onResponseError(_c: Dispatcher.DispatchController, error: Error): void {
     const code = (error as NodeJS.ErrnoException).code
-    this.settle(Effect.fail(
+    this.settle(
       new MailjetUnavailable({
         detail: `transport error: ${error.message}`,
         ...(code !== undefined && UNREACHABLE_CODES.has(code) ? { unreachable: this.origin } : {})
       })
-    ))
+    )
   }
 }
 const timedOut = (x: Exchange) => x.timedOut()
@@ -170,13 +178,35 @@ const exchange = (
   origin: string
 ): Effect.Effect<Reply, MailjetUnavailable> =>
   Effect.async<Reply, MailjetUnavailable>((resume) => {
-    const x = new Exchange(resume, origin, onTimeout)
-    pool.dispatch(options, x)
-    if (!x.settled) x.timer = setTimeout(timedOut, timeoutMs, x)
-    return Effect.sync(() => {
-      if (x.end()) x.abort(new Error("interrupted"))
-    })
+    const x = new Exchange(undefined, origin, onTimeout)
+    x.resume = resume
+    start(pool, options, timeoutMs, x)
+    return Effect.sync(() => x.cancel())
   })
+
+const start = (pool: Pool, options: Dispatcher.DispatchOptions, timeoutMs: number, x: Exchange): Exchange => {
+  pool.dispatch(options, x)
+  if (!x.settled) x.timer = setTimeout(timedOut, timeoutMs, x)
+  return x
+}
+
+/** A started exchange, for a caller that awaits it with a callback: `cancel` ends it unanswered. */
+export interface Pending {
+  readonly cancel: () => void
+}
+
+/**
+ * `exchange` with a callback instead of an Effect, for the per-event path (send.ts): `done` is
+ * called once, with the reply or a transport failure, unless `cancel` came first.
+ */
+const exchangeNow = (
+  pool: Pool,
+  options: Dispatcher.DispatchOptions,
+  timeoutMs: number,
+  onTimeout: () => MailjetUnavailable,
+  origin: string,
+  done: (reply: Reply | MailjetUnavailable) => void
+): Pending => start(pool, options, timeoutMs, new Exchange(done, origin, onTimeout))
 
 /** Mailjet's largest page (`Limit`). */
 export const PAGE = 1000
@@ -220,24 +250,31 @@ export const makeTransport = (config: MailjetSettings) => Effect.gen(function*()
       : { method, path: basePath + path, headers: jsonHeaders, body: JSON.stringify(body) }
     return exchange(pool, options, timeoutMs, timedOut, root.origin)
   }
+  /** `request` with a callback (exchangeNow). */
+  const requestNow = (method: "POST", path: string, body: unknown, done: (reply: Reply | MailjetUnavailable) => void) =>
+    exchangeNow(pool, { method, path: basePath + path, headers: jsonHeaders, body: JSON.stringify(body) }, timeoutMs, timedOut, root.origin, done)
 
   /** Statuses every endpoint shares are mapped here; the rest by `status` (a read may succeed on 404). */
+  const reply = <A, E>(on: {
+    readonly ok: (res: Reply) => Effect.Effect<A, E | MailjetUnavailable>
+    readonly status: (res: Reply) => Effect.Effect<A, E | MailjetUnavailable>
+  }) =>
+  (res: Reply): Effect.Effect<A, E | Unauthorized | Transient> => {
+    const s = res.status
+    if (s >= 200 && s < 300) return on.ok(res)
+    // 401 and 429 bodies are not JSON (empty, or an HTML page).
+    if (s === 401) return Effect.fail(new Unauthorized())
+    if (s === 429) return Effect.fail(new RateLimited())
+    if (s >= 500 || s === 408) return Effect.fail(unavailable(serverError(res)))
+    return on.status(res)
+  }
   const send = <A, E>(
     exchanged: Effect.Effect<Reply, MailjetUnavailable>,
     on: {
       readonly ok: (res: Reply) => Effect.Effect<A, E | MailjetUnavailable>
       readonly status: (res: Reply) => Effect.Effect<A, E | MailjetUnavailable>
     }
-  ): Effect.Effect<A, E | Unauthorized | Transient> =>
-    Effect.flatMap(exchanged, (res): Effect.Effect<A, E | Unauthorized | Transient> => {
-      const s = res.status
-      if (s >= 200 && s < 300) return on.ok(res)
-      // 401 and 429 bodies are not JSON (empty, or an HTML page).
-      if (s === 401) return Effect.fail(new Unauthorized())
-      if (s === 429) return Effect.fail(new RateLimited())
-      if (s >= 500 || s === 408) return Effect.fail(unavailable(serverError(res)))
-      return on.status(res)
-    })
+  ): Effect.Effect<A, E | Unauthorized | Transient> => Effect.flatMap(exchanged, reply(on))
 
   /**
    * The reply's envelope, with the parser made once rather than per call; `check` (a hand-written
@@ -272,5 +309,5 @@ export const makeTransport = (config: MailjetSettings) => Effect.gen(function*()
   const deleteV4 = (path: string) =>
     exchange(pool, { method: "DELETE", path: new URL(path, new URL("/v4/", config.baseUrl)).pathname, headers }, timeoutMs, timedOut, root.origin)
 
-  return { listId, request, getV3, deleteV4, send, decodeOk, errorDetails, unavailable }
+  return { listId, request, requestNow, getV3, deleteV4, send, reply, decodeOk, errorDetails, unavailable }
 })

@@ -8,7 +8,10 @@
  * flight finishes, everything after it is `not-attempted`, and the stream still yields a result
  * for every line it reads. The per-event path is send.ts, the windowed one windowed.ts.
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -42,7 +45,7 @@ import { BulkJobPending, makeRunState, MailjetOutage, runHooks, type RunState, t
 import { type FenceChange, makeOrder } from "./order.js"
 import { watchInBackground } from "./bulkJob.js"
 import { makeBulk } from "./bulkSettle.js"
-import { logResult, stopOnFatal, type Unit } from "./results.js"
+import { logResult, logResultNow, stopOnFatal, type Ticketed, type Unit } from "./results.js"
 import { makeSend, type Send } from "./send.js"
 import { AUTO_BACKLOG_SECONDS, windowed } from "./windowed.js"
 
@@ -149,6 +152,8 @@ export const makeEngine: Effect.Effect<
     Stream.unwrap(Effect.gen(function*() {
       const state = given ?? (yield* makeRunState)
       const lane = gateway.lane(runHooks(state))
+      // The run's metric labels, for what is counted without an Effect (logResultNow).
+      const labels = yield* FiberRef.get(FiberRef.currentMetricLabels)
       let seq = 0
       // Sequential and pure: decisions and per-contact tickets are taken in input order.
       const one = (item: M, prepared: Prepared) =>
@@ -157,10 +162,36 @@ export const makeEngine: Effect.Effect<
           item,
           p: prepared._tag === "Done" ? prepared : { ...prepared, seq: seq++, ticket: order.take(prepared.email) }
         }) as const
+      const settleNow = (item: M, p: Ticketed): Effect.Effect<readonly [M, Result]> => {
+        const settled = (o: Outcome): Effect.Effect<readonly [M, Result]> => {
+          const r = resultOf(p, o)
+          const warning = logResultNow(r, p.mapped, p.email, read(item).position, labels)
+          return warning === undefined ? Effect.succeed([item, r] as const) : Effect.as(warning, [item, r] as const)
+        }
+        // `ensuring` and `catchAll` as one match: the ticket is released however the send ends,
+        // an interruption included (the contact's next event, in this run or a later one, waits on it).
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.matchCauseEffect(restore(send(resubscribe(p), p.seq, state, lane)), {
+            onFailure: (cause) => {
+              const fatal = Cause.failureOrCause(cause)
+              if (Either.isLeft(fatal)) return Effect.flatMap(stopOnFatal(state)(fatal.left), (o) => (order.releaseNow(p.ticket), settled(o)))
+              order.releaseNow(p.ticket)
+              return Effect.failCause(fatal.right)
+            },
+            onSuccess: (o) => {
+              order.releaseNow(p.ticket)
+              return settled(o)
+            }
+          })
+        )
+      }
       const settle = ({ item, p }: Extract<Unit<M>, { _tag: "One" }>): Effect.Effect<readonly [M, Result]> => {
         if (p._tag === "Done") {
           return Effect.as(logResult(p.result, p.mapped ?? "unmapped", undefined, read(item).position), [item, p.result] as const)
         }
+        // Its turn now and no bulk job to wait for (the usual event): one Effect for the send, and
+        // the outcome counted, released and handed on as plain code.
+        if (!bulkable && p.ticket.turn === undefined) return settleNow(item, p)
         return order.turn(p.ticket).pipe(
           Effect.zipRight(bulkable ? order.fenced([p.email], state) : Effect.void),
           // Suppressions are read as late as possible: one learnt while the event waited still counts.

@@ -12,6 +12,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -40,6 +41,8 @@ export interface Order {
   readonly turn: (ticket: Ticket) => Effect.Effect<void>
   /** This event ended (sent or not): the contact's next one may go. */
   readonly release: (ticket: Ticket) => Effect.Effect<void>
+  /** `release`, done now. */
+  readonly releaseNow: (ticket: Ticket) => void
   readonly fences: Fences
   /**
    * Holds these contacts back while an earlier bulk job of theirs may still land, up to
@@ -56,6 +59,12 @@ export interface Order {
 export const makeOrder = (patience: Duration.Duration): Order => {
   const tails = new Map<string, Ticket>()
   const fences = makeFences()
+  const releaseNow = (t: Ticket) => {
+    t.released = true
+    if (tails.get(t.email) === t) tails.delete(t.email)
+    // Completed in place: the next event's lane, waiting on it, is resumed by its scheduler.
+    if (t.next !== undefined) Deferred.unsafeDone(t.next, Exit.void)
+  }
   return {
     take: (email) => {
       const previous = tails.get(email)
@@ -66,12 +75,8 @@ export const makeOrder = (patience: Duration.Duration): Order => {
       return mine
     },
     turn: (t) => t.turn === undefined ? Effect.void : Deferred.await(t.turn),
-    release: (t) =>
-      Effect.suspend(() => {
-        t.released = true
-        if (tails.get(t.email) === t) tails.delete(t.email)
-        return t.next === undefined ? Effect.void : Deferred.succeed(t.next, undefined)
-      }),
+    release: (t) => Effect.sync(() => releaseNow(t)),
+    releaseNow,
     fences,
     fenced: (emails, state) =>
       Effect.suspend(() => {

@@ -3,6 +3,7 @@
  * counted once per event, and results that read their event's text again only when asked.
  */
 import * as Effect from "effect/Effect"
+import type * as MetricLabel from "effect/MetricLabel"
 import type { Outcome, Result } from "../Domain/Outcome.js"
 import * as Metrics from "../Delivery/Metrics.js"
 import type { Item, Prepared } from "../Delivery/Prepare.js"
@@ -38,24 +39,41 @@ export const stopOnFatal = (state: RunState) => (error: FatalError) =>
 
 /** Counts the outcome, and logs what a reader must act on (a dead letter, a partial update), email masked. */
 export const logResult = (r: Result, mapped: string, email: string | undefined, position: Item["position"]) => {
+  const count = Metrics.countOutcome(mapped, r.outcome)
+  const warning = warningOf(r, email, position)
+  return warning === undefined ? count : Effect.zipRight(count, warning)
+}
+
+/**
+ * `logResult` for the per-event path: counts now (`labels`: the run's metric labels), and returns
+ * the warning to log, if any (most events have none).
+ */
+export const logResultNow = (
+  r: Result,
+  mapped: string,
+  email: string | undefined,
+  position: Item["position"],
+  labels: ReadonlyArray<MetricLabel.MetricLabel>
+): Effect.Effect<void> | undefined => {
+  Metrics.countOutcomeNow(mapped, r.outcome, labels)
+  return warningOf(r, email, position)
+}
+
+const warningOf = (r: Result, email: string | undefined, position: Item["position"]): Effect.Effect<void> | undefined => {
   const o = r.outcome
-  const count = Metrics.countOutcome(mapped, o)
   const warning = o.outcome === "dead-lettered"
     ? { message: `dead-lettered: ${o.reason}`, error: o.error }
     : o.outcome === "delivered" && o.partial !== undefined
     ? { message: `delivered without ${o.partial.properties.join(", ")}, dead-lettered on their own: ${o.partial.reason}`, error: o.partial.error }
     : undefined
-  if (warning === undefined) return count
-  return Effect.zipRight(
-    count,
-    Effect.logWarning(warning.message).pipe(
-      Effect.annotateLogs({
-        ...(position === undefined ? { line: r.line } : position),
-        event: r.event ?? "?",
-        error: warning.error,
-        ...(email === undefined ? {} : { email: Metrics.maskEmail(email) })
-      })
-    )
+  if (warning === undefined) return undefined
+  return Effect.logWarning(warning.message).pipe(
+    Effect.annotateLogs({
+      ...(position === undefined ? { line: r.line } : position),
+      event: r.event ?? "?",
+      error: warning.error,
+      ...(email === undefined ? {} : { email: Metrics.maskEmail(email) })
+    })
   )
 }
 

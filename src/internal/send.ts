@@ -6,12 +6,14 @@
  * this runs once per event at full speed.
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { Outcome } from "../Domain/Outcome.js"
-import { eventTime, type TombstoneSet, tombstoneVerdict, unsubscribedBeforeErasure } from "../Domain/Tombstones.js"
+import { eventTime, type Tombstone, type TombstoneSet, tombstoneVerdict, unsubscribedBeforeErasure } from "../Domain/Tombstones.js"
 import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
 import * as Metrics from "../Delivery/Metrics.js"
 import { demote, type Prepared } from "../Delivery/Prepare.js"
@@ -19,20 +21,37 @@ import { addRefused, supersededReason, withoutRefused } from "../Delivery/Refuse
 import { guardReplay } from "../Delivery/ReplayGuard.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import { type Lane, type MailjetGateway, MAX_RATE_LIMITED_RETRIES } from "../Mailjet/MailjetGateway.js"
+import type { ManageContactError, ManagedContact } from "../Mailjet/MailjetClient.js"
 import type { FatalError, MailjetError } from "../Mailjet/MailjetError.js"
 import type { SuppressionSet } from "../Suppressions.js"
 import { makeErase } from "./erase.js"
 
 export type Send = Extract<Prepared, { _tag: "Send" }>
 
-/** Sends one update until it is done (`seq`: its place in the input, for a drain); fails only with a fatal error. */
+/**
+ * Sends one update until it is done (`seq`: its place in the input, for a drain); fails only with a
+ * fatal error. The usual event (no erasure, no replay, a run not stopped, a slot now or after a
+ * wait) goes out with a callback and comes back as one Effect: the loop below is entered only for
+ * what it alone handles, and from where the usual path left off (its first answer in hand).
+ */
 export const makeSend = (gateway: typeof MailjetGateway.Service, config: DeliverySettings, tombstones: TombstoneSet, suppressions?: SuppressionSet) => {
   const client = gateway.client
   const erase = makeErase(gateway, tombstones, suppressions)
-  return Effect.fnUntraced(function*(p: Send, seq: number, state: RunState, lane: Lane): Effect.fn.Return<Outcome, FatalError> {
+
+  /**
+   * Everything the usual path does not: `first` is the first attempt's answer still to be read
+   * when that attempt went out on the usual path (paced, admitted and counted there).
+   */
+  const loop = Effect.fnUntraced(function*(
+    p: Send,
+    seq: number,
+    state: RunState,
+    lane: Lane,
+    tombstone: Tombstone | undefined,
+    first?: Effect.Effect<ManagedContact, ManageContactError>
+  ): Effect.fn.Return<Outcome, FatalError> {
     // Read at the contact's turn: an erasure earlier in the input is known by now. No event older
     // than an erasure brings the contact back; the time is read only for an erased contact.
-    const tombstone = tombstones.get(p.email)
     const erased = tombstone === undefined ? undefined : tombstoneVerdict(tombstone.at, eventTime(p.timestamp))
     if (erased !== undefined) return { outcome: "dropped", reason: erased } as const
     // ---- The list's view being read (Mailjet/SuppressionSnapshot.ts): standing consent, and an
@@ -61,7 +80,7 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
       body = { ...body, Action: "unsub" }
       demoted ??= unsubscribedBeforeErasure(tombstone)
     }
-    let attempts = 0
+    let attempts = first === undefined ? 0 : 1
     let failures = 0
     let limited = 0
     let partial = p.partial
@@ -71,20 +90,23 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
     // The gateway's retry schedule, driven here: made at the first failure, most events have none.
     let backoff: Schedule.ScheduleDriver<unknown, unknown> | undefined
     while (true) {
-      const stopped = yield* state.stopped
-      if (Option.isSome(stopped)) {
-        return {
-          outcome: "not-attempted",
-          reason: stopMessage(stopped.value),
-          ...(attempts > 0 ? { attempts } : {})
-        } as const
+      // The usual path took the stop's check, the drain's and the slot for the first attempt.
+      if (first === undefined) {
+        const stopped = yield* state.stopped
+        if (Option.isSome(stopped)) {
+          return {
+            outcome: "not-attempted",
+            reason: stopMessage(stopped.value),
+            ...(attempts > 0 ? { attempts } : {})
+          } as const
+        }
+        if (attempts === 0 && !state.admit(seq)) {
+          return { outcome: "not-attempted", reason: stopMessage({ _tag: "Shutdown" }) } as const
+        }
+        // A replay's read is two calls (the list recipient and the contact's data): two slots. A
+        // stop during the wait is seen at the top of the loop.
+        if (!(yield* gateway.slot(state.onStop, guarded ? 1 : 2))) continue
       }
-      if (attempts === 0 && !state.admit(seq)) {
-        return { outcome: "not-attempted", reason: stopMessage({ _tag: "Shutdown" }) } as const
-      }
-      // A replay's read is two calls (the list recipient and the contact's data): two slots. A
-      // stop during the wait is seen at the top of the loop.
-      if (!(yield* gateway.slot(state.onStop, guarded ? 1 : 2))) continue
       let error: MailjetError
       if (!guarded) {
         const read = yield* Effect.either(client.contactState(p.email))
@@ -101,31 +123,21 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
         }
         error = read.left
       } else {
-        // Attempts count what was sent to managecontact; the replay's read is not one.
-        attempts++
-        const started = yield* Clock.currentTimeMillis
-        const result = yield* Effect.either(client.manageContact(body))
-        const elapsed = (yield* Clock.currentTimeMillis) - started
-        yield* Metrics.requestDuration(Effect.succeed(elapsed))
-        yield* Metrics.attempts(Effect.succeed(1))
-        if (Either.isRight(result)) {
-          lane.answered()
-          // Subscribed again: the unsubscribe the erasure kept no longer holds.
-          if (tombstone?.unsub === true && body.Action === "addforce") tombstones.lift(p.email)
-          return {
-            outcome: "delivered",
-            action: body.Action,
-            status: result.right.status,
-            attempts,
-            ...(partial === undefined ? {} : { partial }),
-            ...(superseded.length > 0
-              ? { superseded, note: supersededReason(superseded, `sent as ${body.Action}`) }
-              : p.note === undefined
-              ? {}
-              : { note: p.note }),
-            ...(demoted === undefined ? {} : { demoted })
-          } as const
+        let result: Either.Either<ManagedContact, ManageContactError>
+        if (first !== undefined) {
+          // The first attempt, sent and counted on the usual path: its answer is read here.
+          result = yield* Effect.either(first)
+          first = undefined
+        } else {
+          // Attempts count what was sent to managecontact; the replay's read is not one.
+          attempts++
+          const started = yield* Clock.currentTimeMillis
+          result = yield* Effect.either(client.manageContact(body))
+          const elapsed = (yield* Clock.currentTimeMillis) - started
+          yield* Metrics.requestDuration(Effect.succeed(elapsed))
+          yield* Metrics.attempts(Effect.succeed(1))
         }
+        if (Either.isRight(result)) return succeeded(p, body, result.right, attempts, partial, superseded, demoted, lane, tombstone)
         error = result.left
       }
       switch (error._tag) {
@@ -175,4 +187,74 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
       }
     }
   })
+
+  /** Mailjet took the update: the outcome, the same on either path. */
+  const succeeded = (
+    p: Send,
+    body: Send["body"],
+    answer: ManagedContact,
+    attempts: number,
+    partial: Send["partial"],
+    superseded: ReadonlyArray<string>,
+    demoted: Send["demoted"],
+    lane: Lane,
+    tombstone: Tombstone | undefined
+  ): Outcome => {
+    lane.answered()
+    // Subscribed again: the unsubscribe the erasure kept no longer holds.
+    if (tombstone?.unsub === true && body.Action === "addforce") tombstones.lift(p.email)
+    return {
+      outcome: "delivered",
+      action: body.Action,
+      status: answer.status,
+      attempts,
+      ...(partial === undefined ? {} : { partial }),
+      ...(superseded.length > 0
+        ? { superseded, note: supersededReason(superseded, `sent as ${body.Action}`) }
+        : p.note === undefined
+        ? {}
+        : { note: p.note }),
+      ...(demoted === undefined ? {} : { demoted })
+    } as const
+  }
+
+  /**
+   * The first attempt with a callback: the usual answer makes the outcome here; any other (a
+   * status, a transport failure) goes on in `loop`, whose first turn reads it. The clock and the
+   * metric labels are the calling fiber's, read once.
+   */
+  const attempt = (p: Send, seq: number, state: RunState, lane: Lane, now: NonNullable<typeof client.manageContactNow>) =>
+    Effect.withFiberRuntime<Outcome, FatalError>((fiber) => {
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+      return Effect.async<Outcome, FatalError>((resume) => {
+        const started = clock.unsafeCurrentTimeMillis()
+        const pending = now(p.body, (answer) => {
+          Metrics.countAttemptNow(clock.unsafeCurrentTimeMillis() - started, labels)
+          resume(
+            Effect.isEffect(answer)
+              ? loop(p, seq, state, lane, undefined, answer)
+              : Effect.succeed(succeeded(p, p.body, answer, 1, p.partial, [], p.demoted, lane, undefined))
+          )
+        })
+        return Effect.sync(pending.cancel)
+      })
+    })
+
+  // Suspended: what it reads (the tombstones, the stop, the drain's cut) is read when it runs.
+  return (p: Send, seq: number, state: RunState, lane: Lane): Effect.Effect<Outcome, FatalError> =>
+    Effect.suspend(() => {
+      const tombstone = tombstones.get(p.email)
+      // A client without the callback, a stopped or draining run, an erased contact, an erasure,
+      // a replay: the loop decides.
+      const now = client.manageContactNow
+      if (
+        now === undefined || tombstone !== undefined || p.erase === true || p.replay !== undefined ||
+        state.stoppedNow() !== undefined || !state.admit(seq)
+      ) {
+        return loop(p, seq, state, lane, tombstone)
+      }
+      // A stop during the slot's wait: the loop says so (it checks the stop first).
+      return Effect.flatMap(gateway.slot(state.onStop), (go) => go ? attempt(p, seq, state, lane, now) : loop(p, seq, state, lane, tombstone))
+    })
 }
