@@ -39,6 +39,16 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
   const erase = makeErase(gateway, tombstones, suppressions)
 
   /**
+   * While the list's view is being read (Mailjet/SuppressionSnapshot.ts), standing consent and an
+   * erasure (which keeps whether its contact was unsubscribed) first ask Mailjet about the contact:
+   * what does so, or undefined.
+   */
+  const askFirst = (p: Send) =>
+    suppressions !== undefined && (p.erase === true || (p.action === "addforce" && !p.explicit && p.demoted === undefined))
+      ? suppressions.asking(p.email)
+      : undefined
+
+  /**
    * Everything the usual path does not: `first` is the first attempt's answer still to be read
    * when that attempt went out on the usual path (paced, admitted and counted there).
    */
@@ -54,11 +64,8 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
     // than an erasure brings the contact back; the time is read only for an erased contact.
     const erased = tombstone === undefined ? undefined : tombstoneVerdict(tombstone.at, eventTime(p.timestamp))
     if (erased !== undefined) return { outcome: "dropped", reason: erased } as const
-    // ---- The list's view being read (Mailjet/SuppressionSnapshot.ts): standing consent, and an
-    // erasure (which keeps whether its contact was unsubscribed), first ask Mailjet about the contact.
-    const asking = suppressions !== undefined && (p.erase === true || (p.action === "addforce" && !p.explicit && p.demoted === undefined))
-      ? suppressions.asking(p.email)
-      : undefined
+    // ---- The list's view being read: ask first (an attempt handed over from the usual path never needed to).
+    const asking = first === undefined ? askFirst(p) : undefined
     if (asking !== undefined) {
       const asked = yield* Effect.either(gateway.retrying(lane, asking))
       if (Either.isLeft(asked)) {
@@ -246,11 +253,11 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
     Effect.suspend(() => {
       const tombstone = tombstones.get(p.email)
       // A client without the callback, a stopped or draining run, an erased contact, an erasure,
-      // a replay: the loop decides.
+      // a replay, a contact to ask Mailjet about first: the loop decides.
       const now = client.manageContactNow
       if (
         now === undefined || tombstone !== undefined || p.erase === true || p.replay !== undefined ||
-        state.stoppedNow() !== undefined || !state.admit(seq)
+        state.stoppedNow() !== undefined || !state.admit(seq) || askFirst(p) !== undefined
       ) {
         return loop(p, seq, state, lane, tombstone)
       }
