@@ -116,22 +116,31 @@ export const makeJobs = (ctx: JobContext) => {
    */
   let previousTurn: Deferred.Deferred<void> | undefined
 
-  /** Polls until the job ends or its deadline passes, once the jobs posted before it were seen to end. */
-  const poll = (job: number, deadline: number, posted: number, previous: Deferred.Deferred<void> | undefined) =>
+  /**
+   * Polls until the job ends or its deadline passes, once the jobs posted before it were seen to end
+   * or to run late. `turn` lets the next job poll: a job that runs late must not hold the later
+   * ones' polls back until their deadlines, so they are given up unseen although they have ended.
+   */
+  const poll = (job: number, deadline: number, posted: number, previous: Deferred.Deferred<void> | undefined, turn: Deferred.Deferred<void>) =>
     Effect.gen(function*() {
       if (previous !== undefined) yield* Effect.raceFirst(Deferred.await(previous), ctx.state.onStop)
       let polls = 0
       // At its expected end: how long the last job took, from its POST (which may be past already).
       let delay = Math.max(0, posted + Math.min(lastJobMs, slowest) - (yield* Clock.currentTimeMillis))
       let missed = 0
+      // Asked at least once before it is given up: behind a slow earlier job, its deadline may have
+      // passed while it waited its turn, and a job never asked about may well have ended (given up
+      // unasked, its events went one by one and were dead-lettered while the job had landed them).
+      let asked = false
       const backoff = yield* Schedule.driver(pollRetries)
       while (true) {
         const now = yield* Clock.currentTimeMillis
-        if (now >= deadline) {
+        if (now >= deadline && asked) {
           return yield* new JobFallback({ reason: `bulk job ${job} did not end within ${Duration.format(config.bulkJobTimeout)} (MAILJET_BULK_JOB_TIMEOUT)` })
         }
-        yield* Effect.raceFirst(Effect.sleep(Math.min(delay, deadline - now)), ctx.state.onStop)
+        yield* Effect.raceFirst(Effect.sleep(Math.max(0, Math.min(delay, deadline - now))), ctx.state.onStop)
         const r = yield* Effect.either(gateway.call(lane, client.bulkJob(job)))
+        asked = true
         if (r._tag === "Right") {
           yield* backoff.reset
           polls++
@@ -140,7 +149,9 @@ export const makeJobs = (ctx: JobContext) => {
             lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.95 : (yield* Clock.currentTimeMillis) - posted)
             return r.right
           }
-          // Missed: it should end soon, so look again soon, then less and less often.
+          // Missed: it should end soon, so look again soon, then less and less often; the next
+          // job need not wait for it any more.
+          yield* Deferred.succeed(turn, undefined)
           delay = missed = missed === 0 ? Math.max(100, lastJobMs / 4) : Math.min(Duration.toMillis(MAX_POLL), missed * 1.5)
           continue
         }
@@ -168,7 +179,7 @@ export const makeJobs = (ctx: JobContext) => {
       const deadline = posted + Duration.toMillis(config.bulkJobTimeout)
       const previous = previousTurn
       const turn = previousTurn = Deferred.unsafeMake<void>(FiberId.none)
-      const end = yield* poll(id, deadline, posted, previous).pipe(
+      const end = yield* poll(id, deadline, posted, previous, turn).pipe(
         Effect.ensuring(Deferred.succeed(turn, undefined)),
         // Not attempted, though the job may still land: a rerun sends the same updates again.
         Effect.catchTag("CallStopped", (e) =>
