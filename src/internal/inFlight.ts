@@ -57,12 +57,13 @@ const MIN_JOBS = 12
 
 /**
  * Events in flight at most, whatever the heap: what keeps a backfill's peak RSS within 150 MB in
- * the bin (measured with 30 s jobs, 2026-12-06: 75,000 peaked at 146 MB, 100,000 at 158 MB, 172,000
- * at 207 MB; RSS grows by about 330 B a held event, V8's own overhead included). Without the bin's
+ * the bin (measured with 30 s jobs, 2026-12-06: 400,000 events with 75,000 in flight peaked at
+ * 146 MB, 100,000 at 158 MB, 172,000 at 207 MB, and 1,000,000 events with 70,000 at 154 MB; RSS
+ * grows by about 330 B a held event, V8's own overhead included). Without the bin's
  * flags (`node dist/bin.js`, a host's process) V8's own limit is gigabytes, and the windows would
  * hold as much as the budget allows. Long jobs are what it costs: events/s ≈ this ÷ a window's life.
  */
-export const MAX_HELD_EVENTS = 70_000
+export const MAX_HELD_EVENTS = 50_000
 
 /** Events memory carries in flight: a share of the heap's limit (the bin's 128 MB, or V8's default). */
 export const eventsForHeap = (heapLimitBytes: number = V8.getHeapStatistics().heap_size_limit): number =>
