@@ -48,4 +48,23 @@ describe("Fences", () => {
       expect(told).toEqual(["opened 3 a@x.io,b@x.io", "ended 3"])
       expect(fences.of(["a@x.io"])).toEqual([])
     }))
+
+  it.effect("a job opened held (its window holds the contacts) fences them only once held, until it ends; held after its end, nothing", () =>
+    Effect.gen(function*() {
+      const fences = makeFences()
+      const told: Array<string> = []
+      fences.observe({ opened: (f) => told.push(`opened ${f.job} ${f.emails.length}`), ended: (f) => told.push(`ended ${f.job}`) })
+      const late = fences.openHeld(3, ["a@x.io", "b@x.io"])
+      expect(jobsOf(fences, ["a@x.io", "b@x.io"])).toEqual([])
+      fences.hold(late)
+      expect(jobsOf(fences, ["a@x.io", "b@x.io", "c@x.io"])).toEqual([3])
+      yield* fences.close(late)
+      expect(jobsOf(fences, ["a@x.io", "b@x.io"])).toEqual([])
+      const ended = fences.openHeld(4, ["c@x.io"])
+      yield* fences.close(ended)
+      fences.hold(ended)
+      expect(jobsOf(fences, ["c@x.io"])).toEqual([])
+      // Shared like any job of this process: told when opened, once when seen to end.
+      expect(told).toEqual(["opened 3 2", "ended 3", "opened 4 1", "ended 4"])
+    }))
 })

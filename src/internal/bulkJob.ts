@@ -174,7 +174,8 @@ export const makeJobs = (ctx: JobContext) => {
       // Sent: while the job runs, its contacts are only their emails.
       batch.bodies = undefined
       yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: batch.emails.length, action: batch.action }))
-      const fence = fences.open(id, batch.emails)
+      // Its contacts are held by their window until the job's end: fenced only if it is not seen.
+      const fence = fences.openHeld(id, batch.emails)
       const posted = yield* Clock.currentTimeMillis
       const deadline = posted + Duration.toMillis(config.bulkJobTimeout)
       const previous = previousTurn
@@ -185,7 +186,7 @@ export const makeJobs = (ctx: JobContext) => {
         Effect.catchTag("CallStopped", (e) =>
           new CallStopped({ reason: `${e.reason} (bulk job ${id}, still running, may land meanwhile)`, ...(e.error === undefined ? {} : { error: e.error }) })),
         // Its end not seen (the deadline, a stop, an interruption): it may still land.
-        Effect.onExit((exit) => exit._tag === "Success" ? fences.close(fence) : watch(fence))
+        Effect.onExit((exit) => exit._tag === "Success" ? fences.close(fence) : Effect.zipRight(Effect.sync(() => fences.hold(fence)), watch(fence)))
       )
       if (end.status !== "Completed") {
         return { _tag: "Fallback", reason: `bulk job ${id} ended ${end.detail}${end.error === "" ? "" : ` (${end.error})`}` } as const

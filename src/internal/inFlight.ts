@@ -33,9 +33,11 @@ export const fits = (held: Load, load: Load, limits: Limits): boolean =>
   (held.events + load.events <= limits.events && held.jobs + load.jobs <= limits.jobs)
 
 /**
- * What a held event costs: a heap snapshot of a 400,000-event backfill with 30 s jobs showed about
- * 500 B (its item, its contact's ticket and fence entry, the email twice, its share of the pack;
- * BENCHMARKS.md, "Long jobs").
+ * What a held event may cost: 500 B, what a heap snapshot showed before a window was one ticket.
+ * Now (snapshot of a 400,000-event backfill, 30 s jobs, 172,000 events in flight) about 150 B on
+ * V8's heap (its item, its contact's email and place in its job) and 100 B outside it (its share
+ * of the pack, its contact's hash); in RSS, V8's overhead included, about 330 B (BENCHMARKS.md,
+ * "Long jobs"). Kept at 500: MAX_HELD_EVENTS binds first in the bin.
  */
 export const HELD_EVENT_BYTES = 500
 /**
@@ -55,12 +57,13 @@ const MIN_JOBS = 12
 
 /**
  * Events in flight at most, whatever the heap: what keeps a backfill's peak RSS within 150 MB in
- * the bin (measured: 150,000 peaked at 168–214 MB, 50,000 at 159 MB with 30 s jobs). Without the
- * bin's flags (`node dist/bin.js`, a host's process) V8's own limit is gigabytes, and the windows
- * would hold as much as the budget allows. Long jobs are what it costs: events/s ≈ this ÷ a
- * window's life.
+ * the bin (measured with 30 s jobs, 2026-12-06: 400,000 events with 75,000 in flight peaked at
+ * 146 MB, 100,000 at 158 MB, 172,000 at 207 MB, and 1,000,000 events with 70,000 at 154 MB; RSS
+ * grows by about 330 B a held event, V8's own overhead included). Without the bin's
+ * flags (`node dist/bin.js`, a host's process) V8's own limit is gigabytes, and the windows would
+ * hold as much as the budget allows. Long jobs are what it costs: events/s ≈ this ÷ a window's life.
  */
-export const MAX_HELD_EVENTS = 40_000
+export const MAX_HELD_EVENTS = 50_000
 
 /** Events memory carries in flight: a share of the heap's limit (the bin's 128 MB, or V8's default). */
 export const eventsForHeap = (heapLimitBytes: number = V8.getHeapStatistics().heap_size_limit): number =>

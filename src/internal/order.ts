@@ -6,8 +6,13 @@
  *
  * Tickets are taken in the sequential stage, so the chain follows input order; the map holds only
  * contacts with an event in flight. A Deferred is made only when a later event of the same contact
- * has to wait: most events have none, and a Deferred costs a few µs to make. One object per
- * ticket: a window holds one for each of its contacts for as long as its jobs run.
+ * has to wait: most events have none, and a Deferred costs a few µs to make.
+ *
+ * A bulk window is one place in all its contacts' lines (WindowTicket): its contacts as hashes
+ * (ContactSet), one Deferred for whoever waits for it, and the ends it waits for, each once. A
+ * ticket each held about 500 bytes a contact while the window's jobs ran (a Deferred has a shape of
+ * its own), and long jobs hold a hundred thousand contacts in flight. A later event of a contact
+ * finds the latest window holding it among the windows in flight.
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -20,6 +25,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type Fence, type Fences, makeFences, unfinishedJobDetail } from "../Delivery/Fences.js"
 import type { RunState } from "../Delivery/RunState.js"
+import { ContactSet, type EmailHash, emailHash } from "./contactSet.js"
 
 export interface Ticket {
   readonly email: string
@@ -27,6 +33,15 @@ export interface Ticket {
   next: Deferred.Deferred<void> | undefined
   /** The previous event's end, when it had not ended as this one was taken. */
   readonly turn: Deferred.Deferred<void> | undefined
+}
+
+/** A bulk window's place in its contacts' lines: one for all of them. */
+export interface WindowTicket {
+  readonly contacts: ContactSet
+  released: boolean
+  next: Deferred.Deferred<void> | undefined
+  /** The ends of the earlier events and windows of its contacts that had not ended as it was taken, each once. */
+  readonly turns: ReadonlyArray<Deferred.Deferred<void>>
 }
 
 /** A bulk job of this process was accepted (it may land until it ends), or was seen to end. */
@@ -43,6 +58,12 @@ export interface Order {
   readonly release: (ticket: Ticket) => Effect.Effect<void>
   /** `release`, done now. */
   readonly releaseNow: (ticket: Ticket) => void
+  /** The next place in the lines of all these contacts (distinct); taken in input order. */
+  readonly takeWindow: (emails: ReadonlySet<string>) => WindowTicket
+  /** Waits for the earlier events and windows of the window's contacts to end. */
+  readonly windowTurn: (ticket: WindowTicket) => Effect.Effect<void>
+  /** The window ended: its contacts' next events may go. */
+  readonly releaseWindow: (ticket: WindowTicket) => Effect.Effect<void>
   readonly fences: Fences
   /**
    * Holds these contacts back while an earlier bulk job of theirs may still land, up to
@@ -56,8 +77,11 @@ export interface Order {
   readonly changes: Effect.Effect<Stream.Stream<FenceChange>, never, Scope.Scope>
 }
 
-export const makeOrder = (patience: Duration.Duration): Order => {
+/** `hash` is the windows' (a test's may collide on purpose). */
+export const makeOrder = (patience: Duration.Duration, hash: EmailHash = emailHash): Order => {
   const tails = new Map<string, Ticket>()
+  /** Windows in flight, in the order they were taken. */
+  const windows: Array<WindowTicket> = []
   const fences = makeFences()
   const releaseNow = (t: Ticket) => {
     t.released = true
@@ -65,11 +89,23 @@ export const makeOrder = (patience: Duration.Duration): Order => {
     // Completed in place: the next event's lane, waiting on it, is resumed by its scheduler.
     if (t.next !== undefined) Deferred.unsafeDone(t.next, Exit.void)
   }
+  const endOf = (held: { next: Deferred.Deferred<void> | undefined }) => held.next ??= Deferred.unsafeMake<void>(FiberId.none)
+  /** The latest window in flight that may hold the contact. */
+  const latest = (h: number): WindowTicket | undefined => {
+    for (let i = windows.length - 1; i >= 0; i--) if (windows[i]!.contacts.has(h)) return windows[i]
+    return undefined
+  }
   return {
     take: (email) => {
       const previous = tails.get(email)
       let turn: Deferred.Deferred<void> | undefined
-      if (previous !== undefined && !previous.released) turn = previous.next ??= Deferred.unsafeMake<void>(FiberId.none)
+      // A ticket in `tails` was taken after any window holding its contact (a window takes the
+      // contact's place from `tails`), so it is the one to wait for.
+      if (previous !== undefined && !previous.released) turn = endOf(previous)
+      else if (windows.length > 0) {
+        const w = latest(hash(email))
+        if (w !== undefined) turn = endOf(w)
+      }
       const mine: Ticket = { email, released: false, next: undefined, turn }
       tails.set(email, mine)
       return mine
@@ -77,6 +113,37 @@ export const makeOrder = (patience: Duration.Duration): Order => {
     turn: (t) => t.turn === undefined ? Effect.void : Deferred.await(t.turn),
     release: (t) => Effect.sync(() => releaseNow(t)),
     releaseNow,
+    takeWindow: (emails) => {
+      const turns = new Set<Deferred.Deferred<void>>()
+      const contacts = new ContactSet(emails.size)
+      for (const email of emails) {
+        const h = hash(email)
+        const previous = tails.get(email)
+        if (previous !== undefined) {
+          tails.delete(email)
+          if (!previous.released) {
+            turns.add(endOf(previous))
+            contacts.add(h)
+            continue
+          }
+        }
+        const w = latest(h)
+        if (w !== undefined) turns.add(endOf(w))
+        contacts.add(h)
+      }
+      const mine: WindowTicket = { contacts, released: false, next: undefined, turns: [...turns] }
+      windows.push(mine)
+      return mine
+    },
+    windowTurn: (w) => Effect.forEach(w.turns, Deferred.await, { discard: true }),
+    releaseWindow: (w) =>
+      Effect.suspend(() => {
+        if (w.released) return Effect.void
+        w.released = true
+        const i = windows.indexOf(w)
+        if (i >= 0) windows.splice(i, 1)
+        return w.next === undefined ? Effect.void : Deferred.succeed(w.next, undefined)
+      }),
     fences,
     fenced: (emails, state) =>
       Effect.suspend(() => {

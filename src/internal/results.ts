@@ -10,7 +10,7 @@ import type { Item, Prepared } from "../Delivery/Prepare.js"
 import type { RunState } from "../Delivery/RunState.js"
 import type { WindowPack } from "../Delivery/WindowPack.js"
 import type { FatalError } from "../Mailjet/MailjetError.js"
-import type { Ticket } from "./order.js"
+import type { Ticket, WindowTicket } from "./order.js"
 import type { Send } from "./send.js"
 
 export type Ticketed = Send & { readonly seq: number; readonly ticket: Ticket }
@@ -25,8 +25,8 @@ export type Unit<M> =
     readonly pack: WindowPack
     /** Its last event's place in the input: a drain takes or leaves the window whole. */
     readonly last: number
-    /** One per contact. */
-    readonly tickets: ReadonlyArray<Ticket>
+    /** One for all its contacts. */
+    readonly ticket: WindowTicket
   }
 
 /** A fatal error stops the run; the event is left not attempted, with the error's tag. */

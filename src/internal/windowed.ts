@@ -17,7 +17,7 @@ import { demote, type Item, type Prepared, resultOf } from "../Delivery/Prepare.
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import { type WindowPack, WindowPackBuilder } from "../Delivery/WindowPack.js"
 import { eventsForHeap, jobsForBudget, type Load, makeGate } from "./inFlight.js"
-import type { Order, Ticket } from "./order.js"
+import type { Order } from "./order.js"
 import { lazyRaw, logResult, stripRaw, type Unit } from "./results.js"
 import type { Send } from "./send.js"
 
@@ -96,6 +96,11 @@ interface Forked<M> {
 type One<M> = Extract<Unit<M>, { _tag: "One" }>
 type Settled<M> = { readonly out: ReadonlyArray<readonly [M, Result]>; readonly window: Forked<M> | undefined }
 
+/** The contacts a window sends to. */
+const emailsOf = function*(decisions: ReadonlyArray<Prepared>) {
+  for (const p of decisions) if (p._tag === "Send") yield p.email
+}
+
 /** Jobs a window will take: one per action, per `bulkSize` contacts (folding may move a contact between actions). */
 const jobsOf = (contacts: ReadonlyMap<string, number>, bulkSize: number) => {
   let jobs = 0
@@ -154,10 +159,9 @@ export const windowed = <M, E, R>(
         prepared.length = 0
         const load: Load = { events: items.length, jobs: jobsOf(contacts, config.bulkSize) }
         const id = yield* gate.admit(load)
-        const tickets: Array<Ticket> = []
-        for (const email of builder.emails) tickets.push(order.take(email))
+        const ticket = order.takeWindow(builder.emails)
         builder.emails.clear()
-        const fiber = yield* Effect.forkIn(settleWindow({ _tag: "Window", items, pack, last: claim(sends), tickets }), scope)
+        const fiber = yield* Effect.forkIn(settleWindow({ _tag: "Window", items, pack, last: claim(sends), ticket }), scope)
         return [{ _tag: "Forked", fiber, id, load } as const]
       })
 
@@ -166,11 +170,10 @@ export const windowed = <M, E, R>(
      * decisions are read from the pack for the jobs' bodies, and again once the jobs ended: none
      * is held while they run. Only what resubscribing changed is kept between the two reads.
      */
-    const sendWindow = (pack: WindowPack, send: boolean): Effect.Effect<{
+    const sendWindow = (pack: WindowPack, first: ReadonlyArray<Prepared>, send: boolean): Effect.Effect<{
       readonly prepared: ReadonlyArray<Prepared>
       readonly outcomes?: ReadonlyArray<Outcome>
     }> => {
-      const first = pack.decisions()
       // Only a demotion's reason, by the update's place: a backfill demotes a third of a window.
       const demoted = new Map<number, string>()
       const sends: Array<Send> = []
@@ -196,14 +199,19 @@ export const windowed = <M, E, R>(
 
     const settleWindow = (u: Extract<Unit<M>, { _tag: "Window" }>) =>
       Effect.gen(function*() {
-        for (const t of u.tickets) yield* order.turn(t)
-        yield* order.fenced(u.tickets.map((t) => t.email), state)
+        yield* order.windowTurn(u.ticket)
         // Its standing consent needs the list's whole view: cheaper to wait for than to ask per contact.
         yield* Effect.raceFirst(engine.whole, Effect.asVoid(state.onStop))
+        // Read from the pack once it is the window's turn (the ticket holds its contacts as hashes),
+        // and let go before the jobs run: the generator keeps its variables while it waits.
+        let first: ReadonlyArray<Prepared> | undefined = u.pack.decisions()
+        yield* order.fenced(emailsOf(first), state)
         const stopped = yield* state.stopped
         const why = Option.isSome(stopped) ? stopped : state.admit(u.last) ? Option.none() : Option.some({ _tag: "Shutdown" } as const)
         // Suppressions as late as for one event: after the earlier events of the window's contacts.
-        const { outcomes, prepared } = yield* sendWindow(u.pack, Option.isNone(why))
+        const sending = sendWindow(u.pack, first, Option.isNone(why))
+        first = undefined
+        const { outcomes, prepared } = yield* sending
         const out: Array<readonly [M, Result]> = []
         let k = 0
         for (let i = 0; i < u.items.length; i++) {
@@ -220,7 +228,7 @@ export const windowed = <M, E, R>(
           out.push([item, r])
         }
         return out
-      }).pipe(Effect.ensuring(Effect.forEach(u.tickets, order.release, { discard: true })))
+      }).pipe(Effect.ensuring(order.releaseWindow(u.ticket)))
 
     return items.pipe(
       // Gathered events keep their text, not their parsed form (read again only if asked for);

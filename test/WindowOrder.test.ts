@@ -1,0 +1,94 @@
+/**
+ * A bulk window's place in its contacts' lines (order.ts `takeWindow`, contactSet.ts) as laws, in
+ * virtual time: a window holds its contacts as hashes, one ticket for all of them, and single
+ * events and windows still go one after another per contact, in the order they were taken, even
+ * when two emails share a hash (then one waits for the other: more order, never less).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Schema, TestClock } from "effect"
+import { ContactSet, emailHash } from "../src/internal/contactSet.js"
+import { makeOrder } from "../src/internal/order.js"
+
+const CONTACTS = ["a@x.io", "b@x.io", "c@x.io", "d@x.io", "e@x.io"] as const
+const Contact = Schema.Literal(...CONTACTS)
+/** A single event (one contact) or a window (its distinct contacts), and how long it takes. */
+const Unit = Schema.Struct({
+  contacts: Schema.Array(Contact).pipe(Schema.minItems(1), Schema.maxItems(4)),
+  window: Schema.Boolean,
+  ms: Schema.Int.pipe(Schema.between(0, 40))
+})
+/** The exact hash, or ones that make emails collide: every email one hash, or two groups. */
+const Hashing = Schema.Literal("exact", "all-collide", "two-groups")
+const hashOf = (h: typeof Hashing.Type) =>
+  h === "exact" ? emailHash : h === "all-collide" ? () => 7 : (s: string) => (s < "c" ? 11 : 12)
+
+/** Runs the units in virtual time, tickets taken in input order; each one's start and end. */
+const runUnits = (units: ReadonlyArray<{ readonly contacts: ReadonlyArray<string>; readonly window: boolean; readonly ms: number }>, hash: (s: string) => number) =>
+  Effect.gen(function*() {
+    const order = makeOrder(Duration.minutes(1), hash)
+    // Taken in input order, as the engine's sequential stage (and the window path's) takes them.
+    const places = units.map((u) => {
+      if (u.window) {
+        const t = order.takeWindow(new Set(u.contacts))
+        return { turn: order.windowTurn(t), release: order.releaseWindow(t) }
+      }
+      const t = order.take(u.contacts[0]!)
+      return { turn: order.turn(t), release: order.release(t) }
+    })
+    const log = new Map<number, { readonly start: number; readonly end: number }>()
+    const fibers = yield* Effect.forEach(units, (u, i) =>
+      Effect.fork(Effect.gen(function*() {
+        yield* places[i]!.turn
+        const start = yield* TestClock.currentTimeMillis
+        yield* Effect.sleep(u.ms)
+        log.set(i, { start, end: yield* TestClock.currentTimeMillis })
+      }).pipe(Effect.ensuring(places[i]!.release))))
+    yield* TestClock.adjust(Duration.seconds(10))
+    yield* Fiber.joinAll(fibers)
+    return log
+  })
+
+describe("WindowOrder", () => {
+  it.effect.prop(
+    "law: an event or window starts only once every earlier one sharing a contact ended, whatever the hash; with distinct hashes, as soon as the latest of them ended",
+    { units: Schema.Array(Unit).pipe(Schema.maxItems(20)), hashing: Hashing },
+    ({ hashing, units }) =>
+      Effect.gen(function*() {
+        const shaped = units.map((u) => ({ ...u, contacts: u.window ? [...new Set(u.contacts)] : [u.contacts[0]!] }))
+        const log = yield* runUnits(shaped, hashOf(hashing))
+        // Every unit ran: nothing waits for ever (a unit only ever waits for earlier ones).
+        expect(log.size).toBe(shaped.length)
+        for (let j = 0; j < shaped.length; j++) {
+          let ready = 0
+          for (let i = 0; i < j; i++) {
+            if (!shaped[i]!.contacts.some((c) => shaped[j]!.contacts.includes(c))) continue
+            expect(log.get(j)!.start).toBeGreaterThanOrEqual(log.get(i)!.end)
+            ready = Math.max(ready, log.get(i)!.end)
+          }
+          // Distinct hashes: nothing else held it back.
+          if (hashing === "exact") expect(log.get(j)!.start).toBe(ready)
+        }
+      }),
+    { fastCheck: { numRuns: 200 } }
+  )
+
+  it.prop(
+    "law: a contact set has every hash added to it, however many (it grows past the size it was made for), and none other of a distinct few",
+    { hashes: Schema.Array(Schema.Int.pipe(Schema.between(1, 2 ** 40))).pipe(Schema.maxItems(300)), expected: Schema.Int.pipe(Schema.between(0, 50)) },
+    ({ expected, hashes }) => {
+      const set = new ContactSet(expected)
+      for (const h of hashes) set.add(h)
+      for (const h of hashes) expect(set.has(h)).toBe(true)
+      expect(set.size).toBe(new Set(hashes).size)
+      for (const h of [2 ** 41, 2 ** 41 + 1, 2 ** 42 + 8]) expect(set.has(h)).toBe(false)
+    },
+    { fastCheck: { numRuns: 200 } }
+  )
+
+  it("the emails' hash is stable and spreads: 100,000 emails, no two alike", () => {
+    expect(emailHash("ann@example.com")).toBe(emailHash("ann@example.com"))
+    const seen = new Set<number>()
+    for (let i = 0; i < 100_000; i++) seen.add(emailHash(`bulk-${i}@example.com`))
+    expect(seen.size).toBe(100_000)
+  })
+})
