@@ -85,7 +85,11 @@ const printPreflight = (r: PreflightReport) =>
         `signal-mailjet: contact property "${m.name}" (${m.datatype}) is not defined in Mailjet; sent without it (--allow-missing-properties): it is dead-lettered on its own as PropertyMissing, for a replay once it exists.`
       )
     }
-    if (r.suppressed.length + r.pending > 0) {
+    if (r.unread === true) {
+      yield* stderr(
+        "signal-mailjet: who is unsubscribed in this large list is read in the background (no view of it kept yet in MAILJET_STATE_DIR); meanwhile consent granted on an ordinary event asks Mailjet about its contact first, so it never re-subscribes one (MAILJET_RESUBSCRIBE=explicit)"
+      )
+    } else if (r.suppressed.length + r.pending > 0) {
       yield* stderr(
         `signal-mailjet: ${r.suppressed.length + r.pending} contacts of the list are unsubscribed in Mailjet: consent granted on an ordinary event will not re-subscribe them (MAILJET_RESUBSCRIBE=explicit); a Subscribed event will${
           r.pending === 0 ? "" : `. ${r.pending} of their addresses are read in the background; meanwhile consent granted asks Mailjet about its contact first`

@@ -38,6 +38,8 @@ export interface PreflightReport {
   readonly suppressed: ReadonlyArray<readonly [string, Suppression]>
   /** Unsubscribed recipients whose addresses are still read, in the background. */
   readonly pending: number
+  /** Even who they are is read in the background: a large list, with no view kept. */
+  readonly unread?: true
 }
 
 export const isHealthy = (r: PreflightReport): boolean => r.missing.length === 0 && r.mismatched.length === 0

@@ -168,6 +168,8 @@ export interface Brought {
   readonly suppressed: ReadonlyArray<readonly [string, Suppression]>
   /** Unsubscribed recipients whose addresses are still read, in the background. */
   readonly pending: number
+  /** Even who they are is read in the background: a large list, with no view kept. */
+  readonly unread?: true
 }
 
 /**
@@ -229,6 +231,49 @@ export const bring = (
         const touched = set.touching()
         const started = yield* Clock.currentTimeMillis
         lastRead = started
+        const finish = (entries: ReadonlyArray<KeptEntry>) =>
+          Effect.gen(function*() {
+            // A contact touched meanwhile and no longer held (a lift, an erasure) is not kept either.
+            const kept = entries.filter((e) => !touched.has(e.email) || set.get(e.email) !== undefined)
+            const change = applyView(set, touched, before, kept)
+            touched.close()
+            before = new Map(kept.map((e) => [e.email, e]))
+            takenAt = started
+            yield* Metric.set(wholeGauge, 1)
+            yield* store.save({ takenAt: started, entries: kept }, change)
+            return kept
+          })
+        /** Standing consent asks Mailjet per contact while `work` reads the view behind the sends. */
+        const behind = (work: Effect.Effect<ReadonlyArray<KeptEntry>, ReadError>) =>
+          Effect.gen(function*() {
+            yield* Metric.set(wholeGauge, 0)
+            const reading = set.reading((email) =>
+              Effect.map(client.listRecipient(email), (s) =>
+                s._tag === "Unsubscribed" ? { reason: reasonOf(s.unsubscribedAt), at: s.unsubscribedAt } : undefined)
+            )
+            yield* Effect.forkScoped(
+              work.pipe(
+                Effect.flatMap(finish),
+                Effect.tap(() => Effect.sync(reading.complete)),
+                Effect.tap((entries) => Effect.logInfo(`suppressions: the list's view is whole (${entries.length} unsubscribed)`)),
+                Effect.catchAll((e) => Effect.logError(`suppressions: the list's view could not be read: ${e.message}. Standing consent keeps asking Mailjet per contact`))
+              )
+            )
+          })
+        const subscribers = options.subscribers
+        if (!whole && before.size === 0 && subscribers !== undefined && Math.ceil(subscribers / PAGE) > BLOCKING_CALLS) {
+          // Cold, on a list too large to walk before the first send: its IDs too are read behind the
+          // sends (a few calls fewer before them: what a short run against a large list waits for).
+          const patiently = patient(gateway, pacer)
+          yield* behind(Effect.flatMap(
+            allPages((p) => patiently(client.unsubscribedRecipients(p))),
+            (ids) => resolve(client, patiently, ids, plan(ids.length, subscribers + ids.length).walk)
+          ))
+          yield* Effect.logInfo(
+            `suppressions: a list of ${subscribers} contacts and no view of it kept: who is unsubscribed is read in the background, standing consent asks Mailjet per contact meanwhile`
+          )
+          return { suppressed: [], pending: 0, unread: true } as const
+        }
         const ids = yield* allPages((p) => retrying(client.unsubscribedRecipients(p)))
         // A small list is read whole, as if nothing were kept: only a large one leans on the kept addresses.
         const small = plan(ids.length, (options.subscribers ?? Infinity) + ids.length).calls <= BLOCKING_CALLS
@@ -241,41 +286,17 @@ export const bring = (
           else known.push({ ...e, at: r.unsubscribedAt })
         }
         const way = plan(unresolved.length, (options.subscribers ?? Infinity) + ids.length)
-        const finish = (found: ReadonlyArray<KeptEntry>) =>
-          Effect.gen(function*() {
-            // A contact touched meanwhile and no longer held (a lift, an erasure) is not kept either.
-            const entries = [...known, ...found].filter((e) => !touched.has(e.email) || set.get(e.email) !== undefined)
-            const change = applyView(set, touched, before, entries)
-            touched.close()
-            before = new Map(entries.map((e) => [e.email, e]))
-            takenAt = started
-            yield* Metric.set(wholeGauge, 1)
-            yield* store.save({ takenAt: started, entries }, change)
-            return entries
-          })
         if (whole || way.calls <= BLOCKING_CALLS) {
-          const entries = yield* Effect.flatMap(resolve(client, retrying, unresolved, way.walk), finish)
+          const entries = yield* Effect.flatMap(resolve(client, retrying, unresolved, way.walk), (found) => finish([...known, ...found]))
           return { suppressed: entries.map((e) => [e.email, suppressionOf(e)] as const), pending: 0 }
         }
         // What the kept view resolves applies now; who is no longer unsubscribed is lifted now too.
         applyView(set, touched, before, known, false)
         const still = new Set(ids.map((r) => r.contactId))
         for (const [email, e] of before) if (!still.has(e.id) && !touched.has(email)) set.learn(email, undefined)
-        yield* Metric.set(wholeGauge, 0)
-        const reading = set.reading((email) =>
-          Effect.map(client.listRecipient(email), (s) =>
-            s._tag === "Unsubscribed" ? { reason: reasonOf(s.unsubscribedAt), at: s.unsubscribedAt } : undefined)
-        )
+        yield* behind(Effect.map(resolve(client, patient(gateway, pacer), unresolved, way.walk), (found) => [...known, ...found]))
         yield* Effect.logInfo(
           `suppressions: ${ids.length} contacts of the list are unsubscribed in Mailjet; ${unresolved.length} addresses read in the background (${way.calls} calls), standing consent asks Mailjet per contact meanwhile`
-        )
-        yield* Effect.forkScoped(
-          resolve(client, patient(gateway, pacer), unresolved, way.walk).pipe(
-            Effect.flatMap(finish),
-            Effect.tap(() => Effect.sync(reading.complete)),
-            Effect.tap((entries) => Effect.logInfo(`suppressions: the list's view is whole (${entries.length} unsubscribed)`)),
-            Effect.catchAll((e) => Effect.logError(`suppressions: the list's view could not be read: ${e.message}. Standing consent keeps asking Mailjet per contact`))
-          )
         )
         return { suppressed: known.map((e) => [e.email, suppressionOf(e)] as const), pending: unresolved.length }
       })
