@@ -243,6 +243,8 @@ const main = async () => {
 
     // ---- peak RSS of deliver over a large file (once by default: it takes about 6 minutes)
     const rssRuns: Array<CliRun> = []
+    let plainRss: CliRun | undefined
+    let embeddedRss: ContenderResult | undefined
     const helpKb = only.has("rss") && RSS_EVENTS > 0 ? peakRssOfHelp() : undefined
     if (only.has("rss") && RSS_EVENTS > 0) {
       const bigPath = Path.join(dir, "big.ndjson")
@@ -262,6 +264,29 @@ const main = async () => {
           } finally {
             await sim.stop()
           }
+        }
+        // The same file without the bin's flags: `node dist/bin.js`, and the layer embedded in a host
+        // process (the in-process contender, `Delivery.run`), once each.
+        const sim = await startSimulator({ ...simSetup, faults: {} }, { heapMb: 8192 })
+        try {
+          const plain = await runCli({ eventsPath: bigPath, env: cliEnv(sim.url, 1e9), workDir: dir, timeoutMs: TIMEOUT_MS, plain: true })
+          const server = await sim.stats()
+          if (plain.exitCode !== 0) throw new Error(`rss, node dist/bin.js: exit ${plain.exitCode}: ${plain.summary}`)
+          conservation("rss, node dist/bin.js", RSS_EVENTS, plain.delivered, server)
+          plainRss = plain
+          log(`rss, node dist/bin.js (no flags): ${fmt((plain.maxRssKb ?? 0) / 1024)} MB peak, ${fmt(RSS_EVENTS / plain.seconds)} events/s`)
+          await sim.reset()
+          const { result } = await runContender(
+            { ...contender("delivery", sim.url), eventsPath: bigPath },
+            sim,
+            cert.certPath,
+            TIMEOUT_MS
+          )
+          if (result.ok !== RSS_EVENTS) throw new Error(`rss, embedded: ${result.ok} of ${RSS_EVENTS} delivered`)
+          embeddedRss = result
+          log(`rss, embedded (Delivery.run in a plain node process): ${fmt(result.maxRssKb / 1024)} MB peak, ${fmt(RSS_EVENTS / result.seconds)} events/s`)
+        } finally {
+          await sim.stop()
         }
       } finally {
         Fs.rmSync(bigPath, { force: true })
@@ -376,6 +401,8 @@ const main = async () => {
       /** The per-event path (`MAILJET_BULK=off`) on the first events of the same file, same budget: events/s while sending. */
       readonly perEvent: number
       readonly jobMs: number
+      /** The same run as `node dist/bin.js`, without the bin's flags (the first job duration only). */
+      readonly plain?: CliRun
     }
     const bulkRuns: Array<BulkRun> = []
     if (only.has("bulk") && BULK_EVENTS > 0) {
@@ -420,7 +447,19 @@ const main = async () => {
           }
           if (server.contacts !== Math.min(BULK_CONTACTS, BULK_EVENTS)) throw new Error(`bulk: simulator holds ${server.contacts} contacts`)
           log(`bulk, ${fmt(jobMs / 1000, 1)} s jobs: ${fmt(BULK_EVENTS / cli.seconds)} events/s, ${fmt((cli.maxRssKb ?? 0) / 1024)} MB peak, calls ${JSON.stringify(server.byStatus)}`)
-          bulkRuns.push({ run: cli, server, perEvent, jobMs })
+          // The first job duration once more as `node dist/bin.js` (no V8 flags, no malloc setting).
+          let plain: CliRun | undefined
+          if (bulkRuns.length === 0) {
+            const again = await startSimulator({ ...simSetup, faults: { maxRps: BULK_RPS, jobDurationMs: jobMs } }, { heapMb: 8192 })
+            try {
+              plain = await runCli({ eventsPath: bulkPath, env: { ...cliEnv(again.url, BULK_RPS), MAILJET_BULK: "auto" }, workDir: dir, timeoutMs: TIMEOUT_MS, plain: true })
+              if (plain.exitCode !== 0 || plain.viaBulk !== BULK_EVENTS) throw new Error(`bulk, node dist/bin.js: exit ${plain.exitCode}, ${plain.viaBulk} of ${BULK_EVENTS} via bulk: ${plain.summary}`)
+              log(`bulk, ${fmt(jobMs / 1000, 1)} s jobs, node dist/bin.js (no flags): ${fmt((plain.maxRssKb ?? 0) / 1024)} MB peak, ${fmt(BULK_EVENTS / plain.seconds)} events/s`)
+            } finally {
+              await again.stop()
+            }
+          }
+          bulkRuns.push({ run: cli, server, perEvent, jobMs, ...(plain === undefined ? {} : { plain }) })
         } finally {
           await sim.stop()
         }
@@ -487,6 +526,12 @@ const main = async () => {
       const mb = median(rssRuns.map((r) => r.maxRssKb ?? 0)) / 1024
       const speed = median(rssRuns.map((r) => RSS_EVENTS / r.seconds))
       out.push(`| peak RSS of \`deliver\`, ${fmt(RSS_EVENTS)} events (${rssRuns.length === 1 ? "one run" : `median of ${rssRuns.length}`}) | ${fmt(mb)} MB (${fmt(speed)} events/s) | ≤ 150 MB | ${mb <= 150 ? "met" : "NOT met"} |`)
+      if (plainRss !== undefined) {
+        out.push(`| … the same as \`node dist/bin.js deliver\` (no V8 flags, no malloc setting; one run) | ${fmt((plainRss.maxRssKb ?? 0) / 1024)} MB (${fmt(RSS_EVENTS / plainRss.seconds)} events/s) | (context) | |`)
+      }
+      if (embeddedRss !== undefined) {
+        out.push(`| … the layer embedded: \`Delivery.run\` in a plain node process (one run) | ${fmt(embeddedRss.maxRssKb / 1024)} MB (${fmt(RSS_EVENTS / embeddedRss.seconds)} events/s) | (context) | |`)
+      }
       const small = medianOf("cli", (s) => s.maxRssKb)
       if (small !== undefined) out.push(`| peak RSS of \`deliver\`, ${fmt(N)} events (the throughput runs) | ${fmt(small / 1024)} MB | (context) | |`)
       if (helpKb !== undefined) out.push(`| peak RSS of \`signal-mailjet --help\` (the modules loaded, no work) | ${fmt(helpKb / 1024)} MB | (context) | |`)
@@ -509,6 +554,9 @@ const main = async () => {
       out.push(`| bulk \`deliver\`, ${fmt(BULK_EVENTS)} events for ${fmt(BULK_CONTACTS)} contacts, ${BULK_RPS} calls/s, ${fmt(b.jobMs / 1000, 1)} s jobs | ${fmt(speed)} events/s | ≥ 5,000 | ${speed >= 5000 ? "met" : "NOT met"} |`)
       out.push(`| … ÷ the per-event path under the same budget (\`--bulk off\`, measured: ${fmt(perEvent, 2)} events/s) | ${fmt(speed / perEvent)}× | ≥ 500× | ${speed / perEvent >= 500 ? "met" : "NOT met"} |`)
       out.push(`| … peak RSS | ${fmt(mb)} MB | ≤ 150 MB | ${mb <= 150 ? "met" : "NOT met"} |`)
+      if (b.plain !== undefined) {
+        out.push(`| … peak RSS as \`node dist/bin.js deliver\` (no V8 flags, no malloc setting) | ${fmt((b.plain.maxRssKb ?? 0) / 1024)} MB (${fmt(BULK_EVENTS / b.plain.seconds)} events/s) | (context) | |`)
+      }
       if (b.run.cpuSeconds !== undefined) {
         const us = (b.run.cpuSeconds * 1e6) / BULK_EVENTS
         out.push(`| … client CPU per event, through the bin (start-up included) | ${fmt(us, 1)} µs | ≤ 25 µs | ${us <= 25 ? "met" : "NOT met"} |`)

@@ -11,7 +11,6 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { createHash } from "node:crypto"
-import type { MailjetUnavailable, RateLimited, Unauthorized } from "./Mailjet/MailjetError.js"
 
 export interface Suppression {
   /** Why, as the outcome line says it: "unsubscribed in Mailjet at …", "unsubscribed by line 3". */
@@ -59,8 +58,14 @@ export interface SuppressionSet {
   readonly touching: () => Touched
 }
 
-/** What asking Mailjet about one contact may fail with (the gateway retries the transient ones). */
-export type AskError = Unauthorized | RateLimited | MailjetUnavailable
+/**
+ * What asking Mailjet about one contact may fail with (the gateway retries the transient ones):
+ * Mailjet/MailjetError.ts's errors of these tags, named by shape (this module is below Mailjet's).
+ */
+export interface AskError {
+  readonly _tag: "Unauthorized" | "RateLimited" | "MailjetUnavailable"
+  readonly message: string
+}
 
 export interface Touched {
   readonly has: (email: string) => boolean

@@ -196,7 +196,7 @@ const main = async () => {
   const counts = await runner.run()
   const seconds = (performance.now() - started) / 1000
   const used = process.cpuUsage(cpu)
-  const result: ContenderResult = { ...counts, seconds, cpuMs: (used.user + used.system) / 1000 }
+  const result: ContenderResult = { ...counts, seconds, cpuMs: (used.user + used.system) / 1000, maxRssKb: process.resourceUsage().maxRSS }
   // Exit at once: keep-alive sockets would hold the process open for their idle timeout.
   send({ type: "result", result }, () => process.exit(0))
 }

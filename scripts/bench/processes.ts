@@ -132,6 +132,8 @@ export const runCli = async (options: {
   readonly workDir: string
   readonly timeoutMs: number
   readonly nodeArgs?: ReadonlyArray<string>
+  /** `node dist/bin.js`, as container images often run it: without the bin's first line (its V8 flags and malloc setting). */
+  readonly plain?: boolean
 }): Promise<CliRun> => {
   const outPath = Path.join(options.workDir, "cli-stdout.ndjson")
   const timePath = Path.join(options.workDir, "cli-time.txt")
@@ -139,9 +141,9 @@ export const runCli = async (options: {
   const out = Fs.openSync(outPath, "w")
   const useTime = Fs.existsSync(GNU_TIME)
   const bin = Path.join(root, "dist/bin.js")
-  const node = options.nodeArgs === undefined || options.nodeArgs.length === 0
+  const node = (options.nodeArgs === undefined || options.nodeArgs.length === 0) && options.plain !== true
     ? [bin, "deliver", options.eventsPath]
-    : [process.execPath, ...options.nodeArgs, bin, "deliver", options.eventsPath]
+    : [process.execPath, ...(options.nodeArgs ?? []), bin, "deliver", options.eventsPath]
   const [command, ...args] = useTime ? [GNU_TIME, "-v", "-o", timePath, ...node] : node
   const started = performance.now()
   const child = spawn(command!, args, {

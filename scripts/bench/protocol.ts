@@ -56,6 +56,8 @@ export interface ContenderResult {
   readonly seconds: number
   /** CPU time of the contender process during the timed part, in ms. */
   readonly cpuMs: number
+  /** The contender process's peak RSS (warm-up included), in kB. */
+  readonly maxRssKb: number
 }
 
 export type ToContender = { readonly type: "go" }

@@ -21,6 +21,7 @@ import { DEFAULT_SHUTDOWN_TIMEOUT, readUntil, run, type SessionEnd } from "../Ru
 import { Shutdown } from "../Run/Shutdown.js"
 import { Suppressions } from "../Suppressions.js"
 import { StateStore } from "../Run/StateStore.js"
+import * as SnapshotFile from "../Run/SnapshotFile.js"
 import * as TombstoneFile from "../Run/TombstoneFile.js"
 import * as Layer from "effect/Layer"
 import type { Tombstones } from "../Domain/Tombstones.js"
@@ -257,7 +258,8 @@ export const runLines = <E extends { readonly _tag: string }, R, S extends Sourc
       Effect.provide(runStack(Delivery.layer, {
         preset: o.preset,
         overrides: { ...withConcurrency(o.concurrency), ...withBulk(o.bulk) },
-        missing
+        missing,
+        kept: SnapshotFile.fromEnvironment
       })),
       Effect.provide(tombstones)
     )

@@ -29,9 +29,9 @@ import { Mapping } from "../Mapping.js"
 import { DefaultPreset, type Preset } from "../Preset/Preset.js"
 import { PropertyTypes } from "../Preset/PropertyTypes.js"
 import { Suppressions } from "../Suppressions.js"
-import * as SnapshotFile from "../Run/SnapshotFile.js"
 import { DeliveryConfig, type DeliverySettings } from "./DeliveryConfig.js"
 import { Pacer } from "../Mailjet/Pacer.js"
+import { SuppressionSnapshot } from "../Mailjet/SuppressionSnapshot.js"
 
 /**
  * Preflight skipped, by name: without it no suppressions are read, so standing consent re-subscribes
@@ -122,14 +122,22 @@ const spine = <A, E, R, A1, E1, R1, A2, E2, R2>(
 
 /**
  * `deliver` and `replay`: preflight must pass before the first event is read, and its report stays
- * in the output for the run's messages. The list's view of who is unsubscribed is kept in the state
- * directory between runs (Run/SnapshotFile).
+ * in the output for the run's messages. `kept`: where the list's view of who is unsubscribed is kept
+ * between runs (the CLI's state directory, Run/SnapshotFile); nowhere by default.
  */
-export const runStack = <A, E, R>(engine: Layer.Layer<A, E, R>, options: {
+export const runStack = <A, E, R, KE = never, KR = never>(engine: Layer.Layer<A, E, R>, options: {
   readonly preset: Option.Option<string>
   readonly overrides: Partial<DeliverySettings>
   readonly missing: MissingProperties
-}) => spine(engine, Preflight.layer({ missing: options.missing }).pipe(Layer.provide(SnapshotFile.fromEnvironment)), configuredParts(options))
+  readonly kept?: Layer.Layer<SuppressionSnapshot, KE, KR>
+}) =>
+  spine(
+    engine,
+    Preflight.layer({ missing: options.missing }).pipe(
+      Layer.provide(options.kept ?? (SuppressionSnapshot.none as Layer.Layer<SuppressionSnapshot, KE, KR>))
+    ),
+    configuredParts(options)
+  )
 
 /**
  * `serve`: preflight retried until Mailjet answers; `following` reads the group's suppressions over

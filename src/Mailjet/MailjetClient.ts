@@ -4,7 +4,6 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -18,9 +17,9 @@ import {
   type RateLimited,
   type Unauthorized
 } from "./MailjetError.js"
-import { allPages, excerpt, makeTransport, parseJson, readErrorBody } from "./MailjetHttp.js"
+import { excerpt, parseJson, readErrorFile } from "./ErrorBody.js"
+import { allPages, makeTransport } from "./MailjetHttp.js"
 import {
-  BulkErrorEntry,
   type BulkJob,
   BulkJobItem,
   type BulkRejection,
@@ -31,7 +30,6 @@ import {
   checkManaged,
   envelope,
   isMailjetNotFound,
-  jobStatus,
   ListItem,
   type MailjetContact,
   ManagedEnvelope,
@@ -43,6 +41,7 @@ import {
   type Recipient,
   RecipientItem,
   type Subscription,
+  toBulkJob,
   toContact,
   toContactState,
   toDefinition,
@@ -193,44 +192,22 @@ const make = Effect.gen(function*() {
   const bulkJob = (jobId: number) =>
     send<BulkJob, never>(request("GET", `${manyPath}/${jobId}`), {
       ok: (res) =>
-        Effect.flatMap(decodeJob(res), (env) => {
-          const job = env.Data[0]
-          if (job === undefined) return Effect.fail(unavailable(`bulk job ${jobId} read empty`))
-          return Effect.succeed<BulkJob>({
-            status: jobStatus(job.Status),
-            detail: job.Status,
-            error: job.Error ?? "",
-            errorFile: job.ErrorFile === undefined || job.ErrorFile === null || job.ErrorFile === "" ? undefined : job.ErrorFile
-          })
-        }),
+        Effect.flatMap(decodeJob(res), (env) =>
+          env.Data[0] === undefined ? Effect.fail(unavailable(`bulk job ${jobId} read empty`)) : Effect.succeed(toBulkJob(env.Data[0]))),
       status: (res) =>
         res.status === 404 && isMailjetNotFound(parseJson(res.text))
           ? Effect.succeed<BulkJob>({ status: "Unknown", detail: "Unknown", error: `HTTP 404: ${errorDetails(res).message}`, errorFile: undefined })
           : Effect.fail(unavailable(`HTTP ${res.status} reading bulk job ${jobId}: ${errorDetails(res).message}`))
     })
 
-  const decodeErrorFile = Schema.decodeUnknownEither(Schema.Array(BulkErrorEntry))
   const bulkRejections = (errorFile: string) =>
-    send<ReadonlyArray<BulkRejection>, never>(
-      getV3(errorFile),
-      {
-        ok: (res) => {
-          const decoded = decodeErrorFile(parseJson(res.text))
-          if (Either.isLeft(decoded)) return Effect.fail(unavailable("a bulk job's error file is not in the expected format"))
-          return Effect.succeed(decoded.right.map((e): BulkRejection => {
-            const d = readErrorBody({ ErrorMessage: e.ErrorMessage, ErrorInfo: e.ErrorInfo })
-            const properties = d.onlyProperties
-            return {
-              email: e.Email,
-              error: d.undefinedProperties[0] !== undefined
-                ? new PropertyMissing({ property: d.undefinedProperties[0], ...(properties ? { properties } : {}) })
-                : new InvalidContact({ detail: d.message, ...(properties ? { properties } : {}) })
-            }
-          }))
-        },
-        status: (res) => Effect.fail(unavailable(`HTTP ${res.status} reading a bulk job's error file`))
-      }
-    )
+    send<ReadonlyArray<BulkRejection>, never>(getV3(errorFile), {
+      ok: (res) => {
+        const rejected = readErrorFile(res.text)
+        return rejected === undefined ? Effect.fail(unavailable("a bulk job's error file is not in the expected format")) : Effect.succeed(rejected)
+      },
+      status: (res) => Effect.fail(unavailable(`HTTP ${res.status} reading a bulk job's error file`))
+    })
 
   const decodeProperties = decodeOk(envelope(PropertyItem))
   const listProperties = allPages(({ limit, offset }) =>

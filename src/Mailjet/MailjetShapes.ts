@@ -183,3 +183,11 @@ export const toContactState = (
   membership: subscription._tag === "NotInList" ? undefined : subscription._tag === "Subscribed" ? "subscribed" : "unsubscribed",
   properties: Option.match(data, { onNone: () => ({}), onSome: (d) => Object.fromEntries(d) })
 })
+
+/** A poll's job row, as the engine reads it. */
+export const toBulkJob = (job: typeof BulkJobItem.Type): BulkJob => ({
+  status: jobStatus(job.Status),
+  detail: job.Status,
+  error: job.Error ?? "",
+  errorFile: job.ErrorFile === undefined || job.ErrorFile === null || job.ErrorFile === "" ? undefined : job.ErrorFile
+})

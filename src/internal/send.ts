@@ -72,7 +72,13 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
         const e = asked.left
         return e._tag === "CallStopped"
           ? { outcome: "not-attempted", reason: e.reason, ...(e.error === undefined ? {} : { error: e.error }) } as const
-          : { outcome: "dead-lettered", error: e.rateLimited ? "RateLimited" : "MailjetUnavailable", reason: `not sent: whether the contact is unsubscribed could not be read: ${e.message}`, attempts: 0 } as const
+          : {
+            outcome: "dead-lettered",
+            // The gateway retried what it could; a fatal error stopped the run (CallStopped).
+            error: e._tag !== "RetriesExhausted" ? e._tag : e.rateLimited ? "RateLimited" : "MailjetUnavailable",
+            reason: `not sent: whether the contact is unsubscribed could not be read: ${e.message}`,
+            attempts: 0
+          } as const
       }
       const held = p.erase === true ? undefined : suppressions!.get(p.email)
       if (held !== undefined) p = demote(p, held.reason)
