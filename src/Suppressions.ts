@@ -11,6 +11,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { createHash } from "node:crypto"
+import { hashEmail, hashHi, hashLo } from "./Domain/EmailHash.js"
 
 export interface Suppression {
   /** Why, as the outcome line says it: "unsubscribed in Mailjet at …", "unsubscribed by line 3". */
@@ -229,7 +230,7 @@ class LineTable {
 
   /** The slot holding `email`, or -1; leaves its hash in hashHi/hashLo. */
   private find(email: string): number {
-    hash(email)
+    hashEmail(email)
     for (let j = this.home(hashLo); this.state[j] !== 0; j = this.next(j)) {
       if (this.state[j] === 1 && this.hi[j] === hashHi && this.lo[j] === hashLo) return j
     }
@@ -269,27 +270,6 @@ class LineTable {
       this.put(j, hi[i]!, lo[i]!, lines[i]!)
     }
   }
-}
-
-/** The last `hash`: two 32-bit halves, so that hashing allocates nothing. */
-let hashHi = 0
-let hashLo = 0
-/** Two multiplicative hashes over the UTF-16 units, each finished by MurmurHash3's mixer. */
-const hash = (s: string) => {
-  let a = 0x811c9dc5
-  let b = 0x27d4eb2f ^ s.length
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    a = Math.imul(a ^ c, 0x01000193)
-    b = Math.imul(b ^ c, 0x9e3779b1) ^ (b >>> 15)
-  }
-  hashHi = mix(a ^ Math.imul(b, 0x85ebca6b))
-  hashLo = mix(b ^ Math.imul(a, 0xc2b2ae35))
-}
-const mix = (h: number) => {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
-  return (h ^ (h >>> 16)) >>> 0
 }
 
 export class Suppressions extends Context.Tag("signal-mailjet/Suppressions")<Suppressions, SuppressionSet>() {

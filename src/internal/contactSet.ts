@@ -8,27 +8,15 @@
  * overtake its own earlier events.
  */
 
+import { hashEmail, hashHi, hashLo } from "../Domain/EmailHash.js"
+
 /** An email's hash: 53 bits, exact in a double, never 0 (an empty slot). */
 export type EmailHash = (email: string) => number
 
-/** Two multiplicative hashes over the UTF-16 units, each finished by MurmurHash3's mixer, joined into 53 bits. */
+/** Its 64-bit hash (Domain/EmailHash) cut to 53 bits. */
 export const emailHash: EmailHash = (s) => {
-  let a = 0x811c9dc5
-  let b = 0x27d4eb2f ^ s.length
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    a = Math.imul(a ^ c, 0x01000193)
-    b = Math.imul(b ^ c, 0x9e3779b1) ^ (b >>> 15)
-  }
-  const hi = mix(a ^ Math.imul(b, 0x85ebca6b)) & 0x1fffff
-  const lo = mix(b ^ Math.imul(a, 0xc2b2ae35))
-  return hi * 4294967296 + lo || 1
-}
-
-const mix = (h: number) => {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
-  return (h ^ (h >>> 16)) >>> 0
+  hashEmail(s)
+  return (hashHi & 0x1fffff) * 4294967296 + hashLo || 1
 }
 
 /** Hashes, open addressing, at most half full: sized for the window's contacts, grown if more come. */
