@@ -72,6 +72,20 @@ describe("WindowOrder", () => {
     { fastCheck: { numRuns: 200 } }
   )
 
+  it.effect("with every hash alike, an event waits for the window that holds its contact, not only the latest that may (found by the law above)", () =>
+    Effect.gen(function*() {
+      // The window of c took c's place from its live event and, before the fix, did not wait for
+      // the window of d: d's event found it as the latest that may hold d and overtook d's window.
+      const units = [
+        { contacts: ["c@x.io"], window: false, ms: 0 },
+        { contacts: ["d@x.io"], window: true, ms: 1 },
+        { contacts: ["c@x.io"], window: true, ms: 0 },
+        { contacts: ["d@x.io"], window: false, ms: 0 }
+      ]
+      const log = yield* runUnits(units, () => 7)
+      expect(log.get(3)!.start).toBeGreaterThanOrEqual(log.get(1)!.end)
+    }))
+
   it.prop(
     "law: a contact set has every hash added to it, however many (it grows past the size it was made for), and none other of a distinct few",
     { hashes: Schema.Array(Schema.Int.pipe(Schema.between(1, 2 ** 40))).pipe(Schema.maxItems(300)), expected: Schema.Int.pipe(Schema.between(0, 50)) },

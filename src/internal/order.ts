@@ -121,12 +121,10 @@ export const makeOrder = (patience: Duration.Duration, hash: EmailHash = emailHa
         const previous = tails.get(email)
         if (previous !== undefined) {
           tails.delete(email)
-          if (!previous.released) {
-            turns.add(endOf(previous))
-            contacts.add(h)
-            continue
-          }
+          if (!previous.released) turns.add(endOf(previous))
         }
+        // After the latest window that may hold it too, so the windows of one hash form one chain:
+        // with colliding hashes the latest found by hash may not be the one that holds the contact.
         const w = latest(h)
         if (w !== undefined) turns.add(endOf(w))
         contacts.add(h)
