@@ -4,10 +4,14 @@
  * passed since the broker was first found gone. Time comes from `Clock`.
  */
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import { Shutdown } from "../Run/Shutdown.js"
+import type { KafkaConfig } from "./KafkaConfig.js"
+import { KafkaUnavailable, StoppedBeforeReady, type SuppressionsUnavailable } from "./KafkaError.js"
 import type { DeadLetterUnavailable } from "./Records.js"
-import { KafkaUnavailable } from "./KafkaError.js"
 
 /** The longest wait between sessions. */
 const MAX_WAIT_MS = 30_000
@@ -53,3 +57,21 @@ export const makeOutage = (outageTimeout: Duration.Duration): Outage => {
       })
   }
 }
+
+/**
+ * A broker restarting as the worker starts: waited for, not ready, as serve does later on, until
+ * KAFKA_OUTAGE_TIMEOUT. SIGTERM meanwhile stops the worker at once: it has consumed nothing.
+ */
+export const untilReachable = <A, R>(start: Effect.Effect<A, SuppressionsUnavailable, R>, kafka: Context.Tag.Service<KafkaConfig>) =>
+  Effect.flatMap(Shutdown, (shutdown) =>
+    start.pipe(
+      Effect.tapError((e) => e.unreachable ? Effect.logWarning(`${e.message} Not ready; trying again.`) : Effect.void),
+      Effect.retry({
+        while: (e) => e.unreachable === true,
+        schedule: Schedule.exponential("500 millis").pipe(
+          Schedule.union(Schedule.spaced("30 seconds")),
+          Schedule.upTo(kafka.outageTimeout)
+        )
+      }),
+      Effect.raceFirst(Effect.zipRight(shutdown.requested, Effect.fail(new StoppedBeforeReady())))
+    ))

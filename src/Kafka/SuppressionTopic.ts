@@ -25,23 +25,22 @@ import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { Delivery } from "../Delivery/Delivery.js"
 import { feedbackEvent, type Learnt, Suppressions, type SuppressionSet } from "../Suppressions.js"
-import { Shutdown } from "../Run/Shutdown.js"
 import { undecodable } from "./Codecs.js"
 import { ensureCompacted } from "./CompactedTopic.js"
 import { KafkaConfig, producerOptions } from "./KafkaConfig.js"
-import { kafkaFailure, StoppedBeforeReady, SuppressionsUnavailable } from "./KafkaError.js"
+import { kafkaFailure, SuppressionsUnavailable } from "./KafkaError.js"
 import { type HandOverFence, makeHandOverFence } from "./HandOverFence.js"
+import { untilReachable } from "./Outage.js"
 import { JOB_KEY, shareJobs } from "./JobSharing.js"
 import { ERASURE_KEY, groupSecret, shareErasures } from "./ErasureSharing.js"
 import { makeTombstones, type TombstoneSet, Tombstones } from "../Domain/Tombstones.js"
 import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
-import { MailjetGateway } from "../Mailjet/MailjetGateway.js"
-import { Preflight, preflightRetrying } from "../Mailjet/Preflight.js"
-import { bring, type KeptEntry, reasonOf, SuppressionSnapshot } from "../Mailjet/SuppressionSnapshot.js"
-import { Consent } from "../Consent.js"
+import { reasonOf, SuppressionSnapshot } from "../Mailjet/SuppressionSnapshot.js"
 import * as SuppressionWriter from "./SuppressionWriter.js"
 import type { Outgoing } from "./SuppressionWriter.js"
 import { readAll, type Record } from "./TopicReader.js"
+import { bringView, makeTopicView, SNAPSHOT_KEY } from "./TopicView.js"
+
 
 const suppressionCount = Metric.gauge("signal_mailjet_suppressions", {
   description: "Contacts this worker holds as suppressed: standing consent does not re-subscribe them"
@@ -60,11 +59,6 @@ const Stored = Schema.parseJson(Schema.Struct({
   /** The contact's ID: the suppression is part of the list's view read from Mailjet (SuppressionSnapshot). */
   id: Schema.optional(Schema.Number)
 }))
-/** The record saying when the list's view on the topic was read from Mailjet. */
-export const SNAPSHOT_KEY = "suppressions-view:taken-at"
-const Taken = Schema.parseJson(Schema.Struct({ takenAt: Schema.Number }))
-const decodeTaken = Schema.decodeUnknownOption(Taken)
-const encodeTaken = Schema.encodeSync(Taken)
 const encodeStored = Schema.encodeSync(Stored)
 /** A header on this worker's stored suppressions: its follower reads them back by it. */
 const WRITE_ID = "signal-mailjet-write"
@@ -218,29 +212,11 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
         yield* Deferred.await(caughtUp)
       })
 
-    // The list's view on the topic, as read so far; saved by the worker that read it from Mailjet.
-    const view = { takenAt: undefined as number | undefined, entries: new Map<string, KeptEntry>() }
-    const trustFor = yield* Config.duration("MAILJET_SUPPRESSIONS_MAX_AGE").pipe(Config.withDefault(Duration.hours(1)))
-    const snapshot = SuppressionSnapshot.of({
-      load: Effect.sync(() => view.takenAt === undefined ? Option.none() : Option.some({ takenAt: view.takenAt, entries: [...view.entries.values()] })),
-      // The change, then the time: a worker that reads the time finds the view it dates. A list
-      // with nobody unsubscribed leaves nothing to keep: reading it again is one call. A save that
-      // dates nothing newer (a lift or an erasure, at the end) is on the topic already: `follow`
-      // shares each lift as it happens.
-      save: (kept, change) =>
-        (kept.entries.length === 0 && change.removed.length === 0 && view.takenAt === undefined) ||
-          (change.added.length === 0 && view.takenAt !== undefined && kept.takenAt <= view.takenAt)
-          ? Effect.void
-          : writeReadBack(
-          [
-            ...change.added.map((e) => ({ topic, key: e.email, value: encodeStored({ email: e.email, reason: reasonOf(e.at), event: "unsub", at: e.at, id: e.id }) })),
-            ...change.removed.map((e) => ({ topic, key: e.email, value: null })),
-            { topic, key: SNAPSHOT_KEY, value: encodeTaken({ takenAt: kept.takenAt }) }
-          ],
-          [],
-          (within) => `suppressions: the list's view stored, but not read back within ${within}`
-        ).pipe(Effect.catchAll((e) => Effect.logWarning(`suppressions: the list's view is not kept for the group: ${e.message}`))),
-      trustFor
+    const view = makeTopicView({
+      topic,
+      trustFor: yield* Config.duration("MAILJET_SUPPRESSIONS_MAX_AGE").pipe(Config.withDefault(Duration.hours(1))),
+      encode: (e) => encodeStored({ email: e.email, reason: reasonOf(e.at), event: "unsub", at: e.at, id: e.id }),
+      write: (records) => writeReadBack(records, [], (within) => `suppressions: the list's view stored, but not read back within ${within}`)
     })
 
     const followJobs = shareJobs({ topic, origin, share, ensure, follow: followTopic })
@@ -271,20 +247,17 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
             }
             if (m.key.startsWith(JOB_KEY) || m.key.startsWith(ERASURE_KEY)) return
             if (m.key === SNAPSHOT_KEY) {
-              const taken = m.value === undefined || m.value === null ? Option.none() : decodeTaken(m.value)
-              view.takenAt = Option.isSome(taken) ? taken.value.takenAt : undefined
+              view.dated(m.value)
               return yield* readBackDone(m)
             }
             if (m.value === undefined || m.value === null) {
               set.learn(m.key, undefined)
-              view.entries.delete(m.key)
+              view.held(m.key, undefined)
             } else {
               const stored = decodeStored(m.value)
               if (Option.isSome(stored)) {
                 set.learn(m.key, { reason: stored.value.reason, at: stored.value.at })
-                // Only what was read from the list is the view's: a callback's stays until lifted.
-                if (stored.value.id === undefined) view.entries.delete(m.key)
-                else view.entries.set(m.key, { id: stored.value.id, email: m.key, at: stored.value.at })
+                view.held(m.key, stored.value)
               } else yield* Effect.logWarning(`suppressions: record ${m.partition}/${m.offset} of ${topic} is not one; skipped`)
             }
             yield* Metric.set(suppressionCount, set.size())
@@ -303,7 +276,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
         yield* Effect.logInfo(`suppressions: ${set.size()} contacts held as unsubscribed (Mailjet and ${topic})`)
       })
 
-    return SuppressionTopic.of({ topic, feedbackTopic, store, follow, followJobs, followErasures, fence, snapshot })
+    return SuppressionTopic.of({ topic, feedbackTopic, store, follow, followJobs, followErasures, fence, snapshot: view.snapshot })
   }))
 
   /** Provides nothing: shares bulk jobs through the topic (see `followJobs`) before delivery starts. */
@@ -328,32 +301,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
    * the list's view (SuppressionSnapshot): none read from Mailjet when the group's is fresh.
    */
   static readonly following = Layer.scopedDiscard(
-    Effect.flatMap(Effect.all([SuppressionTopic, Suppressions, KafkaConfig, Preflight, Consent]), ([topic, set, kafka, report, consent]) =>
-      Effect.zipRight(
-        untilReachable(topic.follow(set), kafka),
-        consent.resubscribe !== "explicit" ? Effect.void : Effect.flatMap(MailjetGateway.fromContext, (gateway) =>
-          bring(set, { subscribers: report.list.subscriberCount, retrying: preflightRetrying(gateway) }).pipe(
-            Effect.provideService(SuppressionSnapshot, topic.snapshot),
-            Effect.tap((b) => Effect.logInfo(`suppressions: the list's view: ${b.suppressed.length} unsubscribed known${b.pending === 0 ? "" : `, ${b.pending} read in the background`}`))
-          ))
-      ))
+    Effect.flatMap(Effect.all([SuppressionTopic, Suppressions, KafkaConfig]), ([topic, set, kafka]) =>
+      Effect.zipRight(untilReachable(topic.follow(set), kafka), bringView(topic.snapshot, set)))
   )
 }
-
-/**
- * A broker restarting as the worker starts: waited for, not ready, as serve does later on, until
- * KAFKA_OUTAGE_TIMEOUT. SIGTERM meanwhile stops the worker at once: it has consumed nothing.
- */
-const untilReachable = <A, R>(start: Effect.Effect<A, SuppressionsUnavailable, R>, kafka: Context.Tag.Service<KafkaConfig>) =>
-  Effect.flatMap(Shutdown, (shutdown) =>
-    start.pipe(
-      Effect.tapError((e) => e.unreachable ? Effect.logWarning(`${e.message} Not ready; trying again.`) : Effect.void),
-      Effect.retry({
-        while: (e) => e.unreachable === true,
-        schedule: Schedule.exponential("500 millis").pipe(
-          Schedule.union(Schedule.spaced("30 seconds")),
-          Schedule.upTo(kafka.outageTimeout)
-        )
-      }),
-      Effect.raceFirst(Effect.zipRight(shutdown.requested, Effect.fail(new StoppedBeforeReady())))
-    ))
