@@ -6,27 +6,10 @@
  */
 import { expect, it } from "vitest"
 import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
-import { createTopic, startWorker, waitFor, type Worker } from "./support/kafka.js"
+import { createTopic, startWorker, stopWorker, waitFor, workerMetric, workerReady } from "./support/kafka.js"
 
 const small = fileSimulator({ seed: 31, seedContacts: { count: 2_000, unsubscribedRatio: 0.01 } })
 const large = fileSimulator({ seed: 32, seedContacts: { count: 100_000, unsubscribedRatio: 0.01 } })
-
-const metric = async (port: string, name: string) => {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  const m = text.match(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+-]+)`, "m"))
-  return m === null ? undefined : Number(m[1])
-}
-
-const ready = (port: string, w: Worker) =>
-  waitFor(`ready on ${port}`, async () => ((await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined))?.status === 200 ? true : undefined), 90_000)
-    .catch((e: unknown) => {
-      throw new Error(`${e instanceof Error ? e.message : String(e)}; its log ends:\n${w.stderr().split("\n").slice(-20).join("\n")}`)
-    })
-
-const stop = async (w: Worker) => {
-  w.proc.kill("SIGTERM")
-  return w.exited
-}
 
 let seq = 0
 /** A first worker reads the list's view into a fresh group; then a restart: the calls it made until ready. */
@@ -37,22 +20,22 @@ const restart = async (f: typeof small) => {
   const first = startWorker(env)
   let firstCalls: ReadonlyArray<string>
   try {
-    await ready(env.PORT, first)
-    await waitFor("the view whole", async () => ((await metric(env.PORT, "signal_mailjet_suppressions_view_whole")) === 1 ? true : undefined), 90_000)
+    await workerReady(env.PORT, first, 90_000)
+    await waitFor("the view whole", async () => ((await workerMetric(env.PORT, "signal_mailjet_suppressions_view_whole")) === 1 ? true : undefined), 90_000)
     firstCalls = (await f.run(f.sim().requests)).map((r) => r.path)
   } finally {
-    expect(await stop(first)).toBe(0)
+    expect(await stopWorker(first)).toBe(0)
   }
   const before = (await f.run(f.sim().requests)).length
   const second = startWorker(env)
   try {
-    await ready(env.PORT, second)
+    await workerReady(env.PORT, second, 90_000)
     const calls = (await f.run(f.sim().requests)).slice(before).map((r) => `${r.path.replace(/\?.*$/, "")}`)
-    const age = await waitFor("the view's age", () => metric(env.PORT, "signal_mailjet_suppressions_age_seconds"))
-    const held = await metric(env.PORT, "signal_mailjet_suppressions")
+    const age = await waitFor("the view's age", () => workerMetric(env.PORT, "signal_mailjet_suppressions_age_seconds"))
+    const held = await workerMetric(env.PORT, "signal_mailjet_suppressions")
     return { firstCalls, calls, age, held }
   } finally {
-    expect(await stop(second)).toBe(0)
+    expect(await stopWorker(second)).toBe(0)
   }
 }
 

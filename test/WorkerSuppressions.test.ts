@@ -10,7 +10,7 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { runBin } from "./support/bin.js"
 import { fileSimulator, workerEnv } from "./support/fileSimulator.js"
-import { brokers, createTopic, freePort, produce, readTopic, setTopicConfig, startWorker, waitFor, type Worker } from "./support/kafka.js"
+import { brokers, createTopic, freePort, produce, readTopic, setTopicConfig, startWorker, stopWorker, waitFor, type Worker, workerMetric, workerReady } from "./support/kafka.js"
 import { KEY, SECRET } from "./support/layers.js"
 
 const { sim, run } = fileSimulator({
@@ -73,24 +73,6 @@ const owned = (w: Worker): Array<number> | undefined => {
   return last === undefined || last === "none" ? undefined : last.split(",").map(Number)
 }
 
-const metric = async (port: string, name: string) => {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  const m = text.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, "m"))
-  return m === null ? undefined : Number(m[1])
-}
-
-/** Waits for the worker's /ready; when it never comes, the error ends with the worker's last log lines. */
-const ready = (port: string, w: Worker) =>
-  waitFor(`ready on ${port}`, async () => ((await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined))?.status === 200 ? true : undefined), 60_000)
-    .catch((e: unknown) => {
-      throw new Error(`${e instanceof Error ? e.message : String(e)}; its log ends:\n${w.stderr().split("\n").slice(-20).join("\n")}`)
-    })
-
-const stop = async (w: Worker) => {
-  w.proc.kill("SIGTERM")
-  return w.exited
-}
-
 const post = (port: string, body: string, auth = `mailjet:${WEBHOOK_PASSWORD}`) =>
   fetch(`http://127.0.0.1:${port}/mailjet/events`, {
     method: "POST",
@@ -132,8 +114,8 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
     const w1 = startWorker(e1)
     const w2 = startWorker(e2)
     try {
-      await ready(e1.PORT, w1)
-      await ready(e2.PORT, w2)
+      await workerReady(e1.PORT, w1)
+      await workerReady(e2.PORT, w2)
       // After the rebalance each worker owns one partition.
       const [p1, p2] = await waitFor("one partition each", () => {
         const a = owned(w1)
@@ -160,12 +142,12 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
       await waitFor("callback answered 200", async () => ((await run(sim().callbackStats)).delivered > before ? true : undefined))
       expect(w1.stderr()).toMatch(/webhook: stored 1 suppressions: unsub l\*\*\*@example\.com/)
       // Worker 2 has it from the group's topic.
-      await waitFor("worker 2 learnt it", async () => ((await metric(e2.PORT, "signal_mailjet_suppressions")) === 1 ? true : undefined))
+      await waitFor("worker 2 learnt it", async () => ((await workerMetric(e2.PORT, "signal_mailjet_suppressions")) === 1 ? true : undefined))
 
       // Standing consent on worker 2's partition: sent as addnoforce, demoted, still unsubscribed.
       await produceTo(t.topic, p2, email, event("Order Completed", email, true))
       await waitFor("demoted on worker 2", async () =>
-        (await metric(e2.PORT, `signal_mailjet_events_total\\{outcome="delivered",event="Order Completed",reason="addnoforce\\+demoted"\\}`)) === 1
+        (await workerMetric(e2.PORT, `signal_mailjet_events_total\\{outcome="delivered",event="Order Completed",reason="addnoforce\\+demoted"\\}`)) === 1
           ? true
           : undefined)
       expect(await membership(email)).toBe("unsubscribed")
@@ -177,7 +159,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
       // An explicit Subscribed (worker 2 again) re-subscribes, and lifts the suppression for the group.
       await produceTo(t.topic, p2, email, event("Subscribed", email))
       await waitFor("re-subscribed", async () => ((await membership(email)) === "subscribed" ? true : undefined))
-      await waitFor("worker 1 saw the lift", async () => ((await metric(e1.PORT, "signal_mailjet_suppressions")) === 0 ? true : undefined))
+      await waitFor("worker 1 saw the lift", async () => ((await workerMetric(e1.PORT, "signal_mailjet_suppressions")) === 0 ? true : undefined))
 
       // Upstream: the suppression as a Signal event on the feedback topic.
       const [feedback] = await readTopic(t.feedback, 1)
@@ -195,7 +177,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
       ])
       expect(w1.stdout() + w1.stderr() + w2.stdout() + w2.stderr()).not.toContain(email)
     } finally {
-      await Promise.all([stop(w1), stop(w2)])
+      await Promise.all([stopWorker(w1), stopWorker(w2)])
     }
   }, 180_000)
 
@@ -204,7 +186,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
     const e = await env(t.id, t.feedback)
     const w = startWorker(e)
     try {
-      await ready(e.PORT, w)
+      await workerReady(e.PORT, w)
       const unsub = JSON.stringify({ event: "unsub", time: 1764400000, email: "x@example.com", mj_list_id: 1 })
       expect((await post(e.PORT, unsub, "mailjet:wrong")).status).toBe(401)
       expect((await fetch(`http://127.0.0.1:${e.PORT}/mailjet/events`, { method: "POST", body: unsub })).status).toBe(401)
@@ -226,14 +208,14 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
         { event: "bounce", time: 1764400000, email: "o@example.com", hard_bounce: false }
       ]))
       expect(ignored.status).toBe(200)
-      expect(await metric(e.PORT, "signal_mailjet_suppressions")).toBe(0)
+      expect(await workerMetric(e.PORT, "signal_mailjet_suppressions")).toBe(0)
       // A grouped second: spam and a hard bounce are both stored.
       const grouped = await post(e.PORT, JSON.stringify([
         { event: "spam", time: 1764400000, email: "S@Example.com", source: "JMRPP" },
         { event: "bounce", time: 1764400001, email: "b@example.com", hard_bounce: true, error: "user unknown" }
       ]))
       expect(grouped.status).toBe(200)
-      await waitFor("both learnt", async () => ((await metric(e.PORT, "signal_mailjet_suppressions")) === 2 ? true : undefined))
+      await waitFor("both learnt", async () => ((await workerMetric(e.PORT, "signal_mailjet_suppressions")) === 2 ? true : undefined))
       const stored = await readTopic(t.suppressions, 2)
       expect(stored.map((r) => [r.key, JSON.parse(r.value).reason])).toEqual([
         ["s@example.com", "marked as spam in Mailjet at 2025-11-29T07:06:40Z"],
@@ -248,17 +230,17 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
         "junk"
       ]))
       expect(loose.status).toBe(200)
-      await waitFor("the unsub learnt", async () => ((await metric(e.PORT, "signal_mailjet_suppressions")) === 3 ? true : undefined))
+      await waitFor("the unsub learnt", async () => ((await workerMetric(e.PORT, "signal_mailjet_suppressions")) === 3 ? true : undefined))
       expect((await readTopic(t.suppressions, 3)).slice(2).map((r) => [r.key, JSON.parse(r.value).reason])).toEqual([
         ["u@example.com", "unsubscribed in Mailjet at 2025-11-29T07:06:43Z"]
       ])
       expect(w.stderr()).toMatch(/webhook: 3 skipped: 2 without a usable email, 1 not an event object/)
-      expect(await metric(e.PORT, "signal_mailjet_webhook_events_skipped_total\\{reason=\"no_usable_email\"\\}")).toBe(3)
-      expect(await metric(e.PORT, "signal_mailjet_webhook_events_skipped_total\\{reason=\"not_an_event\"\\}")).toBe(1)
+      expect(await workerMetric(e.PORT, "signal_mailjet_webhook_events_skipped_total\\{reason=\"no_usable_email\"\\}")).toBe(3)
+      expect(await workerMetric(e.PORT, "signal_mailjet_webhook_events_skipped_total\\{reason=\"not_an_event\"\\}")).toBe(1)
       expect(w.stdout() + w.stderr()).not.toMatch(/soft@|z\u200b@|U@example/)
       expect(w.stdout() + w.stderr()).not.toContain(WEBHOOK_PASSWORD)
     } finally {
-      await stop(w)
+      await stopWorker(w)
     }
   }, 120_000)
 
@@ -268,7 +250,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
     const first = startWorker(e)
     const a = `ann-${t.id}@example.com`
     const b = `bob-${t.id}@example.com`
-    await ready(e.PORT, first)
+    await workerReady(e.PORT, first)
     const registered = await runBin(
       ["check", "--register-webhook", `http://mailjet:${WEBHOOK_PASSWORD}@127.0.0.1:${e.PORT}/mailjet/events`],
       { MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET, MAILJET_LIST_ID: "1", MAILJET_BASE_URL: sim().url }
@@ -282,7 +264,7 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
     const before = (await run(sim().callbackStats)).delivered
     expect(await recipient("unsub", a)).toBe(200)
     await waitFor("ann's callback answered", async () => ((await run(sim().callbackStats)).delivered > before ? true : undefined))
-    expect(await stop(first)).toBe(0)
+    expect(await stopWorker(first)).toBe(0)
 
     // Bob complains while no worker listens: the simulator retries.
     expect(await recipient("spam", b)).toBe(200)
@@ -290,19 +272,19 @@ describe("serve: Mailjet's own unsubscribes flow back", () => {
     expect((await run(sim().callbackStats)).pending).toBeGreaterThan(0)
     const restarted = startWorker(e)
     try {
-      await ready(e.PORT, restarted)
+      await workerReady(e.PORT, restarted)
       await waitFor("bob's callback landed", async () => ((await run(sim().callbackStats)).pending === 0 ? true : undefined), 30_000)
       expect(restarted.stderr()).toMatch(/webhook: stored 1 suppressions: spam b\*\*\*@example\.com/)
-      await waitFor("both held", async () => ((await metric(e.PORT, "signal_mailjet_suppressions")) === 2 ? true : undefined))
+      await waitFor("both held", async () => ((await workerMetric(e.PORT, "signal_mailjet_suppressions")) === 2 ? true : undefined))
       for (const email of [a, b]) await produceTo(t.topic, 0, email, event("Order Completed", email, true))
       await waitFor("both demoted", async () =>
-        (await metric(e.PORT, `signal_mailjet_events_total\\{outcome="delivered",event="Order Completed",reason="addnoforce\\+demoted"\\}`)) === 2
+        (await workerMetric(e.PORT, `signal_mailjet_events_total\\{outcome="delivered",event="Order Completed",reason="addnoforce\\+demoted"\\}`)) === 2
           ? true
           : undefined)
       expect(await membership(a)).toBe("unsubscribed")
       expect(await membership(b)).toBe("unsubscribed")
     } finally {
-      await stop(restarted)
+      await stopWorker(restarted)
     }
   }, 180_000)
 })
@@ -337,8 +319,8 @@ describe("serve: callbacks that arrive together", () => {
     const emails = Array.from({ length: RUNS }, (_, r) => Array.from({ length: N }, (_, i) => `burst${r}-${i}-${t.id}@example.com`))
     try {
       // Both workers have read the list before Mailjet holds anyone as unsubscribed.
-      await ready(e1.PORT, w1)
-      await ready(e2.PORT, w2)
+      await workerReady(e1.PORT, w1)
+      await workerReady(e2.PORT, w2)
       await unsubscribedInMailjet(emails.flat())
       const stored = new Set<string>()
       for (const [r, run] of emails.entries()) {
@@ -349,13 +331,13 @@ describe("serve: callbacks that arrive together", () => {
         expect(answers.map((a) => a.status)).toEqual(run.map(() => 200))
         // Applied by the receiving worker before its 200: each worker holds at least what it answered for.
         const total = (r + 1) * N
-        expect(await metric(e1.PORT, "signal_mailjet_suppressions")).toBeGreaterThanOrEqual(N / 2)
-        expect(await metric(e2.PORT, "signal_mailjet_suppressions")).toBeGreaterThanOrEqual(N / 2)
+        expect(await workerMetric(e1.PORT, "signal_mailjet_suppressions")).toBeGreaterThanOrEqual(N / 2)
+        expect(await workerMetric(e2.PORT, "signal_mailjet_suppressions")).toBeGreaterThanOrEqual(N / 2)
         for (const email of run) stored.add(email)
         const onTopic = await readTopic(t.suppressions, total, 20_000)
         expect(new Set(onTopic.map((m) => m.key))).toEqual(stored)
         for (const [name, port] of [["worker 1", e1.PORT], ["worker 2", e2.PORT]] as const) {
-          await waitFor(`${name} holds all ${total}`, async () => ((await metric(port, "signal_mailjet_suppressions")) === total ? true : undefined), 20_000)
+          await waitFor(`${name} holds all ${total}`, async () => ((await workerMetric(port, "signal_mailjet_suppressions")) === total ? true : undefined), 20_000)
         }
       }
 
@@ -372,7 +354,7 @@ describe("serve: callbacks that arrive together", () => {
       for (const email of stored) if ((await membership(email)) !== "unsubscribed") resubscribed.push(email)
       expect(resubscribed).toEqual([])
     } finally {
-      await Promise.all([stop(w1), stop(w2)])
+      await Promise.all([stopWorker(w1), stopWorker(w2)])
     }
   }, 300_000)
 
@@ -384,7 +366,7 @@ describe("serve: callbacks that arrive together", () => {
     const e = await env(t.id, t.feedback)
     const w = startWorker(e)
     try {
-      await ready(e.PORT, w)
+      await workerReady(e.PORT, w)
       const time = Math.floor(Date.now() / 1000)
       const emails = Array.from({ length: 7_000 }, (_, i) => `many-${i}-${t.id}@example.com`)
       const body = JSON.stringify(emails.map((email) => ({ event: "unsub", time, email, mj_list_id: 1 })))
@@ -394,7 +376,7 @@ describe("serve: callbacks that arrive together", () => {
       expect(w.stderr()).toContain(", and 6990 more")
       const onTopic = await readTopic(t.suppressions, emails.length, 30_000)
       expect(new Set(onTopic.map((m) => m.key))).toEqual(new Set(emails))
-      expect(await metric(e.PORT, "signal_mailjet_suppressions")).toBe(emails.length)
+      expect(await workerMetric(e.PORT, "signal_mailjet_suppressions")).toBe(emails.length)
       expect((await readTopic(t.feedback, emails.length, 30_000)).length).toBe(emails.length)
 
       // Now the topic refuses even one record: not stored, so not a 200; Mailjet will retry.
@@ -405,9 +387,9 @@ describe("serve: callbacks that arrive together", () => {
       await setTopicConfig(t.suppressions, "max.message.bytes", String(1024 * 1024))
       expect((await post(e.PORT, JSON.stringify({ event: "unsub", time, email: refused, mj_list_id: 1 }))).status).toBe(200)
       expect((await readTopic(t.suppressions, emails.length + 1, 30_000)).map((m) => m.key)).toContain(refused)
-      expect(await metric(e.PORT, "signal_mailjet_suppressions")).toBe(emails.length + 1)
+      expect(await workerMetric(e.PORT, "signal_mailjet_suppressions")).toBe(emails.length + 1)
     } finally {
-      await stop(w)
+      await stopWorker(w)
     }
   }, 180_000)
 
@@ -416,18 +398,18 @@ describe("serve: callbacks that arrive together", () => {
     const e = await env(t.id, t.feedback)
     const w = startWorker(e)
     try {
-      await ready(e.PORT, w)
+      await workerReady(e.PORT, w)
       const time = Math.floor(Date.now() / 1000)
       const held: Array<number | undefined> = []
       for (let i = 1; i <= 100; i++) {
         // A second's worth each time, as Mailjet groups them: 20 callbacks in one body.
         const body = JSON.stringify(Array.from({ length: 20 }, (_, j) => ({ event: "unsub", time, email: `held-${i}-${j}-${t.id}@example.com`, mj_list_id: 1 })))
         expect((await post(e.PORT, body)).status).toBe(200)
-        held.push(await metric(e.PORT, "signal_mailjet_suppressions"))
+        held.push(await workerMetric(e.PORT, "signal_mailjet_suppressions"))
       }
       expect(held).toEqual(Array.from({ length: 100 }, (_, i) => (i + 1) * 20))
     } finally {
-      await stop(w)
+      await stopWorker(w)
     }
   }, 120_000)
 })

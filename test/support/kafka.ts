@@ -210,3 +210,23 @@ export const ownBroker = async () => {
     }
   }
 }
+
+/** A gauge or counter from the worker's /metrics, the first series of that name (any labels). */
+export const workerMetric = async (port: string, name: string) => {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  const m = text.match(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+-]+)`, "m"))
+  return m === null ? undefined : Number(m[1])
+}
+
+/** Waits for the worker's /ready; when it never comes, the error ends with the worker's last log lines. */
+export const workerReady = (port: string, w: Worker, timeoutMs = 60_000) =>
+  waitFor(`ready on ${port}`, async () => ((await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined))?.status === 200 ? true : undefined), timeoutMs)
+    .catch((e: unknown) => {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}; its log ends:\n${w.stderr().split("\n").slice(-20).join("\n")}`)
+    })
+
+/** SIGTERM, then its exit. */
+export const stopWorker = async (w: Worker) => {
+  w.proc.kill("SIGTERM")
+  return w.exited
+}
