@@ -75,5 +75,9 @@ export const bringView = (snapshot: typeof SuppressionSnapshot.Service, set: Sup
     const b = yield* bring(set, { subscribers: report.list.subscriberCount, retrying: preflightRetrying(gateway) }).pipe(
       Effect.provideService(SuppressionSnapshot, snapshot)
     )
-    yield* Effect.logInfo(`suppressions: the list's view: ${b.suppressed.length} unsubscribed known${b.pending === 0 ? "" : `, ${b.pending} read in the background`}`)
+    yield* Effect.logInfo(
+      b.unread === true
+        ? "suppressions: the list's view is read in the background (too large to read before the first send); meanwhile consent granted asks Mailjet about its contact first"
+        : `suppressions: the list's view: ${b.suppressed.length} unsubscribed known${b.pending === 0 ? "" : `, ${b.pending} read in the background`}`
+    )
   })
