@@ -8,18 +8,15 @@
  * written, as a Signal event, to `KAFKA_FEEDBACK_TOPIC` when set (see Suppressions.feedbackEvent).
  */
 import { Producer } from "@platformatic/kafka"
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
@@ -38,7 +35,7 @@ import { MailjetConfig } from "../Mailjet/MailjetConfig.js"
 import { reasonOf, SuppressionSnapshot } from "../Mailjet/SuppressionSnapshot.js"
 import * as SuppressionWriter from "./SuppressionWriter.js"
 import type { Outgoing } from "./SuppressionWriter.js"
-import { readAll, type Record } from "./TopicReader.js"
+import { followFromStart, type Record } from "./TopicReader.js"
 import { bringView, makeTopicView, SNAPSHOT_KEY } from "./TopicView.js"
 
 
@@ -170,47 +167,7 @@ export class SuppressionTopic extends Context.Tag("signal-mailjet/SuppressionTop
       return waiting === undefined ? Effect.void : Deferred.succeed(waiting, undefined)
     }
 
-    /**
-     * Reads the topic from its start into `handle`, then follows it for as long as the scope lives;
-     * returns once caught up. Not caught up and failing for KAFKA_OUTAGE_TIMEOUT: fails, and the
-     * worker stops with the reason rather than wait, not ready, for ever.
-     */
-    const followTopic = (handle: (m: Record) => Effect.Effect<void>, from = topic) =>
-      Effect.gen(function*() {
-        const caughtUp = yield* Deferred.make<void, SuppressionsUnavailable>()
-        let failingSince: number | undefined
-        // Read from the start by a group of its own: every worker needs every record.
-        yield* Effect.forkScoped(
-          readAll(
-            kafka,
-            from,
-            fail,
-            // A record read: the failures before it were not one outage.
-            (m) => Effect.zipRight(Effect.sync(() => (failingSince = undefined)), handle(m)),
-            Deferred.done(caughtUp, Exit.void)
-          ).pipe(
-            Effect.tapError((e) =>
-              Effect.gen(function*() {
-                const now = yield* Clock.currentTimeMillis
-                const since = failingSince ??= now
-                yield* Effect.logWarning(`${e.message} Reading it again.`)
-                // Once caught up, failing the wait is a no-op: the worker reads on, as it does its input.
-                if (now - since >= Duration.toMillis(kafka.outageTimeout)) {
-                  yield* Deferred.fail(
-                    caughtUp,
-                    new SuppressionsUnavailable({
-                      topic: from,
-                      detail: `not read to its end for KAFKA_OUTAGE_TIMEOUT (${Duration.format(kafka.outageTimeout)}): ${e.detail}`
-                    })
-                  )
-                }
-              })
-            ),
-            Effect.retry(Schedule.spaced("2 seconds"))
-          )
-        )
-        yield* Deferred.await(caughtUp)
-      })
+    const followTopic = (handle: (m: Record) => Effect.Effect<void>, from = topic) => followFromStart(kafka, from, fail, handle)
 
     const view = makeTopicView({
       topic,

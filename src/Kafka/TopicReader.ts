@@ -1,18 +1,23 @@
 /**
  * A topic read whole, from its start, by a group of its own, then followed: how every worker holds
- * the suppressions topic. Records with a key go to `handle`, and so do the markers of a batch that
+ * the suppressions topic and its hand-over topic. Records with a key go to `handle`, and so do the markers of a batch that
  * could not be decoded (see Codecs), which have none: the caller decides what one costs.
  */
 import { Consumer, stringDeserializers } from "@platformatic/kafka"
 import type { Message } from "@platformatic/kafka"
+import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { undecodable } from "./Codecs.js"
 import { connectionOptions, type KafkaConfig } from "./KafkaConfig.js"
+import { SuppressionsUnavailable } from "./KafkaError.js"
 
 export type Record = Message<string, string, string, string>
 
@@ -92,3 +97,50 @@ export const readAll = <E>(
       Deferred.await(failed)
     )
   }))
+
+/**
+ * `readAll`, then followed for as long as the scope lives; returns once caught up. Not caught up
+ * and failing for KAFKA_OUTAGE_TIMEOUT: fails, and the worker stops with the reason rather than
+ * wait, not ready, for ever.
+ */
+export const followFromStart = (
+  kafka: Context.Tag.Service<KafkaConfig>,
+  topic: string,
+  fail: (e: unknown) => SuppressionsUnavailable,
+  handle: (m: Record) => Effect.Effect<void>
+): Effect.Effect<void, SuppressionsUnavailable, Scope.Scope> =>
+  Effect.gen(function*() {
+    const caughtUp = yield* Deferred.make<void, SuppressionsUnavailable>()
+    let failingSince: number | undefined
+    // Read from the start by a group of its own: every worker needs every record.
+    yield* Effect.forkScoped(
+      readAll(
+        kafka,
+        topic,
+        fail,
+        // A record read: the failures before it were not one outage.
+        (m) => Effect.zipRight(Effect.sync(() => (failingSince = undefined)), handle(m)),
+        Deferred.done(caughtUp, Exit.void)
+      ).pipe(
+        Effect.tapError((e) =>
+          Effect.gen(function*() {
+            const now = yield* Clock.currentTimeMillis
+            const since = failingSince ??= now
+            yield* Effect.logWarning(`${e.message} Reading it again.`)
+            // Once caught up, failing the wait is a no-op: the worker reads on, as it does its input.
+            if (now - since >= Duration.toMillis(kafka.outageTimeout)) {
+              yield* Deferred.fail(
+                caughtUp,
+                new SuppressionsUnavailable({
+                  topic,
+                  detail: `not read to its end for KAFKA_OUTAGE_TIMEOUT (${Duration.format(kafka.outageTimeout)}): ${e.detail}`
+                })
+              )
+            }
+          })
+        ),
+        Effect.retry(Schedule.spaced("2 seconds"))
+      )
+    )
+    yield* Deferred.await(caughtUp)
+  })
