@@ -24,6 +24,8 @@ export interface Suppression {
 export interface SuppressionListener {
   readonly added: (email: string, suppression: Suppression) => void
   readonly lifted: (email: string) => void
+  /** One learnt from elsewhere that the set did not hold (the list's view read in the background, an ask). */
+  readonly learnt?: (email: string, suppression: Suppression) => void
 }
 
 export interface SuppressionSet {
@@ -38,7 +40,7 @@ export interface SuppressionSet {
    * shared copy lets go of the address too.
    */
   readonly forget: (email: string) => void
-  /** Learnt from elsewhere (Mailjet's callbacks, another worker): `undefined` lifts. Listeners are not told. */
+  /** Learnt from elsewhere (Mailjet's callbacks, another worker, the list's view): `undefined` lifts. Only `learnt` listeners are told, of a new one. */
   readonly learn: (email: string, suppression: Suppression | undefined) => void
   readonly observe: (listener: SuppressionListener) => void
   readonly size: () => number
@@ -50,8 +52,16 @@ export interface SuppressionSet {
   readonly asking: (email: string) => Effect.Effect<void, AskError> | undefined
   /** Done once the list's whole view is in the set: what a bulk window waits for instead of asking per contact. */
   readonly whole: Effect.Effect<void>
-  /** The view is being read: `asking` asks through `ask` until `complete`. */
-  readonly reading: (ask: (email: string) => Effect.Effect<Suppression | undefined, AskError>) => { readonly complete: () => void }
+  /**
+   * True once the view is whole; false once its reading gave up (asks go on): what a caller that
+   * only wants the view, not its guarantee, waits for (`deliver --feedback`).
+   */
+  readonly settled: Effect.Effect<boolean>
+  /** The view is being read: `asking` asks through `ask` until `complete`; `gaveUp` when it will not be whole. */
+  readonly reading: (ask: (email: string) => Effect.Effect<Suppression | undefined, AskError>) => {
+    readonly complete: () => void
+    readonly gaveUp: () => void
+  }
   /**
    * From now on, the addresses any change touches (add, lift, forget, learn): a view read from
    * Mailjet meanwhile is older than those changes, and must not undo them (SuppressionSnapshot).
@@ -93,6 +103,9 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
   const touch = (email: string) => {
     for (const t of touches) t.add(email)
   }
+  const heard = (email: string, s: Suppression) => {
+    for (const l of listeners) l.learnt?.(email, s)
+  }
   const drop = (email: string) => {
     touch(email)
     const held = learnt.delete(email) || own.delete(email)
@@ -102,6 +115,13 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
   let ask: ((email: string) => Effect.Effect<Suppression | undefined, AskError>) | undefined
   let asked = new Set<string>()
   let waiting: Array<() => void> = []
+  let settling: Array<(whole: boolean) => void> = []
+  let gaveUp = false
+  const settle = (whole: boolean) => {
+    const woken = settling
+    settling = []
+    for (const w of woken) w(whole)
+  }
   return {
     get: (email) => {
       const s = learnt.get(email)
@@ -126,9 +146,12 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
     forget: drop,
     learn: (email, suppression) => {
       touch(email)
-      own.delete(email)
+      const held = own.delete(email) || learnt.has(email)
       if (suppression === undefined) learnt.delete(email)
-      else learnt.set(email, suppression)
+      else {
+        learnt.set(email, suppression)
+        if (!held) heard(email, suppression)
+      }
     },
     observe: (listener) => {
       listeners.push(listener)
@@ -142,6 +165,7 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
         if (s !== undefined && learnt.get(email) === undefined && own.get(email) === undefined) {
           touch(email)
           learnt.set(email, s)
+          heard(email, s)
         }
       })
     },
@@ -154,8 +178,18 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
         })
       })
     ),
+    settled: Effect.suspend(() =>
+      ask === undefined || gaveUp ? Effect.succeed(!gaveUp) : Effect.async<boolean>((resume) => {
+        const done = (whole: boolean) => resume(Effect.succeed(whole))
+        settling.push(done)
+        return Effect.sync(() => {
+          settling = settling.filter((w) => w !== done)
+        })
+      })
+    ),
     reading: (given) => {
       ask = given
+      gaveUp = false
       return {
         complete: () => {
           if (ask !== given) return
@@ -164,6 +198,12 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
           const woken = waiting
           waiting = []
           for (const w of woken) w()
+          settle(true)
+        },
+        gaveUp: () => {
+          if (ask !== given) return
+          gaveUp = true
+          settle(false)
         }
       }
     },

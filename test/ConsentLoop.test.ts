@@ -283,3 +283,33 @@ layer(Simulator.layer(options), { excludeTestServices: true })("CLI: register th
       Fs.rmSync(dir, { recursive: true })
     }))
 })
+
+// A list too large to read before the first send: its unsubscribed contacts are read in the background.
+const LARGE = 12_000
+layer(Simulator.layer(simulatorOptions({ seed: 27, seedContacts: { count: LARGE, unsubscribedRatio: 0.01 } })), { excludeTestServices: true })(
+  "CLI: feed suppressions back from a large list",
+  (it) => {
+    it.effect("deliver --feedback on a large list's first run writes every unsubscribed contact of the list, read after the events were sent", () =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.Simulator
+        yield* sim.reset
+        const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "feedback-large-"))
+        const file = Path.join(dir, "feedback.ndjson")
+        const events = [
+          { type: "track", event: "Signed Up", context: { traits: { email: "new@example.com" }, consent: { marketing: true } } },
+          { type: "track", event: "Unsubscribed", context: { traits: { email: "lou@example.com" } } }
+        ].map((e) => JSON.stringify(e)).join("\n")
+        const env = { MAILJET_API_KEY: KEY, MAILJET_SECRET_KEY: SECRET, MAILJET_LIST_ID: "1", MAILJET_BASE_URL: sim.url, MAILJET_STATE_DIR: dir }
+        const result = yield* Effect.promise(() => runBin(["deliver", "--feedback", file], env, `${events}\n`))
+        expect(result.code).toBe(0)
+        const lines = Fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, any>)
+        const emails = lines.map((l) => l["traits"]["email"] as string)
+        const listed = Array.from({ length: LARGE }, (_, i) => i + 1).filter((n) => Simulator.seededUnsubscribed(n, 0.01)).map(Simulator.seededEmail)
+        expect(listed.length).toBe(LARGE / 100)
+        // Each of the list's unsubscribed once, and the run's own unsubscribe.
+        expect([...emails].sort()).toStrictEqual([...listed, "lou@example.com"].sort())
+        expect(result.stderr).toContain("read in the background go to --feedback once read")
+        Fs.rmSync(dir, { recursive: true })
+      }))
+  }
+)

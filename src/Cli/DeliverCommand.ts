@@ -66,7 +66,7 @@ export const deliverCommand = Command.make(
     feedback: Options.file("feedback").pipe(
       Options.optional,
       Options.withDescription(
-        "Append the suppressions this run learns (contacts Mailjet holds as unsubscribed, and each unsub it sends) to this file as Signal events {\"type\":\"track\",\"event\":\"Mailjet Unsubscribed\",…}, for a consent system to catch up."
+        "Append the suppressions this run learns (contacts Mailjet holds as unsubscribed, and each unsub it sends) to this file as Signal events {\"type\":\"track\",\"event\":\"Mailjet Unsubscribed\",…}, for a consent system to catch up. On a large list whose unsubscribed contacts are read in the background, the run waits for them once every event has its outcome (Ctrl-C skips the wait)."
       )
     ),
     ...runOptions

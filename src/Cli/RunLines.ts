@@ -78,6 +78,25 @@ export interface RunOptions {
   readonly feedback?: Option.Option<string>
 }
 
+/**
+ * `--feedback` promises the list's unsubscribed contacts: a view still read in the background when
+ * the input is done is waited for, then written (a shutdown request skips the wait, and says so).
+ */
+const feedbackWhole = <E>(write: Effect.Effect<void, E>) =>
+  Effect.gen(function*() {
+    const report = yield* Preflight
+    const set = yield* Suppressions
+    const reading = report.unread === true || report.pending > 0
+    const done = reading
+      ? yield* Effect.raceFirst(
+        Effect.zipRight(stderr("signal-mailjet: every event has its outcome; the list's unsubscribed contacts read in the background go to --feedback once read (Ctrl-C skips the wait)"), set.settled),
+        Effect.as((yield* Shutdown).requested, false)
+      )
+      : true
+    yield* write
+    if (!done) yield* stderr("signal-mailjet: the feedback file lacks the list's unsubscribed contacts not read yet; `signal-mailjet check` reads them all")
+  })
+
 const printPreflight = (r: PreflightReport) =>
   Effect.gen(function*() {
     for (const p of r.created) yield* stderr(`signal-mailjet: created contact property "${p.name}" (${p.datatype})`)
@@ -212,6 +231,7 @@ const session = <S extends SourceError>(
       shutdownTimeout: DEFAULT_SHUTDOWN_TIMEOUT
     })
     const early = Option.isSome(end.failure) || end.shutdown
+    if (o.feedback !== undefined && Option.isSome(o.feedback) && !early) yield* feedbackWhole(feedback)
     // Stdin cannot be read again to count what is left; a file can, after the run.
     const unread = early && resume !== undefined && resume.source !== "-"
       ? yield* countAfter(resume, at.lastRead())

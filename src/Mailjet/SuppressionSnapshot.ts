@@ -166,7 +166,12 @@ export const bring = (
                 Effect.flatMap(finish),
                 Effect.tap(() => Effect.sync(reading.complete)),
                 Effect.tap((entries) => Effect.logInfo(`suppressions: the list's view is whole (${entries.length} unsubscribed)`)),
-                Effect.catchAll((e) => Effect.logError(`suppressions: the list's view could not be read: ${e.message}. Standing consent keeps asking Mailjet per contact`))
+                Effect.catchAll((e) =>
+                  Effect.zipRight(
+                    Effect.sync(reading.gaveUp),
+                    Effect.logError(`suppressions: the list's view could not be read: ${e.message}. Standing consent keeps asking Mailjet per contact`)
+                  )
+                )
               )
             )
           })

@@ -1,7 +1,8 @@
 /**
  * `deliver --feedback FILE`: the suppressions a run learns, as Signal events a consent system can
  * consume (Suppressions.feedbackEvent), appended to a file: the list's unsubscribed contacts read
- * at preflight, then each `unsub` the run sends, written with the outcome lines of its chunk.
+ * at preflight, then each `unsub` the run sends and each unsubscribed contact the list's view read
+ * in the background adds, written with the outcome lines of its chunk (and once more at the end).
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
@@ -27,7 +28,11 @@ export const feedbackFile = (
       Effect.mapError((e) => new OutputUnwritable({ path, detail: e.message, what: "feedback file" }))
     )
     const pending = initial.map(([email, s]) => learnt(email, s))
-    suppressions.observe({ added: (email, s) => pending.push(learnt(email, s)), lifted: () => undefined })
+    const push = (email: string, s: Suppression) => {
+      pending.push(learnt(email, s))
+    }
+    // The run's own, and the list's unsubscribed read after the first send (a large list's view, read in the background).
+    suppressions.observe({ added: push, lifted: () => undefined, learnt: push })
     const encoder = new TextEncoder()
     return Effect.suspend(() => {
       if (pending.length === 0) return Effect.void
