@@ -25,55 +25,124 @@ const splitChunks = <A, E>(size: number) => {
   return loop
 }
 
-/** An element handed to a lane, and what became of it. */
-interface Job<A, B> {
+/** An element started without a fiber (see `orderedConcurrently`): `cancel` ends it unanswered. */
+export interface Started {
+  readonly cancel: () => void
+}
+
+/** An element, and what became of it. */
+interface Job<A, B, R> {
   readonly input: A
   exit: Exit.Exit<B> | undefined
   waiter: ((exit: Exit.Exit<B>) => void) | undefined
+  /** What a lane is to run for it (its Effect, or the rest of a start). */
+  run: Effect.Effect<B, never, R> | undefined
+  /** Set while it is started without a fiber, or its rest waits for a lane. */
+  cancel: (() => void) | undefined
 }
 
 /**
  * `Stream.mapEffect(f, { concurrency })`, ordered, for less: that operator costs about 65 µs of CPU
- * per element (measured), and a fiber forked per element about 20 µs more than this. Here
- * `concurrency` lanes (fibers made once) take elements in input order from a queue and run `f`;
- * the jobs pass through a buffer in input order and their results are awaited in that order.
- * Chunks go through whole (a sink writes a chunk at a time), cut to at most `PIECE` elements so
- * that how far it reads ahead (`concurrency + PIECE` elements) does not depend on how the input is
- * chunked. The lanes live in the stream's scope: when the stream ends early (an upstream failure,
- * an interruption) the work still running is interrupted.
+ * per element (measured), and a fiber forked per element about 20 µs more than this. At most
+ * `concurrency` elements run at once, in input order of start; `f` returns an element's Effect,
+ * run by one of `concurrency` lanes (fibers made once), or starts it in plain code (`Started`) and
+ * calls `done` once with its result (an Exit) or an Effect a lane runs to make it: the usual event
+ * then takes no fiber step at all. Results are awaited in input order. Chunks go through whole (a
+ * sink writes a chunk at a time), cut to at most `PIECE` elements so that how far it reads ahead
+ * (`concurrency + PIECE` elements) does not depend on how the input is chunked. When the stream ends
+ * early (an upstream failure, an interruption) what is still running is interrupted or cancelled.
  */
 export const orderedConcurrently = <A, B, E, R, R2>(
   self: Stream.Stream<A, E, R>,
-  f: (a: A) => Effect.Effect<B, never, R2>,
+  f: (a: A, done: (b: Effect.Effect<B, never, R2>) => void) => Effect.Effect<B, never, R2> | Started,
   concurrency: number
 ): Stream.Stream<B, E, R | R2> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     // Elements read and not yet passed on (at least a piece, so a piece can always be taken whole).
     const window = yield* Effect.makeSemaphore(concurrency + PIECE)
-    const queue: Array<Job<A, B>> = []
+    type J = Job<A, B, R2>
+    // Elements not started yet, in input order; Effects waiting for a lane; lanes waiting for one.
+    const queue: Array<J> = []
     let head = 0
-    const idle: Array<(job: Effect.Effect<Job<A, B>>) => void> = []
-    const submit = (input: A): Job<A, B> => {
-      const job: Job<A, B> = { input, exit: undefined, waiter: undefined }
+    const ready: Array<J> = []
+    const idle: Array<(job: Effect.Effect<J>) => void> = []
+    const started = new Set<J>()
+    let running = 0
+    let closed = false
+    const toLane = (job: J, run: Effect.Effect<B, never, R2>) => {
+      job.run = run
       const lane = idle.pop()
       if (lane !== undefined) lane(Effect.succeed(job))
-      else queue.push(job)
+      else ready.push(job)
+    }
+    const complete = (job: J, exit: Exit.Exit<B>) => {
+      job.exit = exit
+      job.cancel = undefined
+      started.delete(job)
+      running--
+      job.waiter?.(exit)
+    }
+    const start = (job: J) => {
+      running++
+      const r = f(job.input, (b) => {
+        if (Exit.isExit(b)) complete(job, b as Exit.Exit<B>)
+        else toLane(job, b)
+        // From a callback of the element's own I/O: the next start waits for a microtask.
+        later()
+      })
+      if (Effect.isEffect(r)) return toLane(job, r)
+      if (job.exit === undefined) {
+        job.cancel = r.cancel
+        started.add(job)
+      }
+    }
+    const pump = () => {
+      while (!closed && running < concurrency && head < queue.length) {
+        const job = queue[head]!
+        queue[head++] = undefined as never
+        if (head === queue.length) {
+          queue.length = 0
+          head = 0
+        }
+        start(job)
+      }
+    }
+    let pumping = false
+    const pumpLater = () => {
+      pumping = false
+      pump()
+    }
+    const later = () => {
+      if (pumping || head === queue.length) return
+      pumping = true
+      queueMicrotask(pumpLater)
+    }
+    const submit = (input: A): J => {
+      const job: J = { input, exit: undefined, waiter: undefined, run: undefined, cancel: undefined }
+      queue.push(job)
+      pump()
       return job
     }
-    const done = (job: Job<A, B>, exit: Exit.Exit<B>) => {
-      job.exit = exit
-      job.waiter?.(exit)
+    // One match per element, where `Effect.exit` and a map made two steps and a closure more.
+    const done = (job: J, exit: Exit.Exit<B>) => {
+      complete(job, exit)
+      pump()
       return Effect.void
     }
-    // One match per element, where `Effect.exit` and a map made two steps and a closure more.
-    const run = (job: Job<A, B>) =>
-      Effect.matchCauseEffect(f(job.input), {
+    const run = (job: J) => {
+      const effect = job.run!
+      job.run = undefined
+      job.cancel = undefined
+      started.delete(job)
+      if (closed) return Effect.void
+      return Effect.matchCauseEffect(effect, {
         onFailure: (cause) => done(job, Exit.failCause(cause)),
         onSuccess: (b) => done(job, Exit.succeed(b))
       })
-    // An idle lane waits here; `submit` resumes it with its job.
+    }
+    // An idle lane waits here; `toLane` resumes it with its job.
     const idleRun = Effect.flatMap(
-      Effect.async<Job<A, B>>((resume) => {
+      Effect.async<J>((resume) => {
         idle.push(resume)
         return Effect.sync(() => {
           const i = idle.indexOf(resume)
@@ -82,27 +151,25 @@ export const orderedConcurrently = <A, B, E, R, R2>(
       }),
       run
     )
-    const step = Effect.suspend(() => {
-      if (head < queue.length) {
-        const job = queue[head]!
-        queue[head++] = undefined as never
-        if (head === queue.length) {
-          queue.length = 0
-          head = 0
-        }
-        return run(job)
-      }
-      return idleRun
-    })
+    const step = Effect.suspend(() => (ready.length > 0 ? run(ready.shift()!) : idleRun))
     // `whileLoop`, not `Effect.forever`, which yields to the scheduler after every element: a
     // round trip per event. The runtime still yields a fiber that runs long without waiting.
     const lane = Effect.whileLoop({ while: () => true, body: () => step, step: () => {} })
     for (let i = 0; i < concurrency; i++) yield* Effect.forkScoped(lane)
-    const result = (job: Job<A, B>): Effect.Effect<B> =>
+    // Runs before the lanes are interrupted (finalizers run last first): what was started without
+    // a fiber, or waits for a lane, is cancelled, and nothing starts after.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        for (const job of started) job.cancel?.()
+        started.clear()
+      })
+    )
+    const result = (job: J): Effect.Effect<B> =>
       job.exit !== undefined
         ? job.exit
         : Effect.async<B>((resume) => {
-          // An Exit is an effect: the lane's result resumes the waiting side as it is.
+          // An Exit is an effect: the result resumes the waiting side as it is.
           job.waiter = resume
           return Effect.sync(() => {
             job.waiter = undefined
