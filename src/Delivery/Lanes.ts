@@ -39,6 +39,16 @@ interface Job<A, B, R> {
   run: Effect.Effect<B, never, R> | undefined
   /** Set while it is started without a fiber, or its rest waits for a lane. */
   cancel: (() => void) | undefined
+  readonly piece: Piece<Job<A, B, R>>
+}
+
+/** The elements of one chunk, passed on together: awaited as one (one wait a piece, not one an element). */
+interface Piece<J> {
+  readonly jobs: Array<J>
+  /** Elements not done yet; 0 or less once one failed (the stream fails then, see `results`). */
+  left: number
+  /** Called when the last is done, or one failed. */
+  waiter: (() => void) | undefined
 }
 
 /**
@@ -81,6 +91,13 @@ export const orderedConcurrently = <A, B, E, R, R2>(
       started.delete(job)
       running--
       job.waiter?.(exit)
+      const piece = job.piece
+      piece.left = exit._tag === "Failure" ? 0 : piece.left - 1
+      const waiter = piece.waiter
+      if (piece.left <= 0 && waiter !== undefined) {
+        piece.waiter = undefined
+        waiter()
+      }
     }
     const start = (job: J) => {
       running++
@@ -117,11 +134,15 @@ export const orderedConcurrently = <A, B, E, R, R2>(
       pumping = true
       queueMicrotask(pumpLater)
     }
-    const submit = (input: A): J => {
-      const job: J = { input, exit: undefined, waiter: undefined, run: undefined, cancel: undefined }
-      queue.push(job)
+    const submit = (chunk: Chunk.Chunk<A>): Piece<J> => {
+      const piece: Piece<J> = { jobs: [], left: chunk.length, waiter: undefined }
+      for (const input of chunk) {
+        const job: J = { input, exit: undefined, waiter: undefined, run: undefined, cancel: undefined, piece }
+        piece.jobs.push(job)
+        queue.push(job)
+      }
       pump()
-      return job
+      return piece
     }
     // One match per element, where `Effect.exit` and a map made two steps and a closure more.
     const done = (job: J, exit: Exit.Exit<B>) => {
@@ -175,13 +196,35 @@ export const orderedConcurrently = <A, B, E, R, R2>(
             job.waiter = undefined
           })
         })
+    // In input order: the first failure, else every result (awaited one by one only after a failure).
+    const results = (piece: Piece<J>): Effect.Effect<Chunk.Chunk<B>> => {
+      const jobs = piece.jobs
+      const out: Array<B> = new Array(jobs.length)
+      for (let i = 0; i < jobs.length; i++) {
+        const exit = jobs[i]!.exit
+        if (exit === undefined || exit._tag === "Failure") {
+          return Effect.map(Effect.zipLeft(Effect.forEach(jobs, result), window.release(jobs.length)), Chunk.unsafeFromArray)
+        }
+        out[i] = exit.value
+      }
+      return Effect.as(window.release(jobs.length), Chunk.unsafeFromArray(out))
+    }
+    const pieceDone = (piece: Piece<J>): Effect.Effect<Chunk.Chunk<B>> =>
+      piece.left <= 0 ? results(piece) : Effect.flatMap(
+        Effect.async<void>((resume) => {
+          piece.waiter = () => resume(Effect.void)
+          return Effect.sync(() => {
+            piece.waiter = undefined
+          })
+        }),
+        () => results(piece)
+      )
     return self.pipe(
       Stream.pipeThroughChannel(splitChunks<A, E>(PIECE)),
-      Stream.mapChunksEffect((chunk) => Effect.as(window.take(chunk.length), Chunk.map(chunk, submit))),
+      Stream.mapChunksEffect((chunk) => Effect.as(window.take(chunk.length), Chunk.of(submit(chunk)))),
       // As many pieces as there may be lanes busy, so one-element chunks (Kafka) still keep every lane busy.
       Stream.bufferChunks({ capacity: concurrency }),
-      Stream.mapChunksEffect((jobs) =>
-        Effect.map(Effect.zipLeft(Effect.forEach(jobs, result), window.release(jobs.length)), Chunk.unsafeFromArray)
-      )
+      Stream.mapEffect(pieceDone),
+      Stream.flattenChunks
     )
   }))
