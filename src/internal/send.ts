@@ -213,7 +213,7 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
   const succeeded = (
     p: Send, body: Send["body"], answer: ManagedContact, attempts: number, partial: Send["partial"],
     superseded: ReadonlyArray<string>, demoted: Send["demoted"], lane: Lane, tombstone: Tombstone | undefined
-): Outcome => {
+  ): Outcome => {
     lane.answered()
     // Subscribed again: the unsubscribe the erasure kept no longer holds.
     if (tombstone?.unsub === true && body.Action === "addforce") tombstones.lift(p.email)
