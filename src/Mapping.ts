@@ -98,15 +98,28 @@ const field = (v: unknown, key: string): unknown =>
 /** The id fields come in both spellings (Signal's event contract, README): a path root names both. */
 const SNAKE_CASE: Readonly<Record<string, string>> = { userId: "user_id", anonymousId: "anonymous_id" }
 
+/** A preset's paths, split once: they are read for every event (a preset holds a few dozen). */
+const splitPaths = new Map<string, ReadonlyArray<string>>()
+const pathKeys = (path: string): ReadonlyArray<string> => {
+  let keys = splitPaths.get(path)
+  if (keys === undefined) {
+    if (splitPaths.size >= 10_000) splitPaths.clear()
+    keys = path.split(".")
+    splitPaths.set(path, keys)
+  }
+  return keys
+}
+
 const readPath = (event: SignalEvent, traits: Readonly<Record<string, unknown>>, path: string): unknown => {
-  const [head = "", ...rest] = path.split(".")
+  const keys = pathKeys(path)
+  const head = keys[0]!
   const snake = SNAKE_CASE[head]
   let current: unknown = head === "traits"
     ? traits
     : snake !== undefined && !hasValue(field(event, head))
     ? field(event, snake)
     : field(event, head)
-  for (const key of rest) current = field(current, key)
+  for (let i = 1; i < keys.length; i++) current = field(current, keys[i]!)
   return current
 }
 

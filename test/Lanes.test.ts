@@ -50,6 +50,79 @@ it.effect.prop(
     })
 )
 
+/** How an element runs: on a lane; started in plain code and done later, or its rest run on a lane; done at once. */
+const Mode = Schema.Literal("lane", "plain", "plain-then-lane", "plain-at-once")
+
+it.effect.prop(
+  "law: elements started without a fiber (done later, in any order, or at once, or their rest on a lane) still come out once each, in input order, with at most `concurrency` running at once",
+  {
+    items: Schema.Array(Schema.Struct({ value: Schema.Int, mode: Mode })).pipe(Schema.maxItems(60)),
+    sizes: Schema.Array(Schema.Int.pipe(Schema.between(1, 30))).pipe(Schema.maxItems(8)),
+    // Which of the started elements is done next, in turn.
+    picks: Schema.NonEmptyArray(Schema.Int.pipe(Schema.between(0, 1000))),
+    concurrency: Schema.Int.pipe(Schema.between(1, 12))
+  },
+  ({ concurrency, items, picks, sizes }) =>
+    Effect.gen(function*() {
+      let running = 0
+      let most = 0
+      const begin = () => {
+        running++
+        most = Math.max(most, running)
+      }
+      const pending: Array<{ readonly value: number; readonly rest: boolean; readonly done: (b: Effect.Effect<number>) => void }> = []
+      const work = (item: (typeof items)[number], done: (b: Effect.Effect<number>) => void) => {
+        if (item.mode === "lane") {
+          return Effect.suspend(() => {
+            begin()
+            return Effect.as(Effect.sync(() => running--), item.value * 2).pipe(Effect.delay(Duration.millis(1)))
+          })
+        }
+        begin()
+        if (item.mode === "plain-at-once") {
+          running--
+          done(Exit.succeed(item.value * 2))
+        } else pending.push({ value: item.value, rest: item.mode === "plain-then-lane", done })
+        return { cancel: () => {} }
+      }
+      const fiber = yield* Effect.fork(Stream.runCollect(orderedConcurrently(chunked(items, sizes), work, concurrency)))
+      // Done in an order the picks choose, one a turn, while the stream runs (virtual time for the lanes' delays).
+      for (let turn = 0; fiber.unsafePoll() === null; turn++) {
+        if (turn > 20 * items.length + 100) return yield* Effect.dieMessage(`stalled: ${pending.length} started and not done`)
+        yield* TestClock.adjust(Duration.millis(1))
+        yield* Effect.yieldNow()
+        if (pending.length === 0) continue
+        const [x] = pending.splice(picks[turn % picks.length]! % pending.length, 1)
+        if (x!.rest) x!.done(Effect.sync(() => (running--, x!.value * 2)))
+        else {
+          running--
+          x!.done(Exit.succeed(x!.value * 2))
+        }
+      }
+      const out = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+      expect(out).toEqual(items.map((i) => i.value * 2))
+      expect(most).toBeLessThanOrEqual(concurrency)
+      expect(running).toBe(0)
+    })
+)
+
+it.live("stopping early cancels what was started without a fiber, and starts nothing after", () =>
+  Effect.gen(function*() {
+    let started = 0
+    let cancelled = 0
+    const work = (n: number, done: (b: Effect.Effect<number>) => void) => {
+      started++
+      // The first piece (8) is done at once; the rest never answer.
+      if (n <= 8) done(Exit.succeed(n))
+      return { cancel: () => void cancelled++ }
+    }
+    const out = yield* Stream.runCollect(Stream.take(orderedConcurrently(Stream.range(1, 1_000), work, 4), 5))
+    expect(Chunk.toReadonlyArray(out)).toEqual([1, 2, 3, 4, 5])
+    // Four lanes' worth were left running: each is cancelled once.
+    expect(started - 8).toBe(4)
+    expect(cancelled).toBe(4)
+  }))
+
 it.live("runs `concurrency` elements at once, even from one-element chunks", () =>
   Effect.gen(function*() {
     const concurrency = 6

@@ -100,6 +100,14 @@ export class MailjetGateway extends Context.Tag("signal-mailjet/MailjetGateway")
    * late takes a new slot, once: going now would bunch with the next calls (Pacer.late).
    */
   readonly slot: (interrupt?: Effect.Effect<unknown>, calls?: number) => Effect.Effect<boolean>
+  /**
+   * `slot` for one call in plain code, where the Pacer allows it (Pacer.reserveAt): the slot is
+   * taken, and the wait in ms is returned (under 1: go now; else `slotAfter` waits). Undefined:
+   * take the slot with `slot`.
+   */
+  readonly slotNow: (now: number) => number | undefined
+  /** The rest of `slot` once its slot is taken with `slotNow`. */
+  readonly slotAfter: (wait: number, interrupt?: Effect.Effect<unknown>) => Effect.Effect<boolean>
   /** Mailjet said 429: counted, and the Pacer slows every lane. */
   readonly rateLimited: Effect.Effect<void>
   /** A run's lane, with its own count of failures in a row. */
@@ -169,20 +177,21 @@ const makeGateway = (
   // millisecond (a sleep of 0.01 ms sleeps 1 ms, with a race), and the Pacer has set the next slot
   // a whole interval after this one all the same, so nothing bunches. At a high MAILJET_MAX_RPS
   // most calls had such a wait: a timer and two fibers each (BENCHMARKS.md).
-  const slot = (interrupt?: Effect.Effect<unknown>, calls = 1): Effect.Effect<boolean> => {
-    if (pacer === undefined) return now
-    return Effect.flatMap(calls > 1 ? Effect.zipRight(pacer.reserve, pacer.reserve) : pacer.reserve, (wait) => {
-      if (wait < 1) return now
-      return Effect.gen(function*() {
-        const due = (yield* Clock.currentTimeMillis) + wait
-        if (!(yield* sleep(wait, interrupt))) return false
-        if (!(yield* pacer.late(due))) return true
-        // Once: a loop that is always a little late still sends.
-        const again = yield* pacer.reserve
-        return again <= 0 ? true : yield* sleep(again, interrupt)
-      })
+  const slotAfter = (wait: number, interrupt?: Effect.Effect<unknown>): Effect.Effect<boolean> =>
+    wait < 1 || pacer === undefined ? now : Effect.gen(function*() {
+      const due = (yield* Clock.currentTimeMillis) + wait
+      if (!(yield* sleep(wait, interrupt))) return false
+      if (!(yield* pacer.late(due))) return true
+      // Once: a loop that is always a little late still sends.
+      const again = yield* pacer.reserve
+      return again <= 0 ? true : yield* sleep(again, interrupt)
     })
-  }
+  const slot = (interrupt?: Effect.Effect<unknown>, calls = 1): Effect.Effect<boolean> =>
+    pacer === undefined
+      ? now
+      : Effect.flatMap(calls > 1 ? Effect.zipRight(pacer.reserve, pacer.reserve) : pacer.reserve, (wait) => slotAfter(wait, interrupt))
+  const reserveAt = pacer === undefined ? undefined : Pacer.reserveAt(pacer)
+  const slotNow = (at: number): number | undefined => pacer === undefined ? 0 : reserveAt?.(at)
 
   const lane = (run: RunHooks): Lane => {
     let failures = 0
@@ -271,5 +280,5 @@ const makeGateway = (
   const paced = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
     Effect.zipRight(slot(), Effect.tapError(effect, (e) => (e._tag === "RateLimited" ? rateLimited : Effect.void)))
 
-  return { client, slot, rateLimited, lane, call, retrying, erase, schedule, paced }
+  return { client, slot, slotNow, slotAfter, rateLimited, lane, call, retrying, erase, schedule, paced }
 }

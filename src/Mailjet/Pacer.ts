@@ -19,6 +19,9 @@ import { DeliveryConfig } from "../Delivery/DeliveryConfig.js"
 /** The share of the rate actually paced (see above). */
 const HEADROOM = 0.95
 
+/** `reserve` as plain code, at a time the caller read: for the Pacers `make` made, by their `reserve`. */
+const reservesAt = new WeakMap<Effect.Effect<number>, (now: number) => number>()
+
 export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
   /**
    * Takes this request's slot without waiting for it: succeeds with the milliseconds until the slot
@@ -57,13 +60,15 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
         adjustedAt = now
       }
 
-      const reserve = Effect.map(Clock.currentTimeMillis, (now) => {
+      const reserveAt = (now: number) => {
         recover(now)
         const interval = 1000 / (rate * HEADROOM)
         const start = Math.max(tat, now)
         tat = start + interval
         return Math.max(0, start - now)
-      })
+      }
+      const reserve = Effect.map(Clock.currentTimeMillis, reserveAt)
+      reservesAt.set(reserve, reserveAt)
 
       const late = (slot: number) => Effect.map(Clock.currentTimeMillis, (now) => now - slot > 1000 / (rate * HEADROOM))
 
@@ -92,6 +97,13 @@ export class Pacer extends Context.Tag("signal-mailjet/Pacer")<Pacer, {
 
       return Pacer.of({ reserve, late, rateLimited, share, idle })
     })
+
+  /**
+   * The Pacer's `reserve` as plain code (`now`: the caller's clock), when it is the one `make` made:
+   * the per-event path takes its slot without an Effect. A Pacer with a `reserve` of its own (a
+   * host's, a test's that counts) has none, so every slot still goes through its `reserve`.
+   */
+  static readonly reserveAt = (pacer: typeof Pacer.Service): ((now: number) => number) | undefined => reservesAt.get(pacer.reserve)
 
   static readonly layer = Layer.effect(Pacer, Effect.flatMap(DeliveryConfig, (c) => Pacer.make(c.maxRps)))
 }

@@ -83,21 +83,28 @@ export const fitProperties = (
   properties: Readonly<Record<string, unknown>>,
   datatypes: ReadonlyMap<string, Datatype>
 ): { readonly fitted: Record<string, string | number | boolean>; readonly rejected: ReadonlyArray<RejectedProperty> } => {
-  const fitted: Array<[string, string | number | boolean]> = []
+  const fitted: Record<string, string | number | boolean> = {}
   const rejected: Array<RejectedProperty> = []
-  for (const [name, value] of Object.entries(properties)) {
+  // Set one by one, not through an array of entries: this runs for every event.
+  const put = (name: string, value: string | number | boolean) => {
+    // Defined, not assigned: a "__proto__" property stays data.
+    if (name === "__proto__") Object.defineProperty(fitted, name, { value, enumerable: true, writable: true, configurable: true })
+    else fitted[name] = value
+  }
+  for (const name in properties) {
+    if (!Object.hasOwn(properties, name)) continue
+    const value = properties[name]
     const datatype = datatypes.get(name)
     if (datatype === undefined) {
-      if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") fitted.push([name, value])
+      if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") put(name, value)
       else rejected.push({ name, reason: `property "${name}" has ${describe(value)}, which no Mailjet property can hold` })
       continue
     }
     const fit = coerceValue(datatype, value)
     if (Either.isLeft(fit)) rejected.push({ name, reason: `property "${name}" ${fit.left}` })
-    else fitted.push([name, fit.right])
+    else put(name, fit.right)
   }
-  // fromEntries defines own keys, so a "__proto__" property stays data
-  return { fitted: Object.fromEntries(fitted), rejected }
+  return { fitted, rejected }
 }
 
 /** Every property fitted to its datatype, or the first that cannot be, named. */

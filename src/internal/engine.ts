@@ -152,8 +152,9 @@ export const makeEngine: Effect.Effect<
     Stream.unwrap(Effect.gen(function*() {
       const state = given ?? (yield* makeRunState)
       const lane = gateway.lane(runHooks(state))
-      // The run's metric labels, for what is counted without an Effect (logResultNow).
+      // The run's metric labels and clock, for what is done without an Effect (logResultNow, start).
       const labels = yield* FiberRef.get(FiberRef.currentMetricLabels)
+      const at = { clock: yield* Effect.clock, labels }
       let seq = 0
       // Sequential and pure: decisions and per-contact tickets are taken in input order.
       const one = (item: M, prepared: Prepared) =>
@@ -162,36 +163,52 @@ export const makeEngine: Effect.Effect<
           item,
           p: prepared._tag === "Done" ? prepared : { ...prepared, seq: seq++, ticket: order.take(prepared.email) }
         }) as const
-      const settleNow = (item: M, p: Ticketed): Effect.Effect<readonly [M, Result]> => {
-        const settled = (o: Outcome): Effect.Effect<readonly [M, Result]> => {
-          const r = resultOf(p, o)
-          const warning = logResultNow(r, p.mapped, p.email, read(item).position, labels)
-          return warning === undefined ? Effect.succeed([item, r] as const) : Effect.as(warning, [item, r] as const)
-        }
-        // `ensuring` and `catchAll` as one match: the ticket is released however the send ends,
-        // an interruption included (the contact's next event, in this run or a later one, waits on it).
-        return Effect.uninterruptibleMask((restore) =>
-          Effect.matchCauseEffect(restore(send(resubscribe(p), p.seq, state, lane)), {
+      const settled = (item: M, p: Ticketed, o: Outcome): Effect.Effect<readonly [M, Result]> => {
+        const r = resultOf(p, o)
+        const warning = logResultNow(r, p.mapped, p.email, read(item).position, labels)
+        return warning === undefined ? Effect.succeed([item, r] as const) : Effect.as(warning, [item, r] as const)
+      }
+      // `ensuring` and `catchAll` as one match: the ticket is released however the send ends,
+      // an interruption included (the contact's next event, in this run or a later one, waits on it).
+      const settleNow = (item: M, p: Ticketed, sent: Effect.Effect<Outcome, FatalError>): Effect.Effect<readonly [M, Result]> =>
+        Effect.uninterruptibleMask((restore) =>
+          Effect.matchCauseEffect(restore(sent), {
             onFailure: (cause) => {
               const fatal = Cause.failureOrCause(cause)
-              if (Either.isLeft(fatal)) return Effect.flatMap(stopOnFatal(state)(fatal.left), (o) => (order.releaseNow(p.ticket), settled(o)))
+              if (Either.isLeft(fatal)) return Effect.flatMap(stopOnFatal(state)(fatal.left), (o) => (order.releaseNow(p.ticket), settled(item, p, o)))
               order.releaseNow(p.ticket)
               return Effect.failCause(fatal.right)
             },
             onSuccess: (o) => {
               order.releaseNow(p.ticket)
-              return settled(o)
+              return settled(item, p, o)
             }
           })
         )
+      /**
+       * The usual event (its turn now, no bulk job to wait for) started without a fiber where `start`
+       * can: counted, released and handed on as plain code. Cancelled, its ticket is released.
+       */
+      const startNow = (u: Extract<Unit<M>, { _tag: "One" }>, done: (r: Effect.Effect<readonly [M, Result]>) => void) => {
+        const { item, p } = u
+        if (p._tag === "Done" || p.ticket.turn !== undefined) return settle(u)
+        const started = send.start(resubscribe(p), p.seq, state, lane, at, (o) => {
+          if (Effect.isEffect(o)) return done(settleNow(item, p, o))
+          order.releaseNow(p.ticket)
+          done(settled(item, p, o))
+        })
+        if (Effect.isEffect(started)) return settleNow(item, p, started)
+        return {
+          cancel: () => {
+            started.cancel()
+            order.releaseNow(p.ticket)
+          }
+        }
       }
       const settle = ({ item, p }: Extract<Unit<M>, { _tag: "One" }>): Effect.Effect<readonly [M, Result]> => {
         if (p._tag === "Done") {
           return Effect.as(logResult(p.result, p.mapped ?? "unmapped", undefined, read(item).position), [item, p.result] as const)
         }
-        // Its turn now and no bulk job to wait for (the usual event): one Effect for the send, and
-        // the outcome counted, released and handed on as plain code.
-        if (!bulkable && p.ticket.turn === undefined) return settleNow(item, p)
         return order.turn(p.ticket).pipe(
           Effect.zipRight(bulkable ? order.fenced([p.email], state) : Effect.void),
           // Suppressions are read as late as possible: one learnt while the event waited still counts.
@@ -204,7 +221,7 @@ export const makeEngine: Effect.Effect<
       }
       if (!bulkable) {
         const ones = Stream.map(items, (item) => one(item, decide(read(item))))
-        return Stream.concat(orderedConcurrently(ones, settle, config.concurrency), endOf(state))
+        return Stream.concat(orderedConcurrently(ones, startNow, config.concurrency), endOf(state))
       }
       const run = { state, read, hold, one, settle, claim: (n: number) => (seq += n) - 1 }
       return Stream.concat(windowed(windowEngine, run, items), endOf(state))

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
+import type { MetricLabel } from "effect/MetricLabel"
 import * as Schedule from "effect/Schedule"
 import type { Outcome } from "../Domain/Outcome.js"
 import { eventTime, type Tombstone, type TombstoneSet, tombstoneVerdict, unsubscribedBeforeErasure } from "../Domain/Tombstones.js"
@@ -28,11 +29,22 @@ import { makeErase } from "./erase.js"
 
 export type Send = Extract<Prepared, { _tag: "Send" }>
 
+type ManageNow = NonNullable<typeof MailjetGateway.Service["client"]["manageContactNow"]>
+/** An event started without a fiber: `cancel` ends it unanswered. */
+export type Pending = ReturnType<ManageNow>
+/** The run's clock and metric labels, for what is done without a fiber. */
+export interface Now {
+  readonly clock: Clock.Clock
+  readonly labels: ReadonlyArray<MetricLabel>
+}
+/** A started event's end: its outcome, or the Effect that goes on (the loop). */
+type Done = (o: Outcome | Effect.Effect<Outcome, FatalError>) => void
+
 /**
- * Sends one update until it is done (`seq`: its place in the input, for a drain); fails only with a
- * fatal error. The usual event (no erasure, no replay, a run not stopped, a slot now or after a
- * wait) goes out with a callback and comes back as one Effect: the loop below is entered only for
- * what it alone handles, and from where the usual path left off (its first answer in hand).
+ * `send` sends one update until it is done (`seq`: its place in the input, for a drain); fails only
+ * with a fatal error. The usual event (no erasure, no replay, a run not stopped) goes out with a
+ * callback; `start` does the same without a fiber when its slot is free now. The loop below is
+ * entered only for what it alone handles, and from where the usual path left off (its first answer).
  */
 export const makeSend = (gateway: typeof MailjetGateway.Service, config: DeliverySettings, tombstones: TombstoneSet, suppressions?: SuppressionSet) => {
   const client = gateway.client
@@ -53,11 +65,7 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
    * when that attempt went out on the usual path (paced, admitted and counted there).
    */
   const loop = Effect.fnUntraced(function*(
-    p: Send,
-    seq: number,
-    state: RunState,
-    lane: Lane,
-    tombstone: Tombstone | undefined,
+    p: Send, seq: number, state: RunState, lane: Lane, tombstone: Tombstone | undefined,
     first?: Effect.Effect<ManagedContact, ManageContactError>
   ): Effect.fn.Return<Outcome, FatalError> {
     // Read at the contact's turn: an erasure earlier in the input is known by now. No event older
@@ -203,15 +211,8 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
 
   /** Mailjet took the update: the outcome, the same on either path. */
   const succeeded = (
-    p: Send,
-    body: Send["body"],
-    answer: ManagedContact,
-    attempts: number,
-    partial: Send["partial"],
-    superseded: ReadonlyArray<string>,
-    demoted: Send["demoted"],
-    lane: Lane,
-    tombstone: Tombstone | undefined
+    p: Send, body: Send["body"], answer: ManagedContact, attempts: number, partial: Send["partial"],
+    superseded: ReadonlyArray<string>, demoted: Send["demoted"], lane: Lane, tombstone: Tombstone | undefined
   ): Outcome => {
     lane.answered()
     // Subscribed again: the unsubscribe the erasure kept no longer holds.
@@ -233,41 +234,66 @@ export const makeSend = (gateway: typeof MailjetGateway.Service, config: Deliver
 
   /**
    * The first attempt with a callback: the usual answer makes the outcome here; any other (a
-   * status, a transport failure) goes on in `loop`, whose first turn reads it. The clock and the
-   * metric labels are the calling fiber's, read once.
+   * status, a transport failure) is handed on as `loop`, whose first turn reads it.
    */
-  const attempt = (p: Send, seq: number, state: RunState, lane: Lane, now: NonNullable<typeof client.manageContactNow>) =>
-    Effect.withFiberRuntime<Outcome, FatalError>((fiber) => {
-      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-      const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
-      return Effect.async<Outcome, FatalError>((resume) => {
-        const started = clock.unsafeCurrentTimeMillis()
-        const pending = now(p.body, (answer) => {
-          Metrics.countAttemptNow(clock.unsafeCurrentTimeMillis() - started, labels)
-          resume(
-            Effect.isEffect(answer)
-              ? loop(p, seq, state, lane, undefined, answer)
-              : Effect.succeed(succeeded(p, p.body, answer, 1, p.partial, [], p.demoted, lane, undefined))
-          )
-        })
-        return Effect.sync(pending.cancel)
-      })
+  const attemptNow = (p: Send, seq: number, state: RunState, lane: Lane, now: ManageNow, at: Now, done: Done) => {
+    const started = at.clock.unsafeCurrentTimeMillis()
+    return now(p.body, (answer) => {
+      Metrics.countAttemptNow(at.clock.unsafeCurrentTimeMillis() - started, at.labels)
+      done(
+        Effect.isEffect(answer)
+          ? loop(p, seq, state, lane, undefined, answer)
+          : succeeded(p, p.body, answer, 1, p.partial, [], p.demoted, lane, undefined)
+      )
     })
+  }
+
+  /** The usual event's client callback, or undefined when the loop decides (see `start`). */
+  const usual = (p: Send, seq: number, state: RunState, tombstone: Tombstone | undefined) => {
+    // A client without the callback, a stopped or draining run, an erased contact, an erasure,
+    // a replay, a contact to ask Mailjet about first: the loop decides.
+    const now = client.manageContactNow
+    return now === undefined || tombstone !== undefined || p.erase === true || p.replay !== undefined ||
+        state.stoppedNow() !== undefined || !state.admit(seq) || askFirst(p) !== undefined
+      ? undefined
+      : now
+  }
+
+  /** After the slot's wait (a stop during it: the loop says so, it checks the stop first). */
+  const afterSlot = (go: boolean, p: Send, seq: number, state: RunState, lane: Lane, now: ManageNow, tombstone: Tombstone | undefined) =>
+    go
+      ? Effect.withFiberRuntime<Outcome, FatalError>((fiber) => {
+        const at = { clock: Context.get(fiber.currentDefaultServices, Clock.Clock), labels: fiber.getFiberRef(FiberRef.currentMetricLabels) }
+        return Effect.async<Outcome, FatalError>((resume) => {
+          const pending = attemptNow(p, seq, state, lane, now, at, (o) => resume(Effect.isEffect(o) ? o : Effect.succeed(o)))
+          return Effect.sync(pending.cancel)
+        })
+      })
+      : loop(p, seq, state, lane, tombstone)
+
+  /**
+   * `send` in plain code for the usual event whose slot is free now: it goes out at once, and
+   * `done` is called once with its outcome or the Effect that goes on; else the Effect to run.
+   * `at`: the run's clock and metric labels.
+   */
+  const start = (p: Send, seq: number, state: RunState, lane: Lane, at: Now, done: Done): Pending | Effect.Effect<Outcome, FatalError> => {
+    const tombstone = tombstones.get(p.email)
+    const now = usual(p, seq, state, tombstone)
+    if (now === undefined) return loop(p, seq, state, lane, tombstone)
+    const wait = gateway.slotNow(at.clock.unsafeCurrentTimeMillis())
+    if (wait !== undefined && wait < 1) return attemptNow(p, seq, state, lane, now, at, done)
+    const slot = wait === undefined ? gateway.slot(state.onStop) : gateway.slotAfter(wait, state.onStop)
+    return Effect.flatMap(slot, (go) => afterSlot(go, p, seq, state, lane, now, tombstone))
+  }
 
   // Suspended: what it reads (the tombstones, the stop, the drain's cut) is read when it runs.
-  return (p: Send, seq: number, state: RunState, lane: Lane): Effect.Effect<Outcome, FatalError> =>
+  const send = (p: Send, seq: number, state: RunState, lane: Lane): Effect.Effect<Outcome, FatalError> =>
     Effect.suspend(() => {
       const tombstone = tombstones.get(p.email)
-      // A client without the callback, a stopped or draining run, an erased contact, an erasure,
-      // a replay, a contact to ask Mailjet about first: the loop decides.
-      const now = client.manageContactNow
-      if (
-        now === undefined || tombstone !== undefined || p.erase === true || p.replay !== undefined ||
-        state.stoppedNow() !== undefined || !state.admit(seq) || askFirst(p) !== undefined
-      ) {
-        return loop(p, seq, state, lane, tombstone)
-      }
-      // A stop during the slot's wait: the loop says so (it checks the stop first).
-      return Effect.flatMap(gateway.slot(state.onStop), (go) => go ? attempt(p, seq, state, lane, now) : loop(p, seq, state, lane, tombstone))
+      const now = usual(p, seq, state, tombstone)
+      if (now === undefined) return loop(p, seq, state, lane, tombstone)
+      return Effect.flatMap(gateway.slot(state.onStop), (go) => afterSlot(go, p, seq, state, lane, now, tombstone))
     })
+  // The Effect, with its plain-code start beside it.
+  return Object.assign(send, { start })
 }
