@@ -16,6 +16,7 @@ import { orderedConcurrently } from "../Delivery/Lanes.js"
 import { demote, type Item, type Prepared, resultOf } from "../Delivery/Prepare.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import { type WindowPack, WindowPackBuilder } from "../Delivery/WindowPack.js"
+import { holdItems } from "./heldItems.js"
 import { eventsForHeap, jobsForBudget, type Load, makeGate } from "./inFlight.js"
 import type { Order } from "./order.js"
 import { lazyRaw, logResult, stripRaw, type Unit } from "./results.js"
@@ -161,7 +162,7 @@ export const windowed = <M, E, R>(
         const id = yield* gate.admit(load)
         const ticket = order.takeWindow(builder.emails)
         builder.emails.clear()
-        const fiber = yield* Effect.forkIn(settleWindow({ _tag: "Window", items, pack, last: claim(sends), ticket }), scope)
+        const fiber = yield* Effect.forkIn(settleWindow({ _tag: "Window", items: holdItems(items), pack, last: claim(sends), ticket }), scope)
         return [{ _tag: "Forked", fiber, id, load } as const]
       })
 
@@ -215,7 +216,7 @@ export const windowed = <M, E, R>(
         const out: Array<readonly [M, Result]> = []
         let k = 0
         for (let i = 0; i < u.items.length; i++) {
-          const item = u.items[i]!
+          const item = u.items.at(i)
           const p = prepared[i]!
           const r = lazyRaw(
             p._tag === "Done"
