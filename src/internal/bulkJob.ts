@@ -167,15 +167,19 @@ export const makeJobs = (ctx: JobContext) => {
         Effect.catchTag("RetriesExhausted", (e) => new JobFallback({ reason: `bulk job ${job} ended, but its error file could not be read: ${e.last}` }))
       )
 
-  /** One job's life: its ID and the contacts it refused (by lowercase email), or one verdict for all. */
-  const runJob: (batch: Batch) => Effect.Effect<Ended | Verdict> = Effect.fn("Bulk.job")(
-    function*(batch: Batch) {
+  /**
+   * One job's life: its ID and the contacts it refused (by lowercase email), or one verdict for all.
+   * `emails` reads its contacts' emails back (from the window's pack) for whoever asks: a fence on
+   * a job whose end is not seen, a listener.
+   */
+  const runJob: (batch: Batch, emails: () => ReadonlyArray<string>) => Effect.Effect<Ended | Verdict> = Effect.fn("Bulk.job")(
+    function*(batch: Batch, emails: () => ReadonlyArray<string>) {
       const id = yield* post(batch.action, batch.bodies!)
-      // Sent: while the job runs, its contacts are only their emails.
+      // Sent: while the job runs, its contacts are only their places in the window.
       batch.bodies = undefined
-      yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: batch.emails.length, action: batch.action }))
+      yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: batch.groups.length, action: batch.action }))
       // Its contacts are held by their window until the job's end: fenced only if it is not seen.
-      const fence = fences.openHeld(id, batch.emails)
+      const fence = fences.openHeld(id, emails)
       const posted = yield* Clock.currentTimeMillis
       const deadline = posted + Duration.toMillis(config.bulkJobTimeout)
       const previous = previousTurn
