@@ -106,7 +106,10 @@ export const makeJobs = (ctx: JobContext) => {
     )
   }
 
-  const slowest = slowestPoll(config)
+  // The first poll waits for the job's expected end up to a quarter of its deadline, not MAX_POLL:
+  // capped at 10 s, a 30 s job took five polls (10, 12.5, 16, 22 and 30 s), and with the hundred
+  // jobs in flight that 30 s jobs need, their polls alone were more than the call budget.
+  const firstPollAtMost = Duration.toMillis(config.bulkJobTimeout) / 4
   // Polls are bounded by the job's deadline, not by attempts: the same schedule, without an end.
   const pollRetries = transientRetries({ base: config.retryBase, max: config.retryMax, attempts: Infinity })
 
@@ -126,7 +129,7 @@ export const makeJobs = (ctx: JobContext) => {
       if (previous !== undefined) yield* Effect.raceFirst(Deferred.await(previous), ctx.state.onStop)
       let polls = 0
       // At its expected end: how long the last job took, from its POST (which may be past already).
-      let delay = Math.max(0, posted + Math.min(lastJobMs, slowest) - (yield* Clock.currentTimeMillis))
+      let delay = Math.max(0, posted + Math.min(lastJobMs, firstPollAtMost) - (yield* Clock.currentTimeMillis))
       let missed = 0
       // Asked at least once before it is given up: behind a slow earlier job, its deadline may have
       // passed while it waited its turn, and a job never asked about may well have ended (given up
@@ -150,7 +153,10 @@ export const makeJobs = (ctx: JobContext) => {
             return r.right
           }
           // Missed: it should end soon, so look again soon, then less and less often; the next
-          // job need not wait for it any more.
+          // job need not wait for it any more, but jobs take at least this long: the first ones
+          // (before any end was seen, expected after 1 s) would otherwise all poll every few
+          // seconds until the first of them ended.
+          lastJobMs = Math.max(lastJobMs, (yield* Clock.currentTimeMillis) - posted)
           yield* Deferred.succeed(turn, undefined)
           delay = missed = missed === 0 ? Math.max(100, lastJobMs / 4) : Math.min(Duration.toMillis(MAX_POLL), missed * 1.5)
           continue
