@@ -22,9 +22,30 @@ const lineOnly = (m: unknown): m is { readonly line: number; readonly text: "" }
   return keys === 2
 }
 
+/** Kept as numbers. A class, not a closure: a closure beside one over the items would keep them too. */
+class HeldLines<M> implements HeldItems<M> {
+  constructor(private readonly lines: Float64Array) {}
+  get length(): number {
+    return this.lines.length
+  }
+  at(i: number): M {
+    return { line: this.lines[i]!, text: "" } as M
+  }
+}
+
+class HeldAsTheyAre<M> implements HeldItems<M> {
+  constructor(private readonly items: ReadonlyArray<M>) {}
+  get length(): number {
+    return this.items.length
+  }
+  at(i: number): M {
+    return this.items[i]!
+  }
+}
+
 export const holdItems = <M>(items: ReadonlyArray<M>): HeldItems<M> => {
-  if (!items.every(lineOnly)) return { length: items.length, at: (i) => items[i]! }
+  if (!items.every(lineOnly)) return new HeldAsTheyAre(items)
   const lines = new Float64Array(items.length)
   for (let i = 0; i < items.length; i++) lines[i] = (items[i] as { readonly line: number }).line
-  return { length: lines.length, at: (i) => ({ line: lines[i]!, text: "" }) as M }
+  return new HeldLines(lines)
 }
