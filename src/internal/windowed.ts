@@ -156,6 +156,8 @@ export const windowed = <M, E, R>(
         // Packed before the wait for a permit (as gathered, when in bulk): a window gathered ahead waits small.
         const builder = packing ?? WindowPackBuilder.from(prepared)
         const pack = builder.finish()
+        // In a file while it waits and its jobs run: read back when the window's results are made.
+        pack.spill()
         // The stream's fibers keep their last gathering until the next one: it lets go of the unpacked.
         prepared.length = 0
         const load: Load = { events: items.length, jobs: jobsOf(contacts, config.bulkSize) }
@@ -229,7 +231,7 @@ export const windowed = <M, E, R>(
           out.push([item, r])
         }
         return out
-      }).pipe(Effect.ensuring(order.releaseWindow(u.ticket)))
+      }).pipe(Effect.ensuring(Effect.zipRight(Effect.sync(() => u.pack.keep()), order.releaseWindow(u.ticket))))
 
     return items.pipe(
       // Gathered events keep their text, not their parsed form (read again only if asked for);
