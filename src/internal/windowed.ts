@@ -17,7 +17,7 @@ import { demote, type Item, type Prepared, resultOf } from "../Delivery/Prepare.
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import { type WindowPack, WindowPackBuilder } from "../Delivery/WindowPack.js"
 import { holdItems } from "./heldItems.js"
-import { eventsForHeap, jobsForBudget, type Load, makeGate } from "./inFlight.js"
+import { eventsForHeap, jobsForBudget, type Load, makeGate, SPILLED_EVENT_BYTES } from "./inFlight.js"
 import type { Order } from "./order.js"
 import { lazyRaw, logResult, stripRaw, type Unit } from "./results.js"
 import type { Send } from "./send.js"
@@ -129,7 +129,9 @@ export const windowed = <M, E, R>(
     const threshold = config.maxRps * AUTO_BACKLOG_SECONDS
     let bulkNow = config.bulk === "always"
     const scope = yield* Effect.scope
-    const heapEvents = eventsForHeap()
+    // A window's pack waits in its file (WindowPack `spill`); one that could not be written costs
+    // about 90 B an event more, within the heap's other half.
+    const heapEvents = eventsForHeap(undefined, SPILLED_EVENT_BYTES)
     const gate = makeGate((now) => ({ events: heapEvents, jobs: jobsForBudget(config.maxRps, gate.life(now)) }))
     // The first gathering waits FIRST_LINGER: a reader that starts slowly (cold code,
     // a file opening) still shows its backlog, rather than sending its first events one by one.
