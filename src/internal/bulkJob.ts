@@ -148,8 +148,9 @@ export const makeJobs = (ctx: JobContext) => {
           yield* backoff.reset
           polls++
           if (r.right.status !== "Running") {
-            // Done at the first poll: it may have ended well before, so try a little earlier next time.
-            lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.95 : (yield* Clock.currentTimeMillis) - posted)
+            // Done at the first poll: it may have ended before, so try a little earlier next time (a
+            // little: a miss holds the next jobs' polls and the lines of later windows back).
+            lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.98 : (yield* Clock.currentTimeMillis) - posted)
             return r.right
           }
           // Missed: it should end soon, so look again soon, then less and less often; the next
@@ -158,7 +159,8 @@ export const makeJobs = (ctx: JobContext) => {
           // seconds until the first of them ended.
           lastJobMs = Math.max(lastJobMs, (yield* Clock.currentTimeMillis) - posted)
           yield* Deferred.succeed(turn, undefined)
-          delay = missed = missed === 0 ? Math.max(100, lastJobMs / 4) : Math.min(Duration.toMillis(MAX_POLL), missed * 1.5)
+          // Soon: a quarter of a 30 s job, 7.5 s, was most of what a window waited for past its end.
+          delay = missed = missed === 0 ? Math.max(250, lastJobMs / 10) : Math.min(Duration.toMillis(MAX_POLL), missed * 1.5)
           continue
         }
         if (r.left._tag === "CallStopped") return yield* r.left
