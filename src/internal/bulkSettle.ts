@@ -57,7 +57,8 @@ export const makeBulk = (ctx: JobContext & {
 
   // Planned before the span: the span's generator holds its arguments, and `sends` must go.
   const settle = Effect.fn("Delivery.window")(function*(plan: Plan, again: () => ReadonlyArray<Send>) {
-    const out: Array<Outcome | undefined> = new Array(plan.size)
+    // A slot an event while the jobs run only if some contacts go one by one meanwhile.
+    const out: Array<Outcome | undefined> = new Array(plan.single.length === 0 ? 0 : plan.size)
     const { batches } = plan
     // A job's emails, for a fence or a listener: read back from the pack, not held while it runs.
     const emailsOf = (groups: ReadonlyArray<Group>) => () => {
@@ -69,6 +70,7 @@ export const makeBulk = (ctx: JobContext & {
       oneByOne(plan.replays, plan.single, out)
     ], { concurrency: 2 })
     const later = again()
+    out.length = plan.size
     const fallback: Array<readonly [Group, string]> = []
     for (let b = 0; b < batches.length; b++) {
       const { groups } = batches[b]!
