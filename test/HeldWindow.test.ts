@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { makeFences } from "../src/Delivery/Fences.js"
-import { holdItems } from "../src/internal/heldItems.js"
+import { HeldReasons, holdItems } from "../src/internal/heldItems.js"
 
 /** A file's item held as its line, or one that carries more (a Kafka record's position, a replay's fields). */
 const Item = Schema.Union(
@@ -39,6 +39,25 @@ describe("HeldWindow", () => {
       expect(back).toStrictEqual(items)
       // Key order too: a line written from it reads the same.
       expect(back.map((x) => JSON.stringify(x))).toEqual(items.map((x) => JSON.stringify(x)))
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
+
+  it.prop(
+    "law: a window's held demotions give each demoted update its own reason, by its place, and none to the others",
+    { demoted: Schema.Array(Schema.Struct({ gap: Schema.Int.pipe(Schema.between(1, 5)), reason: Schema.Literal("", "a", "unsubscribed by the event on line 7", "é ✓") })), sealTwice: Schema.Boolean },
+    ({ demoted, sealTwice }) => {
+      const held = new HeldReasons()
+      const byPlace = new Map<number, string>()
+      let place = -1
+      for (const { gap, reason } of demoted) {
+        place += gap
+        held.add(place, reason)
+        byPlace.set(place, reason)
+      }
+      held.seal()
+      if (sealTwice) held.seal()
+      for (let p = -1; p <= place + 1; p++) expect(held.get(p)).toBe(byPlace.get(p))
     },
     { fastCheck: { numRuns: 500 } }
   )

@@ -49,3 +49,48 @@ export const holdItems = <M>(items: ReadonlyArray<M>): HeldItems<M> => {
   for (let i = 0; i < items.length; i++) lines[i] = (items[i] as { readonly line: number }).line
   return new HeldLines(lines)
 }
+
+/**
+ * A window's demotions while its jobs run: the reason of each demoted update, by its place among
+ * the window's updates. A backfill demotes about a third of them, and a reason is its own string
+ * (`unsubscribed by the event on line N`): a string and a map entry each were about 80 bytes a
+ * demoted event; one string for all and the places and ends as numbers are about half.
+ */
+export class HeldReasons {
+  #places: Array<number> | Int32Array = []
+  #ends: Array<number> | Int32Array = []
+  #parts: Array<string> | undefined = []
+  #text = ""
+
+  /** Places are added in increasing order. */
+  add(place: number, reason: string): void {
+    const ends = this.#ends as Array<number>
+    ;(this.#places as Array<number>).push(place)
+    ends.push((ends.length === 0 ? 0 : ends[ends.length - 1]!) + reason.length)
+    this.#parts!.push(reason)
+  }
+
+  /** Done adding: held as one string. */
+  seal(): void {
+    if (this.#parts === undefined) return
+    this.#text = this.#parts.join("")
+    this.#parts = undefined
+    this.#places = Int32Array.from(this.#places)
+    this.#ends = Int32Array.from(this.#ends)
+  }
+
+  get(place: number): string | undefined {
+    this.seal()
+    const places = this.#places
+    let lo = 0
+    let hi = places.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      const p = places[mid]!
+      if (p === place) return this.#text.slice(mid === 0 ? 0 : this.#ends[mid - 1]!, this.#ends[mid]!)
+      if (p < place) lo = mid + 1
+      else hi = mid - 1
+    }
+    return undefined
+  }
+}

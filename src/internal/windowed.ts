@@ -16,7 +16,7 @@ import { orderedConcurrently } from "../Delivery/Lanes.js"
 import { demote, type Item, type Prepared, resultOf } from "../Delivery/Prepare.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import { type WindowPack, WindowPackBuilder } from "../Delivery/WindowPack.js"
-import { holdItems } from "./heldItems.js"
+import { HeldReasons, holdItems } from "./heldItems.js"
 import { eventsForHeap, jobsForBudget, type Load, makeGate, SPILLED_EVENT_BYTES } from "./inFlight.js"
 import type { Order } from "./order.js"
 import { lazyRaw, logResult, stripRaw, type Unit } from "./results.js"
@@ -180,14 +180,15 @@ export const windowed = <M, E, R>(
       readonly outcomes?: ReadonlyArray<Outcome>
     }> => {
       // Only a demotion's reason, by the update's place: a backfill demotes a third of a window.
-      const demoted = new Map<number, string>()
+      const demoted = new HeldReasons()
       const sends: Array<Send> = []
       for (const p of first) {
         if (p._tag !== "Send") continue
         const r = resubscribe(p)
-        if (r !== p) demoted.set(sends.length, r.demoted!)
+        if (r !== p && r.demoted !== undefined) demoted.add(sends.length, r.demoted)
         sends.push(r)
       }
+      demoted.seal()
       if (!send) return Effect.succeed({ prepared: first })
       const later = { prepared: [] as ReadonlyArray<Prepared> }
       const again = () => {
