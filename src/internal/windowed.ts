@@ -6,6 +6,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Sink from "effect/Sink"
@@ -19,7 +20,7 @@ import { type WindowPack, WindowPackBuilder } from "../Delivery/WindowPack.js"
 import { HeldReasons, holdItems } from "./heldItems.js"
 import { eventsForHeap, jobsForBudget, type Load, makeGate, SPILLED_EVENT_BYTES } from "./inFlight.js"
 import type { Order } from "./order.js"
-import { lazyRaw, logResult, stripRaw, type Unit } from "./results.js"
+import { lazyRaw, logResultNow, stripRaw, type Unit } from "./results.js"
 import type { Send } from "./send.js"
 
 /**
@@ -218,6 +219,7 @@ export const windowed = <M, E, R>(
         const sending = sendWindow(u.pack, first, Option.isNone(why))
         first = undefined
         const { outcomes, prepared } = yield* sending
+        const labels = yield* FiberRef.get(FiberRef.currentMetricLabels)
         const out: Array<readonly [M, Result]> = []
         let k = 0
         for (let i = 0; i < u.items.length; i++) {
@@ -230,7 +232,9 @@ export const windowed = <M, E, R>(
             u.pack,
             i
           )
-          yield* logResult(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position)
+          // Counted now, not an Effect an event: a window's results are thousands at once.
+          const warning = logResultNow(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position, labels)
+          if (warning !== undefined) yield* warning
           out.push([item, r])
         }
         return out
