@@ -63,13 +63,14 @@ const MIN_JOBS = 12
 /**
  * Events in flight at most, whatever the heap: what keeps a backfill's peak RSS within 150 MB in
  * the bin. With each window's pack in its file and its items as line numbers, RSS grows by about
- * 230 B a held event, V8's own overhead included (330 B before, 500 B before that): measured with
- * 30 s jobs, 2026-12-06, 400,000 events with about 190,000 in flight peaked at 144 MB, 1,000,000
- * events at the figure in BENCHMARKS.md ("Long jobs", fourth session). Without the bin's flags
+ * 200 B a held event, V8's own overhead included (330 B before, 500 B before that): measured with
+ * 30 s jobs, 2026-12-06, 1,000,000 events with up to 192,000 in flight peaked at 149 MB (6 MB
+ * windows, 200,000 at most); 190,000 leaves a window's room (BENCHMARKS.md, "Long jobs", fourth
+ * session). Without the bin's flags
  * (`node dist/bin.js`, a host's process) V8's own limit is gigabytes, and the windows would hold
  * as much as the budget allows. Long jobs are what it costs: events/s ≈ this ÷ a window's life.
  */
-export const MAX_HELD_EVENTS = 200_000
+export const MAX_HELD_EVENTS = 190_000
 
 /**
  * Events memory carries in flight: a share of the heap's limit (the bin's 128 MB, or V8's default)

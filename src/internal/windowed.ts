@@ -24,12 +24,13 @@ import { lazyRaw, logResultNow, stripRaw, type Unit } from "./results.js"
 import type { Send } from "./send.js"
 
 /**
- * A window ends at this much event text, whatever its jobs' room: what a window gathers is held
- * while it is gathered and packed, so this bounds the peak heap. At 16 MB (three actions' full
- * jobs) a 400,000-event backfill with 2 s jobs peaked at 168–180 MB of RSS; at 3 MB, 140 MB
- * (BENCHMARKS.md, "Long jobs").
+ * A window ends at this much event text, whatever its jobs' room: its decisions are all read back
+ * at its turn (for its jobs' bodies), so this bounds the peak heap. Over 1,000,000 events with 30 s
+ * jobs (BENCHMARKS.md, "Long jobs"): 10 MB (three actions' full jobs) peaked at 167 MB of RSS;
+ * 6 MB at 149 MB, with half the calls a job of 3 MB (whose jobs, about 1,700 contacts, then
+ * bounded the windows in flight by the call budget before memory did).
  */
-const BULK_WINDOW_BYTES = 3 * 1024 * 1024
+const BULK_WINDOW_BYTES = 6 * 1024 * 1024
 /**
  * How long a window waits for more events once in bulk: a busy machine that reads a backfill
  * slowly still fills its windows (at 200 ms, measured under load, windows came out half full:
