@@ -65,8 +65,8 @@ const MIN_JOBS = 12
  * the bin. With each window's pack in its file and its items as line numbers, RSS grows by about
  * 200 B a held event, V8's own overhead included (330 B before, 500 B before that): measured with
  * 30 s jobs, 2026-12-06, 1,000,000 events with up to 192,000 in flight peaked at 149 MB (6 MB
- * windows, 200,000 at most); 190,000 leaves a window's room (BENCHMARKS.md, "Long jobs", fourth
- * session). Without the bin's flags
+ * windows, 200,000 at most), 140 MB with 172,000 (3 MB windows, bound by the call budget's jobs);
+ * 190,000 leaves a window's room (BENCHMARKS.md, "Long jobs", fourth session). Without the bin's flags
  * (`node dist/bin.js`, a host's process) V8's own limit is gigabytes, and the windows would hold
  * as much as the budget allows. Long jobs are what it costs: events/s ≈ this ÷ a window's life.
  */

@@ -25,12 +25,11 @@ import type { Send } from "./send.js"
 
 /**
  * A window ends at this much event text, whatever its jobs' room: its decisions are all read back
- * at its turn (for its jobs' bodies), so this bounds the peak heap. Over 1,000,000 events with 30 s
- * jobs (BENCHMARKS.md, "Long jobs"): 10 MB (three actions' full jobs) peaked at 167 MB of RSS;
- * 6 MB at 149 MB, with half the calls a job of 3 MB (whose jobs, about 1,700 contacts, then
- * bounded the windows in flight by the call budget before memory did).
+ * at its turn (for its jobs' bodies), and with short jobs several windows turn at once, so this
+ * bounds the peak heap. At 6 MB a 400,000-event backfill with 2 s jobs peaked at 156 MB of RSS, at
+ * 10 MB one with 30 s jobs at 167 MB; at 3 MB, 135 and 140 MB (BENCHMARKS.md, "Long jobs").
  */
-const BULK_WINDOW_BYTES = 6 * 1024 * 1024
+const BULK_WINDOW_BYTES = 3 * 1024 * 1024
 /**
  * How long a window waits for more events once in bulk: a busy machine that reads a backfill
  * slowly still fills its windows (at 200 ms, measured under load, windows came out half full:
