@@ -1,9 +1,11 @@
 /**
- * A bulk window's items while it is in flight. A file's or a stream's item is held as its line
- * alone (`{ line, text: "" }`, Prepare's `withoutText`): an object and a slot each, about 48 bytes
- * an event, the largest part of a held event once the window's contacts were hashes. Such items
- * are kept as their line numbers, 8 bytes each, and made again when the window's lines are written;
- * any other item (a Kafka record) is kept as it is.
+ * What a bulk window holds while it is in flight: its items, and its demotions (HeldReasons).
+ *
+ * Its items: a file's or a stream's item is held as its line alone (`{ line, text: "" }`,
+ * Prepare's `withoutText`): an object and a slot each, about 48 bytes an event, the largest part of
+ * a held event once the window's contacts were hashes. Such items are kept as their line numbers,
+ * 8 bytes each, and made again when the window's lines are written; any other item (a Kafka
+ * record) is kept as it is.
  */
 
 /** Items by their place in the window. */
