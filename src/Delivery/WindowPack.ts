@@ -122,8 +122,8 @@ export class WindowPack {
     const held = this.#held
     if (held === undefined) return true
     let fd: number | undefined
+    const path = Path.join(dir, `signal-mailjet-window-${process.pid}-${spills++}`)
     try {
-      const path = Path.join(dir, `signal-mailjet-window-${process.pid}-${spills++}`)
       fd = Fs.openSync(path, "wx+", 0o600)
       Fs.unlinkSync(path)
       let position = 0
@@ -141,7 +141,11 @@ export class WindowPack {
       this.#held = undefined
       return true
     } catch {
-      if (fd !== undefined) Fs.closeSync(fd)
+      if (fd !== undefined) {
+        Fs.closeSync(fd)
+        // Where an open file cannot be unlinked (Windows), once closed.
+        Fs.rmSync(path, { force: true })
+      }
       this.#spilled = undefined
       return false
     }
