@@ -160,7 +160,7 @@ export const makeJobs = (ctx: JobContext) => {
           lastJobMs = Math.max(lastJobMs, (yield* Clock.currentTimeMillis) - posted)
           yield* Deferred.succeed(turn, undefined)
           // Soon: a quarter of a 30 s job, 7.5 s, was most of what a window waited for past its end.
-          delay = missed = missed === 0 ? Math.max(250, lastJobMs / 10) : Math.min(Duration.toMillis(MAX_POLL), missed * 1.5)
+          delay = missed = missed === 0 ? Math.max(100, lastJobMs / 10) : Math.min(Duration.toMillis(MAX_POLL), missed * 1.5)
           continue
         }
         if (r.left._tag === "CallStopped") return yield* r.left
