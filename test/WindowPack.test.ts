@@ -94,6 +94,41 @@ describe("WindowPack", () => {
     { fastCheck: { numRuns: 200 } }
   )
 
+  it.prop(
+    "law: a pack spilled to its file reads back the same decisions (as often as asked) and texts, and the same once kept in memory again",
+    [Schema.Array(Line).pipe(Schema.maxItems(40)), Schema.Literal(16, 200, 256 * 1024), Schema.Literal(1, 3, 512), Schema.Boolean],
+    ([lines, text, decisions, textsFirst]) => {
+      const prepared = lines.map((l, i) => decide(lineOf(l, i), i + 1))
+      const inMemory = WindowPackBuilder.from(prepared, { text, decisions }).finish()
+      const pack = WindowPackBuilder.from(prepared, { text, decisions }).finish()
+      const bytes = pack.packedBytes
+      expect(pack.spill()).toBe(true)
+      expect(pack.spilled).toBe(true)
+      expect(pack.packedBytes).toBe(bytes)
+      expect(pack.decisions()).toStrictEqual(inMemory.decisions())
+      expect(pack.decisions()).toStrictEqual(inMemory.decisions())
+      expect(pack.spilled).toBe(true)
+      // A text read back keeps the pack in memory again (a result's text is asked for once its window ended).
+      if (textsFirst) for (let i = prepared.length - 1; i >= 0; i--) expect(pack.text(i)).toBe(inMemory.text(i))
+      else pack.keep()
+      expect(pack.spilled).toBe(prepared.length === 0 && textsFirst)
+      pack.keep()
+      expect(pack.spilled).toBe(false)
+      expect(pack.decisions()).toStrictEqual(inMemory.decisions())
+      for (let i = 0; i < prepared.length; i++) expect(pack.text(i)).toBe(inMemory.text(i))
+      expect(pack.unpacked()).toStrictEqual(inMemory.unpacked())
+    },
+    { fastCheck: { numRuns: 200 } }
+  )
+
+  it("a pack that cannot be written to its file stays in memory", () => {
+    const prepared = [decide(JSON.stringify({ type: "track", event: "Signed Up", context: { traits: { email: "a@example.com" } } }), 1)]
+    const pack = WindowPackBuilder.from(prepared).finish()
+    expect(pack.spill("/nonexistent/signal-mailjet")).toBe(false)
+    expect(pack.spilled).toBe(false)
+    expect(pack.text(0)).toBe((prepared[0] as Extract<Prepared, { _tag: "Send" }>).text)
+  })
+
   it("a window of 5,000 bench-sized events packs to a small fraction of its texts", () => {
     const prepared = Array.from({ length: 5000 }, (_, i) =>
       decide(

@@ -34,8 +34,10 @@ export interface Fences {
    * order.ts): told like `open`, but its contacts wait for it only from `hold` on. A fence each
    * contact for every job in flight was the largest part of a long job's window (a map entry each:
    * 15 MB at 180,000 contacts in flight), and the window already holds them while its jobs run.
+   * Its emails may be given as a function: read once someone asks for them (`hold`, a listener),
+   * so a job whose end is seen and that nobody shares never holds them.
    */
-  readonly openHeld: (job: number, emails: ReadonlyArray<string>) => Fence
+  readonly openHeld: (job: number, emails: ReadonlyArray<string> | (() => ReadonlyArray<string>)) => Fence
   /** The window lets go of a job opened held whose end was not seen: its contacts wait for it from now on until `close`. */
   readonly hold: (fence: Fence) => void
   /** The job ended (Completed, Error or Abort): its contacts are free. */
@@ -62,36 +64,58 @@ export interface Fences {
   ) => Effect.Effect<Option.Option<Fence>>
 }
 
+/** A job's fence; its emails read when first asked for, when given as a function. */
+class JobFence implements Fence {
+  readonly ended = Deferred.unsafeMake<void>(FiberId.none)
+  #emails: Array<string> | undefined
+  #read: (() => ReadonlyArray<string>) | undefined
+  constructor(readonly job: number, readonly learnt: boolean, emails: ReadonlyArray<string> | (() => ReadonlyArray<string>)) {
+    if (typeof emails === "function") this.#read = emails
+    else this.#emails = [...emails]
+  }
+  get emails(): Array<string> {
+    if (this.#emails === undefined) {
+      this.#emails = [...this.#read!()]
+      this.#read = undefined
+    }
+    return this.#emails
+  }
+  /** Whether its emails were read: one never read was never held either. */
+  get known(): boolean {
+    return this.#emails !== undefined
+  }
+}
+
 export const makeFences = (): Fences => {
   const byEmail = new Map<string, Fence>()
-  const byJob = new Map<number, { readonly fence: Fence; readonly emails: Array<string> }>()
+  const byJob = new Map<number, JobFence>()
   const listeners: Array<FenceListener> = []
-  const fence = (job: number, emails: Array<string>, learnt: boolean, held = true): Fence => {
-    const f: Fence = { job, learnt, emails, ended: Deferred.unsafeMake<void>(FiberId.none) }
-    byJob.set(job, { fence: f, emails })
-    if (held) for (const e of emails) byEmail.set(e, f)
+  const fence = (job: number, emails: ReadonlyArray<string> | (() => ReadonlyArray<string>), learnt: boolean, held = true): JobFence => {
+    const f = new JobFence(job, learnt, emails)
+    byJob.set(job, f)
+    if (held) for (const e of f.emails) byEmail.set(e, f)
     return f
   }
   const end = (f: Fence) =>
     Effect.suspend(() => {
-      if (byJob.get(f.job)?.fence === f) byJob.delete(f.job)
-      for (const e of f.emails) if (byEmail.get(e) === f) byEmail.delete(e)
+      if (byJob.get(f.job) === f) byJob.delete(f.job)
+      if (!(f instanceof JobFence) || f.known) for (const e of f.emails) if (byEmail.get(e) === f) byEmail.delete(e)
       return Deferred.succeed(f.ended, undefined)
     })
   return {
     open: (job, emails) => {
-      const f = fence(job, [...emails], false)
+      const f = fence(job, emails, false)
       for (const l of listeners) l.opened(f)
       return f
     },
     openHeld: (job, emails) => {
-      const f = fence(job, [...emails], false, false)
+      const f = fence(job, emails, false, false)
       for (const l of listeners) l.opened(f)
       return f
     },
     hold: (f) => {
       // Ended already (another process saw it end): nothing to wait for.
-      if (byJob.get(f.job)?.fence !== f) return
+      if (byJob.get(f.job) !== f) return
       for (const e of f.emails) byEmail.set(e, f)
     },
     close: (f) =>
@@ -101,8 +125,8 @@ export const makeFences = (): Fences => {
         })),
     learn: (job, emails) => {
       const known = byJob.get(job)
-      const f = known?.fence ?? fence(job, [], true)
-      const mine = byJob.get(job)!.emails
+      const f = known ?? fence(job, [], true)
+      const mine = f.emails
       // A contact already fenced waits for that job; a job shared in parts gathers its contacts.
       for (const e of emails) {
         if (byEmail.has(e)) continue
@@ -113,7 +137,7 @@ export const makeFences = (): Fences => {
     },
     forget: (job) => Effect.suspend(() => {
       const known = byJob.get(job)
-      return known === undefined ? Effect.void : Effect.asVoid(end(known.fence))
+      return known === undefined ? Effect.void : Effect.asVoid(end(known))
     }),
     observe: (listener) => {
       listeners.push(listener)

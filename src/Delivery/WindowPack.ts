@@ -7,7 +7,15 @@
  * events holds about 75 bytes each. Pieces of about 256 KB are deflated one at a time, so packing
  * needs no window-sized buffer, and a dead letter's text inflates its piece only. The decisions
  * are read back when the window is sent and once its jobs end; a text only when a result needs it.
+ *
+ * While the window waits and its jobs run (30 s jobs hold about 200,000 events in flight), the pack
+ * is in a file of its own (`spill`), about 90 bytes an event less in memory: unlinked as soon as it
+ * is opened, so nothing is left behind and no cleaner can remove it; read back when the window's
+ * results are made (`keep`), which closes it. A pack that cannot be written stays in memory.
  */
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import * as V8 from "node:v8"
 import * as Zlib from "node:zlib"
 import type { Prepared } from "./Prepare.js"
@@ -24,36 +32,139 @@ export interface Pieces {
 /** 512 decisions are about 200 KB of V8's serialization for the Default preset's. */
 const PIECES: Pieces = { text: 256 * 1024, decisions: 512 }
 
+/** What a pack holds: each piece's decisions and texts, deflated, and where each event's text is. */
+interface Buffers {
+  readonly decided: ReadonlyArray<Buffer>
+  readonly texts: ReadonlyArray<Buffer>
+  /** For each event, its text's piece (-1 for none), and where the text starts and ends in it. */
+  readonly at: Int32Array
+}
+
+/** A spilled pack: its file and the length of each buffer, in the file's order. */
+interface Spilled {
+  readonly fd: number
+  readonly decided: ReadonlyArray<number>
+  readonly texts: ReadonlyArray<number>
+  readonly at: number
+}
+
+let spills = 0
+
+const readAll = (fd: number, into: Uint8Array, position: number) => {
+  for (let done = 0; done < into.length;) {
+    const n = Fs.readSync(fd, into, done, into.length - done, position + done)
+    if (n === 0) throw new Error("a bulk window's spilled pack ended early")
+    done += n
+  }
+}
+
+/** The decisions' pieces come first in the file: read alone when the window is sent and once its jobs end. */
+const readDecided = (s: Spilled): Array<Buffer> => {
+  let position = 0
+  return s.decided.map((length) => {
+    const b = Buffer.allocUnsafeSlow(length)
+    readAll(s.fd, b, position)
+    position += length
+    return b
+  })
+}
+
+const readBack = (s: Spilled): Buffers => {
+  const decided = readDecided(s)
+  let position = s.decided.reduce((n, length) => n + length, 0)
+  const texts = s.texts.map((length) => {
+    const b = Buffer.allocUnsafeSlow(length)
+    readAll(s.fd, b, position)
+    position += length
+    return b
+  })
+  const at = new Int32Array(s.at / 4)
+  readAll(s.fd, new Uint8Array(at.buffer), position)
+  return { decided, texts, at }
+}
+
 export class WindowPack {
   /** The last text piece inflated: a window's dead letters are written together, in order. */
   #piece = -1
   #inflated: Buffer | undefined
+  #held: Buffers | undefined
+  #spilled: Spilled | undefined
   /** Made by WindowPackBuilder. */
   constructor(
     readonly size: number,
     private readonly decisionsPiece: number,
     /** The decisions without their texts and parsed events, in V8's own serialization (exact, unlike JSON). */
-    private readonly decided: ReadonlyArray<Buffer>,
-    private readonly texts: ReadonlyArray<Buffer>,
-    /** For each event, its text's piece (-1 for none), and where the text starts and ends in it. */
-    private readonly at: Int32Array,
+    decided: ReadonlyArray<Buffer>,
+    texts: ReadonlyArray<Buffer>,
+    at: Int32Array,
     /** Texts that UTF-8 cannot carry (a lone surrogate), as they are. */
     private readonly odd: ReadonlyMap<number, string>
-  ) {}
+  ) {
+    this.#held = { decided, texts, at }
+  }
 
   /** What the pack holds, in bytes. */
   get packedBytes(): number {
-    let n = this.at.byteLength
-    for (const b of this.decided) n += b.length
-    for (const b of this.texts) n += b.length
+    const { at, decided, texts } = this.#held ?? readBack(this.#spilled!)
+    let n = at.byteLength
+    for (const b of decided) n += b.length
+    for (const b of texts) n += b.length
     return n
+  }
+
+  /** Whether the pack is in its file, not in memory. */
+  get spilled(): boolean {
+    return this.#spilled !== undefined
+  }
+
+  /** Moves the pack to a file of its own in `dir`; false (and still in memory) if it cannot be written. */
+  spill(dir: string = Os.tmpdir()): boolean {
+    const held = this.#held
+    if (held === undefined) return true
+    let fd: number | undefined
+    const path = Path.join(dir, `signal-mailjet-window-${process.pid}-${spills++}`)
+    try {
+      fd = Fs.openSync(path, "wx+", 0o600)
+      Fs.unlinkSync(path)
+      let position = 0
+      const write = (b: Uint8Array) => {
+        for (let done = 0; done < b.length;) done += Fs.writeSync(fd!, b, done, b.length - done, position + done)
+        position += b.length
+        return b.length
+      }
+      this.#spilled = {
+        fd,
+        decided: held.decided.map(write),
+        texts: held.texts.map(write),
+        at: write(new Uint8Array(held.at.buffer, held.at.byteOffset, held.at.byteLength))
+      }
+      this.#held = undefined
+      return true
+    } catch {
+      if (fd !== undefined) {
+        Fs.closeSync(fd)
+        // Where an open file cannot be unlinked (Windows), once closed.
+        Fs.rmSync(path, { force: true })
+      }
+      this.#spilled = undefined
+      return false
+    }
+  }
+
+  /** Reads a spilled pack back into memory and closes its file; nothing to do for one in memory. */
+  keep(): void {
+    const spilled = this.#spilled
+    if (spilled === undefined) return
+    this.#held = readBack(spilled)
+    this.#spilled = undefined
+    Fs.closeSync(spilled.fd)
   }
 
   /** The decisions, read back: texts and parsed events left out (see `text`). Not kept. */
   decisions(): Array<Prepared> {
     const out: Array<Prepared> = new Array(this.size)
     let i = 0
-    for (const piece of this.decided) {
+    for (const piece of this.#held?.decided ?? readDecided(this.#spilled!)) {
       const d = new V8.DefaultDeserializer(Zlib.inflateRawSync(piece))
       d.readHeader()
       for (let k = 0; k < this.decisionsPiece && i < this.size; k++) out[i++] = d.readValue() as Prepared
@@ -71,13 +182,15 @@ export class WindowPack {
   }
 
   text(i: number): string | undefined {
-    const piece = this.at[i * 3]!
+    this.keep()
+    const { at, texts } = this.#held!
+    const piece = at[i * 3]!
     if (piece < 0) return this.odd.get(i)
     if (piece !== this.#piece) {
-      this.#inflated = Zlib.inflateRawSync(this.texts[piece]!)
+      this.#inflated = Zlib.inflateRawSync(texts[piece]!)
       this.#piece = piece
     }
-    return this.#inflated!.toString("utf8", this.at[i * 3 + 1], this.at[i * 3 + 2])
+    return this.#inflated!.toString("utf8", at[i * 3 + 1], at[i * 3 + 2])
   }
 }
 

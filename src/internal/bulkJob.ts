@@ -106,7 +106,10 @@ export const makeJobs = (ctx: JobContext) => {
     )
   }
 
-  const slowest = slowestPoll(config)
+  // The first poll waits for the job's expected end up to a quarter of its deadline, not MAX_POLL:
+  // capped at 10 s, a 30 s job took five polls (10, 12.5, 16, 22 and 30 s), and with the hundred
+  // jobs in flight that 30 s jobs need, their polls alone were more than the call budget.
+  const firstPollAtMost = Duration.toMillis(config.bulkJobTimeout) / 4
   // Polls are bounded by the job's deadline, not by attempts: the same schedule, without an end.
   const pollRetries = transientRetries({ base: config.retryBase, max: config.retryMax, attempts: Infinity })
 
@@ -126,7 +129,7 @@ export const makeJobs = (ctx: JobContext) => {
       if (previous !== undefined) yield* Effect.raceFirst(Deferred.await(previous), ctx.state.onStop)
       let polls = 0
       // At its expected end: how long the last job took, from its POST (which may be past already).
-      let delay = Math.max(0, posted + Math.min(lastJobMs, slowest) - (yield* Clock.currentTimeMillis))
+      let delay = Math.max(0, posted + Math.min(lastJobMs, firstPollAtMost) - (yield* Clock.currentTimeMillis))
       let missed = 0
       // Asked at least once before it is given up: behind a slow earlier job, its deadline may have
       // passed while it waited its turn, and a job never asked about may well have ended (given up
@@ -145,14 +148,19 @@ export const makeJobs = (ctx: JobContext) => {
           yield* backoff.reset
           polls++
           if (r.right.status !== "Running") {
-            // Done at the first poll: it may have ended well before, so try a little earlier next time.
-            lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.95 : (yield* Clock.currentTimeMillis) - posted)
+            // Done at the first poll: it may have ended before, so try a little earlier next time (a
+            // little: a miss holds the next jobs' polls and the lines of later windows back).
+            lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.98 : (yield* Clock.currentTimeMillis) - posted)
             return r.right
           }
           // Missed: it should end soon, so look again soon, then less and less often; the next
-          // job need not wait for it any more.
+          // job need not wait for it any more, but jobs take at least this long: the first ones
+          // (before any end was seen, expected after 1 s) would otherwise all poll every few
+          // seconds until the first of them ended.
+          lastJobMs = Math.max(lastJobMs, (yield* Clock.currentTimeMillis) - posted)
           yield* Deferred.succeed(turn, undefined)
-          delay = missed = missed === 0 ? Math.max(100, lastJobMs / 4) : Math.min(Duration.toMillis(MAX_POLL), missed * 1.5)
+          // Soon: a quarter of a 30 s job, 7.5 s, was most of what a window waited for past its end.
+          delay = missed = missed === 0 ? Math.max(100, lastJobMs / 10) : Math.min(Duration.toMillis(MAX_POLL), missed * 1.5)
           continue
         }
         if (r.left._tag === "CallStopped") return yield* r.left
@@ -167,15 +175,19 @@ export const makeJobs = (ctx: JobContext) => {
         Effect.catchTag("RetriesExhausted", (e) => new JobFallback({ reason: `bulk job ${job} ended, but its error file could not be read: ${e.last}` }))
       )
 
-  /** One job's life: its ID and the contacts it refused (by lowercase email), or one verdict for all. */
-  const runJob: (batch: Batch) => Effect.Effect<Ended | Verdict> = Effect.fn("Bulk.job")(
-    function*(batch: Batch) {
+  /**
+   * One job's life: its ID and the contacts it refused (by lowercase email), or one verdict for all.
+   * `emails` reads its contacts' emails back (from the window's pack) for whoever asks: a fence on
+   * a job whose end is not seen, a listener.
+   */
+  const runJob: (batch: Batch, emails: () => ReadonlyArray<string>) => Effect.Effect<Ended | Verdict> = Effect.fn("Bulk.job")(
+    function*(batch: Batch, emails: () => ReadonlyArray<string>) {
       const id = yield* post(batch.action, batch.bodies!)
-      // Sent: while the job runs, its contacts are only their emails.
+      // Sent: while the job runs, its contacts are only their places in the window.
       batch.bodies = undefined
-      yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: batch.emails.length, action: batch.action }))
+      yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: batch.groups.length, action: batch.action }))
       // Its contacts are held by their window until the job's end: fenced only if it is not seen.
-      const fence = fences.openHeld(id, batch.emails)
+      const fence = fences.openHeld(id, emails)
       const posted = yield* Clock.currentTimeMillis
       const deadline = posted + Duration.toMillis(config.bulkJobTimeout)
       const previous = previousTurn

@@ -14,11 +14,13 @@ import type { Send } from "./send.js"
 export type Group = number | Array<number>
 export const indices = (g: Group): ReadonlyArray<number> => typeof g === "number" ? [g] : g
 
-/** One job of a window: its contacts' bodies until they are sent, then their emails alone. */
+/**
+ * One job of a window: its contacts' bodies until they are sent, then their places alone (their
+ * emails are read back from the window's pack if ever needed: bulkSettle).
+ */
 export interface Batch {
   readonly action: Action
   bodies: ReadonlyArray<Send["body"]> | undefined
-  readonly emails: ReadonlyArray<string>
   /** Each contact's events: their places in the window. */
   readonly groups: ReadonlyArray<Group>
 }
@@ -68,7 +70,7 @@ export const planWindow = (sends: ReadonlyArray<Send>, bulkSize: number, erased:
   for (const [action, { bodies, groups }] of jobs) {
     for (let i = 0; i < bodies.length; i += bulkSize) {
       const part = bodies.slice(i, i + bulkSize)
-      batches.push({ action, bodies: part, emails: part.map((b) => b.Email), groups: groups.slice(i, i + bulkSize) })
+      batches.push({ action, bodies: part, groups: groups.slice(i, i + bulkSize) })
     }
   }
   return { size: sends.length, batches, single, replays }

@@ -57,16 +57,23 @@ export const makeBulk = (ctx: JobContext & {
 
   // Planned before the span: the span's generator holds its arguments, and `sends` must go.
   const settle = Effect.fn("Delivery.window")(function*(plan: Plan, again: () => ReadonlyArray<Send>) {
-    const out: Array<Outcome | undefined> = new Array(plan.size)
+    // A slot an event while the jobs run only if some contacts go one by one meanwhile.
+    const out: Array<Outcome | undefined> = new Array(plan.single.length === 0 ? 0 : plan.size)
     const { batches } = plan
+    // A job's emails, for a fence or a listener: read back from the pack, not held while it runs.
+    const emailsOf = (groups: ReadonlyArray<Group>) => () => {
+      const sends = again()
+      return groups.map((g) => sends[indices(g)[0]!]!.email)
+    }
     const [ends] = yield* Effect.all([
-      Effect.forEach(batches, runJob, { concurrency: "unbounded" }),
+      Effect.forEach(batches, (batch) => runJob(batch, emailsOf(batch.groups)), { concurrency: "unbounded" }),
       oneByOne(plan.replays, plan.single, out)
     ], { concurrency: 2 })
     const later = again()
+    out.length = plan.size
     const fallback: Array<readonly [Group, string]> = []
     for (let b = 0; b < batches.length; b++) {
-      const { emails, groups } = batches[b]!
+      const { groups } = batches[b]!
       const end = ends[b]!
       // A job not read to its end: one verdict for all its contacts.
       if (end._tag === "Fallback") {
@@ -82,7 +89,7 @@ export const makeBulk = (ctx: JobContext & {
       const plain = new Map<Action, Outcome>()
       for (let c = 0; c < groups.length; c++) {
         const group = groups[c]!
-        const rejection = end.rejected.get(emails[c]!.toLowerCase())
+        const rejection = end.rejected.get(later[indices(group)[0]!]!.email.toLowerCase())
         if (rejection === undefined) {
           for (const i of indices(group)) {
             const p = later[i]!

@@ -33,16 +33,21 @@ export const fits = (held: Load, load: Load, limits: Limits): boolean =>
   (held.events + load.events <= limits.events && held.jobs + load.jobs <= limits.jobs)
 
 /**
- * What a held event may cost: 500 B, what a heap snapshot showed before a window was one ticket.
- * Now (snapshot of a 400,000-event backfill, 30 s jobs, 172,000 events in flight) about 150 B on
- * V8's heap (its item, its contact's email and place in its job) and 100 B outside it (its share
- * of the pack, its contact's hash); in RSS, V8's overhead included, about 330 B (BENCHMARKS.md,
- * "Long jobs"). Kept at 500: MAX_HELD_EVENTS binds first in the bin.
+ * What a held event may cost on V8's heap with its window's pack in memory: 500 B, what a heap
+ * snapshot showed before a window was one ticket (about 150 B later, with its item and email).
  */
 export const HELD_EVENT_BYTES = 500
 /**
- * The share of V8's heap limit the windows in flight may hold. Half: in the bin's 128 MB about
- * 146,000 events, which long jobs need (events/s ≈ events in flight ÷ a window's life).
+ * What it costs with the pack in its file (WindowPack `spill`, the usual case) and its item a line
+ * number: its place in its job and its share of the window's bookkeeping, about 130 B of heap by
+ * the heap's growth over a 400,000-event backfill with 30 s jobs and 190,000 events in flight
+ * (2026-12-06). Counted at 150: MAX_HELD_EVENTS binds first in the bin.
+ */
+export const SPILLED_EVENT_BYTES = 150
+/**
+ * The share of V8's heap limit the windows in flight may hold. Half: in the bin's 128 MB more than
+ * MAX_HELD_EVENTS with their packs in their files, which long jobs need (events/s ≈ events in
+ * flight ÷ a window's life).
  */
 const HEAP_SHARE = 0.5
 /** Calls a job costs: its POST, about one poll at its expected end, now and then a second or an error file. */
@@ -57,17 +62,22 @@ const MIN_JOBS = 12
 
 /**
  * Events in flight at most, whatever the heap: what keeps a backfill's peak RSS within 150 MB in
- * the bin (measured with 30 s jobs, 2026-12-06: 400,000 events with 75,000 in flight peaked at
- * 146 MB, 100,000 at 158 MB, 172,000 at 207 MB, and 1,000,000 events with 70,000 at 154 MB; RSS
- * grows by about 330 B a held event, V8's own overhead included). Without the bin's
- * flags (`node dist/bin.js`, a host's process) V8's own limit is gigabytes, and the windows would
- * hold as much as the budget allows. Long jobs are what it costs: events/s ≈ this ÷ a window's life.
+ * the bin. With each window's pack in its file and its items as line numbers, RSS grows by about
+ * 200 B a held event, V8's own overhead included (330 B before, 500 B before that): measured with
+ * 30 s jobs, 2026-12-06, 1,000,000 events with up to 192,000 in flight peaked at 149 MB (6 MB
+ * windows, 200,000 at most), 140 MB with 172,000 (3 MB windows, bound by the call budget's jobs);
+ * 190,000 leaves a window's room (BENCHMARKS.md, "Long jobs", fourth session). Without the bin's flags
+ * (`node dist/bin.js`, a host's process) V8's own limit is gigabytes, and the windows would hold
+ * as much as the budget allows. Long jobs are what it costs: events/s ≈ this ÷ a window's life.
  */
-export const MAX_HELD_EVENTS = 50_000
+export const MAX_HELD_EVENTS = 190_000
 
-/** Events memory carries in flight: a share of the heap's limit (the bin's 128 MB, or V8's default). */
-export const eventsForHeap = (heapLimitBytes: number = V8.getHeapStatistics().heap_size_limit): number =>
-  Math.max(1, Math.min(MAX_HELD_EVENTS, Math.floor((heapLimitBytes * HEAP_SHARE) / HELD_EVENT_BYTES)))
+/**
+ * Events memory carries in flight: a share of the heap's limit (the bin's 128 MB, or V8's default)
+ * at `bytes` a held event (HELD_EVENT_BYTES, or SPILLED_EVENT_BYTES with the packs in their files).
+ */
+export const eventsForHeap = (heapLimitBytes: number = V8.getHeapStatistics().heap_size_limit, bytes = HELD_EVENT_BYTES): number =>
+  Math.max(1, Math.min(MAX_HELD_EVENTS, Math.floor((heapLimitBytes * HEAP_SHARE) / bytes)))
 
 /**
  * Jobs the budget carries: each costs CALLS_PER_JOB calls over a window's life, so `maxRps` calls a

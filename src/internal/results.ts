@@ -10,6 +10,7 @@ import type { Item, Prepared } from "../Delivery/Prepare.js"
 import type { RunState } from "../Delivery/RunState.js"
 import type { WindowPack } from "../Delivery/WindowPack.js"
 import type { FatalError } from "../Mailjet/MailjetError.js"
+import type { HeldItems } from "./heldItems.js"
 import type { Ticket, WindowTicket } from "./order.js"
 import type { Send } from "./send.js"
 
@@ -20,7 +21,7 @@ export type Unit<M> =
   | { readonly _tag: "One"; readonly item: M; readonly p: Done | Ticketed }
   | {
     readonly _tag: "Window"
-    readonly items: ReadonlyArray<M>
+    readonly items: HeldItems<M>
     /** What was decided for each, and their texts, packed while the window waits. */
     readonly pack: WindowPack
     /** Its last event's place in the input: a drain takes or leaves the window whole. */

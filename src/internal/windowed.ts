@@ -6,6 +6,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Sink from "effect/Sink"
@@ -16,16 +17,17 @@ import { orderedConcurrently } from "../Delivery/Lanes.js"
 import { demote, type Item, type Prepared, resultOf } from "../Delivery/Prepare.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import { type WindowPack, WindowPackBuilder } from "../Delivery/WindowPack.js"
-import { eventsForHeap, jobsForBudget, type Load, makeGate } from "./inFlight.js"
+import { HeldReasons, holdItems } from "./heldItems.js"
+import { eventsForHeap, jobsForBudget, type Load, makeGate, SPILLED_EVENT_BYTES } from "./inFlight.js"
 import type { Order } from "./order.js"
-import { lazyRaw, logResult, stripRaw, type Unit } from "./results.js"
+import { lazyRaw, logResultNow, stripRaw, type Unit } from "./results.js"
 import type { Send } from "./send.js"
 
 /**
- * A window ends at this much event text, whatever its jobs' room: what a window gathers is held
- * while it is gathered and packed, so this bounds the peak heap. At 16 MB (three actions' full
- * jobs) a 400,000-event backfill with 2 s jobs peaked at 168–180 MB of RSS; at 3 MB, 140 MB
- * (BENCHMARKS.md, "Long jobs").
+ * A window ends at this much event text, whatever its jobs' room: its decisions are all read back
+ * at its turn (for its jobs' bodies), and with short jobs several windows turn at once, so this
+ * bounds the peak heap. At 6 MB a 400,000-event backfill with 2 s jobs peaked at 156 MB of RSS, at
+ * 10 MB one with 30 s jobs at 167 MB; at 3 MB, 135 and 140 MB (BENCHMARKS.md, "Long jobs").
  */
 const BULK_WINDOW_BYTES = 3 * 1024 * 1024
 /**
@@ -128,7 +130,9 @@ export const windowed = <M, E, R>(
     const threshold = config.maxRps * AUTO_BACKLOG_SECONDS
     let bulkNow = config.bulk === "always"
     const scope = yield* Effect.scope
-    const heapEvents = eventsForHeap()
+    // A window's pack waits in its file (WindowPack `spill`); one that could not be written costs
+    // about 90 B an event more, within the heap's other half.
+    const heapEvents = eventsForHeap(undefined, SPILLED_EVENT_BYTES)
     const gate = makeGate((now) => ({ events: heapEvents, jobs: jobsForBudget(config.maxRps, gate.life(now)) }))
     // The first gathering waits FIRST_LINGER: a reader that starts slowly (cold code,
     // a file opening) still shows its backlog, rather than sending its first events one by one.
@@ -155,13 +159,15 @@ export const windowed = <M, E, R>(
         // Packed before the wait for a permit (as gathered, when in bulk): a window gathered ahead waits small.
         const builder = packing ?? WindowPackBuilder.from(prepared)
         const pack = builder.finish()
+        // In a file while it waits and its jobs run: read back when the window's results are made.
+        pack.spill()
         // The stream's fibers keep their last gathering until the next one: it lets go of the unpacked.
         prepared.length = 0
         const load: Load = { events: items.length, jobs: jobsOf(contacts, config.bulkSize) }
         const id = yield* gate.admit(load)
         const ticket = order.takeWindow(builder.emails)
         builder.emails.clear()
-        const fiber = yield* Effect.forkIn(settleWindow({ _tag: "Window", items, pack, last: claim(sends), ticket }), scope)
+        const fiber = yield* Effect.forkIn(settleWindow({ _tag: "Window", items: holdItems(items), pack, last: claim(sends), ticket }), scope)
         return [{ _tag: "Forked", fiber, id, load } as const]
       })
 
@@ -175,14 +181,15 @@ export const windowed = <M, E, R>(
       readonly outcomes?: ReadonlyArray<Outcome>
     }> => {
       // Only a demotion's reason, by the update's place: a backfill demotes a third of a window.
-      const demoted = new Map<number, string>()
+      const demoted = new HeldReasons()
       const sends: Array<Send> = []
       for (const p of first) {
         if (p._tag !== "Send") continue
         const r = resubscribe(p)
-        if (r !== p) demoted.set(sends.length, r.demoted!)
+        if (r !== p && r.demoted !== undefined) demoted.add(sends.length, r.demoted)
         sends.push(r)
       }
+      demoted.seal()
       if (!send) return Effect.succeed({ prepared: first })
       const later = { prepared: [] as ReadonlyArray<Prepared> }
       const again = () => {
@@ -212,10 +219,11 @@ export const windowed = <M, E, R>(
         const sending = sendWindow(u.pack, first, Option.isNone(why))
         first = undefined
         const { outcomes, prepared } = yield* sending
+        const labels = yield* FiberRef.get(FiberRef.currentMetricLabels)
         const out: Array<readonly [M, Result]> = []
         let k = 0
         for (let i = 0; i < u.items.length; i++) {
-          const item = u.items[i]!
+          const item = u.items.at(i)
           const p = prepared[i]!
           const r = lazyRaw(
             p._tag === "Done"
@@ -224,11 +232,13 @@ export const windowed = <M, E, R>(
             u.pack,
             i
           )
-          yield* logResult(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position)
+          // Counted now, not an Effect an event: a window's results are thousands at once.
+          const warning = logResultNow(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position, labels)
+          if (warning !== undefined) yield* warning
           out.push([item, r])
         }
         return out
-      }).pipe(Effect.ensuring(order.releaseWindow(u.ticket)))
+      }).pipe(Effect.ensuring(Effect.zipRight(Effect.sync(() => u.pack.keep()), order.releaseWindow(u.ticket))))
 
     return items.pipe(
       // Gathered events keep their text, not their parsed form (read again only if asked for);
