@@ -23,9 +23,7 @@ const BROKER = ["test/Worker*.test.ts", "test/KafkaTools.test.ts"]
 const BESIDE = [
   "test/KafkaTools.test.ts",
   "test/WorkerCodecs.test.ts",
-  "test/WorkerErasure.test.ts",
   "test/WorkerJobs.test.ts",
-  "test/WorkerLists.test.ts",
   "test/WorkerPoison.test.ts",
   "test/WorkerReplay.test.ts",
   "test/WorkerStart.test.ts"
