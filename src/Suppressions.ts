@@ -114,14 +114,9 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
   // The list's view being read: contacts asked about one by one meanwhile, and who waits for it whole.
   let ask: ((email: string) => Effect.Effect<Suppression | undefined, AskError>) | undefined
   let asked = new Set<string>()
-  let waiting: Array<() => void> = []
-  let settling: Array<(whole: boolean) => void> = []
+  const waiting = new Set<(whole: true) => void>()
+  const settling = new Set<(whole: boolean) => void>()
   let gaveUp = false
-  const settle = (whole: boolean) => {
-    const woken = settling
-    settling = []
-    for (const w of woken) w(whole)
-  }
   return {
     get: (email) => {
       const s = learnt.get(email)
@@ -169,24 +164,8 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
         }
       })
     },
-    whole: Effect.suspend(() =>
-      ask === undefined ? Effect.void : Effect.async<void>((resume) => {
-        const done = () => resume(Effect.void)
-        waiting.push(done)
-        return Effect.sync(() => {
-          waiting = waiting.filter((w) => w !== done)
-        })
-      })
-    ),
-    settled: Effect.suspend(() =>
-      ask === undefined || gaveUp ? Effect.succeed(!gaveUp) : Effect.async<boolean>((resume) => {
-        const done = (whole: boolean) => resume(Effect.succeed(whole))
-        settling.push(done)
-        return Effect.sync(() => {
-          settling = settling.filter((w) => w !== done)
-        })
-      })
-    ),
+    whole: Effect.suspend(() => ask === undefined ? Effect.void : Effect.asVoid(waitIn(waiting))),
+    settled: Effect.suspend(() => ask === undefined || gaveUp ? Effect.succeed(!gaveUp) : waitIn(settling)),
     reading: (given) => {
       ask = given
       gaveUp = false
@@ -195,15 +174,13 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
           if (ask !== given) return
           ask = undefined
           asked = new Set()
-          const woken = waiting
-          waiting = []
-          for (const w of woken) w()
-          settle(true)
+          wake(waiting, true)
+          wake(settling, true)
         },
         gaveUp: () => {
           if (ask !== given) return
           gaveUp = true
-          settle(false)
+          wake(settling, false)
         }
       }
     },
@@ -219,6 +196,22 @@ export const makeSuppressions = (initial: Iterable<readonly [string, Suppression
       }
     }
   }
+}
+
+/** Waits in `waiters` until `wake` calls it; leaves them if interrupted. */
+const waitIn = <A>(waiters: Set<(a: A) => void>): Effect.Effect<A> =>
+  Effect.async<A>((resume) => {
+    const done = (a: A) => resume(Effect.succeed(a))
+    waiters.add(done)
+    return Effect.sync(() => {
+      waiters.delete(done)
+    })
+  })
+
+const wake = <A>(waiters: Set<(a: A) => void>, a: A) => {
+  const woken = [...waiters]
+  waiters.clear()
+  for (const w of woken) w(a)
 }
 
 export class Suppressions extends Context.Tag("signal-mailjet/Suppressions")<Suppressions, SuppressionSet>() {

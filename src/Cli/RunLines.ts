@@ -215,8 +215,9 @@ const session = <S extends SourceError>(
       Effect.andThen((yield* Shutdown).requested, stderr("signal-mailjet: shutting down: finishing events in flight"))
     )
     const write = yield* ndjsonSink(o.deadLetters)
-    const feedback = o.feedback !== undefined && Option.isSome(o.feedback)
-      ? yield* feedbackFile(o.feedback.value, yield* Suppressions, (yield* Preflight).suppressed)
+    const feedbackPath = o.feedback !== undefined && Option.isSome(o.feedback) ? o.feedback.value : undefined
+    const feedback = feedbackPath !== undefined
+      ? yield* feedbackFile(feedbackPath, yield* Suppressions, (yield* Preflight).suppressed)
       : Effect.void
     const at = progress(resume?.fromLine ?? 1)
     const end = yield* run({
@@ -231,7 +232,7 @@ const session = <S extends SourceError>(
       shutdownTimeout: DEFAULT_SHUTDOWN_TIMEOUT
     })
     const early = Option.isSome(end.failure) || end.shutdown
-    if (o.feedback !== undefined && Option.isSome(o.feedback) && !early) yield* feedbackWhole(feedback)
+    if (feedbackPath !== undefined && !early) yield* feedbackWhole(feedback)
     // Stdin cannot be read again to count what is left; a file can, after the run.
     const unread = early && resume !== undefined && resume.source !== "-"
       ? yield* countAfter(resume, at.lastRead())
