@@ -5,7 +5,11 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
 
-/** Elements handed to lanes together; see `orderedConcurrently`. */
+/**
+ * Elements handed to lanes together, at least; see `orderedConcurrently`. A piece as large as the
+ * lanes are many: every stage of the stream costs per piece, and at 32 lanes pieces of 8 took a fifth
+ * more CPU an event in process (BENCHMARKS.md).
+ */
 const PIECE = 8
 
 /** Passes chunks on, cutting those longer than `size` into pieces of at most `size`. */
@@ -58,9 +62,10 @@ interface Piece<J> {
  * run by one of `concurrency` lanes (fibers made once), or starts it in plain code (`Started`) and
  * calls `done` once with its result (an Exit) or an Effect a lane runs to make it: the usual event
  * then takes no fiber step at all. Results are awaited in input order. Chunks go through whole (a
- * sink writes a chunk at a time), cut to at most `PIECE` elements so that how far it reads ahead
- * (`concurrency + PIECE` elements) does not depend on how the input is chunked. When the stream ends
- * early (an upstream failure, an interruption) what is still running is interrupted or cancelled.
+ * sink writes a chunk at a time), cut to pieces of at most `concurrency` elements (`PIECE` at least) so
+ * that how far it reads ahead (`concurrency` elements and a piece) does not depend on how the input is
+ * chunked, and the next piece is taken while a piece's last elements run. When the stream ends early
+ * (an upstream failure, an interruption) what is still running is interrupted or cancelled.
  */
 export const orderedConcurrently = <A, B, E, R, R2>(
   self: Stream.Stream<A, E, R>,
@@ -69,7 +74,8 @@ export const orderedConcurrently = <A, B, E, R, R2>(
 ): Stream.Stream<B, E, R | R2> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     // Elements read and not yet passed on (at least a piece, so a piece can always be taken whole).
-    const window = yield* Effect.makeSemaphore(concurrency + PIECE)
+    const pieceSize = Math.max(PIECE, concurrency)
+    const window = yield* Effect.makeSemaphore(concurrency + pieceSize)
     type J = Job<A, B, R2>
     // Elements not started yet, in input order; Effects waiting for a lane; lanes waiting for one.
     const queue: Array<J> = []
@@ -220,7 +226,7 @@ export const orderedConcurrently = <A, B, E, R, R2>(
         () => results(piece)
       )
     return self.pipe(
-      Stream.pipeThroughChannel(splitChunks<A, E>(PIECE)),
+      Stream.pipeThroughChannel(splitChunks<A, E>(pieceSize)),
       Stream.mapChunksEffect((chunk) => Effect.as(window.take(chunk.length), Chunk.of(submit(chunk)))),
       // As many pieces as there may be lanes busy, so one-element chunks (Kafka) still keep every lane busy.
       Stream.bufferChunks({ capacity: concurrency }),
