@@ -62,6 +62,24 @@ if (process.env.SIGNAL_MAILJET_SIMULATE_CHILD !== undefined && process.channel !
 }
 `
 
+/**
+ * undici's index loads all of it (fetch, cookies, WebSocket, mocks: about 50 ms of start-up); the
+ * executable uses its Pool alone (src/Mailjet/MailjetHttp.ts), so the bundle takes just that. The
+ * library keeps importing "undici".
+ */
+const undiciPool = {
+  name: "undici-pool",
+  setup(build) {
+    build.onResolve({ filter: /^undici$/ }, (args) =>
+      args.importer.includes("/src/") ? { path: "undici-pool", namespace: "undici-pool" } : undefined)
+    build.onLoad({ filter: /.*/, namespace: "undici-pool" }, () => ({
+      contents: "export { default as Pool } from 'undici/lib/dispatcher/pool.js'",
+      resolveDir: root,
+      loader: "js"
+    }))
+  }
+}
+
 await build({
   absWorkingDir: root,
   entryPoints: ["src/bin.ts"],
@@ -77,7 +95,7 @@ await build({
   // The CommonJS dependencies require Node's built-ins, and an ES module has no `require` of its own.
   // Then `simulate` gets its own heap (simulateHeap, above), before anything else is evaluated.
   banner: { js: "import { createRequire as __signalMailjetRequire } from 'node:module'; const require = __signalMailjetRequire(import.meta.url);\n" + simulateHeap },
-  plugins: [inlineWasm],
+  plugins: [inlineWasm, undiciPool],
   logLevel: "warning"
 })
 // Run as a user runs it: through its first line, which sets the heap's bounds (src/bin.ts).

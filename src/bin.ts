@@ -14,7 +14,9 @@
  * from shrinking. A bulk backfill (megabyte buffers for each window) peaked 17 MB higher without
  * it, for no measured CPU. Other C libraries ignore the variable.
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -26,9 +28,10 @@ import { Shutdown } from "./Run/Shutdown.js"
 import { exitFlushed } from "./Run/Stdout.js"
 
 // Logs go to stderr for every command (stdout is for outcome lines and answers); a command's
-// --log-format replaces this for its own run.
+// --log-format replaces this for its own run. What the CLI needs of the platform, not NodeContext:
+// its command executor and worker manager, never used, cost about 30 ms of start-up to load.
 const main = run(process.argv).pipe(
-  Effect.provide(Layer.mergeAll(NodeContext.layer, Shutdown.layerSignals(() => exitFlushed(130, 2_000)), loggerLayer("text")))
+  Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer, Shutdown.layerSignals(() => exitFlushed(130, 2_000)), loggerLayer("text")))
 )
 
 const fiber = Effect.runFork(main)
