@@ -213,11 +213,14 @@ export const makeJobs = (ctx: JobContext) => {
    * `emails` reads its contacts' emails back (from the window's pack) for whoever asks: a fence on
    * a job whose end is not seen, a listener.
    */
-  const runJob: (batch: Batch, emails: () => ReadonlyArray<string>) => Effect.Effect<Ended | Verdict> = Effect.fn("Bulk.job")(
-    function*(batch: Batch, emails: () => ReadonlyArray<string>) {
-      const id = yield* post(batch.action, batch.bodies!)
-      // Sent: while the job runs, its contacts are only their places in the window.
-      batch.bodies = undefined
+  const runJob: (batch: Batch, emails: () => ReadonlyArray<string>, onPosted: () => void) => Effect.Effect<Ended | Verdict> = Effect.fn("Bulk.job")(
+    function*(batch: Batch, emails: () => ReadonlyArray<string>, onPosted: () => void) {
+      // Sent (or not, then its contacts go one by one from the window's pack): while the job
+      // runs, its contacts are only their places in the window.
+      const id = yield* Effect.ensuring(post(batch.action, batch.bodies!), Effect.sync(() => {
+        batch.bodies = undefined
+        onPosted()
+      }))
       yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: batch.groups.length, action: batch.action }))
       // Its contacts are held by their window until the job's end: fenced only if it is not seen.
       const fence = fences.openHeld(id, emails)

@@ -3,8 +3,10 @@
  * shows a backlog is one window, sent as bulk jobs (bulkSettle.ts) as one unit for the lanes, after the
  * earlier events of its contacts; anything smaller goes event by event, as with `off`.
  */
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
@@ -17,6 +19,7 @@ import { orderedConcurrently } from "../Delivery/Lanes.js"
 import { demote, type Item, type Prepared, resultOf } from "../Delivery/Prepare.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import { type WindowPack, WindowPackBuilder } from "../Delivery/WindowPack.js"
+import type { OutcomeOf } from "./bulkSettle.js"
 import { HeldReasons, holdItems } from "./heldItems.js"
 import { eventsForHeap, jobsForBudget, type Load, makeGate, SPILLED_EVENT_BYTES } from "./inFlight.js"
 import type { Order } from "./order.js"
@@ -24,10 +27,10 @@ import { lazyRaw, logResultNow, stripRaw, type Unit } from "./results.js"
 import type { Send } from "./send.js"
 
 /**
- * A window ends at this much event text, whatever its jobs' room: its decisions are all read back
- * at its turn (for its jobs' bodies), and with short jobs several windows turn at once, so this
- * bounds the peak heap. At 6 MB a 400,000-event backfill with 2 s jobs peaked at 156 MB of RSS, at
- * 10 MB one with 30 s jobs at 167 MB; at 3 MB, 135 and 140 MB (BENCHMARKS.md, "Long jobs").
+ * A window ends at this much event text, whatever its jobs' room: its jobs' bodies are built at its
+ * turn, one window at a time (`turns`), so this bounds that part of the peak heap. At 6 MB, with
+ * each window's decisions read back whole and several windows turning at once with short jobs, a
+ * 400,000-event backfill with 2 s jobs peaked at 156 MB of RSS; at 3 MB, 135 (BENCHMARKS.md).
  */
 const BULK_WINDOW_BYTES = 3 * 1024 * 1024
 /**
@@ -57,7 +60,7 @@ export interface WindowEngine {
   readonly whole: Effect.Effect<void>
   /** A run's bulk jobs: the outcome of each of a window's updates, in their order. */
   readonly bulk: (state: RunState) => {
-    readonly window: (sends: ReadonlyArray<Send>, again: () => ReadonlyArray<Send>) => Effect.Effect<ReadonlyArray<Outcome>>
+    readonly window: (sends: Iterable<Send>, again: () => ReadonlyArray<Send>, posted: () => void) => Effect.Effect<OutcomeOf>
   }
 }
 
@@ -95,13 +98,13 @@ interface Forked<M> {
   readonly load: Load
 }
 
+/** The contacts a window sends to, read a piece at a time. */
+const emailsOf = function*(pack: WindowPack) {
+  for (const p of pack.each()) if (p._tag === "Send") yield p.email
+}
+
 type One<M> = Extract<Unit<M>, { _tag: "One" }>
 type Settled<M> = { readonly out: ReadonlyArray<readonly [M, Result]>; readonly window: Forked<M> | undefined }
-
-/** The contacts a window sends to. */
-const emailsOf = function*(decisions: ReadonlyArray<Prepared>) {
-  for (const p of decisions) if (p._tag === "Send") yield p.email
-}
 
 /** Jobs a window will take: one per action, per `bulkSize` contacts (folding may move a contact between actions). */
 const jobsOf = (contacts: ReadonlyMap<string, number>, bulkSize: number) => {
@@ -130,6 +133,7 @@ export const windowed = <M, E, R>(
     const threshold = config.maxRps * AUTO_BACKLOG_SECONDS
     let bulkNow = config.bulk === "always"
     const scope = yield* Effect.scope
+    const turns = yield* Effect.makeSemaphore(1)
     // A window's pack waits in its file (WindowPack `spill`); one that could not be written costs
     // about 90 B an event more, within the heap's other half.
     const heapEvents = eventsForHeap(undefined, SPILLED_EVENT_BYTES)
@@ -173,35 +177,40 @@ export const windowed = <M, E, R>(
 
     /**
      * A window's updates, suppressions applied in input order, sent (or not) in bulk jobs. Its
-     * decisions are read from the pack for the jobs' bodies, and again once the jobs ended: none
-     * is held while they run. Only what resubscribing changed is kept between the two reads.
+     * decisions are read from the pack a piece at a time for the jobs' bodies (only the bodies are
+     * kept until the jobs are posted), and again, the same way, as the window's lines are made once
+     * its jobs ended: none is held while they run. Only what resubscribing changed is kept between.
      */
-    const sendWindow = (pack: WindowPack, first: ReadonlyArray<Prepared>, send: boolean): Effect.Effect<{
-      readonly prepared: ReadonlyArray<Prepared>
-      readonly outcomes?: ReadonlyArray<Outcome>
-    }> => {
+    const sendWindow = (pack: WindowPack, send: boolean, posted: () => void): Effect.Effect<OutcomeOf | undefined> => {
       // Only a demotion's reason, by the update's place: a backfill demotes a third of a window.
       const demoted = new HeldReasons()
-      const sends: Array<Send> = []
-      for (const p of first) {
-        if (p._tag !== "Send") continue
-        const r = resubscribe(p)
-        if (r !== p && r.demoted !== undefined) demoted.add(sends.length, r.demoted)
-        sends.push(r)
-      }
-      demoted.seal()
-      if (!send) return Effect.succeed({ prepared: first })
-      const later = { prepared: [] as ReadonlyArray<Prepared> }
-      const again = () => {
-        const sends: Array<Send> = []
-        for (const p of later.prepared = pack.decisions()) {
+      const sends = function*() {
+        let k = 0
+        for (const p of pack.each()) {
           if (p._tag !== "Send") continue
-          const reason = demoted.get(sends.length)
-          sends.push(reason === undefined ? p : demote(p, reason))
+          const r = resubscribe(p)
+          if (r !== p && r.demoted !== undefined) demoted.add(k, r.demoted)
+          k++
+          yield r
         }
-        return sends
+        demoted.seal()
       }
-      return Effect.map(bulk.window(sends, again), (outcomes) => ({ prepared: later.prepared, outcomes }))
+      const again = (p: Send, k: number) => {
+        const reason = demoted.get(k)
+        return reason === undefined ? p : demote(p, reason)
+      }
+      if (!send) {
+        // Not sent, but resubscribed all the same: the run's own unsubscribes count for later windows.
+        for (const _ of sends()) void _
+        posted()
+        return Effect.succeed(undefined)
+      }
+      const whole = () => {
+        const out: Array<Send> = []
+        for (const p of pack.each()) if (p._tag === "Send") out.push(again(p, out.length))
+        return out
+      }
+      return Effect.map(bulk.window(sends(), whole, posted), (outcomeOf) => (p, k) => outcomeOf(again(p, k), k))
     }
 
     const settleWindow = (u: Extract<Unit<M>, { _tag: "Window" }>) =>
@@ -209,29 +218,29 @@ export const windowed = <M, E, R>(
         yield* order.windowTurn(u.ticket)
         // Its standing consent needs the list's whole view: cheaper to wait for than to ask per contact.
         yield* Effect.raceFirst(engine.whole, Effect.asVoid(state.onStop))
-        // Read from the pack once it is the window's turn (the ticket holds its contacts as hashes),
-        // and let go before the jobs run: the generator keeps its variables while it waits.
-        let first: ReadonlyArray<Prepared> | undefined = u.pack.decisions()
-        yield* order.fenced(emailsOf(first), state)
+        // Its contacts read from the pack (the ticket holds them as hashes) only while a job is fenced.
+        yield* order.fenced(emailsOf(u.pack), state)
         const stopped = yield* state.stopped
         const why = Option.isSome(stopped) ? stopped : state.admit(u.last) ? Option.none() : Option.some({ _tag: "Shutdown" } as const)
-        // Suppressions as late as for one event: after the earlier events of the window's contacts.
-        const sending = sendWindow(u.pack, first, Option.isNone(why))
-        first = undefined
-        const { outcomes, prepared } = yield* sending
+        // One window at a time from reading its decisions to its jobs posted: short jobs turn several
+        // windows at once (a 400,000-event backfill with 2 s jobs peaked at 156 MB with windows of
+        // 6 MB). Suppressions as late as for one event: after the earlier events of its contacts.
+        const sending = yield* turns.withPermits(1)(Effect.gen(function*() {
+          const posted = yield* Deferred.make<void>()
+          const fiber = yield* Effect.fork(Effect.suspend(() => sendWindow(u.pack, Option.isNone(why), () => Deferred.unsafeDone(posted, Exit.void))))
+          yield* Effect.raceFirst(Deferred.await(posted), Fiber.await(fiber))
+          return fiber
+        }))
+        const outcomeOf = yield* Fiber.join(sending)
+        const notAttempted: Outcome | undefined = Option.isSome(why) ? { outcome: "not-attempted", reason: stopMessage(why.value) } : undefined
         const labels = yield* FiberRef.get(FiberRef.currentMetricLabels)
         const out: Array<readonly [M, Result]> = []
+        let i = 0
         let k = 0
-        for (let i = 0; i < u.items.length; i++) {
+        // Read a piece at a time: a window's decisions die young, only its results are kept.
+        for (const p of u.pack.each()) {
           const item = u.items.at(i)
-          const p = prepared[i]!
-          const r = lazyRaw(
-            p._tag === "Done"
-              ? p.result
-              : resultOf(p, outcomes?.[k++] ?? { outcome: "not-attempted", reason: stopMessage(Option.getOrThrow(why)) }),
-            u.pack,
-            i
-          )
+          const r = lazyRaw(p._tag === "Done" ? p.result : resultOf(p, outcomeOf?.(p, k++) ?? notAttempted!), u.pack, i++)
           // Counted now, not an Effect an event: a window's results are thousands at once.
           const warning = logResultNow(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position, labels)
           if (warning !== undefined) yield* warning
