@@ -108,6 +108,8 @@ export const makeJobs = (ctx: JobContext) => {
   let lastJobMs = Duration.toMillis(FIRST_POLL)
   let earlier = EARLIER_FIRST
   let seenEnd = false
+  /** The last job's time measured between a miss and its end (0 before any). */
+  let measured = 0
 
   const post = (action: Action, contacts: ReadonlyArray<Send["body"]>) => {
     const body = contacts.map(({ Action: _, ...rest }) => rest)
@@ -175,10 +177,13 @@ export const makeJobs = (ctx: JobContext) => {
             const now = yield* Clock.currentTimeMillis
             seenEnd = true
             if (polls > 1) {
-              lastJobMs = Math.max(100, (missedAt + now) / 2 - posted)
+              lastJobMs = measured = Math.max(100, (missedAt + now) / 2 - posted)
               earlier = EARLIER_FIRST
             } else if (onTime) {
-              lastJobMs = Math.max(100, lastJobMs * (1 - earlier))
+              // Not far below the last end measured between two polls: the jobs of a burst of
+              // windows all end at their first poll, and each moving it earlier took it to half.
+              measured *= 0.99
+              lastJobMs = Math.max(100, lastJobMs * (1 - earlier), measured * 0.97)
               earlier = Math.min(EARLIER_MOST, earlier * 2)
             }
             return r.right
