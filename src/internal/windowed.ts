@@ -3,6 +3,7 @@
  * shows a backlog is one window, sent as bulk jobs (bulkSettle.ts) as one unit for the lanes, after the
  * earlier events of its contacts; anything smaller goes event by event, as with `off`.
  */
+import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -93,7 +94,7 @@ interface Gathering<M> {
 /** A window on its way: its settling forked as it starts, so that windows in flight are not bounded by the lanes. */
 interface Forked<M> {
   readonly _tag: "Forked"
-  readonly fiber: Fiber.Fiber<ReadonlyArray<readonly [M, Result]>>
+  readonly fiber: Fiber.Fiber<Effect.Effect<Lines<M>>>
   readonly id: number
   readonly load: Load
 }
@@ -104,15 +105,12 @@ const emailsOf = function*(pack: WindowPack) {
 }
 
 type One<M> = Extract<Unit<M>, { _tag: "One" }>
-type Settled<M> = { readonly out: ReadonlyArray<readonly [M, Result]>; readonly window: Forked<M> | undefined }
+type Lines<M> = ReadonlyArray<readonly [M, Result]>
+type Settled<M> = { readonly out: Lines<M> | Effect.Effect<Lines<M>>; readonly window: Forked<M> | undefined }
 
 /** Jobs a window will take: one per action, per `bulkSize` contacts (folding may move a contact between actions). */
-const jobsOf = (contacts: ReadonlyMap<string, number>, bulkSize: number) => {
-  let jobs = 0
-  for (const n of contacts.values()) jobs += Math.ceil(n / bulkSize)
-  return Math.max(1, jobs)
-}
-
+const jobsOf = (contacts: ReadonlyMap<string, number>, bulkSize: number) =>
+  Math.max(1, [...contacts.values()].reduce((jobs, n) => jobs + Math.ceil(n / bulkSize), 0))
 
 /**
  * The bulk-capable path. Events gather while the lanes are busy (a quiet source's for
@@ -177,9 +175,8 @@ export const windowed = <M, E, R>(
 
     /**
      * A window's updates, suppressions applied in input order, sent (or not) in bulk jobs. Its
-     * decisions are read from the pack a piece at a time for the jobs' bodies (only the bodies are
-     * kept until the jobs are posted), and again, the same way, as the window's lines are made once
-     * its jobs ended: none is held while they run. Only what resubscribing changed is kept between.
+     * decisions are read a piece at a time, for its jobs' bodies (kept until posted) and for its
+     * lines: none is held while its jobs run, only what resubscribing changed.
      */
     const sendWindow = (pack: WindowPack, send: boolean, posted: () => void): Effect.Effect<OutcomeOf | undefined> => {
       // Only a demotion's reason, by the update's place: a backfill demotes a third of a window.
@@ -195,10 +192,7 @@ export const windowed = <M, E, R>(
         }
         demoted.seal()
       }
-      const again = (p: Send, k: number) => {
-        const reason = demoted.get(k)
-        return reason === undefined ? p : demote(p, reason)
-      }
+      const again = (p: Send, k: number, reason = demoted.get(k)) => reason === undefined ? p : demote(p, reason)
       if (!send) {
         // Not sent, but resubscribed all the same: the run's own unsubscribes count for later windows.
         for (const _ of sends()) void _
@@ -234,19 +228,23 @@ export const windowed = <M, E, R>(
         const outcomeOf = yield* Fiber.join(sending)
         const notAttempted: Outcome | undefined = Option.isSome(why) ? { outcome: "not-attempted", reason: stopMessage(why.value) } : undefined
         const labels = yield* FiberRef.get(FiberRef.currentMetricLabels)
-        const out: Array<readonly [M, Result]> = []
-        let i = 0
-        let k = 0
-        // Read a piece at a time: a window's decisions die young, only its results are kept.
-        for (const p of u.pack.each()) {
-          const item = u.items.at(i)
-          const r = lazyRaw(p._tag === "Done" ? p.result : resultOf(p, outcomeOf?.(p, k++) ?? notAttempted!), u.pack, i++)
-          // Counted now, not an Effect an event: a window's results are thousands at once.
-          const warning = logResultNow(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position, labels)
-          if (warning !== undefined) yield* warning
-          out.push([item, r])
-        }
-        return out
+        // Its lines are made when they are next to be written, not as its jobs end: windows that
+        // ended behind a late one held theirs meanwhile (one late poll, ten windows' lines).
+        return Effect.gen(function*() {
+          const out: Array<readonly [M, Result]> = []
+          let i = 0
+          let k = 0
+          // Read a piece at a time: a window's decisions die young, only its results are kept.
+          for (const p of u.pack.each()) {
+            const item = u.items.at(i)
+            const r = lazyRaw(p._tag === "Done" ? p.result : resultOf(p, outcomeOf?.(p, k++) ?? notAttempted!), u.pack, i++)
+            // Counted now, not an Effect an event: a window's results are thousands at once.
+            const warning = logResultNow(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position, labels)
+            if (warning !== undefined) yield* warning
+            out.push([item, r])
+          }
+          return out
+        })
       }).pipe(Effect.ensuring(Effect.zipRight(Effect.sync(() => u.pack.keep()), order.releaseWindow(u.ticket))))
 
     return items.pipe(
@@ -283,9 +281,19 @@ export const windowed = <M, E, R>(
         orderedConcurrently(s, (u: One<M> | Forked<M>): Effect.Effect<Settled<M>> =>
           u._tag === "One"
             ? Effect.map(settle(u), ([item, r]) => ({ out: [[item, lazyRaw(r)] as const], window: undefined }))
-            : Effect.map(Fiber.join(u.fiber), (out) => ({ out, window: u })), config.concurrency),
+            : Effect.map(Fiber.join(u.fiber), (lines) => ({ out: lines, window: u })), config.concurrency),
       // A window leaves the gate once its lines are out, not when its jobs end: it is held until then.
       Stream.tap(({ window }) => (window === undefined ? Effect.void : gate.leave(window.id, window.load))),
-      Stream.mapConcat(({ out }) => out)
+      // A chunk at a time, not an Effect an event: a window's lines are made here, in turn.
+      Stream.mapChunksEffect((chunk) =>
+        Effect.gen(function*() {
+          const lines: Array<readonly [M, Result]> = []
+          for (const { out } of chunk) {
+            const made: Lines<M> = Effect.isEffect(out) ? yield* out : out
+            for (const line of made) lines.push(line)
+          }
+          return Chunk.unsafeFromArray(lines)
+        })
+      )
     )
   }))
