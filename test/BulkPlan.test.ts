@@ -3,13 +3,17 @@
  * body, as a law: every update of the window has exactly one place in it (a job's contact, or a
  * contact sent one by one), a contact's updates are together and in input order, and a job's
  * contact carries the fold of its updates in that order; so each event still gets one outcome, and
- * a contact's final state is the one its events give in their own order.
+ * a contact's final state is the one its events give in their own order. And once its jobs ended
+ * the usual way (bulkSettle's `fromJobs`), each update's outcome, made as its line is, is its own
+ * job's.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
 import { foldUpdates } from "../src/Delivery/Fold.js"
 import type { Prepared } from "../src/Delivery/Prepare.js"
+import type { Ended, Verdict } from "../src/internal/bulkJob.js"
 import { indices, planWindow } from "../src/internal/bulkPlan.js"
+import { fromJobs } from "../src/internal/bulkSettle.js"
 
 type Send = Extract<Prepared, { _tag: "Send" }>
 
@@ -90,6 +94,53 @@ describe("BulkPlan", () => {
           expect(body.Action).toBe(b.action)
         })
       }
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
+
+  it.prop(
+    "law: once a window's jobs ended the usual way, each update's outcome is its own job's: delivered with its job and its own action (and what it says), or its stopped job's",
+    {
+      updates: Schema.Array(Update.pipe(Schema.pick("email", "action", "p"))),
+      bulkSize: Schema.Int.pipe(Schema.between(1, 4)),
+      ends: Schema.Array(Schema.Literal("ended", "ended", "stopped", "refused", "fallback")),
+      demoted: Schema.Array(Schema.Boolean)
+    },
+    ({ bulkSize, demoted, ends, updates }) => {
+      const sends = updates.map((u, i) => {
+        const s = sendOf({ ...u, alone: "no" }, i)
+        return demoted[i] === true ? { ...s, demoted: `unsubscribed by the event on line ${i}` } : s
+      })
+      const plan = planWindow(sends, bulkSize)
+      const verdicts: Array<Ended | Verdict> = plan.batches.map((_, b) => {
+        const kind = ends[b % Math.max(1, ends.length)] ?? "ended"
+        return kind === "stopped"
+          ? { _tag: "Stopped", reason: `stopped ${b}` }
+          : kind === "fallback"
+          ? { _tag: "Fallback", reason: `fallback ${b}` }
+          : { _tag: "Ended", job: 100 + b, rejected: new Map(kind === "refused" ? [[sends[indices(plan.batches[b]!.groups[0]!)[0]!]!.email, { email: "x", error: {} } as never]] : []) }
+      })
+      const outcomeOf = fromJobs(plan, verdicts)
+      // Any other end: the updates are read whole, as before.
+      if (verdicts.some((v) => v._tag === "Fallback" || (v._tag === "Ended" && v.rejected.size > 0))) {
+        expect(outcomeOf).toBeUndefined()
+        return
+      }
+      expect(outcomeOf).toBeDefined()
+      plan.batches.forEach((batch, b) => {
+        const v = verdicts[b]!
+        for (const g of batch.groups) {
+          for (const k of indices(g)) {
+            const p = sends[k]!
+            const o = outcomeOf!(p, k)
+            if (v._tag === "Stopped") expect(o).toStrictEqual({ outcome: "not-attempted", reason: v.reason })
+            else {
+              expect(o).toMatchObject({ outcome: "delivered", via: "bulk", job: (v as Ended).job, action: p.body.Action })
+              expect((o as { demoted?: string }).demoted).toBe(p.demoted)
+            }
+          }
+        }
+      })
     },
     { fastCheck: { numRuns: 500 } }
   )

@@ -7,13 +7,51 @@
 import * as Effect from "effect/Effect"
 import type { Outcome } from "../Domain/Outcome.js"
 import type { Action } from "../Preset/Preset.js"
-import { type JobContext, makeJobs } from "./bulkJob.js"
+import { type Ended, type JobContext, makeJobs, type Verdict } from "./bulkJob.js"
 import { type Group, indices, type Plan, planWindow } from "./bulkPlan.js"
 import { stopOnFatal } from "./results.js"
 import type { makeSend, Send } from "./send.js"
 
 /** The outcome of the window's `k`th update (`p`, read again from its pack), once its jobs ended. */
 export type OutcomeOf = (p: Send, k: number) => Outcome
+
+const delivered = (p: Send, job: number): Outcome => ({
+  outcome: "delivered",
+  action: p.body.Action,
+  status: 201,
+  attempts: 1,
+  via: "bulk",
+  job,
+  ...(p.partial === undefined ? {} : { partial: p.partial }),
+  ...(p.note === undefined ? {} : { note: p.note }),
+  ...(p.demoted === undefined ? {} : { demoted: p.demoted })
+})
+
+/**
+ * The usual end: every job read to its end or stopped, nothing refused, no contact one by one.
+ * Each update's outcome is then its job's, made as the window's lines are, from the pack read a
+ * piece at a time (a window's updates read back whole were most of its peak once its jobs ended).
+ * Undefined for any other end: its updates are read whole.
+ */
+export const fromJobs = (plan: Plan, ends: ReadonlyArray<Ended | Verdict>): OutcomeOf | undefined => {
+  if (plan.single.length > 0 || !ends.every((e) => e._tag === "Stopped" || (e._tag === "Ended" && e.rejected.size === 0))) return undefined
+  const batchOf = new Int32Array(plan.size)
+  plan.batches.forEach(({ groups }, b) => {
+    for (const g of groups) for (const i of indices(g)) batchOf[i] = b
+  })
+  // Most events of a job have the same outcome: one object for them all.
+  const plain = plan.batches.map(() => new Map<Action, Outcome>())
+  const stopped = ends.map((e) => e._tag === "Stopped" ? { outcome: "not-attempted", reason: e.reason, ...(e.error === undefined ? {} : { error: e.error }) } as const : undefined)
+  return (p, k) => {
+    const b = batchOf[k]!
+    const end = ends[b]!
+    if (end._tag !== "Ended") return stopped[b]!
+    if (p.partial !== undefined || p.note !== undefined || p.demoted !== undefined) return delivered(p, end.job)
+    let o = plain[b]!.get(p.body.Action)
+    if (o === undefined) plain[b]!.set(p.body.Action, o = delivered(p, end.job))
+    return o
+  }
+}
 
 /** A run's bulk path: its jobs, and the per-event path (`send`) for what goes one by one. */
 export const makeBulk = (ctx: JobContext & {
@@ -25,18 +63,6 @@ export const makeBulk = (ctx: JobContext & {
   const { runJob } = makeJobs(ctx)
   // Admitted with its window (-1 is before any cut): a drain does not strand half a window.
   const sendOne = (p: Send) => Effect.catchAll(ctx.send(p, -1, state, lane), stopOnFatal(state))
-
-  const delivered = (p: Send, job: number): Outcome => ({
-    outcome: "delivered",
-    action: p.body.Action,
-    status: 201,
-    attempts: 1,
-    via: "bulk",
-    job,
-    ...(p.partial === undefined ? {} : { partial: p.partial }),
-    ...(p.note === undefined ? {} : { note: p.note }),
-    ...(p.demoted === undefined ? {} : { demoted: p.demoted })
-  })
 
   /** One by one, in order per contact, contacts side by side; a fallback's reason kept on its lines. */
   const oneByOne = (
@@ -86,27 +112,8 @@ export const makeBulk = (ctx: JobContext & {
       Effect.forEach(batches, (batch) => runJob(batch, emailsOf(batch.groups), onePosted), { concurrency: "unbounded" }),
       oneByOne(replays, plan.single, out)
     ], { concurrency: 2 })
-    // The usual end: every job read to its end, nothing refused, no contact one by one. Each
-    // update's outcome is then made as the window's lines are, from the pack read a piece at a time:
-    // a window's updates read back whole were most of its peak once its jobs ended.
-    if (plan.single.length === 0 && ends.every((e) => e._tag === "Stopped" || (e._tag === "Ended" && e.rejected.size === 0))) {
-      const batchOf = new Int32Array(plan.size)
-      batches.forEach(({ groups }, b) => {
-        for (const g of groups) for (const i of indices(g)) batchOf[i] = b
-      })
-      // Most events of a job have the same outcome: one object for them all.
-      const plain = batches.map(() => new Map<Action, Outcome>())
-      const stopped = ends.map((e) => e._tag === "Stopped" ? { outcome: "not-attempted", reason: e.reason, ...(e.error === undefined ? {} : { error: e.error }) } as const : undefined)
-      return (p: Send, k: number): Outcome => {
-        const b = batchOf[k]!
-        const end = ends[b]!
-        if (end._tag !== "Ended") return stopped[b]!
-        if (p.partial !== undefined || p.note !== undefined || p.demoted !== undefined) return delivered(p, end.job)
-        let o = plain[b]!.get(p.body.Action)
-        if (o === undefined) plain[b]!.set(p.body.Action, o = delivered(p, end.job))
-        return o
-      }
-    }
+    const usual = fromJobs(plan, ends)
+    if (usual !== undefined) return usual
     const later = again()
     out.length = plan.size
     const fallback: Array<readonly [Group, string]> = []
