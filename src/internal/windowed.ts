@@ -28,12 +28,13 @@ import { lazyRaw, logResultNow, stripRaw, type Unit } from "./results.js"
 import type { Send } from "./send.js"
 
 /**
- * A window ends at this much event text, whatever its jobs' room: its jobs' bodies are built at its
- * turn, one window at a time (`turns`), so this bounds that part of the peak heap. At 6 MB, with
- * each window's decisions read back whole and several windows turning at once with short jobs, a
- * 400,000-event backfill with 2 s jobs peaked at 156 MB of RSS; at 3 MB, 135 (BENCHMARKS.md).
+ * A window ends once one action's job is full (`bulkSize` contacts) or at this much event text. Its
+ * jobs' bodies are built at its turn, one window at a time (`turns`). At 3 MB the bench's windows
+ * carried about 1,700 contacts a job and the call budget's jobs bound the events in flight before
+ * memory; at 4 MB, about 3,000 and memory binds; at 8 MB (three actions' jobs of 5,000) the
+ * backfill with 30 s jobs peaked at 153 to 166 MB, at 4 MB 143 (BENCHMARKS.md, "Long jobs").
  */
-const BULK_WINDOW_BYTES = 3 * 1024 * 1024
+const BULK_WINDOW_BYTES = 4 * 1024 * 1024
 /**
  * How long a window waits for more events once in bulk: a busy machine that reads a backfill
  * slowly still fills its windows (at 200 ms, measured under load, windows came out half full:
