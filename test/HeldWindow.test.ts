@@ -44,6 +44,26 @@ describe("HeldWindow", () => {
   )
 
   it.prop(
+    "law: a window of lines one after the other (held as its first line and length) gives back every item in its place, and so does one with a gap or an item that carries more",
+    {
+      first: Schema.Int.pipe(Schema.between(1, 2_000_000_000)),
+      length: Schema.Int.pipe(Schema.between(0, 40)),
+      odd: Schema.NullOr(Schema.Struct({ at: Schema.Int.pipe(Schema.between(0, 39)), kind: Schema.Literal("gap", "back", "more") }))
+    },
+    ({ first, length, odd }) => {
+      const items: Array<{ readonly line: number; readonly text: string; readonly replay?: boolean }> = Array.from({ length }, (_, i) => ({ line: first + i, text: "" }))
+      if (odd !== null && odd.at < length) {
+        const line = first + odd.at
+        items[odd.at] = odd.kind === "gap" ? { line: line + 1, text: "" } : odd.kind === "back" ? { line: line - 1, text: "" } : { line, text: "", replay: true }
+      }
+      const held = holdItems(items)
+      expect(held.length).toBe(length)
+      expect(Array.from({ length }, (_, i) => held.at(i))).toStrictEqual(items)
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
+
+  it.prop(
     "law: a window's held demotions give each demoted update its own reason, by its place, and none to the others",
     { demoted: Schema.Array(Schema.Struct({ gap: Schema.Int.pipe(Schema.between(1, 5)), reason: Schema.Literal("", "a", "unsubscribed by the event on line 7", "é ✓") })), sealTwice: Schema.Boolean },
     ({ demoted, sealTwice }) => {

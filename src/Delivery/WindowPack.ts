@@ -160,15 +160,21 @@ export class WindowPack {
     Fs.closeSync(spilled.fd)
   }
 
-  /** The decisions, read back: texts and parsed events left out (see `text`). Not kept. */
-  decisions(): Array<Prepared> {
-    const out: Array<Prepared> = new Array(this.size)
+  /** The decisions in order, read a piece at a time: texts and parsed events left out (see `text`). */
+  *each(): Generator<Prepared> {
     let i = 0
     for (const piece of this.#held?.decided ?? readDecided(this.#spilled!)) {
       const d = new V8.DefaultDeserializer(Zlib.inflateRawSync(piece))
       d.readHeader()
-      for (let k = 0; k < this.decisionsPiece && i < this.size; k++) out[i++] = d.readValue() as Prepared
+      for (let k = 0; k < this.decisionsPiece && i < this.size; k++, i++) yield d.readValue() as Prepared
     }
+  }
+
+  /** The decisions, read back whole. Not kept. */
+  decisions(): Array<Prepared> {
+    const out: Array<Prepared> = new Array(this.size)
+    let i = 0
+    for (const p of this.each()) out[i++] = p
     return out
   }
 

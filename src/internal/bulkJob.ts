@@ -25,6 +25,17 @@ import type { Send } from "./send.js"
 /** The first job's first poll; later ones wait about as long as the last job took. Polls slow down to MAX_POLL. */
 const FIRST_POLL = Duration.seconds(1)
 const MAX_POLL = Duration.seconds(10)
+/**
+ * A job that ended at its first poll moves the next expected end earlier, by this share at first and
+ * twice as much after each such job in a row (at most EARLIER_MOST): an end learnt late (the first
+ * jobs, polled less and less often before any end was seen, were seen 6 to 10 s after their 30 s)
+ * is unlearnt in a few jobs, not thirty. A missed job is asked again after MISS_AGAIN of its expected
+ * time (100 ms at least): with 2% and a tenth, about every third 30 s job missed and held its
+ * window 3 s past its end.
+ */
+const EARLIER_FIRST = 0.01
+const EARLIER_MOST = 0.16
+const MISS_AGAIN = 0.01
 
 /** A job read to its end: every contact not refused was accepted. */
 export interface Ended {
@@ -95,6 +106,10 @@ export const makeJobs = (ctx: JobContext) => {
   const client = gateway.client
   /** How long the last job took: the next job's first poll waits about that long, so most jobs take one poll. */
   let lastJobMs = Duration.toMillis(FIRST_POLL)
+  let earlier = EARLIER_FIRST
+  let seenEnd = false
+  /** The last job's time measured between a miss and its end (0 before any). */
+  let measured = 0
 
   const post = (action: Action, contacts: ReadonlyArray<Send["body"]>) => {
     const body = contacts.map(({ Action: _, ...rest }) => rest)
@@ -120,8 +135,8 @@ export const makeJobs = (ctx: JobContext) => {
   let previousTurn: Deferred.Deferred<void> | undefined
 
   /**
-   * Polls until the job ends or its deadline passes, once the jobs posted before it were seen to end
-   * or to run late. `turn` lets the next job poll: a job that runs late must not hold the later
+   * Polls until the job ends or its deadline passes, once the job posted before it was asked about
+   * (before any end was seen: seen to end or to run late). `turn` lets the next job poll: a job that runs late must not hold the later
    * ones' polls back until their deadlines, so they are given up unseen although they have ended.
    */
   const poll = (job: number, deadline: number, posted: number, previous: Deferred.Deferred<void> | undefined, turn: Deferred.Deferred<void>) =>
@@ -130,7 +145,10 @@ export const makeJobs = (ctx: JobContext) => {
       let polls = 0
       // At its expected end: how long the last job took, from its POST (which may be past already).
       let delay = Math.max(0, posted + Math.min(lastJobMs, firstPollAtMost) - (yield* Clock.currentTimeMillis))
+      // A first poll made late (its turn came after its expected end) says nothing of how early it ended.
+      const onTime = delay > 0
       let missed = 0
+      let missedAt = 0
       // Asked at least once before it is given up: behind a slow earlier job, its deadline may have
       // passed while it waited its turn, and a job never asked about may well have ended (given up
       // unasked, its events went one by one and were dead-lettered while the job had landed them).
@@ -142,25 +160,45 @@ export const makeJobs = (ctx: JobContext) => {
           return yield* new JobFallback({ reason: `bulk job ${job} did not end within ${Duration.format(config.bulkJobTimeout)} (MAILJET_BULK_JOB_TIMEOUT)` })
         }
         yield* Effect.raceFirst(Effect.sleep(Math.max(0, Math.min(delay, deadline - now))), ctx.state.onStop)
+        // Once an end was seen, the next job may poll as soon as this one is asked, not answered:
+        // its expected end is later anyway, and after a burst of ends (a 30 s run's first
+        // windows) polls one round trip after another held the jobs seen ended back by up to 10 s.
+        // Before, it waits for the answer: a miss teaches it how long jobs take at least.
+        if (!asked && seenEnd) yield* Deferred.succeed(turn, undefined)
         const r = yield* Effect.either(gateway.call(lane, client.bulkJob(job)))
         asked = true
         if (r._tag === "Right") {
           yield* backoff.reset
           polls++
           if (r.right.status !== "Running") {
-            // Done at the first poll: it may have ended before, so try a little earlier next time (a
-            // little: a miss holds the next jobs' polls and the lines of later windows back).
-            lastJobMs = Math.max(100, polls === 1 ? lastJobMs * 0.98 : (yield* Clock.currentTimeMillis) - posted)
+            // Done at its first poll, made on time: it may have ended before, so try earlier next
+            // time (a little at first: a miss costs a poll, and its window the re-poll's wait).
+            // Done after a miss: it ended between the two polls.
+            const now = yield* Clock.currentTimeMillis
+            seenEnd = true
+            if (polls > 1) {
+              lastJobMs = measured = Math.max(100, (missedAt + now) / 2 - posted)
+              earlier = EARLIER_FIRST
+            } else if (onTime) {
+              // Not far below the last end measured between two polls: the jobs of a burst of
+              // windows all end at their first poll, and each moving it earlier took it to half.
+              measured *= 0.99
+              lastJobMs = Math.max(100, lastJobMs * (1 - earlier), measured * 0.97)
+              earlier = Math.min(EARLIER_MOST, earlier * 2)
+            }
             return r.right
           }
           // Missed: it should end soon, so look again soon, then less and less often; the next
           // job need not wait for it any more, but jobs take at least this long: the first ones
           // (before any end was seen, expected after 1 s) would otherwise all poll every few
           // seconds until the first of them ended.
-          lastJobMs = Math.max(lastJobMs, (yield* Clock.currentTimeMillis) - posted)
+          missedAt = yield* Clock.currentTimeMillis
+          lastJobMs = Math.max(lastJobMs, missedAt - posted)
           yield* Deferred.succeed(turn, undefined)
-          // Soon: a quarter of a 30 s job, 7.5 s, was most of what a window waited for past its end.
-          delay = missed = missed === 0 ? Math.max(100, lastJobMs / 10) : Math.min(Duration.toMillis(MAX_POLL), missed * 1.5)
+          // Soon: a window waits the re-poll's delay past its job's end, and so do the lines of every
+          // later window (a tenth of a 30 s job, 3 s, was a tenth of a window's life): a poll more
+          // costs a tenth of a second of the budget.
+          delay = missed = missed === 0 ? Math.max(100, lastJobMs * MISS_AGAIN) : Math.min(Duration.toMillis(MAX_POLL), missed * 1.5)
           continue
         }
         if (r.left._tag === "CallStopped") return yield* r.left
@@ -180,11 +218,14 @@ export const makeJobs = (ctx: JobContext) => {
    * `emails` reads its contacts' emails back (from the window's pack) for whoever asks: a fence on
    * a job whose end is not seen, a listener.
    */
-  const runJob: (batch: Batch, emails: () => ReadonlyArray<string>) => Effect.Effect<Ended | Verdict> = Effect.fn("Bulk.job")(
-    function*(batch: Batch, emails: () => ReadonlyArray<string>) {
-      const id = yield* post(batch.action, batch.bodies!)
-      // Sent: while the job runs, its contacts are only their places in the window.
-      batch.bodies = undefined
+  const runJob: (batch: Batch, emails: () => ReadonlyArray<string>, onPosted: () => void) => Effect.Effect<Ended | Verdict> = Effect.fn("Bulk.job")(
+    function*(batch: Batch, emails: () => ReadonlyArray<string>, onPosted: () => void) {
+      // Sent (or not, then its contacts go one by one from the window's pack): while the job
+      // runs, its contacts are only their places in the window.
+      const id = yield* Effect.ensuring(post(batch.action, batch.bodies!), Effect.sync(() => {
+        batch.bodies = undefined
+        onPosted()
+      }))
       yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: batch.groups.length, action: batch.action }))
       // Its contacts are held by their window until the job's end: fenced only if it is not seen.
       const fence = fences.openHeld(id, emails)

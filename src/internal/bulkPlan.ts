@@ -28,9 +28,8 @@ export interface Batch {
 export interface Plan {
   readonly size: number
   readonly batches: ReadonlyArray<Batch>
-  /** Contacts sent one by one (replays, erasures), and their events, the only ones kept. */
+  /** Contacts sent one by one (replays, erasures): their events, whose updates are read again to send them. */
   readonly single: ReadonlyArray<readonly [Group, undefined]>
-  readonly replays: ReadonlyArray<Send | undefined>
 }
 
 /**
@@ -39,28 +38,33 @@ export interface Plan {
  * the erasure one by one, as are those of a contact with an erasure in the window, which is never
  * sent in a job. Events before the erasure go before it, each in its turn, so the erasure still
  * comes last of them; after it, an older event is dropped and a newer one re-creates the contact.
+ *
+ * `sends` is read once, in order, and only each update's body is kept (a window's updates whole
+ * were most of its peak while its jobs were posted): a contact sent one by one is read again.
  */
-export const planWindow = (sends: ReadonlyArray<Send>, bulkSize: number, erased: (email: string) => boolean = () => false): Plan => {
+export const planWindow = (sends: Iterable<Send>, bulkSize: number, erased: (email: string) => boolean = () => false): Plan => {
   const byContact = new Map<string, Group>()
-  for (let i = 0; i < sends.length; i++) {
-    const email = sends[i]!.email
-    const g = byContact.get(email)
-    if (g === undefined) byContact.set(email, i)
-    else if (typeof g === "number") byContact.set(email, [g, i])
+  const bodies: Array<Send["body"]> = []
+  const alone = new Set<string>()
+  for (const s of sends) {
+    const i = bodies.length
+    bodies.push(s.body)
+    // Replays are guarded per event (ReplayGuard reads Mailjet first), erasures are one call at a
+    // time in order with the contact's other events: their contacts go one by one.
+    if (s.replay !== undefined || s.erase === true) alone.add(s.email)
+    const g = byContact.get(s.email)
+    if (g === undefined) byContact.set(s.email, i)
+    else if (typeof g === "number") byContact.set(s.email, [g, i])
     else g.push(i)
   }
   const single: Array<readonly [Group, undefined]> = []
-  const replays: Array<Send | undefined> = []
   const jobs = new Map<Action, { readonly bodies: Array<Send["body"]>; readonly groups: Array<Group> }>()
-  for (const g of byContact.values()) {
-    // Replays are guarded per event (ReplayGuard reads Mailjet first), erasures are one call at a
-    // time in order with the contact's other events: their contacts go one by one.
-    if (indices(g).some((i) => sends[i]!.replay !== undefined || sends[i]!.erase === true) || erased(sends[indices(g)[0]!]!.email)) {
+  for (const [email, g] of byContact) {
+    if (alone.has(email) || erased(email)) {
       single.push([g, undefined])
-      for (const i of indices(g)) replays[i] = sends[i]
       continue
     }
-    const body = typeof g === "number" ? sends[g]!.body : foldUpdates(g.map((i) => sends[i]!.body))
+    const body = typeof g === "number" ? bodies[g]! : foldUpdates(g.map((i) => bodies[i]!))
     let job = jobs.get(body.Action)
     if (job === undefined) jobs.set(body.Action, job = { bodies: [], groups: [] })
     job.bodies.push(body)
@@ -73,5 +77,5 @@ export const planWindow = (sends: ReadonlyArray<Send>, bulkSize: number, erased:
       batches.push({ action, bodies: part, groups: groups.slice(i, i + bulkSize) })
     }
   }
-  return { size: sends.length, batches, single, replays }
+  return { size: bodies.length, batches, single }
 }

@@ -7,10 +7,51 @@
 import * as Effect from "effect/Effect"
 import type { Outcome } from "../Domain/Outcome.js"
 import type { Action } from "../Preset/Preset.js"
-import { type JobContext, makeJobs } from "./bulkJob.js"
+import { type Ended, type JobContext, makeJobs, type Verdict } from "./bulkJob.js"
 import { type Group, indices, type Plan, planWindow } from "./bulkPlan.js"
 import { stopOnFatal } from "./results.js"
 import type { makeSend, Send } from "./send.js"
+
+/** The outcome of the window's `k`th update (`p`, read again from its pack), once its jobs ended. */
+export type OutcomeOf = (p: Send, k: number) => Outcome
+
+const delivered = (p: Send, job: number): Outcome => ({
+  outcome: "delivered",
+  action: p.body.Action,
+  status: 201,
+  attempts: 1,
+  via: "bulk",
+  job,
+  ...(p.partial === undefined ? {} : { partial: p.partial }),
+  ...(p.note === undefined ? {} : { note: p.note }),
+  ...(p.demoted === undefined ? {} : { demoted: p.demoted })
+})
+
+/**
+ * The usual end: every job read to its end or stopped, nothing refused, no contact one by one.
+ * Each update's outcome is then its job's, made as the window's lines are, from the pack read a
+ * piece at a time (a window's updates read back whole were most of its peak once its jobs ended).
+ * Undefined for any other end: its updates are read whole.
+ */
+export const fromJobs = (plan: Plan, ends: ReadonlyArray<Ended | Verdict>): OutcomeOf | undefined => {
+  if (plan.single.length > 0 || !ends.every((e) => e._tag === "Stopped" || (e._tag === "Ended" && e.rejected.size === 0))) return undefined
+  const batchOf = new Int32Array(plan.size)
+  plan.batches.forEach(({ groups }, b) => {
+    for (const g of groups) for (const i of indices(g)) batchOf[i] = b
+  })
+  // Most events of a job have the same outcome: one object for them all.
+  const plain = plan.batches.map(() => new Map<Action, Outcome>())
+  const stopped = ends.map((e) => e._tag === "Stopped" ? { outcome: "not-attempted", reason: e.reason, ...(e.error === undefined ? {} : { error: e.error }) } as const : undefined)
+  return (p, k) => {
+    const b = batchOf[k]!
+    const end = ends[b]!
+    if (end._tag !== "Ended") return stopped[b]!
+    if (p.partial !== undefined || p.note !== undefined || p.demoted !== undefined) return delivered(p, end.job)
+    let o = plain[b]!.get(p.body.Action)
+    if (o === undefined) plain[b]!.set(p.body.Action, o = delivered(p, end.job))
+    return o
+  }
+}
 
 /** A run's bulk path: its jobs, and the per-event path (`send`) for what goes one by one. */
 export const makeBulk = (ctx: JobContext & {
@@ -22,18 +63,6 @@ export const makeBulk = (ctx: JobContext & {
   const { runJob } = makeJobs(ctx)
   // Admitted with its window (-1 is before any cut): a drain does not strand half a window.
   const sendOne = (p: Send) => Effect.catchAll(ctx.send(p, -1, state, lane), stopOnFatal(state))
-
-  const delivered = (p: Send, job: number): Outcome => ({
-    outcome: "delivered",
-    action: p.body.Action,
-    status: 201,
-    attempts: 1,
-    via: "bulk",
-    job,
-    ...(p.partial === undefined ? {} : { partial: p.partial }),
-    ...(p.note === undefined ? {} : { note: p.note }),
-    ...(p.demoted === undefined ? {} : { demoted: p.demoted })
-  })
 
   /** One by one, in order per contact, contacts side by side; a fallback's reason kept on its lines. */
   const oneByOne = (
@@ -48,15 +77,18 @@ export const makeBulk = (ctx: JobContext & {
         }), { discard: true }), { concurrency: config.concurrency, discard: true })
 
   /**
-   * The outcome of each of the window's events to send, in their order. `sends` is read for the
-   * jobs' bodies and let go: while the jobs run, a contact is its email and its events' places.
-   * `again` gives the same updates back once the jobs ended, for the outcomes and any fallback.
+   * The outcome of each of the window's events to send, by its place. `sends` is read once for
+   * the jobs' bodies: while the jobs run, a contact is its email and its events' places.
+   * `again` gives the same updates back, whole, for a fence, a contact sent one by one, a job not
+   * read to its end or refused contacts (seldom).
+   * `posted` is called once every job's POST is done (or failed): from then on the window holds no
+   * update's body.
    */
-  const window = (sends: ReadonlyArray<Send>, again: () => ReadonlyArray<Send>): Effect.Effect<ReadonlyArray<Outcome>> =>
-    settle(planWindow(sends, config.bulkSize, ctx.erased), again)
+  const window = (sends: Iterable<Send>, again: () => ReadonlyArray<Send>, posted: () => void = () => {}): Effect.Effect<OutcomeOf> =>
+    settle(planWindow(sends, config.bulkSize, ctx.erased), again, posted)
 
   // Planned before the span: the span's generator holds its arguments, and `sends` must go.
-  const settle = Effect.fn("Delivery.window")(function*(plan: Plan, again: () => ReadonlyArray<Send>) {
+  const settle = Effect.fn("Delivery.window")(function*(plan: Plan, again: () => ReadonlyArray<Send>, posted: () => void) {
     // A slot an event while the jobs run only if some contacts go one by one meanwhile.
     const out: Array<Outcome | undefined> = new Array(plan.single.length === 0 ? 0 : plan.size)
     const { batches } = plan
@@ -65,10 +97,23 @@ export const makeBulk = (ctx: JobContext & {
       const sends = again()
       return groups.map((g) => sends[indices(g)[0]!]!.email)
     }
+    let posting = batches.length
+    if (posting === 0) posted()
+    const onePosted = () => {
+      if (--posting === 0) posted()
+    }
+    // The contacts sent one by one, read again (seldom: replays, erasures): only theirs are kept.
+    const replays: Array<Send | undefined> = []
+    if (plan.single.length > 0) {
+      const sends = again()
+      for (const [g] of plan.single) for (const i of indices(g)) replays[i] = sends[i]
+    }
     const [ends] = yield* Effect.all([
-      Effect.forEach(batches, (batch) => runJob(batch, emailsOf(batch.groups)), { concurrency: "unbounded" }),
-      oneByOne(plan.replays, plan.single, out)
+      Effect.forEach(batches, (batch) => runJob(batch, emailsOf(batch.groups), onePosted), { concurrency: "unbounded" }),
+      oneByOne(replays, plan.single, out)
     ], { concurrency: 2 })
+    const usual = fromJobs(plan, ends)
+    if (usual !== undefined) return usual
     const later = again()
     out.length = plan.size
     const fallback: Array<readonly [Group, string]> = []
@@ -116,7 +161,7 @@ export const makeBulk = (ctx: JobContext & {
       yield* Effect.logWarning(`bulk: ${fallback.length} contacts sent one by one: ${[...new Set(fallback.map(([, r]) => r))].slice(0, 3).join("; ")}`)
     }
     yield* oneByOne(later, fallback, out)
-    return out as ReadonlyArray<Outcome>
+    return (_: Send, k: number): Outcome => out[k]!
   })
 
   return { window }

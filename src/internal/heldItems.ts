@@ -5,7 +5,8 @@
  * Prepare's `withoutText`): an object and a slot each, about 48 bytes an event, the largest part of
  * a held event once the window's contacts were hashes. Such items are kept as their line numbers,
  * 8 bytes each, and made again when the window's lines are written; any other item (a Kafka
- * record) is kept as it is.
+ * record) is kept as it is. A window's lines usually follow one another: then they are its first
+ * line and its length.
  */
 
 /** Items by their place in the window. */
@@ -45,11 +46,23 @@ class HeldAsTheyAre<M> implements HeldItems<M> {
   }
 }
 
+/** Lines one after the other (a file's window, the usual case): its first line and its length alone. */
+class HeldRun<M> implements HeldItems<M> {
+  constructor(private readonly first: number, readonly length: number) {}
+  at(i: number): M {
+    return { line: this.first + i, text: "" } as M
+  }
+}
+
 export const holdItems = <M>(items: ReadonlyArray<M>): HeldItems<M> => {
   if (!items.every(lineOnly)) return new HeldAsTheyAre(items)
   const lines = new Float64Array(items.length)
-  for (let i = 0; i < items.length; i++) lines[i] = (items[i] as { readonly line: number }).line
-  return new HeldLines(lines)
+  let run = true
+  for (let i = 0; i < items.length; i++) {
+    lines[i] = (items[i] as { readonly line: number }).line
+    run &&= lines[i] === lines[0]! + i
+  }
+  return run && items.length > 0 ? new HeldRun(lines[0]!, items.length) : new HeldLines(lines)
 }
 
 /**

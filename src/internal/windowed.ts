@@ -3,8 +3,11 @@
  * shows a backlog is one window, sent as bulk jobs (bulkSettle.ts) as one unit for the lanes, after the
  * earlier events of its contacts; anything smaller goes event by event, as with `off`.
  */
+import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
@@ -17,6 +20,7 @@ import { orderedConcurrently } from "../Delivery/Lanes.js"
 import { demote, type Item, type Prepared, resultOf } from "../Delivery/Prepare.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import { type WindowPack, WindowPackBuilder } from "../Delivery/WindowPack.js"
+import type { OutcomeOf } from "./bulkSettle.js"
 import { HeldReasons, holdItems } from "./heldItems.js"
 import { eventsForHeap, jobsForBudget, type Load, makeGate, SPILLED_EVENT_BYTES } from "./inFlight.js"
 import type { Order } from "./order.js"
@@ -24,12 +28,13 @@ import { lazyRaw, logResultNow, stripRaw, type Unit } from "./results.js"
 import type { Send } from "./send.js"
 
 /**
- * A window ends at this much event text, whatever its jobs' room: its decisions are all read back
- * at its turn (for its jobs' bodies), and with short jobs several windows turn at once, so this
- * bounds the peak heap. At 6 MB a 400,000-event backfill with 2 s jobs peaked at 156 MB of RSS, at
- * 10 MB one with 30 s jobs at 167 MB; at 3 MB, 135 and 140 MB (BENCHMARKS.md, "Long jobs").
+ * A window ends once one action's job is full (`bulkSize` contacts) or at this much event text. Its
+ * jobs' bodies are built at its turn, one window at a time (`turns`). At 3 MB the bench's windows
+ * carried about 1,700 contacts a job and the call budget's jobs bound the events in flight before
+ * memory; at 4 MB, about 3,000 and memory binds; at 8 MB (three actions' jobs of 5,000) the
+ * backfill with 30 s jobs peaked at 153 to 166 MB, at 4 MB 143 (BENCHMARKS.md, "Long jobs").
  */
-const BULK_WINDOW_BYTES = 3 * 1024 * 1024
+const BULK_WINDOW_BYTES = 4 * 1024 * 1024
 /**
  * How long a window waits for more events once in bulk: a busy machine that reads a backfill
  * slowly still fills its windows (at 200 ms, measured under load, windows came out half full:
@@ -57,7 +62,7 @@ export interface WindowEngine {
   readonly whole: Effect.Effect<void>
   /** A run's bulk jobs: the outcome of each of a window's updates, in their order. */
   readonly bulk: (state: RunState) => {
-    readonly window: (sends: ReadonlyArray<Send>, again: () => ReadonlyArray<Send>) => Effect.Effect<ReadonlyArray<Outcome>>
+    readonly window: (sends: Iterable<Send>, again: () => ReadonlyArray<Send>, posted: () => void) => Effect.Effect<OutcomeOf>
   }
 }
 
@@ -90,26 +95,23 @@ interface Gathering<M> {
 /** A window on its way: its settling forked as it starts, so that windows in flight are not bounded by the lanes. */
 interface Forked<M> {
   readonly _tag: "Forked"
-  readonly fiber: Fiber.Fiber<ReadonlyArray<readonly [M, Result]>>
+  readonly fiber: Fiber.Fiber<Effect.Effect<Lines<M>>>
   readonly id: number
   readonly load: Load
 }
 
-type One<M> = Extract<Unit<M>, { _tag: "One" }>
-type Settled<M> = { readonly out: ReadonlyArray<readonly [M, Result]>; readonly window: Forked<M> | undefined }
-
-/** The contacts a window sends to. */
-const emailsOf = function*(decisions: ReadonlyArray<Prepared>) {
-  for (const p of decisions) if (p._tag === "Send") yield p.email
+/** The contacts a window sends to, read a piece at a time. */
+const emailsOf = function*(pack: WindowPack) {
+  for (const p of pack.each()) if (p._tag === "Send") yield p.email
 }
+
+type One<M> = Extract<Unit<M>, { _tag: "One" }>
+type Lines<M> = ReadonlyArray<readonly [M, Result]>
+type Settled<M> = { readonly out: Lines<M> | Effect.Effect<Lines<M>>; readonly window: Forked<M> | undefined }
 
 /** Jobs a window will take: one per action, per `bulkSize` contacts (folding may move a contact between actions). */
-const jobsOf = (contacts: ReadonlyMap<string, number>, bulkSize: number) => {
-  let jobs = 0
-  for (const n of contacts.values()) jobs += Math.ceil(n / bulkSize)
-  return Math.max(1, jobs)
-}
-
+const jobsOf = (contacts: ReadonlyMap<string, number>, bulkSize: number) =>
+  Math.max(1, [...contacts.values()].reduce((jobs, n) => jobs + Math.ceil(n / bulkSize), 0))
 
 /**
  * The bulk-capable path. Events gather while the lanes are busy (a quiet source's for
@@ -130,6 +132,7 @@ export const windowed = <M, E, R>(
     const threshold = config.maxRps * AUTO_BACKLOG_SECONDS
     let bulkNow = config.bulk === "always"
     const scope = yield* Effect.scope
+    const turns = yield* Effect.makeSemaphore(1)
     // A window's pack waits in its file (WindowPack `spill`); one that could not be written costs
     // about 90 B an event more, within the heap's other half.
     const heapEvents = eventsForHeap(undefined, SPILLED_EVENT_BYTES)
@@ -173,35 +176,36 @@ export const windowed = <M, E, R>(
 
     /**
      * A window's updates, suppressions applied in input order, sent (or not) in bulk jobs. Its
-     * decisions are read from the pack for the jobs' bodies, and again once the jobs ended: none
-     * is held while they run. Only what resubscribing changed is kept between the two reads.
+     * decisions are read a piece at a time, for its jobs' bodies (kept until posted) and for its
+     * lines: none is held while its jobs run, only what resubscribing changed.
      */
-    const sendWindow = (pack: WindowPack, first: ReadonlyArray<Prepared>, send: boolean): Effect.Effect<{
-      readonly prepared: ReadonlyArray<Prepared>
-      readonly outcomes?: ReadonlyArray<Outcome>
-    }> => {
+    const sendWindow = (pack: WindowPack, send: boolean, posted: () => void): Effect.Effect<OutcomeOf | undefined> => {
       // Only a demotion's reason, by the update's place: a backfill demotes a third of a window.
       const demoted = new HeldReasons()
-      const sends: Array<Send> = []
-      for (const p of first) {
-        if (p._tag !== "Send") continue
-        const r = resubscribe(p)
-        if (r !== p && r.demoted !== undefined) demoted.add(sends.length, r.demoted)
-        sends.push(r)
-      }
-      demoted.seal()
-      if (!send) return Effect.succeed({ prepared: first })
-      const later = { prepared: [] as ReadonlyArray<Prepared> }
-      const again = () => {
-        const sends: Array<Send> = []
-        for (const p of later.prepared = pack.decisions()) {
+      const sends = function*() {
+        let k = 0
+        for (const p of pack.each()) {
           if (p._tag !== "Send") continue
-          const reason = demoted.get(sends.length)
-          sends.push(reason === undefined ? p : demote(p, reason))
+          const r = resubscribe(p)
+          if (r !== p && r.demoted !== undefined) demoted.add(k, r.demoted)
+          k++
+          yield r
         }
-        return sends
+        demoted.seal()
       }
-      return Effect.map(bulk.window(sends, again), (outcomes) => ({ prepared: later.prepared, outcomes }))
+      const again = (p: Send, k: number, reason = demoted.get(k)) => reason === undefined ? p : demote(p, reason)
+      if (!send) {
+        // Not sent, but resubscribed all the same: the run's own unsubscribes count for later windows.
+        for (const _ of sends()) void _
+        posted()
+        return Effect.succeed(undefined)
+      }
+      const whole = () => {
+        const out: Array<Send> = []
+        for (const p of pack.each()) if (p._tag === "Send") out.push(again(p, out.length))
+        return out
+      }
+      return Effect.map(bulk.window(sends(), whole, posted), (outcomeOf) => (p, k) => outcomeOf(again(p, k), k))
     }
 
     const settleWindow = (u: Extract<Unit<M>, { _tag: "Window" }>) =>
@@ -209,35 +213,39 @@ export const windowed = <M, E, R>(
         yield* order.windowTurn(u.ticket)
         // Its standing consent needs the list's whole view: cheaper to wait for than to ask per contact.
         yield* Effect.raceFirst(engine.whole, Effect.asVoid(state.onStop))
-        // Read from the pack once it is the window's turn (the ticket holds its contacts as hashes),
-        // and let go before the jobs run: the generator keeps its variables while it waits.
-        let first: ReadonlyArray<Prepared> | undefined = u.pack.decisions()
-        yield* order.fenced(emailsOf(first), state)
+        // Its contacts read from the pack (the ticket holds them as hashes) only while a job is fenced.
+        yield* order.fenced(emailsOf(u.pack), state)
         const stopped = yield* state.stopped
         const why = Option.isSome(stopped) ? stopped : state.admit(u.last) ? Option.none() : Option.some({ _tag: "Shutdown" } as const)
-        // Suppressions as late as for one event: after the earlier events of the window's contacts.
-        const sending = sendWindow(u.pack, first, Option.isNone(why))
-        first = undefined
-        const { outcomes, prepared } = yield* sending
+        // One window at a time from reading its decisions to its jobs posted: short jobs turn several
+        // windows at once (a 400,000-event backfill with 2 s jobs peaked at 156 MB with windows of
+        // 6 MB). Suppressions as late as for one event: after the earlier events of its contacts.
+        const sending = yield* turns.withPermits(1)(Effect.gen(function*() {
+          const posted = yield* Deferred.make<void>()
+          const fiber = yield* Effect.fork(Effect.suspend(() => sendWindow(u.pack, Option.isNone(why), () => Deferred.unsafeDone(posted, Exit.void))))
+          yield* Effect.raceFirst(Deferred.await(posted), Fiber.await(fiber))
+          return fiber
+        }))
+        const outcomeOf = yield* Fiber.join(sending)
+        const notAttempted: Outcome | undefined = Option.isSome(why) ? { outcome: "not-attempted", reason: stopMessage(why.value) } : undefined
         const labels = yield* FiberRef.get(FiberRef.currentMetricLabels)
-        const out: Array<readonly [M, Result]> = []
-        let k = 0
-        for (let i = 0; i < u.items.length; i++) {
-          const item = u.items.at(i)
-          const p = prepared[i]!
-          const r = lazyRaw(
-            p._tag === "Done"
-              ? p.result
-              : resultOf(p, outcomes?.[k++] ?? { outcome: "not-attempted", reason: stopMessage(Option.getOrThrow(why)) }),
-            u.pack,
-            i
-          )
-          // Counted now, not an Effect an event: a window's results are thousands at once.
-          const warning = logResultNow(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position, labels)
-          if (warning !== undefined) yield* warning
-          out.push([item, r])
-        }
-        return out
+        // Its lines are made when they are next to be written, not as its jobs end: windows that
+        // ended behind a late one held theirs meanwhile (one late poll, ten windows' lines).
+        return Effect.gen(function*() {
+          const out: Array<readonly [M, Result]> = []
+          let i = 0
+          let k = 0
+          // Read a piece at a time: a window's decisions die young, only its results are kept.
+          for (const p of u.pack.each()) {
+            const item = u.items.at(i)
+            const r = lazyRaw(p._tag === "Done" ? p.result : resultOf(p, outcomeOf?.(p, k++) ?? notAttempted!), u.pack, i++)
+            // Counted now, not an Effect an event: a window's results are thousands at once.
+            const warning = logResultNow(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position, labels)
+            if (warning !== undefined) yield* warning
+            out.push([item, r])
+          }
+          return out
+        })
       }).pipe(Effect.ensuring(Effect.zipRight(Effect.sync(() => u.pack.keep()), order.releaseWindow(u.ticket))))
 
     return items.pipe(
@@ -274,9 +282,19 @@ export const windowed = <M, E, R>(
         orderedConcurrently(s, (u: One<M> | Forked<M>): Effect.Effect<Settled<M>> =>
           u._tag === "One"
             ? Effect.map(settle(u), ([item, r]) => ({ out: [[item, lazyRaw(r)] as const], window: undefined }))
-            : Effect.map(Fiber.join(u.fiber), (out) => ({ out, window: u })), config.concurrency),
+            : Effect.map(Fiber.join(u.fiber), (lines) => ({ out: lines, window: u })), config.concurrency),
       // A window leaves the gate once its lines are out, not when its jobs end: it is held until then.
       Stream.tap(({ window }) => (window === undefined ? Effect.void : gate.leave(window.id, window.load))),
-      Stream.mapConcat(({ out }) => out)
+      // A chunk at a time, not an Effect an event: a window's lines are made here, in turn.
+      Stream.mapChunksEffect((chunk) =>
+        Effect.gen(function*() {
+          const lines: Array<readonly [M, Result]> = []
+          for (const { out } of chunk) {
+            const made: Lines<M> = Effect.isEffect(out) ? yield* out : out
+            for (const line of made) lines.push(line)
+          }
+          return Chunk.unsafeFromArray(lines)
+        })
+      )
     )
   }))
