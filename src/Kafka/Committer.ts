@@ -46,8 +46,18 @@ export const makeCommitter = (topic: string): Committer => {
         Metrics.committedOffset.pipe(Metric.tagged("topic", topic), Metric.tagged("partition", String(record.partition))),
         Number(record.offset) + 1
       )),
-      // Still refused: the next owner reads these again (at-least-once).
-      Effect.catchAll((e) => Effect.logWarning(e.message))
+      // Still refused: it stays to commit at the next flush (unless a later record of its partition
+      // already waits), so the run's last flush, before the hand-over's release, still tries it.
+      // Dropped, the partition's offset stayed behind what this worker sent, and its next owner
+      // sent those events again. Refused even then, the next owner reads them again (at-least-once).
+      Effect.catchAll((e) =>
+        Effect.zipRight(
+          Effect.sync(() => {
+            if (!pending.has(record.partition)) pending.set(record.partition, record)
+          }),
+          Effect.logWarning(e.message)
+        )
+      )
     )
   return {
     mark: (record, done) => {
