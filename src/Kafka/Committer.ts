@@ -19,7 +19,7 @@ export interface Committer {
   readonly mark: (record: Record, done: boolean) => void
   /**
    * Commits what was marked since the last flush: the last done record of each partition, offset
-   * + 1; a commit the broker refuses is retried for `retryFor`.
+   * + 1; a commit the broker refuses is retried for `retryFor`, then left for the next flush.
    */
   readonly flush: (retryFor: Duration.DurationInput) => Effect.Effect<void>
   /** The offset each partition committed last (the next one to read), for the hand-over's release. */
