@@ -40,12 +40,12 @@ describe("Committer", () => {
     const committer = makeCommitter("t")
     committer.mark(b.record(1, 0n), true)
     committer.mark(b.record(1, 1n), true)
-    // The periodic flush takes the batch while the group rebalances, and gives up.
-    quiet(committer.flush(0))
+    // The periodic flush takes the batch while the group rebalances, and gives up: it says so.
+    expect(quiet(committer.flush(0))).toBe(false)
     expect(b.last(1)).toBeUndefined()
     // The group settled; the drain marked nothing more of partition 1: the last flush still commits it.
     refuse = false
-    quiet(committer.flush(0))
+    expect(quiet(committer.flush(0))).toBe(true)
     expect(b.last(1)).toBe(2n)
     expect(committer.committed().get(1)).toBe(2n)
   })
@@ -74,7 +74,7 @@ describe("Committer", () => {
   const Answer = Schema.Struct({ accept: Schema.Boolean, during: Schema.Int.pipe(Schema.between(0, 3)) })
 
   it.prop(
-    "law: whatever commits are refused on the way, a partition's committed offset ends just past the last record of its done prefix (nothing done is lost, nothing undone passed), and never moves back",
+    "law: whatever commits are refused on the way, a partition's committed offset ends just past the last record of its done prefix (nothing done is lost, nothing undone passed), never moves back, and a flush says whether all its commits landed",
     { ops: Schema.Array(Op).pipe(Schema.maxItems(40)), answers: Schema.Array(Answer).pipe(Schema.maxItems(20)) },
     ({ answers, ops }) => {
       const queue = [...ops]
@@ -83,8 +83,9 @@ describe("Committer", () => {
       /** Each partition's marks, in input order: what the law is read from. */
       const marks = new Map<number, Array<boolean>>()
       let answering: (typeof answers)[number] | undefined
+      let refused = 0
       const b = broker(
-        () => answering?.accept ?? true,
+        () => (answering?.accept ?? true) || (refused++, false),
         () => {
           answering = script.shift()
           for (let i = 0; i < (answering?.during ?? 0); i++) {
@@ -105,11 +106,15 @@ describe("Committer", () => {
       while (queue.length > 0) {
         const op = queue.shift()!
         if (op._tag === "Mark") mark(op)
-        else quiet(committer.flush(0))
+        else {
+          // A flush says whether every commit landed.
+          const before = refused
+          expect(quiet(committer.flush(0))).toBe(refused === before)
+        }
       }
-      // The run's last flush, the group settled: the broker accepts every commit.
+      // The run's last flush, the group settled: the broker accepts every commit, and it says so.
       script.length = 0
-      quiet(committer.flush(0))
+      expect(quiet(committer.flush(0))).toBe(true)
       for (const p of [0, 1, 2]) {
         const done = marks.get(p) ?? []
         const prefix = done.indexOf(false) === -1 ? done.length : done.indexOf(false)
