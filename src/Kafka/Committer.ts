@@ -19,9 +19,10 @@ export interface Committer {
   readonly mark: (record: Record, done: boolean) => void
   /**
    * Commits what was marked since the last flush: the last done record of each partition, offset
-   * + 1; a commit the broker refuses is retried for `retryFor`.
+   * + 1; a commit the broker refuses is retried for `retryFor`, then left for the next flush.
+   * Whether every commit landed.
    */
-  readonly flush: (retryFor: Duration.DurationInput) => Effect.Effect<void>
+  readonly flush: (retryFor: Duration.DurationInput) => Effect.Effect<boolean>
   /** The offset each partition committed last (the next one to read), for the hand-over's release. */
   readonly committed: () => ReadonlyMap<number, bigint>
 }
@@ -46,8 +47,19 @@ export const makeCommitter = (topic: string): Committer => {
         Metrics.committedOffset.pipe(Metric.tagged("topic", topic), Metric.tagged("partition", String(record.partition))),
         Number(record.offset) + 1
       )),
-      // Still refused: the next owner reads these again (at-least-once).
-      Effect.catchAll((e) => Effect.logWarning(e.message))
+      Effect.as(true),
+      // Still refused: it stays to commit at the next flush (unless a later record of its partition
+      // already waits), so the run's last flush, before the hand-over's release, still tries it.
+      // Dropped, the partition's offset stayed behind what this worker sent, and its next owner
+      // sent those events again. Refused even then, the next owner reads them again (at-least-once).
+      Effect.catchAll((e) =>
+        Effect.zipRight(
+          Effect.sync(() => {
+            if (!pending.has(record.partition)) pending.set(record.partition, record)
+          }),
+          Effect.as(Effect.logWarning(e.message), false)
+        )
+      )
     )
   return {
     mark: (record, done) => {
@@ -57,10 +69,11 @@ export const makeCommitter = (topic: string): Committer => {
     flush: (retryFor) => Effect.suspend(() => {
       const batch = Array.from(pending.values())
       pending.clear()
-      return Effect.forEach(batch, commitOne(retryFor), { discard: true }).pipe(
-        Effect.zipRight(
+      return Effect.forEach(batch, commitOne(retryFor)).pipe(
+        Effect.tap(() =>
           batch.length > 0 ? Effect.flatMap(Clock.currentTimeMillis, (now) => Metric.set(Metrics.lastCommit, now / 1000)) : Effect.void
-        )
+        ),
+        Effect.map((landed) => landed.every((ok) => ok))
       )
     }),
     committed: () => committed

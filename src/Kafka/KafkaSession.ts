@@ -258,7 +258,12 @@ export const session = (deps: SessionDeps) =>
         // On a rebalance the next owner reads after this worker's release, which follows its last
         // commit: worth retrying that commit through the rebalance, as long as the hand-over would
         // have been. On a stop, the deadline comes first.
-        yield* committer.flush(stop ? HANDOVER_MARGIN_MS : handover)
+        const flushed = committer.flush(stop ? HANDOVER_MARGIN_MS : handover)
+        // Still refused, it is tried once more: the client rejoins the group for a refused commit,
+        // and a leader's rejoin is one more rebalance, so the group settled only once those tries
+        // ended (seen: 13 s of rebalances while one commit was retried, the partitions after it
+        // committed at once). Released unlanded, its events were sent again by the next owner.
+        yield* stop ? flushed : Effect.repeat(flushed, { until: (landed) => landed, times: 1 })
         yield* released(undefined, stop)
       }
       if (Option.isSome(end.failure) || (yield* Deferred.isDone(stopping))) return end.failure
