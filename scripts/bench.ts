@@ -439,7 +439,7 @@ const main = async () => {
             env: { ...cliEnv(sim.url, BULK_RPS), MAILJET_BULK: "auto" },
             workDir: dir,
             timeoutMs: TIMEOUT_MS,
-            nodeArgs: nodeArgs.length === 0 ? [] : ["--max-semi-space-size=4", "--max-old-space-size=128", ...nodeArgs]
+            nodeArgs
           })
           const server = await sim.stats()
           if (cli.exitCode !== 0) throw new Error(`bulk: exit ${cli.exitCode}: ${cli.summary}`)

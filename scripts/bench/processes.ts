@@ -121,10 +121,22 @@ export interface CliRun {
 
 const GNU_TIME = "/usr/bin/time"
 
+/** The node flags and environment of the bin's first line (`#!/usr/bin/env -S VAR=… node --flag …`). */
+const binFirstLine = (bin: string) => {
+  const words = (Fs.readFileSync(bin, "utf8").split("\n", 1)[0] ?? "").split(/\s+/)
+  const env: Record<string, string> = {}
+  for (const w of words.slice(0, words.indexOf("node"))) {
+    const eq = w.indexOf("=")
+    if (eq > 0) env[w.slice(0, eq)] = w.slice(eq + 1)
+  }
+  return { flags: words.slice(words.indexOf("node") + 1).filter((w) => w.startsWith("--")), env }
+}
+
 /**
  * `dist/bin.js deliver FILE` as a child process, run as a user runs it (its first line picks node
- * and the heap's bounds); with `nodeArgs` (profiling), `node ARGS dist/bin.js`. Stdout goes to a
- * file, counted afterwards.
+ * and the heap's bounds); with `nodeArgs` (profiling), `node FLAGS ARGS dist/bin.js`, FLAGS and
+ * its environment read from that first line, so a profile is of the run as a user runs it. Stdout
+ * goes to a file, counted afterwards.
  */
 export const runCli = async (options: {
   readonly eventsPath: string
@@ -141,13 +153,15 @@ export const runCli = async (options: {
   const out = Fs.openSync(outPath, "w")
   const useTime = Fs.existsSync(GNU_TIME)
   const bin = Path.join(root, "dist/bin.js")
-  const node = (options.nodeArgs === undefined || options.nodeArgs.length === 0) && options.plain !== true
+  const profiled = options.nodeArgs !== undefined && options.nodeArgs.length > 0 && options.plain !== true
+  const first = profiled ? binFirstLine(bin) : { flags: [], env: {} }
+  const node = !profiled && options.plain !== true
     ? [bin, "deliver", options.eventsPath]
-    : [process.execPath, ...(options.nodeArgs ?? []), bin, "deliver", options.eventsPath]
+    : [process.execPath, ...first.flags, ...(options.nodeArgs ?? []), bin, "deliver", options.eventsPath]
   const [command, ...args] = useTime ? [GNU_TIME, "-v", "-o", timePath, ...node] : node
   const started = performance.now()
   const child = spawn(command!, args, {
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...first.env, ...options.env },
     stdio: ["ignore", out, "pipe"]
   })
   let stderr = ""
