@@ -71,7 +71,7 @@ const undiciPool = {
   name: "undici-pool",
   setup(build) {
     build.onResolve({ filter: /^undici$/ }, (args) =>
-      args.importer.includes("/src/") ? { path: "undici-pool", namespace: "undici-pool" } : undefined)
+      args.importer.startsWith(join(root, "src")) ? { path: "undici-pool", namespace: "undici-pool" } : undefined)
     build.onLoad({ filter: /.*/, namespace: "undici-pool" }, () => ({
       contents: "export { default as Pool } from 'undici/lib/dispatcher/pool.js'",
       resolveDir: root,

@@ -8,7 +8,7 @@ import * as Stream from "effect/Stream"
 /**
  * Elements handed to lanes together, at least; see `orderedConcurrently`. A piece as large as the
  * lanes are many: every stage of the stream costs per piece, and at 32 lanes pieces of 8 took a fifth
- * more CPU an event in process (BENCHMARKS.md).
+ * to a quarter more CPU an event in process (BENCHMARKS.md).
  */
 const PIECE = 8
 
