@@ -67,11 +67,22 @@ export const missingPropertiesConfig = (fallback: MissingProperties) =>
   Config.literal("fail", "create", "allow")("MAILJET_MISSING_PROPERTIES").pipe(Config.withDefault(fallback))
 
 /**
+ * Sockets to Mailjet beside one per lane, for the calls made beside the lanes' (preflight's reads,
+ * the list's unsubscribed read in the background, bulk jobs and their polls); more wait their turn.
+ */
+const SIDE_CONNECTIONS = 4
+
+/** Delivery's client: as many sockets as its lanes need (MailjetHttp `makeTransport`), and a few. */
+const deliveryClient = Layer.unwrapEffect(
+  Effect.map(DeliveryConfig, (s) => MailjetClient.layerWith({ connections: s.concurrency + SIDE_CONNECTIONS }))
+)
+
+/**
  * Every part but what preflight provides, read from the current ConfigProvider, kept in the output.
  * The host brings a `FileSystem` (for a preset file); the client keeps its own connections.
  */
 export const configuredParts = (options: Pick<DeliveryOptions, "preset" | "overrides"> = {}) =>
-  Layer.mergeAll(MailjetClient.layer, Consent.layer, Mapping.layer(options.preset), Pacer.layer).pipe(
+  Layer.mergeAll(deliveryClient, Consent.layer, Mapping.layer(options.preset), Pacer.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(MailjetConfig.layer, DeliveryConfig.layerWith(options.overrides ?? {})))
   )
 
@@ -86,7 +97,7 @@ export interface GivenParts {
 
 export const givenParts = (given: GivenParts) =>
   Layer.mergeAll(
-    MailjetClient.layer,
+    deliveryClient,
     Layer.succeed(Consent, given.consent ?? Consent.make()),
     Mapping.layerPreset(given.preset ?? DefaultPreset),
     given.pacer ?? Pacer.layer

@@ -111,12 +111,13 @@ export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<M
     page: { readonly offset: number; readonly limit: number }
   ) => Effect.Effect<ReadonlyArray<{ readonly id: number; readonly email: string }>, Unauthorized | Transient>
 }>() {
-  /** Needs a `MailjetConfig`; keeps its own pool of keep-alive connections to Mailjet, closed with the layer. */
-  static readonly layer = Layer.scoped(MailjetClient, Effect.suspend(() => make))
+  /** Needs a `MailjetConfig`; keeps its own pool of keep-alive connections to Mailjet (`connections` at most), closed with the layer. */
+  static readonly layerWith = (o: { readonly connections?: number }) => Layer.scoped(MailjetClient, Effect.suspend(() => make(o.connections)))
+  static readonly layer = MailjetClient.layerWith({})
 }
 
-const make = Effect.gen(function*() {
-  const { decodeOk, deleteV4, errorDetails, getV3, listId, reply, request, requestNow, send, unavailable } = yield* makeTransport(yield* MailjetConfig)
+const make = (connections: number | undefined) => Effect.gen(function*() {
+  const { decodeOk, deleteV4, errorDetails, getV3, listId, reply, request, requestNow, send, unavailable } = yield* makeTransport(yield* MailjetConfig, connections)
 
   const decodeList = decodeOk(envelope(ListItem))
   const getList = send<ContactList, ListNotFound>(request("GET", `/contactslist/${listId}`), {

@@ -165,12 +165,17 @@ export const allPages = <A, E>(
     }
   })
 
-/** The client's connections and the statuses every call shares; the pool closes with the scope. */
-export const makeTransport = (config: MailjetSettings) => Effect.gen(function*() {
+/**
+ * The client's connections and the statuses every call shares; the pool closes with the scope.
+ * `connections` bounds the sockets: undici keeps a socket a loop turn after its reply before it
+ * takes the next request, so a pool without a bound opened a second socket per lane (64 TLS
+ * connections for 32 lanes); bounded, the next request waits that turn in the pool's queue.
+ */
+export const makeTransport = (config: MailjetSettings, connections?: number) => Effect.gen(function*() {
   const listId = config.listId
   const root = new URL("/v3/REST", config.baseUrl)
   const pool = yield* Effect.acquireRelease(
-    Effect.sync(() => new Pool(root.origin)),
+    Effect.sync(() => new Pool(root.origin, connections === undefined ? {} : { connections })),
     // Nothing is in flight by then unless the program was interrupted: do not wait for it.
     (p) => Effect.promise(() => p.destroy())
   )
