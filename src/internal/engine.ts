@@ -42,10 +42,10 @@ import {
   withoutText
 } from "../Delivery/Prepare.js"
 import { BulkJobPending, makeRunState, MailjetOutage, runHooks, type RunState, type RunStopped } from "../Delivery/RunState.js"
-import { type FenceChange, makeOrder } from "./order.js"
+import { type FenceChange, makeOrder, type Ticket } from "./order.js"
 import { watchInBackground } from "./bulkJob.js"
 import { makeBulk } from "./bulkSettle.js"
-import { logResult, logResultNow, stopOnFatal, type Ticketed, type Unit } from "./results.js"
+import { logResult, logResultNow, stopOnFatal, type Unit } from "./results.js"
 import { makeSend, type Send } from "./send.js"
 import { AUTO_BACKLOG_SECONDS, windowed } from "./windowed.js"
 
@@ -157,30 +157,26 @@ export const makeEngine: Effect.Effect<
       const at = { clock: yield* Effect.clock, labels }
       let seq = 0
       // Sequential and pure: decisions and per-contact tickets are taken in input order.
-      const one = (item: M, prepared: Prepared) =>
-        ({
-          _tag: "One",
-          item,
-          p: prepared._tag === "Done" ? prepared : { ...prepared, seq: seq++, ticket: order.take(prepared.email) }
-        }) as const
-      const settled = (item: M, p: Ticketed, o: Outcome): Effect.Effect<readonly [M, Result]> => {
+      const one = (item: M, p: Prepared): Extract<Unit<M>, { _tag: "One" }> =>
+        p._tag === "Done" ? { _tag: "One", item, p } : { _tag: "One", item, p, seq: seq++, ticket: order.take(p.email) }
+      const settled = (item: M, p: Send, o: Outcome): Effect.Effect<readonly [M, Result]> => {
         const r = resultOf(p, o)
         const warning = logResultNow(r, p.mapped, p.email, read(item).position, labels)
         return warning === undefined ? Effect.succeed([item, r] as const) : Effect.as(warning, [item, r] as const)
       }
       // `ensuring` and `catchAll` as one match: the ticket is released however the send ends,
       // an interruption included (the contact's next event, in this run or a later one, waits on it).
-      const settleNow = (item: M, p: Ticketed, sent: Effect.Effect<Outcome, FatalError>): Effect.Effect<readonly [M, Result]> =>
+      const settleNow = (item: M, p: Send, ticket: Ticket, sent: Effect.Effect<Outcome, FatalError>): Effect.Effect<readonly [M, Result]> =>
         Effect.uninterruptibleMask((restore) =>
           Effect.matchCauseEffect(restore(sent), {
             onFailure: (cause) => {
               const fatal = Cause.failureOrCause(cause)
-              if (Either.isLeft(fatal)) return Effect.flatMap(stopOnFatal(state)(fatal.left), (o) => (order.releaseNow(p.ticket), settled(item, p, o)))
-              order.releaseNow(p.ticket)
+              if (Either.isLeft(fatal)) return Effect.flatMap(stopOnFatal(state)(fatal.left), (o) => (order.releaseNow(ticket), settled(item, p, o)))
+              order.releaseNow(ticket)
               return Effect.failCause(fatal.right)
             },
             onSuccess: (o) => {
-              order.releaseNow(p.ticket)
+              order.releaseNow(ticket)
               return settled(item, p, o)
             }
           })
@@ -190,33 +186,36 @@ export const makeEngine: Effect.Effect<
        * can: counted, released and handed on as plain code. Cancelled, its ticket is released.
        */
       const startNow = (u: Extract<Unit<M>, { _tag: "One" }>, done: (r: Effect.Effect<readonly [M, Result]>) => void) => {
-        const { item, p } = u
-        if (p._tag === "Done" || p.ticket.turn !== undefined) return settle(u)
-        const started = send.start(resubscribe(p), p.seq, state, lane, at, (o) => {
-          if (Effect.isEffect(o)) return done(settleNow(item, p, o))
-          order.releaseNow(p.ticket)
+        if (u.ticket === undefined || u.ticket.turn !== undefined) return settle(u)
+        const { item, p, ticket } = u
+        const started = send.start(resubscribe(p), u.seq, state, lane, at, (o) => {
+          if (Effect.isEffect(o)) return done(settleNow(item, p, ticket, o))
+          order.releaseNow(ticket)
           done(settled(item, p, o))
         })
-        if (Effect.isEffect(started)) return settleNow(item, p, started)
+        if (Effect.isEffect(started)) return settleNow(item, p, ticket, started)
         return {
           cancel: () => {
             started.cancel()
-            order.releaseNow(p.ticket)
+            order.releaseNow(ticket)
           }
         }
       }
-      const settle = ({ item, p }: Extract<Unit<M>, { _tag: "One" }>): Effect.Effect<readonly [M, Result]> => {
-        if (p._tag === "Done") {
+      const settle = (u: Extract<Unit<M>, { _tag: "One" }>): Effect.Effect<readonly [M, Result]> => {
+        const { item } = u
+        if (u.ticket === undefined) {
+          const { p } = u
           return Effect.as(logResult(p.result, p.mapped ?? "unmapped", undefined, read(item).position), [item, p.result] as const)
         }
-        return order.turn(p.ticket).pipe(
+        const { p, seq, ticket } = u
+        return order.turn(ticket).pipe(
           Effect.zipRight(bulkable ? order.fenced([p.email], state) : Effect.void),
           // Suppressions are read as late as possible: one learnt while the event waited still counts.
-          Effect.zipRight(Effect.suspend(() => send(resubscribe(p), p.seq, state, lane))),
+          Effect.zipRight(Effect.suspend(() => send(resubscribe(p), seq, state, lane))),
           Effect.catchAll(stopOnFatal(state)),
           Effect.map((o) => [item, resultOf(p, o)] as const),
           Effect.tap(([, r]) => logResult(r, p.mapped, p.email, read(item).position)),
-          Effect.ensuring(order.release(p.ticket))
+          Effect.ensuring(order.release(ticket))
         )
       }
       if (!bulkable) {

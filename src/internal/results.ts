@@ -14,11 +14,14 @@ import type { HeldItems } from "./heldItems.js"
 import type { Ticket, WindowTicket } from "./order.js"
 import type { Send } from "./send.js"
 
-export type Ticketed = Send & { readonly seq: number; readonly ticket: Ticket }
 export type Done = Extract<Prepared, { _tag: "Done" }>
-/** What a lane settles: one event, or a window of events sent as bulk jobs (bulkSettle.ts). */
+/**
+ * What a lane settles: one event, or a window of events sent as bulk jobs (bulkSettle.ts). An
+ * update's place and ticket sit beside its decision, not copied into it with every field.
+ */
 export type Unit<M> =
-  | { readonly _tag: "One"; readonly item: M; readonly p: Done | Ticketed }
+  | { readonly _tag: "One"; readonly item: M; readonly p: Done; readonly seq?: undefined; readonly ticket?: undefined }
+  | { readonly _tag: "One"; readonly item: M; readonly p: Send; readonly seq: number; readonly ticket: Ticket }
   | {
     readonly _tag: "Window"
     readonly items: HeldItems<M>
