@@ -61,8 +61,20 @@ export interface Preset {
   readonly datatypes: ReadonlyMap<string, Datatype>
 }
 
-/** `"Signed Up"`, `"signed_up"` and `"signed-up"` are the same event. */
-export const canonicalEventName = (name: string): string => name.toLowerCase().replace(/[^\p{L}\p{N}]/gu, "")
+const canonicalNames = new Map<string, string>()
+/**
+ * `"Signed Up"`, `"signed_up"` and `"signed-up"` are the same event. Kept for the names seen (a
+ * few, read for every event twice: a lower-casing and a Unicode replace each time).
+ */
+export const canonicalEventName = (name: string): string => {
+  let key = canonicalNames.get(name)
+  if (key === undefined) {
+    if (canonicalNames.size >= 10_000) canonicalNames.clear()
+    key = name.toLowerCase().replace(/[^\p{L}\p{N}]/gu, "")
+    canonicalNames.set(name, key)
+  }
+  return key
+}
 
 /** Where a source path may start: the merged traits, or a field of the event. */
 export const SOURCE_ROOTS = [
