@@ -195,7 +195,13 @@ export const requestBody = (
   const body: Record<string, unknown> = { Email: upsert.email }
   if (upsert.name !== undefined && upsert.name !== "") body["Name"] = upsert.name
   body["Action"] = upsert.action
-  if (Object.keys(properties).length > 0) body["Properties"] = properties
+  // Any own key, without an array of them all: this runs for every event.
+  for (const key in properties) {
+    if (Object.hasOwn(properties, key)) {
+      body["Properties"] = properties
+      break
+    }
+  }
   return body
 }
 
