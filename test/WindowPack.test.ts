@@ -1,8 +1,7 @@
 /**
  * A bulk window waits packed (WindowPack): its decisions and texts deflated, read back when its
  * jobs are sent and when a result needs its text. Law: what is read back is what was packed, for
- * any text (any UTF-16, lone surrogates included) and any decision (sent, dropped, malformed); what
- * a window's lines read of each decision is that decision's own, in order.
+ * any text (any UTF-16, lone surrogates included) and any decision (sent, dropped, malformed).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
@@ -118,57 +117,6 @@ describe("WindowPack", () => {
       expect(pack.decisions()).toStrictEqual(inMemory.decisions())
       for (let i = 0; i < prepared.length; i++) expect(pack.text(i)).toBe(inMemory.text(i))
       expect(pack.unpacked()).toStrictEqual(inMemory.unpacked())
-    },
-    { fastCheck: { numRuns: 200 } }
-  )
-
-  it.prop(
-    "law: what a window's lines read back (`lines`) is, event by event in order, its decision's own: an update's action sent, contact, names and what it says, a final outcome whole; what its jobs read (`updates`), each update but its names; spilled or not",
-    [
-      Schema.Array(Schema.Struct({ line: Line, note: Schema.Boolean, demoted: Schema.Boolean })).pipe(Schema.maxItems(40)),
-      Schema.Literal(16, 200, 256 * 1024),
-      Schema.Literal(1, 3, 512),
-      Schema.Boolean
-    ],
-    ([lines, text, decisions, spill]) => {
-      const prepared = lines.map(({ demoted, line, note }, i): Prepared => {
-        const p = decide(lineOf(line, i), i + 1)
-        if (p._tag !== "Send") return p
-        return { ...p, ...(note ? { note: `note ${i}` } : {}), ...(demoted ? { demoted: `demoted ${i}` } : {}) }
-      })
-      const pack = WindowPackBuilder.from(prepared, { text, decisions }).finish()
-      if (spill) expect(pack.spill()).toBe(true)
-      const expected = prepared.map((p) =>
-        p._tag === "Done"
-          ? typeof p.result.raw === "object" && p.result.raw !== null && p.result.text !== undefined ? { ...p, result: { ...p.result, raw: undefined, text: undefined } } : p
-          : {
-            _tag: "Send",
-            line: p.line,
-            messageId: p.messageId,
-            event: p.event,
-            mapped: p.mapped,
-            email: p.email,
-            action: p.action,
-            body: { Action: p.body.Action },
-            partial: p.partial,
-            ...(p.note === undefined ? {} : { note: p.note }),
-            ...(p.demoted === undefined ? {} : { demoted: p.demoted })
-          }
-      )
-      // What its jobs read: each update but its names and message ID (a final outcome has none).
-      const updates = prepared.map((p) => {
-        if (p._tag === "Done") return null
-        const { event: _e, mapped: _m, messageId: _i, ...update } = p
-        return { ...update, raw: undefined, text: undefined }
-      })
-      expect([...pack.lines()]).toStrictEqual(expected)
-      expect([...pack.updates()]).toStrictEqual(updates)
-      // As often as asked, beside the decisions, and once kept in memory again.
-      expect([...pack.lines()]).toStrictEqual(expected)
-      expect(pack.decisions().length).toBe(prepared.length)
-      pack.keep()
-      expect([...pack.lines()]).toStrictEqual(expected)
-      expect([...pack.updates()]).toStrictEqual(updates)
     },
     { fastCheck: { numRuns: 200 } }
   )

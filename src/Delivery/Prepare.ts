@@ -173,11 +173,8 @@ export const prepareLine = (
     datatypes
   )
 
-/** A sent event's result, once its outcome is known (a window's line gives no text or parsed event). */
-export const resultOf = (
-  p: Pick<Extract<Prepared, { _tag: "Send" }>, "line" | "messageId" | "event"> & { readonly raw?: unknown; readonly text?: string | undefined },
-  outcome: Outcome
-): Result => ({
+/** A sent event's result, once its outcome is known. */
+export const resultOf = (p: Extract<Prepared, { _tag: "Send" }>, outcome: Outcome): Result => ({
   line: p.line,
   raw: p.raw,
   text: p.text,
@@ -218,11 +215,11 @@ export const onlyProperties = (p: Extract<Prepared, { _tag: "Send" }>, only: Rea
  * contact erased while unsubscribed is suppressed by its tombstone (its address is not kept); the
  * per-event path sends its `addnoforce` as `unsub`, since it is in no list any more (send.ts).
  */
-export const applySuppressions = <P extends Omit<Extract<Prepared, { _tag: "Send" }>, "event" | "mapped" | "messageId">>(
-  p: P,
+export const applySuppressions = (
+  p: Extract<Prepared, { _tag: "Send" }>,
   suppressions: SuppressionSet,
   tombstones?: TombstoneSet
-): P => {
+): Extract<Prepared, { _tag: "Send" }> => {
   const erased = tombstones?.get(p.email)
   // Dropped by send.ts, as older than an erasure of its contact: it changes nothing here either.
   if (erased !== undefined && tombstoneVerdict(erased.at, eventTime(p.timestamp)) !== undefined) return p
@@ -250,8 +247,8 @@ export const applySuppressions = <P extends Omit<Extract<Prepared, { _tag: "Send
   return erased?.unsub === true ? demote(p, unsubscribedBeforeErasure(erased)) : p
 }
 
-/** Standing consent held back by a suppression: not re-subscribed, and the outcome says why (of an update, or of what its line reads). */
-export const demote = <P extends { readonly action: Action; readonly body: { readonly Action: Action }; readonly demoted?: string | undefined }>(p: P, reason: string): P => ({
+/** Standing consent held back by a suppression: not re-subscribed, and the outcome says why. */
+export const demote = (p: Extract<Prepared, { _tag: "Send" }>, reason: string): Extract<Prepared, { _tag: "Send" }> => ({
   ...p,
   action: "addnoforce",
   body: { ...p.body, Action: "addnoforce" },

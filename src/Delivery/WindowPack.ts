@@ -6,8 +6,7 @@
  * swung by tens of megabytes. Packed, an event's parsed form dies young, and a window of 5,000
  * events holds about 75 bytes each. Pieces of about 256 KB are deflated one at a time, so packing
  * needs no window-sized buffer, and a dead letter's text inflates its piece only. The decisions
- * are read back when the window is sent; once its jobs end, only what its lines need of them
- * (`lines`, packed beside them); a text only when a result needs it.
+ * are read back when the window is sent and once its jobs end; a text only when a result needs it.
  *
  * While the window waits and its jobs run (30 s jobs hold about 200,000 events in flight), the pack
  * is in a file of its own (`spill`), about 90 bytes an event less in memory: unlinked as soon as it
@@ -19,7 +18,6 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as V8 from "node:v8"
 import * as Zlib from "node:zlib"
-import { type Decided, readDecisions, readLines as linesOf, readUpdates, serializer, type Update, writeDecision } from "./Decided.js"
 import type { Prepared } from "./Prepare.js"
 
 const deflate = (b: Buffer) => Zlib.deflateRawSync(b, { level: 1 })
@@ -37,7 +35,6 @@ const PIECES: Pieces = { text: 256 * 1024, decisions: 512 }
 /** What a pack holds: each piece's decisions and texts, deflated, and where each event's text is. */
 interface Buffers {
   readonly decided: ReadonlyArray<Buffer>
-  readonly lines: ReadonlyArray<Buffer> // each piece's `Decided`, as many as its decisions
   readonly texts: ReadonlyArray<Buffer>
   /** For each event, its text's piece (-1 for none), and where the text starts and ends in it. */
   readonly at: Int32Array
@@ -47,7 +44,6 @@ interface Buffers {
 interface Spilled {
   readonly fd: number
   readonly decided: ReadonlyArray<number>
-  readonly lines: ReadonlyArray<number>
   readonly texts: ReadonlyArray<number>
   readonly at: number
 }
@@ -62,26 +58,29 @@ const readAll = (fd: number, into: Uint8Array, position: number) => {
   }
 }
 
-const sum = (lengths: ReadonlyArray<number>) => lengths.reduce((n, length) => n + length, 0)
-/** Buffers of these lengths, read from `position` on. */
-const readPieces = (fd: number, lengths: ReadonlyArray<number>, position: number): Array<Buffer> =>
-  lengths.map((length) => {
+/** The decisions' pieces come first in the file: read alone when the window is sent and once its jobs end. */
+const readDecided = (s: Spilled): Array<Buffer> => {
+  let position = 0
+  return s.decided.map((length) => {
     const b = Buffer.allocUnsafeSlow(length)
-    readAll(fd, b, position)
+    readAll(s.fd, b, position)
     position += length
     return b
   })
-
-/** The decisions' pieces come first in the file, then their `Decided`: each read alone. */
-const readDecided = (s: Spilled): Array<Buffer> => readPieces(s.fd, s.decided, 0)
-const readLines = (s: Spilled): Array<Buffer> => readPieces(s.fd, s.lines, sum(s.decided))
+}
 
 const readBack = (s: Spilled): Buffers => {
-  const position = sum(s.decided) + sum(s.lines)
-  const texts = readPieces(s.fd, s.texts, position)
+  const decided = readDecided(s)
+  let position = s.decided.reduce((n, length) => n + length, 0)
+  const texts = s.texts.map((length) => {
+    const b = Buffer.allocUnsafeSlow(length)
+    readAll(s.fd, b, position)
+    position += length
+    return b
+  })
   const at = new Int32Array(s.at / 4)
-  readAll(s.fd, new Uint8Array(at.buffer), position + sum(s.texts))
-  return { decided: readDecided(s), lines: readLines(s), texts, at }
+  readAll(s.fd, new Uint8Array(at.buffer), position)
+  return { decided, texts, at }
 }
 
 export class WindowPack {
@@ -96,21 +95,19 @@ export class WindowPack {
     private readonly decisionsPiece: number,
     /** The decisions without their texts and parsed events, in V8's own serialization (exact, unlike JSON). */
     decided: ReadonlyArray<Buffer>,
-    lines: ReadonlyArray<Buffer>,
     texts: ReadonlyArray<Buffer>,
     at: Int32Array,
     /** Texts that UTF-8 cannot carry (a lone surrogate), as they are. */
     private readonly odd: ReadonlyMap<number, string>
   ) {
-    this.#held = { decided, lines, texts, at }
+    this.#held = { decided, texts, at }
   }
 
   /** What the pack holds, in bytes. */
   get packedBytes(): number {
-    const { at, decided, lines, texts } = this.#held ?? readBack(this.#spilled!)
+    const { at, decided, texts } = this.#held ?? readBack(this.#spilled!)
     let n = at.byteLength
     for (const b of decided) n += b.length
-    for (const b of lines) n += b.length
     for (const b of texts) n += b.length
     return n
   }
@@ -138,7 +135,6 @@ export class WindowPack {
       this.#spilled = {
         fd,
         decided: held.decided.map(write),
-        lines: held.lines.map(write),
         texts: held.texts.map(write),
         at: write(new Uint8Array(held.at.buffer, held.at.byteOffset, held.at.byteLength))
       }
@@ -165,19 +161,22 @@ export class WindowPack {
   }
 
   /** The decisions in order, read a piece at a time: texts and parsed events left out (see `text`). */
-  each(): Generator<Prepared> {
-    const { decided, lines } = this.#held ?? { decided: readDecided(this.#spilled!), lines: readLines(this.#spilled!) }
-    return readDecisions(decided, lines, this.decisionsPiece, this.size)
+  *each(): Generator<Prepared> {
+    let i = 0
+    for (const piece of this.#held?.decided ?? readDecided(this.#spilled!)) {
+      const d = new V8.DefaultDeserializer(Zlib.inflateRawSync(piece))
+      d.readHeader()
+      for (let k = 0; k < this.decisionsPiece && i < this.size; k++, i++) yield d.readValue() as Prepared
+    }
   }
 
-  /** Each event's update (null for a final outcome), in order, read a piece at a time: what its jobs need. */
-  updates = (): Generator<Update | null> => readUpdates(this.#held?.decided ?? readDecided(this.#spilled!), this.decisionsPiece, this.size)
-
-  /** What each event's line needs of its decision (`Decided`), in order, read a piece at a time. */
-  lines = (): Generator<Decided> => linesOf(this.#held?.lines ?? readLines(this.#spilled!), this.decisionsPiece, this.size)
-
   /** The decisions, read back whole. Not kept. */
-  decisions = (): Array<Prepared> => Array.from(this.each())
+  decisions(): Array<Prepared> {
+    const out: Array<Prepared> = new Array(this.size)
+    let i = 0
+    for (const p of this.each()) out[i++] = p
+    return out
+  }
 
   /** The decisions with their texts: for a gathering that goes event by event after all. */
   unpacked(): Array<Prepared> {
@@ -217,10 +216,7 @@ export class WindowPackBuilder {
   readonly emails = new Set<string>()
   private readonly decided: Array<Buffer> = []
   private serializer: V8.Serializer | undefined
-  private readonly lined: Array<Buffer> = []
-  private lineSerializer: V8.Serializer | undefined
   private pending = 0
-  private line = 0 // the last update's
   private readonly texts: Array<Buffer> = []
   private scratch: Buffer | undefined
   private used = 0
@@ -235,6 +231,7 @@ export class WindowPackBuilder {
       this.sends++
       this.emails.add(p.email)
       text = p.text
+      slim = { ...p, raw: undefined, text: undefined }
     } else {
       // A result keeps its text when its parsed form cannot be read again from it (not JSON).
       const r = p.result
@@ -243,10 +240,11 @@ export class WindowPackBuilder {
         slim = { ...p, result: { ...r, raw: undefined, text: undefined } }
       }
     }
-    this.serializer ??= serializer()
-    this.lineSerializer ??= serializer()
-    writeDecision(this.serializer, this.lineSerializer, slim, slim._tag === "Send" ? slim.line - this.line : 0)
-    if (slim._tag === "Send") this.line = slim.line
+    if (this.serializer === undefined) {
+      this.serializer = new V8.DefaultSerializer()
+      this.serializer.writeHeader()
+    }
+    this.serializer.writeValue(slim)
     if (++this.pending === this.pieces.decisions) this.flushDecisions()
     this.addText(i, text)
   }
@@ -258,7 +256,7 @@ export class WindowPackBuilder {
     const at = Int32Array.from(this.at)
     // A stream's fiber keeps its last gathering, this builder with it, until the next one.
     this.at.length = 0
-    return new WindowPack(this.size, this.pieces.decisions, this.decided, this.lined, this.texts, at, this.odd)
+    return new WindowPack(this.size, this.pieces.decisions, this.decided, this.texts, at, this.odd)
   }
 
   private addText(i: number, text: string | undefined): void {
@@ -291,9 +289,7 @@ export class WindowPackBuilder {
   private flushDecisions(): void {
     if (this.serializer === undefined) return
     this.decided.push(deflate(this.serializer.releaseBuffer()))
-    this.lined.push(deflate(this.lineSerializer!.releaseBuffer()))
     this.serializer = undefined
-    this.lineSerializer = undefined
     this.pending = 0
   }
 }

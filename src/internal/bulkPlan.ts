@@ -42,7 +42,7 @@ export interface Plan {
  * `sends` is read once, in order, and only each update's body is kept (a window's updates whole
  * were most of its peak while its jobs were posted): a contact sent one by one is read again.
  */
-export const planWindow = (sends: Iterable<Pick<Send, "body" | "email" | "erase" | "replay">>, bulkSize: number, erased: (email: string) => boolean = () => false): Plan => {
+export const planWindow = (sends: Iterable<Send>, bulkSize: number, erased: (email: string) => boolean = () => false): Plan => {
   const byContact = new Map<string, Group>()
   const bodies: Array<Send["body"]> = []
   const alone = new Set<string>()

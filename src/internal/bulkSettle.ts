@@ -5,7 +5,6 @@
  * (only once that job ended or passed its deadline, so its updates never overtake the job's).
  */
 import * as Effect from "effect/Effect"
-import type { Update } from "../Delivery/Decided.js"
 import type { Outcome } from "../Domain/Outcome.js"
 import type { Action } from "../Preset/Preset.js"
 import { type Ended, type JobContext, makeJobs, type Verdict } from "./bulkJob.js"
@@ -13,13 +12,10 @@ import { type Group, indices, type Plan, planWindow } from "./bulkPlan.js"
 import { stopOnFatal } from "./results.js"
 import type { makeSend, Send } from "./send.js"
 
-/** What an update's outcome says of it: its action sent, and why it is not all the event asked. */
-export type Sent = Pick<Send, "partial" | "note" | "demoted"> & { readonly body: Pick<Send["body"], "Action"> }
-
 /** The outcome of the window's `k`th update (`p`, read again from its pack), once its jobs ended. */
-export type OutcomeOf = (p: Sent, k: number) => Outcome
+export type OutcomeOf = (p: Send, k: number) => Outcome
 
-const delivered = (p: Sent, job: number): Outcome => ({
+const delivered = (p: Send, job: number): Outcome => ({
   outcome: "delivered",
   action: p.body.Action,
   status: 201,
@@ -92,7 +88,7 @@ export const makeBulk = (ctx: JobContext & {
    * `posted` is called once every job's POST is done (or failed): from then on the window holds no
    * update's body.
    */
-  const window = (sends: Iterable<Update>, again: () => ReadonlyArray<Send>, posted: () => void = () => {}): Effect.Effect<OutcomeOf> =>
+  const window = (sends: Iterable<Send>, again: () => ReadonlyArray<Send>, posted: () => void = () => {}): Effect.Effect<OutcomeOf> =>
     settle(planWindow(sends, config.bulkSize, ctx.erased), again, posted)
 
   // Planned before the span: the span's generator holds its arguments, and `sends` must go.
@@ -169,7 +165,7 @@ export const makeBulk = (ctx: JobContext & {
       yield* Effect.logWarning(`bulk: ${fallback.length} contacts sent one by one: ${[...new Set(fallback.map(([, r]) => r))].slice(0, 3).join("; ")}`)
     }
     yield* oneByOne(later, fallback, out)
-    return (_: Sent, k: number): Outcome => out[k]!
+    return (_: Send, k: number): Outcome => out[k]!
   })
 
   return { window }

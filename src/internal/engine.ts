@@ -41,13 +41,12 @@ import {
   unread,
   withoutText
 } from "../Delivery/Prepare.js"
-import type { Update } from "../Delivery/Decided.js"
 import { BulkJobPending, makeRunState, MailjetOutage, runHooks, type RunState, type RunStopped } from "../Delivery/RunState.js"
 import { type FenceChange, makeOrder } from "./order.js"
 import { watchInBackground } from "./bulkJob.js"
 import { makeBulk } from "./bulkSettle.js"
 import { logResult, logResultNow, stopOnFatal, type Ticketed, type Unit } from "./results.js"
-import { makeSend } from "./send.js"
+import { makeSend, type Send } from "./send.js"
 import { AUTO_BACKLOG_SECONDS, windowed } from "./windowed.js"
 
 export interface DeliveryService {
@@ -118,7 +117,7 @@ export const makeEngine: Effect.Effect<
   const watch = watchInBackground({ gateway, config, fences, scope })
   // A host that provides none (an embedding, for now `serve`) keeps this process's erasures only.
   const tombstones = Option.getOrElse(yield* Effect.serviceOption(Tombstones), () => Tombstones.of(makeTombstones(randomSecret())))
-  const resubscribe = consent.resubscribe === "explicit" ? <P extends Update>(p: P) => applySuppressions(p, suppressions, tombstones) : <P extends Update>(p: P) => p
+  const resubscribe = consent.resubscribe === "explicit" ? (p: Send) => applySuppressions(p, suppressions, tombstones) : (p: Send) => p
   const send = makeSend(gateway, config, tombstones, suppressions)
 
   /** An item as far as it can be decided without Mailjet, in input order; suppressions are the caller's. */

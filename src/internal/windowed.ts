@@ -19,7 +19,6 @@ import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
 import { orderedConcurrently } from "../Delivery/Lanes.js"
 import { demote, type Item, type Prepared, resultOf } from "../Delivery/Prepare.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
-import type { SendLine, Update } from "../Delivery/Decided.js"
 import { type WindowPack, WindowPackBuilder } from "../Delivery/WindowPack.js"
 import type { OutcomeOf } from "./bulkSettle.js"
 import { HeldReasons, holdItems } from "./heldItems.js"
@@ -58,12 +57,12 @@ export interface WindowEngine {
   /** An item as far as it can be decided without Mailjet. */
   readonly decide: (item: Item) => Prepared
   /** Suppressions applied, as late as possible. */
-  readonly resubscribe: <P extends Update>(p: P) => P
+  readonly resubscribe: (p: Send) => Send
   /** Done once the list's view of who is unsubscribed is whole (Mailjet/SuppressionSnapshot.ts). */
   readonly whole: Effect.Effect<void>
   /** A run's bulk jobs: the outcome of each of a window's updates, in their order. */
   readonly bulk: (state: RunState) => {
-    readonly window: (sends: Iterable<Update>, again: () => ReadonlyArray<Send>, posted: () => void) => Effect.Effect<OutcomeOf>
+    readonly window: (sends: Iterable<Send>, again: () => ReadonlyArray<Send>, posted: () => void) => Effect.Effect<OutcomeOf>
   }
 }
 
@@ -102,7 +101,9 @@ interface Forked<M> {
 }
 
 /** The contacts a window sends to, read a piece at a time. */
-const emailsOf = function*(pack: WindowPack) { for (const p of pack.lines()) if (p._tag === "Send") yield p.email }
+const emailsOf = function*(pack: WindowPack) {
+  for (const p of pack.each()) if (p._tag === "Send") yield p.email
+}
 
 type One<M> = Extract<Unit<M>, { _tag: "One" }>
 type Lines<M> = ReadonlyArray<readonly [M, Result]>
@@ -174,17 +175,17 @@ export const windowed = <M, E, R>(
       })
 
     /**
-     * A window's updates, suppressions applied in input order, sent (or not) in bulk jobs. Read a piece
-     * at a time for its jobs' bodies (kept until posted): none is held while its jobs run, only what
-     * resubscribing changed. Its outcomes are made of what its lines read (WindowPack `lines`).
+     * A window's updates, suppressions applied in input order, sent (or not) in bulk jobs. Its
+     * decisions are read a piece at a time, for its jobs' bodies (kept until posted) and for its
+     * lines: none is held while its jobs run, only what resubscribing changed.
      */
-    const sendWindow = (pack: WindowPack, send: boolean, posted: () => void): Effect.Effect<((p: SendLine, k: number) => Outcome) | undefined> => {
+    const sendWindow = (pack: WindowPack, send: boolean, posted: () => void): Effect.Effect<OutcomeOf | undefined> => {
       // Only a demotion's reason, by the update's place: a backfill demotes a third of a window.
       const demoted = new HeldReasons()
       const sends = function*() {
         let k = 0
-        for (const p of pack.updates()) {
-          if (p === null) continue
+        for (const p of pack.each()) {
+          if (p._tag !== "Send") continue
           const r = resubscribe(p)
           if (r !== p && r.demoted !== undefined) demoted.add(k, r.demoted)
           k++
@@ -192,7 +193,7 @@ export const windowed = <M, E, R>(
         }
         demoted.seal()
       }
-      const again = <P extends SendLine>(p: P, k: number, reason = demoted.get(k)): P => reason === undefined ? p : demote(p, reason)
+      const again = (p: Send, k: number, reason = demoted.get(k)) => reason === undefined ? p : demote(p, reason)
       if (!send) {
         // Not sent, but resubscribed all the same: the run's own unsubscribes count for later windows.
         for (const _ of sends()) void _
@@ -234,8 +235,8 @@ export const windowed = <M, E, R>(
           const out: Array<readonly [M, Result]> = []
           let i = 0
           let k = 0
-          // What the lines need of the decisions, a piece at a time: only the results are kept.
-          for (const p of u.pack.lines()) {
+          // Read a piece at a time: a window's decisions die young, only its results are kept.
+          for (const p of u.pack.each()) {
             const item = u.items.at(i)
             const r = lazyRaw(p._tag === "Done" ? p.result : resultOf(p, outcomeOf?.(p, k++) ?? notAttempted!), u.pack, i++)
             // Counted now, not an Effect an event: a window's results are thousands at once.
@@ -249,8 +250,8 @@ export const windowed = <M, E, R>(
 
     return items.pipe(
       // Gathered events keep their text, not their parsed form (read again only if asked for);
-      // in bulk, a window is packed as it is gathered (packing leaves it out: no copy without it).
-      Stream.map((item) => ({ item: hold(item), p: decide(read(item)) })),
+      // in bulk, a window is packed as it is gathered.
+      Stream.map((item) => ({ item: hold(item), p: stripRaw(decide(read(item))) })),
       // Not in bulk, no more than it takes to see a backlog: the rest stays unread.
       Stream.aggregateWithin(
         Sink.suspend(() => {
@@ -267,7 +268,7 @@ export const windowed = <M, E, R>(
                 w.contacts.set(p.body.Action, n)
                 if (n > w.fullest) w.fullest = n
               }
-              if (w.packing === undefined) w.prepared.push(stripRaw(p))
+              if (w.packing === undefined) w.prepared.push(p)
               else w.packing.add(p)
               return w
             }
