@@ -64,14 +64,18 @@ export interface Preset {
 const canonicalNames = new Map<string, string>()
 /**
  * `"Signed Up"`, `"signed_up"` and `"signed-up"` are the same event. Kept for the names seen (a
- * few, read for every event twice: a lower-casing and a Unicode replace each time).
+ * few, read for every event twice: a lower-casing and a Unicode replace each time): short names
+ * only, a few hundred at most, each kept as a copy (a name parsed from a line can be a slice that
+ * holds the whole chunk of input it was read in).
  */
 export const canonicalEventName = (name: string): string => {
   let key = canonicalNames.get(name)
   if (key === undefined) {
-    if (canonicalNames.size >= 10_000) canonicalNames.clear()
     key = name.toLowerCase().replace(/[^\p{L}\p{N}]/gu, "")
-    canonicalNames.set(name, key)
+    if (name.length > 128) return key
+    if (canonicalNames.size >= 256) canonicalNames.clear()
+    // Flattened into a string of its own, so nothing else is held (and its key likewise).
+    canonicalNames.set(` ${name}`.slice(1), ` ${key}`.slice(1))
   }
   return key
 }
