@@ -250,8 +250,8 @@ export const windowed = <M, E, R>(
 
     return items.pipe(
       // Gathered events keep their text, not their parsed form (read again only if asked for);
-      // in bulk, a window is packed as it is gathered (packing leaves it out: no copy without it).
-      Stream.map((item) => ({ item: hold(item), p: decide(read(item)) })),
+      // in bulk, a window is packed as it is gathered.
+      Stream.map((item) => ({ item: hold(item), p: stripRaw(decide(read(item))) })),
       // Not in bulk, no more than it takes to see a backlog: the rest stays unread.
       Stream.aggregateWithin(
         Sink.suspend(() => {
@@ -268,7 +268,7 @@ export const windowed = <M, E, R>(
                 w.contacts.set(p.body.Action, n)
                 if (n > w.fullest) w.fullest = n
               }
-              if (w.packing === undefined) w.prepared.push(stripRaw(p))
+              if (w.packing === undefined) w.prepared.push(p)
               else w.packing.add(p)
               return w
             }
