@@ -75,8 +75,15 @@ export const mergedTraits = (event: SignalEvent): Readonly<Record<string, unknow
 }
 
 /** The first non-empty string of `traits.email`, `context.traits.email`, `properties.email`. */
-export const rawEmail = (event: SignalEvent): string | undefined =>
-  [event.traits?.["email"], event.context?.traits?.["email"], event.properties?.["email"]].find(nonEmptyString)
+export const rawEmail = (event: SignalEvent): string | undefined => {
+  // In turn, not an array of the three: read for every event.
+  const top = event.traits?.["email"]
+  if (nonEmptyString(top)) return top
+  const below = event.context?.traits?.["email"]
+  if (nonEmptyString(below)) return below
+  const property = event.properties?.["email"]
+  return nonEmptyString(property) ? property : undefined
+}
 
 /** The Default preset's deletion request, which Segment-style `type: "delete"` calls are too. */
 export const DELETION_REQUESTED = canonicalEventName("Deletion Requested")
@@ -139,8 +146,10 @@ export const readSource = (event: SignalEvent, traits: Readonly<Record<string, u
 export const contactName = (traits: Readonly<Record<string, unknown>>): string | undefined => {
   // the first spelling that holds a name: `first_name: ""` does not hide `firstName`
   const part = (a: string, b: string) => {
-    const v = [traits[a], traits[b]].find(nonEmptyString)
-    return v === undefined ? "" : v.trim()
+    const first = traits[a]
+    if (nonEmptyString(first)) return first.trim()
+    const second = traits[b]
+    return nonEmptyString(second) ? second.trim() : ""
   }
   const full = `${part("first_name", "firstName")} ${part("last_name", "lastName")}`.trim()
   if (full !== "") return full
@@ -186,7 +195,13 @@ export const requestBody = (
   const body: Record<string, unknown> = { Email: upsert.email }
   if (upsert.name !== undefined && upsert.name !== "") body["Name"] = upsert.name
   body["Action"] = upsert.action
-  if (Object.keys(properties).length > 0) body["Properties"] = properties
+  // Any own key, without an array of them all: this runs for every event.
+  for (const key in properties) {
+    if (Object.hasOwn(properties, key)) {
+      body["Properties"] = properties
+      break
+    }
+  }
   return body
 }
 

@@ -66,13 +66,37 @@ export interface Result {
   readonly outcome: Outcome
 }
 
+/**
+ * The last few outcomes' part of the line, `"outcome":…}`: a bulk window's events share an outcome
+ * object a job and action (three actions in turn in a backfill), so most lines write only their
+ * own three fields.
+ */
+const SHARED = 4
+const outcomes: Array<Outcome | undefined> = new Array(SHARED).fill(undefined)
+const tails: Array<string> = new Array(SHARED).fill("")
+let next = 0
+
 /** The stdout line: `{"line":1,"messageId":"…","event":"Signed Up","outcome":"delivered",…}`. */
 export const outcomeLine = (r: Result): string => {
   const o = r.outcome
-  return JSON.stringify({
-    line: r.line,
-    messageId: r.messageId,
-    event: r.event,
+  let k = outcomes.indexOf(o)
+  if (k < 0) {
+    k = next
+    next = (next + 1) % SHARED
+    outcomes[k] = o
+    tails[k] = outcomePart(o)
+  }
+  const tail = tails[k]!
+  // As JSON.stringify writes them: a field that is undefined is left out.
+  let line = r.line === undefined ? "{" : `{"line":${JSON.stringify(r.line)},`
+  if (r.messageId !== undefined) line += `"messageId":${JSON.stringify(r.messageId)},`
+  if (r.event !== undefined) line += `"event":${JSON.stringify(r.event)},`
+  return line + tail
+}
+
+/** An outcome's fields on its line, without the opening brace. */
+const outcomePart = (o: Outcome): string =>
+  JSON.stringify({
     outcome: o.outcome,
     action: "action" in o ? o.action : undefined,
     status: "status" in o ? o.status : undefined,
@@ -84,8 +108,7 @@ export const outcomeLine = (r: Result): string => {
     error: "error" in o ? o.error : o.outcome === "delivered" ? o.partial?.error : undefined,
     via: "via" in o ? o.via : undefined,
     job: "job" in o ? o.job : undefined
-  })
-}
+  }).slice(1)
 
 /** Kafka refuses records over 1 MB; a dead letter stays well under it, whatever the input. */
 export const DEAD_LETTER_MAX_BYTES = 512 * 1024

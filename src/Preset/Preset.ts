@@ -61,8 +61,24 @@ export interface Preset {
   readonly datatypes: ReadonlyMap<string, Datatype>
 }
 
-/** `"Signed Up"`, `"signed_up"` and `"signed-up"` are the same event. */
-export const canonicalEventName = (name: string): string => name.toLowerCase().replace(/[^\p{L}\p{N}]/gu, "")
+const canonicalNames = new Map<string, string>()
+/**
+ * `"Signed Up"`, `"signed_up"` and `"signed-up"` are the same event. Kept for the names seen (a
+ * few, read for every event twice: a lower-casing and a Unicode replace each time): short names
+ * only, a few hundred at most, each kept as a copy (a name parsed from a line can be a slice that
+ * holds the whole chunk of input it was read in).
+ */
+export const canonicalEventName = (name: string): string => {
+  let key = canonicalNames.get(name)
+  if (key === undefined) {
+    key = name.toLowerCase().replace(/[^\p{L}\p{N}]/gu, "")
+    if (name.length > 128) return key
+    if (canonicalNames.size >= 256) canonicalNames.clear()
+    // Flattened into a string of its own, so nothing else is held (and its key likewise).
+    canonicalNames.set(` ${name}`.slice(1), ` ${key}`.slice(1))
+  }
+  return key
+}
 
 /** Where a source path may start: the merged traits, or a field of the event. */
 export const SOURCE_ROOTS = [

@@ -95,6 +95,12 @@ export const boundedLines = <E, R>(
         const nl = chunk.indexOf("\n", start)
         const piece = nl < 0 ? chunk.slice(start) : chunk.slice(start, nl)
         const bytes = Buffer.byteLength(piece)
+        if (nl >= 0 && pending.length === 0 && dropped === undefined) {
+          // A whole line in one chunk, the usual case: what `end` gives, without an array and a join.
+          out.push(bytes > maxBytes ? { tooLong: bytes } : piece.endsWith("\r") ? piece.slice(0, -1) : piece)
+          start = nl + 1
+          continue
+        }
         if (dropped !== undefined) dropped += bytes
         else if (pendingBytes + bytes > maxBytes) {
           dropped = pendingBytes + bytes

@@ -37,7 +37,11 @@ export const fromJobs = (plan: Plan, ends: ReadonlyArray<Ended | Verdict>): Outc
   if (plan.single.length > 0 || !ends.every((e) => e._tag === "Stopped" || (e._tag === "Ended" && e.rejected.size === 0))) return undefined
   const batchOf = new Int32Array(plan.size)
   plan.batches.forEach(({ groups }, b) => {
-    for (const g of groups) for (const i of indices(g)) batchOf[i] = b
+    // Not `indices`: an array for each contact of one event, a window's worth at once.
+    for (const g of groups) {
+      if (typeof g === "number") batchOf[g] = b
+      else for (const i of g) batchOf[i] = b
+    }
   })
   // Most events of a job have the same outcome: one object for them all.
   const plain = plan.batches.map(() => new Map<Action, Outcome>())
