@@ -82,8 +82,10 @@ export const boundedLines = <E, R>(
     let pending: Array<string> = []
     let pendingBytes = 0
     let dropped: number | undefined
-    const end = (): string | LineTooLong => {
-      const line: string | LineTooLong = dropped !== undefined ? { tooLong: dropped } : pending.join("").replace(/\r$/, "")
+    /** The line that `last` ends: the pieces before it joined to it only if there are any (the usual line lies in one chunk). */
+    const end = (last: string): string | LineTooLong => {
+      const text = pending.length === 0 ? last : (pending.push(last), pending.join(""))
+      const line: string | LineTooLong = dropped !== undefined ? { tooLong: dropped } : text.endsWith("\r") ? text.slice(0, -1) : text
       pending = []
       pendingBytes = 0
       dropped = undefined
@@ -95,28 +97,22 @@ export const boundedLines = <E, R>(
         const nl = chunk.indexOf("\n", start)
         const piece = nl < 0 ? chunk.slice(start) : chunk.slice(start, nl)
         const bytes = Buffer.byteLength(piece)
-        if (nl >= 0 && pending.length === 0 && dropped === undefined) {
-          // A whole line in one chunk, the usual case: what `end` gives, without an array and a join.
-          out.push(bytes > maxBytes ? { tooLong: bytes } : piece.endsWith("\r") ? piece.slice(0, -1) : piece)
-          start = nl + 1
-          continue
-        }
         if (dropped !== undefined) dropped += bytes
         else if (pendingBytes + bytes > maxBytes) {
           dropped = pendingBytes + bytes
           pending = []
-        } else {
+        } else if (nl < 0) {
           pending.push(piece)
           pendingBytes += bytes
         }
         if (nl < 0) return out
-        out.push(end())
+        out.push(end(dropped === undefined ? piece : ""))
         start = nl + 1
       }
     }
     return chunks.pipe(
       Stream.mapConcat(split),
-      Stream.concat(Stream.suspend(() => (pending.length > 0 || dropped !== undefined ? Stream.make(end()) : Stream.empty)))
+      Stream.concat(Stream.suspend(() => (pending.length > 0 || dropped !== undefined ? Stream.make(end("")) : Stream.empty)))
     )
   })
 
