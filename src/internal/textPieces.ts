@@ -1,0 +1,66 @@
+/**
+ * Strings kept as UTF-8 in buffers of a fixed size, outside V8's heap: a bulk window's contacts as
+ * its jobs will send them (WindowPack). Held as strings or objects, a window's thousands of them
+ * outlived the young generation, and each one promoted brought the next old-generation collection
+ * nearer.
+ */
+
+/** The buffers, and for each string its buffer and where it starts and ends in it. */
+export interface Pieces {
+  readonly pieces: ReadonlyArray<Buffer>
+  readonly at: Int32Array
+}
+
+export class TextPiecesBuilder {
+  private readonly pieces: Array<Buffer> = []
+  private readonly at: Array<number> = []
+  private scratch: Buffer | undefined
+  private used = 0
+  /** Strings in the scratch buffer: an empty one needs its piece too. */
+  private held = 0
+  constructor(private readonly size: number) {}
+
+  add(text: string): void {
+    // At most three bytes of UTF-8 a UTF-16 unit.
+    const most = text.length * 3
+    if (most > this.size) {
+      this.flush()
+      const own = Buffer.from(text, "utf8")
+      this.at.push(this.pieces.length, 0, own.length)
+      this.pieces.push(own)
+      return
+    }
+    if (this.used + most > this.size) this.flush()
+    this.scratch ??= Buffer.allocUnsafe(this.size)
+    const start = this.used
+    this.used += this.scratch.write(text, start, "utf8")
+    this.held++
+    this.at.push(this.pieces.length, start, this.used)
+  }
+
+  finish(): Pieces {
+    this.flush()
+    this.scratch = undefined
+    const at = Int32Array.from(this.at)
+    this.at.length = 0
+    return { pieces: this.pieces, at }
+  }
+
+  private flush(): void {
+    if (this.held === 0) return
+    // A copy of the part used: the scratch buffer is reused for the next piece.
+    this.pieces.push(Buffer.from(this.scratch!.subarray(0, this.used)))
+    this.used = 0
+    this.held = 0
+  }
+}
+
+/** The `k`th string's bytes, without a copy. */
+export const bytesAt = ({ at, pieces }: Pieces, k: number): Buffer => pieces[at[k * 3]!]!.subarray(at[k * 3 + 1], at[k * 3 + 2])
+
+/** The `k`th string's length in bytes. */
+export const byteLengthAt = ({ at }: Pieces, k: number): number => at[k * 3 + 2]! - at[k * 3 + 1]!
+
+/** Copies the `k`th string's bytes into `target` at `offset`; the number of bytes copied. */
+export const copyAt = ({ at, pieces }: Pieces, k: number, target: Uint8Array, offset: number): number =>
+  pieces[at[k * 3]!]!.copy(target, offset, at[k * 3 + 1], at[k * 3 + 2])
