@@ -1,6 +1,6 @@
 /**
  * A window's plan (internal/bulkPlan.ts), read once, a piece at a time, keeping only each update's
- * body, as a law: every update of the window has exactly one place in it (a job's contact, or a
+ * action (its contact is the pack's, as its job sends it), as a law: every update of the window has exactly one place in it (a job's contact, or a
  * contact sent one by one), a contact's updates are together and in input order, and a job's
  * contact carries the fold of its updates in that order; so each event still gets one outcome, and
  * a contact's final state is the one its events give in their own order. And once its jobs ended
@@ -14,6 +14,8 @@ import type { Prepared } from "../src/Delivery/Prepare.js"
 import type { Ended, Verdict } from "../src/internal/bulkJob.js"
 import { indices, planWindow } from "../src/internal/bulkPlan.js"
 import { fromJobs } from "../src/internal/bulkSettle.js"
+import { TextPiecesBuilder } from "../src/internal/textPieces.js"
+import { contactEntry } from "../src/Mailjet/MailjetShapes.js"
 
 type Send = Extract<Prepared, { _tag: "Send" }>
 
@@ -21,7 +23,9 @@ const EMAILS = ["a@x.io", "b@x.io", "c@x.io", "d@x.io", "e@x.io"] as const
 const Update = Schema.Struct({
   email: Schema.Literal(...EMAILS),
   action: Schema.Literal("addforce", "addnoforce", "unsub", "remove"),
-  p: Schema.optional(Schema.Literal("a", "b")),
+  p: Schema.optional(Schema.Union(Schema.Literal("a", "b"), Schema.String, Schema.Finite, Schema.Boolean, Schema.Null)),
+  q: Schema.optional(Schema.Union(Schema.String, Schema.Null)),
+  name: Schema.optional(Schema.String),
   /** One sent one by one: a replay, an erasure. */
   alone: Schema.Literal("no", "no", "no", "replay", "erase")
 })
@@ -36,12 +40,32 @@ const sendOf = (u: typeof Update.Type, line: number): Send => ({
   mapped: "E",
   email: u.email,
   action: u.action,
-  body: { Email: u.email, Action: u.action, ...(u.p === undefined ? {} : { Properties: { p: u.p } }) },
+  body: {
+    Email: u.email,
+    ...(u.name === undefined ? {} : { Name: u.name }),
+    Action: u.action,
+    ...(u.p === undefined && u.q === undefined ? {} : { Properties: { ...(u.p === undefined ? {} : { p: u.p }), ...(u.q === undefined ? {} : { q: u.q }) } })
+  },
   partial: undefined,
   explicit: false,
   eventAt: undefined,
   ...(u.alone === "replay" ? { replay: "event" as const } : u.alone === "erase" ? { erase: true as const } : {})
 })
+
+/** The updates' contacts as a window's pack holds them (small pieces, so contacts span several), and who each is. */
+const contactsOf = (sends: ReadonlyArray<Send>) => {
+  const b = new TextPiecesBuilder(64)
+  const seen = new Map<string, number>()
+  const firsts = sends.map((s, k) => {
+    b.add(contactEntry(s.body))
+    if (!seen.has(s.email)) seen.set(s.email, k)
+    return seen.get(s.email)!
+  })
+  return { entries: b.finish(), firsts: Int32Array.from(firsts) }
+}
+
+/** A job's contacts, as it posts them. */
+const posted = (contacts: Uint8Array | undefined): ReadonlyArray<unknown> => JSON.parse(Buffer.from(contacts!).toString("utf8"))
 
 describe("BulkPlan", () => {
   it.prop(
@@ -61,7 +85,7 @@ describe("BulkPlan", () => {
           yield s
         }
       }
-      const plan = planWindow(once(), bulkSize, (e) => erased.includes(e as typeof EMAILS[number]))
+      const plan = planWindow(once(), contactsOf(sends), bulkSize, (e) => erased.includes(e as typeof EMAILS[number]))
       expect(read).toBe(sends.length)
       expect(plan.size).toBe(sends.length)
       const seen = new Array<number>(sends.length).fill(0)
@@ -83,6 +107,8 @@ describe("BulkPlan", () => {
         expect(erased.includes(email as typeof EMAILS[number]) || places.some((i) => sends[i]!.replay !== undefined || sends[i]!.erase === true)).toBe(true)
       }
       for (const b of plan.batches) {
+        const contacts = posted(b.contacts)
+        expect(contacts.length).toBe(b.groups.length)
         expect(b.groups.length).toBeGreaterThan(0)
         expect(b.groups.length).toBeLessThanOrEqual(bulkSize)
         b.groups.forEach((g, c) => {
@@ -90,7 +116,8 @@ describe("BulkPlan", () => {
           expect(indices(g).some((i) => sends[i]!.replay !== undefined || sends[i]!.erase === true)).toBe(false)
           expect(erased.includes(sends[indices(g)[0]!]!.email as typeof EMAILS[number])).toBe(false)
           const body = foldUpdates(indices(g).map((i) => sends[i]!.body))
-          expect(b.bodies![c]).toStrictEqual(body)
+          const { Action: _, ...contact } = body
+          expect(contacts[c]).toStrictEqual(contact)
           expect(body.Action).toBe(b.action)
         })
       }
@@ -111,7 +138,7 @@ describe("BulkPlan", () => {
         const s = sendOf({ ...u, alone: "no" }, i)
         return demoted[i] === true ? { ...s, demoted: `unsubscribed by the event on line ${i}` } : s
       })
-      const plan = planWindow(sends, bulkSize)
+      const plan = planWindow(sends, contactsOf(sends), bulkSize)
       const verdicts: Array<Ended | Verdict> = plan.batches.map((_, b) => {
         const kind = ends[b % Math.max(1, ends.length)] ?? "ended"
         return kind === "stopped"

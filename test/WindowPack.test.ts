@@ -1,13 +1,17 @@
 /**
- * A bulk window waits packed (WindowPack): its decisions and texts deflated, read back when its
- * jobs are sent and when a result needs its text. Law: what is read back is what was packed, for
- * any text (any UTF-16, lone surrogates included) and any decision (sent, dropped, malformed).
+ * A bulk window waits packed (WindowPack): its decisions and texts deflated, and its updates'
+ * contacts as their jobs send them, read back when its jobs are sent and when a result needs its
+ * text. Law: what is read back is what was packed, for any text (any UTF-16, lone surrogates
+ * included) and any decision (sent, dropped, malformed), and each contact is its update's.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
 import { Consent } from "../src/Consent.js"
 import { type Prepared, prepareLine } from "../src/Delivery/Prepare.js"
-import { WindowPackBuilder } from "../src/Delivery/WindowPack.js"
+import type { WindowPack } from "../src/Delivery/WindowPack.js"
+import { WindowPackBuilder } from "../src/Delivery/WindowPackBuilder.js"
+import { bytesAt } from "../src/internal/textPieces.js"
+import { contactEntry } from "../src/Mailjet/MailjetShapes.js"
 import { Mapping } from "../src/Mapping.js"
 
 const mapping = Mapping.make()
@@ -19,7 +23,8 @@ const text = (units: ReadonlyArray<number>) => String.fromCharCode(...units)
 
 const Line = Schema.Union(
   // An event that is sent: its name and a property carry any text.
-  Schema.Struct({ kind: Schema.Literal("event"), name: Units, consent: Schema.Boolean }),
+  // Of one of a few contacts: a window's contacts often have several events.
+  Schema.Struct({ kind: Schema.Literal("event"), name: Units, consent: Schema.Boolean, contact: Schema.Int.pipe(Schema.between(0, 3)) }),
   // Not mapped (dropped), with its parsed form; once with the units as they are, not escaped
   // (JSON.parse takes a lone surrogate in a string, UTF-8 cannot carry it).
   Schema.Struct({ kind: Schema.Literal("page", "page-unescaped"), path: Units }),
@@ -28,6 +33,18 @@ const Line = Schema.Union(
   Schema.Struct({ kind: Schema.Literal("missing") })
 )
 
+/** Each update's contact as the pack gives it to the jobs, and its contact's first update's place. */
+const contactsOf = (pack: WindowPack) => {
+  const { entries, firsts } = pack.contacts()
+  return Array.from(firsts, (first, k) => [bytesAt(entries, k).toString("utf8"), first] as const)
+}
+
+/** What the jobs must get: each update's contact as contactEntry writes it, and who it is. */
+const expectedContacts = (prepared: ReadonlyArray<Prepared>) => {
+  const sends = prepared.filter((p): p is Extract<Prepared, { _tag: "Send" }> => p._tag === "Send")
+  return sends.map((p) => [contactEntry(p.body), sends.findIndex((q) => q.email === p.email)] as const)
+}
+
 const lineOf = (l: typeof Line.Type, i: number): string | undefined => {
   switch (l.kind) {
     case "event":
@@ -35,7 +52,7 @@ const lineOf = (l: typeof Line.Type, i: number): string | undefined => {
         type: "track",
         event: "Signed Up",
         messageId: `m-${i}`,
-        context: { traits: { email: `c${i}@example.com`, first_name: text(l.name) }, consent: { marketing: l.consent } }
+        context: { traits: { email: `c${l.contact}@example.com`, first_name: text(l.name) }, consent: { marketing: l.consent } }
       })
     case "page":
       return JSON.stringify({ type: "page", properties: { path: text(l.path) } })
@@ -77,6 +94,8 @@ describe("WindowPack", () => {
           expect(pack.text(i)).toBeUndefined()
         }
       })
+      // Each update's contact, as its job sends it, and who it is.
+      expect(contactsOf(pack)).toStrictEqual(expectedContacts(prepared))
       // Read back twice (the jobs' bodies, then the outcomes): the same again.
       expect(pack.decisions()).toStrictEqual(back)
       // Texts read back out of order, across pieces.
@@ -107,6 +126,8 @@ describe("WindowPack", () => {
       expect(pack.packedBytes).toBe(bytes)
       expect(pack.decisions()).toStrictEqual(inMemory.decisions())
       expect(pack.decisions()).toStrictEqual(inMemory.decisions())
+      expect(contactsOf(pack)).toStrictEqual(contactsOf(inMemory))
+      expect(contactsOf(pack)).toStrictEqual(expectedContacts(prepared))
       expect(pack.spilled).toBe(true)
       // A text read back keeps the pack in memory again (a result's text is asked for once its window ended).
       if (textsFirst) for (let i = prepared.length - 1; i >= 0; i--) expect(pack.text(i)).toBe(inMemory.text(i))
@@ -117,6 +138,7 @@ describe("WindowPack", () => {
       expect(pack.decisions()).toStrictEqual(inMemory.decisions())
       for (let i = 0; i < prepared.length; i++) expect(pack.text(i)).toBe(inMemory.text(i))
       expect(pack.unpacked()).toStrictEqual(inMemory.unpacked())
+      expect(contactsOf(pack)).toStrictEqual(contactsOf(inMemory))
     },
     { fastCheck: { numRuns: 200 } }
   )
@@ -142,7 +164,12 @@ describe("WindowPack", () => {
       ))
     const pack = WindowPackBuilder.from(prepared).finish()
     const texts = prepared.reduce((n, p) => n + (p._tag === "Send" ? p.text!.length : 0), 0)
-    expect(pack.packedBytes).toBeLessThan(texts / 5)
+    // The contacts are kept as their jobs send them, not deflated: read once, into a job's body,
+    // and in the pack's file with the rest while the window waits.
+    const { entries } = pack.contacts()
+    const contacts = entries.pieces.reduce((n, b) => n + b.length, entries.at.byteLength)
+    expect(contacts).toBeLessThan(texts)
+    expect(pack.packedBytes - contacts).toBeLessThan(texts / 5)
     expect(pack.text(4999)).toBe((prepared[4999] as Extract<Prepared, { _tag: "Send" }>).text)
   })
 })

@@ -77,6 +77,12 @@ export type Prepared =
   }
 
 /**
+ * An update as a bulk window's pack gives it back (WindowPack `each`): its body is its action alone,
+ * its contact is in the pack as its job sends it. Suppressions and demotions change only the action.
+ */
+export type PackedSend = Omit<Extract<Prepared, { _tag: "Send" }>, "body"> & { readonly body: Pick<ManageContactBody, "Action"> }
+
+/**
  * Decode, consent, map and fit the values to `datatypes`. Pure and synchronous, so it runs in
  * input order, and `--dry-run` shows exactly what would be sent.
  */
@@ -174,7 +180,7 @@ export const prepareLine = (
   )
 
 /** A sent event's result, once its outcome is known. */
-export const resultOf = (p: Extract<Prepared, { _tag: "Send" }>, outcome: Outcome): Result => ({
+export const resultOf = (p: Pick<Extract<Prepared, { _tag: "Send" }>, "line" | "raw" | "text" | "messageId" | "event">, outcome: Outcome): Result => ({
   line: p.line,
   raw: p.raw,
   text: p.text,
@@ -215,11 +221,7 @@ export const onlyProperties = (p: Extract<Prepared, { _tag: "Send" }>, only: Rea
  * contact erased while unsubscribed is suppressed by its tombstone (its address is not kept); the
  * per-event path sends its `addnoforce` as `unsub`, since it is in no list any more (send.ts).
  */
-export const applySuppressions = (
-  p: Extract<Prepared, { _tag: "Send" }>,
-  suppressions: SuppressionSet,
-  tombstones?: TombstoneSet
-): Extract<Prepared, { _tag: "Send" }> => {
+export const applySuppressions = <S extends PackedSend>(p: S, suppressions: SuppressionSet, tombstones?: TombstoneSet): S => {
   const erased = tombstones?.get(p.email)
   // Dropped by send.ts, as older than an erasure of its contact: it changes nothing here either.
   if (erased !== undefined && tombstoneVerdict(erased.at, eventTime(p.timestamp)) !== undefined) return p
@@ -248,7 +250,7 @@ export const applySuppressions = (
 }
 
 /** Standing consent held back by a suppression: not re-subscribed, and the outcome says why. */
-export const demote = (p: Extract<Prepared, { _tag: "Send" }>, reason: string): Extract<Prepared, { _tag: "Send" }> => ({
+export const demote = <S extends PackedSend>(p: S, reason: string): S => ({
   ...p,
   action: "addnoforce",
   body: { ...p.body, Action: "addnoforce" },

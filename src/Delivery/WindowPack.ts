@@ -18,9 +18,22 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as V8 from "node:v8"
 import * as Zlib from "node:zlib"
-import type { Prepared } from "./Prepare.js"
+import type { WindowContacts } from "../internal/bulkPlan.js"
+import { bytesAt, type Pieces as Texts } from "../internal/textPieces.js"
+import type { ManageContactBody } from "../Mailjet/MailjetShapes.js"
+import type { Action } from "../Preset/Preset.js"
+import type { PackedSend, Prepared } from "./Prepare.js"
 
-const deflate = (b: Buffer) => Zlib.deflateRawSync(b, { level: 1 })
+export const deflate = (b: Buffer) => Zlib.deflateRawSync(b, { level: 1 })
+
+/** A decision as a pack gives it back: an update's body is its action alone (its contact is the pack's). */
+export type Packed = Extract<Prepared, { _tag: "Done" }> | PackedSend
+
+/** An update's body again, from its contact as packed (contactEntry) and its action, in requestBody's order. */
+const bodyOf = (contact: Buffer, Action: Action): ManageContactBody => {
+  const { Email, Name, Properties } = JSON.parse(contact.toString("utf8")) as Omit<ManageContactBody, "Action">
+  return { Email, ...(Name === undefined ? {} : { Name }), Action, ...(Properties === undefined ? {} : { Properties }) }
+}
 
 /** How a window is cut into pieces, each deflated on its own. */
 export interface Pieces {
@@ -30,11 +43,13 @@ export interface Pieces {
   readonly decisions: number
 }
 /** 512 decisions are about 200 KB of V8's serialization for the Default preset's. */
-const PIECES: Pieces = { text: 256 * 1024, decisions: 512 }
+export const PIECES: Pieces = { text: 256 * 1024, decisions: 512 }
 
 /** What a pack holds: each piece's decisions and texts, deflated, and where each event's text is. */
 interface Buffers {
   readonly decided: ReadonlyArray<Buffer>
+  /** Each update's contact as its job sends it (contactEntry), by its place among the updates. */
+  readonly contacts: Texts
   readonly texts: ReadonlyArray<Buffer>
   /** For each event, its text's piece (-1 for none), and where the text starts and ends in it. */
   readonly at: Int32Array
@@ -44,6 +59,8 @@ interface Buffers {
 interface Spilled {
   readonly fd: number
   readonly decided: ReadonlyArray<number>
+  readonly contacts: ReadonlyArray<number>
+  readonly contactsAt: number
   readonly texts: ReadonlyArray<number>
   readonly at: number
 }
@@ -59,28 +76,38 @@ const readAll = (fd: number, into: Uint8Array, position: number) => {
 }
 
 /** The decisions' pieces come first in the file: read alone when the window is sent and once its jobs end. */
-const readDecided = (s: Spilled): Array<Buffer> => {
-  let position = 0
-  return s.decided.map((length) => {
+const readDecided = (s: Spilled): Array<Buffer> => readPieces(s.fd, s.decided, 0)
+
+const sum = (lengths: ReadonlyArray<number>) => lengths.reduce((n, length) => n + length, 0)
+
+const readPieces = (fd: number, lengths: ReadonlyArray<number>, position: number): Array<Buffer> =>
+  lengths.map((length) => {
     const b = Buffer.allocUnsafeSlow(length)
-    readAll(s.fd, b, position)
+    readAll(fd, b, position)
     position += length
     return b
   })
+
+const readInts = (fd: number, bytes: number, position: number): Int32Array => {
+  const ints = new Int32Array(bytes / 4)
+  readAll(fd, new Uint8Array(ints.buffer), position)
+  return ints
+}
+
+/** The contacts come after the decisions: read alone when the window's jobs are planned. */
+const readContacts = (s: Spilled): Texts => {
+  const position = sum(s.decided)
+  return { pieces: readPieces(s.fd, s.contacts, position), at: readInts(s.fd, s.contactsAt, position + sum(s.contacts)) }
 }
 
 const readBack = (s: Spilled): Buffers => {
-  const decided = readDecided(s)
-  let position = s.decided.reduce((n, length) => n + length, 0)
-  const texts = s.texts.map((length) => {
-    const b = Buffer.allocUnsafeSlow(length)
-    readAll(s.fd, b, position)
-    position += length
-    return b
-  })
-  const at = new Int32Array(s.at / 4)
-  readAll(s.fd, new Uint8Array(at.buffer), position)
-  return { decided, texts, at }
+  const position = sum(s.decided) + sum(s.contacts) + s.contactsAt
+  return {
+    decided: readDecided(s),
+    contacts: readContacts(s),
+    texts: readPieces(s.fd, s.texts, position),
+    at: readInts(s.fd, s.at, position + sum(s.texts))
+  }
 }
 
 export class WindowPack {
@@ -89,25 +116,30 @@ export class WindowPack {
   #inflated: Buffer | undefined
   #held: Buffers | undefined
   #spilled: Spilled | undefined
+  /** Kept in memory when spilled: four bytes an update. */
+  readonly #firsts: Int32Array
   /** Made by WindowPackBuilder. */
   constructor(
     readonly size: number,
     private readonly decisionsPiece: number,
     /** The decisions without their texts and parsed events, in V8's own serialization (exact, unlike JSON). */
     decided: ReadonlyArray<Buffer>,
+    { entries: contacts, firsts }: WindowContacts,
     texts: ReadonlyArray<Buffer>,
     at: Int32Array,
     /** Texts that UTF-8 cannot carry (a lone surrogate), as they are. */
     private readonly odd: ReadonlyMap<number, string>
   ) {
-    this.#held = { decided, texts, at }
+    this.#held = { decided, contacts, texts, at }
+    this.#firsts = firsts
   }
 
   /** What the pack holds, in bytes. */
   get packedBytes(): number {
-    const { at, decided, texts } = this.#held ?? readBack(this.#spilled!)
-    let n = at.byteLength
+    const { at, contacts, decided, texts } = this.#held ?? readBack(this.#spilled!)
+    let n = at.byteLength + contacts.at.byteLength
     for (const b of decided) n += b.length
+    for (const b of contacts.pieces) n += b.length
     for (const b of texts) n += b.length
     return n
   }
@@ -132,11 +164,15 @@ export class WindowPack {
         position += b.length
         return b.length
       }
+      const ints = (a: Int32Array) => write(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
+      // In the order the readers above expect.
       this.#spilled = {
         fd,
         decided: held.decided.map(write),
+        contacts: held.contacts.pieces.map(write),
+        contactsAt: ints(held.contacts.at),
         texts: held.texts.map(write),
-        at: write(new Uint8Array(held.at.buffer, held.at.byteOffset, held.at.byteLength))
+        at: ints(held.at)
       }
       this.#held = undefined
       return true
@@ -160,21 +196,28 @@ export class WindowPack {
     Fs.closeSync(spilled.fd)
   }
 
+  /** The updates' contacts as their jobs send them, and who they are, by each update's place among the window's updates. */
+  contacts(): WindowContacts {
+    return { entries: this.#held?.contacts ?? readContacts(this.#spilled!), firsts: this.#firsts }
+  }
+
   /** The decisions in order, read a piece at a time: texts and parsed events left out (see `text`). */
-  *each(): Generator<Prepared> {
+  *each(): Generator<Packed> {
     let i = 0
     for (const piece of this.#held?.decided ?? readDecided(this.#spilled!)) {
       const d = new V8.DefaultDeserializer(Zlib.inflateRawSync(piece))
       d.readHeader()
-      for (let k = 0; k < this.decisionsPiece && i < this.size; k++, i++) yield d.readValue() as Prepared
+      for (let k = 0; k < this.decisionsPiece && i < this.size; k++, i++) yield d.readValue() as Packed
     }
   }
 
-  /** The decisions, read back whole. Not kept. */
+  /** The decisions, read back whole, each update's body made again from its contact. Not kept. */
   decisions(): Array<Prepared> {
+    const { entries } = this.contacts()
     const out: Array<Prepared> = new Array(this.size)
     let i = 0
-    for (const p of this.each()) out[i++] = p
+    let k = 0
+    for (const p of this.each()) out[i++] = p._tag === "Done" ? p : { ...p, body: bodyOf(bytesAt(entries, k++), p.body.Action) }
     return out
   }
 
@@ -197,99 +240,5 @@ export class WindowPack {
       this.#piece = piece
     }
     return this.#inflated!.toString("utf8", at[i * 3 + 1], at[i * 3 + 2])
-  }
-}
-
-/** Packs a window as its events are gathered. */
-export class WindowPackBuilder {
-  constructor(private readonly pieces: Pieces = PIECES) {}
-
-  /** Decisions gathered unpacked (a gathering that showed the backlog), packed at once. */
-  static from(prepared: ReadonlyArray<Prepared>, pieces?: Pieces): WindowPackBuilder {
-    const builder = new WindowPackBuilder(pieces)
-    for (const p of prepared) builder.add(p)
-    return builder
-  }
-  size = 0
-  /** How many of the events are to be sent, and to which contacts. */
-  sends = 0
-  readonly emails = new Set<string>()
-  private readonly decided: Array<Buffer> = []
-  private serializer: V8.Serializer | undefined
-  private pending = 0
-  private readonly texts: Array<Buffer> = []
-  private scratch: Buffer | undefined
-  private used = 0
-  private readonly at: Array<number> = []
-  private readonly odd = new Map<number, string>()
-
-  add(p: Prepared): void {
-    const i = this.size++
-    let text: string | undefined
-    let slim: Prepared = p
-    if (p._tag === "Send") {
-      this.sends++
-      this.emails.add(p.email)
-      text = p.text
-      slim = { ...p, raw: undefined, text: undefined }
-    } else {
-      // A result keeps its text when its parsed form cannot be read again from it (not JSON).
-      const r = p.result
-      if (r.text !== undefined && typeof r.raw === "object" && r.raw !== null) {
-        text = r.text
-        slim = { ...p, result: { ...r, raw: undefined, text: undefined } }
-      }
-    }
-    if (this.serializer === undefined) {
-      this.serializer = new V8.DefaultSerializer()
-      this.serializer.writeHeader()
-    }
-    this.serializer.writeValue(slim)
-    if (++this.pending === this.pieces.decisions) this.flushDecisions()
-    this.addText(i, text)
-  }
-
-  finish(): WindowPack {
-    this.flushDecisions()
-    this.flushText()
-    this.scratch = undefined
-    const at = Int32Array.from(this.at)
-    // A stream's fiber keeps its last gathering, this builder with it, until the next one.
-    this.at.length = 0
-    return new WindowPack(this.size, this.pieces.decisions, this.decided, this.texts, at, this.odd)
-  }
-
-  private addText(i: number, text: string | undefined): void {
-    if (text === undefined) return void this.at.push(-1, 0, 0)
-    if (!(text as unknown as { isWellFormed(): boolean }).isWellFormed()) {
-      this.odd.set(i, text)
-      return void this.at.push(-1, 0, 0)
-    }
-    // At most three bytes of UTF-8 a UTF-16 unit.
-    const most = text.length * 3
-    if (most > this.pieces.text) {
-      this.flushText()
-      this.at.push(this.texts.length, 0, Buffer.byteLength(text))
-      this.texts.push(deflate(Buffer.from(text, "utf8")))
-      return
-    }
-    if (this.used + most > this.pieces.text) this.flushText()
-    this.scratch ??= Buffer.allocUnsafe(this.pieces.text)
-    const start = this.used
-    this.used += this.scratch.write(text, start, "utf8")
-    this.at.push(this.texts.length, start, this.used)
-  }
-
-  private flushText(): void {
-    if (this.used === 0) return
-    this.texts.push(deflate(this.scratch!.subarray(0, this.used)))
-    this.used = 0
-  }
-
-  private flushDecisions(): void {
-    if (this.serializer === undefined) return
-    this.decided.push(deflate(this.serializer.releaseBuffer()))
-    this.serializer = undefined
-    this.pending = 0
   }
 }

@@ -18,7 +18,7 @@ import {
   type Unauthorized
 } from "./MailjetError.js"
 import { excerpt, parseJson, readErrorFile } from "./ErrorBody.js"
-import { allPages, makeTransport } from "./MailjetHttp.js"
+import { allPages, bulkBody, makeTransport } from "./MailjetHttp.js"
 import {
   type BulkJob,
   BulkJobItem,
@@ -76,9 +76,10 @@ export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<M
     done: (answer: ManagedContact | Effect.Effect<ManagedContact, ManageContactError>) => void
   ) => { readonly cancel: () => void }
   /** Starts a bulk job on the configured list: its JobID. */
+  /** `contacts` as objects, or as their JSON array already written (UTF-8, each as `contactEntry` writes it). */
   readonly manageManyContacts: (
     action: Action,
-    contacts: ReadonlyArray<Omit<ManageContactBody, "Action">>
+    contacts: ReadonlyArray<Omit<ManageContactBody, "Action">> | Uint8Array
   ) => Effect.Effect<number, Unauthorized | ListNotFound | BulkRefused | Transient>
   /** One poll of a bulk job. */
   readonly bulkJob: (jobId: number) => Effect.Effect<BulkJob, Unauthorized | Transient>
@@ -178,8 +179,8 @@ const make = (connections: number | undefined) => Effect.gen(function*() {
 
   const manyPath = `/contactslist/${listId}/managemanycontacts`
   const decodeJobId = decodeOk(envelope(Schema.Struct({ JobID: Schema.Number })))
-  const manageManyContacts = (action: Action, contacts: ReadonlyArray<Omit<ManageContactBody, "Action">>) =>
-    send<number, ListNotFound | BulkRefused | Unauthorized | Transient>(request("POST", manyPath, { Action: action, Contacts: contacts }), {
+  const manageManyContacts = (action: Action, contacts: ReadonlyArray<Omit<ManageContactBody, "Action">> | Uint8Array) =>
+    send<number, ListNotFound | BulkRefused | Unauthorized | Transient>(request("POST", manyPath, contacts instanceof Uint8Array ? bulkBody(action, contacts) : { Action: action, Contacts: contacts }), {
       ok: (res) =>
         Effect.flatMap(decodeJobId(res), (env) =>
           env.Data[0] === undefined ? Effect.fail(unavailable("a bulk call answered without a JobID")) : Effect.succeed(env.Data[0].JobID)),

@@ -26,6 +26,10 @@ const serverError = (res: Reply): string => {
   return body._tag === "Some" ? `HTTP ${res.status}, ErrorIdentifier ${body.value.ErrorIdentifier}` : `HTTP ${res.status}`
 }
 
+/** A `managemanycontacts` body around its Contacts array, already written as JSON (UTF-8). */
+export const bulkBody = (action: string, contacts: Uint8Array): Uint8Array =>
+  Buffer.concat([Buffer.from(`{"Action":${JSON.stringify(action)},"Contacts":`), contacts, Buffer.from("}")])
+
 /** One HTTP exchange, its body read whole: every Mailjet reply is small. */
 export interface Reply {
   readonly status: number
@@ -190,10 +194,11 @@ export const makeTransport = (config: MailjetSettings, connections?: number) => 
 
   const unavailable = (detail: string) => new MailjetUnavailable({ detail })
 
+  /** `body` as JSON, or bytes already written (bulkBody). */
   const request = (method: "GET" | "POST" | "PUT", path: string, body?: unknown) => {
     const options: Dispatcher.DispatchOptions = body === undefined
       ? { method, path: basePath + path, headers }
-      : { method, path: basePath + path, headers: jsonHeaders, body: JSON.stringify(body) }
+      : { method, path: basePath + path, headers: jsonHeaders, body: body instanceof Uint8Array ? body : JSON.stringify(body) }
     return exchange(pool, options, timeoutMs, timedOut, root.origin)
   }
   /** `request` with a callback (exchangeNow). */

@@ -15,6 +15,17 @@ export interface ManageContactBody {
   readonly Properties?: Readonly<Record<string, string | number | boolean | null>>
 }
 
+/**
+ * One contact of a `managemanycontacts` body, as JSON: the update without its `Action` (the job's),
+ * written as `JSON.stringify` would write it, key order included.
+ */
+export const contactEntry = (body: ManageContactBody): string => {
+  let json = `{"Email":${JSON.stringify(body.Email)}`
+  if (body.Name !== undefined) json += `,"Name":${JSON.stringify(body.Name)}`
+  if (body.Properties !== undefined) json += `,"Properties":${JSON.stringify(body.Properties)}`
+  return json + "}"
+}
+
 /** What Mailjet holds for one contact: what a replay must not undo (see ReplayGuard). */
 export interface ContactState {
   /** Mailjet knows the contact at all (in any list, or none). */

@@ -20,7 +20,6 @@ import type { BulkRejection } from "../Mailjet/MailjetClient.js"
 import { CallStopped, type Lane, type MailjetGateway, transientRetries } from "../Mailjet/MailjetGateway.js"
 import type { Action } from "../Preset/Preset.js"
 import type { Batch } from "./bulkPlan.js"
-import type { Send } from "./send.js"
 
 /** The first job's first poll; later ones wait about as long as the last job took. Polls slow down to MAX_POLL. */
 const FIRST_POLL = Duration.seconds(1)
@@ -111,15 +110,13 @@ export const makeJobs = (ctx: JobContext) => {
   /** The last job's time measured between a miss and its end (0 before any). */
   let measured = 0
 
-  const post = (action: Action, contacts: ReadonlyArray<Send["body"]>) => {
-    const body = contacts.map(({ Action: _, ...rest }) => rest)
-    return gateway.retrying(lane, client.manageManyContacts(action, body)).pipe(
+  const post = (action: Action, contacts: Uint8Array) =>
+    gateway.retrying(lane, client.manageManyContacts(action, contacts)).pipe(
       Effect.catchTags({
         BulkRefused: (e) => new JobFallback({ reason: `the bulk call failed (${e.message})` }),
         RetriesExhausted: (e) => new JobFallback({ reason: `the bulk call failed (${e.message})` })
       })
     )
-  }
 
   // The first poll waits for the job's expected end up to a quarter of its deadline, not MAX_POLL:
   // capped at 10 s, a 30 s job took five polls (10, 12.5, 16, 22 and 30 s), and with the hundred
@@ -222,8 +219,8 @@ export const makeJobs = (ctx: JobContext) => {
     function*(batch: Batch, emails: () => ReadonlyArray<string>, onPosted: () => void) {
       // Sent (or not, then its contacts go one by one from the window's pack): while the job
       // runs, its contacts are only their places in the window.
-      const id = yield* Effect.ensuring(post(batch.action, batch.bodies!), Effect.sync(() => {
-        batch.bodies = undefined
+      const id = yield* Effect.ensuring(post(batch.action, batch.contacts!), Effect.sync(() => {
+        batch.contacts = undefined
         onPosted()
       }))
       yield* Effect.logDebug("bulk job started").pipe(Effect.annotateLogs({ job: id, contacts: batch.groups.length, action: batch.action }))

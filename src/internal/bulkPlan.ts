@@ -7,20 +7,23 @@
  * other inside a window.
  */
 import { foldUpdates } from "../Delivery/Fold.js"
+import { contactEntry } from "../Mailjet/MailjetShapes.js"
 import type { Action } from "../Preset/Preset.js"
-import type { Send } from "./send.js"
+import type { PackedSend } from "../Delivery/Prepare.js"
+import { byteLengthAt, bytesAt, copyAt, type Pieces } from "./textPieces.js"
 
 /** One contact's events in a window: their places in it (one place needs no array). */
 export type Group = number | Array<number>
 export const indices = (g: Group): ReadonlyArray<number> => typeof g === "number" ? [g] : g
 
 /**
- * One job of a window: its contacts' bodies until they are sent, then their places alone (their
- * emails are read back from the window's pack if ever needed: bulkSettle).
+ * One job of a window: its contacts as the JSON array it sends until it is sent, then their places
+ * alone (their emails are read back from the window's pack if ever needed: bulkSettle).
  */
 export interface Batch {
   readonly action: Action
-  bodies: ReadonlyArray<Send["body"]> | undefined
+  /** `[contact,…]`, UTF-8: each contact as contactEntry writes it. */
+  contacts: Uint8Array | undefined
   /** Each contact's events: their places in the window. */
   readonly groups: ReadonlyArray<Group>
 }
@@ -32,6 +35,55 @@ export interface Plan {
   readonly single: ReadonlyArray<readonly [Group, undefined]>
 }
 
+const COMMA = 0x2c
+/** The preset's own strings: a window's actions read back from its pack are each a string of their own. */
+const ACTIONS: Readonly<Record<Action, Action>> = { addforce: "addforce", addnoforce: "addnoforce", unsub: "unsub", remove: "remove" }
+
+/** A job's Contacts array, written as its contacts are planned: outside the heap, grown by doubling. */
+class ContactsJson {
+  private bytes = Buffer.allocUnsafe(64 * 1024)
+  private used = 1
+  readonly groups: Array<Group> = []
+  constructor() {
+    this.bytes[0] = 0x5b // [
+  }
+  private room(n: number) {
+    if (this.used + n + 2 <= this.bytes.length) return
+    let size = this.bytes.length * 2
+    while (this.used + n + 2 > size) size *= 2
+    const grown = Buffer.allocUnsafe(size)
+    this.bytes.copy(grown, 0, 0, this.used)
+    this.bytes = grown
+  }
+  private comma() {
+    if (this.groups.length > 0) this.bytes[this.used++] = COMMA
+  }
+  /** The `k`th update's contact, as packed. */
+  copy(g: Group, contacts: Pieces, k: number) {
+    this.room(byteLengthAt(contacts, k))
+    this.comma()
+    this.used += copyAt(contacts, k, this.bytes, this.used)
+    this.groups.push(g)
+  }
+  /** A contact whose updates were folded into one. */
+  write(g: Group, json: string) {
+    this.room(Buffer.byteLength(json))
+    this.comma()
+    this.used += this.bytes.write(json, this.used, "utf8")
+    this.groups.push(g)
+  }
+  finish(action: Action): Batch {
+    this.bytes[this.used++] = 0x5d // ]
+    return { action, contacts: this.bytes.subarray(0, this.used), groups: this.groups }
+  }
+}
+
+/** A window's updates' contacts as their jobs send them, and who each is: its first update's place. */
+export interface WindowContacts {
+  readonly entries: Pieces
+  readonly firsts: Int32Array
+}
+
 /**
  * A window's contacts, each folded into one update, in jobs of at most `bulkSize` per action.
  * `erased` tells a contact erased before the window (a tombstone): its events are measured against
@@ -39,43 +91,59 @@ export interface Plan {
  * sent in a job. Events before the erasure go before it, each in its turn, so the erasure still
  * comes last of them; after it, an older event is dropped and a newer one re-creates the contact.
  *
- * `sends` is read once, in order, and only each update's body is kept (a window's updates whole
- * were most of its peak while its jobs were posted): a contact sent one by one is read again.
+ * `sends` is read once, in order, and only each update's action is kept: `contacts` tells each
+ * update's contact (as the window was gathered) and holds it as its job sends it, so a contact of
+ * one update is copied from there into its job's body; one of several is read from there and
+ * folded. A contact sent one by one is read again.
  */
-export const planWindow = (sends: Iterable<Send>, bulkSize: number, erased: (email: string) => boolean = () => false): Plan => {
-  const byContact = new Map<string, Group>()
-  const bodies: Array<Send["body"]> = []
-  const alone = new Set<string>()
+export const planWindow = (
+  sends: Iterable<PackedSend>,
+  contacts: WindowContacts,
+  bulkSize: number,
+  erased: (email: string) => boolean = () => false
+): Plan => {
+  const { entries, firsts } = contacts
+  // By each contact's first update's place; the actions as the preset's own strings.
+  const groups: Array<Group> = []
+  const actions: Array<Action> = []
+  const alone = new Set<number>()
   for (const s of sends) {
-    const i = bodies.length
-    bodies.push(s.body)
+    const i = actions.length
+    // Resubscribing may have changed the action (Prepare's demote), never the contact.
+    actions.push(ACTIONS[s.body.Action])
+    const first = firsts[i]!
     // Replays are guarded per event (ReplayGuard reads Mailjet first), erasures are one call at a
     // time in order with the contact's other events: their contacts go one by one.
-    if (s.replay !== undefined || s.erase === true) alone.add(s.email)
-    const g = byContact.get(s.email)
-    if (g === undefined) byContact.set(s.email, i)
-    else if (typeof g === "number") byContact.set(s.email, [g, i])
+    if (s.replay !== undefined || s.erase === true || (first === i && erased(s.email))) alone.add(first)
+    const g = groups[first]
+    if (g === undefined) groups[first] = i
+    else if (typeof g === "number") groups[first] = [g, i]
     else g.push(i)
   }
   const single: Array<readonly [Group, undefined]> = []
-  const jobs = new Map<Action, { readonly bodies: Array<Send["body"]>; readonly groups: Array<Group> }>()
-  for (const [email, g] of byContact) {
-    if (alone.has(email) || erased(email)) {
+  const open = new Map<Action, ContactsJson>()
+  const batches: Array<Batch> = []
+  for (let first = 0; first < actions.length; first++) {
+    const g = groups[first]
+    if (g === undefined || firsts[first] !== first) continue
+    if (alone.has(first)) {
       single.push([g, undefined])
       continue
     }
-    const body = typeof g === "number" ? bodies[g]! : foldUpdates(g.map((i) => bodies[i]!))
-    let job = jobs.get(body.Action)
-    if (job === undefined) jobs.set(body.Action, job = { bodies: [], groups: [] })
-    job.bodies.push(body)
-    job.groups.push(g)
-  }
-  const batches: Array<Batch> = []
-  for (const [action, { bodies, groups }] of jobs) {
-    for (let i = 0; i < bodies.length; i += bulkSize) {
-      const part = bodies.slice(i, i + bulkSize)
-      batches.push({ action, bodies: part, groups: groups.slice(i, i + bulkSize) })
+    // One update: copied as packed. Several: read back, folded and written again.
+    const folded = typeof g === "number"
+      ? undefined
+      : foldUpdates(g.map((i) => ({ ...JSON.parse(bytesAt(entries, i).toString("utf8")), Action: actions[i]! })))
+    const action = folded === undefined ? actions[g as number]! : folded.Action
+    let job = open.get(action)
+    if (job === undefined) open.set(action, job = new ContactsJson())
+    if (folded === undefined) job.copy(g, entries, g as number)
+    else job.write(g, contactEntry(folded))
+    if (job.groups.length === bulkSize) {
+      batches.push(job.finish(action))
+      open.delete(action)
     }
   }
-  return { size: bodies.length, batches, single }
+  for (const [action, job] of open) batches.push(job.finish(action))
+  return { size: actions.length, batches, single }
 }

@@ -8,14 +8,15 @@ import * as Effect from "effect/Effect"
 import type { Outcome } from "../Domain/Outcome.js"
 import type { Action } from "../Preset/Preset.js"
 import { type Ended, type JobContext, makeJobs, type Verdict } from "./bulkJob.js"
-import { type Group, indices, type Plan, planWindow } from "./bulkPlan.js"
+import { type Group, indices, type Plan, planWindow, type WindowContacts } from "./bulkPlan.js"
 import { stopOnFatal } from "./results.js"
+import type { PackedSend } from "../Delivery/Prepare.js"
 import type { makeSend, Send } from "./send.js"
 
 /** The outcome of the window's `k`th update (`p`, read again from its pack), once its jobs ended. */
-export type OutcomeOf = (p: Send, k: number) => Outcome
+export type OutcomeOf = (p: PackedSend, k: number) => Outcome
 
-const delivered = (p: Send, job: number): Outcome => ({
+const delivered = (p: PackedSend, job: number): Outcome => ({
   outcome: "delivered",
   action: p.body.Action,
   status: 201,
@@ -81,15 +82,16 @@ export const makeBulk = (ctx: JobContext & {
         }), { discard: true }), { concurrency: config.concurrency, discard: true })
 
   /**
-   * The outcome of each of the window's events to send, by its place. `sends` is read once for
-   * the jobs' bodies: while the jobs run, a contact is its email and its events' places.
+   * The outcome of each of the window's events to send, by its place. `sends` is read once, and
+   * `contacts` (the pack's) make the jobs' bodies: while the jobs run, a contact is its email and
+   * its events' places.
    * `again` gives the same updates back, whole, for a fence, a contact sent one by one, a job not
    * read to its end or refused contacts (seldom).
    * `posted` is called once every job's POST is done (or failed): from then on the window holds no
    * update's body.
    */
-  const window = (sends: Iterable<Send>, again: () => ReadonlyArray<Send>, posted: () => void = () => {}): Effect.Effect<OutcomeOf> =>
-    settle(planWindow(sends, config.bulkSize, ctx.erased), again, posted)
+  const window = (sends: Iterable<PackedSend>, contacts: WindowContacts, again: () => ReadonlyArray<Send>, posted: () => void = () => {}): Effect.Effect<OutcomeOf> =>
+    settle(planWindow(sends, contacts, config.bulkSize, ctx.erased), again, posted)
 
   // Planned before the span: the span's generator holds its arguments, and `sends` must go.
   const settle = Effect.fn("Delivery.window")(function*(plan: Plan, again: () => ReadonlyArray<Send>, posted: () => void) {
@@ -165,7 +167,7 @@ export const makeBulk = (ctx: JobContext & {
       yield* Effect.logWarning(`bulk: ${fallback.length} contacts sent one by one: ${[...new Set(fallback.map(([, r]) => r))].slice(0, 3).join("; ")}`)
     }
     yield* oneByOne(later, fallback, out)
-    return (_: Send, k: number): Outcome => out[k]!
+    return (_: PackedSend, k: number): Outcome => out[k]!
   })
 
   return { window }

@@ -33,6 +33,7 @@ import {
   type Item,
   numbered,
   onlyProperties,
+  type PackedSend,
   type Prepared,
   prepare,
   prepareLine,
@@ -117,7 +118,7 @@ export const makeEngine: Effect.Effect<
   const watch = watchInBackground({ gateway, config, fences, scope })
   // A host that provides none (an embedding, for now `serve`) keeps this process's erasures only.
   const tombstones = Option.getOrElse(yield* Effect.serviceOption(Tombstones), () => Tombstones.of(makeTombstones(randomSecret())))
-  const resubscribe = consent.resubscribe === "explicit" ? (p: Send) => applySuppressions(p, suppressions, tombstones) : (p: Send) => p
+  const resubscribe = <S extends PackedSend>(p: S): S => consent.resubscribe === "explicit" ? applySuppressions(p, suppressions, tombstones) : p
   const send = makeSend(gateway, config, tombstones, suppressions)
 
   /** An item as far as it can be decided without Mailjet, in input order; suppressions are the caller's. */

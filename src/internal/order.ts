@@ -59,7 +59,7 @@ export interface Order {
   /** `release`, done now. */
   readonly releaseNow: (ticket: Ticket) => void
   /** The next place in the lines of all these contacts (distinct); taken in input order. */
-  readonly takeWindow: (emails: ReadonlySet<string>) => WindowTicket
+  readonly takeWindow: (emails: ReadonlySet<string> | ReadonlyMap<string, unknown>) => WindowTicket
   /** Waits for the earlier events and windows of the window's contacts to end. */
   readonly windowTurn: (ticket: WindowTicket) => Effect.Effect<void>
   /** The window ended: its contacts' next events may go. */
@@ -116,7 +116,7 @@ export const makeOrder = (patience: Duration.Duration, hash: EmailHash = emailHa
     takeWindow: (emails) => {
       const turns = new Set<Deferred.Deferred<void>>()
       const contacts = new ContactSet(emails.size)
-      for (const email of emails) {
+      for (const email of emails.keys()) {
         const h = hash(email)
         const previous = tails.get(email)
         if (previous !== undefined) {

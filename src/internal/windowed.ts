@@ -17,9 +17,10 @@ import * as Stream from "effect/Stream"
 import type { Outcome, Result } from "../Domain/Outcome.js"
 import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
 import { orderedConcurrently } from "../Delivery/Lanes.js"
-import { demote, type Item, type Prepared, resultOf } from "../Delivery/Prepare.js"
+import { demote, type Item, type PackedSend, type Prepared, resultOf } from "../Delivery/Prepare.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
-import { type WindowPack, WindowPackBuilder } from "../Delivery/WindowPack.js"
+import type { WindowPack } from "../Delivery/WindowPack.js"
+import { WindowPackBuilder } from "../Delivery/WindowPackBuilder.js"
 import type { OutcomeOf } from "./bulkSettle.js"
 import { HeldReasons, holdItems } from "./heldItems.js"
 import { eventsForHeap, jobsForBudget, type Load, makeGate, SPILLED_EVENT_BYTES } from "./inFlight.js"
@@ -57,12 +58,12 @@ export interface WindowEngine {
   /** An item as far as it can be decided without Mailjet. */
   readonly decide: (item: Item) => Prepared
   /** Suppressions applied, as late as possible. */
-  readonly resubscribe: (p: Send) => Send
+  readonly resubscribe: <S extends PackedSend>(p: S) => S
   /** Done once the list's view of who is unsubscribed is whole (Mailjet/SuppressionSnapshot.ts). */
   readonly whole: Effect.Effect<void>
   /** A run's bulk jobs: the outcome of each of a window's updates, in their order. */
   readonly bulk: (state: RunState) => {
-    readonly window: (sends: Iterable<Send>, again: () => ReadonlyArray<Send>, posted: () => void) => Effect.Effect<OutcomeOf>
+    readonly window: (sends: Iterable<PackedSend>, contacts: ReturnType<WindowPack["contacts"]>, again: () => ReadonlyArray<Send>, posted: () => void) => Effect.Effect<OutcomeOf>
   }
 }
 
@@ -104,7 +105,6 @@ interface Forked<M> {
 const emailsOf = function*(pack: WindowPack) {
   for (const p of pack.each()) if (p._tag === "Send") yield p.email
 }
-
 type One<M> = Extract<Unit<M>, { _tag: "One" }>
 type Lines<M> = ReadonlyArray<readonly [M, Result]>
 type Settled<M> = { readonly out: Lines<M> | Effect.Effect<Lines<M>>; readonly window: Forked<M> | undefined }
@@ -193,7 +193,7 @@ export const windowed = <M, E, R>(
         }
         demoted.seal()
       }
-      const again = (p: Send, k: number, reason = demoted.get(k)) => reason === undefined ? p : demote(p, reason)
+      const again = <S extends PackedSend>(p: S, k: number, reason = demoted.get(k)) => reason === undefined ? p : demote(p, reason)
       if (!send) {
         // Not sent, but resubscribed all the same: the run's own unsubscribes count for later windows.
         for (const _ of sends()) void _
@@ -202,10 +202,10 @@ export const windowed = <M, E, R>(
       }
       const whole = () => {
         const out: Array<Send> = []
-        for (const p of pack.each()) if (p._tag === "Send") out.push(again(p, out.length))
+        for (const p of pack.decisions()) if (p._tag === "Send") out.push(again(p, out.length))
         return out
       }
-      return Effect.map(bulk.window(sends(), whole, posted), (outcomeOf) => (p, k) => outcomeOf(again(p, k), k))
+      return Effect.map(bulk.window(sends(), pack.contacts(), whole, posted), (outcomeOf) => (p, k) => outcomeOf(again(p, k), k))
     }
 
     const settleWindow = (u: Extract<Unit<M>, { _tag: "Window" }>) =>
@@ -249,9 +249,6 @@ export const windowed = <M, E, R>(
       }).pipe(Effect.ensuring(Effect.zipRight(Effect.sync(() => u.pack.keep()), order.releaseWindow(u.ticket))))
 
     return items.pipe(
-      // Gathered events keep their text, not their parsed form (read again only if asked for);
-      // in bulk, a window is packed as it is gathered.
-      Stream.map((item) => ({ item: hold(item), p: stripRaw(decide(read(item))) })),
       // Not in bulk, no more than it takes to see a backlog: the rest stays unread.
       Stream.aggregateWithin(
         Sink.suspend(() => {
@@ -260,8 +257,11 @@ export const windowed = <M, E, R>(
             { items: [], packing: bulkNow ? new WindowPackBuilder() : undefined, prepared: [], bytes: 0, contacts: new Map(), fullest: 0 } as Gathering<M>,
             // In bulk, full once one action's job is: contacts in jobs of bulkSize each, per action.
             (w) => (bulkNow ? w.fullest : w.items.length) < most && w.bytes < BULK_WINDOW_BYTES,
-            (w, { item, p }: { readonly item: M; readonly p: Prepared }) => {
-              w.items.push(item)
+            // Decided as gathered (a chunk decided ahead outlived the young generation); kept as
+            // text, not parsed (read again only if asked for); in bulk, packed as they are gathered.
+            (w, input: M) => {
+              const p = stripRaw(decide(read(input)))
+              w.items.push(hold(input))
               w.bytes += (p._tag === "Send" ? p.text : p.result.text)?.length ?? 0
               if (p._tag === "Send" && !(w.packing?.emails.has(p.email) ?? false)) {
                 const n = (w.contacts.get(p.body.Action) ?? 0) + 1
