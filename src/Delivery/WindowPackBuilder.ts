@@ -8,12 +8,6 @@ import { contactEntry } from "../Mailjet/MailjetShapes.js"
 import type { Prepared } from "./Prepare.js"
 import { deflate, type Packed, PIECES, type Pieces, WindowPack } from "./WindowPack.js"
 
-/**
- * A string of its own: JSON.parse makes a string value of 13 characters or more a slice of its
- * line, which is a slice of its 64 KB read. An email held while the window gathers held that read.
- */
-const own = (s: string): string => (" " + s).slice(1)
-
 /** Packs a window as its events are gathered. */
 export class WindowPackBuilder {
   private readonly contacts: TextPiecesBuilder
@@ -49,7 +43,7 @@ export class WindowPackBuilder {
     if (p._tag === "Send") {
       const k = this.sends++
       let first = this.emails.get(p.email)
-      if (first === undefined) this.emails.set(own(p.email), first = k)
+      if (first === undefined) this.emails.set(p.email, first = k)
       this.firsts.push(first)
       this.contacts.add(contactEntry(p.body))
       text = p.text
