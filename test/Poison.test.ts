@@ -169,7 +169,9 @@ describe("emails masked where a person sees them", () => {
 
   it.prop(
     "law: no address survives maskEmails, whatever text is around it",
-    { text: Planted, email: Schema.String.annotations({ arbitrary: () => (fc) => fc.emailAddress() }) },
+    // Not an address whose local part is asterisks alone: `*@a.aa` masks to `****@a.aa`, which
+    // reads the same and so contains it (the law's check cannot tell; a generated case failed CI).
+    { text: Planted, email: Schema.String.annotations({ arbitrary: () => (fc) => fc.emailAddress().filter((e) => !/^\*+@/.test(e)) }) },
     ({ email, text }) => {
       const masked = maskEmails(`${text.before}${email}${text.after}`)
       expect(masked).not.toContain(email)
