@@ -20,20 +20,13 @@ import * as V8 from "node:v8"
 import * as Zlib from "node:zlib"
 import type { WindowContacts } from "../internal/bulkPlan.js"
 import { bytesAt, type Pieces as Texts } from "../internal/textPieces.js"
-import type { ManageContactBody } from "../Mailjet/MailjetShapes.js"
-import type { Action } from "../Preset/Preset.js"
+import { entryBody } from "../Mailjet/MailjetShapes.js"
 import type { PackedSend, Prepared } from "./Prepare.js"
 
 export const deflate = (b: Buffer) => Zlib.deflateRawSync(b, { level: 1 })
 
 /** A decision as a pack gives it back: an update's body is its action alone (its contact is the pack's). */
 export type Packed = Extract<Prepared, { _tag: "Done" }> | PackedSend
-
-/** An update's body again, from its contact as packed (contactEntry) and its action, in requestBody's order. */
-const bodyOf = (contact: Buffer, Action: Action): ManageContactBody => {
-  const { Email, Name, Properties } = JSON.parse(contact.toString("utf8")) as Omit<ManageContactBody, "Action">
-  return { Email, ...(Name === undefined ? {} : { Name }), Action, ...(Properties === undefined ? {} : { Properties }) }
-}
 
 /** How a window is cut into pieces, each deflated on its own. */
 export interface Pieces {
@@ -45,24 +38,27 @@ export interface Pieces {
 /** 512 decisions are about 200 KB of V8's serialization for the Default preset's. */
 export const PIECES: Pieces = { text: 256 * 1024, decisions: 512 }
 
-/** What a pack holds: each piece's decisions and texts, deflated, and where each event's text is. */
+/** What a pack holds: each piece's decisions, deflated; its contacts; its texts, deflated. */
 interface Buffers {
   readonly decided: ReadonlyArray<Buffer>
   /** Each update's contact as its job sends it (contactEntry), by its place among the updates. */
   readonly contacts: Texts
-  readonly texts: ReadonlyArray<Buffer>
-  /** For each event, its text's piece (-1 for none), and where the text starts and ends in it. */
-  readonly at: Int32Array
+  /** Each event's text (none for most results), by its place in the window. */
+  readonly texts: Texts
+}
+
+/** Texts in a file: the length of each piece, and of their places. */
+interface SpilledTexts {
+  readonly pieces: ReadonlyArray<number>
+  readonly at: number
 }
 
 /** A spilled pack: its file and the length of each buffer, in the file's order. */
 interface Spilled {
   readonly fd: number
   readonly decided: ReadonlyArray<number>
-  readonly contacts: ReadonlyArray<number>
-  readonly contactsAt: number
-  readonly texts: ReadonlyArray<number>
-  readonly at: number
+  readonly contacts: SpilledTexts
+  readonly texts: SpilledTexts
 }
 
 let spills = 0
@@ -75,9 +71,6 @@ const readAll = (fd: number, into: Uint8Array, position: number) => {
   }
 }
 
-/** The decisions' pieces come first in the file: read alone when the window is sent and once its jobs end. */
-const readDecided = (s: Spilled): Array<Buffer> => readPieces(s.fd, s.decided, 0)
-
 const sum = (lengths: ReadonlyArray<number>) => lengths.reduce((n, length) => n + length, 0)
 
 const readPieces = (fd: number, lengths: ReadonlyArray<number>, position: number): Array<Buffer> =>
@@ -88,27 +81,23 @@ const readPieces = (fd: number, lengths: ReadonlyArray<number>, position: number
     return b
   })
 
-const readInts = (fd: number, bytes: number, position: number): Int32Array => {
-  const ints = new Int32Array(bytes / 4)
-  readAll(fd, new Uint8Array(ints.buffer), position)
-  return ints
+const readTexts = (fd: number, s: SpilledTexts, position: number): Texts => {
+  const at = new Int32Array(s.at / 4)
+  readAll(fd, new Uint8Array(at.buffer), position + sum(s.pieces))
+  return { pieces: readPieces(fd, s.pieces, position), at }
 }
+
+/** The decisions' pieces come first in the file: read alone when the window is sent and once its jobs end. */
+const readDecided = (s: Spilled): Array<Buffer> => readPieces(s.fd, s.decided, 0)
 
 /** The contacts come after the decisions: read alone when the window's jobs are planned. */
-const readContacts = (s: Spilled): Texts => {
-  const position = sum(s.decided)
-  return { pieces: readPieces(s.fd, s.contacts, position), at: readInts(s.fd, s.contactsAt, position + sum(s.contacts)) }
-}
+const readContacts = (s: Spilled): Texts => readTexts(s.fd, s.contacts, sum(s.decided))
 
-const readBack = (s: Spilled): Buffers => {
-  const position = sum(s.decided) + sum(s.contacts) + s.contactsAt
-  return {
-    decided: readDecided(s),
-    contacts: readContacts(s),
-    texts: readPieces(s.fd, s.texts, position),
-    at: readInts(s.fd, s.at, position + sum(s.texts))
-  }
-}
+const readBack = (s: Spilled): Buffers => ({
+  decided: readDecided(s),
+  contacts: readContacts(s),
+  texts: readTexts(s.fd, s.texts, sum(s.decided) + sum(s.contacts.pieces) + s.contacts.at)
+})
 
 export class WindowPack {
   /** The last text piece inflated: a window's dead letters are written together, in order. */
@@ -125,22 +114,19 @@ export class WindowPack {
     /** The decisions without their texts and parsed events, in V8's own serialization (exact, unlike JSON). */
     decided: ReadonlyArray<Buffer>,
     { entries: contacts, firsts }: WindowContacts,
-    texts: ReadonlyArray<Buffer>,
-    at: Int32Array,
+    texts: Texts,
     /** Texts that UTF-8 cannot carry (a lone surrogate), as they are. */
     private readonly odd: ReadonlyMap<number, string>
   ) {
-    this.#held = { decided, contacts, texts, at }
+    this.#held = { decided, contacts, texts }
     this.#firsts = firsts
   }
 
   /** What the pack holds, in bytes. */
   get packedBytes(): number {
-    const { at, contacts, decided, texts } = this.#held ?? readBack(this.#spilled!)
-    let n = at.byteLength + contacts.at.byteLength
-    for (const b of decided) n += b.length
-    for (const b of contacts.pieces) n += b.length
-    for (const b of texts) n += b.length
+    const { contacts, decided, texts } = this.#held ?? readBack(this.#spilled!)
+    let n = contacts.at.byteLength + texts.at.byteLength
+    for (const b of [...decided, ...contacts.pieces, ...texts.pieces]) n += b.length
     return n
   }
 
@@ -164,16 +150,12 @@ export class WindowPack {
         position += b.length
         return b.length
       }
-      const ints = (a: Int32Array) => write(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
+      const texts = ({ at, pieces }: Texts): SpilledTexts => ({
+        pieces: pieces.map(write),
+        at: write(new Uint8Array(at.buffer, at.byteOffset, at.byteLength))
+      })
       // In the order the readers above expect.
-      this.#spilled = {
-        fd,
-        decided: held.decided.map(write),
-        contacts: held.contacts.pieces.map(write),
-        contactsAt: ints(held.contacts.at),
-        texts: held.texts.map(write),
-        at: ints(held.at)
-      }
+      this.#spilled = { fd, decided: held.decided.map(write), contacts: texts(held.contacts), texts: texts(held.texts) }
       this.#held = undefined
       return true
     } catch {
@@ -217,7 +199,7 @@ export class WindowPack {
     const out: Array<Prepared> = new Array(this.size)
     let i = 0
     let k = 0
-    for (const p of this.each()) out[i++] = p._tag === "Done" ? p : { ...p, body: bodyOf(bytesAt(entries, k++), p.body.Action) }
+    for (const p of this.each()) out[i++] = p._tag === "Done" ? p : { ...p, body: entryBody(bytesAt(entries, k++), p.body.Action) }
     return out
   }
 
@@ -232,11 +214,11 @@ export class WindowPack {
 
   text(i: number): string | undefined {
     this.keep()
-    const { at, texts } = this.#held!
+    const { at, pieces } = this.#held!.texts
     const piece = at[i * 3]!
     if (piece < 0) return this.odd.get(i)
     if (piece !== this.#piece) {
-      this.#inflated = Zlib.inflateRawSync(texts[piece]!)
+      this.#inflated = Zlib.inflateRawSync(pieces[piece]!)
       this.#piece = piece
     }
     return this.#inflated!.toString("utf8", at[i * 3 + 1], at[i * 3 + 2])

@@ -11,8 +11,10 @@ import { deflate, type Packed, PIECES, type Pieces, WindowPack } from "./WindowP
 /** Packs a window as its events are gathered. */
 export class WindowPackBuilder {
   private readonly contacts: TextPiecesBuilder
+  private readonly texts: TextPiecesBuilder
   constructor(private readonly pieces: Pieces = PIECES) {
     this.contacts = new TextPiecesBuilder(pieces.text)
+    this.texts = new TextPiecesBuilder(pieces.text, deflate)
   }
 
   /** Decisions gathered unpacked (a gathering that showed the backlog), packed at once. */
@@ -30,10 +32,6 @@ export class WindowPackBuilder {
   private readonly decided: Array<Buffer> = []
   private serializer: V8.Serializer | undefined
   private pending = 0
-  private readonly texts: Array<Buffer> = []
-  private scratch: Buffer | undefined
-  private used = 0
-  private readonly at: Array<number> = []
   private readonly odd = new Map<number, string>()
 
   add(p: Prepared): void {
@@ -68,39 +66,20 @@ export class WindowPackBuilder {
 
   finish(): WindowPack {
     this.flushDecisions()
-    this.flushText()
-    this.scratch = undefined
-    const at = Int32Array.from(this.at)
-    // A stream's fiber keeps its last gathering, this builder with it, until the next one.
-    this.at.length = 0
-    return new WindowPack(this.size, this.pieces.decisions, this.decided, { entries: this.contacts.finish(), firsts: Int32Array.from(this.firsts) }, this.texts, at, this.odd)
+    // A stream's fiber keeps its last gathering, this builder with it, until the next one: the
+    // pieces' places are let go by `finish`.
+    const contacts = { entries: this.contacts.finish(), firsts: Int32Array.from(this.firsts) }
+    this.firsts.length = 0
+    return new WindowPack(this.size, this.pieces.decisions, this.decided, contacts, this.texts.finish(), this.odd)
   }
 
   private addText(i: number, text: string | undefined): void {
-    if (text === undefined) return void this.at.push(-1, 0, 0)
+    if (text === undefined) return this.texts.none()
     if (!(text as unknown as { isWellFormed(): boolean }).isWellFormed()) {
       this.odd.set(i, text)
-      return void this.at.push(-1, 0, 0)
+      return this.texts.none()
     }
-    // At most three bytes of UTF-8 a UTF-16 unit.
-    const most = text.length * 3
-    if (most > this.pieces.text) {
-      this.flushText()
-      this.at.push(this.texts.length, 0, Buffer.byteLength(text))
-      this.texts.push(deflate(Buffer.from(text, "utf8")))
-      return
-    }
-    if (this.used + most > this.pieces.text) this.flushText()
-    this.scratch ??= Buffer.allocUnsafe(this.pieces.text)
-    const start = this.used
-    this.used += this.scratch.write(text, start, "utf8")
-    this.at.push(this.texts.length, start, this.used)
-  }
-
-  private flushText(): void {
-    if (this.used === 0) return
-    this.texts.push(deflate(this.scratch!.subarray(0, this.used)))
-    this.used = 0
+    this.texts.add(text)
   }
 
   private flushDecisions(): void {

@@ -75,8 +75,7 @@ export class MailjetClient extends Context.Tag("signal-mailjet/MailjetClient")<M
     body: ManageContactBody,
     done: (answer: ManagedContact | Effect.Effect<ManagedContact, ManageContactError>) => void
   ) => { readonly cancel: () => void }
-  /** Starts a bulk job on the configured list: its JobID. */
-  /** `contacts` as objects, or as their JSON array already written (UTF-8, each as `contactEntry` writes it). */
+  /** Starts a bulk job on the configured list: its JobID. `contacts` as objects, or their JSON array written (contactEntry). */
   readonly manageManyContacts: (
     action: Action,
     contacts: ReadonlyArray<Omit<ManageContactBody, "Action">> | Uint8Array

@@ -26,6 +26,12 @@ export const contactEntry = (body: ManageContactBody): string => {
   return json + "}"
 }
 
+/** The update again from its contact as `contactEntry` wrote it (UTF-8) and its action, in the same key order. */
+export const entryBody = (entry: Buffer, Action: ManageContactBody["Action"]): ManageContactBody => {
+  const { Email, Name, Properties } = JSON.parse(entry.toString("utf8")) as Omit<ManageContactBody, "Action">
+  return { Email, ...(Name === undefined ? {} : { Name }), Action, ...(Properties === undefined ? {} : { Properties }) }
+}
+
 /** What Mailjet holds for one contact: what a replay must not undo (see ReplayGuard). */
 export interface ContactState {
   /** Mailjet knows the contact at all (in any list, or none). */

@@ -7,7 +7,7 @@
  * other inside a window.
  */
 import { foldUpdates } from "../Delivery/Fold.js"
-import { contactEntry } from "../Mailjet/MailjetShapes.js"
+import { contactEntry, entryBody } from "../Mailjet/MailjetShapes.js"
 import type { Action } from "../Preset/Preset.js"
 import type { PackedSend } from "../Delivery/Prepare.js"
 import { byteLengthAt, bytesAt, copyAt, type Pieces } from "./textPieces.js"
@@ -133,7 +133,7 @@ export const planWindow = (
     // One update: copied as packed. Several: read back, folded and written again.
     const folded = typeof g === "number"
       ? undefined
-      : foldUpdates(g.map((i) => ({ ...JSON.parse(bytesAt(entries, i).toString("utf8")), Action: actions[i]! })))
+      : foldUpdates(g.map((i) => entryBody(bytesAt(entries, i), actions[i]!)))
     const action = folded === undefined ? actions[g as number]! : folded.Action
     let job = open.get(action)
     if (job === undefined) open.set(action, job = new ContactsJson())

@@ -1,11 +1,11 @@
 /**
- * Strings kept as UTF-8 in buffers of a fixed size, outside V8's heap: a bulk window's contacts as
- * its jobs will send them (WindowPack). Held as strings or objects, a window's thousands of them
- * outlived the young generation, and each one promoted brought the next old-generation collection
- * nearer.
+ * Strings kept as UTF-8 in buffers of a fixed size, outside V8's heap: a bulk window's texts,
+ * deflated, and its contacts as its jobs will send them (WindowPack). Held as strings or objects, a
+ * window's thousands of them outlived the young generation, and each one promoted brought the next
+ * old-generation collection nearer.
  */
 
-/** The buffers, and for each string its buffer and where it starts and ends in it. */
+/** The buffers, and for each string its buffer (-1 for none) and where it starts and ends in it. */
 export interface Pieces {
   readonly pieces: ReadonlyArray<Buffer>
   readonly at: Int32Array
@@ -18,7 +18,13 @@ export class TextPiecesBuilder {
   private used = 0
   /** Strings in the scratch buffer: an empty one needs its piece too. */
   private held = 0
-  constructor(private readonly size: number) {}
+  /** `seal`: what is kept of a piece (deflated); else the piece as it is. */
+  constructor(private readonly size: number, private readonly seal?: (piece: Buffer) => Buffer) {}
+
+  /** An entry with no string: its place is taken, `-1` its piece. */
+  none(): void {
+    this.at.push(-1, 0, 0)
+  }
 
   add(text: string): void {
     // At most three bytes of UTF-8 a UTF-16 unit.
@@ -27,7 +33,7 @@ export class TextPiecesBuilder {
       this.flush()
       const own = Buffer.from(text, "utf8")
       this.at.push(this.pieces.length, 0, own.length)
-      this.pieces.push(own)
+      this.pieces.push(this.seal?.(own) ?? own)
       return
     }
     if (this.used + most > this.size) this.flush()
@@ -48,8 +54,9 @@ export class TextPiecesBuilder {
 
   private flush(): void {
     if (this.held === 0) return
-    // A copy of the part used: the scratch buffer is reused for the next piece.
-    this.pieces.push(Buffer.from(this.scratch!.subarray(0, this.used)))
+    // Sealed, or a copy of the part used: the scratch buffer is reused for the next piece.
+    const part = this.scratch!.subarray(0, this.used)
+    this.pieces.push(this.seal?.(part) ?? Buffer.from(part))
     this.used = 0
     this.held = 0
   }
