@@ -3,7 +3,6 @@
  * shows a backlog is one window, sent as bulk jobs (bulkSettle.ts) as one unit for the lanes, after the
  * earlier events of its contacts; anything smaller goes event by event, as with `off`.
  */
-import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -11,21 +10,21 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
-import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import type { Outcome, Result } from "../Domain/Outcome.js"
 import type { DeliverySettings } from "../Delivery/DeliveryConfig.js"
 import { orderedConcurrently } from "../Delivery/Lanes.js"
-import { demote, type Item, type PackedSend, type Prepared, resultOf } from "../Delivery/Prepare.js"
+import { demote, type Item, type PackedSend, type Prepared } from "../Delivery/Prepare.js"
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import type { WindowPack } from "../Delivery/WindowPack.js"
 import { WindowPackBuilder } from "../Delivery/WindowPackBuilder.js"
 import type { OutcomeOf } from "./bulkSettle.js"
+import { gathered } from "./gathered.js"
 import { HeldReasons, holdItems } from "./heldItems.js"
+import { type LinePieces, linesOut, windowLines } from "./windowLines.js"
 import { eventsForHeap, jobsForBudget, type Load, makeGate, SPILLED_EVENT_BYTES } from "./inFlight.js"
 import type { Order } from "./order.js"
-import { lazyRaw, logResultNow, stripRaw, type Unit } from "./results.js"
+import { lazyRaw, stripRaw, type Unit } from "./results.js"
 import type { Send } from "./send.js"
 
 /**
@@ -83,6 +82,8 @@ export interface WindowRun<M> {
  * else as they are (a gathering then is a few events, sent one by one unless it shows a backlog).
  */
 interface Gathering<M> {
+  /** Full at this many: in bulk, one action's contacts (a job's); else events. */
+  readonly most: number
   readonly items: Array<M>
   readonly packing: WindowPackBuilder | undefined
   readonly prepared: Array<Prepared>
@@ -96,7 +97,7 @@ interface Gathering<M> {
 /** A window on its way: its settling forked as it starts, so that windows in flight are not bounded by the lanes. */
 interface Forked<M> {
   readonly _tag: "Forked"
-  readonly fiber: Fiber.Fiber<Effect.Effect<Lines<M>>>
+  readonly fiber: Fiber.Fiber<LinePieces<M>>
   readonly id: number
   readonly load: Load
 }
@@ -107,7 +108,7 @@ const emailsOf = function*(pack: WindowPack) {
 }
 type One<M> = Extract<Unit<M>, { _tag: "One" }>
 type Lines<M> = ReadonlyArray<readonly [M, Result]>
-type Settled<M> = { readonly out: Lines<M> | Effect.Effect<Lines<M>>; readonly window: Forked<M> | undefined }
+type Settled<M> = { readonly out: Lines<M> | LinePieces<M>; readonly window: Forked<M> | undefined }
 
 /** Jobs a window will take: one per action, per `bulkSize` contacts (folding may move a contact between actions). */
 const jobsOf = (contacts: ReadonlyMap<string, number>, bulkSize: number) =>
@@ -140,7 +141,6 @@ export const windowed = <M, E, R>(
     // The first gathering waits FIRST_LINGER: a reader that starts slowly (cold code,
     // a file opening) still shows its backlog, rather than sending its first events one by one.
     let first = true
-    const linger = Schedule.spaced(QUIET_LINGER).pipe(Schedule.modifyDelay(() => (bulkNow ? BULK_LINGER : first ? FIRST_LINGER : QUIET_LINGER)))
 
     const units = ({ contacts, items, packing, prepared }: Gathering<M>): Effect.Effect<ReadonlyArray<One<M> | Forked<M>>> =>
       Effect.gen(function*() {
@@ -231,51 +231,35 @@ export const windowed = <M, E, R>(
         const labels = yield* FiberRef.get(FiberRef.currentMetricLabels)
         // Its lines are made when they are next to be written, not as its jobs end: windows that
         // ended behind a late one held theirs meanwhile (one late poll, ten windows' lines).
-        return Effect.gen(function*() {
-          const out: Array<readonly [M, Result]> = []
-          let i = 0
-          let k = 0
-          // Read a piece at a time: a window's decisions die young, only its results are kept.
-          for (const p of u.pack.each()) {
-            const item = u.items.at(i)
-            const r = lazyRaw(p._tag === "Done" ? p.result : resultOf(p, outcomeOf?.(p, k++) ?? notAttempted!), u.pack, i++)
-            // Counted now, not an Effect an event: a window's results are thousands at once.
-            const warning = logResultNow(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position, labels)
-            if (warning !== undefined) yield* warning
-            out.push([item, r])
-          }
-          return out
-        })
+        return windowLines({ pack: u.pack, items: u.items, read, outcomeOf, notAttempted, labels })
       }).pipe(Effect.ensuring(Effect.zipRight(Effect.sync(() => u.pack.keep()), order.releaseWindow(u.ticket))))
 
-    return items.pipe(
+    return gathered(items, {
       // Not in bulk, no more than it takes to see a backlog: the rest stays unread.
-      Stream.aggregateWithin(
-        Sink.suspend(() => {
-          const most = bulkNow ? config.bulkSize : threshold + 1
-          return Sink.fold(
-            { items: [], packing: bulkNow ? new WindowPackBuilder() : undefined, prepared: [], bytes: 0, contacts: new Map(), fullest: 0 } as Gathering<M>,
-            // In bulk, full once one action's job is: contacts in jobs of bulkSize each, per action.
-            (w) => (bulkNow ? w.fullest : w.items.length) < most && w.bytes < BULK_WINDOW_BYTES,
-            // Decided as gathered (a chunk decided ahead outlived the young generation); kept as
-            // text, not parsed (read again only if asked for); in bulk, packed as they are gathered.
-            (w, input: M) => {
-              const p = stripRaw(decide(read(input)))
-              w.items.push(hold(input))
-              w.bytes += (p._tag === "Send" ? p.text : p.result.text)?.length ?? 0
-              if (p._tag === "Send" && !(w.packing?.emails.has(p.email) ?? false)) {
-                const n = (w.contacts.get(p.body.Action) ?? 0) + 1
-                w.contacts.set(p.body.Action, n)
-                if (n > w.fullest) w.fullest = n
-              }
-              if (w.packing === undefined) w.prepared.push(p)
-              else w.packing.add(p)
-              return w
-            }
-          )
-        }),
-        linger
-      ),
+      make: (): Gathering<M> => ({
+        most: bulkNow ? config.bulkSize : threshold + 1,
+        items: [],
+        packing: bulkNow ? new WindowPackBuilder() : undefined,
+        prepared: [], bytes: 0, contacts: new Map(), fullest: 0
+      }),
+      // Decided as gathered (a chunk decided ahead outlived the young generation); kept as
+      // text, not parsed (read again only if asked for); in bulk, packed as they are gathered.
+      add: (w, input) => {
+        const p = stripRaw(decide(read(input)))
+        w.items.push(hold(input))
+        w.bytes += (p._tag === "Send" ? p.text : p.result.text)?.length ?? 0
+        if (p._tag === "Send" && !(w.packing?.emails.has(p.email) ?? false)) {
+          const n = (w.contacts.get(p.body.Action) ?? 0) + 1
+          w.contacts.set(p.body.Action, n)
+          if (n > w.fullest) w.fullest = n
+        }
+        if (w.packing === undefined) w.prepared.push(p)
+        else w.packing.add(p)
+        // In bulk, full once one action's job is: contacts in jobs of bulkSize each, per action.
+        return (w.packing !== undefined ? w.fullest : w.items.length) >= w.most || w.bytes >= BULK_WINDOW_BYTES
+      },
+      linger: () => (bulkNow ? BULK_LINGER : first ? FIRST_LINGER : QUIET_LINGER)
+    }).pipe(
       Stream.mapEffect(units),
       Stream.flattenIterables,
       (s) =>
@@ -285,16 +269,7 @@ export const windowed = <M, E, R>(
             : Effect.map(Fiber.join(u.fiber), (lines) => ({ out: lines, window: u })), config.concurrency),
       // A window leaves the gate once its lines are out, not when its jobs end: it is held until then.
       Stream.tap(({ window }) => (window === undefined ? Effect.void : gate.leave(window.id, window.load))),
-      // A chunk at a time, not an Effect an event: a window's lines are made here, in turn.
-      Stream.mapChunksEffect((chunk) =>
-        Effect.gen(function*() {
-          const lines: Array<readonly [M, Result]> = []
-          for (const { out } of chunk) {
-            const made: Lines<M> = Effect.isEffect(out) ? yield* out : out
-            for (const line of made) lines.push(line)
-          }
-          return Chunk.unsafeFromArray(lines)
-        })
-      )
+      // A chunk at a time, not an Effect an event; a window's lines a piece at a time, in turn.
+      Stream.pipeThroughChannel(linesOut())
     )
   }))
