@@ -8,8 +8,11 @@
  * a failure of the source or the sink.
  */
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -55,35 +58,62 @@ export const run = <M, E, R, E2>(options: {
     )
     const summary = emptySummary()
     const source = options.source({ shutdown: shutdown.requested, stopped: Effect.asVoid(state.onStop) })
-    const failure = yield* delivery.runTagged(source, options.read, state, options.hold).pipe(
-      Stream.runForEachChunk((chunk) => {
+    // Pulled, not run into a sink: a sink's channel executors kept each chunk of results past the
+    // young generation, a pull does not (see readUntil).
+    const failure = yield* Effect.flatMap(Stream.toPull(delivery.runTagged(source, options.read, state, options.hold)), (pull) => {
+      const loop: Effect.Effect<never, Option.Option<E | E2 | RunStopped>, R> = Effect.flatMap(pull, (chunk) => {
         const items = Chunk.toReadonlyArray(chunk)
         for (const [, result] of items) addToSummary(summary, result)
-        return options.sink(items)
-      }),
-      Effect.flip,
-      Effect.option
-    )
+        return Effect.zipRight(Effect.mapError(options.sink(items), Option.some), loop)
+      })
+      return Effect.flip(loop)
+    }).pipe(Effect.scoped)
     return { summary, failure, shutdown: yield* state.draining }
   })
 
 /**
  * Ends a stream at `signal`: at once while a read waits for input, else at the next chunk, since
- * input that is always ready (a backlog on stdin, a file) would keep `interruptWhen` from winning
- * its race. Every element of a chunk already read still goes on.
+ * input that is always ready (a backlog on stdin, a file) would keep a race from ending it. Every
+ * element of a chunk already read still goes on. One fiber reads a chunk ahead and hands it over;
+ * `Stream.interruptWhen` forked a fiber a chunk instead, whose results kept nearly every chunk
+ * of the input past V8's young generation (measured: 138 MB of a 124 MB file promoted, 8 without it).
  */
 export const readUntil = <A, E, R>(self: Stream.Stream<A, E, R>, signal: Effect.Effect<void>): Stream.Stream<A, E, R> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     let stop = false
+    /** The chunk read and not yet taken, or how the input ended. */
+    let read: Exit.Exit<Chunk.Chunk<A>, Option.Option<E>> | undefined
+    let wake = Deferred.unsafeMake<void>(FiberId.none)
+    let taken = Deferred.unsafeMake<void>(FiberId.none)
     yield* Effect.forkScoped(Effect.andThen(signal, () => {
       stop = true
+      Deferred.unsafeDone(wake, Exit.void)
     }))
-    return self.pipe(
-      Stream.interruptWhen(signal),
-      Stream.chunks,
-      Stream.takeWhile(() => !stop),
-      Stream.flattenChunks
-    )
+    const pull = yield* Stream.toPull(self)
+    // Not a generator: a suspended one keeps its last chunk while it waits.
+    const readOne = Effect.suspend(() => {
+      taken = Deferred.unsafeMake(FiberId.none)
+      return Effect.flatMap(Effect.exit(pull), (exit) => {
+        read = exit
+        Deferred.unsafeDone(wake, Exit.void)
+        return Exit.isFailure(exit) ? Effect.fail(undefined) : Deferred.await(taken)
+      })
+    })
+    yield* Effect.forkScoped(Effect.ignore(Effect.forever(readOne)))
+    const take: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = Effect.suspend(() => {
+      if (stop) return Effect.fail(Option.none())
+      const r = read
+      if (r === undefined) {
+        wake = Deferred.unsafeMake(FiberId.none)
+        return Effect.zipRight(Deferred.await(wake), take)
+      }
+      if (Exit.isSuccess(r)) {
+        read = undefined
+        Deferred.unsafeDone(taken, Exit.void)
+      }
+      return r
+    })
+    return Stream.repeatEffectChunkOption(take)
   }))
 
 export const DEFAULT_SHUTDOWN_TIMEOUT = Duration.seconds(10)
