@@ -1,0 +1,99 @@
+/**
+ * A bulk window's lines, made a piece at a time as they are written. Made whole (a window is
+ * thousands of events), its results outlived V8's young generation and were collected only with
+ * the old one: a piece's die young (BENCHMARKS.md, "Issue 28, bulk: a gathering of our own").
+ */
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import type * as MetricLabel from "effect/MetricLabel"
+import type { Outcome, Result } from "../Domain/Outcome.js"
+import { type Item, resultOf } from "../Delivery/Prepare.js"
+import type { Packed, WindowPack } from "../Delivery/WindowPack.js"
+import type { OutcomeOf } from "./bulkSettle.js"
+import type { HeldItems } from "./heldItems.js"
+import { lazyRaw, logResultNow } from "./results.js"
+
+export type Line<M> = readonly [M, Result]
+
+/** A window's lines still to be made: the next piece, or undefined once all are. */
+export interface LinePieces<M> {
+  readonly _tag: "LinePieces"
+  readonly next: Effect.Effect<ReadonlyArray<Line<M>> | undefined>
+}
+
+/** Lines a piece: one piece of a window's decisions, as packed. */
+const PIECE = 512
+
+/** A settled window's lines, each read from its pack when its piece is made. */
+export const windowLines = <M>(window: {
+  readonly pack: WindowPack
+  readonly items: HeldItems<M>
+  readonly read: (m: M) => Item
+  /** Each update's outcome, by its place among the updates; none when the window was not sent. */
+  readonly outcomeOf: OutcomeOf | undefined
+  readonly notAttempted: Outcome | undefined
+  readonly labels: ReadonlyArray<MetricLabel.MetricLabel>
+}): LinePieces<M> => {
+  const { items, labels, notAttempted, outcomeOf, pack, read } = window
+  let decisions: Iterator<Packed> | undefined
+  let i = 0
+  let k = 0
+  const next = Effect.gen(function*() {
+    decisions ??= pack.each()
+    const out: Array<Line<M>> = []
+    for (let d = decisions.next(); !d.done; d = decisions.next()) {
+      const p = d.value
+      const item = items.at(i)
+      const r = lazyRaw(p._tag === "Done" ? p.result : resultOf(p, outcomeOf?.(p, k++) ?? notAttempted!), pack, i++)
+      // Counted now, not an Effect an event: a window's results are thousands at once.
+      const warning = logResultNow(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position, labels)
+      if (warning !== undefined) yield* warning
+      out.push([item, r])
+      if (out.length === PIECE) return out
+    }
+    return out.length > 0 ? out : undefined
+  })
+  return { _tag: "LinePieces", next }
+}
+
+/**
+ * Lines in order, as chunks: lines made already pass as they are; a window's are made and handed
+ * on a piece at a time, after the lines before it.
+ */
+export const linesOut = <M, E>(): Channel.Channel<
+  Chunk.Chunk<Line<M>>,
+  Chunk.Chunk<{ readonly out: ReadonlyArray<Line<M>> | LinePieces<M> }>,
+  E,
+  E,
+  unknown,
+  unknown
+> => {
+  const flush = (lines: Array<Line<M>>) => (lines.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(lines)))
+  const emit = (settled: Iterator<{ readonly out: ReadonlyArray<Line<M>> | LinePieces<M> }>, lines: Array<Line<M>>): Channel.Channel<
+    Chunk.Chunk<Line<M>>,
+    Chunk.Chunk<{ readonly out: ReadonlyArray<Line<M>> | LinePieces<M> }>,
+    E,
+    E,
+    unknown,
+    unknown
+  > => {
+    for (let s = settled.next(); !s.done; s = settled.next()) {
+      const out = s.value.out
+      if (!("_tag" in out)) {
+        for (const line of out) lines.push(line)
+        continue
+      }
+      const pieces = (): ReturnType<typeof emit> =>
+        Channel.unwrap(Effect.map(out.next, (made) => (made === undefined ? emit(settled, []) : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(made)), pieces()))))
+      return Channel.zipRight(flush(lines), pieces())
+    }
+    return Channel.zipRight(flush(lines), reader)
+  }
+  const reader: ReturnType<typeof emit> = Channel.readWithCause({
+    onInput: (chunk) => emit(chunk[Symbol.iterator](), []),
+    onFailure: Channel.failCause,
+    onDone: Channel.succeed
+  })
+  return reader
+}
