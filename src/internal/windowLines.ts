@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import type * as MetricLabel from "effect/MetricLabel"
 import type { Outcome, Result } from "../Domain/Outcome.js"
 import { type Item, resultOf } from "../Delivery/Prepare.js"
-import type { Packed, WindowPack } from "../Delivery/WindowPack.js"
+import { type Packed, PIECES, type WindowPack } from "../Delivery/WindowPack.js"
 import type { OutcomeOf } from "./bulkSettle.js"
 import type { HeldItems } from "./heldItems.js"
 import { lazyRaw, logResultNow } from "./results.js"
@@ -21,9 +21,6 @@ export interface LinePieces<M> {
   readonly _tag: "LinePieces"
   readonly next: Effect.Effect<ReadonlyArray<Line<M>> | undefined>
 }
-
-/** Lines a piece: one piece of a window's decisions, as packed. */
-const PIECE = 512
 
 /** A settled window's lines, each read from its pack when its piece is made. */
 export const windowLines = <M>(window: {
@@ -50,47 +47,41 @@ export const windowLines = <M>(window: {
       const warning = logResultNow(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position, labels)
       if (warning !== undefined) yield* warning
       out.push([item, r])
-      if (out.length === PIECE) return out
+      // A piece of lines for each piece of decisions, as packed.
+      if (out.length === PIECES.decisions) return out
     }
     return out.length > 0 ? out : undefined
   })
   return { _tag: "LinePieces", next }
 }
 
+/** What reaches `linesOut` for each unit: its lines made, or a window's still to be made. */
+export interface Settled<M> {
+  readonly out: ReadonlyArray<Line<M>> | LinePieces<M>
+}
+
+type LinesChannel<M, E> = Channel.Channel<Chunk.Chunk<Line<M>>, Chunk.Chunk<Settled<M>>, E, E, unknown, unknown>
+
 /**
  * Lines in order, as chunks: lines made already pass as they are; a window's are made and handed
  * on a piece at a time, after the lines before it.
  */
-export const linesOut = <M, E>(): Channel.Channel<
-  Chunk.Chunk<Line<M>>,
-  Chunk.Chunk<{ readonly out: ReadonlyArray<Line<M>> | LinePieces<M> }>,
-  E,
-  E,
-  unknown,
-  unknown
-> => {
+export const linesOut = <M, E>(): LinesChannel<M, E> => {
   const flush = (lines: Array<Line<M>>) => (lines.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(lines)))
-  const emit = (settled: Iterator<{ readonly out: ReadonlyArray<Line<M>> | LinePieces<M> }>, lines: Array<Line<M>>): Channel.Channel<
-    Chunk.Chunk<Line<M>>,
-    Chunk.Chunk<{ readonly out: ReadonlyArray<Line<M>> | LinePieces<M> }>,
-    E,
-    E,
-    unknown,
-    unknown
-  > => {
+  const emit = (settled: Iterator<Settled<M>>, lines: Array<Line<M>>): LinesChannel<M, E> => {
     for (let s = settled.next(); !s.done; s = settled.next()) {
       const out = s.value.out
       if (!("_tag" in out)) {
         for (const line of out) lines.push(line)
         continue
       }
-      const pieces = (): ReturnType<typeof emit> =>
+      const pieces = (): LinesChannel<M, E> =>
         Channel.unwrap(Effect.map(out.next, (made) => (made === undefined ? emit(settled, []) : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(made)), pieces()))))
       return Channel.zipRight(flush(lines), pieces())
     }
     return Channel.zipRight(flush(lines), reader)
   }
-  const reader: ReturnType<typeof emit> = Channel.readWithCause({
+  const reader: LinesChannel<M, E> = Channel.readWithCause({
     onInput: (chunk) => emit(chunk[Symbol.iterator](), []),
     onFailure: Channel.failCause,
     onDone: Channel.succeed

@@ -18,14 +18,15 @@ import { demote, type Item, type PackedSend, type Prepared } from "../Delivery/P
 import { type RunState, stopMessage } from "../Delivery/RunState.js"
 import type { WindowPack } from "../Delivery/WindowPack.js"
 import { WindowPackBuilder } from "../Delivery/WindowPackBuilder.js"
+import type { WindowContacts } from "./bulkPlan.js"
 import type { OutcomeOf } from "./bulkSettle.js"
 import { gathered } from "./gathered.js"
 import { HeldReasons, holdItems } from "./heldItems.js"
-import { type LinePieces, linesOut, windowLines } from "./windowLines.js"
 import { eventsForHeap, jobsForBudget, type Load, makeGate, SPILLED_EVENT_BYTES } from "./inFlight.js"
 import type { Order } from "./order.js"
 import { lazyRaw, stripRaw, type Unit } from "./results.js"
 import type { Send } from "./send.js"
+import { type LinePieces, linesOut, type Settled as Made, windowLines } from "./windowLines.js"
 
 /**
  * A window ends once one action's job is full (`bulkSize` contacts) or at this much event text. Its
@@ -62,7 +63,7 @@ export interface WindowEngine {
   readonly whole: Effect.Effect<void>
   /** A run's bulk jobs: the outcome of each of a window's updates, in their order. */
   readonly bulk: (state: RunState) => {
-    readonly window: (sends: Iterable<PackedSend>, contacts: ReturnType<WindowPack["contacts"]>, again: () => ReadonlyArray<Send>, posted: () => void) => Effect.Effect<OutcomeOf>
+    readonly window: (sends: Iterable<PackedSend>, contacts: WindowContacts, again: () => ReadonlyArray<Send>, posted: () => void) => Effect.Effect<OutcomeOf>
   }
 }
 
@@ -82,8 +83,6 @@ export interface WindowRun<M> {
  * else as they are (a gathering then is a few events, sent one by one unless it shows a backlog).
  */
 interface Gathering<M> {
-  /** Full at this many: in bulk, one action's contacts (a job's); else events. */
-  readonly most: number
   readonly items: Array<M>
   readonly packing: WindowPackBuilder | undefined
   readonly prepared: Array<Prepared>
@@ -107,8 +106,7 @@ const emailsOf = function*(pack: WindowPack) {
   for (const p of pack.each()) if (p._tag === "Send") yield p.email
 }
 type One<M> = Extract<Unit<M>, { _tag: "One" }>
-type Lines<M> = ReadonlyArray<readonly [M, Result]>
-type Settled<M> = { readonly out: Lines<M> | LinePieces<M>; readonly window: Forked<M> | undefined }
+type Settled<M> = Made<M> & { readonly window: Forked<M> | undefined }
 
 /** Jobs a window will take: one per action, per `bulkSize` contacts (folding may move a contact between actions). */
 const jobsOf = (contacts: ReadonlyMap<string, number>, bulkSize: number) =>
@@ -235,13 +233,8 @@ export const windowed = <M, E, R>(
       }).pipe(Effect.ensuring(Effect.zipRight(Effect.sync(() => u.pack.keep()), order.releaseWindow(u.ticket))))
 
     return gathered(items, {
-      // Not in bulk, no more than it takes to see a backlog: the rest stays unread.
-      make: (): Gathering<M> => ({
-        most: bulkNow ? config.bulkSize : threshold + 1,
-        items: [],
-        packing: bulkNow ? new WindowPackBuilder() : undefined,
-        prepared: [], bytes: 0, contacts: new Map(), fullest: 0
-      }),
+      // In bulk (as it starts), packed as gathered.
+      make: (): Gathering<M> => ({ items: [], packing: bulkNow ? new WindowPackBuilder() : undefined, prepared: [], bytes: 0, contacts: new Map(), fullest: 0 }),
       // Decided as gathered (a chunk decided ahead outlived the young generation); kept as
       // text, not parsed (read again only if asked for); in bulk, packed as they are gathered.
       add: (w, input) => {
@@ -255,8 +248,9 @@ export const windowed = <M, E, R>(
         }
         if (w.packing === undefined) w.prepared.push(p)
         else w.packing.add(p)
-        // In bulk, full once one action's job is: contacts in jobs of bulkSize each, per action.
-        return (w.packing !== undefined ? w.fullest : w.items.length) >= w.most || w.bytes >= BULK_WINDOW_BYTES
+        // In bulk, full once one action's job is (bulkSize contacts); else once it shows a
+        // backlog, no more: the rest stays unread.
+        return (w.packing !== undefined ? w.fullest >= config.bulkSize : w.items.length > threshold) || w.bytes >= BULK_WINDOW_BYTES
       },
       linger: () => (bulkNow ? BULK_LINGER : first ? FIRST_LINGER : QUIET_LINGER)
     }).pipe(
