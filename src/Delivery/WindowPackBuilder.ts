@@ -1,8 +1,9 @@
 /**
- * Packs a bulk window as its events are gathered (WindowPack): each decision serialized by V8, each
- * update's contact as its job will send it, and each event's text, a piece at a time.
+ * Packs a bulk window as its events are gathered (WindowPack): each decision as a record
+ * (decisionRecords.ts), each update's contact as its job will send it, and each event's text, a
+ * piece at a time.
  */
-import * as V8 from "node:v8"
+import { RecordsWriter } from "../internal/decisionRecords.js"
 import { TextPiecesBuilder } from "../internal/textPieces.js"
 import { contactEntry } from "../Mailjet/MailjetShapes.js"
 import type { Prepared } from "./Prepare.js"
@@ -30,7 +31,7 @@ export class WindowPackBuilder {
   /** For each update, its contact's first update's place. */
   private readonly firsts: Array<number> = []
   private readonly decided: Array<Buffer> = []
-  private serializer: V8.Serializer | undefined
+  private readonly records = new RecordsWriter()
   private pending = 0
   private readonly odd = new Map<number, string>()
 
@@ -55,11 +56,7 @@ export class WindowPackBuilder {
         slim = { ...p, result: { ...r, raw: undefined, text: undefined } }
       }
     }
-    if (this.serializer === undefined) {
-      this.serializer = new V8.DefaultSerializer()
-      this.serializer.writeHeader()
-    }
-    this.serializer.writeValue(slim)
+    this.records.add(slim)
     if (++this.pending === this.pieces.decisions) this.flushDecisions()
     this.addText(i, text)
   }
@@ -83,9 +80,8 @@ export class WindowPackBuilder {
   }
 
   private flushDecisions(): void {
-    if (this.serializer === undefined) return
-    this.decided.push(deflate(this.serializer.releaseBuffer()))
-    this.serializer = undefined
+    if (this.pending === 0) return
+    this.decided.push(deflate(this.records.take()))
     this.pending = 0
   }
 }
