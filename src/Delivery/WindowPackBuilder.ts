@@ -38,25 +38,25 @@ export class WindowPackBuilder {
   add(p: Prepared): void {
     const i = this.size++
     let text: string | undefined
-    let slim: Packed = p
+    let packed: Prepared | Packed = p
     if (p._tag === "Send") {
       const k = this.sends++
       let first = this.emails.get(p.email)
       if (first === undefined) this.emails.set(p.email, first = k)
       this.firsts.push(first)
       this.contacts.add(contactEntry(p.body))
+      // Packed without its text and parsed event, its body its action alone (RecordsWriter): the
+      // contact is packed as its job sends it (`contacts`).
       text = p.text
-      // Its body is its action alone: the contact is packed as its job sends it (`contacts`).
-      slim = { ...p, raw: undefined, text: undefined, body: { Action: p.body.Action } }
     } else {
       // A result keeps its text when its parsed form cannot be read again from it (not JSON).
       const r = p.result
       if (r.text !== undefined && typeof r.raw === "object" && r.raw !== null) {
         text = r.text
-        slim = { ...p, result: { ...r, raw: undefined, text: undefined } }
+        packed = { ...p, result: { ...r, raw: undefined, text: undefined } }
       }
     }
-    this.records.add(slim)
+    this.records.add(packed)
     if (++this.pending === this.pieces.decisions) this.flushDecisions()
     this.addText(i, text)
   }

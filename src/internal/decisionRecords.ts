@@ -9,7 +9,7 @@
  */
 import * as V8 from "node:v8"
 import type { Action } from "../Preset/Preset.js"
-import type { PackedSend } from "../Delivery/Prepare.js"
+import type { PackedSend, Prepared } from "../Delivery/Prepare.js"
 import type { Packed } from "../Delivery/WindowPack.js"
 
 const ACTIONS: ReadonlyArray<Action> = ["addforce", "addnoforce", "unsub", "remove"]
@@ -28,57 +28,61 @@ const USUAL_KEYS = 13
 
 const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
 
-/** The usual update, or undefined when only V8's serializer can keep it exactly. */
-const usual = (p: Packed): PackedSend | undefined => {
-  if (p._tag !== "Send") return undefined
+/** An update as decided, or as a pack gives it back. */
+type Send = Extract<Prepared, { _tag: "Send" }> | PackedSend
+
+/** The usual update: its keys exactly those `prepare` gives it, its strings ones UTF-8 can carry. */
+const isUsual = (p: Send): boolean => {
   const { eventAt, line, messageId } = p
   const timestamp = (p as { readonly timestamp?: unknown }).timestamp
   const stamped = "timestamp" in p
   if (
-    p.partial !== undefined || p.raw !== undefined || p.text !== undefined ||
-    !Number.isInteger(line) || line < 0 || line > 0xffffffff ||
+    p.partial !== undefined || !Number.isInteger(line) || line < 0 || line > 0xffffffff ||
     (eventAt !== undefined && typeof eventAt !== "number") || typeof p.explicit !== "boolean" ||
-    !ACTIONS.includes(p.action) || !ACTIONS.includes(p.body.Action) || Object.keys(p.body).length !== 1 ||
+    !ACTIONS.includes(p.action) || !ACTIONS.includes(p.body.Action) ||
     (messageId !== undefined && (typeof messageId !== "string" || !wellFormed(messageId))) ||
     (stamped && (typeof timestamp !== "string" || !wellFormed(timestamp))) ||
     typeof p.event !== "string" || typeof p.mapped !== "string" || typeof p.email !== "string" ||
-    !wellFormed(p.event) || !wellFormed(p.mapped) || !wellFormed(p.email) ||
-    // Nothing added on the way (a note, a replay, a demotion, an erasure): exactly its keys.
-    Object.keys(p).length !== USUAL_KEYS + (stamped ? 1 : 0)
-  ) return undefined
-  return p
+    !wellFormed(p.event) || !wellFormed(p.mapped) || !wellFormed(p.email)
+  ) return false
+  // Nothing added on the way (a note, a replay, a demotion, an erasure): exactly its keys.
+  let keys = 0
+  for (const _ in p) keys++
+  return keys === USUAL_KEYS + (stamped ? 1 : 0)
 }
 
-/** Writes a piece's records into one buffer, reused from piece to piece. */
+/**
+ * Writes a piece's records into one buffer, reused from piece to piece. An update is written as a
+ * pack gives it back (`Packed`): without its text and parsed event, its body its action alone.
+ */
 export class RecordsWriter {
   /** Grown as a piece needs, kept for the next. */
   private bytes = Buffer.allocUnsafe(1024)
   private used = 0
 
-  add(p: Packed): void {
-    const u = usual(p)
-    if (u === undefined) {
-      const v = V8.serialize(p)
+  add(p: Prepared | Packed): void {
+    if (p._tag !== "Send" || !isUsual(p)) {
+      const v = V8.serialize(p._tag === "Send" ? { ...p, raw: undefined, text: undefined, body: { Action: p.body.Action } } : p)
       this.room(5 + v.length)
       this.bytes[this.used++] = SERIALIZED
       this.used = this.bytes.writeUInt32LE(v.length, this.used)
       this.used += v.copy(this.bytes, this.used)
       return
     }
-    const timestamp = (u as { readonly timestamp?: string }).timestamp
-    this.room(16 + 4 * 5 + 3 * (u.event.length + u.mapped.length + u.email.length + (u.messageId?.length ?? 0) + (timestamp?.length ?? 0)))
+    const timestamp = (p as { readonly timestamp?: string }).timestamp
+    this.room(16 + 4 * 5 + 3 * (p.event.length + p.mapped.length + p.email.length + (p.messageId?.length ?? 0) + (timestamp?.length ?? 0)))
     const b = this.bytes
     b[this.used++] = USUAL
-    b[this.used++] = (u.explicit ? EXPLICIT : 0) | (u.eventAt !== undefined ? EVENT_AT : 0) | (u.messageId !== undefined ? MESSAGE_ID : 0) |
+    b[this.used++] = (p.explicit ? EXPLICIT : 0) | (p.eventAt !== undefined ? EVENT_AT : 0) | (p.messageId !== undefined ? MESSAGE_ID : 0) |
       (timestamp !== undefined ? TIMESTAMP : 0)
-    b[this.used++] = ACTIONS.indexOf(u.action)
-    b[this.used++] = ACTIONS.indexOf(u.body.Action)
-    this.used = b.writeUInt32LE(u.line, this.used)
-    if (u.eventAt !== undefined) this.used = b.writeDoubleLE(u.eventAt, this.used)
-    if (u.messageId !== undefined) this.text(u.messageId)
-    this.text(u.event)
-    this.text(u.mapped)
-    this.text(u.email)
+    b[this.used++] = ACTIONS.indexOf(p.action)
+    b[this.used++] = ACTIONS.indexOf(p.body.Action)
+    this.used = b.writeUInt32LE(p.line, this.used)
+    if (p.eventAt !== undefined) this.used = b.writeDoubleLE(p.eventAt, this.used)
+    if (p.messageId !== undefined) this.text(p.messageId)
+    this.text(p.event)
+    this.text(p.mapped)
+    this.text(p.email)
     if (timestamp !== undefined) this.text(timestamp)
   }
 
