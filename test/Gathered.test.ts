@@ -2,8 +2,9 @@
  * How the bulk-capable path gathers events (internal/gathered.ts).
  * Laws: whatever the input's chunks and the group size, the groups hold every item once, in input
  * order, none empty, each full but the last; a group that does not fill is handed on once its
- * linger has passed since its first item, not before; a failing input hands on what it gathered,
- * then fails.
+ * linger has passed since its first item, not before, a group begun while reading waited for the
+ * reader once its linger has passed since reading went on; a failing input hands on what it
+ * gathered, then fails.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Fiber, Option, Schema, Stream, TestClock } from "effect"
@@ -65,6 +66,23 @@ describe("gathered", () => {
       yield* TestClock.adjust(Duration.millis(1))
       expect(taken).toEqual([[1, 2], [3, 4]])
       yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("a group begun while reading waited for the reader gets its whole linger once reading goes on: a reader slow, then quick, still gets full groups", () =>
+    Effect.gen(function*() {
+      const taken: Array<ReadonlyArray<number>> = []
+      // Plenty of input, four items every 100 ms.
+      const input = Stream.iterate(0, (n) => n + 1).pipe(Stream.rechunk(4), Stream.mapChunksEffect((c) => Effect.as(Effect.sleep(Duration.millis(100)), c)))
+      // The reader takes a minute over its first group, then takes the next ones at once.
+      const fiber = yield* gathered(input, groupsOf(10, Duration.seconds(3))).pipe(
+        Stream.take(6),
+        Stream.runForEach((g) => Effect.flatMap(Effect.sync(() => taken.push([...g])), (n) => (n === 1 ? Effect.sleep(Duration.seconds(60)) : Effect.void))),
+        Effect.fork
+      )
+      for (let t = 0; t < 700 && taken.length < 6; t++) yield* TestClock.adjust(Duration.millis(100))
+      yield* Fiber.join(fiber)
+      expect(taken.map((g) => g.length)).toEqual([10, 10, 10, 10, 10, 10])
+      expect(taken.flat()).toEqual(Array.from({ length: 60 }, (_, i) => i))
     }))
 
   it.effect("a failing input hands on the group it gathered, then fails", () =>

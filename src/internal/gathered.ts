@@ -1,6 +1,6 @@
 /**
  * Items gathered into groups as they are read: a group is handed on once full, or once it has
- * waited its linger since its first item. It stands where `Stream.aggregateWithin` stood: there,
+ * waited its linger since its first item (or since reading went on, if it waited for the reader). It stands where `Stream.aggregateWithin` stood: there,
  * a finished group's sink fiber kept its leftover chunk (and through its items whole 64 KB input
  * reads) until the old generation was collected, which promoted nearly all the input text
  * (BENCHMARKS.md, "Issue 28, bulk: a gathering of our own"). Here an item is folded into its
@@ -35,6 +35,8 @@ export const gathered = <M, G, E, R>(items: Stream.Stream<M, E, R>, gatherer: Ga
     const ready: Array<G> = []
     let group: G | undefined
     let due = 0
+    /** The group's linger, ms. */
+    let linger = 0
     let end: Exit.Exit<void, E> | undefined
     /** The reader waits on `more` for a group or the end; the gathering on `room` for the reader. */
     let more = Deferred.unsafeMake<void>(FiberId.none)
@@ -49,17 +51,21 @@ export const gathered = <M, G, E, R>(items: Stream.Stream<M, E, R>, gatherer: Ga
       for (const item of chunk) {
         if (group === undefined) {
           group = gatherer.make()
-          due = now + Duration.toMillis(gatherer.linger())
+          linger = Duration.toMillis(gatherer.linger())
+          due = now + linger
           // A reader waiting for a group now waits for this one's linger.
           Deferred.unsafeDone(more, Exit.void)
         }
         if (gatherer.add(group, item)) handOn()
       }
     }
+    /** Whether reading waits for the reader. */
+    let held = false
     // While more than one group waits, reading waits.
     const waitForRoom: Effect.Effect<void> = Effect.suspend(() => {
       if (ready.length <= 1) return Effect.void
       room = Deferred.unsafeMake(FiberId.none)
+      held = true
       return Effect.zipRight(Deferred.await(room), waitForRoom)
     })
     // Pulled, not run into a sink: a sink's channel executors kept each chunk past the young
@@ -80,8 +86,15 @@ export const gathered = <M, G, E, R>(items: Stream.Stream<M, E, R>, gatherer: Ga
     const next: Effect.Effect<G, Option.Option<E>> = Effect.suspend(() => {
       const g = ready.shift()
       if (g !== undefined) {
-        Deferred.unsafeDone(room, Exit.void)
-        return Effect.succeed(g)
+        if (!held) return Effect.succeed(g)
+        held = false
+        // Reading goes on: the group begun meanwhile gets its whole linger again. Else a reader
+        // slow, then quick, finds it due a few items in, and a backfill's window is a few events.
+        return Effect.map(Clock.currentTimeMillis, (now) => {
+          if (group !== undefined) due = Math.max(due, now + linger)
+          Deferred.unsafeDone(room, Exit.void)
+          return g
+        })
       }
       if (end !== undefined) {
         return Exit.isSuccess(end) ? Effect.fail(Option.none()) : Effect.failCause(Cause.map(end.cause, Option.some))
