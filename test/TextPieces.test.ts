@@ -29,4 +29,16 @@ describe("TextPieces", () => {
     },
     { fastCheck: { numRuns: 300 } }
   )
+
+  it("a window's thousands of strings, and places with none, each read back in its own place", () => {
+    const b = new TextPiecesBuilder(256 * 1024)
+    const strings = Array.from({ length: 5_000 }, (_, k) => (k % 7 === 3 ? undefined : `{"Email":"c${k}@example.com"}`))
+    for (const s of strings) s === undefined ? b.none() : b.add(s)
+    const pieces = b.finish()
+    expect(pieces.at.length).toBe(3 * strings.length)
+    strings.forEach((s, k) => {
+      if (s === undefined) expect(pieces.at[k * 3]).toBe(-1)
+      else expect(bytesAt(pieces, k).toString("utf8")).toBe(s)
+    })
+  })
 })

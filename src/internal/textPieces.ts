@@ -13,7 +13,9 @@ export interface Pieces {
 
 export class TextPiecesBuilder {
   private readonly pieces: Array<Buffer> = []
-  private readonly at: Array<number> = []
+  /** Three numbers a string (see Pieces), outside the heap as well; grown as needed. */
+  private at = new Int32Array(3 * 32)
+  private strings = 0
   private scratch: Buffer | undefined
   private used = 0
   /** Strings in the scratch buffer: an empty one needs its piece too. */
@@ -23,7 +25,7 @@ export class TextPiecesBuilder {
 
   /** An entry with no string: its place is taken, `-1` its piece. */
   none(): void {
-    this.at.push(-1, 0, 0)
+    this.place(-1, 0, 0)
   }
 
   add(text: string): void {
@@ -32,7 +34,7 @@ export class TextPiecesBuilder {
     if (most > this.size) {
       this.flush()
       const own = Buffer.from(text, "utf8")
-      this.at.push(this.pieces.length, 0, own.length)
+      this.place(this.pieces.length, 0, own.length)
       this.pieces.push(this.seal?.(own) ?? own)
       return
     }
@@ -41,15 +43,28 @@ export class TextPiecesBuilder {
     const start = this.used
     this.used += this.scratch.write(text, start, "utf8")
     this.held++
-    this.at.push(this.pieces.length, start, this.used)
+    this.place(this.pieces.length, start, this.used)
   }
 
   finish(): Pieces {
     this.flush()
     this.scratch = undefined
-    const at = Int32Array.from(this.at)
-    this.at.length = 0
+    const at = this.at.slice(0, this.strings * 3)
+    this.at = new Int32Array(0)
+    this.strings = 0
     return { pieces: this.pieces, at }
+  }
+
+  private place(piece: number, start: number, end: number): void {
+    const i = this.strings++ * 3
+    if (i + 3 > this.at.length) {
+      const grown = new Int32Array(Math.max(3 * 32, this.at.length * 2))
+      grown.set(this.at)
+      this.at = grown
+    }
+    this.at[i] = piece
+    this.at[i + 1] = start
+    this.at[i + 2] = end
   }
 
   private flush(): void {
