@@ -8,9 +8,9 @@
  * which is exact.
  */
 import * as V8 from "node:v8"
-import type { Action } from "../Preset/Preset.js"
 import type { PackedSend, Prepared } from "../Delivery/Prepare.js"
 import type { Packed } from "../Delivery/WindowPack.js"
+import type { Action } from "../Preset/Preset.js"
 
 const ACTIONS: ReadonlyArray<Action> = ["addforce", "addnoforce", "unsub", "remove"]
 

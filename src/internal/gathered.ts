@@ -1,10 +1,11 @@
 /**
  * Items gathered into groups as they are read: a group is handed on once full, or once it has
- * waited its linger since its first item (or since reading went on, if it waited for the reader). It stands where `Stream.aggregateWithin` stood: there,
- * a finished group's sink fiber kept its leftover chunk (and through its items whole 64 KB input
- * reads) until the old generation was collected, which promoted nearly all the input text
- * (BENCHMARKS.md, "Issue 28, bulk: a gathering of our own"). Here an item is folded into its
- * group as its chunk arrives, in one synchronous step, and nothing but the group holds it.
+ * waited its linger since its first item (since reading went on, if reading waited for the
+ * reader). It stands where `Stream.aggregateWithin` stood: there, a finished group's sink fiber
+ * kept its leftover chunk (and through its items whole 64 KB input reads) until the old
+ * generation was collected, which promoted nearly all the input text (BENCHMARKS.md, "Issue 28,
+ * bulk: a gathering of our own"). Here an item is folded into its group as its chunk arrives, in
+ * one synchronous step, and nothing but the group holds it.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
