@@ -4,7 +4,7 @@
  * piece at a time.
  */
 import { RecordsWriter } from "../internal/decisionRecords.js"
-import { TextPiecesBuilder } from "../internal/textPieces.js"
+import { TextPiecesBuilder, wellFormed } from "../internal/textPieces.js"
 import { contactEntry } from "../Mailjet/MailjetShapes.js"
 import type { Prepared } from "./Prepare.js"
 import { deflate, type Packed, PIECES, type Pieces, WindowPack } from "./WindowPack.js"
@@ -72,7 +72,7 @@ export class WindowPackBuilder {
 
   private addText(i: number, text: string | undefined): void {
     if (text === undefined) return this.texts.none()
-    if (!(text as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+    if (!wellFormed(text)) {
       this.odd.set(i, text)
       return this.texts.none()
     }

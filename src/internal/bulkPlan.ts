@@ -10,7 +10,7 @@ import { foldUpdates } from "../Delivery/Fold.js"
 import { contactEntry, entryBody } from "../Mailjet/MailjetShapes.js"
 import type { Action } from "../Preset/Preset.js"
 import type { PackedSend } from "../Delivery/Prepare.js"
-import { byteLengthAt, bytesAt, copyAt, type Pieces } from "./textPieces.js"
+import { byteLengthAt, bytesAt, copyAt, type Pieces, withRoom } from "./textPieces.js"
 
 /** One contact's events in a window: their places in it (one place needs no array). */
 export type Group = number | Array<number>
@@ -48,12 +48,7 @@ class ContactsJson {
     this.bytes[0] = 0x5b // [
   }
   private room(n: number) {
-    if (this.used + n + 2 <= this.bytes.length) return
-    let size = this.bytes.length * 2
-    while (this.used + n + 2 > size) size *= 2
-    const grown = Buffer.allocUnsafe(size)
-    this.bytes.copy(grown, 0, 0, this.used)
-    this.bytes = grown
+    this.bytes = withRoom(this.bytes, this.used, n + 2)
   }
   private comma() {
     if (this.groups.length > 0) this.bytes[this.used++] = COMMA

@@ -10,9 +10,11 @@
 import * as V8 from "node:v8"
 import type { PackedSend, Prepared } from "../Delivery/Prepare.js"
 import type { Packed } from "../Delivery/WindowPack.js"
-import type { Action } from "../Preset/Preset.js"
+import { Action } from "../Preset/Preset.js"
+import { wellFormed, withRoom } from "./textPieces.js"
 
-const ACTIONS: ReadonlyArray<Action> = ["addforce", "addnoforce", "unsub", "remove"]
+/** A record's actions are their places here. */
+const ACTIONS: ReadonlyArray<Action> = Action.literals
 
 /** A record's first byte. */
 const SERIALIZED = 0
@@ -25,8 +27,6 @@ const TIMESTAMP = 8
 
 /** The keys of the usual update, `timestamp` aside. */
 const USUAL_KEYS = 13
-
-const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
 
 /** An update as decided, or as a pack gives it back. */
 type Send = Extract<Prepared, { _tag: "Send" }> | PackedSend
@@ -100,10 +100,7 @@ export class RecordsWriter {
   }
 
   private room(n: number): void {
-    if (this.used + n <= this.bytes.length) return
-    const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + n))
-    this.bytes.copy(grown, 0, 0, this.used)
-    this.bytes = grown
+    this.bytes = withRoom(this.bytes, this.used, n)
   }
 }
 

@@ -5,6 +5,19 @@
  * old-generation collection nearer.
  */
 
+/** Whether UTF-8 carries the string as it is (no lone surrogate). */
+export const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+
+/** `bytes`, or a copy of its first `used` bytes in a buffer twice as large (or more) when `n` more do not fit. */
+export const withRoom = (bytes: Buffer<ArrayBuffer>, used: number, n: number): Buffer<ArrayBuffer> => {
+  if (used + n <= bytes.length) return bytes
+  let size = bytes.length * 2
+  while (used + n > size) size *= 2
+  const grown = Buffer.allocUnsafe(size)
+  bytes.copy(grown, 0, 0, used)
+  return grown
+}
+
 /** The buffers, and for each string its buffer (-1 for none) and where it starts and ends in it. */
 export interface Pieces {
   readonly pieces: ReadonlyArray<Buffer>
