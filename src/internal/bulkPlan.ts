@@ -36,7 +36,7 @@ export interface Plan {
 }
 
 const COMMA = 0x2c
-/** The preset's own strings: a window's actions read back from its pack are each a string of their own. */
+/** The preset's own strings: an unusual update's action, read back by V8's serializer, is a string of its own. */
 const ACTIONS: Readonly<Record<Action, Action>> = { addforce: "addforce", addnoforce: "addnoforce", unsub: "unsub", remove: "remove" }
 
 /** A job's Contacts array, written as its contacts are planned: outside the heap, grown by doubling. */
