@@ -322,6 +322,47 @@ layer(simulator, { excludeTestServices: true })("Delivery against the simulator"
       expect({ during: during - before, after: after - before }).toEqual({ during: 1, after: 0 })
     }))
 
+  /**
+   * A job accepted, then every call fails (503) until each event's one-by-one send has failed, so
+   * its polls pass its deadline; then the calls come back and its watcher sees it end.
+   */
+  const lateJob = (fate: { readonly jobErrorRate?: number }) =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.Simulator
+      yield* sim.reset
+      yield* sim.setFaults({ jobDurationMs: 50, ...fate })
+      const lines = ([0, 1] as const).map((c) => toLine({ contact: c, kind: "Signed Up", consent: "granted", value: c }, c))
+      // Mailjet refuses a local part starting with a dot: the job's error file names it.
+      lines.push(lines[0]!.replace(emailOf(0), ".refused@example.com"))
+      const isJob = (r: { readonly method: string; readonly path: string }) => r.method === "POST" && r.path.includes("managemanycontacts")
+      const isOne = (r: { readonly method: string; readonly path: string }) => r.method === "POST" && r.path.includes("managecontact") && !r.path.includes("many")
+      const run = yield* Effect.fork(runLines(lines, { bulk: "always", bulkSize: 3, bulkJobTimeout: Duration.millis(300), maxAttempts: 2, outageThreshold: 1000 }))
+      yield* Effect.sleep("2 millis").pipe(Effect.repeat({ until: () => Effect.runSync(sim.requests).some((r) => isJob(r) && r.status < 300) }), Effect.timeout("10 seconds"))
+      yield* sim.setFaults({ jobDurationMs: 50, ...fate, outage: true })
+      yield* Effect.sleep("5 millis").pipe(Effect.repeat({ until: () => Effect.runSync(sim.requests).filter(isOne).length >= 6 }), Effect.timeout("10 seconds"))
+      yield* sim.setFaults({})
+      const results = yield* Fiber.join(run)
+      const held = yield* Effect.forEach([emailOf(0), emailOf(1), ".refused@example.com"], (e) => Effect.map(sim.contact(e.toLowerCase()), Option.isSome))
+      return { held, outcomes: results.map((r) => r.outcome) }
+    })
+  const failedOneByOne = { outcome: "dead-lettered", reason: expect.stringMatching(/^bulk job \d+ did not end within .*; then one by one: /) }
+
+  it.effect("a job that lands after its deadline, while its polls and its events' one-by-one sends fail: delivered via bulk, but for the contact it refused", () =>
+    Effect.map(lateJob({}), ({ held, outcomes }) => {
+      expect(held).toEqual([true, true, false])
+      expect(outcomes).toMatchObject([
+        { outcome: "delivered", action: "addforce", via: "bulk" },
+        { outcome: "delivered", action: "addforce", via: "bulk" },
+        failedOneByOne
+      ])
+    }))
+
+  it.effect("a job that ends in Error after its deadline, while its events' one-by-one sends fail: all dead-lettered, nothing held", () =>
+    Effect.map(lateJob({ jobErrorRate: 1 }), ({ held, outcomes }) => {
+      expect(held).toEqual([false, false, false])
+      expect(outcomes).toMatchObject([failedOneByOne, failedOneByOne, failedOneByOne])
+    }))
+
   it.effect("one contact's events keep input order under concurrency; other contacts run in parallel", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.Simulator

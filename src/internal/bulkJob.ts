@@ -45,9 +45,19 @@ export interface Ended {
 
 /** How a whole job went when it was not read to its end. */
 export type Verdict =
-  /** The job did not run to a readable end: its events go one by one. */
-  | { readonly _tag: "Fallback"; readonly reason: string }
+  /**
+   * The job did not run to a readable end: its events go one by one. `landed`, for a job posted
+   * but not seen to end by its deadline (it may land later): the contacts it refused once it is seen
+   * to complete, or undefined. An event whose one-by-one send failed may have landed through it.
+   */
+  | { readonly _tag: "Fallback"; readonly reason: string; readonly landed?: Effect.Effect<Landed | undefined> }
   | { readonly _tag: "Stopped"; readonly reason: string; readonly error?: string }
+
+/** A job given up at its deadline, seen to complete after all: the contacts it refused, by lowercase email. */
+export interface Landed {
+  readonly job: number
+  readonly refused: ReadonlySet<string>
+}
 
 /** A job that did not run to a readable end: its events go one by one, this said on them. */
 export class JobFallback extends Schema.TaggedError<JobFallback>()("JobFallback", { reason: Schema.String }) {
@@ -211,6 +221,23 @@ export const makeJobs = (ctx: JobContext) => {
       )
 
   /**
+   * Whether a job given up at its deadline landed after all: once its watcher saw it end (waited for
+   * as long as a fence's patience, or until the run stops), asked again, then its refused contacts read.
+   */
+  const landed = (job: number, fence: Fence) =>
+    Effect.cached(Effect.gen(function*() {
+      const ended = yield* Effect.raceFirst(
+        Effect.as(Deferred.await(fence.ended), true),
+        Effect.as(Effect.raceFirst(Effect.sleep(config.bulkJobTimeout), ctx.state.onStop), false)
+      )
+      if (!ended) return undefined as Landed | undefined
+      const end = yield* gateway.retrying(lane, client.bulkJob(job))
+      if (end.status !== "Completed") return undefined
+      const refused = yield* rejections(job, end.errorFile)
+      return { job, refused: new Set(refused.map((r) => r.email.toLowerCase())) }
+    }).pipe(Effect.orElseSucceed((): Landed | undefined => undefined)))
+
+  /**
    * One job's life: its ID and the contacts it refused (by lowercase email), or one verdict for all.
    * `emails` reads its contacts' emails back (from the window's pack) for whoever asks: a fence on
    * a job whose end is not seen, a listener.
@@ -236,8 +263,10 @@ export const makeJobs = (ctx: JobContext) => {
         Effect.catchTag("CallStopped", (e) =>
           new CallStopped({ reason: `${e.reason} (bulk job ${id}, still running, may land meanwhile)`, ...(e.error === undefined ? {} : { error: e.error }) })),
         // Its end not seen (the deadline, a stop, an interruption): it may still land.
-        Effect.onExit((exit) => exit._tag === "Success" ? fences.close(fence) : Effect.zipRight(Effect.sync(() => fences.hold(fence)), watch(fence)))
+        Effect.onExit((exit) => exit._tag === "Success" ? fences.close(fence) : Effect.zipRight(Effect.sync(() => fences.hold(fence)), watch(fence))),
+        Effect.catchTag("JobFallback", (e) => Effect.map(landed(id, fence), (landed) => ({ _tag: "Fallback", reason: e.reason, landed }) as const))
       )
+      if ("_tag" in end) return end
       if (end.status !== "Completed") {
         return { _tag: "Fallback", reason: `bulk job ${id} ended ${end.detail}${end.error === "" ? "" : ` (${end.error})`}` } as const
       }

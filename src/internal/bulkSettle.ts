@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import type { Outcome } from "../Domain/Outcome.js"
 import type { Action } from "../Preset/Preset.js"
-import { type Ended, type JobContext, makeJobs, type Verdict } from "./bulkJob.js"
+import { type Ended, type JobContext, type Landed, makeJobs, type Verdict } from "./bulkJob.js"
 import { type Group, indices, type Plan, planWindow, type WindowContacts } from "./bulkPlan.js"
 import { stopOnFatal } from "./results.js"
 import type { PackedSend } from "../Delivery/Prepare.js"
@@ -69,16 +69,25 @@ export const makeBulk = (ctx: JobContext & {
   // Admitted with its window (-1 is before any cut): a drain does not strand half a window.
   const sendOne = (p: Send) => Effect.catchAll(ctx.send(p, -1, state, lane), stopOnFatal(state))
 
-  /** One by one, in order per contact, contacts side by side; a fallback's reason kept on its lines. */
+  /**
+   * One by one, in order per contact, contacts side by side; a fallback's reason kept on its lines.
+   * A failed send whose job was given up at its deadline may have landed through the job after all:
+   * delivered if the job is seen to complete without refusing its contact.
+   */
   const oneByOne = (
     sends: ReadonlyArray<Send | undefined>,
-    groups: ReadonlyArray<readonly [Group, string | undefined]>,
+    groups: ReadonlyArray<readonly [Group, string | undefined, (Effect.Effect<Landed | undefined> | undefined)?]>,
     into: Array<Outcome | undefined>
   ) =>
-    Effect.forEach(groups, ([group, reason]) =>
+    Effect.forEach(groups, ([group, reason, landed]) =>
       Effect.forEach(indices(group), (i) =>
-        Effect.map(sendOne(sends[i]!), (o) => {
-          into[i] = reason === undefined || o.outcome !== "dead-lettered" ? o : { ...o, reason: `${reason}; then one by one: ${o.reason}` }
+        Effect.flatMap(sendOne(sends[i]!), (o) => {
+          if (reason === undefined || o.outcome !== "dead-lettered") return Effect.sync(() => void (into[i] = o))
+          const failed: Outcome = { ...o, reason: `${reason}; then one by one: ${o.reason}` }
+          return Effect.map(landed ?? Effect.succeed(undefined), (job) => {
+            const p = sends[i]!
+            into[i] = job !== undefined && !job.refused.has(p.email.toLowerCase()) ? delivered(p, job.job) : failed
+          })
         }), { discard: true }), { concurrency: config.concurrency, discard: true })
 
   /**
@@ -122,13 +131,13 @@ export const makeBulk = (ctx: JobContext & {
     if (usual !== undefined) return usual
     const later = again()
     out.length = plan.size
-    const fallback: Array<readonly [Group, string]> = []
+    const fallback: Array<readonly [Group, string, (Effect.Effect<Landed | undefined> | undefined)?]> = []
     for (let b = 0; b < batches.length; b++) {
       const { groups } = batches[b]!
       const end = ends[b]!
       // A job not read to its end: one verdict for all its contacts.
       if (end._tag === "Fallback") {
-        for (const group of groups) fallback.push([group, end.reason])
+        for (const group of groups) fallback.push([group, end.reason, end.landed])
         continue
       }
       if (end._tag === "Stopped") {
