@@ -143,15 +143,16 @@ export const readSource = (event: SignalEvent, traits: Readonly<Record<string, u
 }
 
 /** `first_name + " " + last_name`, else `traits.name`; undefined when empty. */
+/** The first spelling that holds a name: `first_name: ""` does not hide `firstName`. */
+const namePart = (traits: Readonly<Record<string, unknown>>, a: string, b: string) => {
+  const first = traits[a]
+  if (nonEmptyString(first)) return first.trim()
+  const second = traits[b]
+  return nonEmptyString(second) ? second.trim() : ""
+}
+
 export const contactName = (traits: Readonly<Record<string, unknown>>): string | undefined => {
-  // the first spelling that holds a name: `first_name: ""` does not hide `firstName`
-  const part = (a: string, b: string) => {
-    const first = traits[a]
-    if (nonEmptyString(first)) return first.trim()
-    const second = traits[b]
-    return nonEmptyString(second) ? second.trim() : ""
-  }
-  const full = `${part("first_name", "firstName")} ${part("last_name", "lastName")}`.trim()
+  const full = `${namePart(traits, "first_name", "firstName")} ${namePart(traits, "last_name", "lastName")}`.trim()
   if (full !== "") return full
   const name = traits["name"]
   return nonEmptyString(name) ? name.trim() : undefined

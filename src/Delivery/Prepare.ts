@@ -9,7 +9,7 @@ import * as Stream from "effect/Stream"
 import type { Outcome, PartialUpdate, Result } from "../Domain/Outcome.js"
 import { keptByReference } from "../Domain/Outcome.js"
 import type { SignalEvent } from "../Domain/SignalEvent.js"
-import { eventLabel, parseSignalEvent, rawMessageId } from "../Domain/SignalEvent.js"
+import { eventLabel, rawMessageId, readSignalLine } from "../Domain/SignalEvent.js"
 import type { ManageContactBody } from "../Mailjet/MailjetClient.js"
 import { eventKey, Mapping, requestBody } from "../Mapping.js"
 import type { Datatype } from "../Preset/Datatypes.js"
@@ -167,17 +167,10 @@ export const prepareLine = (
   resolveConsent: (e: SignalEvent) => "Granted" | "Withdrawn" | "Unknown",
   mapping: Context.Tag.Service<Mapping>,
   datatypes: ReadonlyMap<string, Datatype>
-): Prepared =>
-  prepare(
-    Either.match(parseSignalEvent(text), {
-      onLeft: ({ raw, reason }) => ({ line, raw, text, event: Either.left(reason) }),
-      onRight: ({ event, raw }) => ({ line, raw, text, event: Either.right(event) })
-    }),
-    resolveConsent,
-    mapping.preset,
-    mapping.map,
-    datatypes
-  )
+): Prepared => {
+  const { event, raw } = readSignalLine(text)
+  return prepare({ line, raw, text, event }, resolveConsent, mapping.preset, mapping.map, datatypes)
+}
 
 /** A sent event's result, once its outcome is known. */
 export const resultOf = (p: Pick<Extract<Prepared, { _tag: "Send" }>, "line" | "raw" | "text" | "messageId" | "event">, outcome: Outcome): Result => ({

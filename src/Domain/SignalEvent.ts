@@ -105,21 +105,24 @@ export const decodeSignalEvent = (input: unknown): Either.Either<SignalEvent, st
   )
 }
 
+/** One NDJSON line read: its JSON (the line itself when it is not JSON), and its event or why not. */
+export const readSignalLine = (line: string): { readonly raw: unknown; readonly event: Either.Either<SignalEvent, string> } => {
+  let raw: unknown
+  try {
+    raw = JSON.parse(line)
+  } catch (e) {
+    return { raw: line, event: Either.left(`not JSON: ${jsonProblem(e)}`) }
+  }
+  return { raw, event: decodeSignalEvent(raw) }
+}
+
 /** Parses and decodes one NDJSON line. */
 export const parseSignalEvent = (line: string): Either.Either<{ readonly raw: unknown; readonly event: SignalEvent }, {
   readonly raw: unknown
   readonly reason: string
 }> => {
-  let raw: unknown
-  try {
-    raw = JSON.parse(line)
-  } catch (e) {
-    return Either.left({ raw: line, reason: `not JSON: ${jsonProblem(e)}` })
-  }
-  return Either.match(decodeSignalEvent(raw), {
-    onLeft: (reason) => Either.left({ raw, reason }),
-    onRight: (event) => Either.right({ raw, event })
-  })
+  const { event, raw } = readSignalLine(line)
+  return Either.isRight(event) ? Either.right({ raw, event: event.right }) : Either.left({ raw, reason: event.left })
 }
 
 /**

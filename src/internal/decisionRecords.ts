@@ -104,39 +104,46 @@ export class RecordsWriter {
   }
 }
 
+/** A piece read from its start: its strings are length-prefixed UTF-8. */
+class Cursor {
+  at = 0
+  constructor(readonly b: Buffer) {}
+  text(): string {
+    const n = this.b.readUInt32LE(this.at)
+    this.at += 4 + n
+    return this.b.toString("utf8", this.at - n, this.at)
+  }
+}
+
 /** The first `count` records of a piece, in order. */
 export function* readRecords(b: Buffer, count: number): Generator<Packed> {
-  let at = 0
-  const text = () => {
-    const n = b.readUInt32LE(at)
-    at += 4 + n
-    return b.toString("utf8", at - n, at)
-  }
+  const c = new Cursor(b)
   for (let k = 0; k < count; k++) {
-    if (b[at++] === SERIALIZED) {
-      const n = b.readUInt32LE(at)
-      at += 4 + n
-      yield V8.deserialize(b.subarray(at - n, at)) as Packed
+    if (b[c.at++] === SERIALIZED) {
+      const n = b.readUInt32LE(c.at)
+      c.at += 4 + n
+      yield V8.deserialize(b.subarray(c.at - n, c.at)) as Packed
       continue
     }
+    const at = c.at
     const flags = b[at]!
     const action = ACTIONS[b[at + 1]!]!
     const Action = ACTIONS[b[at + 2]!]!
     const line = b.readUInt32LE(at + 3)
-    at += 7
+    c.at += 7
     let eventAt: number | undefined
     if ((flags & EVENT_AT) !== 0) {
-      eventAt = b.readDoubleLE(at)
-      at += 8
+      eventAt = b.readDoubleLE(c.at)
+      c.at += 8
     }
-    const messageId = (flags & MESSAGE_ID) !== 0 ? text() : undefined
-    const event = text()
-    const mapped = text()
-    const email = text()
+    const messageId = (flags & MESSAGE_ID) !== 0 ? c.text() : undefined
+    const event = c.text()
+    const mapped = c.text()
+    const email = c.text()
     const explicit = (flags & EXPLICIT) !== 0
     const body = { Action }
     yield (flags & TIMESTAMP) !== 0
-      ? { _tag: "Send", line, raw: undefined, text: undefined, messageId, event, mapped, email, action, explicit, eventAt, timestamp: text(), body, partial: undefined }
+      ? { _tag: "Send", line, raw: undefined, text: undefined, messageId, event, mapped, email, action, explicit, eventAt, timestamp: c.text(), body, partial: undefined }
       : { _tag: "Send", line, raw: undefined, text: undefined, messageId, event, mapped, email, action, explicit, eventAt, body, partial: undefined }
   }
 }

@@ -105,6 +105,22 @@ interface Forked<M> {
 const emailsOf = function*(pack: WindowPack) {
   for (const p of pack.each()) if (p._tag === "Send") yield p.email
 }
+/**
+ * A window's updates, suppressions applied in input order; a demotion's reason kept by the
+ * update's place. Not a closure of the window's: V8 compiled a generator made per window, and its
+ * readers, again for every window.
+ */
+function* resubscribed(pack: WindowPack, resubscribe: WindowEngine["resubscribe"], demoted: HeldReasons): Generator<PackedSend> {
+  let k = 0
+  for (const p of pack.each()) {
+    if (p._tag !== "Send") continue
+    const r = resubscribe(p)
+    if (r !== p && r.demoted !== undefined) demoted.add(k, r.demoted)
+    k++
+    yield r
+  }
+  demoted.seal()
+}
 type One<M> = Extract<Unit<M>, { _tag: "One" }>
 type Settled<M> = Made<M> & { readonly window: Forked<M> | undefined }
 
@@ -180,17 +196,7 @@ export const windowed = <M, E, R>(
     const sendWindow = (pack: WindowPack, send: boolean, posted: () => void): Effect.Effect<OutcomeOf | undefined> => {
       // Only a demotion's reason, by the update's place: a backfill demotes a third of a window.
       const demoted = new HeldReasons()
-      const sends = function*() {
-        let k = 0
-        for (const p of pack.each()) {
-          if (p._tag !== "Send") continue
-          const r = resubscribe(p)
-          if (r !== p && r.demoted !== undefined) demoted.add(k, r.demoted)
-          k++
-          yield r
-        }
-        demoted.seal()
-      }
+      const sends = () => resubscribed(pack, resubscribe, demoted)
       const again = <S extends PackedSend>(p: S, k: number, reason = demoted.get(k)) => reason === undefined ? p : demote(p, reason)
       if (!send) {
         // Not sent, but resubscribed all the same: the run's own unsubscribes count for later windows.
