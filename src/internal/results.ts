@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import type * as MetricLabel from "effect/MetricLabel"
 import type { Outcome, Result } from "../Domain/Outcome.js"
 import * as Metrics from "../Delivery/Metrics.js"
-import type { Item, Prepared } from "../Delivery/Prepare.js"
+import type { Item, PackedSend, Prepared } from "../Delivery/Prepare.js"
 import type { RunState } from "../Delivery/RunState.js"
 import type { WindowPack } from "../Delivery/WindowPack.js"
 import type { FatalError } from "../Mailjet/MailjetError.js"
@@ -113,6 +113,10 @@ class LazyRaw implements Result {
   }
 }
 /** A result that gave up its parsed event (and, in a window, its text): read again on demand. */
+/** An update's result, read back from its window's pack (which holds its text): one object, not two. */
+export const packedResult = (p: PackedSend, outcome: Outcome, pack: WindowPack, index: number): Result =>
+  new LazyRaw(p.line, pack, index, p.messageId, p.event, outcome)
+
 export const lazyRaw = (r: Result, pack?: WindowPack, index = 0): Result =>
   r.raw !== undefined
     ? r

@@ -8,11 +8,11 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import type * as MetricLabel from "effect/MetricLabel"
 import type { Outcome, Result } from "../Domain/Outcome.js"
-import { type Item, resultOf } from "../Delivery/Prepare.js"
+import type { Item } from "../Delivery/Prepare.js"
 import { type Packed, PIECES, type WindowPack } from "../Delivery/WindowPack.js"
 import type { OutcomeOf } from "./bulkSettle.js"
 import type { HeldItems } from "./heldItems.js"
-import { lazyRaw, logResultNow } from "./results.js"
+import { lazyRaw, logResultNow, packedResult } from "./results.js"
 
 export type Line<M> = readonly [M, Result]
 
@@ -42,7 +42,8 @@ export const windowLines = <M>(window: {
     for (let d = decisions.next(); !d.done; d = decisions.next()) {
       const p = d.value
       const item = items.at(i)
-      const r = lazyRaw(p._tag === "Done" ? p.result : resultOf(p, outcomeOf?.(p, k++) ?? notAttempted!), pack, i++)
+      const r = p._tag === "Done" ? lazyRaw(p.result, pack, i) : packedResult(p, outcomeOf?.(p, k++) ?? notAttempted!, pack, i)
+      i++
       // Counted now, not an Effect an event: a window's results are thousands at once.
       const warning = logResultNow(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position, labels)
       if (warning !== undefined) yield* warning

@@ -244,7 +244,7 @@ export const windowed = <M, E, R>(
       // Decided as gathered (a chunk decided ahead outlived the young generation); kept as
       // text, not parsed (read again only if asked for); in bulk, packed as they are gathered.
       add: (w, input) => {
-        const p = stripRaw(decide(read(input)))
+        const p = decide(read(input))
         w.items.push(hold(input))
         w.bytes += (p._tag === "Send" ? p.text : p.result.text)?.length ?? 0
         if (p._tag === "Send" && !(w.packing?.emails.has(p.email) ?? false)) {
@@ -252,7 +252,8 @@ export const windowed = <M, E, R>(
           w.contacts.set(p.body.Action, n)
           if (n > w.fullest) w.fullest = n
         }
-        if (w.packing === undefined) w.prepared.push(p)
+        // Packed, its parsed form dies young; kept unpacked, only its text is kept, not the parse.
+        if (w.packing === undefined) w.prepared.push(stripRaw(p))
         else w.packing.add(p)
         // In bulk, full once one action's job is (bulkSize contacts); else once it shows a
         // backlog, no more: the rest stays unread.
