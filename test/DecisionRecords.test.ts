@@ -5,7 +5,8 @@
  * (lone surrogates included), any line, any action, with or without a timestamp or the time of
  * the event, and with anything added on the way (a note, a replay, a demotion, an erasure, a
  * partial update, a key unknown to the records) or a result in place of an update; across pieces,
- * the writer reused; an update written as decided (its text, parsed event and whole body) reads
+ * the writer reused (a piece's event and mapped names are written once, then referred to, so a
+ * reference must never reach into another piece); an update written as decided (its text, parsed event and whole body) reads
  * back as a pack gives it: without them, its body its action alone.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -106,6 +107,35 @@ describe("decisionRecords", () => {
     },
     { fastCheck: { numRuns: 300 } }
   )
+
+  it("a piece's event and mapped names are written once and referred to after: several names, in any order, across pieces", () => {
+    const names = [["Signed Up", "Signed Up"], ["Order Completed", "Ordered"], ["Signed Up", "Ordered"], ["Identified", "Order Completed"], ["Ordered", "Identified"]]
+    const decisions = Array.from({ length: 23 }, (_, i) =>
+      packed({
+        line: i + 1,
+        messageId: undefined,
+        event: names[i % names.length]![0]!,
+        mapped: names[(i * 3) % names.length]![1]!,
+        email: `c${i}@example.com`,
+        action: "addforce",
+        sent: "addforce",
+        explicit: false,
+        eventAt: undefined,
+        timestamp: "none",
+        extra: "none",
+        decided: false
+      }))
+    for (const piece of [4, 7, 512]) expect(roundTrip(decisions, piece)).toStrictEqual(decisions)
+    // Referred to, not written again: 23 records of five names take less room than each written out.
+    const writer = new RecordsWriter()
+    for (const d of decisions) writer.add(d)
+    const once = writer.take().length
+    const alone = decisions.reduce((n, d) => {
+      writer.add(d)
+      return n + writer.take().length
+    }, 0)
+    expect(once).toBeLessThan(alone - 23 * 8)
+  })
 
   it("the usual update is a record, not V8's serialization: under half its bytes", () => {
     const usual = packed({

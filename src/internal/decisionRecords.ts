@@ -20,6 +20,13 @@ const ACTIONS: ReadonlyArray<Action> = Action.literals
 const SERIALIZED = 0
 const USUAL = 1
 
+/**
+ * A string's length with this bit set is a reference instead: the piece's nth event or mapped name
+ * so far (a piece of 512 decisions has a handful of them). Lines are at most 1 MiB, so no string
+ * of a record comes near 2 GB.
+ */
+const SAME = 0x80000000
+
 const EXPLICIT = 1
 const EVENT_AT = 2
 const MESSAGE_ID = 4
@@ -59,6 +66,8 @@ export class RecordsWriter {
   /** Grown as a piece needs, kept for the next. */
   private bytes = Buffer.allocUnsafe(1024)
   private used = 0
+  /** The piece's event and mapped names so far, by their place: written once, then referred to. */
+  private readonly names = new Map<string, number>()
 
   add(p: Prepared | Packed): void {
     if (p._tag !== "Send" || !isUsual(p)) {
@@ -80,8 +89,8 @@ export class RecordsWriter {
     this.used = b.writeUInt32LE(p.line, this.used)
     if (p.eventAt !== undefined) this.used = b.writeDoubleLE(p.eventAt, this.used)
     if (p.messageId !== undefined) this.text(p.messageId)
-    this.text(p.event)
-    this.text(p.mapped)
+    this.name(p.event)
+    this.name(p.mapped)
     this.text(p.email)
     if (timestamp !== undefined) this.text(timestamp)
   }
@@ -90,7 +99,17 @@ export class RecordsWriter {
   take(): Buffer {
     const piece = this.bytes.subarray(0, this.used)
     this.used = 0
+    this.names.clear()
     return piece
+  }
+
+  private name(s: string): void {
+    const k = this.names.get(s)
+    if (k !== undefined) this.used = this.bytes.writeUInt32LE(SAME + k, this.used)
+    else {
+      this.names.set(s, this.names.size)
+      this.text(s)
+    }
   }
 
   private text(s: string): void {
@@ -107,7 +126,19 @@ export class RecordsWriter {
 /** A piece read from its start: its strings are length-prefixed UTF-8. */
 class Cursor {
   at = 0
+  /** The piece's event and mapped names so far (RecordsWriter `name`). */
+  private readonly names: Array<string> = []
   constructor(readonly b: Buffer) {}
+  name(): string {
+    const n = this.b.readUInt32LE(this.at)
+    if (n < SAME) {
+      const s = this.text()
+      this.names.push(s)
+      return s
+    }
+    this.at += 4
+    return this.names[n - SAME]!
+  }
   text(): string {
     const n = this.b.readUInt32LE(this.at)
     this.at += 4 + n
@@ -137,8 +168,8 @@ export function* readRecords(b: Buffer, count: number): Generator<Packed> {
       c.at += 8
     }
     const messageId = (flags & MESSAGE_ID) !== 0 ? c.text() : undefined
-    const event = c.text()
-    const mapped = c.text()
+    const event = c.name()
+    const mapped = c.name()
     const email = c.text()
     const explicit = (flags & EXPLICIT) !== 0
     const body = { Action }
