@@ -142,7 +142,6 @@ export const readSource = (event: SignalEvent, traits: Readonly<Record<string, u
   return (source as { readonly value: PropertyValue }).value
 }
 
-/** `first_name + " " + last_name`, else `traits.name`; undefined when empty. */
 /** The first spelling that holds a name: `first_name: ""` does not hide `firstName`. */
 const namePart = (traits: Readonly<Record<string, unknown>>, a: string, b: string) => {
   const first = traits[a]
@@ -151,6 +150,7 @@ const namePart = (traits: Readonly<Record<string, unknown>>, a: string, b: strin
   return nonEmptyString(second) ? second.trim() : ""
 }
 
+/** `first_name + " " + last_name`, else `traits.name`; undefined when empty. */
 export const contactName = (traits: Readonly<Record<string, unknown>>): string | undefined => {
   const full = `${namePart(traits, "first_name", "firstName")} ${namePart(traits, "last_name", "lastName")}`.trim()
   if (full !== "") return full

@@ -112,11 +112,11 @@ class LazyRaw implements Result {
     return this.#raw = text === undefined ? undefined : JSON.parse(text)
   }
 }
-/** A result that gave up its parsed event (and, in a window, its text): read again on demand. */
 /** An update's result, read back from its window's pack (which holds its text): one object, not two. */
 export const packedResult = (p: PackedSend, outcome: Outcome, pack: WindowPack, index: number): Result =>
   new LazyRaw(p.line, pack, index, p.messageId, p.event, outcome)
 
+/** A result that gave up its parsed event (and, in a window, its text): read again on demand. */
 export const lazyRaw = (r: Result, pack?: WindowPack, index = 0): Result =>
   r.raw !== undefined
     ? r
