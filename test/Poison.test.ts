@@ -14,7 +14,7 @@ import { Consent } from "../src/Consent.js"
 import { prepareLine } from "../src/Delivery/Prepare.js"
 import { maskEmails } from "../src/Delivery/Metrics.js"
 import { DEAD_LETTER_MAX_BYTES, deadLetterLine, MIN_DEAD_LETTER_BYTES, outcomeLine } from "../src/Domain/Outcome.js"
-import { decodeSignalEvent, parseSignalEvent } from "../src/Domain/SignalEvent.js"
+import { decodeSignalEvent, readSignalLine } from "../src/Domain/SignalEvent.js"
 import { safeStringify } from "../src/internal/safeStringify.js"
 import { readErrorBody } from "../src/Mailjet/MailjetClient.js"
 import { parseBaseUrl } from "../src/Mailjet/MailjetConfig.js"
@@ -202,8 +202,8 @@ describe("emails masked where a person sees them", () => {
       "not a Signal event: context.traits: expected an object, got a string"
     ])
     // V8 quotes the start of the line in its message: left out before any masking
-    expect(parseSignalEvent("victim2@example.com is not JSON")).toStrictEqual(
-      Either.left({ raw: "victim2@example.com is not JSON", reason: "not JSON: Unexpected token 'v'" })
+    expect(readSignalLine("victim2@example.com is not JSON")).toStrictEqual(
+      { raw: "victim2@example.com is not JSON", event: Either.left("not JSON: Unexpected token 'v'") }
     )
     const notJson = prepared("victim2@example.com, \"victim2@example.com\"")
     expect(notJson._tag === "Done" && notJson.result.outcome).toMatchObject({

@@ -116,15 +116,6 @@ export const readSignalLine = (line: string): { readonly raw: unknown; readonly 
   return { raw, event: decodeSignalEvent(raw) }
 }
 
-/** Parses and decodes one NDJSON line. */
-export const parseSignalEvent = (line: string): Either.Either<{ readonly raw: unknown; readonly event: SignalEvent }, {
-  readonly raw: unknown
-  readonly reason: string
-}> => {
-  const { event, raw } = readSignalLine(line)
-  return Either.isRight(event) ? Either.right({ raw, event: event.right }) : Either.left({ raw, reason: event.left })
-}
-
 /**
  * V8's JSON.parse message without the excerpt of the input it quotes (`Unexpected token 'j',
  * "jane@exa"... is not valid JSON`): the excerpt can hold an email.

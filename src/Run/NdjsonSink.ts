@@ -18,9 +18,9 @@ export class OutputUnwritable extends Data.TaggedError("OutputUnwritable")<{
 }
 
 /**
- * Lines written at once at most. About 40 KB of text: a string over 128 KB is made in V8's old
- * generation at once (its large-object space), and 1,024 bulk lines, written every few
- * milliseconds, were about a fifth of what a backfill's full collections had to collect.
+ * Lines written at once at most: about 40 KB of bulk lines. A string over 128 KB is made in V8's
+ * old generation at once (its large-object space), and 1,024 of them, written every few
+ * milliseconds in a backfill, were such a string.
  */
 const WRITE_LINES = 256
 
