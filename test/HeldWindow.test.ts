@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { makeFences } from "../src/Delivery/Fences.js"
-import { HeldReasons, holdItems } from "../src/internal/heldItems.js"
+import { HeldItemsBuilder, HeldReasons, holdItems } from "../src/internal/heldItems.js"
 
 /** A file's item held as its line, or one that carries more (a Kafka record's position, a replay's fields). */
 const Item = Schema.Union(
@@ -61,6 +61,41 @@ describe("HeldWindow", () => {
       expect(Array.from({ length }, (_, i) => held.at(i))).toStrictEqual(items)
     },
     { fastCheck: { numRuns: 500 } }
+  )
+
+  it.prop(
+    "law: a gathering's items, read while it fills and held when it ends, come back equal and in their places, gathering after gathering of one builder",
+    {
+      gatherings: Schema.Array(Schema.Struct({
+        first: Schema.Int.pipe(Schema.between(1, 2_000_000_000)),
+        // Runs of lines, long enough to outgrow what the builder starts with, and items that break them.
+        steps: Schema.Array(Schema.Union(
+          Schema.Struct({ kind: Schema.Literal("next", "gap", "back"), times: Schema.Int.pipe(Schema.between(1, 150)) }),
+          Item
+        )).pipe(Schema.maxItems(8))
+      })).pipe(Schema.maxItems(4))
+    },
+    ({ gatherings }) => {
+      const builder = new HeldItemsBuilder<typeof Item.Type>()
+      for (const { first, steps } of gatherings) {
+        const items: Array<typeof Item.Type> = []
+        let line = first
+        const each = steps.flatMap((step): ReadonlyArray<"next" | "gap" | "back" | typeof Item.Type> => ("kind" in step ? Array.from({ length: step.times }, () => step.kind) : [step]))
+        for (const step of each) {
+          const item = typeof step !== "string" ? step : { line: step === "next" ? line++ : step === "gap" ? (line += 2) : line - 1, text: "" as const }
+          builder.push(item)
+          items.push(item)
+          expect(builder.length).toBe(items.length)
+          expect(builder.at(items.length - 1)).toStrictEqual(item)
+        }
+        expect(Array.from({ length: builder.length }, (_, i) => builder.at(i))).toStrictEqual(items)
+        const held = builder.hold()
+        expect(builder.length).toBe(0)
+        expect(held.length).toBe(items.length)
+        expect(Array.from({ length: held.length }, (_, i) => held.at(i))).toStrictEqual(items)
+      }
+    },
+    { fastCheck: { numRuns: 300 } }
   )
 
   it.prop(

@@ -21,7 +21,7 @@ import { WindowPackBuilder } from "../Delivery/WindowPackBuilder.js"
 import type { WindowContacts } from "./bulkPlan.js"
 import type { OutcomeOf } from "./bulkSettle.js"
 import { gathered } from "./gathered.js"
-import { HeldReasons, holdItems } from "./heldItems.js"
+import { HeldItemsBuilder, HeldReasons } from "./heldItems.js"
 import { eventsForHeap, jobsForBudget, type Load, makeGate, SPILLED_EVENT_BYTES } from "./inFlight.js"
 import type { Order } from "./order.js"
 import { lazyRaw, stripRaw, type Unit } from "./results.js"
@@ -83,7 +83,7 @@ export interface WindowRun<M> {
  * else as they are (a gathering then is a few events, sent one by one unless it shows a backlog).
  */
 interface Gathering<M> {
-  readonly items: Array<M>
+  readonly items: HeldItemsBuilder<M>
   readonly packing: WindowPackBuilder | undefined
   readonly prepared: Array<Prepared>
   bytes: number
@@ -171,7 +171,7 @@ export const windowed = <M, E, R>(
         }
         if (!bulkNow || sends === 0) {
           const each = packing === undefined ? prepared : packing.finish().unpacked()
-          return items.map((item, i) => one(item, each[i]!))
+          return Array.from(each, (p, i) => one(items.at(i), p))
         }
         // Packed before the wait for a permit (as gathered, when in bulk): a window gathered ahead waits small.
         const builder = packing ?? WindowPackBuilder.from(prepared)
@@ -181,10 +181,11 @@ export const windowed = <M, E, R>(
         // The stream's fibers keep their last gathering until the next one: it lets go of the unpacked.
         prepared.length = 0
         const load: Load = { events: items.length, jobs: jobsOf(contacts, config.bulkSize) }
+        const held = items.hold()
         const id = yield* gate.admit(load)
         const ticket = order.takeWindow(builder.emails)
         builder.emails.clear()
-        const fiber = yield* Effect.forkIn(settleWindow({ _tag: "Window", items: holdItems(items), pack, last: claim(sends), ticket }), scope)
+        const fiber = yield* Effect.forkIn(settleWindow({ _tag: "Window", items: held, pack, last: claim(sends), ticket }), scope)
         return [{ _tag: "Forked", fiber, id, load } as const]
       })
 
@@ -240,7 +241,7 @@ export const windowed = <M, E, R>(
 
     return gathered(items, {
       // In bulk (as it starts), packed as gathered.
-      make: (): Gathering<M> => ({ items: [], packing: bulkNow ? new WindowPackBuilder() : undefined, prepared: [], bytes: 0, contacts: new Map(), fullest: 0 }),
+      make: (): Gathering<M> => ({ items: new HeldItemsBuilder(), packing: bulkNow ? new WindowPackBuilder() : undefined, prepared: [], bytes: 0, contacts: new Map(), fullest: 0 }),
       // Decided as gathered (a chunk decided ahead outlived the young generation); kept as
       // text, not parsed (read again only if asked for); in bulk, packed as they are gathered.
       add: (w, input) => {
