@@ -159,7 +159,7 @@ describe("BulkPlan", () => {
         for (const g of batch.groups) {
           for (const k of indices(g)) {
             const p = sends[k]!
-            const o = outcomeOf!(p, k)
+            const o = outcomeOf!.of(p, k)
             if (v._tag === "Stopped") expect(o).toStrictEqual({ outcome: "not-attempted", reason: v.reason })
             else {
               expect(o).toMatchObject({ outcome: "delivered", via: "bulk", job: (v as Ended).job, action: p.body.Action })

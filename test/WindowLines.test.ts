@@ -82,7 +82,7 @@ describe("linesOut", () => {
         pack,
         items: holdItems(lines),
         read: (m) => m,
-        outcomeOf: (p, k) => ({ outcome: "delivered", action: p.body.Action, status: 201, attempts: 1, via: "bulk", job: k }),
+        outcomeOf: { of: (p, k) => ({ outcome: "delivered", action: p.body.Action, status: 201, attempts: 1, via: "bulk", job: k }) },
         notAttempted: undefined,
         labels: []
       })

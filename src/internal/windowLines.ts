@@ -22,8 +22,8 @@ export interface LinePieces<M> {
   readonly next: Effect.Effect<ReadonlyArray<Line<M>> | undefined>
 }
 
-/** A settled window's lines, each read from its pack when its piece is made. */
-export const windowLines = <M>(window: {
+/** What a window's lines are made from. */
+interface Window<M> {
   readonly pack: WindowPack
   readonly items: HeldItems<M>
   readonly read: (m: M) => Item
@@ -31,29 +31,45 @@ export const windowLines = <M>(window: {
   readonly outcomeOf: OutcomeOf | undefined
   readonly notAttempted: Outcome | undefined
   readonly labels: ReadonlyArray<MetricLabel.MetricLabel>
-}): LinePieces<M> => {
-  const { items, labels, notAttempted, outcomeOf, pack, read } = window
-  let decisions: Iterator<Packed> | undefined
-  let i = 0
-  let k = 0
-  const next = Effect.gen(function*() {
-    decisions ??= pack.each()
+}
+
+/**
+ * Makes a window's lines a piece at a time. A class, not a generator made for each window: V8
+ * keeps a function's optimized code only while a closure of it lives, and a window's lines are
+ * made seconds apart, so its generator was compiled again for window after window.
+ */
+class LineMaker<M> {
+  private decisions: Iterator<Packed> | undefined
+  private i = 0
+  private k = 0
+  constructor(private readonly window: Window<M>) {}
+
+  piece(): Effect.Effect<ReadonlyArray<Line<M>> | undefined> {
+    const { items, labels, notAttempted, outcomeOf, pack, read } = this.window
+    const decisions = this.decisions ??= pack.each()
     const out: Array<Line<M>> = []
+    let warnings: Array<Effect.Effect<void>> | undefined
     for (let d = decisions.next(); !d.done; d = decisions.next()) {
       const p = d.value
+      const i = this.i++
       const item = items.at(i)
-      const r = p._tag === "Done" ? lazyRaw(p.result, pack, i) : packedResult(p, outcomeOf?.(p, k++) ?? notAttempted!, pack, i)
-      i++
+      const r = p._tag === "Done" ? lazyRaw(p.result, pack, i) : packedResult(p, outcomeOf?.of(p, this.k++) ?? notAttempted!, pack, i)
       // Counted now, not an Effect an event: a window's results are thousands at once.
       const warning = logResultNow(r, p.mapped ?? "unmapped", p._tag === "Done" ? undefined : p.email, read(item).position, labels)
-      if (warning !== undefined) yield* warning
+      if (warning !== undefined) (warnings ??= []).push(warning)
       out.push([item, r])
       // A piece of lines for each piece of decisions, as packed.
-      if (out.length === PIECES.decisions) return out
+      if (out.length === PIECES.decisions) break
     }
-    return out.length > 0 ? out : undefined
-  })
-  return { _tag: "LinePieces", next }
+    const made = out.length > 0 ? out : undefined
+    return warnings === undefined ? Effect.succeed(made) : Effect.as(Effect.all(warnings, { discard: true }), made)
+  }
+}
+
+/** A settled window's lines, each read from its pack when its piece is made. */
+export const windowLines = <M>(window: Window<M>): LinePieces<M> => {
+  const maker = new LineMaker(window)
+  return { _tag: "LinePieces", next: Effect.suspend(() => maker.piece()) }
 }
 
 /** What reaches `linesOut` for each unit: its lines made, or a window's still to be made. */

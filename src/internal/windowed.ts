@@ -121,6 +121,14 @@ function* resubscribed(pack: WindowPack, resubscribe: WindowEngine["resubscribe"
   }
   demoted.seal()
 }
+/** A window's outcomes with its demotions' reasons on their updates. A class: see JobOutcomes. */
+class Demoted implements OutcomeOf {
+  constructor(private readonly jobs: OutcomeOf, private readonly demoted: HeldReasons) {}
+  of(p: PackedSend, k: number): Outcome {
+    const reason = this.demoted.get(k)
+    return this.jobs.of(reason === undefined ? p : demote(p, reason), k)
+  }
+}
 type One<M> = Extract<Unit<M>, { _tag: "One" }>
 type Settled<M> = Made<M> & { readonly window: Forked<M> | undefined }
 
@@ -210,7 +218,7 @@ export const windowed = <M, E, R>(
         for (const p of pack.decisions()) if (p._tag === "Send") out.push(again(p, out.length))
         return out
       }
-      return Effect.map(bulk.window(sends(), pack.contacts(), whole, posted), (outcomeOf) => (p, k) => outcomeOf(again(p, k), k))
+      return Effect.map(bulk.window(sends(), pack.contacts(), whole, posted), (jobs) => new Demoted(jobs, demoted))
     }
 
     const settleWindow = (u: Extract<Unit<M>, { _tag: "Window" }>) =>
