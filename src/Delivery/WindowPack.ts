@@ -73,13 +73,33 @@ const readAll = (fd: number, into: Uint8Array, position: number) => {
 
 const sum = (lengths: ReadonlyArray<number>) => lengths.reduce((n, length) => n + length, 0)
 
-const readPieces = (fd: number, lengths: ReadonlyArray<number>, position: number): Array<Buffer> =>
-  lengths.map((length) => {
+/** A spill's file, written from its start. A class: closures made for each spill were compiled again for each. */
+class SpillFile {
+  private position = 0
+  constructor(private readonly fd: number) {}
+  /** Writes `b` whole next; its length. */
+  write(b: Uint8Array): number {
+    for (let done = 0; done < b.length;) done += Fs.writeSync(this.fd, b, done, b.length - done, this.position + done)
+    this.position += b.length
+    return b.length
+  }
+  writeEach(bs: ReadonlyArray<Uint8Array>): Array<number> {
+    const lengths: Array<number> = []
+    for (const b of bs) lengths.push(this.write(b))
+    return lengths
+  }
+}
+
+const readPieces = (fd: number, lengths: ReadonlyArray<number>, position: number): Array<Buffer> => {
+  const out: Array<Buffer> = []
+  for (const length of lengths) {
     const b = Buffer.allocUnsafeSlow(length)
     readAll(fd, b, position)
     position += length
-    return b
-  })
+    out.push(b)
+  }
+  return out
+}
 
 const readTexts = (fd: number, s: SpilledTexts, position: number): Texts => {
   const at = new Int32Array(s.at / 4)
@@ -144,18 +164,13 @@ export class WindowPack {
     try {
       fd = Fs.openSync(path, "wx+", 0o600)
       Fs.unlinkSync(path)
-      let position = 0
-      const write = (b: Uint8Array) => {
-        for (let done = 0; done < b.length;) done += Fs.writeSync(fd!, b, done, b.length - done, position + done)
-        position += b.length
-        return b.length
-      }
+      const file = new SpillFile(fd)
       const texts = ({ at, pieces }: Texts): SpilledTexts => ({
-        pieces: pieces.map(write),
-        at: write(new Uint8Array(at.buffer, at.byteOffset, at.byteLength))
+        pieces: file.writeEach(pieces),
+        at: file.write(new Uint8Array(at.buffer, at.byteOffset, at.byteLength))
       })
       // In the order the readers above expect.
-      this.#spilled = { fd, decided: held.decided.map(write), contacts: texts(held.contacts), texts: texts(held.texts) }
+      this.#spilled = { fd, decided: file.writeEach(held.decided), contacts: texts(held.contacts), texts: texts(held.texts) }
       this.#held = undefined
       return true
     } catch {
@@ -205,11 +220,13 @@ export class WindowPack {
 
   /** The decisions with their texts: for a gathering that goes event by event after all. */
   unpacked(): Array<Prepared> {
-    return this.decisions().map((p, i) => {
+    const out = this.decisions()
+    for (let i = 0; i < out.length; i++) {
+      const p = out[i]!
       const text = this.text(i)
-      if (text === undefined) return p
-      return p._tag === "Send" ? { ...p, text } : { ...p, result: { ...p.result, text } }
-    })
+      if (text !== undefined) out[i] = p._tag === "Send" ? { ...p, text } : { ...p, result: { ...p.result, text } }
+    }
+    return out
   }
 
   text(i: number): string | undefined {

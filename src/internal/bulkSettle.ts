@@ -70,13 +70,14 @@ class Listed implements OutcomeOf {
 export const fromJobs = (plan: Plan, ends: ReadonlyArray<Ended | Verdict>): OutcomeOf | undefined => {
   if (plan.single.length > 0 || !ends.every((e) => e._tag === "Stopped" || (e._tag === "Ended" && e.rejected.size === 0))) return undefined
   const batchOf = new Int32Array(plan.size)
-  plan.batches.forEach(({ groups }, b) => {
+  // Loops, not callbacks: a callback made for each window is compiled again for each (see JobOutcomes).
+  for (let b = 0; b < plan.batches.length; b++) {
     // Not `indices`: an array for each contact of one event, a window's worth at once.
-    for (const g of groups) {
+    for (const g of plan.batches[b]!.groups) {
       if (typeof g === "number") batchOf[g] = b
       else for (const i of g) batchOf[i] = b
     }
-  })
+  }
   // Most events of a job have the same outcome: one object for them all.
   const plain = plan.batches.map(() => new Map<Action, Outcome>())
   const stopped = ends.map((e) => e._tag === "Stopped" ? { outcome: "not-attempted", reason: e.reason, ...(e.error === undefined ? {} : { error: e.error }) } as const : undefined)

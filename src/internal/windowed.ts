@@ -179,7 +179,9 @@ export const windowed = <M, E, R>(
         }
         if (!bulkNow || sends === 0) {
           const each = packing === undefined ? prepared : packing.finish().unpacked()
-          return Array.from(each, (p, i) => one(items.at(i), p))
+          const out: Array<One<M>> = []
+          for (let i = 0; i < each.length; i++) out.push(one(items.at(i), each[i]!))
+          return out
         }
         // Packed before the wait for a permit (as gathered, when in bulk): a window gathered ahead waits small.
         const builder = packing ?? WindowPackBuilder.from(prepared)
