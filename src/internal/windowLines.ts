@@ -33,11 +33,7 @@ interface Window<M> {
   readonly labels: ReadonlyArray<MetricLabel.MetricLabel>
 }
 
-/**
- * Makes a window's lines a piece at a time. A class, not a generator made for each window: V8
- * keeps a function's optimized code only while a closure of it lives, and a window's lines are
- * made seconds apart, so its generator was compiled again for window after window.
- */
+/** Makes a window's lines a piece at a time. A class, not a generator made per window (see JobOutcomes). */
 class LineMaker<M> {
   private decisions: Iterator<Packed> | undefined
   private i = 0
