@@ -70,7 +70,7 @@ class Listed implements OutcomeOf {
 export const fromJobs = (plan: Plan, ends: ReadonlyArray<Ended | Verdict>): OutcomeOf | undefined => {
   if (plan.single.length > 0 || !ends.every((e) => e._tag === "Stopped" || (e._tag === "Ended" && e.rejected.size === 0))) return undefined
   const batchOf = new Int32Array(plan.size)
-  // Loops, not callbacks: a callback made for each window is compiled again for each (see JobOutcomes).
+  // A loop, not a callback over a window's groups: one made for each window is compiled again for each (see JobOutcomes).
   for (let b = 0; b < plan.batches.length; b++) {
     // Not `indices`: an array for each contact of one event, a window's worth at once.
     for (const g of plan.batches[b]!.groups) {

@@ -25,6 +25,9 @@ const lineOnly = (m: unknown): m is { readonly line: number; readonly text: "" }
   return keys === 2
 }
 
+/** An item that was its line alone, made again: what Prepare's `withoutText` made of it. */
+const lineItem = <M>(line: number): M => ({ line, text: "" }) as M
+
 /** Kept as numbers. A class, not a closure: a closure beside one over the items would keep them too. */
 class HeldLines<M> implements HeldItems<M> {
   constructor(private readonly lines: Float64Array) {}
@@ -32,7 +35,7 @@ class HeldLines<M> implements HeldItems<M> {
     return this.lines.length
   }
   at(i: number): M {
-    return { line: this.lines[i]!, text: "" } as M
+    return lineItem(this.lines[i]!)
   }
 }
 
@@ -50,7 +53,7 @@ class HeldAsTheyAre<M> implements HeldItems<M> {
 class HeldRun<M> implements HeldItems<M> {
   constructor(private readonly first: number, readonly length: number) {}
   at(i: number): M {
-    return { line: this.first + i, text: "" } as M
+    return lineItem(this.first + i)
   }
 }
 
@@ -102,7 +105,7 @@ export class HeldItemsBuilder<M> {
 
   at(i: number): M {
     if (this.#items !== undefined) return this.#items[i]!
-    return { line: this.#lines === undefined ? this.#first + i : this.#lines[i]!, text: "" } as M
+    return lineItem(this.#lines === undefined ? this.#first + i : this.#lines[i]!)
   }
 
   /** The items held; the builder starts over. */

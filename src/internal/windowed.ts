@@ -121,12 +121,16 @@ function* resubscribed(pack: WindowPack, resubscribe: WindowEngine["resubscribe"
   }
   demoted.seal()
 }
+/** The window's `k`th update as it was sent: demoted, if resubscribing demoted it. */
+const asSent = <S extends PackedSend>(p: S, k: number, demoted: HeldReasons) => {
+  const reason = demoted.get(k)
+  return reason === undefined ? p : demote(p, reason)
+}
 /** A window's outcomes with its demotions' reasons on their updates. A class: see JobOutcomes. */
 class Demoted implements OutcomeOf {
   constructor(private readonly jobs: OutcomeOf, private readonly demoted: HeldReasons) {}
   of(p: PackedSend, k: number): Outcome {
-    const reason = this.demoted.get(k)
-    return this.jobs.of(reason === undefined ? p : demote(p, reason), k)
+    return this.jobs.of(asSent(p, k, this.demoted), k)
   }
 }
 type One<M> = Extract<Unit<M>, { _tag: "One" }>
@@ -208,7 +212,6 @@ export const windowed = <M, E, R>(
       // Only a demotion's reason, by the update's place: a backfill demotes a third of a window.
       const demoted = new HeldReasons()
       const sends = () => resubscribed(pack, resubscribe, demoted)
-      const again = <S extends PackedSend>(p: S, k: number, reason = demoted.get(k)) => reason === undefined ? p : demote(p, reason)
       if (!send) {
         // Not sent, but resubscribed all the same: the run's own unsubscribes count for later windows.
         for (const _ of sends()) void _
@@ -217,7 +220,7 @@ export const windowed = <M, E, R>(
       }
       const whole = () => {
         const out: Array<Send> = []
-        for (const p of pack.decisions()) if (p._tag === "Send") out.push(again(p, out.length))
+        for (const p of pack.decisions()) if (p._tag === "Send") out.push(asSent(p, out.length, demoted))
         return out
       }
       return Effect.map(bulk.window(sends(), pack.contacts(), whole, posted), (jobs) => new Demoted(jobs, demoted))
