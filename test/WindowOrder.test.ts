@@ -2,11 +2,13 @@
  * A bulk window's place in its contacts' lines (order.ts `takeWindow`, contactSet.ts) as laws, in
  * virtual time: a window holds its contacts as hashes, one ticket for all of them, and single
  * events and windows still go one after another per contact, in the order they were taken, even
- * when two emails share a hash (then one waits for the other: more order, never less).
+ * when two emails share a hash (then one waits for the other: more order, never less). While a
+ * window gathers, its contacts are told apart exactly (emailPlaces.ts), whatever their hashes.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Schema, TestClock } from "effect"
 import { ContactSet, emailHash } from "../src/internal/contactSet.js"
+import { EmailPlaces } from "../src/internal/emailPlaces.js"
 import { makeOrder } from "../src/internal/order.js"
 
 const CONTACTS = ["a@x.io", "b@x.io", "c@x.io", "d@x.io", "e@x.io"] as const
@@ -29,7 +31,7 @@ const runUnits = (units: ReadonlyArray<{ readonly contacts: ReadonlyArray<string
     // Taken in input order, as the engine's sequential stage (and the window path's) takes them.
     const places = units.map((u) => {
       if (u.window) {
-        const t = order.takeWindow(new Set(u.contacts))
+        const t = order.takeWindow(u.contacts.map(hash))
         return { turn: order.windowTurn(t), release: order.releaseWindow(t) }
       }
       const t = order.take(u.contacts[0]!)
@@ -95,6 +97,35 @@ describe("WindowOrder", () => {
       for (const h of hashes) expect(set.has(h)).toBe(true)
       expect(set.size).toBe(new Set(hashes).size)
       for (const h of [2 ** 41, 2 ** 41 + 1, 2 ** 42 + 8]) expect(set.has(h)).toBe(false)
+    },
+    { fastCheck: { numRuns: 200 } }
+  )
+
+  it.prop(
+    "law: a gathering window's email places give each email the place of its first update, exactly, whatever the hash; its hashes are its distinct contacts', in the order they came",
+    {
+      // Few distinct emails (repeats), some long (their units outgrow the first array), many updates (the tables grow).
+      emails: Schema.Array(Schema.Int.pipe(Schema.between(0, 120))).pipe(Schema.maxItems(400)),
+      long: Schema.Int.pipe(Schema.between(0, 40)),
+      hashing: Hashing
+    },
+    ({ emails, hashing, long }) => {
+      const hash = hashOf(hashing)
+      // Emails that differ in their first unit only, or where one begins the other: a hash that
+      // collides must not join them.
+      const email = (n: number) => `${n % 7 === 0 ? "x".repeat(long) : ""}${"abc"[n % 3]}${Math.floor(n / 6)}@x.io${n % 6 < 3 ? "" : ".uk"}`
+      const places = new EmailPlaces(hash)
+      const firsts = new Map<string, number>()
+      emails.forEach((n, k) => {
+        const e = email(n)
+        if (!firsts.has(e)) firsts.set(e, k)
+        expect(places.placeOf(e, k)).toBe(firsts.get(e))
+      })
+      expect(places.size).toBe(firsts.size)
+      expect([...places.contactHashes()]).toStrictEqual([...firsts.keys()].map(hash))
+      places.clear()
+      expect(places.size).toBe(0)
+      expect(places.placeOf(email(0), 5)).toBe(5)
     },
     { fastCheck: { numRuns: 200 } }
   )

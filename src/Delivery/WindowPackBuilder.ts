@@ -4,7 +4,8 @@
  * piece at a time.
  */
 import { RecordsWriter } from "../internal/decisionRecords.js"
-import { TextPiecesBuilder, wellFormed } from "../internal/textPieces.js"
+import { EmailPlaces } from "../internal/emailPlaces.js"
+import { grown, TextPiecesBuilder, wellFormed } from "../internal/textPieces.js"
 import { contactEntry } from "../Mailjet/MailjetShapes.js"
 import type { Prepared } from "./Prepare.js"
 import { deflate, type Packed, PIECES, type Pieces, WindowPack } from "./WindowPack.js"
@@ -27,23 +28,26 @@ export class WindowPackBuilder {
   size = 0
   /** How many of the events are to be sent, and to which contacts: each one's first update's place among them. */
   sends = 0
-  readonly emails = new Map<string, number>()
+  readonly emails = new EmailPlaces()
   /** For each update, its contact's first update's place. */
-  private readonly firsts: Array<number> = []
+  private firsts = new Int32Array(64)
   private readonly decided: Array<Buffer> = []
   private readonly records = new RecordsWriter()
   private pending = 0
   private readonly odd = new Map<number, string>()
 
-  add(p: Prepared): void {
+  /** Packs the decision; true when it is an update of a contact new to the window. */
+  add(p: Prepared): boolean {
     const i = this.size++
     let text: string | undefined
     let packed: Prepared | Packed = p
+    let fresh = false
     if (p._tag === "Send") {
       const k = this.sends++
-      let first = this.emails.get(p.email)
-      if (first === undefined) this.emails.set(p.email, first = k)
-      this.firsts.push(first)
+      const first = this.emails.placeOf(p.email, k)
+      fresh = first === k
+      if (k === this.firsts.length) this.firsts = grown(this.firsts, k + 1)
+      this.firsts[k] = first
       this.contacts.add(contactEntry(p.body))
       // Packed without its text and parsed event, its body its action alone (RecordsWriter): the
       // contact is packed as its job sends it (`contacts`).
@@ -59,14 +63,15 @@ export class WindowPackBuilder {
     this.records.add(packed)
     if (++this.pending === this.pieces.decisions) this.flushDecisions()
     this.addText(i, text)
+    return fresh
   }
 
   finish(): WindowPack {
     this.flushDecisions()
     // A stream's fiber keeps its last gathering, this builder with it, until the next one: the
     // pieces' places are let go by `finish`.
-    const contacts = { entries: this.contacts.finish(), firsts: Int32Array.from(this.firsts) }
-    this.firsts.length = 0
+    const contacts = { entries: this.contacts.finish(), firsts: this.firsts.slice(0, this.sends) }
+    this.firsts = new Int32Array(0)
     return new WindowPack(this.size, this.pieces.decisions, this.decided, contacts, this.texts.finish(), this.odd)
   }
 

@@ -58,8 +58,8 @@ export interface Order {
   readonly release: (ticket: Ticket) => Effect.Effect<void>
   /** `release`, done now. */
   readonly releaseNow: (ticket: Ticket) => void
-  /** The next place in the lines of all these contacts (distinct); taken in input order. */
-  readonly takeWindow: (emails: ReadonlySet<string> | ReadonlyMap<string, unknown>) => WindowTicket
+  /** The next place in the lines of all these contacts, as hashes (the order's `hash`), each once; taken in input order. */
+  readonly takeWindow: (hashes: ArrayLike<number>) => WindowTicket
   /** Waits for the earlier events and windows of the window's contacts to end. */
   readonly windowTurn: (ticket: WindowTicket) => Effect.Effect<void>
   /** The window ended: its contacts' next events may go. */
@@ -113,21 +113,23 @@ export const makeOrder = (patience: Duration.Duration, hash: EmailHash = emailHa
     turn: (t) => t.turn === undefined ? Effect.void : Deferred.await(t.turn),
     release: (t) => Effect.sync(() => releaseNow(t)),
     releaseNow,
-    takeWindow: (emails) => {
+    takeWindow: (hashes) => {
       const turns = new Set<Deferred.Deferred<void>>()
-      const contacts = new ContactSet(emails.size)
-      for (const email of emails.keys()) {
-        const h = hash(email)
-        const previous = tails.get(email)
-        if (previous !== undefined) {
-          tails.delete(email)
-          if (!previous.released) turns.add(endOf(previous))
-        }
+      const contacts = new ContactSet(hashes.length)
+      for (let i = 0; i < hashes.length; i++) {
+        const h = hashes[i]!
         // After the latest window that may hold it too, so the windows of one hash form one chain:
         // with colliding hashes the latest found by hash may not be the one that holds the contact.
         const w = latest(h)
         if (w !== undefined) turns.add(endOf(w))
         contacts.add(h)
+      }
+      // Single events in flight are few. The window takes the place of each one it may hold: one
+      // that only shares a hash waits for it all the same, and its contact's next event for the window.
+      for (const [email, previous] of tails) {
+        if (!contacts.has(hash(email))) continue
+        tails.delete(email)
+        if (!previous.released) turns.add(endOf(previous))
       }
       const mine: WindowTicket = { contacts, released: false, next: undefined, turns: [...turns] }
       windows.push(mine)

@@ -13,9 +13,18 @@ export const withRoom = (bytes: Buffer<ArrayBuffer>, used: number, n: number): B
   if (used + n <= bytes.length) return bytes
   let size = bytes.length * 2
   while (used + n > size) size *= 2
-  const grown = Buffer.allocUnsafe(size)
-  bytes.copy(grown, 0, 0, used)
-  return grown
+  const bigger = Buffer.allocUnsafe(size)
+  bytes.copy(bigger, 0, 0, used)
+  return bigger
+}
+
+/** A copy of `a` at least `n` long (twice as long, or more), its elements as they were. */
+export const grown = <A extends Float64Array | Int32Array | Uint16Array>(a: A, n: number): A => {
+  let size = Math.max(a.length * 2, 8)
+  while (size < n) size *= 2
+  const b = new (a.constructor as new(n: number) => A)(size)
+  b.set(a)
+  return b
 }
 
 /** The buffers, and for each string its buffer (-1 for none) and where it starts and ends in it. */
@@ -70,11 +79,7 @@ export class TextPiecesBuilder {
 
   private place(piece: number, start: number, end: number): void {
     const i = this.strings++ * 3
-    if (i + 3 > this.at.length) {
-      const grown = new Int32Array(Math.max(3 * 32, this.at.length * 2))
-      grown.set(this.at)
-      this.at = grown
-    }
+    if (i + 3 > this.at.length) this.at = grown(this.at, i + 3)
     this.at[i] = piece
     this.at[i + 1] = start
     this.at[i + 2] = end

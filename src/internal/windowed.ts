@@ -197,7 +197,7 @@ export const windowed = <M, E, R>(
         const load: Load = { events: items.length, jobs: jobsOf(contacts, config.bulkSize) }
         const held = items.hold()
         const id = yield* gate.admit(load)
-        const ticket = order.takeWindow(builder.emails)
+        const ticket = order.takeWindow(builder.emails.contactHashes())
         builder.emails.clear()
         const fiber = yield* Effect.forkIn(settleWindow({ _tag: "Window", items: held, pack, last: claim(sends), ticket }), scope)
         return [{ _tag: "Forked", fiber, id, load } as const]
@@ -261,14 +261,16 @@ export const windowed = <M, E, R>(
         const p = decide(read(input))
         w.items.push(hold(input))
         w.bytes += (p._tag === "Send" ? p.text : p.result.text)?.length ?? 0
-        if (p._tag === "Send" && !(w.packing?.emails.has(p.email) ?? false)) {
+        // Packed, its parsed form dies young; kept unpacked, only its text is kept, not the parse.
+        let fresh = true
+        if (w.packing === undefined) w.prepared.push(stripRaw(p))
+        else fresh = w.packing.add(p)
+        // Contacts by action: unpacked, each update counts as one.
+        if (fresh && p._tag === "Send") {
           const n = (w.contacts.get(p.body.Action) ?? 0) + 1
           w.contacts.set(p.body.Action, n)
           if (n > w.fullest) w.fullest = n
         }
-        // Packed, its parsed form dies young; kept unpacked, only its text is kept, not the parse.
-        if (w.packing === undefined) w.prepared.push(stripRaw(p))
-        else w.packing.add(p)
         // In bulk, full once one action's job is (bulkSize contacts); else once it shows a
         // backlog, no more: the rest stays unread.
         return (w.packing !== undefined ? w.fullest >= config.bulkSize : w.items.length > threshold) || w.bytes >= BULK_WINDOW_BYTES
