@@ -1,11 +1,12 @@
 /**
  * The stdout line of a result (`outcomeLine`) reuses the last outcomes' part of the line, shared by
  * a bulk window's events. Law: every line is exactly what JSON.stringify writes of its fields, in
- * any order of results, whichever outcome objects they share, and whatever their text.
+ * any order of results, whichever outcome objects they share, and whatever their text; written as
+ * bytes (`OutcomeLines`, the CLI's stdout), each is that line's UTF-8 and its newline, in order.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
-import { type Outcome, outcomeLine, type Result } from "../src/Domain/Outcome.js"
+import { type Outcome, outcomeLine, OutcomeLines, type Result } from "../src/Domain/Outcome.js"
 
 /** The line as JSON.stringify writes it: the model. */
 const model = (r: Result): string => {
@@ -29,7 +30,10 @@ const model = (r: Result): string => {
 }
 
 /** Any UTF-16 string, lone surrogates and quotes included. */
-const Text = Schema.Array(Schema.Int.pipe(Schema.between(0, 0xffff))).pipe(Schema.maxItems(12))
+const Text = Schema.Array(
+  // Printable ASCII, the units JSON escapes or writes as more than a byte (drawn often), any unit.
+  Schema.Union(Schema.Int.pipe(Schema.between(0x20, 0x7e)), Schema.Literal(0x22, 0x5c, 0x0a, 0x1f, 0x7f, 0x80, 0xe9, 0x2028, 0xd83d, 0xde00), Schema.Int.pipe(Schema.between(0, 0xffff)))
+).pipe(Schema.maxItems(12))
 const text = (units: ReadonlyArray<number>) => String.fromCharCode(...units)
 
 const Kind = Schema.Literal("delivered", "bulk", "partial", "demoted", "dropped", "dead", "stopped", "erased")
@@ -54,34 +58,64 @@ const outcomeOf = (kind: typeof Kind.Type, t: string, n: number): Outcome => {
   }
 }
 
+const Outcomes = Schema.Array(Schema.Struct({ kind: Kind, text: Text, n: Schema.Int.pipe(Schema.between(0, 9)) })).pipe(Schema.minItems(1), Schema.maxItems(4))
+const Draw = Schema.Struct({
+  pick: Schema.Int.pipe(Schema.between(0, 9)),
+  // A fresh outcome, equal to a shared one but not the same object.
+  fresh: Schema.Boolean,
+  line: Schema.Union(Schema.Int.pipe(Schema.between(0, 1_000_000)), Schema.Literal(-1, 1.5, 2 ** 53, Number.NaN)),
+  messageId: Schema.UndefinedOr(Text),
+  event: Schema.UndefinedOr(Text)
+})
+
+const resultsOf = (outcomes: typeof Outcomes.Type, draws: ReadonlyArray<typeof Draw.Type>): Array<Result> => {
+  const shared = outcomes.map((o) => outcomeOf(o.kind, text(o.text), o.n))
+  return draws.map((r) => {
+    const o = outcomes[r.pick % outcomes.length]!
+    return {
+      line: r.line,
+      raw: undefined,
+      text: undefined,
+      messageId: r.messageId === undefined ? undefined : text(r.messageId),
+      event: r.event === undefined ? undefined : text(r.event),
+      outcome: r.fresh ? outcomeOf(o.kind, text(o.text), o.n) : shared[r.pick % outcomes.length]!
+    }
+  })
+}
+
 describe("outcomeLine", () => {
   it.prop(
     "law: each line is what JSON.stringify writes of its result, whichever outcome objects the results share",
-    {
-      outcomes: Schema.Array(Schema.Struct({ kind: Kind, text: Text, n: Schema.Int.pipe(Schema.between(0, 9)) })).pipe(Schema.minItems(1), Schema.maxItems(4)),
-      results: Schema.Array(Schema.Struct({
-        pick: Schema.Int.pipe(Schema.between(0, 9)),
-        // A fresh outcome, equal to a shared one but not the same object.
-        fresh: Schema.Boolean,
-        line: Schema.Int.pipe(Schema.between(0, 1_000_000)),
-        messageId: Schema.UndefinedOr(Text),
-        event: Schema.UndefinedOr(Text)
-      })).pipe(Schema.maxItems(30))
-    },
+    { outcomes: Outcomes, results: Schema.Array(Draw).pipe(Schema.maxItems(30)) },
     ({ outcomes, results }) => {
-      const shared = outcomes.map((o) => outcomeOf(o.kind, text(o.text), o.n))
-      for (const r of results) {
-        const o = outcomes[r.pick % outcomes.length]!
-        const result: Result = {
-          line: r.line,
-          raw: undefined,
-          text: undefined,
-          messageId: r.messageId === undefined ? undefined : text(r.messageId),
-          event: r.event === undefined ? undefined : text(r.event),
-          outcome: r.fresh ? outcomeOf(o.kind, text(o.text), o.n) : shared[r.pick % outcomes.length]!
-        }
-        expect(outcomeLine(result)).toBe(model(result))
-      }
+      for (const result of resultsOf(outcomes, results)) expect(outcomeLine(result)).toBe(model(result))
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
+
+  it.prop(
+    "law: outcome lines written as bytes are each line's UTF-8 and a newline, in order, across pieces taken and buffers grown",
+    {
+      outcomes: Outcomes,
+      results: Schema.Array(Draw).pipe(Schema.maxItems(60)),
+      // Where pieces are taken; long texts outgrow a piece's first buffer.
+      takes: Schema.Array(Schema.Int.pipe(Schema.between(0, 60))).pipe(Schema.maxItems(4)),
+      long: Schema.Int.pipe(Schema.between(0, 3))
+    },
+    ({ long, outcomes, results, takes }) => {
+      const lines = new OutcomeLines()
+      const pieces: Array<Buffer> = []
+      const all = resultsOf(outcomes, results).map((r, i) =>
+        i % 7 === 0 && long > 0 && r.messageId !== undefined ? { ...r, messageId: r.messageId.repeat(long * 9000) } : r
+      )
+      all.forEach((r, i) => {
+        if (takes.includes(i)) pieces.push(lines.take())
+        lines.add(r)
+      })
+      pieces.push(lines.take())
+      const expected = all.map((r) => `${model(r)}\n`).join("")
+      expect(Buffer.concat(pieces).toString("utf8")).toBe(expected)
+      expect(Buffer.concat(pieces).equals(Buffer.from(expected, "utf8"))).toBe(true)
     },
     { fastCheck: { numRuns: 300 } }
   )

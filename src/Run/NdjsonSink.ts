@@ -3,7 +3,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { deadLetterLine, outcomeLine, type Result } from "../Domain/Outcome.js"
+import { deadLetterLine, OutcomeLines, type Result } from "../Domain/Outcome.js"
 import * as Stdout from "./Stdout.js"
 
 export class OutputUnwritable extends Data.TaggedError("OutputUnwritable")<{
@@ -24,17 +24,16 @@ export class OutputUnwritable extends Data.TaggedError("OutputUnwritable")<{
  */
 const WRITE_LINES = 256
 
-/** A piece's outcome lines and dead letters, as text. */
-const piece = (results: ReadonlyArray<Result>, start: number, now: Date): { readonly out: string; readonly dead: string } => {
-  let out = ""
+/** A piece's outcome lines, as UTF-8, and its dead letters, as text. */
+const piece = (lines: OutcomeLines, results: ReadonlyArray<Result>, start: number, now: Date): { readonly out: Buffer; readonly dead: string } => {
   let dead = ""
   for (let i = start; i < Math.min(results.length, start + WRITE_LINES); i++) {
     const r = results[i]!
-    out += `${outcomeLine(r)}\n`
+    lines.add(r)
     const d = deadLetterLine(r, now)
     if (d !== undefined) dead += `${d}\n`
   }
-  return { out, dead }
+  return { out: lines.take(), dead }
 }
 
 /**
@@ -53,10 +52,11 @@ export const ndjsonSink = (deadLetters: Option.Option<string>) =>
       )
       : Option.none()
     const encoder = new TextEncoder()
+    const lines = new OutcomeLines()
     // A piece at a time: a bulk window's chunk is up to 15,000 lines, about 5 MB of text and
     // as much again encoded, all at once, where the rest of a long-jobs backfill takes 150 MB.
     const write = ({ now, results, start }: { readonly results: ReadonlyArray<Result>; readonly start: number; readonly now: Date }) => {
-      const { dead, out } = piece(results, start, now)
+      const { dead, out } = piece(lines, results, start, now)
       return Option.isSome(file) && dead !== ""
         ? Effect.zipRight(file.value.writeAll(encoder.encode(dead)), Stdout.write(out))
         : Stdout.write(out)

@@ -6,8 +6,8 @@
  */
 import * as Effect from "effect/Effect"
 
-/** Writes `text`; returns once the stream takes more (at once unless the pipe is full), or is gone. */
-export const write = (text: string): Effect.Effect<void> =>
+/** Writes `text` (or its UTF-8); returns once the stream takes more (at once unless the pipe is full), or is gone. */
+export const write = (text: string | Uint8Array): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
     const out = process.stdout
     if (out.write(text) || out.destroyed) return resume(Effect.void)
