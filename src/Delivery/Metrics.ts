@@ -58,7 +58,27 @@ export const countAttemptNow = (elapsedMs: number, labels: ReadonlyArray<MetricL
   attempts.unsafeUpdate(1, labels)
 }
 
-const counterOf = (event: string, o: Outcome) =>
+/**
+ * The last few outcomes' counters: a bulk window's events share an outcome object a job and action,
+ * and the key (a string an event) is made only for an outcome not among them.
+ */
+const SHARED = 4
+const lastOutcomes: Array<Outcome | undefined> = new Array(SHARED).fill(undefined)
+const lastEvents: Array<string> = new Array(SHARED).fill("")
+const lastCounters: Array<Metric.Metric.Counter<number> | undefined> = new Array(SHARED).fill(undefined)
+let next = 0
+
+const counterOf = (event: string, o: Outcome): Metric.Metric.Counter<number> => {
+  for (let k = 0; k < SHARED; k++) if (lastOutcomes[k] === o && lastEvents[k] === event) return lastCounters[k]!
+  const counter = keyedCounter(event, o)
+  lastOutcomes[next] = o
+  lastEvents[next] = event
+  lastCounters[next] = counter
+  next = (next + 1) % SHARED
+  return counter
+}
+
+const keyedCounter = (event: string, o: Outcome) =>
   outcomeCounter(
     o.outcome,
     event,
