@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
-import { type Outcome, outcomeLine, OutcomeLines, type Result } from "../src/Domain/Outcome.js"
+import { type Outcome, outcomeLine, type Result } from "../src/Domain/Outcome.js"
+import { OutcomeLines } from "../src/Run/OutcomeLines.js"
 
 /** The line as JSON.stringify writes it: the model. */
 const model = (r: Result): string => {

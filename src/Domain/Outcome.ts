@@ -1,6 +1,5 @@
 /** What became of one input event, and the line `deliver` prints for it. */
 import { safeStringify } from "../internal/safeStringify.js"
-import { withRoom } from "../internal/textPieces.js"
 import type { Action } from "../Preset/Preset.js"
 
 /**
@@ -75,26 +74,23 @@ export interface Result {
 const SHARED = 4
 const outcomes: Array<Outcome | undefined> = new Array(SHARED).fill(undefined)
 const tails: Array<string> = new Array(SHARED).fill("")
-/** The same as UTF-8, made when first written as bytes. */
-const tailBytes: Array<Buffer | undefined> = new Array(SHARED).fill(undefined)
 let next = 0
 
-/** The outcome's place among the last few, taken (and its part of the line made) if it is not one of them. */
-const sharedTail = (o: Outcome): number => {
+/** The outcome's part of its line, `"outcome":…}`: made once for each of the last few outcomes. */
+export const outcomeTail = (o: Outcome): string => {
   let k = outcomes.indexOf(o)
   if (k < 0) {
     k = next
     next = (next + 1) % SHARED
     outcomes[k] = o
     tails[k] = outcomePart(o)
-    tailBytes[k] = undefined
   }
-  return k
+  return tails[k]!
 }
 
 /** The stdout line: `{"line":1,"messageId":"…","event":"Signed Up","outcome":"delivered",…}`. */
 export const outcomeLine = (r: Result): string => {
-  const tail = tails[sharedTail(r.outcome)]!
+  const tail = outcomeTail(r.outcome)
   // As JSON.stringify writes them: a field that is undefined is left out.
   let line = r.line === undefined ? "{" : `{"line":${JSON.stringify(r.line)},`
   if (r.messageId !== undefined) line += `"messageId":${JSON.stringify(r.messageId)},`
@@ -117,83 +113,6 @@ const outcomePart = (o: Outcome): string =>
     via: "via" in o ? o.via : undefined,
     job: "job" in o ? o.job : undefined
   }).slice(1)
-
-/** Room for the UTF-8 of a part of up to `n` UTF-16 units as JSON writes it (`\\u00XX` at worst). */
-const jsonRoom = (s: string | undefined) => s === undefined ? 0 : 16 + 6 * s.length
-
-/** Writes `s` as JSON.stringify does, in UTF-8, at `at`; where it ends. ASCII that JSON leaves as it is, is copied. */
-const writeJsonString = (b: Buffer, at: number, s: string): number => {
-  b[at] = 0x22
-  let j = at + 1
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x20 || c > 0x7f || c === 0x22 || c === 0x5c) return at + b.write(JSON.stringify(s), at, "utf8")
-    b[j++] = c
-  }
-  b[j] = 0x22
-  return j + 1
-}
-
-/** Writes a whole number's digits at `at`; where they end. */
-const writeDigits = (b: Buffer, at: number, n: number): number => {
-  let end = at + 1
-  for (let x = n; x >= 10; x = Math.floor(x / 10)) end++
-  for (let i = end - 1, x = n; i >= at; i--, x = Math.floor(x / 10)) b[i] = 0x30 + x % 10
-  return end
-}
-
-/** A piece of stdout, started at this size: 256 bulk lines take about 50 KB. */
-const LINES_BYTES = 64 * 1024
-
-/**
- * Outcome lines (`outcomeLine`, each with its newline) written as UTF-8 straight into a buffer:
- * the bytes stdout takes, without a string a line, a string a piece and their copy as bytes.
- */
-export class OutcomeLines {
-  private bytes = Buffer.allocUnsafe(0)
-  private used = 0
-
-  add(r: Result): void {
-    const k = sharedTail(r.outcome)
-    const tail = tailBytes[k] ??= Buffer.from(tails[k]!, "utf8")
-    const { line, messageId, event } = r
-    this.room(40 + jsonRoom(messageId) + jsonRoom(event) + tail.length)
-    const b = this.bytes
-    let at = this.used
-    if (line === undefined) b[at++] = 0x7b
-    else {
-      at += b.write("{\"line\":", at, "latin1")
-      at = Number.isSafeInteger(line) && line >= 0 ? writeDigits(b, at, line) : at + b.write(JSON.stringify(line), at, "latin1")
-      b[at++] = 0x2c
-    }
-    if (messageId !== undefined) {
-      at += b.write("\"messageId\":", at, "latin1")
-      at = writeJsonString(b, at, messageId)
-      b[at++] = 0x2c
-    }
-    if (event !== undefined) {
-      at += b.write("\"event\":", at, "latin1")
-      at = writeJsonString(b, at, event)
-      b[at++] = 0x2c
-    }
-    at += tail.copy(b, at)
-    b[at++] = 0x0a
-    this.used = at
-  }
-
-  /** The lines written so far; the next go to a buffer of their own (stdout may still hold these). */
-  take(): Buffer {
-    const out = this.bytes.subarray(0, this.used)
-    this.bytes = Buffer.allocUnsafe(0)
-    this.used = 0
-    return out
-  }
-
-  private room(n: number): void {
-    if (this.bytes.length === 0) this.bytes = Buffer.allocUnsafe(Math.max(LINES_BYTES, n))
-    else this.bytes = withRoom(this.bytes, this.used, n)
-  }
-}
 
 /** Kafka refuses records over 1 MB; a dead letter stays well under it, whatever the input. */
 export const DEAD_LETTER_MAX_BYTES = 512 * 1024

@@ -3,7 +3,8 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { deadLetterLine, OutcomeLines, type Result } from "../Domain/Outcome.js"
+import { deadLetterLine, type Result } from "../Domain/Outcome.js"
+import { OutcomeLines } from "./OutcomeLines.js"
 import * as Stdout from "./Stdout.js"
 
 export class OutputUnwritable extends Data.TaggedError("OutputUnwritable")<{
