@@ -74,23 +74,32 @@ export interface Result {
 const SHARED = 4
 const outcomes: Array<Outcome | undefined> = new Array(SHARED).fill(undefined)
 const tails: Array<string> = new Array(SHARED).fill("")
+/** The same as UTF-8, made when first asked for (the CLI's stdout, OutcomeLines). */
+const tailBytes: Array<Buffer | undefined> = new Array(SHARED).fill(undefined)
 let next = 0
 
-/** The outcome's part of its line, `"outcome":…}`: made once for each of the last few outcomes. */
-export const outcomeTail = (o: Outcome): string => {
+/** The outcome's place among the last few, taken (its part of the line made) if it is not one of them. */
+const sharedTail = (o: Outcome): number => {
   let k = outcomes.indexOf(o)
   if (k < 0) {
     k = next
     next = (next + 1) % SHARED
     outcomes[k] = o
     tails[k] = outcomePart(o)
+    tailBytes[k] = undefined
   }
-  return tails[k]!
+  return k
+}
+
+/** The outcome's part of its line as UTF-8. */
+export const outcomeTailBytes = (o: Outcome): Buffer => {
+  const k = sharedTail(o)
+  return tailBytes[k] ??= Buffer.from(tails[k]!, "utf8")
 }
 
 /** The stdout line: `{"line":1,"messageId":"…","event":"Signed Up","outcome":"delivered",…}`. */
 export const outcomeLine = (r: Result): string => {
-  const tail = outcomeTail(r.outcome)
+  const tail = tails[sharedTail(r.outcome)]!
   // As JSON.stringify writes them: a field that is undefined is left out.
   let line = r.line === undefined ? "{" : `{"line":${JSON.stringify(r.line)},`
   if (r.messageId !== undefined) line += `"messageId":${JSON.stringify(r.messageId)},`

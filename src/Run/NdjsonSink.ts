@@ -19,9 +19,9 @@ export class OutputUnwritable extends Data.TaggedError("OutputUnwritable")<{
 }
 
 /**
- * Lines written at once at most: about 40 KB of bulk lines. A string over 128 KB is made in V8's
- * old generation at once (its large-object space), and 1,024 of them, written every few
- * milliseconds in a backfill, were such a string.
+ * Lines written at once at most: about 50 KB of bulk lines. Written as text, 1,024 lines were a
+ * string over 128 KB, made in V8's old generation at once (its large-object space) every few
+ * milliseconds in a backfill; as bytes, a piece is still one buffer of this size, not a chunk's.
  */
 const WRITE_LINES = 256
 
@@ -54,8 +54,8 @@ export const ndjsonSink = (deadLetters: Option.Option<string>) =>
       : Option.none()
     const encoder = new TextEncoder()
     const lines = new OutcomeLines()
-    // A piece at a time: a bulk window's chunk is up to 15,000 lines, about 5 MB of text and
-    // as much again encoded, all at once, where the rest of a long-jobs backfill takes 150 MB.
+    // A piece at a time: a bulk window's chunk is up to 15,000 lines, about 3 MB as bytes all
+    // at once, where the rest of a long-jobs backfill takes 150 MB.
     const write = ({ now, results, start }: { readonly results: ReadonlyArray<Result>; readonly start: number; readonly now: Date }) => {
       const { dead, out } = piece(lines, results, start, now)
       return Option.isSome(file) && dead !== ""

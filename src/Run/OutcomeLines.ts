@@ -2,10 +2,7 @@
  * Outcome lines as the CLI writes them on stdout: UTF-8 straight into a buffer a piece, the same
  * bytes as `outcomeLine` and a newline each.
  */
-import { type Outcome, outcomeTail, type Result } from "../Domain/Outcome.js"
-
-/** The last few outcomes' parts of the line, kept as bytes. */
-const SHARED = 4
+import { outcomeTailBytes, type Result } from "../Domain/Outcome.js"
 
 /** Room for the UTF-8 of a part of up to `n` UTF-16 units as JSON writes it (`\u00XX` at worst). */
 const jsonRoom = (s: string | undefined) => s === undefined ? 0 : 16 + 6 * s.length
@@ -41,12 +38,9 @@ const LINES_BYTES = 64 * 1024
 export class OutcomeLines {
   private bytes = Buffer.allocUnsafe(0)
   private used = 0
-  private readonly outcomes: Array<Outcome | undefined> = new Array(SHARED).fill(undefined)
-  private readonly tails: Array<Buffer | undefined> = new Array(SHARED).fill(undefined)
-  private next = 0
 
   add(r: Result): void {
-    const tail = this.tailOf(r.outcome)
+    const tail = outcomeTailBytes(r.outcome)
     const { line, messageId, event } = r
     this.room(40 + jsonRoom(messageId) + jsonRoom(event) + tail.length)
     const b = this.bytes
@@ -78,16 +72,6 @@ export class OutcomeLines {
     this.bytes = Buffer.allocUnsafe(0)
     this.used = 0
     return out
-  }
-
-  /** The outcome's part of the line as UTF-8, kept for the last few outcomes (a bulk window's events share one a job and action). */
-  private tailOf(o: Outcome): Buffer {
-    for (let k = 0; k < SHARED; k++) if (this.outcomes[k] === o) return this.tails[k]!
-    const tail = Buffer.from(outcomeTail(o), "utf8")
-    this.outcomes[this.next] = o
-    this.tails[this.next] = tail
-    this.next = (this.next + 1) % SHARED
-    return tail
   }
 
   private room(n: number): void {

@@ -8,6 +8,7 @@
  * record) is kept as it is. A window's lines usually follow one another: then they are its first
  * line and its length.
  */
+import { grown } from "./textPieces.js"
 
 /** Items by their place in the window. */
 export interface HeldItems<M> {
@@ -95,11 +96,7 @@ export class HeldItemsBuilder<M> {
       if (line === this.#first + i) return
       this.#lines = new Float64Array(Math.max(64, 2 * i))
       for (let j = 0; j < i; j++) this.#lines[j] = this.#first + j
-    } else if (i === this.#lines.length) {
-      const grown = new Float64Array(2 * i)
-      grown.set(this.#lines)
-      this.#lines = grown
-    }
+    } else if (i === this.#lines.length) this.#lines = grown(this.#lines, i + 1)
     this.#lines[i] = line
   }
 
