@@ -1,7 +1,7 @@
 /**
  * A bulk window's contacts are kept as UTF-8 in pieces of a fixed size (internal/textPieces.ts).
- * Law: whatever the strings and the piece size, each string reads back, copies and measures as it
- * was written, in its own place.
+ * Laws: whatever the strings and the piece size, each string reads back, copies and measures as it
+ * was written, in its own place; and stays so while later builders reuse the scratch buffer.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
@@ -26,6 +26,21 @@ describe("TextPieces", () => {
         expect(copyAt(pieces, k, into, 1)).toBe(Buffer.byteLength(s))
         expect(into.toString("utf8")).toBe(`|${s}|`)
       })
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
+
+  it.prop(
+    "law: a finished builder's strings stay as written while later builders, which take over its scratch buffer, write theirs",
+    [Schema.Array(Schema.Array(Text).pipe(Schema.maxItems(20))).pipe(Schema.minItems(2), Schema.maxItems(6)), Schema.Int.pipe(Schema.between(1, 120))],
+    ([windows, size]) => {
+      const written = windows.map((texts) => {
+        const strings = texts.map((t) => t.join(""))
+        const b = new TextPiecesBuilder(size)
+        for (const s of strings) b.add(s)
+        return { strings, pieces: b.finish() }
+      })
+      for (const { pieces, strings } of written) strings.forEach((s, k) => expect(bytesAt(pieces, k).toString("utf8")).toBe(s))
     },
     { fastCheck: { numRuns: 300 } }
   )

@@ -23,7 +23,17 @@ import { bytesAt, type Pieces as Texts } from "../internal/textPieces.js"
 import { entryBody } from "../Mailjet/MailjetShapes.js"
 import type { PackedSend, Prepared } from "./Prepare.js"
 
-export const deflate = (b: Buffer) => Zlib.deflateRawSync(b, { level: 1 })
+/**
+ * A piece deflated, in a buffer of its own size: node returns an output of one chunk as a slice of
+ * the 16 KB buffer it wrote into, which the pack would then hold for the window's life.
+ */
+export const deflate = (b: Buffer): Buffer => {
+  const out = Zlib.deflateRawSync(b, { level: 1 })
+  if (out.buffer.byteLength - out.length < 4096) return out
+  const own = Buffer.allocUnsafeSlow(out.length)
+  out.copy(own)
+  return own
+}
 
 /** A decision as a pack gives it back: an update's body is its action alone (its contact is the pack's). */
 export type Packed = Extract<Prepared, { _tag: "Done" }> | PackedSend

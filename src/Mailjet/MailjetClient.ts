@@ -179,7 +179,8 @@ const make = (connections: number | undefined) => Effect.gen(function*() {
   const manyPath = `/contactslist/${listId}/managemanycontacts`
   const decodeJobId = decodeOk(envelope(Schema.Struct({ JobID: Schema.Number })))
   const manageManyContacts = (action: Action, contacts: ReadonlyArray<Omit<ManageContactBody, "Action">> | Uint8Array) =>
-    send<number, ListNotFound | BulkRefused | Unauthorized | Transient>(request("POST", manyPath, contacts instanceof Uint8Array ? bulkBody(action, contacts) : { Action: action, Contacts: contacts }), {
+    // The body is made as the call is tried, not while it waits for the call budget.
+    send<number, ListNotFound | BulkRefused | Unauthorized | Transient>(Effect.suspend(() => request("POST", manyPath, contacts instanceof Uint8Array ? bulkBody(action, contacts) : { Action: action, Contacts: contacts })), {
       ok: (res) =>
         Effect.flatMap(decodeJobId(res), (env) =>
           env.Data[0] === undefined ? Effect.fail(unavailable("a bulk call answered without a JobID")) : Effect.succeed(env.Data[0].JobID)),

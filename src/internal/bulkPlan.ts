@@ -10,7 +10,7 @@ import { foldUpdates } from "../Delivery/Fold.js"
 import { contactEntry, entryBody } from "../Mailjet/MailjetShapes.js"
 import type { Action } from "../Preset/Preset.js"
 import type { PackedSend } from "../Delivery/Prepare.js"
-import { byteLengthAt, bytesAt, copyAt, type Pieces, withRoom } from "./textPieces.js"
+import { byteLengthAt, bytesAt, copyAt, type Pieces } from "./textPieces.js"
 
 /** One contact's events in a window: their places in it (one place needs no array). */
 export type Group = number | Array<number>
@@ -39,37 +39,41 @@ const COMMA = 0x2c
 /** The preset's own strings: an unusual update's action, read back by V8's serializer, is a string of its own. */
 const ACTIONS: Readonly<Record<Action, Action>> = { addforce: "addforce", addnoforce: "addnoforce", unsub: "unsub", remove: "remove" }
 
-/** A job's Contacts array, written as its contacts are planned: outside the heap, grown by doubling. */
+/**
+ * A job's Contacts array: each contact as the packed update it copies (its place) or as its folded
+ * JSON, written once the job is full, into a buffer of its own size. Grown by doubling as it was
+ * planned, then copied into the request's body, a job's bytes were allocated four times over, and
+ * the copies waited for the call budget long enough to be collected only with the old generation.
+ */
 class ContactsJson {
-  private bytes = Buffer.allocUnsafe(64 * 1024)
-  private used = 1
   readonly groups: Array<Group> = []
-  constructor() {
-    this.bytes[0] = 0x5b // [
-  }
-  private room(n: number) {
-    this.bytes = withRoom(this.bytes, this.used, n + 2)
-  }
-  private comma() {
-    if (this.groups.length > 0) this.bytes[this.used++] = COMMA
-  }
+  private readonly parts: Array<number | string> = []
+  /** The brackets and each contact's bytes; commas are added as it is written. */
+  private bytes = 2
   /** The `k`th update's contact, as packed. */
   copy(g: Group, contacts: Pieces, k: number) {
-    this.room(byteLengthAt(contacts, k))
-    this.comma()
-    this.used += copyAt(contacts, k, this.bytes, this.used)
+    this.bytes += byteLengthAt(contacts, k)
+    this.parts.push(k)
     this.groups.push(g)
   }
   /** A contact whose updates were folded into one. */
   write(g: Group, json: string) {
-    this.room(Buffer.byteLength(json))
-    this.comma()
-    this.used += this.bytes.write(json, this.used, "utf8")
+    this.bytes += Buffer.byteLength(json)
+    this.parts.push(json)
     this.groups.push(g)
   }
-  finish(action: Action): Batch {
-    this.bytes[this.used++] = 0x5d // ]
-    return { action, contacts: this.bytes.subarray(0, this.used), groups: this.groups }
+  finish(action: Action, contacts: Pieces): Batch {
+    const { parts } = this
+    const bytes = Buffer.allocUnsafe(this.bytes + Math.max(parts.length - 1, 0))
+    bytes[0] = 0x5b // [
+    let used = 1
+    for (let i = 0; i < parts.length; i++) {
+      if (i > 0) bytes[used++] = COMMA
+      const p = parts[i]!
+      used += typeof p === "number" ? copyAt(contacts, p, bytes, used) : bytes.write(p, used, "utf8")
+    }
+    bytes[used] = 0x5d // ]
+    return { action, contacts: bytes, groups: this.groups }
   }
 }
 
@@ -135,10 +139,10 @@ export const planWindow = (
     if (folded === undefined) job.copy(g, entries, g as number)
     else job.write(g, contactEntry(folded))
     if (job.groups.length === bulkSize) {
-      batches.push(job.finish(action))
+      batches.push(job.finish(action, entries))
       open.delete(action)
     }
   }
-  for (const [action, job] of open) batches.push(job.finish(action))
+  for (const [action, job] of open) batches.push(job.finish(action, entries))
   return { size: actions.length, batches, single }
 }

@@ -33,6 +33,12 @@ export interface Pieces {
   readonly at: Int32Array
 }
 
+/**
+ * Scratch buffers of finished builders, for the next ones: a window's two (its contacts, its texts)
+ * lived as long as it gathered, long enough to be collected only with the old generation.
+ */
+const spare: Array<Buffer> = []
+
 export class TextPiecesBuilder {
   private readonly pieces: Array<Buffer> = []
   /** Three numbers a string (see Pieces), outside the heap as well; grown as needed. */
@@ -61,7 +67,7 @@ export class TextPiecesBuilder {
       return
     }
     if (this.used + most > this.size) this.flush()
-    this.scratch ??= Buffer.allocUnsafe(this.size)
+    this.scratch ??= spare.length > 0 && spare[spare.length - 1]!.length === this.size ? spare.pop()! : Buffer.allocUnsafe(this.size)
     const start = this.used
     this.used += this.scratch.write(text, start, "utf8")
     this.held++
@@ -70,6 +76,8 @@ export class TextPiecesBuilder {
 
   finish(): Pieces {
     this.flush()
+    // Pieces are copies (flush), never the scratch buffer itself.
+    if (this.scratch !== undefined && spare.length < 4) spare.push(this.scratch)
     this.scratch = undefined
     const at = this.at.slice(0, this.strings * 3)
     this.at = new Int32Array(0)
