@@ -54,6 +54,13 @@ it("the README gives the install line and the embedding example verbatim", () =>
   expect(readme).toContain(readFileSync(join(root, "examples/embedding.mjs"), "utf8").trimEnd())
 })
 
+it("the bin's first line, with node's flags on it, fits in the 127 characters a kernel before Linux 5.1 reads", () => {
+  const first = readFileSync(join(root, "dist/bin.js"), "utf8").split("\n", 1)[0]!
+  expect(first.startsWith("#!/usr/bin/env -S ")).toBe(true)
+  expect(first).toContain(" node --")
+  expect(first.length).toBeLessThanOrEqual(127)
+})
+
 it("the host has one copy of effect, its own, and the package's typings", () => {
   const ls = execFileSync("npm", ["ls", "effect", "--all", "--parseable"], { cwd: host, encoding: "utf8" })
   expect(ls.split("\n").filter((l) => l.endsWith("node_modules/effect"))).toEqual([join(host, "node_modules/effect")])
