@@ -46,13 +46,15 @@ const ACTIONS: Readonly<Record<Action, Action>> = { addforce: "addforce", addnof
  * the copies waited for the call budget long enough to be collected only with the old generation.
  */
 class ContactsJson {
+  /** The window's packed contacts, which `copy` refers to. */
+  constructor(private readonly contacts: Pieces) {}
   readonly groups: Array<Group> = []
   private readonly parts: Array<number | string> = []
   /** The brackets and each contact's bytes; commas are added as it is written. */
   private bytes = 2
   /** The `k`th update's contact, as packed. */
-  copy(g: Group, contacts: Pieces, k: number) {
-    this.bytes += byteLengthAt(contacts, k)
+  copy(g: Group, k: number) {
+    this.bytes += byteLengthAt(this.contacts, k)
     this.parts.push(k)
     this.groups.push(g)
   }
@@ -62,8 +64,8 @@ class ContactsJson {
     this.parts.push(json)
     this.groups.push(g)
   }
-  finish(action: Action, contacts: Pieces): Batch {
-    const { parts } = this
+  finish(action: Action): Batch {
+    const { contacts, parts } = this
     const bytes = Buffer.allocUnsafe(this.bytes + Math.max(parts.length - 1, 0))
     bytes[0] = 0x5b // [
     let used = 1
@@ -135,14 +137,14 @@ export const planWindow = (
       : foldUpdates(g.map((i) => entryBody(bytesAt(entries, i), actions[i]!)))
     const action = folded === undefined ? actions[g as number]! : folded.Action
     let job = open.get(action)
-    if (job === undefined) open.set(action, job = new ContactsJson())
-    if (folded === undefined) job.copy(g, entries, g as number)
+    if (job === undefined) open.set(action, job = new ContactsJson(entries))
+    if (folded === undefined) job.copy(g, g as number)
     else job.write(g, contactEntry(folded))
     if (job.groups.length === bulkSize) {
-      batches.push(job.finish(action, entries))
+      batches.push(job.finish(action))
       open.delete(action)
     }
   }
-  for (const [action, job] of open) batches.push(job.finish(action, entries))
+  for (const [action, job] of open) batches.push(job.finish(action))
   return { size: actions.length, batches, single }
 }
