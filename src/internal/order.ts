@@ -12,7 +12,9 @@
  * (ContactSet), one Deferred for whoever waits for it, and the ends it waits for, each once. A
  * ticket each held about 500 bytes a contact while the window's jobs ran (a Deferred has a shape of
  * its own), and long jobs hold a hundred thousand contacts in flight. A later event of a contact
- * finds the latest window holding it among the windows in flight.
+ * finds the latest window holding it among the windows in flight: a table by hash bucket of the
+ * latest window to take any of its hashes says where to start looking (WindowIndex), since with
+ * long jobs a hundred windows are in flight and probing each for every contact showed in profiles.
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -37,6 +39,8 @@ export interface Ticket {
 
 /** A bulk window's place in its contacts' lines: one for all of them. */
 export interface WindowTicket {
+  /** Its place among the windows, from 1 in the order they were taken. */
+  readonly seq: number
   readonly contacts: ContactSet
   released: boolean
   next: Deferred.Deferred<void> | undefined
@@ -77,11 +81,36 @@ export interface Order {
   readonly changes: Effect.Effect<Stream.Stream<FenceChange>, never, Scope.Scope>
 }
 
-/** `hash` is the windows' (a test's may collide on purpose). */
-export const makeOrder = (patience: Duration.Duration, hash: EmailHash = emailHash): Order => {
+/**
+ * The latest window to take a hash of each bucket, by its `seq`: no window in flight that holds a
+ * hash is later than its bucket's (a bucket is only ever raised), so the search for the latest
+ * window that may hold it starts there, and ends at once for a bucket no window in flight took.
+ * Made with the first window: the per-event path never needs it.
+ */
+class WindowIndex {
+  private readonly latest: Int32Array
+  constructor(buckets: number) {
+    this.latest = new Int32Array(buckets)
+  }
+  /** The highest `seq` a window holding `h` may have (0: none was taken). */
+  bound(h: number): number {
+    return this.latest[(h >>> 0) & (this.latest.length - 1)]!
+  }
+  took(h: number, seq: number): void {
+    this.latest[(h >>> 0) & (this.latest.length - 1)] = seq
+  }
+}
+
+/** Buckets of the window index: 2 MB, about three for every contact long jobs hold in flight. */
+const WINDOW_BUCKETS = 2 ** 19
+
+/** `hash` is the windows' (a test's may collide on purpose); `buckets` the window index's, a power of two (a test's few). */
+export const makeOrder = (patience: Duration.Duration, hash: EmailHash = emailHash, buckets = WINDOW_BUCKETS): Order => {
   const tails = new Map<string, Ticket>()
-  /** Windows in flight, in the order they were taken. */
+  /** Windows in flight, in the order they were taken (by `seq`). */
   const windows: Array<WindowTicket> = []
+  let index: WindowIndex | undefined
+  let taken = 0
   const fences = makeFences()
   const releaseNow = (t: Ticket) => {
     t.released = true
@@ -92,7 +121,17 @@ export const makeOrder = (patience: Duration.Duration, hash: EmailHash = emailHa
   const endOf = (held: { next: Deferred.Deferred<void> | undefined }) => held.next ??= Deferred.unsafeMake<void>(FiberId.none)
   /** The latest window in flight that may hold the contact. */
   const latest = (h: number): WindowTicket | undefined => {
-    for (let i = windows.length - 1; i >= 0; i--) if (windows[i]!.contacts.has(h)) return windows[i]
+    const bound = index === undefined ? 0 : index.bound(h)
+    if (bound === 0 || windows.length === 0 || bound < windows[0]!.seq) return undefined
+    // The last window in flight not later than the bound (binary search: windows are by seq).
+    let lo = 0
+    let hi = windows.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1
+      if (windows[mid]!.seq <= bound) lo = mid
+      else hi = mid - 1
+    }
+    for (let i = lo; i >= 0; i--) if (windows[i]!.contacts.has(h)) return windows[i]
     return undefined
   }
   return {
@@ -116,6 +155,8 @@ export const makeOrder = (patience: Duration.Duration, hash: EmailHash = emailHa
     takeWindow: (hashes) => {
       const turns = new Set<Deferred.Deferred<void>>()
       const contacts = new ContactSet(hashes.length)
+      const seq = ++taken
+      index ??= new WindowIndex(buckets)
       for (let i = 0; i < hashes.length; i++) {
         const h = hashes[i]!
         // After the latest window that may hold it too, so the windows of one hash form one chain:
@@ -123,6 +164,7 @@ export const makeOrder = (patience: Duration.Duration, hash: EmailHash = emailHa
         const w = latest(h)
         if (w !== undefined) turns.add(endOf(w))
         contacts.add(h)
+        index.took(h, seq)
       }
       // Single events in flight are few. The window takes the place of each one it may hold: one
       // that only shares a hash waits for it all the same, and its contact's next event for the window.
@@ -131,7 +173,7 @@ export const makeOrder = (patience: Duration.Duration, hash: EmailHash = emailHa
         tails.delete(email)
         if (!previous.released) turns.add(endOf(previous))
       }
-      const mine: WindowTicket = { contacts, released: false, next: undefined, turns: [...turns] }
+      const mine: WindowTicket = { seq, contacts, released: false, next: undefined, turns: [...turns] }
       windows.push(mine)
       return mine
     },
