@@ -14,7 +14,7 @@
  * The old generation starts at 41 MB, which V8 keeps as the lowest limit it ever sets: with about
  * 20 MB live, its limit otherwise stays a fraction above what is live, and a bulk backfill ran a
  * full collection every few megabytes promoted. The floor took 14 to 19% off its CPU an event
- * at 0 s jobs and 3 to 5% at 30 and 60 s, for 6 to 12 MB more at the peak (BENCHMARKS.md, "Issue
+ * at 0 s jobs and 3 to 4% at 30 and 60 s, for 6 to 12 MB more at the peak (BENCHMARKS.md, "Issue
  * 28, bulk: the old generation's floor set").
  *
  * glibc's malloc is told to map buffers of 1 MB and more on their own: by default, once one is
