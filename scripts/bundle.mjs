@@ -44,10 +44,10 @@ const inlineWasm = {
  * reaches both (one process group), so the parent only waits for the child's exit.
  */
 const simulateHeap = `
-if (process.argv[2] === "simulate" && process.env.SIGNAL_MAILJET_SIMULATE_CHILD === undefined && process.execArgv.some((a) => /^--max-(heap|old-space)-size=/.test(a))) {
+if (process.argv[2] === "simulate" && process.env.SIGNAL_MAILJET_SIMULATE_CHILD === undefined && process.execArgv.some((a) => a.startsWith("--max-old-space-size"))) {
   const { spawn } = await import("node:child_process");
   const { constants } = await import("node:os");
-  const child = spawn(process.execPath, [...process.execArgv.filter((a) => !/^--(max-(old|semi)-space-size|max-heap-size|initial-old-space-size)=/.test(a)), ...process.argv.slice(1)], {
+  const child = spawn(process.execPath, [...process.execArgv.filter((a) => !/^--(max-(old|semi)-space-size|initial-heap-size)=/.test(a)), ...process.argv.slice(1)], {
     stdio: ["inherit", "inherit", "inherit", "ipc"],
     env: { ...process.env, SIGNAL_MAILJET_SIMULATE_CHILD: "1" }
   });

@@ -61,6 +61,16 @@ it("the bin's first line, with node's flags on it, fits in the 127 characters a 
   expect(first.length).toBeLessThanOrEqual(127)
 })
 
+it("the bin starts when NODE_OPTIONS bounds the heap too, as containers often do: its first line's bounds win, V8 does not abort", () => {
+  // `--max-heap-size` beside the semi-spaces' bound and NODE_OPTIONS' `--max-old-space-size` is a V8 abort.
+  const help = execFileSync(join(root, "dist/bin.js"), ["--help"], {
+    encoding: "utf8",
+    env: { ...process.env, NODE_OPTIONS: "--max-old-space-size=512 --max-semi-space-size=16" },
+    timeout: 30_000
+  })
+  expect(help).toContain("deliver")
+})
+
 it("the host has one copy of effect, its own, and the package's typings", () => {
   const ls = execFileSync("npm", ["ls", "effect", "--all", "--parseable"], { cwd: host, encoding: "utf8" })
   expect(ls.split("\n").filter((l) => l.endsWith("node_modules/effect"))).toEqual([join(host, "node_modules/effect")])
